@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: Apache-2.0
+// Request/reply and server streaming over plain publish/subscribe, with the topic scheme of spec §9:
+//   request  -> `{service}/request`           (extension `correlationid`)
+//   reply    -> `response/{correlation}`
+//   stream   -> `{service}/stream/{correlation}`, ended by `ecps.stream.end` (an Ack; success=false carries the error)
+// Transports without a native RPC mechanism compose this; those with one (gRPC) may map it natively.
+import { decodeAck, encodeAck } from './ack';
+import { AsyncQueue } from './async-queue';
+import { systemClock, type Clock } from './clock';
+import { isEcpsError, TransportError } from './errors';
+import { EVENT_TYPES, RPC_EVENT_TYPES, eventTime, type EcpsEvent } from './event';
+import { uuidv4 } from './ids';
+import { cryptoRandom, type RandomSource } from './random';
+import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type PublishOptions,
+  type RequestHandler,
+  type RequestOptions,
+  type StreamHandler,
+  type SubscribeOptions,
+  type Subscription,
+  type EventHandler,
+} from './transport';
+
+/** The publish/subscribe half of a transport, which is all the RPC layer needs. */
+export interface PubSub {
+  publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void>;
+  subscribe(filter: string, handler: EventHandler, options?: SubscribeOptions): Promise<Subscription>;
+}
+
+export interface PubSubRpcOptions {
+  /** CloudEvents source of this node (for the end-of-stream events it produces). */
+  source: string;
+  clock?: Clock;
+  random?: RandomSource;
+  defaultTimeoutMs?: number;
+  /** Most events buffered for a slow stream consumer before the stream fails with `QUEUE_FULL`. */
+  maxStreamBuffer?: number;
+}
+
+/** Topic helpers of the spec §9 scheme. */
+export const rpcTopics = {
+  request: (service: string) => `${service}/request`,
+  reply: (correlation: string) => `response/${correlation}`,
+  stream: (service: string, correlation: string) => `${service}/stream/${correlation}`,
+};
+
+export function correlationOf(event: EcpsEvent): string | undefined {
+  return event.extensions?.['correlationid'];
+}
+
+export function withCorrelation(event: EcpsEvent, correlation: string): EcpsEvent {
+  return { ...event, extensions: { ...event.extensions, correlationid: correlation } };
+}
+
+/** Request/reply and server streaming on top of any {@link PubSub}. */
+export class PubSubRpc {
+  private closed = false;
+  private readonly clock: Clock;
+  private readonly random: RandomSource;
+  private readonly inFlight = new Set<(error: unknown) => void>();
+  private readonly serverStreams = new Map<string, AbortController>();
+
+  constructor(
+    private readonly bus: PubSub,
+    private readonly options: PubSubRpcOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? cryptoRandom;
+  }
+
+  async request(service: string, request: EcpsEvent, options: RequestOptions = {}): Promise<EcpsEvent> {
+    this.ensureOpen();
+    const correlation = uuidv4(this.random);
+    const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    let settle!: { resolve: (e: EcpsEvent) => void; reject: (e: unknown) => void };
+    const reply = new Promise<EcpsEvent>((resolve, reject) => (settle = { resolve, reject }));
+    const sub = await this.bus.subscribe(
+      rpcTopics.reply(correlation),
+      (event) => {
+        if (correlationOf(event) !== correlation) return;
+        if (event.type === EVENT_TYPES.streamEnd) settle.reject(remoteError(service, event));
+        else settle.resolve(event);
+      },
+      { qos: 1 },
+    );
+    const stop = this.guard(service, timeoutMs, options.signal, settle.reject);
+    try {
+      await this.bus.publish(rpcTopics.request(service), withCorrelation(request, correlation), {
+        qos: options.qos ?? 1,
+        expirySeconds: Math.ceil(timeoutMs / 1000),
+      });
+      return await reply;
+    } finally {
+      stop();
+      await sub.unsubscribe().catch(() => undefined);
+    }
+  }
+
+  async serve(service: string, handler: RequestHandler): Promise<Subscription> {
+    this.ensureOpen();
+    return this.bus.subscribe(rpcTopics.request(service), (request) => {
+      const correlation = correlationOf(request);
+      if (!correlation || request.type === RPC_EVENT_TYPES.streamCancel) return;
+      // Requests are answered concurrently: one slow request must not hold up the next.
+      void (async () => {
+        let reply: EcpsEvent;
+        try {
+          reply = await handler(request);
+        } catch (error) {
+          reply = this.endEvent(correlation, false, errorMessage(error));
+        }
+        if (this.closed) return;
+        await this.bus
+          .publish(rpcTopics.reply(correlation), withCorrelation(reply, correlation), { qos: 1 })
+          .catch(() => undefined);
+      })();
+    });
+  }
+
+  async *requestStream(service: string, request: EcpsEvent, options: RequestOptions = {}): AsyncGenerator<EcpsEvent> {
+    this.ensureOpen();
+    const correlation = uuidv4(this.random);
+    const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const queue = new AsyncQueue<EcpsEvent>(this.options.maxStreamBuffer ?? 10_000);
+    const sub = await this.bus.subscribe(
+      rpcTopics.stream(service, correlation),
+      (event) => {
+        if (correlationOf(event) !== correlation) return;
+        if (event.type !== EVENT_TYPES.streamEnd) return queue.push(event);
+        const ack = decodeAck(event.data);
+        if (ack.success) queue.end();
+        else queue.fail(remoteError(service, event));
+      },
+      { qos: 1 },
+    );
+    const stop = this.guard(service, timeoutMs, options.signal, (e) => queue.fail(e));
+    let finished = false;
+    try {
+      await this.bus.publish(rpcTopics.request(service), withCorrelation(request, correlation), {
+        qos: options.qos ?? 1,
+        expirySeconds: Math.ceil(timeoutMs / 1000),
+      });
+      yield* queue;
+      finished = true;
+    } finally {
+      stop();
+      if (!finished && !this.closed) {
+        // Tell the server to stop producing; best effort, the stream is abandoned either way.
+        const cancel: EcpsEvent = {
+          id: uuidv4(this.random),
+          source: this.options.source,
+          type: RPC_EVENT_TYPES.streamCancel,
+          time: eventTime(this.clock.now()),
+          data: new Uint8Array(0),
+        };
+        await this.bus
+          .publish(rpcTopics.request(service), withCorrelation(cancel, correlation), { qos: 1 })
+          .catch(() => undefined);
+      }
+      await sub.unsubscribe().catch(() => undefined);
+    }
+  }
+
+  async serveStream(service: string, handler: StreamHandler): Promise<Subscription> {
+    this.ensureOpen();
+    return this.bus.subscribe(rpcTopics.request(service), (request) => {
+      const correlation = correlationOf(request);
+      if (!correlation) return;
+      if (request.type === RPC_EVENT_TYPES.streamCancel) {
+        this.serverStreams.get(correlation)?.abort();
+        return;
+      }
+      const controller = new AbortController();
+      this.serverStreams.set(correlation, controller);
+      const topic = rpcTopics.stream(service, correlation);
+      void (async () => {
+        let end: EcpsEvent;
+        try {
+          for await (const event of handler(request, controller.signal)) {
+            if (controller.signal.aborted) break;
+            await this.bus.publish(topic, withCorrelation(event, correlation), { qos: 1 });
+          }
+          end = this.endEvent(correlation, true, 'ok');
+        } catch (error) {
+          end = this.endEvent(correlation, false, errorMessage(error));
+        } finally {
+          this.serverStreams.delete(correlation);
+        }
+        if (controller.signal.aborted || this.closed) return;
+        await this.bus.publish(topic, end, { qos: 1 }).catch(() => undefined);
+      })();
+    });
+  }
+
+  /** Fails every pending request and stream with `CLOSED` and aborts server streams. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new TransportError('CLOSED', 'transport closed');
+    for (const fail of [...this.inFlight]) fail(error);
+    for (const controller of this.serverStreams.values()) controller.abort();
+    this.serverStreams.clear();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new TransportError('CLOSED', 'transport closed');
+  }
+
+  /** Arms the deadline, the abort signal and close(); returns the disarm function. */
+  private guard(service: string, timeoutMs: number, signal: AbortSignal | undefined, fail: (e: unknown) => void) {
+    const timer = this.clock.setTimeout(
+      () => fail(new TransportError('TIMEOUT', `${service}: no reply within ${timeoutMs} ms`, { details: { service, timeoutMs } })),
+      timeoutMs,
+    );
+    const onAbort = () => fail(new TransportError('CANCELLED', `${service}: cancelled`, { cause: signal?.reason }));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.inFlight.add(fail);
+    return () => {
+      this.clock.clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.inFlight.delete(fail);
+    };
+  }
+
+  private endEvent(correlation: string, success: boolean, message: string): EcpsEvent {
+    return {
+      id: uuidv4(this.random),
+      source: this.options.source,
+      type: EVENT_TYPES.streamEnd,
+      time: eventTime(this.clock.now()),
+      extensions: { correlationid: correlation },
+      data: encodeAck({ success, message }),
+    };
+  }
+}
+
+function remoteError(service: string, event: EcpsEvent): TransportError {
+  let message = 'remote error';
+  try {
+    message = decodeAck(event.data).message || message;
+  } catch {
+    // an undecodable end event is still an error end
+  }
+  return new TransportError('REMOTE_ERROR', `${service}: ${message}`, { details: { service, source: event.source } });
+}
+
+function errorMessage(error: unknown): string {
+  if (isEcpsError(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Sums the Jest JSON results of every package into the one closing line of the test command.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+let passed = 0, failed = 0, skipped = 0;
+const broken = [];
+for (const group of ['packages', 'apps', 'tooling']) {
+  if (!existsSync(group)) continue;
+  for (const name of readdirSync(group)) scan(join(group, name));
+}
+scan('bench');
+
+function scan(dir) {
+  const file = join(dir, 'test-results.json');
+  const pkgFile = join(dir, 'package.json');
+  if (!existsSync(pkgFile)) return;
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8'));
+  if (!pkg.scripts?.test) return;
+  if (!existsSync(file)) {
+    broken.push(pkg.name);
+    failed += 1; // a suite that produced no results at all counts as a failure
+    return;
+  }
+  const r = JSON.parse(readFileSync(file, 'utf8'));
+  passed += r.numPassedTests;
+  failed += r.numFailedTests + r.numRuntimeErrorTestSuites;
+  skipped += r.numPendingTests + r.numTodoTests;
+}
+if (broken.length) console.log(`no test results from: ${broken.join(', ')}`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 ? 1 : 0);

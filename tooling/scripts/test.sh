@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's test command: set-up, package-shape checks, type checks, lint, then every test suite.
+# Ends with one line: "N passed, N failed" (", N skipped" when some were skipped).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bash tooling/scripts/setup.sh || exit 2
+export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
+
+status=0
+step() { echo "› $1"; shift; "$@" || { echo "✗ failed: $*"; status=1; }; }
+step "generated protobuf code is up to date" pnpm --silent proto:check
+step "no dependency cycles" node tooling/scripts/check-cycles.mjs
+step "typecheck" pnpm exec turbo run typecheck --output-logs=errors-only
+step "lint" pnpm exec turbo run lint --output-logs=errors-only
+step "package shape (publint, attw)" pnpm exec turbo run check:package --output-logs=errors-only
+
+find packages apps tooling bench -name test-results.json -not -path '*/node_modules/*' -delete 2>/dev/null
+echo "› tests"
+pnpm exec turbo run test --continue --concurrency=1 --output-logs=new-only "$@" || status=1
+node tooling/scripts/test-summary.mjs || status=1
+exit $status
