@@ -2,10 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { vectorsDir } from '@ecps/testkit';
 import { EAP, LTP, GripperOp_GripperCommand, MemoryStoreService, QueryReq } from '@ecps/proto';
 import { MepReplicate, SealedEnvelope, LtpCodec } from '@ecps/proto/ext/v1';
 
-const vectors = join(import.meta.dirname, '../../../../shared/vectors/ecps');
+const vectors = vectorsDir('ecps');
 const vector = (name: string) => new Uint8Array(readFileSync(join(vectors, name)));
 const stateSha = createHash('sha256').update('mock_perceptual_state_data').digest();
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { vectorsDir } from '@ecps/testkit';
 import { createHash } from 'node:crypto';
 import { ManualClock, seededRandom, type EcpsEvent } from '@ecps/core';
 import { EAP } from '@ecps/proto';
@@ -17,7 +18,7 @@ import {
   parseTraceparent,
 } from '../src/index';
 
-const vectors = join(import.meta.dirname, '../../../../shared/vectors/ecps');
+const vectors = vectorsDir('ecps');
 const setPose = EAP.decode(readFileSync(join(vectors, 'eap_set_pose.bin')));
 
 const event = fc.record({
