@@ -146,9 +146,11 @@ class MqttTransport implements Transport {
   private attempt = 0;
   private reconnectTimer: TimerHandle | undefined;
   private connected = false;
+  private everConnected = false;
   private connectWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private fatalError: unknown;
   private closed = false;
+  private closeDone: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: MqttTransportOptions) {
     this.protocolVersion = options.protocolVersion ?? 5;
@@ -279,8 +281,10 @@ class MqttTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) return this.closeDone;
     this.closed = true;
+    let done!: () => void;
+    this.closeDone = new Promise<void>((resolve) => (done = resolve));
     if (this.reconnectTimer !== undefined) this.clock.clearTimeout(this.reconnectTimer);
     for (const group of this.groups.values()) for (const m of group.members) m.active = false;
     this.groups.clear();
@@ -296,6 +300,7 @@ class MqttTransport implements Transport {
     this.gate.close(error);
     for (const fail of [...this.pendingPublishes]) fail(error);
     for (const w of this.connectWaiters.splice(0)) w.reject(error);
+    done();
   }
 
   /** Creates the client on first use; publishes and subscriptions made before the first CONNACK are queued. */
@@ -323,10 +328,16 @@ class MqttTransport implements Transport {
     if (this.protocolVersion === 5 && !clean) clientOptions.properties = { sessionExpiryInterval: o.session?.expirySeconds ?? 3600 };
     const client = mqttConnect(o.url, clientOptions);
     this.client = client;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       this.connected = true;
       this.attempt = 0;
-      this.logger.debug('mqtt connected', { url: o.url });
+      this.logger.debug('mqtt connected', { url: o.url, sessionPresent: connack.sessionPresent });
+      // mqtt.js only remembers subscriptions for its own reconnect timer, which we replace: resubscribe here
+      // whenever the broker has no session for us (a clean session, or one lost with the broker's state).
+      if (this.everConnected && !connack.sessionPresent) {
+        for (const group of this.groups.values()) void this.mqttSubscribe(client, group).catch((error: unknown) => this.logger.warn('mqtt resubscribe failed', { filter: group.mqttFilter, error: String(error) }));
+      }
+      this.everConnected = true;
       for (const w of this.connectWaiters.splice(0)) w.resolve();
     });
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
@@ -335,8 +346,9 @@ class MqttTransport implements Transport {
       const code = (error as { code?: unknown }).code;
       // Bad credentials or a refused identity never heal by retrying (3.1.1 return codes 4/5, MQTT 5 0x86/0x87).
       if (code === 4 || code === 5 || code === 0x86 || code === 0x87) {
-        this.fatalError = new TransportError(code === 5 || code === 0x87 ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED', `MQTT broker refused the connection: ${error.message}`, {
+        this.fatalError = new TransportError('UNAUTHENTICATED', `MQTT broker refused the connection: ${error.message}`, {
           cause: error,
+          details: { url: o.url, reasonCode: code },
         });
         for (const w of this.connectWaiters.splice(0)) w.reject(this.fatalError);
       }
@@ -374,7 +386,8 @@ class MqttTransport implements Transport {
       this.pendingPublishes.add(fail);
       const attempt = () =>
         client.publish(mqttTopic, payload, { qos, retain: false, ...(properties ? { properties } : {}) }, (error) => {
-          if (settled) return;
+          // After close(), close() itself fails what is still pending, with CLOSED.
+          if (settled || this.closed) return;
           if (!error) {
             settled = true;
             this.pendingPublishes.delete(fail);
@@ -417,7 +430,11 @@ class MqttTransport implements Transport {
     try {
       granted = await request;
     } catch (error) {
-      throw new TransportError(this.closed ? 'CLOSED' : 'UNAVAILABLE', `subscribe to ${group.mqttFilter} failed`, { cause: error });
+      if (this.closed) {
+        await this.closeDone; // report CLOSED once close() has resolved, like every other pending call
+        throw new TransportError('CLOSED', 'mqtt transport closed', { cause: error });
+      }
+      throw new TransportError('UNAVAILABLE', `subscribe to ${group.mqttFilter} failed`, { cause: error });
     }
     const refused = granted.find((g) => g.qos >= 0x80);
     if (refused) {
@@ -493,7 +510,7 @@ class MqttTransport implements Transport {
  *
  * Throws `CONFIG_INVALID` for an unknown profile. Calls fail with `CLOSED` after `close()`, `MESSAGE_TOO_LARGE` above
  * `maxPayloadSize`, `QUEUE_FULL` when `maxPendingPublishes` publishes are pending (policy `reject`),
- * `INVALID_ARGUMENT` for bad topics; `connect()` fails with `UNAVAILABLE`, `UNAUTHENTICATED` or `PERMISSION_DENIED`.
+ * `INVALID_ARGUMENT` for bad topics; `connect()` fails with `UNAVAILABLE` (no broker in time) or `UNAUTHENTICATED` (credentials refused).
  */
 export function mqttTransport(options: MqttTransportOptions): Transport {
   return new MqttTransport(options);

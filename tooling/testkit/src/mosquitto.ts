@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Launches a real Mosquitto on a free loopback port with a generated config; stops it by process id.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './free-port';
 
 export interface MosquittoOptions {
   /** Keep sessions and queued QoS 1/2 messages on disk (autosaved every second), so they survive a restart. */
   persistence?: boolean;
+  /** Require these username/password pairs (anonymous access off). */
+  users?: Readonly<Record<string, string>>;
   /** Extra config lines appended verbatim. */
   extraConfig?: string[];
 }
@@ -48,13 +50,21 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const config = join(dir, 'mosquitto.conf');
   const lines = [
     `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    `allow_anonymous ${options.users ? 'false' : 'true'}`,
+    // Run as root, Mosquitto would drop to the `mosquitto` user and could not write our temp directory.
+    `user ${userInfo().username}`,
     `log_dest file ${join(dir, 'mosquitto.log')}`,
     'log_type error',
     'log_type warning',
     // Never drop queued QoS 1/2 messages for a slow or offline persistent session.
     'max_queued_messages 0',
   ];
+  if (options.users) {
+    const passwords = join(dir, 'passwords');
+    writeFileSync(passwords, '');
+    for (const [user, password] of Object.entries(options.users)) execFileSync('mosquitto_passwd', ['-b', passwords, user, password]);
+    lines.push(`password_file ${passwords}`);
+  }
   if (options.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 1');
   writeFileSync(config, [...lines, ...(options.extraConfig ?? [])].join('\n') + '\n');
 
