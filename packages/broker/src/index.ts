@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The public surface of @ecps/broker.
 
-export {};
+export { startBroker } from './broker';
+
+export type { Broker, BrokerOptions } from './broker';

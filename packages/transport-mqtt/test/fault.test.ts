@@ -20,7 +20,7 @@ function seqEvent(seq: number): EcpsEvent {
 }
 
 it('delivers all 10,000 QoS 1 messages at least once and in order across a kill -9 and restart of the broker', async () => {
-  broker = await startMosquitto({ persistence: true });
+  broker = await startMosquitto({ persistence: true, extraConfig: ['autosave_on_changes true'] });
   const fast = () => 50;
   const sub = mqttTransport({
     url: broker.url,
