@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `ecps` command.
 import { Command } from 'commander';
+import { registerBroker } from './commands/broker';
 import { registerDemo } from './commands/demo';
 
 const program = new Command('ecps')
@@ -9,6 +10,7 @@ const program = new Command('ecps')
   .showHelpAfterError();
 
 registerDemo(program);
+registerBroker(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

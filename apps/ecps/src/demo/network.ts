@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The network the demo's nodes share.
+// The network the demo's nodes share: real MQTT, through an embedded broker unless `--broker` names one.
 import type { Transport } from '@ecps/core';
-import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
+import { startBroker } from '@ecps/broker';
+import { mqttTransport } from '@ecps/transport-mqtt';
 
 export interface DemoNetworkOptions {
   /** An external broker URL (`ecps demo --broker mqtt://host:port`). */
@@ -16,15 +17,17 @@ export interface DemoNetwork {
   close(): Promise<void>;
 }
 
-/** The in-process network: every node on one memory bus. */
+/**
+ * Every node gets its own MQTT connection. MQTT 3.1.1 (structured CloudEvents) is used in both cases: the embedded
+ * aedes broker speaks only 3.1.1, and every external broker (Mosquitto, EMQX, `ecps broker`) accepts it.
+ */
 export async function createDemoNetwork(options: DemoNetworkOptions): Promise<DemoNetwork> {
-  if (options.broker) {
-    throw new Error('--broker needs the MQTT transport, which this build does not include');
-  }
-  const bus = new MemoryBus();
+  const broker = options.broker ? undefined : await startBroker({ port: 0 });
+  const url = options.broker ?? broker!.url;
   return {
-    description: 'in-process memory bus',
-    transportFor: (nodeId) => memoryTransport({ nodeId, bus }),
-    close: async () => undefined,
+    description: broker ? `MQTT through an embedded broker at ${url}` : `MQTT through the broker at ${url}`,
+    brokerUrl: url,
+    transportFor: (nodeId) => mqttTransport({ url, nodeId, protocolVersion: 4, connectTimeoutMs: 10_000 }),
+    close: async () => broker?.close(),
   };
 }
