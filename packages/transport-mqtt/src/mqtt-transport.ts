@@ -149,6 +149,7 @@ class MqttTransport implements Transport {
   private everConnected = false;
   private connectWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private fatalError: unknown;
+  private lastError: unknown;
   private closed = false;
   private closeDone: Promise<void> = Promise.resolve();
 
@@ -224,7 +225,7 @@ class MqttTransport implements Transport {
           }
         }
       }
-      const waiting = this.gate.acquire({ topic });
+      const waiting = this.gate.acquire(topic);
       if (waiting) return waiting.then(() => this.send(client, mqttTopic, payload, qos, properties));
       return this.send(client, mqttTopic, payload, qos, properties);
     } catch (error) {
@@ -342,6 +343,7 @@ class MqttTransport implements Transport {
     });
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     client.on('error', (error) => {
+      this.lastError = error;
       this.logger.warn('mqtt client error', { url: o.url, error: String(error) });
       const code = (error as { code?: unknown }).code;
       // Bad credentials or a refused identity never heal by retrying (3.1.1 return codes 4/5, MQTT 5 0x86/0x87).
@@ -356,6 +358,14 @@ class MqttTransport implements Transport {
     client.on('close', () => {
       if (this.connected) this.logger.info('mqtt connection lost', { url: o.url });
       this.connected = false;
+      if (o.reconnect === false && this.connectWaiters.length > 0) {
+        // No retry will come: fail connect() now with what went wrong (refused, TLS, ...).
+        const error = new TransportError('UNAVAILABLE', `no MQTT connection to ${o.url}: ${String(this.lastError ?? 'closed')}`, {
+          cause: this.lastError,
+          details: { url: o.url },
+        });
+        for (const w of this.connectWaiters.splice(0)) w.reject(error);
+      }
       this.scheduleReconnect();
     });
     return client;
@@ -384,8 +394,9 @@ class MqttTransport implements Transport {
         reject(error);
       };
       this.pendingPublishes.add(fail);
+      const publishOptions = properties ? { qos, retain: false, properties } : { qos, retain: false };
       const attempt = () =>
-        client.publish(mqttTopic, payload, { qos, retain: false, ...(properties ? { properties } : {}) }, (error) => {
+        client.publish(mqttTopic, payload, publishOptions, (error) => {
           // After close(), close() itself fails what is still pending, with CLOSED.
           if (settled || this.closed) return;
           if (!error) {

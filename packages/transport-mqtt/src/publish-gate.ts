@@ -20,7 +20,7 @@ export class PublishGate {
   }
 
   /** Takes a slot; returns undefined when one was free (the fast path stays synchronous). */
-  acquire(details: Record<string, unknown>): Promise<void> | undefined {
+  acquire(topic: string): Promise<void> | undefined {
     if (this.closedError) throw this.closedError;
     if (this.inUse < this.limit && this.waiters.length === 0) {
       this.inUse++;
@@ -28,7 +28,7 @@ export class PublishGate {
     }
     if (this.policy === 'reject') {
       throw new TransportError('QUEUE_FULL', `${this.inUse} publishes are pending; the limit is ${this.limit}`, {
-        details: { ...details, limit: this.limit },
+        details: { topic, limit: this.limit },
       });
     }
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));

@@ -34,10 +34,17 @@ export function decodeWire(payload: Buffer, properties: PublishProperties | unde
   if (contentType?.startsWith(STRUCTURED_CONTENT_TYPE)) return fromStructured(data);
   const user = properties?.userProperties;
   if (!user || user['specversion'] === undefined) return fromStructured(data);
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(user)) {
-    // A repeated user property arrives as an array; CloudEvents attributes are single-valued, the first wins.
-    flat[name] = Array.isArray(value) ? (value[0] ?? '') : value;
+  return fromBinaryMode({ ...(contentType ? { contentType } : {}), properties: singleValued(user), data });
+}
+
+/** A repeated user property arrives as an array; CloudEvents attributes are single-valued, so the first wins. */
+function singleValued(user: Record<string, string | string[]>): Record<string, string> {
+  let flat: Record<string, string> | undefined;
+  for (const name in user) {
+    const value = user[name]!;
+    if (typeof value === 'string') continue;
+    flat ??= { ...(user as Record<string, string>) };
+    flat[name] = value[0] ?? '';
   }
-  return fromBinaryMode({ ...(contentType ? { contentType } : {}), properties: flat, data });
+  return flat ?? (user as Record<string, string>);
 }

@@ -67,22 +67,22 @@ describe('QoS table', () => {
 describe('PublishGate', () => {
   it('rejects past its limit with QUEUE_FULL, or hands slots to waiters in order', async () => {
     const reject = new PublishGate(1, 'reject');
-    expect(reject.acquire({})).toBeUndefined();
-    expect(() => reject.acquire({ topic: 't' })).toThrow(expect.objectContaining({ code: 'QUEUE_FULL' }) as unknown as Error);
+    expect(reject.acquire('t')).toBeUndefined();
+    expect(() => reject.acquire('t')).toThrow(expect.objectContaining({ code: 'QUEUE_FULL' }) as unknown as Error);
     reject.release();
-    expect(reject.acquire({})).toBeUndefined();
+    expect(reject.acquire('t')).toBeUndefined();
 
     const wait = new PublishGate(1, 'wait');
-    wait.acquire({});
+    wait.acquire('t');
     const order: number[] = [];
-    const one = wait.acquire({})!.then(() => order.push(1));
-    const two = wait.acquire({})!.then(() => order.push(2));
+    const one = wait.acquire('t')!.then(() => order.push(1));
+    const two = wait.acquire('t')!.then(() => order.push(2));
     wait.release();
     await one;
     wait.release();
     await two;
     expect(order).toEqual([1, 2]);
-    const three = wait.acquire({})!;
+    const three = wait.acquire('t')!;
     wait.close(new Error('closed'));
     await expect(three).rejects.toThrow('closed');
   });
