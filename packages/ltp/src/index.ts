@@ -29,3 +29,16 @@ export {
 export type { Tensor, TensorArrays, TensorData } from './tensor';
 export type { ZstdFrameInfo } from './zstd-frames';
 export type { EncodeTensorOptions, DecodeTensorOptions, DecodedTensor, CompressedTensor } from './frame';
+export {
+  splitIntoChunks,
+  formatShapeTuple,
+  parseShapeTuple,
+  chunkPayloadSize,
+  CHUNK_HEADROOM_BYTES,
+  DEFAULT_MAX_CHUNK_SIZE,
+} from './chunking';
+export { Reassembler } from './reassembler';
+export { createLtp, ackTopic } from './ltp';
+
+export type { ReceivedTensor, ReassemblyReason, ReassemblyReport, ReassemblyStats, ReassemblerOptions, ReassemblerHooks } from './reassembler';
+export type { Ltp, LtpOptions, PublishTensorOptions, PublishResult, LtpSubscribeOptions, LtpSubscription, LtpSenderStats } from './ltp';

@@ -74,7 +74,7 @@ describe('interoperability with third-party tools', () => {
     try {
       writeFileSync(join(dir, 'p.zst'), payload);
       execFileSync('zstd', ['-q', '-d', join(dir, 'p.zst'), '-o', join(dir, 'p.raw')]);
-      const listing = execFileSync('zstd', ['-lv', join(dir, 'p.zst')]).toString();
+      const listing = execFileSync('zstd', ['-lv', join(dir, 'p.zst')], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
       expect(listing).toMatch(/Decompressed Size: .*\(200000 B\)/);
       expect(listing).toMatch(/Check: None/);
       expect(Buffer.from(readFileSync(join(dir, 'p.raw')))).toEqual(Buffer.from(data.buffer));
