@@ -18,6 +18,9 @@ export { walkZstdFrames } from './zstd-frames';
 export {
   encodeTensorFrame,
   decodeTensorFrame,
+  encodeTensorFrameBytes,
+  decodeTensorFrameBytes,
+  parseLtp,
   compressTensor,
   dataFrame,
   verifyHeader,

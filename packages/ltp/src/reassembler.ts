@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Chunk reassembly of spec §4.6 with the LTPAck events of §4.7: keyed buffers, a 5 s timeout, bounded memory with
 // eviction of the oldest buffer, tombstones, duplicates and reordering tolerated, CRC failures counted missing.
-import { systemClock, type Clock, type LtpCodecName, type TimerHandle } from '@ecps/core';
+import { ValidationError, systemClock, type Clock, type LtpCodecName, type TimerHandle } from '@ecps/core';
 import type { LTPAck, LTPChunk } from '@ecps/proto';
 import { chunkPayloadSize, describeChunk, sameTensor, DEFAULT_MAX_CHUNK_SIZE, type ChunkDescription } from './chunking';
 import { DEFAULT_MAX_TENSOR_BYTES, LTP_MESSAGE_TYPES, decodePayload, expectedTensorBytes, verifyHeader } from './frame';
@@ -159,7 +159,7 @@ export class Reassembler {
       entry = undefined;
     }
     if (entry && !sameTensor(entry.desc, desc)) {
-      this.discard(new Error(`chunk ${header.chunkIndex} does not match the tensor's metadata`), sender);
+      this.discard(new ValidationError('DECODE_ERROR', `chunk ${header.chunkIndex} does not match the tensor's metadata`), sender);
       return;
     }
     if (!entry) {
@@ -217,10 +217,14 @@ export class Reassembler {
     const header = chunk.header;
     const desc = describeChunk(chunk);
     if (!header || header.totalChunks < 2 || header.chunkIndex >= header.totalChunks) {
-      throw new Error(`chunk index ${header?.chunkIndex} of ${header?.totalChunks} is invalid`);
+      throw new ValidationError('DECODE_ERROR', `chunk index ${header?.chunkIndex} of ${header?.totalChunks} is invalid`);
     }
     const limit = chunkPayloadSize(this.opts.maxChunkSize);
-    if (chunk.chunkData.length > limit) throw new Error(`chunk of ${chunk.chunkData.length} bytes exceeds ${limit}`);
+    if (chunk.chunkData.length > limit) {
+      throw new ValidationError('FRAME_TOO_LARGE', `chunk of ${chunk.chunkData.length} bytes exceeds ${limit}`, {
+        details: { bytes: chunk.chunkData.length, limit },
+      });
+    }
     try {
       verifyHeader(header, chunk.chunkData);
     } catch (error) {
