@@ -28,10 +28,6 @@ export {
   LTP_MESSAGE_TYPES,
   DEFAULT_MAX_TENSOR_BYTES,
 } from './frame';
-
-export type { Tensor, TensorArrays, TensorData } from './tensor';
-export type { ZstdFrameInfo } from './zstd-frames';
-export type { EncodeTensorOptions, DecodeTensorOptions, DecodedTensor, CompressedTensor } from './frame';
 export {
   splitIntoChunks,
   formatShapeTuple,
@@ -43,5 +39,23 @@ export {
 export { Reassembler } from './reassembler';
 export { createLtp, ackTopic } from './ltp';
 
-export type { ReceivedTensor, ReassemblyReason, ReassemblyReport, ReassemblyStats, ReassemblerOptions, ReassemblerHooks } from './reassembler';
-export type { Ltp, LtpOptions, PublishTensorOptions, PublishResult, LtpSubscribeOptions, LtpSubscription, LtpSenderStats } from './ltp';
+export type { Tensor, TensorArrays, TensorData } from './tensor';
+export type { ZstdFrameInfo } from './zstd-frames';
+export type { EncodeTensorOptions, DecodeTensorOptions, DecodedTensor, CompressedTensor } from './frame';
+export type {
+  ReceivedTensor,
+  ReassemblyReason,
+  ReassemblyReport,
+  ReassemblyStats,
+  ReassemblerOptions,
+  ReassemblerHooks,
+} from './reassembler';
+export type {
+  Ltp,
+  LtpOptions,
+  PublishTensorOptions,
+  PublishResult,
+  LtpSubscribeOptions,
+  LtpSubscription,
+  LtpSenderStats,
+} from './ltp';
