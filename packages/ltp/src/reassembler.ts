@@ -87,6 +87,9 @@ export interface ReassemblerHooks {
   onDiscard?(error: unknown, sender: string): void;
 }
 
+/** Upper bound on remembered completed/dropped keys. */
+const MAX_TOMBSTONES = 65_536;
+
 interface PendingTensor {
   key: string;
   sender: string;
@@ -250,6 +253,8 @@ export class Reassembler {
 
   private bury(key: string, timestampNs: string): void {
     this.tombstones.delete(key);
+    // bounded even under a flood of fresh keys: the oldest tombstone goes first
+    if (this.tombstones.size >= MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value as string);
     this.tombstones.set(key, { timestampNs, until: this.clock.monotonic() + this.opts.tombstoneMs });
   }
 
