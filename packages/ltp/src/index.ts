@@ -3,7 +3,6 @@
 
 export {
   createTensor,
-  zerosTensor,
   tensorToBytes,
   tensorFromBytes,
   elementCount,
