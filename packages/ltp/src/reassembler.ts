@@ -62,8 +62,9 @@ export interface ReassemblerOptions {
   /** Wait after the last index arrived with gaps before a `gap` ack (default 100 ms). */
   gapGraceMs?: number;
   /**
-   * Also send the (single) `gap` ack when no chunk has arrived for this long while gaps remain, so a lost final
-   * chunk is repaired too (default 1000 ms; 0 disables). Goes beyond spec §4.7, which only triggers on index n−1.
+   * Beyond spec §4.7 (which only acks gaps once index n−1 arrived): when index n−1 is still missing and no chunk
+   * has arrived for this long, send one `gap` ack too, so a lost final chunk is repaired (default 1000 ms; 0
+   * disables). Independent of the spec's gap ack; each is sent at most once per tensor.
    */
   idleGapMs?: number;
   /** How long completed or dropped keys ignore late chunks (default 10 s). */
@@ -102,7 +103,7 @@ interface PendingTensor {
   timer: TimerHandle;
   gapTimer?: TimerHandle;
   idleTimer?: TimerHandle;
-  gapAcked: boolean;
+  idleAcked: boolean;
 }
 
 /** Reassembles chunked tensors from any number of senders. Feed it with {@link Reassembler.accept}. */
@@ -199,13 +200,14 @@ export class Reassembler {
       await this.complete(entry);
       return;
     }
-    if (entry.gapAcked) return;
-    if (entry.chunks[entry.desc.totalChunks - 1] !== undefined && !entry.gapTimer) {
-      entry.gapTimer = this.clock.setTimeout(() => this.gapCheck(entry), this.opts.gapGraceMs);
+    const lastPresent = entry.chunks[entry.desc.totalChunks - 1] !== undefined;
+    if (lastPresent && !entry.gapTimer) {
+      entry.gapTimer = this.clock.setTimeout(() => this.gapAck(entry, 'grace'), this.opts.gapGraceMs);
     }
-    if (this.opts.idleGapMs > 0) {
-      if (entry.idleTimer) this.clock.clearTimeout(entry.idleTimer);
-      entry.idleTimer = this.clock.setTimeout(() => this.gapCheck(entry), this.opts.idleGapMs);
+    if (entry.idleTimer) this.clock.clearTimeout(entry.idleTimer);
+    entry.idleTimer = undefined;
+    if (!lastPresent && !entry.idleAcked && this.opts.idleGapMs > 0) {
+      entry.idleTimer = this.clock.setTimeout(() => this.gapAck(entry, 'idle'), this.opts.idleGapMs);
     }
   }
 
@@ -277,7 +279,7 @@ export class Reassembler {
       received: 0,
       bytes: 0,
       timer: this.clock.setTimeout(() => this.drop(entry, 'timeout'), this.opts.timeoutMs),
-      gapAcked: false,
+      idleAcked: false,
     };
     this.pending.set(key, entry);
     return entry;
@@ -289,10 +291,9 @@ export class Reassembler {
     return missing;
   }
 
-  private gapCheck(entry: PendingTensor): void {
-    if (entry.gapAcked || this.pending.get(entry.key) !== entry) return;
-    entry.gapAcked = true;
-    if (entry.idleTimer) this.clock.clearTimeout(entry.idleTimer);
+  private gapAck(entry: PendingTensor, trigger: 'grace' | 'idle'): void {
+    if (this.pending.get(entry.key) !== entry) return;
+    if (trigger === 'idle') entry.idleAcked = true;
     this.ack(entry, false, 'gap', entry.received, this.missing(entry));
   }
 

@@ -8,8 +8,9 @@ import { createLtp, createTensor, type ReceivedTensor } from '../src/index';
 
 export async function transferWithChunkLoss(senderTransport: Transport, receiverTransport: Transport, seed: number): Promise<void> {
   const faulty = faultyTransport(senderTransport, { seed, dropRate: 0.01, match: (e) => e.type === EVENT_TYPES.ltpChunk });
-  const sender = createLtp({ transport: faulty, nodeId: 'cam' });
-  const receiver = createLtp({ transport: receiverTransport, nodeId: 'sink' });
+  // generous timers and rounds: on a loaded CI machine this must not become a timing test
+  const sender = createLtp({ transport: faulty, nodeId: 'cam', retainMs: 60_000, retryCount: 3 });
+  const receiver = createLtp({ transport: receiverTransport, nodeId: 'sink', reassembly: { timeoutMs: 60_000 } });
   try {
     const received: ReceivedTensor[] = [];
     const errors: unknown[] = [];

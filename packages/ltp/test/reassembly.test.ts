@@ -100,6 +100,13 @@ describe('Reassembler (spec §4.6, §4.7)', () => {
     expect(acks).toHaveLength(0);
     clock.advance(1);
     expect(acks.map((a) => [a.message, a.missingChunks])).toEqual([['gap', [2, 3]]]);
+    // the repeat brings the last chunk but chunk 2 is lost again: the spec's own gap ack follows
+    await r.accept(chunks[3]!, 'urn:ecps:a', 't');
+    clock.advance(5000 - 1000 - 1);
+    expect(acks.map((a) => [a.message, a.missingChunks])).toEqual([
+      ['gap', [2, 3]],
+      ['gap', [2]],
+    ]);
   });
 
   it('drops an incomplete tensor after 5 s, reports and acks timeout, then ignores its late chunks', async () => {
