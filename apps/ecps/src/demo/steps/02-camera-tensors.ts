@@ -64,6 +64,10 @@ const step: DemoStep = {
     await done;
     const [first, second] = received;
     if (digest(first!.tensor) !== digest(image) || digest(second!.tensor) !== digest(features)) throw new Error('tensor mismatch');
+    // Over a broker the receiver's LTPAck arrives a round trip after the data: give it a moment.
+    for (const deadline = Date.now() + 5000; camera.ltp.stats().acksOk === 0 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const stats = camera.ltp.stats();
     ctx.log(`camera     ✓ acks ok: ${stats.acksOk}, chunks repeated: ${stats.chunksRepeated}; both tensors arrived bit-identical`);
   },
