@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { freePort, waitForPort } from './free-port';
 
 export interface MosquittoOptions {
-  /** Keep sessions and queued QoS 1/2 messages on disk (autosaved every second), so they survive a restart. */
+  /** Keep sessions and queued QoS 1/2 messages on disk (saved on every change), so they survive a restart. */
   persistence?: boolean;
   /** Require these username/password pairs (anonymous access off). */
   users?: Readonly<Record<string, string>>;
@@ -65,7 +65,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     for (const [user, password] of Object.entries(options.users)) execFileSync('mosquitto_passwd', ['-b', passwords, user, password]);
     lines.push(`password_file ${passwords}`);
   }
-  if (options.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 1');
+  // Saved on every change: with the default periodic save, a kill -9 loses what was acknowledged since the last one.
+  if (options.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 1', 'autosave_on_changes true');
   writeFileSync(config, [...lines, ...(options.extraConfig ?? [])].join('\n') + '\n');
 
   let child: ChildProcess;
