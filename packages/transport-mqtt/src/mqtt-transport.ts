@@ -318,7 +318,7 @@ class MqttTransport implements Transport {
       keepalive: o.keepaliveSeconds ?? 30,
       connectTimeout: o.connectTimeoutMs ?? 30_000,
       reconnectPeriod: 0, // reconnects are driven here, with the injectable backoff
-      resubscribe: true,
+      resubscribe: false, // see the 'connect' handler
       queueQoSZero: true,
       outgoingStore: this.outgoingStore,
       incomingStore: this.incomingStore,
