@@ -44,7 +44,7 @@ describe('LTP DATA frames for MEP', () => {
     expect(codeOf(() => decodeTensorFrame({ ...good, originalSize: 12n }))).toBe('TENSOR_SIZE_MISMATCH');
     expect(codeOf(() => decodeTensorFrame({ ...good, compressionLevel: 23 }))).toBe('INVALID_COMPRESSION_LEVEL');
     const corrupt = good.tensorZstd.slice();
-    corrupt[corrupt.length - 1] ^= 1;
+    corrupt[corrupt.length - 1] = corrupt.at(-1)! ^ 1;
     expect(codeOf(() => decodeTensorFrame({ ...good, tensorZstd: corrupt }))).toBe('CHECKSUM_MISMATCH');
     expect(codeOf(() => decodeTensorFrame(good))).toBeUndefined();
   });
