@@ -5,5 +5,7 @@ export { describeTransportConformance, testEvent } from './transport-conformance
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
 export { NetworkPartition } from './partition';
+export { faultyTransport } from './faulty-transport';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
