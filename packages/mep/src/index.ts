@@ -7,7 +7,6 @@ export { MEP_EVENT_TYPES, mepTopics, QUORUM_NOT_REACHED } from './replication';
 export { writeSnapshotFile, readSnapshotFile } from './snapshot-file';
 export { recallAtK } from './approximate-index';
 export { supersedes, wins, HybridLogicalClock, CausalContext } from './causality';
-export { decodeTensorFrame, encodeTensorFrame, formatPythonFloat } from './ltp-frame';
 
 export type { MemoryStoreOptions, MemoryRecord, QueryHit } from './memory-store';
 export type { MemoryStoreHandler, MemoryStoreEndpointOptions } from './service';
@@ -15,4 +14,4 @@ export type { ReplicationOptions, ConsistencyMode } from './replication';
 export type { ApproximateIndex, ApproximateIndexFactory } from './approximate-index';
 export type { VectorPrecision } from './exact-index';
 export type { DotValue, HlcValue, Versioned } from './causality';
-export type { RawTensor, ResultFrameInit } from './ltp-frame';
+export type { RawTensor } from './ltp-frame';

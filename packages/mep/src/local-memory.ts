@@ -125,11 +125,12 @@ export class LocalMemory {
   }
 
   /**
-   * The best `k` live entries with `sim >= minSim` for a query tensor, refreshing each hit's recency.
+   * The best `k` live entries with `sim >= minSim` for a flat query vector (normalised in place), refreshing
+   * each hit's recency.
    * Exact over the whole matrix, or exact rescoring of the approximate index's candidates.
    */
-  search(query: RawTensor, k: number, minSim: number): SearchHit[] {
-    const q = normaliseInPlace(flattenToFloat64(query));
+  search(query: Float64Array, k: number, minSim: number): SearchHit[] {
+    const q = normaliseInPlace(query);
     const ranked = this.options.approximate ? this.rankApproximate(q, k, minSim) : this.exact.search(q, k, minSim);
     const hits: SearchHit[] = [];
     for (const r of ranked) {

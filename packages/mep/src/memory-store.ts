@@ -18,8 +18,10 @@ import type { MepSnapshot } from '@ecps/proto/ext/v1';
 import type { ApproximateIndexFactory } from './approximate-index';
 import { fromMepEntry, toMepEntry } from './entry-codec';
 import type { VectorPrecision } from './exact-index';
-import { decodeTensorFrame, encodeTensorFrame, formatPythonFloat, type RawTensor } from './ltp-frame';
+import { pythonFloatString } from '@ecps/ltp';
+import { decodeRawTensor, encodeRawTensor, type RawTensor } from './ltp-frame';
 import { LocalMemory, type StoredEntry } from './local-memory';
+import { flattenToFloat64 } from './vector-math';
 import { QUORUM_NOT_REACHED, Replicator, type ConsistencyMode, type ReplicationOptions } from './replication';
 
 export interface MemoryStoreOptions {
@@ -48,11 +50,10 @@ export interface MemoryRecord {
   readonly timestampNs: bigint;
 }
 
-/** One query result: the key, its similarity, and the LTP frame that is streamed for it. */
+/** One ranked query result. */
 export interface QueryHit {
   readonly key: string;
   readonly similarity: number;
-  readonly frame: LTP;
 }
 
 /** Default `k` when a query asks for 0 (spec §7.2; the reference returns nothing). */
@@ -136,7 +137,7 @@ export class MemoryStore {
   async put(request: LTP): Promise<Ack> {
     let tensor: RawTensor;
     try {
-      tensor = decodeTensorFrame(request);
+      tensor = await decodeRawTensor(request);
     } catch (error) {
       if (isEcpsError(error)) return { success: false, message: `${error.code}: ${error.message}` };
       throw error;
@@ -157,29 +158,35 @@ export class MemoryStore {
    * code of a malformed query tensor.
    */
   async *query(request: QueryReq, signal?: AbortSignal): AsyncIterable<LTP> {
-    for (const hit of this.search(request)) {
+    const hits = await this.search(request);
+    for (const hit of hits) {
       if (signal?.aborted) return;
-      yield hit.frame;
+      const entry = this.memory.get(hit.key);
+      if (!entry) continue; // evicted between ranking and streaming
+      yield await encodeRawTensor(entry.tensor!, {
+        frameId: entry.frameId,
+        timestampNs: entry.timestampNs,
+        attributes: { mep_id: entry.key, similarity: pythonFloatString(hit.similarity) },
+      });
     }
   }
 
-  /** The hits of a query, synchronously (see {@link MemoryStore.query}). */
-  search(request: QueryReq): QueryHit[] {
+  /** The ranked hits of a query, without framing them (see {@link MemoryStore.query} for the errors). */
+  async search(request: QueryReq): Promise<QueryHit[]> {
     if (!request.queryEmbedding) throw new ValidationError('INVALID_QUERY', 'QueryReq has no query_embedding');
     assertMinSim(request.minSim);
-    const minSim = Math.fround(request.minSim);
-    const k = request.k === 0 ? DEFAULT_QUERY_K : request.k;
-    const query = decodeTensorFrame(request.queryEmbedding);
-    return this.memory.search(query, k, minSim).map(({ entry, similarity }) => ({
-      key: entry.key,
-      similarity,
-      frame: encodeTensorFrame({
-        tensor: entry.tensor!,
-        frameId: entry.frameId,
-        timestampNs: entry.timestampNs,
-        attributes: { mep_id: entry.key, similarity: formatPythonFloat(similarity) },
-      }),
-    }));
+    const query = await decodeRawTensor(request.queryEmbedding);
+    return this.searchVector(flattenToFloat64(query), request.k, request.minSim);
+  }
+
+  /**
+   * Ranks stored entries against a flat query vector with the §7.2 rules: `k` 0 means 10, `minSim` is widened
+   * from float32, inclusive. Each hit's recency is refreshed. Throws `INVALID_QUERY` for a non-finite `minSim`.
+   */
+  searchVector(vector: ArrayLike<number>, k: number, minSim: number): QueryHit[] {
+    assertMinSim(minSim);
+    const hits = this.memory.search(Float64Array.from(vector), k === 0 ? DEFAULT_QUERY_K : k, Math.fround(minSim));
+    return hits.map(({ entry, similarity }) => ({ key: entry.key, similarity }));
   }
 
   /** recall@k of the approximate index against exact search over `samples` stored vectors (1 when exact). */
@@ -187,9 +194,14 @@ export class MemoryStore {
     return this.memory.measureRecall(options.k ?? 10, options.samples ?? 100);
   }
 
+  /** The compacted version vector: every dot this replica has seen, per node. */
+  versionVector(): Record<string, bigint> {
+    return this.memory.context.summary();
+  }
+
   /** Every version (tombstones too), the compacted version vector and the node id, as `MepSnapshot`. */
-  snapshot(): MepSnapshot {
-    const entries = [...this.memory.all()].map(toMepEntry);
+  async snapshot(): Promise<MepSnapshot> {
+    const entries = await Promise.all([...this.memory.all()].map(toMepEntry));
     return {
       nodeId: this.nodeId,
       versionVector: this.memory.context.summary(),
@@ -203,8 +215,8 @@ export class MemoryStore {
    * Merges a snapshot: every entry by the §7.3 rule, then the element-wise max of version vectors. Validates all
    * entries first and throws a {@link ValidationError} without changing anything if one is malformed.
    */
-  restore(snapshot: MepSnapshot): void {
-    const incoming = snapshot.entries.map(fromMepEntry);
+  async restore(snapshot: MepSnapshot): Promise<void> {
+    const incoming = await Promise.all(snapshot.entries.map(fromMepEntry));
     for (const entry of incoming) this.memory.merge(entry);
     this.memory.context.mergeVector(snapshot.versionVector);
   }

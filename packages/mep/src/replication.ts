@@ -204,7 +204,7 @@ export class Replicator {
   }
 
   private async broadcast(operationId: string, entries: StoredEntry[], requiresAck: boolean): Promise<void> {
-    const message: MepReplicate = { operationId, sourceNode: this.self, entries: entries.map(toMepEntry), requiresAck };
+    const message: MepReplicate = { operationId, sourceNode: this.self, entries: await Promise.all(entries.map(toMepEntry)), requiresAck };
     await Promise.all(this.peers.map((peer) => this.send(mepTopics.replicate(peer), MEP_EVENT_TYPES.replicate, MepReplicate, message)));
   }
 
@@ -225,7 +225,7 @@ export class Replicator {
     let failure: string | undefined;
     for (const wire of message.entries) {
       try {
-        const { applied, previous } = this.memory.merge(fromMepEntry(wire));
+        const { applied, previous } = this.memory.merge(await fromMepEntry(wire));
         if (applied && message.requiresAck) this.remember({ key: wire.key, dot: { nodeId: wire.dot!.nodeId, counter: wire.dot!.counter }, previous });
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
@@ -263,8 +263,10 @@ export class Replicator {
   private async onDigest(event: EcpsEvent): Promise<void> {
     const digest = decodeMessageEvent(MepDigest, event);
     if (!this.peers.includes(digest.nodeId)) return;
-    const entries = this.memory.entriesNotCoveredBy(digest.summary).map(toMepEntry);
+    // the version vector is read in the same tick as the entries, so it claims nothing they do not carry
+    const versions = this.memory.entriesNotCoveredBy(digest.summary);
     const versionVector = this.memory.context.summary();
+    const entries = await Promise.all(versions.map(toMepEntry));
     const dominated = Object.entries(versionVector).every(([n, c]) => c <= (digest.summary[n] ?? 0n));
     if (entries.length === 0 && dominated) return;
     const budget = Math.max(1024, this.transport.maxPayloadSize - 4096);
@@ -289,11 +291,11 @@ export class Replicator {
    * Merges an anti-entropy answer. The peer's version vector is adopted only once every entry of the answer has
    * been applied, since only then does this node know everything that vector claims.
    */
-  private onAntiEntropyAnswer(snapshot: MepSnapshot, correlation: string): void {
+  private async onAntiEntropyAnswer(snapshot: MepSnapshot, correlation: string): Promise<void> {
     let received = this.answers.get(correlation) ?? 0;
     for (const wire of snapshot.entries) {
       try {
-        this.memory.merge(fromMepEntry(wire));
+        this.memory.merge(await fromMepEntry(wire));
         received++;
       } catch (error) {
         this.deps.logger.warn('mep: rejected an anti-entropy entry', { key: wire.key, error: String(error) });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Spec §7.2 arithmetic: flatten any dtype to float64 and L2-normalise (a zero vector stays zero).
 import type { LtpDtype } from '@ecps/core';
+import { f16ToNumber } from '@ecps/ltp';
 import type { RawTensor } from './ltp-frame';
 
 /** The tensor's elements as float64 in C order (booleans as 0/1; 64-bit integers rounded to the nearest double). */
@@ -35,7 +36,7 @@ const ITEM_SIZE: Record<LtpDtype, number> = {
 type Reader = (view: DataView, offset: number) => number;
 
 const READERS: Record<LtpDtype, Reader> = {
-  f16: (v, o) => halfToFloat(v.getUint16(o, true)),
+  f16: (v, o) => f16ToNumber(v.getUint16(o, true)),
   f32: (v, o) => v.getFloat32(o, true),
   f64: (v, o) => v.getFloat64(o, true),
   i8: (v, o) => v.getInt8(o),
@@ -49,12 +50,3 @@ const READERS: Record<LtpDtype, Reader> = {
   bool: (v, o) => (v.getUint8(o) !== 0 ? 1 : 0),
 };
 
-/** IEEE 754 binary16 to a double. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac === 0 ? sign * Infinity : NaN;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}

@@ -1,28 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
+import { createTensor, encodeTensorFrame } from '@ecps/ltp';
 import type { LTP, QueryReq } from '@ecps/proto';
-import { encodeTensorFrame } from '../src/ltp-frame';
 
 /** An f64 LTP frame of `values` (1-D), optionally keyed by `mep_id`. */
-export function f64Frame(values: readonly number[], key?: string, frameId = 'emb'): LTP {
-  const bytes = new Uint8Array(new Float64Array(values).buffer);
-  return encodeTensorFrame({
-    tensor: { bytes, dtype: 'f64', shape: [values.length] },
+export function f64Frame(values: readonly number[], key?: string, frameId = 'emb'): Promise<LTP> {
+  return encodeTensorFrame(createTensor('f64', [values.length], Float64Array.from(values)), {
     frameId,
     timestampNs: 1_700_000_000_000_000_000n,
     attributes: key === undefined ? {} : { mep_id: key },
   });
 }
 
-export function f32Frame(values: readonly number[], key?: string): LTP {
-  const bytes = new Uint8Array(new Float32Array(values).buffer);
-  return encodeTensorFrame({
-    tensor: { bytes, dtype: 'f32', shape: [values.length] },
+export function f32Frame(values: readonly number[], key?: string): Promise<LTP> {
+  return encodeTensorFrame(createTensor('f32', [values.length], Float32Array.from(values)), {
     frameId: 'emb',
     timestampNs: 1n,
     attributes: key === undefined ? {} : { mep_id: key },
   });
 }
 
-export function queryOf(values: readonly number[], k = 0, minSim = 0): QueryReq {
-  return { queryEmbedding: f64Frame(values), k, minSim };
+export async function queryOf(values: readonly number[], k = 0, minSim = 0): Promise<QueryReq> {
+  return { queryEmbedding: await f64Frame(values), k, minSim };
 }

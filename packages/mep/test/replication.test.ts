@@ -60,7 +60,7 @@ describe('replication configuration', () => {
   it('fails a strong write at once when too few peers are configured for the quorum', async () => {
     // R = 5 needs a quorum of 3; 'a' knows a single peer
     c = await cluster('strong', { replicationFactor: 5, peers: (n) => (n === 'a' ? ['b'] : []) });
-    const ack = await c.stores.a.put(f64Frame([1, 2], 'k'));
+    const ack = await c.stores.a.put(await f64Frame([1, 2], 'k'));
     expect(ack).toEqual({ success: false, message: 'quorum not reached' });
     expect(c.stores.a.get('k')).toBeUndefined();
     expect(c.stores.b.get('k')).toBeUndefined();
@@ -68,7 +68,7 @@ describe('replication configuration', () => {
 
   it('replicates a delete as a tombstone that also wins over the older write after a partition', async () => {
     c = await cluster('eventual');
-    await c.stores.a.put(f64Frame([1, 0], 'gone'));
+    await c.stores.a.put(await f64Frame([1, 0], 'gone'));
     await waitFor(() => c!.stores.c.get('gone') !== undefined, 'replication of gone');
     c.net.isolate('c');
     await c.stores.b.delete('gone');

@@ -33,10 +33,10 @@ describe('MemoryStore service over a transport', () => {
   });
 
   it('puts and queries, streaming each hit with its similarity', async () => {
-    expect(await client.put(f64Frame([1, 0, 0], 'x'))).toEqual({ success: true, message: 'Embedding stored successfully' });
-    expect(await client.put(f64Frame([1, 1, 0], 'y'))).toEqual({ success: true, message: 'Embedding stored successfully' });
+    expect(await client.put(await f64Frame([1, 0, 0], 'x'))).toEqual({ success: true, message: 'Embedding stored successfully' });
+    expect(await client.put(await f64Frame([1, 1, 0], 'y'))).toEqual({ success: true, message: 'Embedding stored successfully' });
     const hits: LTP[] = [];
-    for await (const hit of client.query(queryOf([1, 0, 0], 5, 0.5))) hits.push(hit);
+    for await (const hit of client.query(await queryOf([1, 0, 0], 5, 0.5))) hits.push(hit);
     expect(hits.map((h) => [h.attributes['mep_id'], h.attributes['similarity']])).toEqual([
       ['x', '1.0'],
       ['y', '0.7071067811865475'],
@@ -44,7 +44,7 @@ describe('MemoryStore service over a transport', () => {
   });
 
   it('answers an invalid Put with Ack false and ends a bad Query with a remote error', async () => {
-    const ack = await client.put({ ...f64Frame([1, 0], 'bad'), dtype: 'complex64' });
+    const ack = await client.put({ ...await f64Frame([1, 0], 'bad'), dtype: 'complex64' });
     expect(ack.success).toBe(false);
     expect(ack.message).toMatch(/UNSUPPORTED_DTYPE/);
     const drain = async () => {
@@ -58,8 +58,8 @@ describe('MemoryStore service over a transport', () => {
     const spy = await clientTransport.subscribe('#', (e) => {
       seen.push(e);
     });
-    const request = encodeEvent('QueryReq', queryOf([1], 1), { source: 'urn:ecps:robot' });
-    await store.put(f64Frame([1], 'one'));
+    const request = encodeEvent('QueryReq', await queryOf([1], 1), { source: 'urn:ecps:robot' });
+    await store.put(await f64Frame([1], 'one'));
     const events: EcpsEvent[] = [];
     for await (const e of clientTransport.requestStream(MEMORY_STORE_SERVICES.query, request)) events.push(e);
     expect(events.map((e) => e.type)).toEqual([EVENT_TYPES.ltp]);
