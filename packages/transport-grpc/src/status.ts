@@ -30,6 +30,7 @@ const VALIDATION_CODES: ReadonlySet<EcpsErrorCode> = new Set<EcpsErrorCode>([
   'CHECKSUM_MISMATCH',
   'INVALID_QUERY',
   'CONFIG_INVALID',
+  'ENCODE_ERROR',
 ]);
 
 const SIZE_CODES: ReadonlySet<EcpsErrorCode> = new Set<EcpsErrorCode>([
@@ -93,18 +94,19 @@ const FALLBACK: Partial<Record<grpc.status, EcpsErrorCode>> = {
 
 /**
  * The typed ECPS error for a failed call: the server's exact code when it sent one, else the code for the status
- * family (a message refused by grpc-js's size limit becomes `MESSAGE_TOO_LARGE`; UNKNOWN and INTERNAL become
- * `REMOTE_ERROR`). Validation failures come back as {@link ValidationError}, the rest as {@link TransportError}.
+ * family (a message refused by grpc-js's size limit becomes `MESSAGE_TOO_LARGE`, a request that cannot be
+ * serialized `ENCODE_ERROR`; UNKNOWN and INTERNAL become `REMOTE_ERROR`). Validation failures come back as {@link ValidationError}, the rest as {@link TransportError}.
  */
 export function errorFromStatus(status: Partial<grpc.StatusObject> & { code: grpc.status }, method: string): EcpsError {
   const sent = status.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
   let code: EcpsErrorCode;
   if (typeof sent === 'string' && codeSet.has(sent)) code = sent as EcpsErrorCode;
-  else if (status.code === grpc.status.RESOURCE_EXHAUSTED && /larger than max/i.test(status.details ?? '')) code = 'MESSAGE_TOO_LARGE';
+  else if (status.code === grpc.status.RESOURCE_EXHAUSTED && /larger than/i.test(status.details ?? '')) code = 'MESSAGE_TOO_LARGE';
+  else if (status.code === grpc.status.INTERNAL && /serialization failure/i.test(status.details ?? '')) code = 'ENCODE_ERROR';
   else code = FALLBACK[status.code] ?? 'REMOTE_ERROR';
   const options = { details: { method, grpcStatus: status.code, grpcStatusName: grpc.status[status.code] } };
   const message = `${method}: ${status.details || grpc.status[status.code]}`;
-  return status.code === grpc.status.INVALID_ARGUMENT || VALIDATION_CODES.has(code)
+  return status.code === grpc.status.INVALID_ARGUMENT || VALIDATION_CODES.has(code) || code === 'PROMPT_TOO_LARGE' || code === 'FRAME_TOO_LARGE'
     ? new ValidationError(code, message, options)
     : new TransportError(code, message, options);
 }

@@ -4,5 +4,7 @@
 export { describeTransportConformance, testEvent } from './transport-conformance';
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
+export { generateTestCertificates } from './tls-certificates';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export type { TestCertificates } from './tls-certificates';
