@@ -6,6 +6,8 @@ export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
 export { NetworkPartition } from './partition';
 export { faultyTransport } from './faulty-transport';
+export { generateTestCertificates } from './tls-certificates';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
+export type { TestCertificates } from './tls-certificates';

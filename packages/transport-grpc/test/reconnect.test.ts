@@ -1,0 +1,81 @@
+import { describe, expect, it } from '@jest/globals';
+import { isEcpsError, type EcpsEvent } from '@ecps/core';
+import { testEvent, waitFor } from '@ecps/testkit';
+import { grpcBusServer, grpcTransport } from '../src/index';
+
+describe('grpc transport: connection loss and recovery', () => {
+  it('resubscribes and continues after the server restarts on the same port, resending unacknowledged RELIABLE events', async () => {
+    let server = await grpcBusServer();
+    const port = server.port;
+    const fast = { reconnectDelayMs: { initial: 20, max: 200 } };
+    const a = grpcTransport({ target: server.address, nodeId: 'a', ...fast });
+    const b = grpcTransport({ target: server.address, nodeId: 'b', ...fast });
+    try {
+      await a.connect();
+      await b.connect();
+      const seen: EcpsEvent[] = [];
+      const replies: string[] = [];
+      await b.subscribe('fleet/+/state', (e) => void seen.push(e));
+      await b.serve('Probe.Ping', (req) => ({ ...req, type: 'ecps.ext.test.pong' }));
+      await a.publish('fleet/arm/state', testEvent('urn:ecps:a'));
+      await waitFor(() => seen.length === 1, 'delivery before the restart');
+
+      await server.close(100);
+      await waitFor(() => !a.connected && !b.connected, 'both nodes to notice the drop');
+      // accepted while offline: kept and resent once the router is back
+      const offline = a.publish('fleet/leg/state', testEvent('urn:ecps:a'), { qos: 1 });
+      // best effort while offline: dropped and counted
+      await a.publish('fleet/leg/state', testEvent('urn:ecps:a'), { qos: 0 });
+      expect(a.stats.dropped).toBe(1);
+
+      server = await grpcBusServer({ port });
+      await waitFor(() => a.connected && b.connected, 'both nodes to reconnect', 10_000);
+      await offline;
+      await waitFor(() => seen.length === 2, 'the event published while offline');
+      expect(seen[1]!.source).toBe('urn:ecps:a');
+      await a.publish('fleet/arm/state', testEvent('urn:ecps:a'));
+      await waitFor(() => seen.length === 3, 'delivery after the restart');
+      // services are subscriptions too: they are restored as well
+      const reply = await a.request('Probe.Ping', testEvent('urn:ecps:a'), { timeoutMs: 5000 });
+      replies.push(reply.type);
+      expect(replies).toEqual(['ecps.ext.test.pong']);
+      expect(a.stats.reconnects).toBeGreaterThanOrEqual(1);
+      expect(b.stats.reconnects).toBeGreaterThanOrEqual(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await server.close();
+    }
+  });
+
+  it('fails connect() with UNAVAILABLE when no router answers, and RELIABLE publishes with TIMEOUT after ackTimeoutMs', async () => {
+    const probe = await grpcBusServer();
+    const address = probe.address;
+    await probe.close();
+    const t = grpcTransport({ target: address, nodeId: 'lonely', connectTimeoutMs: 300, ackTimeoutMs: 300 });
+    try {
+      let caught: unknown;
+      await t.connect().catch((e: unknown) => (caught = e));
+      expect(isEcpsError(caught, 'UNAVAILABLE')).toBe(true);
+      caught = undefined;
+      await t.publish('x', testEvent('urn:ecps:lonely')).catch((e: unknown) => (caught = e));
+      expect(isEcpsError(caught, 'TIMEOUT')).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('bounds the RELIABLE events waiting for a connection with QUEUE_FULL', async () => {
+    const probe = await grpcBusServer();
+    const address = probe.address;
+    await probe.close();
+    const t = grpcTransport({ target: address, nodeId: 'lonely', maxInFlight: 3, ackTimeoutMs: 10_000 });
+    const waiting = [1, 2, 3].map(() => t.publish('x', testEvent('urn:ecps:lonely')));
+    let caught: unknown;
+    await t.publish('x', testEvent('urn:ecps:lonely')).catch((e: unknown) => (caught = e));
+    expect(isEcpsError(caught, 'QUEUE_FULL')).toBe(true);
+    await t.close();
+    const results = await Promise.allSettled(waiting);
+    expect(results.map((r) => r.status === 'rejected' && isEcpsError(r.reason, 'CLOSED'))).toEqual([true, true, true]);
+  });
+});
