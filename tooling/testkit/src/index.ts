@@ -7,7 +7,12 @@ export { vectorsDir } from './paths';
 export { NetworkPartition } from './partition';
 export { faultyTransport } from './faulty-transport';
 export { generateTestCertificates } from './tls-certificates';
+export { freePort, waitForPort } from './free-port';
+export { startMosquitto } from './mosquitto';
+export { startAedes } from './aedes';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
 export type { TestCertificates } from './tls-certificates';
+export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
+export type { AedesHandle } from './aedes';
