@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The replication scenarios of issue 4, shared by every transport the tests run them on.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { ManualClock } from '@ecps/core';
-import type { NetworkPartition } from '@ecps/testkit';
-import { waitFor } from '@ecps/testkit';
-import type { MemoryStore } from '../src/memory-store';
+import { ManualClock, seededRandom, type Transport } from '@ecps/core';
+import { NetworkPartition, waitFor } from '@ecps/testkit';
+import { createMemoryStore, type MemoryStore } from '../src/memory-store';
 import type { ConsistencyMode } from '../src/replication';
 import { f64Frame } from './helpers';
 
@@ -13,6 +12,50 @@ export interface SuiteCluster {
   net: NetworkPartition;
   clock: ManualClock;
   close(): Promise<void>;
+}
+
+const NODES = ['a', 'b', 'c'] as const;
+
+export interface ClusterOptions {
+  replicationFactor?: number;
+  peers?: (node: string) => string[];
+}
+
+/** Three stores `a`, `b`, `c` whose transports (made by `transportFor`) pass through one NetworkPartition. */
+export async function makeCluster(
+  mode: ConsistencyMode,
+  transportFor: (node: string) => Transport,
+  options: ClusterOptions = {},
+): Promise<SuiteCluster> {
+  const net = new NetworkPartition();
+  const clock = new ManualClock();
+  const transports: Transport[] = [];
+  const stores = {} as SuiteCluster['stores'];
+  for (const [i, node] of NODES.entries()) {
+    const transport = net.wrap(node, transportFor(node));
+    await transport.connect();
+    transports.push(transport);
+    stores[node] = await createMemoryStore({
+      nodeId: node,
+      clock,
+      random: seededRandom(i + 1),
+      replication: {
+        transport,
+        peers: options.peers?.(node) ?? NODES.filter((n) => n !== node),
+        mode,
+        ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
+      },
+    });
+  }
+  return {
+    stores,
+    net,
+    clock,
+    close: async () => {
+      await Promise.all(Object.values(stores).map((s) => s.close()));
+      await Promise.all(transports.map((t) => t.close()));
+    },
+  };
 }
 
 /** A comparable digest of a replica: every live key with its tensor bytes and the version vector. */

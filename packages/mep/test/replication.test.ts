@@ -1,60 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 // Three replicated stores on the in-memory transport, with a partitionable network (spec §7.3).
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { ManualClock, seededRandom, type Transport } from '@ecps/core';
-import { NetworkPartition, waitFor } from '@ecps/testkit';
+import { waitFor } from '@ecps/testkit';
 import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
-import { createMemoryStore, type MemoryStore } from '../src/memory-store';
 import type { ConsistencyMode } from '../src/replication';
-import { describeReplicationSuite } from './replication-suite';
+import { describeReplicationSuite, makeCluster, type ClusterOptions, type SuiteCluster } from './replication-suite';
 import { f64Frame } from './helpers';
 
-const NODES = ['a', 'b', 'c'] as const;
-
-interface Cluster {
-  stores: Record<(typeof NODES)[number], MemoryStore>;
-  net: NetworkPartition;
-  clock: ManualClock;
-  close(): Promise<void>;
-}
-
-async function cluster(mode: ConsistencyMode, options: { replicationFactor?: number; peers?: (node: string) => string[] } = {}): Promise<Cluster> {
+function cluster(mode: ConsistencyMode, options: ClusterOptions = {}): Promise<SuiteCluster> {
   const bus = new MemoryBus();
-  const net = new NetworkPartition();
-  const clock = new ManualClock();
-  const transports: Transport[] = [];
-  const stores = {} as Cluster['stores'];
-  for (const [i, node] of NODES.entries()) {
-    const transport = net.wrap(node, memoryTransport({ nodeId: node, bus }));
-    await transport.connect();
-    transports.push(transport);
-    stores[node] = await createMemoryStore({
-      nodeId: node,
-      clock,
-      random: seededRandom(i + 1),
-      replication: {
-        transport,
-        peers: options.peers?.(node) ?? NODES.filter((n) => n !== node),
-        mode,
-        ...(options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor }),
-      },
-    });
-  }
-  return {
-    stores,
-    net,
-    clock,
-    close: async () => {
-      await Promise.all(Object.values(stores).map((s) => s.close()));
-      await Promise.all(transports.map((t) => t.close()));
-    },
-  };
+  return makeCluster(mode, (node) => memoryTransport({ nodeId: node, bus }), options);
 }
 
 describeReplicationSuite('memory transport', cluster);
 
 describe('replication configuration', () => {
-  let c: Cluster | undefined;
+  let c: SuiteCluster | undefined;
   afterEach(async () => c?.close());
 
   it('fails a strong write at once when too few peers are configured for the quorum', async () => {
