@@ -19,6 +19,7 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import { attachMep, type MepLayer, type MepNodeOptions } from './layers/mep';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -39,6 +40,8 @@ export interface NodeOptions {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
+  /** MEP vector memory: host a MemoryStore on this node (`{ store: true }`); every node gets a client. */
+  mep?: MepNodeOptions;
 }
 
 export interface PublishMessageOptions {
@@ -60,6 +63,8 @@ export interface EcpsNode {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** MEP: a MemoryStore client, and the store this node hosts when `mep.store` was given. */
+  readonly mep: MepLayer;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
   publish<K extends MessageKind>(kind: K, topic: string, message: MessageTypes[K], options?: PublishMessageOptions): Promise<EcpsEvent>;
   /**
@@ -100,7 +105,7 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const closers: Array<() => void | Promise<void>> = [];
   let closed = false;
 
-  const node: EcpsNode = {
+  const node: Omit<EcpsNode, 'mep'> & { mep?: MepLayer } = {
     id: config.nodeId,
     source,
     profile,
@@ -150,5 +155,11 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
       await transport.close();
     },
   };
-  return node;
+  try {
+    node.mep = await attachMep(node, options.mep);
+  } catch (error) {
+    await node.close();
+    throw error;
+  }
+  return node as EcpsNode;
 }
