@@ -20,7 +20,7 @@ import { fromMepEntry, toMepEntry } from './entry-codec';
 import type { VectorPrecision } from './exact-index';
 import { pythonFloatString } from '@ecps/ltp';
 import { decodeRawTensor, encodeRawTensor, type RawTensor } from './ltp-frame';
-import { LocalMemory, type StoredEntry } from './local-memory';
+import { LocalMemory, type SearchHit, type StoredEntry } from './local-memory';
 import { flattenToFloat64 } from './vector-math';
 import { QUORUM_NOT_REACHED, Replicator, type ConsistencyMode, type ReplicationOptions } from './replication';
 
@@ -158,25 +158,20 @@ export class MemoryStore {
    * code of a malformed query tensor.
    */
   async *query(request: QueryReq, signal?: AbortSignal): AsyncIterable<LTP> {
-    const hits = await this.search(request);
-    for (const hit of hits) {
+    // the ranked versions themselves are framed, so a concurrent Put cannot swap a tensor under its similarity
+    for (const { entry, similarity } of await this.rank(request)) {
       if (signal?.aborted) return;
-      const entry = this.memory.get(hit.key);
-      if (!entry) continue; // evicted between ranking and streaming
       yield await encodeRawTensor(entry.tensor!, {
         frameId: entry.frameId,
         timestampNs: entry.timestampNs,
-        attributes: { mep_id: entry.key, similarity: pythonFloatString(hit.similarity) },
+        attributes: { mep_id: entry.key, similarity: pythonFloatString(similarity) },
       });
     }
   }
 
   /** The ranked hits of a query, without framing them (see {@link MemoryStore.query} for the errors). */
   async search(request: QueryReq): Promise<QueryHit[]> {
-    if (!request.queryEmbedding) throw new ValidationError('INVALID_QUERY', 'QueryReq has no query_embedding');
-    assertMinSim(request.minSim);
-    const query = await decodeRawTensor(request.queryEmbedding);
-    return this.searchVector(flattenToFloat64(query), request.k, request.minSim);
+    return (await this.rank(request)).map(({ entry, similarity }) => ({ key: entry.key, similarity }));
   }
 
   /**
@@ -184,9 +179,19 @@ export class MemoryStore {
    * from float32, inclusive. Each hit's recency is refreshed. Throws `INVALID_QUERY` for a non-finite `minSim`.
    */
   searchVector(vector: ArrayLike<number>, k: number, minSim: number): QueryHit[] {
+    return this.rankVector(vector, k, minSim).map(({ entry, similarity }) => ({ key: entry.key, similarity }));
+  }
+
+  private async rank(request: QueryReq): Promise<SearchHit[]> {
+    if (!request.queryEmbedding) throw new ValidationError('INVALID_QUERY', 'QueryReq has no query_embedding');
+    assertMinSim(request.minSim);
+    const query = await decodeRawTensor(request.queryEmbedding);
+    return this.rankVector(flattenToFloat64(query), request.k, request.minSim);
+  }
+
+  private rankVector(vector: ArrayLike<number>, k: number, minSim: number): SearchHit[] {
     assertMinSim(minSim);
-    const hits = this.memory.search(Float64Array.from(vector), k === 0 ? DEFAULT_QUERY_K : k, Math.fround(minSim));
-    return hits.map(({ entry, similarity }) => ({ key: entry.key, similarity }));
+    return this.memory.search(Float64Array.from(vector), k === 0 ? DEFAULT_QUERY_K : k, Math.fround(minSim));
   }
 
   /** recall@k of the approximate index against exact search over `samples` stored vectors (1 when exact). */
