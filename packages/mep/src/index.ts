@@ -6,7 +6,7 @@ export { serveMemoryStore, MemoryStoreClient, MEMORY_STORE_SERVICES } from './se
 export { MEP_EVENT_TYPES, mepTopics, QUORUM_NOT_REACHED } from './replication';
 export { writeSnapshotFile, readSnapshotFile } from './snapshot-file';
 export { recallAtK } from './approximate-index';
-export { supersedes, wins, HybridLogicalClock, CausalContext } from './causality';
+export { supersedes, wins } from './causality';
 
 export type { MemoryStoreOptions, MemoryRecord, QueryHit } from './memory-store';
 export type { MemoryStoreHandler, MemoryStoreEndpointOptions } from './service';
