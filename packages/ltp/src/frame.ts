@@ -12,7 +12,7 @@ import {
   type LtpCodecName,
   type LtpDtype,
 } from '@ecps/core';
-import type { LTP, LTPFrameHeader } from '@ecps/proto';
+import { LTP, type LTPFrameHeader } from '@ecps/proto';
 import { DEFAULT_LEVELS, LTP_CODECS, compressPayload, decompressPayload } from './codecs';
 import { crc32, crc32Bytes } from './crc32';
 import { pythonFloatString } from './python-float';
@@ -251,4 +251,25 @@ export async function decodeTensorFrame(message: LTP, options: DecodeTensorOptio
     tensorId: header?.sequenceNumber ?? 0,
     attributes: { ...message.attributes },
   };
+}
+
+/**
+ * Parses protobuf bytes as an LTP message, mapping any wire-format fault to `DECODE_ERROR`.
+ */
+export function parseLtp(bytes: Uint8Array): LTP {
+  try {
+    return LTP.decode(bytes);
+  } catch (cause) {
+    throw new ValidationError('DECODE_ERROR', `not an LTP message: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** {@link decodeTensorFrame} from protobuf bytes. Throws its errors, and `DECODE_ERROR` for malformed protobuf. */
+export async function decodeTensorFrameBytes(bytes: Uint8Array, options: DecodeTensorOptions = {}): Promise<DecodedTensor> {
+  return decodeTensorFrame(parseLtp(bytes), options);
+}
+
+/** {@link encodeTensorFrame} to protobuf bytes. */
+export async function encodeTensorFrameBytes(tensor: Tensor, options: EncodeTensorOptions = {}): Promise<Uint8Array> {
+  return LTP.encode(await encodeTensorFrame(tensor, options)).finish();
 }

@@ -3,7 +3,6 @@
 
 export {
   createTensor,
-  zerosTensor,
   tensorToBytes,
   tensorFromBytes,
   elementCount,
@@ -18,6 +17,9 @@ export { walkZstdFrames } from './zstd-frames';
 export {
   encodeTensorFrame,
   decodeTensorFrame,
+  encodeTensorFrameBytes,
+  decodeTensorFrameBytes,
+  parseLtp,
   compressTensor,
   dataFrame,
   verifyHeader,
@@ -25,10 +27,6 @@ export {
   LTP_MESSAGE_TYPES,
   DEFAULT_MAX_TENSOR_BYTES,
 } from './frame';
-
-export type { Tensor, TensorArrays, TensorData } from './tensor';
-export type { ZstdFrameInfo } from './zstd-frames';
-export type { EncodeTensorOptions, DecodeTensorOptions, DecodedTensor, CompressedTensor } from './frame';
 export {
   splitIntoChunks,
   formatShapeTuple,
@@ -40,5 +38,23 @@ export {
 export { Reassembler } from './reassembler';
 export { createLtp, ackTopic } from './ltp';
 
-export type { ReceivedTensor, ReassemblyReason, ReassemblyReport, ReassemblyStats, ReassemblerOptions, ReassemblerHooks } from './reassembler';
-export type { Ltp, LtpOptions, PublishTensorOptions, PublishResult, LtpSubscribeOptions, LtpSubscription, LtpSenderStats } from './ltp';
+export type { Tensor, TensorArrays, TensorData } from './tensor';
+export type { ZstdFrameInfo } from './zstd-frames';
+export type { EncodeTensorOptions, DecodeTensorOptions, DecodedTensor, CompressedTensor } from './frame';
+export type {
+  ReceivedTensor,
+  ReassemblyReason,
+  ReassemblyReport,
+  ReassemblyStats,
+  ReassemblerOptions,
+  ReassemblerHooks,
+} from './reassembler';
+export type {
+  Ltp,
+  LtpOptions,
+  PublishTensorOptions,
+  PublishResult,
+  LtpSubscribeOptions,
+  LtpSubscription,
+  LtpSenderStats,
+} from './ltp';

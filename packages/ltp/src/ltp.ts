@@ -139,6 +139,9 @@ export function createLtp(options: LtpOptions): Ltp {
   const maxChunkSize =
     options.maxChunkSize ?? Math.min(DEFAULT_MAX_CHUNK_SIZE, profile.maxMessageSizeBytes, transport.maxPayloadSize - 1024);
   const defaults = resolveCodec(options.codec, options.level);
+  // spec §3: a DATA payload may not exceed the profile's max_message_size (or our own larger frame size, if set)
+  const maxPayloadBytes = Math.max(profile.maxMessageSizeBytes, maxChunkSize);
+  const maxTensorBytes = options.reassembly?.maxTensorBytes;
   if (maxChunkSize > transport.maxPayloadSize) {
     throw new ValidationError('INVALID_ARGUMENT', `maxChunkSize ${maxChunkSize} exceeds the transport's ${transport.maxPayloadSize}-byte limit`);
   }
@@ -273,7 +276,7 @@ export function createLtp(options: LtpOptions): Ltp {
           if (isIgnoredEventType(event.type)) return;
           try {
             if (event.type === EVENT_TYPES.ltp) {
-              const decoded = await decodeTensorFrame(decodeEvent('LTP', event), { maxPayloadBytes: transport.maxPayloadSize });
+              const decoded = await decodeTensorFrame(decodeEvent('LTP', event), { maxPayloadBytes, maxTensorBytes });
               await handler({ ...decoded, sender: event.source, reassembled: false, totalChunks: 0 });
             } else if (event.type === EVENT_TYPES.ltpChunk) {
               current = event;

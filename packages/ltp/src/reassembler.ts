@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Chunk reassembly of spec §4.6 with the LTPAck events of §4.7: keyed buffers, a 5 s timeout, bounded memory with
 // eviction of the oldest buffer, tombstones, duplicates and reordering tolerated, CRC failures counted missing.
-import { systemClock, type Clock, type LtpCodecName, type TimerHandle } from '@ecps/core';
+import { ValidationError, systemClock, type Clock, type LtpCodecName, type TimerHandle } from '@ecps/core';
 import type { LTPAck, LTPChunk } from '@ecps/proto';
 import { chunkPayloadSize, describeChunk, sameTensor, DEFAULT_MAX_CHUNK_SIZE, type ChunkDescription } from './chunking';
 import { DEFAULT_MAX_TENSOR_BYTES, LTP_MESSAGE_TYPES, decodePayload, expectedTensorBytes, verifyHeader } from './frame';
@@ -62,8 +62,9 @@ export interface ReassemblerOptions {
   /** Wait after the last index arrived with gaps before a `gap` ack (default 100 ms). */
   gapGraceMs?: number;
   /**
-   * Also send the (single) `gap` ack when no chunk has arrived for this long while gaps remain, so a lost final
-   * chunk is repaired too (default 1000 ms; 0 disables). Goes beyond spec §4.7, which only triggers on index n−1.
+   * Beyond spec §4.7 (which only acks gaps once index n−1 arrived): when index n−1 is still missing and no chunk
+   * has arrived for this long, send one `gap` ack too, so a lost final chunk is repaired (default 1000 ms; 0
+   * disables). Independent of the spec's gap ack; each is sent at most once per tensor.
    */
   idleGapMs?: number;
   /** How long completed or dropped keys ignore late chunks (default 10 s). */
@@ -87,6 +88,9 @@ export interface ReassemblerHooks {
   onDiscard?(error: unknown, sender: string): void;
 }
 
+/** Upper bound on remembered completed/dropped keys. */
+const MAX_TOMBSTONES = 65_536;
+
 interface PendingTensor {
   key: string;
   sender: string;
@@ -99,7 +103,7 @@ interface PendingTensor {
   timer: TimerHandle;
   gapTimer?: TimerHandle;
   idleTimer?: TimerHandle;
-  gapAcked: boolean;
+  idleAcked: boolean;
 }
 
 /** Reassembles chunked tensors from any number of senders. Feed it with {@link Reassembler.accept}. */
@@ -159,7 +163,7 @@ export class Reassembler {
       entry = undefined;
     }
     if (entry && !sameTensor(entry.desc, desc)) {
-      this.discard(new Error(`chunk ${header.chunkIndex} does not match the tensor's metadata`), sender);
+      this.discard(new ValidationError('DECODE_ERROR', `chunk ${header.chunkIndex} does not match the tensor's metadata`), sender);
       return;
     }
     if (!entry) {
@@ -196,13 +200,14 @@ export class Reassembler {
       await this.complete(entry);
       return;
     }
-    if (entry.gapAcked) return;
-    if (entry.chunks[entry.desc.totalChunks - 1] !== undefined && !entry.gapTimer) {
-      entry.gapTimer = this.clock.setTimeout(() => this.gapCheck(entry), this.opts.gapGraceMs);
+    const lastPresent = entry.chunks[entry.desc.totalChunks - 1] !== undefined;
+    if (lastPresent && !entry.gapTimer) {
+      entry.gapTimer = this.clock.setTimeout(() => this.gapAck(entry, 'grace'), this.opts.gapGraceMs);
     }
-    if (this.opts.idleGapMs > 0) {
-      if (entry.idleTimer) this.clock.clearTimeout(entry.idleTimer);
-      entry.idleTimer = this.clock.setTimeout(() => this.gapCheck(entry), this.opts.idleGapMs);
+    if (entry.idleTimer) this.clock.clearTimeout(entry.idleTimer);
+    entry.idleTimer = undefined;
+    if (!lastPresent && !entry.idleAcked && this.opts.idleGapMs > 0) {
+      entry.idleTimer = this.clock.setTimeout(() => this.gapAck(entry, 'idle'), this.opts.idleGapMs);
     }
   }
 
@@ -217,10 +222,14 @@ export class Reassembler {
     const header = chunk.header;
     const desc = describeChunk(chunk);
     if (!header || header.totalChunks < 2 || header.chunkIndex >= header.totalChunks) {
-      throw new Error(`chunk index ${header?.chunkIndex} of ${header?.totalChunks} is invalid`);
+      throw new ValidationError('DECODE_ERROR', `chunk index ${header?.chunkIndex} of ${header?.totalChunks} is invalid`);
     }
     const limit = chunkPayloadSize(this.opts.maxChunkSize);
-    if (chunk.chunkData.length > limit) throw new Error(`chunk of ${chunk.chunkData.length} bytes exceeds ${limit}`);
+    if (chunk.chunkData.length > limit) {
+      throw new ValidationError('FRAME_TOO_LARGE', `chunk of ${chunk.chunkData.length} bytes exceeds ${limit}`, {
+        details: { bytes: chunk.chunkData.length, limit },
+      });
+    }
     try {
       verifyHeader(header, chunk.chunkData);
     } catch (error) {
@@ -246,6 +255,8 @@ export class Reassembler {
 
   private bury(key: string, timestampNs: string): void {
     this.tombstones.delete(key);
+    // bounded even under a flood of fresh keys: the oldest tombstone goes first
+    if (this.tombstones.size >= MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value as string);
     this.tombstones.set(key, { timestampNs, until: this.clock.monotonic() + this.opts.tombstoneMs });
   }
 
@@ -268,7 +279,7 @@ export class Reassembler {
       received: 0,
       bytes: 0,
       timer: this.clock.setTimeout(() => this.drop(entry, 'timeout'), this.opts.timeoutMs),
-      gapAcked: false,
+      idleAcked: false,
     };
     this.pending.set(key, entry);
     return entry;
@@ -280,10 +291,9 @@ export class Reassembler {
     return missing;
   }
 
-  private gapCheck(entry: PendingTensor): void {
-    if (entry.gapAcked || this.pending.get(entry.key) !== entry) return;
-    entry.gapAcked = true;
-    if (entry.idleTimer) this.clock.clearTimeout(entry.idleTimer);
+  private gapAck(entry: PendingTensor, trigger: 'grace' | 'idle'): void {
+    if (this.pending.get(entry.key) !== entry) return;
+    if (trigger === 'idle') entry.idleAcked = true;
     this.ack(entry, false, 'gap', entry.received, this.missing(entry));
   }
 

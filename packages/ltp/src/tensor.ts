@@ -65,7 +65,7 @@ export function createTensor<D extends LtpDtype>(dtype: D, shape: readonly numbe
   assertDtype(dtype);
   const count = elementCount(shape);
   const ctor = CTORS[dtype];
-  if (!(data instanceof (ctor as unknown as typeof Uint8Array)) && !(data.constructor === ctor)) {
+  if (!(data instanceof (ctor as unknown as typeof Uint8Array))) {
     throw new ValidationError('TENSOR_SIZE_MISMATCH', `dtype ${dtype} needs a ${ctor.name}, got ${data.constructor.name}`);
   }
   if (data.length !== count) {
@@ -74,12 +74,6 @@ export function createTensor<D extends LtpDtype>(dtype: D, shape: readonly numbe
     });
   }
   return { dtype, shape: [...shape], data };
-}
-
-/** A zero-filled tensor. */
-export function zerosTensor<D extends LtpDtype>(dtype: D, shape: readonly number[]): Tensor<D> {
-  assertDtype(dtype);
-  return { dtype, shape: [...shape], data: new CTORS[dtype](elementCount(shape)) as TensorArrays[D] };
 }
 
 function swapInPlace(bytes: Uint8Array, itemSize: number): void {

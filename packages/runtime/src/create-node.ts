@@ -19,6 +19,10 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import type { Ltp } from '@ecps/ltp';
+import type { Mcp } from '@ecps/mcp';
+import { attachLtp, type NodeLtpOptions } from './layers/ltp';
+import { attachMcp, type NodeMcpOptions } from './layers/mcp';
 import { attachMep, type MepLayer, type MepNodeOptions } from './layers/mep';
 
 /** What a transport factory is told about the node it serves. */
@@ -40,6 +44,10 @@ export interface NodeOptions {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
+  /** Settings of `node.ltp` (chunk size, codec, reassembly limits, ...). */
+  ltp?: NodeLtpOptions;
+  /** Settings of `node.mcp` (topic, QoS). */
+  mcp?: NodeMcpOptions;
   /** MEP vector memory: host a MemoryStore on this node (`{ store: true }`); every node gets a client. */
   mep?: MepNodeOptions;
 }
@@ -63,6 +71,10 @@ export interface EcpsNode {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** Tensors: publish/subscribe with chunking, reassembly and selective repeat (`@ecps/ltp`). */
+  readonly ltp: Ltp;
+  /** Prompts: send/onPrompt and request/response on topic `mcp` (`@ecps/mcp`). */
+  readonly mcp: Mcp;
   /** MEP: a MemoryStore client, and the store this node hosts when `mep.store` was given. */
   readonly mep: MepLayer;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
@@ -102,7 +114,10 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
       : transportOption;
   await transport.connect();
   const source = nodeSource(config.nodeId);
-  const closers: Array<() => void | Promise<void>> = [];
+  const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
+  const ltp = attachLtp(layer, options.ltp);
+  const mcp = attachMcp(layer, options.mcp);
+  const closers: Array<() => void | Promise<void>> = [() => ltp.close(), () => mcp.close()];
   let closed = false;
 
   const node: Omit<EcpsNode, 'mep'> & { mep?: MepLayer } = {
@@ -114,6 +129,8 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     clock,
     random,
     logger,
+    ltp,
+    mcp,
     async publish(kind, topic, message, publishOptions = {}) {
       const event = encodeEvent(kind, message, {
         source,

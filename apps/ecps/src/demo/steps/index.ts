@@ -2,6 +2,7 @@
 // The demo's steps, in order. Each layer of the stack adds its step here.
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
+import cameraTensors from './02-camera-tensors';
 import vectorMemory from './03-vector-memory';
 
-export const demoSteps: DemoStep[] = [promptAndAction, vectorMemory];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory];
