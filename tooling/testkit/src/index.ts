@@ -4,5 +4,7 @@
 export { describeTransportConformance, testEvent } from './transport-conformance';
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
+export { createSoftHsmToken, softHsmAvailable, softHsmModulePath } from './softhsm';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export type { SoftHsmToken } from './softhsm';
