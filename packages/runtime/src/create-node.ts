@@ -19,6 +19,7 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import { applyTrust, type NodeTrust } from './layers/trust';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -36,6 +37,8 @@ export interface NodeOptions {
   topicPrefix?: string;
   /** A transport, or a factory given the resolved configuration. */
   transport: Transport | ((context: TransportContext) => Transport | Promise<Transport>);
+  /** Trust layer (e.g. `softwareTrust({ level: 'authenticated', keyFile, keys })` from @ecps/trust). */
+  trust?: NodeTrust;
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
@@ -56,7 +59,10 @@ export interface EcpsNode {
   readonly source: string;
   readonly profile: ConformanceProfile;
   readonly config: NodeConfig;
+  /** The node's transport (the secure wrapper when a trust layer is configured). */
   readonly transport: Transport;
+  /** The trust level in force (0 NONE when no trust layer is configured). */
+  readonly trustLevel: number;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
@@ -91,10 +97,11 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const { transport: transportOption, clock = systemClock, random = cryptoRandom, logger = silentLogger } = options;
   const config = resolveNodeConfig({ nodeId: options.id, profile: options.profile, topicPrefix: options.topicPrefix });
   const profile = getProfile(config.profile);
-  const transport =
+  const baseTransport =
     typeof transportOption === 'function'
       ? await transportOption({ nodeId: config.nodeId, profile, topicPrefix: config.topicPrefix })
       : transportOption;
+  const transport = await applyTrust(baseTransport, config.nodeId, options.trust);
   await transport.connect();
   const source = nodeSource(config.nodeId);
   const closers: Array<() => void | Promise<void>> = [];
@@ -106,6 +113,7 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     profile,
     config,
     transport,
+    trustLevel: options.trust?.level ?? 0,
     clock,
     random,
     logger,
