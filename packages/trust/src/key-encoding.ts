@@ -18,8 +18,26 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** node:crypto public key for a KeyProvider-encoded public key. @throws TrustError `INVALID_ARGUMENT` if malformed. */
+// Parsing a public key costs about as much as an X25519 agreement; recipients and peers repeat, so keep a few.
+const parsed = new Map<string, KeyObject>();
+const PARSED_LIMIT = 256;
+
+/**
+ * node:crypto public key for a KeyProvider-encoded public key (memoised for the most recent keys).
+ * @throws TrustError `INVALID_ARGUMENT` if malformed.
+ */
 export function publicKeyObject(algorithm: KeyAlgorithm, publicKey: Uint8Array): KeyObject {
+  const cacheKey = `${algorithm}:${Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('base64')}`;
+  const hit = parsed.get(cacheKey);
+  if (hit) return hit;
+  const key = parsePublicKey(algorithm, publicKey);
+  if (parsed.size >= PARSED_LIMIT) parsed.delete(parsed.keys().next().value!);
+  parsed.set(cacheKey, key);
+  return key;
+}
+
+/** Like {@link publicKeyObject} without the memo (for one-time keys such as ephemeral ECDH keys). */
+export function parsePublicKey(algorithm: KeyAlgorithm, publicKey: Uint8Array): KeyObject {
   try {
     if (algorithm === 'ed25519' || algorithm === 'x25519') {
       if (publicKey.length !== 32) throw new Error(`expected 32 bytes, got ${publicKey.length}`);

@@ -13,7 +13,7 @@ import {
 import type { AeadOpenInput, AeadSealInput, AeadSealed, KeyAlgorithm, KeyInfo } from '@ecps/core';
 import { TrustError } from './errors';
 import type { KeyAgreementProvider } from './key-agreement';
-import { encodePublicKey, p256FromPoint, publicKeyObject } from './key-encoding';
+import { encodePublicKey, p256FromPoint, parsePublicKey, publicKeyObject } from './key-encoding';
 import { signWithKeyObject, signatureAlgorithmOf, verifyWithKeyObject } from './signatures';
 
 interface SoftwareKey {
@@ -142,7 +142,7 @@ export class SoftwareKeyProvider implements KeyAgreementProvider {
       throw new TrustError('MECHANISM_UNSUPPORTED', `${key.algorithm} key ${id} cannot do key agreement`);
     }
     try {
-      const peer = key.algorithm === 'x25519' ? publicKeyObject('x25519', peerPublicKey) : p256FromPoint(peerPublicKey);
+      const peer = key.algorithm === 'x25519' ? parsePublicKey('x25519', peerPublicKey) : p256FromPoint(peerPublicKey);
       return new Uint8Array(diffieHellman({ privateKey: key.privateKey!, publicKey: peer }));
     } catch (cause) {
       throw new TrustError('DECRYPTION_FAILED', 'key agreement failed (invalid peer key)', { cause });
