@@ -131,5 +131,7 @@ describe('JWT', () => {
     c.advance(24 * 3600_000);
     expect(await rejection(verifyToken(old, opts))).toEqual({ code: 'TOKEN_INVALID', reason: 'unknown-kid' });
     expect(() => ring.rotate({ kid: 'weak', alg: 'HS256', key: new Uint8Array(8) })).toThrow();
+    ring.revoke('day-2');
+    expect(await rejection(verifyToken(fresh, opts))).toEqual({ code: 'TOKEN_INVALID', reason: 'unknown-kid' });
   });
 });

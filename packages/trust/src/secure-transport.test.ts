@@ -232,6 +232,21 @@ describe('secure transport: attacks', () => {
     expect(seen).toHaveLength(0);
   });
 
+  it('rejects a captured reply replayed as the answer to another request with WRONG_RECIPIENT', async () => {
+    const { arm, planner, spy } = await setup();
+    const replies: EcpsEvent[] = [];
+    await spy.subscribe('response/+', (e) => void replies.push(e));
+    const served = await arm.serve('Arm.Status', async (req) => testEvent(nodeSource('arm'), 0, { data: req.data }));
+    await planner.request('Arm.Status', testEvent(nodeSource('planner'), 0, { data: Uint8Array.of(1) }), { timeoutMs: 2000 });
+    await waitFor(() => replies.length === 1, 'captured reply');
+    await served.unsubscribe();
+    await spy.subscribe('Arm.Status/request', async (req) => {
+      const correlation = req.extensions!['correlationid']!;
+      await spy.publish(`response/${correlation}`, { ...replies[0]!, extensions: { correlationid: correlation } });
+    });
+    await expect(planner.request('Arm.Status', testEvent(nodeSource('planner')), { timeoutMs: 2000 })).rejects.toMatchObject({ code: 'WRONG_RECIPIENT' });
+  });
+
   it('writes audit events for allowed and denied decisions at AUDITED only', async () => {
     const { planner, seen } = await setup('audited');
     const viewer = await f.node('viewer');
