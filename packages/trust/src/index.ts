@@ -29,6 +29,7 @@ export { SecureTransport, secureTransport, defaultPermissionFor, SECURE_ENVELOPE
 export { REVOCATION_TOPIC, REVOCATION_EVENT_TYPE, publishRevocationList, applyRevocationList, subscribeRevocations } from './revocation';
 export { readLegacySecureMessage } from './legacy-secure-message';
 export { softwareTrust } from './software-trust';
+export { attestationDeviceId, attestationSigningInput, createAttestation, verifyAttestation, isHardwareSecurityProvider } from './attestation';
 
 export type { TrustLevelValue, TrustLevelName, TrustBehaviour } from './levels';
 export type { Principal, PrincipalKind, RolePermissions, RbacOptions } from './rbac';
@@ -46,3 +47,4 @@ export type { SealingKeys, ProtectorOptions, Unprotected } from './protect';
 export type { SecureTransportOptions, MessageContext } from './secure-transport';
 export type { LegacySecureMessageJson, LegacyReadOptions, LegacyMessage } from './legacy-secure-message';
 export type { TrustProvider, SoftwareTrustOptions } from './software-trust';
+export type { VerifyAttestationOptions } from './attestation';

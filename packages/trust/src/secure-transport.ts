@@ -4,6 +4,7 @@ import {
   TransportError,
   eventTime,
   isEcpsError,
+  nodeIdFromSource,
   silentLogger,
   systemClock,
   type Clock,
@@ -103,14 +104,14 @@ export class SecureTransport implements Transport {
     this.level = parseTrustLevel(options.level);
     this.behaviour = trustBehaviour(this.level, options.confidentiality);
     this.kind = inner.kind;
-    this.maxPayloadSize = Math.max(0, inner.maxPayloadSize - SECURE_ENVELOPE_OVERHEAD);
+    const active = this.behaviour.seal || this.behaviour.sign;
+    this.maxPayloadSize = active ? Math.max(0, inner.maxPayloadSize - SECURE_ENVELOPE_OVERHEAD) : inner.maxPayloadSize;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.nodeId = options.identity?.id ?? 'anonymous';
     if (this.behaviour.authorize && !options.principals && !options.authorizer) {
       throw new TrustError('CONFIG_INVALID', 'AUTHORIZED and above need principals or an authorizer');
     }
-    const active = this.behaviour.seal || this.behaviour.sign;
     if (active) {
       this.protector = new Protector({
         senderId: this.nodeId,
@@ -199,7 +200,7 @@ export class SecureTransport implements Transport {
 
   private protect(event: EcpsEvent, destination: string): Promise<EcpsEvent> | EcpsEvent {
     if (!this.protector) return event;
-    const sourceNode = event.source.startsWith('urn:ecps:') ? event.source.slice(9) : undefined;
+    const sourceNode = nodeIdFromSource(event.source);
     const chain = sourceNode !== undefined && sourceNode !== this.nodeId ? this.delegations.get(sourceNode) : undefined;
     return this.protector.protect(event, destination, chain);
   }
@@ -218,19 +219,21 @@ export class SecureTransport implements Transport {
     if (!this.protector) {
       return { event: outer, senderId: outer.source, principalId: outer.source };
     }
-    let result: Unprotected | undefined;
+    let principal = outer.source;
+    let permission = defaultPermissionFor(ctx);
     try {
-      result = await this.protector.unprotect(outer, destination, replay);
-      const checked: MessageContext = { ...ctx, event: result.event };
-      const { action, resource } = (this.options.permissionFor ?? defaultPermissionFor)(checked);
-      if (this.behaviour.authorize) this.authorize(result, action, resource);
-      this.audit(result.principalId, action, resource, result.event, undefined);
+      const result = await this.protector.unprotect(outer, destination, replay);
+      principal = result.principalId;
+      permission = (this.options.permissionFor ?? defaultPermissionFor)({ ...ctx, event: result.event });
+      if (this.behaviour.authorize) this.authorize(result, permission.action, permission.resource);
+      this.audit(principal, permission, result.event, undefined);
       return result;
     } catch (error) {
       const trustError =
-        error instanceof TrustError ? error : new TrustError(isEcpsError(error) ? error.code : 'INTERNAL', String((error as Error)?.message ?? error), { cause: error });
-      const { action, resource } = defaultPermissionFor(ctx);
-      this.audit(result?.principalId ?? outer.source, action, resource, outer, trustError.code);
+        error instanceof TrustError
+          ? error
+          : new TrustError(isEcpsError(error) ? error.code : 'INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
+      this.audit(principal, permission, outer, trustError.code);
       this.logger.warn('rejected message', { id: outer.id, source: outer.source, code: trustError.code, reason: trustError.message });
       this.options.onReject?.(trustError, ctx);
       throw trustError;
@@ -249,7 +252,7 @@ export class SecureTransport implements Transport {
     }
   }
 
-  private audit(principal: string, action: string, resource: string, event: EcpsEvent, reason: string | undefined): void {
+  private audit(principal: string, { action, resource }: { action: string; resource: string }, event: EcpsEvent, reason: string | undefined): void {
     if (!this.behaviour.audit || !this.options.audit) return;
     try {
       void Promise.resolve(
