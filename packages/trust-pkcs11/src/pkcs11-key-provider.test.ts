@@ -59,6 +59,10 @@ describeHsm('Pkcs11KeyProvider on SoftHSM2', () => {
   it('reports typed errors', async () => {
     await expect(hsm.generateKey('x', 'ed25519')).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
     await expect(hsm.sign('absent', new Uint8Array(1))).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
+    await expect(hsm.deriveSharedSecret('arm-1-signing', Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 7)))).rejects.toMatchObject({
+      code: 'DECRYPTION_FAILED',
+    });
+    await expect(hsm.deriveSharedSecret('log-key', new Uint8Array(65))).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
     await expect(hsm.encrypt('arm-1-signing', { plaintext: new Uint8Array(1) })).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
     expect(() => Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: 'no-such-token', pin: token.pin })).toThrow(
       expect.objectContaining({ code: 'TOKEN_ABSENT' }),
@@ -72,8 +76,11 @@ describeHsm('Pkcs11KeyProvider on SoftHSM2', () => {
     expect(await hsm.hasKey('arm-1-signing')).toBe(true);
   });
 
-  it('signs every message of the secure transport with an HSM-held key, end to end', async () => {
+  it('signs and seals every message of the secure transport with HSM-held keys, end to end', async () => {
     await hsm.generateKey('planner-signing', 'ecdsa-p256');
+    // the fleet's sealing key lives in the HSM too: P-256 ECDH on the token (P256-HKDF-SHA256-A256GCM)
+    const fleetKey = await hsm.generateKey('fleet-sealing', 'ecdsa-p256');
+    const sealing = { recipient: { keyId: 'fleet-sealing', algorithm: 'ecdsa-p256' as const, publicKey: fleetKey.publicKey! }, provider: hsm };
     const bus = new MemoryBus();
     const keys = new KeyDirectory();
     const rbac = new Rbac({ principals: [{ id: 'planner', kind: 'service', roles: [], permissions: { 'publish:eap': true } }] });
@@ -83,7 +90,10 @@ describeHsm('Pkcs11KeyProvider on SoftHSM2', () => {
     const armId = { id: 'arm', keyId: 'arm-k', provider: armKeys };
     keys.add(await new IdentitySigner(plannerId).trustedKey());
     keys.add(await new IdentitySigner(armId).trustedKey());
-    const options = { keys, level: 'authorized' as const, principals: rbac, confidentiality: false };
+    const options = { keys, level: 'authorized' as const, principals: rbac, sealing };
+    const wire: string[] = [];
+    const spy = memoryTransport({ nodeId: 'spy', bus });
+    await spy.subscribe('eap', (e) => void wire.push(e.type));
     const planner = secureTransport(memoryTransport({ nodeId: 'planner', bus }), { ...options, identity: plannerId });
     const arm = secureTransport(memoryTransport({ nodeId: 'arm', bus }), { ...options, identity: armId });
     const got: string[] = [];
@@ -92,6 +102,8 @@ describeHsm('Pkcs11KeyProvider on SoftHSM2', () => {
     await planner.publish('eap', sent);
     await waitFor(() => got.length === 1, 'HSM-signed delivery');
     expect(got).toEqual([sent.id]);
+    expect(wire).toEqual(['ecps.ext.sealed']);
+    await spy.close();
     await planner.close();
     await arm.close();
   });

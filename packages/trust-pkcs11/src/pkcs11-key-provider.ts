@@ -3,8 +3,8 @@
 // (CKA_LABEL = key id); private and secret keys are generated on the token as sensitive and non-extractable.
 import { createHash, randomBytes } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
-import type { AeadOpenInput, AeadSealInput, AeadSealed, KeyAlgorithm, KeyInfo, KeyProvider } from '@ecps/core';
-import { TrustError, publicKeyObject, verifyWithKeyObject } from '@ecps/trust';
+import type { AeadOpenInput, AeadSealInput, AeadSealed, KeyAlgorithm, KeyInfo } from '@ecps/core';
+import { TrustError, publicKeyObject, verifyWithKeyObject, type KeyAgreementProvider } from '@ecps/trust';
 import { pkcs11Error } from './errors';
 import { p256SpkiFromPoint } from './p256';
 
@@ -50,12 +50,12 @@ function releaseModule(library: string): void {
 
 /**
  * KeyProvider over PKCS#11: ecdsa-p256 (sign/verify; the hash is computed in JS when the token lacks
- * CKM_ECDSA_SHA256) and aes-256-gcm (encrypt/decrypt, wrap/unwrap). One logged-in R/W session, opened by
+ * CKM_ECDSA_SHA256; ECDH for sealed envelopes) and aes-256-gcm (encrypt/decrypt, wrap/unwrap). One logged-in R/W session, opened by
  * {@link Pkcs11KeyProvider.open} and released by {@link Pkcs11KeyProvider.close}.
  * Errors: `TOKEN_ABSENT` (no token with the label), `PIN_INCORRECT`, `MECHANISM_UNSUPPORTED` (algorithm not
  * supported here or by the token), `KEY_NOT_FOUND`, `ALREADY_EXISTS`, `DECRYPTION_FAILED`, `CLOSED`.
  */
-export class Pkcs11KeyProvider implements KeyProvider {
+export class Pkcs11KeyProvider implements KeyAgreementProvider {
   readonly kind = 'pkcs11';
   private session: graphene.Session | undefined;
   private combinedEcdsa = false;
@@ -133,7 +133,7 @@ export class Pkcs11KeyProvider implements KeyProvider {
         session.generateKeyPair(
           graphene.KeyGenMechanism.EC,
           { keyType: graphene.KeyType.EC, label: id, token, verify: true, paramsEC: graphene.NamedCurve.getByName('secp256r1').value },
-          { keyType: graphene.KeyType.EC, label: id, token, sign: true, private: true, sensitive: true, extractable: false },
+          { keyType: graphene.KeyType.EC, label: id, token, sign: true, derive: true, private: true, sensitive: true, extractable: false },
         );
       } else if (algorithm === 'aes-256-gcm') {
         session.generateKey(graphene.KeyGenMechanism.AES, {
@@ -189,6 +189,29 @@ export class Pkcs11KeyProvider implements KeyProvider {
     const info = await this.getKey(id);
     if (!info.publicKey) throw new TrustError('MECHANISM_UNSUPPORTED', `${id} cannot verify`);
     return verifyWithKeyObject('ES256', publicKeyObject('ecdsa-p256', info.publicKey), data, signature);
+  }
+
+  /**
+   * P-256 ECDH on the token (CKM_ECDH1_DERIVE, no KDF) with an uncompressed peer point; the shared secret comes back
+   * as a session-only, extractable generic secret (HKDF runs in JS, as the sealed-envelope format requires).
+   */
+  async deriveSharedSecret(id: string, peerPublicKey: Uint8Array): Promise<Uint8Array> {
+    const key = this.require(id, graphene.ObjectClass.PRIVATE_KEY, 'derive');
+    if (peerPublicKey.length !== 65 || peerPublicKey[0] !== 4) throw new TrustError('DECRYPTION_FAILED', 'expected an uncompressed P-256 point');
+    let secret: graphene.SecretKey | undefined;
+    try {
+      secret = this.open().deriveKey(
+        { name: 'ECDH1_DERIVE', params: new graphene.EcdhParams(graphene.EcKdf.NULL, null, Buffer.from(peerPublicKey)) },
+        key.toType<graphene.PrivateKey>(),
+        { class: graphene.ObjectClass.SECRET_KEY, keyType: graphene.KeyType.GENERIC_SECRET, token: false, sensitive: false, extractable: true, valueLen: 32 },
+      );
+      return new Uint8Array(secret.getAttribute({ value: null }).value as Buffer);
+    } catch (error) {
+      const mapped = pkcs11Error(error, `ECDH with ${id} failed`);
+      throw mapped.code === 'INTERNAL' ? new TrustError('DECRYPTION_FAILED', mapped.message, { cause: error }) : mapped;
+    } finally {
+      secret?.destroy();
+    }
   }
 
   async encrypt(id: string, input: AeadSealInput): Promise<AeadSealed> {
