@@ -4,9 +4,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as graphene from 'graphene-pk11';
 import type { AeadOpenInput, AeadSealInput, AeadSealed, KeyAlgorithm, KeyInfo } from '@ecps/core';
-import { TrustError, publicKeyObject, verifyWithKeyObject, type KeyAgreementProvider } from '@ecps/trust';
+import { TrustError, encodePublicKey, p256FromPoint, publicKeyObject, verifyWithKeyObject, type KeyAgreementProvider } from '@ecps/trust';
 import { pkcs11Error } from './errors';
-import { p256SpkiFromPoint } from './p256';
 
 export interface Pkcs11Options {
   /** Path of the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so). */
@@ -283,6 +282,6 @@ export class Pkcs11KeyProvider implements KeyAgreementProvider {
     // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point.
     const der = pub.toType<graphene.PublicKey>().getAttribute({ pointEC: null }).pointEC as Buffer;
     const point = der[0] === 0x04 && der.length === 67 && der[1] === 0x41 ? der.subarray(2) : der.length === 65 ? der : der.subarray(der.length - 65);
-    return p256SpkiFromPoint(new Uint8Array(point));
+    return encodePublicKey('ecdsa-p256', p256FromPoint(new Uint8Array(point)));
   }
 }

@@ -6,7 +6,7 @@ export { TrustLevel, parseTrustLevel, trustBehaviour } from './levels';
 export { DEFAULT_ROLES, Rbac, isAllowed, permissionCandidates, splitPermission } from './rbac';
 export { JwtKeyRing, issueToken, verifyToken } from './jwt';
 export { signWithKeyObject, verifyWithKeyObject, signatureAlgorithmOf } from './signatures';
-export { publicKeyObject, encodePublicKey } from './key-encoding';
+export { publicKeyObject, encodePublicKey, p256Point, p256FromPoint } from './key-encoding';
 export { canAgree } from './key-agreement';
 export { SoftwareKeyProvider, softwareKeyProvider, aesGcmSeal, aesGcmOpen } from './software-key-provider';
 export { saveKeystore, loadKeystore, openOrCreateKeystore } from './keystore';
