@@ -22,6 +22,17 @@ describe('ecps demo', () => {
     expect(text).toMatch(/acks ok: 1, chunks repeated: 0; both tensors arrived bit-identical/);
   });
 
+  it('rejects the intruder of the trust step and says so', async () => {
+    const lines: string[] = [];
+    const trust = demoSteps.find((s) => s.title.startsWith('Trust'))!;
+    await runDemo({ out: (l) => lines.push(l), steps: [trust] });
+    const text = lines.join('\n');
+    expect(text).toMatch(/robot-arm +✓ executed .* from urn:ecps:controller/);
+    expect(text).toMatch(/robot-arm +✗ rejected KEY_NOT_FOUND/);
+    expect(text).toMatch(/robot-arm +✗ rejected UNAUTHENTICATED/);
+    expect(text).toMatch(/executed 1 of 3 actions/);
+  });
+
   it('fails a step that does not finish, and says which', async () => {
     const stuck = { title: 'stuck', run: () => new Promise<void>(() => undefined) };
     await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);

@@ -8,3 +8,4 @@ export type { EcpsNode, NodeOptions, TransportContext, PublishMessageOptions, Me
 export type { NodeConfig } from './config';
 export type { NodeLtpOptions } from './layers/ltp';
 export type { NodeMcpOptions } from './layers/mcp';
+export type { NodeTrust } from './layers/trust';

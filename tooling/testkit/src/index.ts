@@ -8,8 +8,10 @@ export { faultyTransport } from './faulty-transport';
 export { freePort, waitForPort } from './free-port';
 export { startMosquitto } from './mosquitto';
 export { startAedes } from './aedes';
+export { createSoftHsmToken, softHsmAvailable, softHsmModulePath } from './softhsm';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
 export type { AedesHandle } from './aedes';
+export type { SoftHsmToken } from './softhsm';

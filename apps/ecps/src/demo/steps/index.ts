@@ -3,5 +3,6 @@
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
+import trust from './06-trust';
 
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, trust];
