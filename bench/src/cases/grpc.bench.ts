@@ -89,7 +89,7 @@ async function teardownStores(): Promise<void> {
   await raw.close();
 }
 
-const rawPut = () => new Promise<Ack>((resolve, reject) => rawClient.put(tensor, { deadline: Date.now() + 10_000 }, (e, r) => (e ? reject(e) : resolve(r))));
+const rawPut = () => new Promise<Ack>((resolve, reject) => rawClient.put(tensor, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (e, r) => (e ? reject(e) : resolve(r))));
 
 const unary: BenchCase = {
   name: `gRPC MemoryStore.Put unary, 1 KiB LTP, ${CONCURRENCY} in flight (ECPS client+server vs raw grpc-js)`,
