@@ -67,6 +67,8 @@ export interface GrpcTransportOptions extends GrpcChannelSettings {
   bestEffortQueueLimit?: number;
   /** Received events buffered for slow handlers before the node stops reading (the router then pushes back). Default 4096. */
   receiveHighWater?: number;
+  /** PERSISTENT (QoS 2) deliveries remembered by CloudEvents `source` + `id` to drop resent duplicates. Default 16384. */
+  dedupeWindow?: number;
   /** Reconnect backoff: first delay and cap, doubled per attempt with jitter. Default 100 ms and 5000 ms. */
   reconnectDelayMs?: { initial?: number; max?: number };
   clock?: Clock;
@@ -83,6 +85,8 @@ export interface GrpcTransportStats {
   dropped: number;
   /** Streams reopened after a drop. */
   reconnects: number;
+  /** PERSISTENT deliveries dropped as duplicates of one already delivered. */
+  duplicates: number;
 }
 
 /** A {@link Transport} over the gRPC bus, with its connection state and counters. */
@@ -121,7 +125,7 @@ const deserializeFrame = (bytes: Buffer): BusServerFrame => BusServerFrame.decod
 class GrpcBusTransport implements GrpcTransport {
   readonly kind = 'grpc' as const;
   readonly maxPayloadSize: number;
-  readonly stats: GrpcTransportStats = { published: 0, received: 0, dropped: 0, reconnects: 0 };
+  readonly stats: GrpcTransportStats = { published: 0, received: 0, dropped: 0, reconnects: 0, duplicates: 0 };
   private readonly client: grpc.Client;
   private readonly rpc: PubSubRpc;
   private readonly prefix: string;
@@ -130,6 +134,8 @@ class GrpcBusTransport implements GrpcTransport {
   private readonly logger: Logger;
   private readonly pending = new Map<bigint, PendingOp>();
   private readonly subscriptions = new Map<number, LocalSubscription>();
+  /** Recently delivered PERSISTENT events (`source` NUL `id`), oldest first. */
+  private readonly recentPersistent = new Set<string>();
   private readonly readyWaiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
   private stream: BusStream | undefined;
   private ready = false;
@@ -328,8 +334,8 @@ class GrpcBusTransport implements GrpcTransport {
     if (stream !== this.stream) return;
     const f = frame.frame;
     if (f?.$case === 'delivery') {
-      const { subscriptionIds, topic, event } = f.value;
-      if (!event) return;
+      const { subscriptionIds, topic, event, qos } = f.value;
+      if (!event || (qos === 2 && this.isDuplicate(event.source, event.id))) return;
       const received = fromBusEvent(event);
       const local = topic.slice(this.prefix.length);
       this.stats.received++;
@@ -387,6 +393,20 @@ class GrpcBusTransport implements GrpcTransport {
     this.reconnectTimer = this.clock.setTimeout(() => this.open(), delay);
   }
 
+  /** Exactly-once for PERSISTENT: a resend after a drop carries the same CloudEvents source and id. */
+  private isDuplicate(source: string, id: string): boolean {
+    const key = `${source}\u0000${id}`;
+    if (this.recentPersistent.has(key)) {
+      this.stats.duplicates++;
+      return true;
+    }
+    this.recentPersistent.add(key);
+    if (this.recentPersistent.size > (this.options.dedupeWindow ?? 16_384)) {
+      this.recentPersistent.delete(this.recentPersistent.values().next().value!);
+    }
+    return false;
+  }
+
   private sendReliable(seq: bigint, kind: PendingOp['kind'], frame: BusClientFrame, deadlineMs: number): Promise<void> {
     const limit = this.options.maxInFlight ?? 10_000;
     if (this.pending.size >= limit) {
@@ -425,7 +445,8 @@ class GrpcBusTransport implements GrpcTransport {
  *
  * QoS: 0 is written to the stream when connected and dropped otherwise (counted in `stats.dropped`); 1 and 2 resolve
  * when the router has accepted the event and queued it to every matching node, are kept while disconnected and
- * resent after a reconnect (so they arrive at least once; 2 is not de-duplicated by the router).
+ * resent after a reconnect (so 1 arrives at least once); receivers drop repeated PERSISTENT (2) events by
+ * CloudEvents `source` + `id` within `dedupeWindow`.
  * Errors: `MESSAGE_TOO_LARGE`, `INVALID_ARGUMENT`, `QUEUE_FULL` (in-flight or router bound), `TIMEOUT` (no ack in
  * `ackTimeoutMs`, delivery unknown), `UNAVAILABLE` (connect), `CLOSED` after `close()`.
  * @throws ValidationError `INVALID_ARGUMENT` for a bad node id, `CONFIG_INVALID` for bad TLS options.

@@ -85,3 +85,33 @@ describe('grpc transport: connection loss and recovery', () => {
     expect(results.map((r) => r.status === 'rejected' && isEcpsError(r.reason, 'CLOSED'))).toEqual([true, true, true]);
   });
 });
+
+describe('grpc transport: PERSISTENT de-duplication', () => {
+  it('delivers a repeated PERSISTENT event once and a repeated RELIABLE one twice', async () => {
+    const server = await grpcBusServer();
+    const a = grpcTransport({ target: server.address, nodeId: 'a' });
+    const b = grpcTransport({ target: server.address, nodeId: 'b', dedupeWindow: 2 });
+    try {
+      const persistent: string[] = [];
+      const reliable: string[] = [];
+      await b.subscribe('p', (e) => void persistent.push(e.id), { qos: 2 });
+      await b.subscribe('r', (e) => void reliable.push(e.id), { qos: 2 });
+      const e1 = testEvent('urn:ecps:a');
+      const e2 = testEvent('urn:ecps:a');
+      const e3 = testEvent('urn:ecps:a');
+      // a resend after a drop looks exactly like this: the same event published again
+      for (const e of [e1, e1, e2, e1, e3, e1]) await a.publish('p', e, { qos: 2 });
+      await a.publish('r', e1, { qos: 1 });
+      await a.publish('r', e1, { qos: 1 });
+      await waitFor(() => reliable.length === 2, 'both reliable copies');
+      await waitFor(() => persistent.length >= 4, 'persistent deliveries');
+      // window of 2: e1 was forgotten after e2 and e3 arrived, so its last copy is delivered again
+      expect(persistent).toEqual([e1.id, e2.id, e3.id, e1.id]);
+      expect(b.stats.duplicates).toBe(2);
+    } finally {
+      await a.close();
+      await b.close();
+      await server.close();
+    }
+  });
+});
