@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { isEcpsError, type EcpsEvent } from '@ecps/core';
-import { testEvent, waitFor } from '@ecps/testkit';
+import { startTcpProxy, testEvent, waitFor } from '@ecps/testkit';
 import { grpcBusServer, grpcTransport } from '../src/index';
 
 describe('grpc transport: connection loss and recovery', () => {
@@ -50,6 +50,37 @@ describe('grpc transport: connection loss and recovery', () => {
     } finally {
       await a.close();
       await b.close();
+      await server.close();
+    }
+  });
+
+  it('detects a silently dropped (half-open) connection with keepalive and recovers on a new one', async () => {
+    const server = await grpcBusServer();
+    const proxy = await startTcpProxy(server.port);
+    const a = grpcTransport({
+      target: `127.0.0.1:${proxy.port}`,
+      nodeId: 'a',
+      keepaliveTimeMs: 300,
+      keepaliveTimeoutMs: 300,
+      reconnectDelayMs: { initial: 20, max: 200 },
+    });
+    const b = grpcTransport({ target: server.address, nodeId: 'b' });
+    try {
+      await a.connect();
+      await b.connect();
+      const seen: EcpsEvent[] = [];
+      await a.subscribe('link/check', (e) => void seen.push(e));
+      await b.publish('link/check', testEvent('urn:ecps:b'));
+      await waitFor(() => seen.length === 1, 'delivery over the healthy link');
+      proxy.blackholeExisting(); // no FIN, no RST: only an unanswered ping reveals it
+      await waitFor(() => !a.connected, 'keepalive to declare the link dead', 10_000);
+      await waitFor(() => a.connected, 'a new connection', 10_000);
+      await b.publish('link/check', testEvent('urn:ecps:b'));
+      await waitFor(() => seen.length === 2, 'delivery after recovery');
+    } finally {
+      await a.close();
+      await b.close();
+      await proxy.close();
       await server.close();
     }
   });
