@@ -202,9 +202,16 @@ class GrpcBusTransport implements GrpcTransport {
   async publish(topic: string, event: EcpsEvent, options: PublishOptions = {}): Promise<void> {
     this.ensureOpen();
     assertTopic(topic);
-    if (event.data.length > this.maxPayloadSize || attributeBytes(event) > BUS_FRAME_HEADROOM_BYTES / 2) {
+    if (event.data.length > this.maxPayloadSize) {
       throw new TransportError('MESSAGE_TOO_LARGE', `event data is ${event.data.length} bytes; the limit is ${this.maxPayloadSize}`, {
         details: { size: event.data.length, limit: this.maxPayloadSize, topic },
+      });
+    }
+    // Attributes ride in the frame headroom; refusing here keeps an oversize frame from failing the whole stream.
+    const attributes = attributeBytes(event);
+    if (attributes > BUS_FRAME_HEADROOM_BYTES / 2) {
+      throw new TransportError('MESSAGE_TOO_LARGE', `event attributes take ${attributes} bytes; the limit is ${BUS_FRAME_HEADROOM_BYTES / 2}`, {
+        details: { size: attributes, limit: BUS_FRAME_HEADROOM_BYTES / 2, topic },
       });
     }
     this.start();
@@ -384,7 +391,7 @@ class GrpcBusTransport implements GrpcTransport {
       this.clock.clearTimeout(op.timer);
       op.resolve();
     }
-    if (this.paused) this.paused = false;
+    this.paused = false;
     const initial = this.options.reconnectDelayMs?.initial ?? 100;
     const max = this.options.reconnectDelayMs?.max ?? 5000;
     const base = Math.min(max, initial * 2 ** this.attempt++);
