@@ -83,7 +83,7 @@ export interface GrpcTransportStats {
   received: number;
   /** BEST_EFFORT events dropped locally (no connection, or the send buffer was full). */
   dropped: number;
-  /** Streams reopened after a drop. */
+  /** Reconnection attempts scheduled after a failed connection or a drop. */
   reconnects: number;
   /** PERSISTENT deliveries dropped as duplicates of one already delivered. */
   duplicates: number;
