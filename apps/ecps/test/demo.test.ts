@@ -13,6 +13,15 @@ describe('ecps demo', () => {
     expect(text).toMatch(/demo complete/);
   });
 
+  it('runs the camera step: an image frame and a chunked feature map arrive intact', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('A camera')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/perception ← u8\[240×320×3\] frame=camera_optical \(one DATA frame, zstd\)/);
+    expect(text).toMatch(/perception ← f32\[8×384×384\] frame=camera_optical \(reassembled from \d+ chunks, zstd\)/);
+    expect(text).toMatch(/acks ok: 1, chunks repeated: 0; both tensors arrived bit-identical/);
+  });
+
   it('runs the gRPC step: a real router, two nodes, one trace across them', async () => {
     const lines: string[] = [];
     const step = demoSteps.find((s) => s.title.includes('gRPC'))!;

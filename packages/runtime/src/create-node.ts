@@ -19,6 +19,10 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import type { Ltp } from '@ecps/ltp';
+import type { Mcp } from '@ecps/mcp';
+import { attachLtp, type NodeLtpOptions } from './layers/ltp';
+import { attachMcp, type NodeMcpOptions } from './layers/mcp';
 import { withObservability, type ObservabilityOption } from './layers/observability';
 
 /** What a transport factory is told about the node it serves. */
@@ -45,6 +49,10 @@ export interface NodeOptions {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
+  /** Settings of `node.ltp` (chunk size, codec, reassembly limits, ...). */
+  ltp?: NodeLtpOptions;
+  /** Settings of `node.mcp` (topic, QoS). */
+  mcp?: NodeMcpOptions;
 }
 
 export interface PublishMessageOptions {
@@ -66,6 +74,10 @@ export interface EcpsNode {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** Tensors: publish/subscribe with chunking, reassembly and selective repeat (`@ecps/ltp`). */
+  readonly ltp: Ltp;
+  /** Prompts: send/onPrompt and request/response on topic `mcp` (`@ecps/mcp`). */
+  readonly mcp: Mcp;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
   publish<K extends MessageKind>(kind: K, topic: string, message: MessageTypes[K], options?: PublishMessageOptions): Promise<EcpsEvent>;
   /**
@@ -105,7 +117,10 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   );
   await transport.connect();
   const source = nodeSource(config.nodeId);
-  const closers: Array<() => void | Promise<void>> = [];
+  const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
+  const ltp = attachLtp(layer, options.ltp);
+  const mcp = attachMcp(layer, options.mcp);
+  const closers: Array<() => void | Promise<void>> = [() => ltp.close(), () => mcp.close()];
   let closed = false;
 
   const node: EcpsNode = {
@@ -117,6 +132,8 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     clock,
     random,
     logger,
+    ltp,
+    mcp,
     async publish(kind, topic, message, publishOptions = {}) {
       const event = encodeEvent(kind, message, {
         source,

@@ -4,9 +4,16 @@
 export { describeTransportConformance, testEvent } from './transport-conformance';
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
+export { faultyTransport } from './faulty-transport';
+export { freePort, waitForPort } from './free-port';
+export { startMosquitto } from './mosquitto';
+export { startAedes } from './aedes';
 export { generateTestCertificates } from './tls-certificates';
 export { startTcpProxy } from './tcp-proxy';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
+export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
+export type { AedesHandle } from './aedes';
 export type { TestCertificates } from './tls-certificates';
 export type { TcpProxy } from './tcp-proxy';

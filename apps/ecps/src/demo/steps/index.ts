@@ -2,6 +2,7 @@
 // The demo's steps, in order. Each layer of the stack adds its step here.
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
+import cameraTensors from './02-camera-tensors';
 import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, grpcTraced];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, grpcTraced];
