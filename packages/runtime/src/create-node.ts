@@ -24,6 +24,7 @@ import type { Mcp } from '@ecps/mcp';
 import { attachLtp, type NodeLtpOptions } from './layers/ltp';
 import { attachMcp, type NodeMcpOptions } from './layers/mcp';
 import { applyTrust, type NodeTrust } from './layers/trust';
+import { withObservability, type ObservabilityOption } from './layers/observability';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -43,6 +44,11 @@ export interface NodeOptions {
   transport: Transport | ((context: TransportContext) => Transport | Promise<Transport>);
   /** Trust layer (e.g. `softwareTrust({ level: 'authenticated', keyFile, keys })` from @ecps/trust). */
   trust?: NodeTrust;
+  /**
+   * OpenTelemetry spans, trace context and metrics for all traffic (`@ecps/observability`): `true` for the global
+   * providers, or `{ tracerProvider, meterProvider }`. Off by default; the profile's `observability_enabled` is advisory.
+   */
+  observability?: ObservabilityOption;
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
@@ -113,7 +119,8 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     typeof transportOption === 'function'
       ? await transportOption({ nodeId: config.nodeId, profile, topicPrefix: config.topicPrefix })
       : transportOption;
-  const transport = await applyTrust(baseTransport, config.nodeId, options.trust);
+  // Observability outermost: its traceparent is then signed by the trust layer, and spans see plaintext sizes.
+  const transport = withObservability(await applyTrust(baseTransport, config.nodeId, options.trust), options.observability);
   await transport.connect();
   const source = nodeSource(config.nodeId);
   const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };

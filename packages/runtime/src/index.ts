@@ -9,3 +9,4 @@ export type { NodeConfig } from './config';
 export type { NodeLtpOptions } from './layers/ltp';
 export type { NodeMcpOptions } from './layers/mcp';
 export type { NodeTrust } from './layers/trust';
+export type { ObservabilityOption } from './layers/observability';

@@ -4,5 +4,6 @@ import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
 import trust from './06-trust';
+import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, trust];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, trust, grpcTraced];
