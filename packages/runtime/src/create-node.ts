@@ -23,6 +23,8 @@ import type { Ltp } from '@ecps/ltp';
 import type { Mcp } from '@ecps/mcp';
 import { attachLtp, type NodeLtpOptions } from './layers/ltp';
 import { attachMcp, type NodeMcpOptions } from './layers/mcp';
+import { applyTrust, type NodeTrust } from './layers/trust';
+import { withObservability, type ObservabilityOption } from './layers/observability';
 import { attachMep, type MepLayer, type MepNodeOptions } from './layers/mep';
 
 /** What a transport factory is told about the node it serves. */
@@ -41,6 +43,13 @@ export interface NodeOptions {
   topicPrefix?: string;
   /** A transport, or a factory given the resolved configuration. */
   transport: Transport | ((context: TransportContext) => Transport | Promise<Transport>);
+  /** Trust layer (e.g. `softwareTrust({ level: 'authenticated', keyFile, keys })` from @ecps/trust). */
+  trust?: NodeTrust;
+  /**
+   * OpenTelemetry spans, trace context and metrics for all traffic (`@ecps/observability`): `true` for the global
+   * providers, or `{ tracerProvider, meterProvider }`. Off by default; the profile's `observability_enabled` is advisory.
+   */
+  observability?: ObservabilityOption;
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
@@ -67,7 +76,10 @@ export interface EcpsNode {
   readonly source: string;
   readonly profile: ConformanceProfile;
   readonly config: NodeConfig;
+  /** The node's transport (the secure wrapper when a trust layer is configured). */
   readonly transport: Transport;
+  /** The trust level in force (0 NONE when no trust layer is configured). */
+  readonly trustLevel: number;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
@@ -108,10 +120,12 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const { transport: transportOption, clock = systemClock, random = cryptoRandom, logger = silentLogger } = options;
   const config = resolveNodeConfig({ nodeId: options.id, profile: options.profile, topicPrefix: options.topicPrefix });
   const profile = getProfile(config.profile);
-  const transport =
+  const baseTransport =
     typeof transportOption === 'function'
       ? await transportOption({ nodeId: config.nodeId, profile, topicPrefix: config.topicPrefix })
       : transportOption;
+  // Observability outermost: its traceparent is then signed by the trust layer, and spans see plaintext sizes.
+  const transport = withObservability(await applyTrust(baseTransport, config.nodeId, options.trust), options.observability);
   await transport.connect();
   const source = nodeSource(config.nodeId);
   const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
@@ -126,6 +140,7 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     profile,
     config,
     transport,
+    trustLevel: options.trust?.level ?? 0,
     clock,
     random,
     logger,

@@ -154,7 +154,7 @@ export class BusRouter {
         this.stats.dropped++;
         continue;
       }
-      this.write(t.connection, { frame: { $case: 'delivery', value: { subscriptionIds: t.ids, topic, event } } });
+      this.write(t.connection, { frame: { $case: 'delivery', value: { subscriptionIds: t.ids, topic, event, qos: t.qos } } });
       this.stats.routed++;
     }
   }

@@ -67,6 +67,8 @@ export interface GrpcTransportOptions extends GrpcChannelSettings {
   bestEffortQueueLimit?: number;
   /** Received events buffered for slow handlers before the node stops reading (the router then pushes back). Default 4096. */
   receiveHighWater?: number;
+  /** PERSISTENT (QoS 2) deliveries remembered by CloudEvents `source` + `id` to drop resent duplicates. Default 16384. */
+  dedupeWindow?: number;
   /** Reconnect backoff: first delay and cap, doubled per attempt with jitter. Default 100 ms and 5000 ms. */
   reconnectDelayMs?: { initial?: number; max?: number };
   clock?: Clock;
@@ -81,8 +83,10 @@ export interface GrpcTransportStats {
   received: number;
   /** BEST_EFFORT events dropped locally (no connection, or the send buffer was full). */
   dropped: number;
-  /** Streams reopened after a drop. */
+  /** Reconnection attempts scheduled after a failed connection or a drop. */
   reconnects: number;
+  /** PERSISTENT deliveries dropped as duplicates of one already delivered. */
+  duplicates: number;
 }
 
 /** A {@link Transport} over the gRPC bus, with its connection state and counters. */
@@ -95,7 +99,6 @@ export interface GrpcTransport extends Transport {
 
 interface PendingOp {
   frame: BusClientFrame;
-  kind: 'publish' | 'subscribe' | 'unsubscribe';
   resolve: () => void;
   reject: (error: unknown) => void;
   timer: TimerHandle;
@@ -121,7 +124,7 @@ const deserializeFrame = (bytes: Buffer): BusServerFrame => BusServerFrame.decod
 class GrpcBusTransport implements GrpcTransport {
   readonly kind = 'grpc' as const;
   readonly maxPayloadSize: number;
-  readonly stats: GrpcTransportStats = { published: 0, received: 0, dropped: 0, reconnects: 0 };
+  readonly stats: GrpcTransportStats = { published: 0, received: 0, dropped: 0, reconnects: 0, duplicates: 0 };
   private readonly client: grpc.Client;
   private readonly rpc: PubSubRpc;
   private readonly prefix: string;
@@ -130,6 +133,8 @@ class GrpcBusTransport implements GrpcTransport {
   private readonly logger: Logger;
   private readonly pending = new Map<bigint, PendingOp>();
   private readonly subscriptions = new Map<number, LocalSubscription>();
+  /** Recently delivered PERSISTENT events (`source` NUL `id`), oldest first. */
+  private readonly recentPersistent = new Set<string>();
   private readonly readyWaiters = new Set<{ resolve: () => void; reject: (e: unknown) => void }>();
   private stream: BusStream | undefined;
   private ready = false;
@@ -196,9 +201,16 @@ class GrpcBusTransport implements GrpcTransport {
   async publish(topic: string, event: EcpsEvent, options: PublishOptions = {}): Promise<void> {
     this.ensureOpen();
     assertTopic(topic);
-    if (event.data.length > this.maxPayloadSize || attributeBytes(event) > BUS_FRAME_HEADROOM_BYTES / 2) {
+    if (event.data.length > this.maxPayloadSize) {
       throw new TransportError('MESSAGE_TOO_LARGE', `event data is ${event.data.length} bytes; the limit is ${this.maxPayloadSize}`, {
         details: { size: event.data.length, limit: this.maxPayloadSize, topic },
+      });
+    }
+    // Attributes ride in the frame headroom; refusing here keeps an oversize frame from failing the whole stream.
+    const attributes = attributeBytes(event);
+    if (attributes > BUS_FRAME_HEADROOM_BYTES / 2) {
+      throw new TransportError('MESSAGE_TOO_LARGE', `event attributes take ${attributes} bytes; the limit is ${BUS_FRAME_HEADROOM_BYTES / 2}`, {
+        details: { size: attributes, limit: BUS_FRAME_HEADROOM_BYTES / 2, topic },
       });
     }
     this.start();
@@ -216,7 +228,7 @@ class GrpcBusTransport implements GrpcTransport {
     const seq = ++this.seq;
     const ackTimeoutMs = this.options.ackTimeoutMs ?? 30_000;
     const deadline = options.expirySeconds ? Math.min(ackTimeoutMs, options.expirySeconds * 1000) : ackTimeoutMs;
-    await this.sendReliable(seq, 'publish', { frame: { $case: 'publish', value: { seq, topic: this.prefix + topic, event: toBusEvent(event), qos } } }, deadline);
+    await this.sendReliable(seq, { frame: { $case: 'publish', value: { seq, topic: this.prefix + topic, event: toBusEvent(event), qos } } }, deadline);
     this.stats.published++;
   }
 
@@ -242,7 +254,7 @@ class GrpcBusTransport implements GrpcTransport {
     this.subscriptions.set(id, local);
     const seq = ++this.seq;
     try {
-      await this.sendReliable(seq, 'subscribe', this.subscribeFrame(seq, id, local), this.options.ackTimeoutMs ?? 30_000);
+      await this.sendReliable(seq, this.subscribeFrame(seq, id, local), this.options.ackTimeoutMs ?? 30_000);
     } catch (error) {
       this.subscriptions.delete(id);
       local.queue.stop();
@@ -257,10 +269,11 @@ class GrpcBusTransport implements GrpcTransport {
         active = false;
         local.queue.stop();
         this.subscriptions.delete(id);
-        // Without a live stream the router has already forgotten the subscription.
-        if (!this.ready || this.closed) return;
-        const unsubSeq = ++this.seq;
-        await this.sendReliable(unsubSeq, 'unsubscribe', { frame: { $case: 'unsubscribe', value: { seq: unsubSeq, subscriptionId: id } } }, this.options.ackTimeoutMs ?? 30_000).catch(() => undefined);
+        // Without a live stream the router has already forgotten the subscription. With one, no ack is needed:
+        // delivery has stopped locally, and the router applies frames of one stream in order.
+        if (this.ready && !this.closed) {
+          this.stream?.write({ frame: { $case: 'unsubscribe', value: { seq: 0n, subscriptionId: id } } });
+        }
       },
     };
   }
@@ -328,8 +341,8 @@ class GrpcBusTransport implements GrpcTransport {
     if (stream !== this.stream) return;
     const f = frame.frame;
     if (f?.$case === 'delivery') {
-      const { subscriptionIds, topic, event } = f.value;
-      if (!event) return;
+      const { subscriptionIds, topic, event, qos } = f.value;
+      if (!event || (qos === 2 && this.isDuplicate(event.source, event.id))) return;
       const received = fromBusEvent(event);
       const local = topic.slice(this.prefix.length);
       this.stats.received++;
@@ -371,14 +384,7 @@ class GrpcBusTransport implements GrpcTransport {
     if (this.closed) return;
     const reason = isServiceError(error) ? errorFromStatus(error, BusService.connect.path).message : 'stream ended by the router';
     this.logger.warn('bus connection lost', { target: this.options.target, reason });
-    // The router forgets a node's subscriptions with its stream, so pending unsubscribes are already done.
-    for (const [seq, op] of this.pending) {
-      if (op.kind !== 'unsubscribe') continue;
-      this.pending.delete(seq);
-      this.clock.clearTimeout(op.timer);
-      op.resolve();
-    }
-    if (this.paused) this.paused = false;
+    this.paused = false;
     const initial = this.options.reconnectDelayMs?.initial ?? 100;
     const max = this.options.reconnectDelayMs?.max ?? 5000;
     const base = Math.min(max, initial * 2 ** this.attempt++);
@@ -387,7 +393,21 @@ class GrpcBusTransport implements GrpcTransport {
     this.reconnectTimer = this.clock.setTimeout(() => this.open(), delay);
   }
 
-  private sendReliable(seq: bigint, kind: PendingOp['kind'], frame: BusClientFrame, deadlineMs: number): Promise<void> {
+  /** Exactly-once for PERSISTENT: a resend after a drop carries the same CloudEvents source and id. */
+  private isDuplicate(source: string, id: string): boolean {
+    const key = `${source}\u0000${id}`;
+    if (this.recentPersistent.has(key)) {
+      this.stats.duplicates++;
+      return true;
+    }
+    this.recentPersistent.add(key);
+    if (this.recentPersistent.size > (this.options.dedupeWindow ?? 16_384)) {
+      this.recentPersistent.delete(this.recentPersistent.values().next().value!);
+    }
+    return false;
+  }
+
+  private sendReliable(seq: bigint, frame: BusClientFrame, deadlineMs: number): Promise<void> {
     const limit = this.options.maxInFlight ?? 10_000;
     if (this.pending.size >= limit) {
       return Promise.reject(new TransportError('QUEUE_FULL', `${this.pending.size} operations await the router's acknowledgement`, { details: { limit } }));
@@ -397,7 +417,7 @@ class GrpcBusTransport implements GrpcTransport {
         this.pending.delete(seq);
         reject(new TransportError('TIMEOUT', `no acknowledgement from the router within ${deadlineMs} ms (delivery unknown)`, { details: { target: this.options.target } }));
       }, deadlineMs);
-      this.pending.set(seq, { frame, kind, resolve, reject, timer });
+      this.pending.set(seq, { frame, resolve, reject, timer });
       if (this.ready) this.stream?.write(frame);
     });
   }
@@ -425,7 +445,8 @@ class GrpcBusTransport implements GrpcTransport {
  *
  * QoS: 0 is written to the stream when connected and dropped otherwise (counted in `stats.dropped`); 1 and 2 resolve
  * when the router has accepted the event and queued it to every matching node, are kept while disconnected and
- * resent after a reconnect (so they arrive at least once; 2 is not de-duplicated by the router).
+ * resent after a reconnect (so 1 arrives at least once); receivers drop repeated PERSISTENT (2) events by
+ * CloudEvents `source` + `id` within `dedupeWindow`.
  * Errors: `MESSAGE_TOO_LARGE`, `INVALID_ARGUMENT`, `QUEUE_FULL` (in-flight or router bound), `TIMEOUT` (no ack in
  * `ackTimeoutMs`, delivery unknown), `UNAVAILABLE` (connect), `CLOSED` after `close()`.
  * @throws ValidationError `INVALID_ARGUMENT` for a bad node id, `CONFIG_INVALID` for bad TLS options.

@@ -132,40 +132,66 @@ function unary(call: MethodCall, request: unknown, options: GrpcCallOptions = {}
   });
 }
 
-async function* serverStream(call: MethodCall, request: unknown, options: GrpcCallOptions = {}): AsyncGenerator<unknown> {
-  const { deadline } = preflight(call, options);
-  const queue = new AsyncQueue<unknown>();
-  const stream = call.client.makeServerStreamRequest(call.path, call.serialize, call.deserialize, request, call.metadata(options.metadata), { deadline });
-  let paused = false;
-  stream.on('data', (item: unknown) => {
-    queue.push(item);
-    if (!paused && queue.size >= STREAM_HIGH_WATER) {
-      paused = true;
-      stream.pause();
-    }
-  });
-  stream.on('error', (error: unknown) => queue.fail(callError(error, call.path)));
-  stream.on('end', () => queue.end());
-  const onAbort = () => {
-    queue.fail(new TransportError('CANCELLED', `${call.path}: cancelled`, { cause: options.signal?.reason }));
-    stream.cancel();
-  };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  let finished = false;
-  try {
-    for (;;) {
-      const next = await queue.next();
-      if (next.done) break;
-      if (paused && queue.size < STREAM_HIGH_WATER / 4) {
-        paused = false;
-        stream.resume();
+/**
+ * A server stream as an AsyncIterable. Hand-written rather than an async generator: one promise per item instead of
+ * two, which matters at tens of thousands of items per second.
+ */
+function serverStream(call: MethodCall, request: unknown, options: GrpcCallOptions = {}): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]: (): AsyncIterator<unknown> => {
+      let deadline: Date;
+      try {
+        ({ deadline } = preflight(call, options));
+      } catch (error) {
+        // surface on the first next(), like any other call failure
+        return { next: () => Promise.reject(error) };
       }
-      yield next.value;
-    }
-    finished = true;
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    // A consumer that stops early cancels the call, so the server's handler sees its signal abort.
-    if (!finished) stream.cancel();
-  }
+      const queue = new AsyncQueue<unknown>();
+      const stream = call.client.makeServerStreamRequest(call.path, call.serialize, call.deserialize, request, call.metadata(options.metadata), { deadline });
+      let paused = false;
+      let settled = false;
+      stream.on('data', (item: unknown) => {
+        queue.push(item);
+        if (!paused && queue.size >= STREAM_HIGH_WATER) {
+          paused = true;
+          stream.pause();
+        }
+      });
+      stream.on('error', (error: unknown) => queue.fail(callError(error, call.path)));
+      stream.on('end', () => queue.end());
+      const onAbort = () => {
+        queue.fail(new TransportError('CANCELLED', `${call.path}: cancelled`, { cause: options.signal?.reason }));
+        stream.cancel();
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const finish = (completed: boolean) => {
+        if (settled) return;
+        settled = true;
+        options.signal?.removeEventListener('abort', onAbort);
+        // A consumer that stops early cancels the call, so the server's handler sees its signal abort.
+        if (!completed) stream.cancel();
+      };
+      return {
+        next: async (): Promise<IteratorResult<unknown>> => {
+          try {
+            const next = await queue.next();
+            if (next.done) finish(true);
+            else if (paused && queue.size < STREAM_HIGH_WATER / 4) {
+              paused = false;
+              stream.resume();
+            }
+            return next;
+          } catch (error) {
+            finish(true);
+            throw error;
+          }
+        },
+        return: async (): Promise<IteratorResult<unknown>> => {
+          finish(queue.finished);
+          queue.end();
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
 }

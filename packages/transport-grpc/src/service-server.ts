@@ -78,7 +78,10 @@ export function addEcpsService<D extends GenericServiceDefinition>(server: grpc.
       // Decoding happens in the handler so that a malformed request becomes INVALID_ARGUMENT, not INTERNAL.
       requestSerialize: identity,
       requestDeserialize: identity,
-      responseSerialize: (value: unknown) => Buffer.from(method.responseType.encode(value).finish()),
+      responseSerialize: (value: unknown) => {
+        const bytes = method.responseType.encode(value).finish();
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy
+      },
       responseDeserialize: (value: Buffer) => method.responseType.decode(value),
       originalName: key,
     };

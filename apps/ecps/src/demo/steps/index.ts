@@ -4,5 +4,7 @@ import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
 import vectorMemory from './03-vector-memory';
+import trust from './06-trust';
+import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory, trust, grpcTraced];

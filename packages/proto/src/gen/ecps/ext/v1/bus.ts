@@ -88,7 +88,11 @@ export interface BusDelivery {
   /** The receiving node's subscriptions that match the topic: the event travels once per node. */
   subscriptionIds: number[];
   topic: string;
-  event: BusEvent | undefined;
+  event:
+    | BusEvent
+    | undefined;
+  /** Effective QoS for this node: the lower of the publish QoS and its best matching subscription's. */
+  qos: number;
 }
 
 export interface BusServerFrame {
@@ -1050,7 +1054,7 @@ export const BusAck: MessageFns<BusAck> = {
 };
 
 function createBaseBusDelivery(): BusDelivery {
-  return { subscriptionIds: [], topic: "", event: undefined };
+  return { subscriptionIds: [], topic: "", event: undefined, qos: 0 };
 }
 
 export const BusDelivery: MessageFns<BusDelivery> = {
@@ -1067,6 +1071,9 @@ export const BusDelivery: MessageFns<BusDelivery> = {
     }
     if (message.event !== undefined) {
       BusEvent.encode(message.event, writer.uint32(26).fork()).join();
+    }
+    if (message.qos !== 0) {
+      writer.uint32(32).uint32(message.qos);
     }
     return writer;
   },
@@ -1118,6 +1125,14 @@ export const BusDelivery: MessageFns<BusDelivery> = {
             message.event = BusEvent.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.qos = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1139,6 +1154,7 @@ export const BusDelivery: MessageFns<BusDelivery> = {
         : [],
       topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
       event: isSet(object.event) ? BusEvent.fromJSON(object.event) : undefined,
+      qos: isSet(object.qos) ? globalThis.Number(object.qos) : 0,
     };
   },
 
@@ -1153,6 +1169,9 @@ export const BusDelivery: MessageFns<BusDelivery> = {
     if (message.event !== undefined) {
       obj.event = BusEvent.toJSON(message.event);
     }
+    if (message.qos !== 0) {
+      obj.qos = Math.round(message.qos);
+    }
     return obj;
   },
 
@@ -1166,6 +1185,7 @@ export const BusDelivery: MessageFns<BusDelivery> = {
     message.event = (object.event !== undefined && object.event !== null)
       ? BusEvent.fromPartial(object.event)
       : undefined;
+    message.qos = object.qos ?? 0;
     return message;
   },
 };
