@@ -6,3 +6,7 @@ export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export { SimNetwork } from './sim-network';
+export { checkLinearizability } from './linearizability';
+export type { SimNetworkOptions, SimNetworkStats } from './sim-network';
+export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } from './linearizability';

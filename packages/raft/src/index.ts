@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// @ecps/raft: Raft consensus as a deterministic core plus drivers, storage and a replicated key-value store.
+
+export { RaftCore } from './raft-core';
+export { MemoryStorage } from './storage';
+export { KvStateMachine } from './kv-state-machine';
+export { encodeConfChange, decodeConfChange, applyConfChange } from './conf-change';
+export { encodeRaftMessage, decodeRaftMessage } from './message-codec';
+
+export type { RaftCoreOptions } from './raft-core';
+export type { RaftStorage, PersistedState, PersistBatch } from './storage';
+export type { StateMachine } from './state-machine';
+export type {
+  NodeId,
+  Entry,
+  EntryType,
+  ConfChange,
+  ConfChangeType,
+  ConfState,
+  SnapshotMeta,
+  Snapshot,
+  HardState,
+  MessageType,
+  Message,
+  Role,
+  SoftState,
+  ReadState,
+  Ready,
+} from './types';
