@@ -3,12 +3,14 @@
 
 export { RaftCore } from './raft-core';
 export { MemoryStorage } from './storage';
+export { FileStorage } from './file-storage';
 export { KvStateMachine } from './kv-state-machine';
 export { encodeConfChange, decodeConfChange, applyConfChange } from './conf-change';
 export { encodeRaftMessage, decodeRaftMessage } from './message-codec';
 
 export type { RaftCoreOptions } from './raft-core';
 export type { RaftStorage, PersistedState, PersistBatch } from './storage';
+export type { FileStorageOptions, FsyncPolicy } from './file-storage';
 export type { StateMachine } from './state-machine';
 export type {
   NodeId,
