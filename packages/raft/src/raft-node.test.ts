@@ -65,7 +65,7 @@ describe('RaftNode over a Transport', () => {
       for (const m of members.values()) await stopMember(m);
     });
     const leaderOf = () => [...members.values()].find((m) => m.node.isLeader());
-    await waitFor(() => leaderOf() !== undefined, { timeoutMs: 5_000 });
+    await waitFor(() => leaderOf() !== undefined, 'a leader');
 
     const clientTransport = memoryTransport({ nodeId: 'client', bus });
     await clientTransport.connect();
@@ -97,7 +97,7 @@ describe('RaftNode over a Transport', () => {
     const back = await startMember(bus, old.node.id, dir);
     members.set(old.node.id, back);
     const target = leaderOf()?.node.status().commit ?? 0;
-    await waitFor(() => back.node.status().applied >= target, { timeoutMs: 5_000 });
+    await waitFor(() => back.node.status().applied >= target, 'the restarted node to catch up');
     expect(dec(back.store.read('k59'))).toBe('v59');
     expect(back.store.read('k1')).toBeUndefined();
   });
@@ -110,11 +110,11 @@ describe('RaftNode over a Transport', () => {
     cleanup.push(async () => {
       for (const m of members) await stopMember(m);
     });
-    await waitFor(() => members.some((m) => m.node.isLeader()), { timeoutMs: 5_000 });
+    await waitFor(() => members.some((m) => m.node.isLeader()), 'a leader');
     const leader = members.find((m) => m.node.isLeader()) as Member;
     const target = members.find((m) => m !== leader) as Member;
     leader.node.transferLeadership(target.node.id);
-    await waitFor(() => target.node.isLeader(), { timeoutMs: 5_000 });
+    await waitFor(() => target.node.isLeader(), 'the transfer');
     expect(leader.node.isLeader()).toBe(false);
   });
 });
