@@ -4,9 +4,14 @@
 export { describeTransportConformance, testEvent } from './transport-conformance';
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
-
-export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export { freePort, waitForPort } from './free-port';
+export { startMosquitto } from './mosquitto';
+export { startAedes } from './aedes';
 export { SimNetwork } from './sim-network';
 export { checkLinearizability } from './linearizability';
+
+export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
+export type { AedesHandle } from './aedes';
 export type { SimNetworkOptions, SimNetworkStats } from './sim-network';
 export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } from './linearizability';
