@@ -100,12 +100,16 @@ export interface SimClusterOptions {
   seed: number;
   voters?: number;
   learners?: number;
+  /** Nodes that start outside the configuration; the nemesis adds and removes members when > 0. */
+  spares?: number;
   dropRate?: number;
   duplicateRate?: number;
   maxDelay?: number;
   snapshotEvery?: number;
   tickMs?: number;
   readOnly?: 'safe' | 'lease';
+  /** A deliberate bug for checking the checker: serve gets from the local replica without ReadIndex. */
+  unsafeLocalReads?: boolean;
 }
 
 class SimReplica {
@@ -191,6 +195,11 @@ class SimReplica {
   }
 
   onRequest(req: ClientRequest): void {
+    if (req.input.kind === 'get' && this.cluster.options.unsafeLocalReads) {
+      const v = this.sm.read(req.input.key);
+      this.cluster.reply(this.id, req, { output: { ok: v !== undefined, value: v === undefined ? null : dec.decode(v) } });
+      return;
+    }
     if (req.input.kind === 'get') {
       const ctx = enc.encode(`${req.clientId}/${req.seq}/${req.attempt}`);
       if (this.core.currentLeader === '') {
@@ -249,7 +258,8 @@ export class SimCluster {
     const learners = options.learners ?? 0;
     this.voterIds = Array.from({ length: voters }, (_, i) => `n${i + 1}`);
     this.learnerIds = Array.from({ length: learners }, (_, i) => `l${i + 1}`);
-    this.ids = [...this.voterIds, ...this.learnerIds];
+    const spares = Array.from({ length: options.spares ?? 0 }, (_, i) => `s${i + 1}`);
+    this.ids = [...this.voterIds, ...this.learnerIds, ...spares];
     this.net = new SimNetwork<Wire>({
       seed: options.seed,
       dropRate: options.dropRate ?? 0.05,
@@ -382,7 +392,7 @@ export class SimCluster {
     this.net.schedule(timeoutMs, () => {
       if (c.current !== cur || c.attempt !== attempt) return;
       // no answer: try another node with the same sequence number (the state machine deduplicates)
-      c.target = this.voterIds[this.rand.int(this.voterIds.length)] as string;
+      c.target = this.ids[this.rand.int(this.ids.length)] as string;
       if (this.net.now > until + 20 * timeoutMs) {
         c.current = undefined;
         c.done = true;
@@ -401,7 +411,7 @@ export class SimCluster {
     if (!c || !c.current || !p || w.seq !== c.seq || w.attempt !== c.attempt) return;
     if (w.output === undefined) {
       if (w.redirect) c.target = w.redirect;
-      else c.target = this.voterIds[this.rand.int(this.voterIds.length)] as string;
+      else c.target = this.ids[this.rand.int(this.ids.length)] as string;
       const attempt = c.attempt;
       const cur = c.current;
       this.net.schedule(5, () => {
@@ -429,10 +439,12 @@ export class SimCluster {
         for (const id of this.ids) this.restart(id);
         return;
       }
-      const roll = this.rand.int(10);
+      const roll = (this.options.spares ?? 0) > 0 && this.rand.int(3) === 0 ? -1 : this.rand.int(10);
       const up = this.ids.filter((id) => this.replicas.get(id) !== undefined);
       const down = this.ids.filter((id) => this.replicas.get(id) === undefined);
-      if (roll < 2) {
+      if (roll < 0) {
+        this.changeMembership();
+      } else if (roll < 2) {
         const shuffled = [...this.ids].sort(() => this.rand.float() - 0.5);
         const cut = 1 + this.rand.int(this.ids.length - 1);
         this.net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
@@ -446,7 +458,7 @@ export class SimCluster {
         this.restart(down[this.rand.int(down.length)] as string);
       } else if (roll < 9) {
         const l = this.leader();
-        const target = this.voterIds[this.rand.int(this.voterIds.length)] as string;
+        const target = this.ids[this.rand.int(this.ids.length)] as string;
         if (l) {
           l.core.transferLeadership(target);
           l.flush();
@@ -459,4 +471,29 @@ export class SimCluster {
     };
     this.net.schedule(period, act);
   }
+
+  /** Asks the leader for one random single-server change, keeping at least three voters. */
+  private changeMembership(): void {
+    const l = this.leader();
+    if (!l) return;
+    const conf = l.core.confState;
+    const id = this.ids[this.rand.int(this.ids.length)] as string;
+    const type = conf.voters.includes(id)
+      ? conf.voters.length > 3
+        ? 'removeNode'
+        : undefined
+      : conf.learners.includes(id)
+        ? this.rand.int(3) === 0 ? 'removeNode' : 'addVoter'
+        : this.rand.int(2) === 0 ? 'addLearner' : 'addVoter';
+    if (!type) return;
+    try {
+      l.core.proposeConfChange({ type, nodeId: id });
+      this.membershipChanges++;
+    } catch {
+      // a change in progress, or a transfer: the nemesis just tries again later
+    }
+    l.flush();
+  }
+
+  membershipChanges = 0;
 }

@@ -9,8 +9,15 @@ const single = process.env.ECPS_SEED;
 const count = Number(process.env.ECPS_SEEDS ?? 200);
 const seeds = single !== undefined ? [Number(single)] : Array.from({ length: count }, (_, i) => i + 1);
 
-function runSeed(seed: number): { failure?: string; ops: number } {
-  const c = new SimCluster({ seed, voters: seed % 4 === 0 ? 5 : 3, readOnly: seed % 5 === 0 ? 'lease' : 'safe' });
+function runSeed(seed: number, unsafeLocalReads = false): { failure?: string; ops: number } {
+  // seeds vary the shape: 3 or 5 voters, spare nodes joining and leaving, lease or ReadIndex reads
+  const c = new SimCluster({
+    seed,
+    unsafeLocalReads,
+    voters: seed % 4 === 0 ? 5 : 3,
+    spares: seed % 3 === 0 ? 2 : 0,
+    readOnly: seed % 5 === 0 ? 'lease' : 'safe',
+  });
   const until = 1_500;
   c.startNemesis(until);
   c.startClients(3, 3, until);
@@ -39,5 +46,10 @@ describe('Raft KV under a seeded nemesis (linearizability)', () => {
       ops += r.ops;
     }
     expect(ops).toBeGreaterThan(seeds.length * 5);
+  });
+
+  it('catches a deliberately broken read path (local reads without ReadIndex) within a few seeds', () => {
+    const failing = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].filter((seed) => runSeed(seed, true).failure?.includes('not linearizable'));
+    expect(failing.length).toBeGreaterThan(0);
   });
 });
