@@ -2,5 +2,6 @@
 // The demo's steps, in order. Each layer of the stack adds its step here.
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
+import swarmCoordination from './02-swarm-coordination';
 
-export const demoSteps: DemoStep[] = [promptAndAction];
+export const demoSteps: DemoStep[] = [promptAndAction, swarmCoordination];
