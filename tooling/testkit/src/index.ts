@@ -10,10 +10,12 @@ export { startAedes } from './aedes';
 export { SimNetwork } from './sim-network';
 export { checkLinearizability } from './linearizability';
 export { startNodeScript, bundleScript } from './node-script';
+export { startEtcdCluster } from './etcd';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
 export type { AedesHandle } from './aedes';
 export type { SimNetworkOptions, SimNetworkStats } from './sim-network';
 export type { NodeScriptHandle } from './node-script';
+export type { EtcdClusterHandle } from './etcd';
 export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } from './linearizability';
