@@ -13,6 +13,16 @@ describe('ecps demo', () => {
     expect(text).toMatch(/demo complete/);
   });
 
+  it('runs the gRPC step: a real router, two nodes, one trace across them', async () => {
+    const lines: string[] = [];
+    const step = demoSteps.find((s) => s.title.includes('gRPC'))!;
+    await runDemo({ out: (l) => lines.push(l), steps: [step] });
+    const text = lines.join('\n');
+    expect(text).toMatch(/grpc router listening on 127\.0\.0\.1:\d+/);
+    expect(text).toMatch(/robot-leg +← prompt "Walk to the charging dock\." over gRPC, traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01/);
+    expect(text).toMatch(/one trace: the receiver's span is a child of the sender's/);
+  });
+
   it('fails a step that does not finish, and says which', async () => {
     const stuck = { title: 'stuck', run: () => new Promise<void>(() => undefined) };
     await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);

@@ -19,6 +19,7 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import { withObservability, type ObservabilityOption } from './layers/observability';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -36,6 +37,11 @@ export interface NodeOptions {
   topicPrefix?: string;
   /** A transport, or a factory given the resolved configuration. */
   transport: Transport | ((context: TransportContext) => Transport | Promise<Transport>);
+  /**
+   * OpenTelemetry spans, trace context and metrics for all traffic (`@ecps/observability`): `true` for the global
+   * providers, or `{ tracerProvider, meterProvider }`. Off by default; the profile's `observability_enabled` is advisory.
+   */
+  observability?: ObservabilityOption;
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
@@ -91,10 +97,12 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const { transport: transportOption, clock = systemClock, random = cryptoRandom, logger = silentLogger } = options;
   const config = resolveNodeConfig({ nodeId: options.id, profile: options.profile, topicPrefix: options.topicPrefix });
   const profile = getProfile(config.profile);
-  const transport =
+  const transport = withObservability(
     typeof transportOption === 'function'
       ? await transportOption({ nodeId: config.nodeId, profile, topicPrefix: config.topicPrefix })
-      : transportOption;
+      : transportOption,
+    options.observability,
+  );
   await transport.connect();
   const source = nodeSource(config.nodeId);
   const closers: Array<() => void | Promise<void>> = [];

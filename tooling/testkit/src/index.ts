@@ -11,6 +11,8 @@ export { SimNetwork } from './sim-network';
 export { checkLinearizability } from './linearizability';
 export { startNodeScript, bundleScript } from './node-script';
 export { startEtcdCluster } from './etcd';
+export { generateTestCertificates } from './tls-certificates';
+export { startTcpProxy } from './tcp-proxy';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
@@ -19,3 +21,5 @@ export type { SimNetworkOptions, SimNetworkStats } from './sim-network';
 export type { NodeScriptHandle } from './node-script';
 export type { EtcdClusterHandle } from './etcd';
 export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } from './linearizability';
+export type { TestCertificates } from './tls-certificates';
+export type { TcpProxy } from './tcp-proxy';

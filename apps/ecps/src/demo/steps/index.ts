@@ -3,5 +3,6 @@
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
 import swarmCoordination from './02-swarm-coordination';
+import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, swarmCoordination];
+export const demoSteps: DemoStep[] = [promptAndAction, swarmCoordination, grpcTraced];
