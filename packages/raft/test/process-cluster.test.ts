@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Three members as separate Node processes on a real Mosquitto: kill -9 the leader under load; a new leader takes
-// over and every acknowledged write is still there.
+// Three members as separate Node processes, over MQTT (a real Mosquitto) and over gRPC (the bus router): kill -9
+// the leader under load; a new leader takes over and every acknowledged write is still there.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMosquitto, startNodeScript } from '@ecps/testkit';
 import type { MosquittoHandle, NodeScriptHandle } from '@ecps/testkit';
+import { grpcBusServer, grpcTransport } from '@ecps/transport-grpc';
+import type { GrpcBusServer } from '@ecps/transport-grpc';
 import { mqttTransport } from '@ecps/transport-mqtt';
 import type { Transport } from '@ecps/core';
 import { KvClient } from '../src/kv-service';
@@ -17,14 +19,24 @@ const ids = ['p1', 'p2', 'p3'];
 const enc = (s: string) => new TextEncoder().encode(s);
 
 let broker: MosquittoHandle | undefined;
+let router: GrpcBusServer | undefined;
 const procs = new Map<string, NodeScriptHandle>();
 let client: Transport | undefined;
 const dir = mkdtempSync(join(tmpdir(), 'ecps-raft-procs-'));
 
-afterAll(async () => {
+async function cleanup(): Promise<void> {
   await client?.close();
+  client = undefined;
   for (const p of procs.values()) await p.stop();
+  procs.clear();
   await broker?.stop();
+  broker = undefined;
+  await router?.close();
+  router = undefined;
+}
+
+afterAll(async () => {
+  await cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,16 +51,24 @@ function currentLeader(): string | undefined {
   return best?.leader;
 }
 
-describe('Raft KV cluster of separate processes over MQTT', () => {
+describe.each(['mqtt', 'grpc'] as const)('Raft KV cluster of separate processes over %s', (kind) => {
+  afterAll(cleanup);
   it('elects a new leader after kill -9 of the leader under load and loses no acknowledged write', async () => {
-    broker = await startMosquitto();
+    let url: string;
+    if (kind === 'mqtt') {
+      broker = await startMosquitto();
+      url = broker.url;
+    } else {
+      router = await grpcBusServer({ host: '127.0.0.1', port: 0 });
+      url = router.address;
+    }
     for (const id of ids) {
-      const cfg = { id, members: ids, url: broker.url, dir: join(dir, id), clusterId: 'proc', tickMs: 50 };
+      const cfg = { id, members: ids, transport: kind, url, dir: join(dir, kind, id), clusterId: 'proc', tickMs: 50 };
       const p = await startNodeScript(join(here, 'fixtures', 'kv-member.ts'), [JSON.stringify(cfg)]);
       procs.set(id, p);
     }
     for (const p of procs.values()) await p.waitForLine((l) => l.includes('"ready"'), 30_000);
-    client = mqttTransport({ url: broker.url, nodeId: 'load-client' });
+    client = kind === 'mqtt' ? mqttTransport({ url, nodeId: 'load-client' }) : grpcTransport({ target: url, nodeId: 'load-client' });
     await client.connect();
 
     const acked = new Set<string>();
@@ -90,7 +110,7 @@ describe('Raft KV cluster of separate processes over MQTT', () => {
       const r = await reader.get(key);
       if (r.value === undefined || new TextDecoder().decode(r.value) !== key) lost++;
     }
-    console.log(`process cluster: ${acked.size} acknowledged writes (${before} before kill -9 of ${victim}), ${failed} gave up, ${lost} lost; new leader ${newLeader}`);
+    console.log(`${kind} process cluster: ${acked.size} acknowledged writes (${before} before kill -9 of ${victim}), ${failed} gave up, ${lost} lost; new leader ${newLeader}`);
     expect(lost).toBe(0);
   }, 120_000);
 });
