@@ -139,7 +139,7 @@ export class KvClient {
     const { transport, clusterId, members } = this.options;
     const attemptMs = this.options.attemptTimeoutMs ?? 1_000;
     const deadline = Date.now() + (this.options.deadlineMs ?? 15_000);
-    const data = KvRequest.encode({ command, leaseRead: false }).finish();
+    const data = KvRequest.encode({ command }).finish();
     let next = 0;
     let lastError: unknown;
     while (Date.now() < deadline) {

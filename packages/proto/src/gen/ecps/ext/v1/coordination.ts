@@ -290,7 +290,6 @@ export interface KvResult {
 
 export interface KvRequest {
   command: KvCommand | undefined;
-  leaseRead: boolean;
 }
 
 export interface KvResponse {
@@ -2001,16 +2000,13 @@ export const KvResult: MessageFns<KvResult> = {
 };
 
 function createBaseKvRequest(): KvRequest {
-  return { command: undefined, leaseRead: false };
+  return { command: undefined };
 }
 
 export const KvRequest: MessageFns<KvRequest> = {
   encode(message: KvRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.command !== undefined) {
       KvCommand.encode(message.command, writer.uint32(10).fork()).join();
-    }
-    if (message.leaseRead !== false) {
-      writer.uint32(16).bool(message.leaseRead);
     }
     return writer;
   },
@@ -2036,14 +2032,6 @@ export const KvRequest: MessageFns<KvRequest> = {
             message.command = KvCommand.decode(reader, reader.uint32());
             continue;
           }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.leaseRead = reader.bool();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2057,23 +2045,13 @@ export const KvRequest: MessageFns<KvRequest> = {
   },
 
   fromJSON(object: any): KvRequest {
-    return {
-      command: isSet(object.command) ? KvCommand.fromJSON(object.command) : undefined,
-      leaseRead: isSet(object.leaseRead)
-        ? globalThis.Boolean(object.leaseRead)
-        : isSet(object.lease_read)
-        ? globalThis.Boolean(object.lease_read)
-        : false,
-    };
+    return { command: isSet(object.command) ? KvCommand.fromJSON(object.command) : undefined };
   },
 
   toJSON(message: KvRequest): unknown {
     const obj: any = {};
     if (message.command !== undefined) {
       obj.command = KvCommand.toJSON(message.command);
-    }
-    if (message.leaseRead !== false) {
-      obj.leaseRead = message.leaseRead;
     }
     return obj;
   },
@@ -2086,7 +2064,6 @@ export const KvRequest: MessageFns<KvRequest> = {
     message.command = (object.command !== undefined && object.command !== null)
       ? KvCommand.fromPartial(object.command)
       : undefined;
-    message.leaseRead = object.leaseRead ?? false;
     return message;
   },
 };
