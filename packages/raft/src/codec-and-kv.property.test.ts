@@ -71,7 +71,8 @@ const cmdArb = fc.record({
   absent: fc.boolean(),
 });
 const enc = (s: string) => new TextEncoder().encode(s);
-function encode(c: fc.TypeOf<typeof cmdArb>): Uint8Array {
+type Cmd = typeof cmdArb extends fc.Arbitrary<infer T> ? T : never;
+function encode(c: Cmd): Uint8Array {
   const op: KvCommand['op'] =
     c.kind === 'put'
       ? { $case: 'put', value: { key: c.key, value: enc(c.value) } }
