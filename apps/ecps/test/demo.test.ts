@@ -13,6 +13,26 @@ describe('ecps demo', () => {
     expect(text).toMatch(/demo complete/);
   });
 
+  it('runs the camera step: an image frame and a chunked feature map arrive intact', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('A camera')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/perception ← u8\[240×320×3\] frame=camera_optical \(one DATA frame, zstd\)/);
+    expect(text).toMatch(/perception ← f32\[8×384×384\] frame=camera_optical \(reassembled from \d+ chunks, zstd\)/);
+    expect(text).toMatch(/acks ok: 1, chunks repeated: 0; both tensors arrived bit-identical/);
+  });
+
+  it('rejects the intruder of the trust step and says so', async () => {
+    const lines: string[] = [];
+    const trust = demoSteps.find((s) => s.title.startsWith('Trust'))!;
+    await runDemo({ out: (l) => lines.push(l), steps: [trust] });
+    const text = lines.join('\n');
+    expect(text).toMatch(/robot-arm +✓ executed .* from urn:ecps:controller/);
+    expect(text).toMatch(/robot-arm +✗ rejected KEY_NOT_FOUND/);
+    expect(text).toMatch(/robot-arm +✗ rejected UNAUTHENTICATED/);
+    expect(text).toMatch(/executed 1 of 3 actions/);
+  });
+
   it('runs the gRPC step: a real router, two nodes, one trace across them', async () => {
     const lines: string[] = [];
     const step = demoSteps.find((s) => s.title.includes('gRPC'))!;

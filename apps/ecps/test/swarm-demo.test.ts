@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from '@jest/globals';
 import { runDemo } from '../src/demo/run-demo';
-import swarm from '../src/demo/steps/02-swarm-coordination';
+import swarm from '../src/demo/steps/08-swarm-coordination';
 
 describe('ecps demo: swarm step', () => {
   it('elects a leader, forms up, distributes tasks, and fails over when the leader dies', async () => {

@@ -19,6 +19,11 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import type { Ltp } from '@ecps/ltp';
+import type { Mcp } from '@ecps/mcp';
+import { attachLtp, type NodeLtpOptions } from './layers/ltp';
+import { attachMcp, type NodeMcpOptions } from './layers/mcp';
+import { applyTrust, type NodeTrust } from './layers/trust';
 import { withObservability, type ObservabilityOption } from './layers/observability';
 
 /** What a transport factory is told about the node it serves. */
@@ -37,6 +42,8 @@ export interface NodeOptions {
   topicPrefix?: string;
   /** A transport, or a factory given the resolved configuration. */
   transport: Transport | ((context: TransportContext) => Transport | Promise<Transport>);
+  /** Trust layer (e.g. `softwareTrust({ level: 'authenticated', keyFile, keys })` from @ecps/trust). */
+  trust?: NodeTrust;
   /**
    * OpenTelemetry spans, trace context and metrics for all traffic (`@ecps/observability`): `true` for the global
    * providers, or `{ tracerProvider, meterProvider }`. Off by default; the profile's `observability_enabled` is advisory.
@@ -45,6 +52,10 @@ export interface NodeOptions {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
+  /** Settings of `node.ltp` (chunk size, codec, reassembly limits, ...). */
+  ltp?: NodeLtpOptions;
+  /** Settings of `node.mcp` (topic, QoS). */
+  mcp?: NodeMcpOptions;
 }
 
 export interface PublishMessageOptions {
@@ -62,10 +73,17 @@ export interface EcpsNode {
   readonly source: string;
   readonly profile: ConformanceProfile;
   readonly config: NodeConfig;
+  /** The node's transport (the secure wrapper when a trust layer is configured). */
   readonly transport: Transport;
+  /** The trust level in force (0 NONE when no trust layer is configured). */
+  readonly trustLevel: number;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** Tensors: publish/subscribe with chunking, reassembly and selective repeat (`@ecps/ltp`). */
+  readonly ltp: Ltp;
+  /** Prompts: send/onPrompt and request/response on topic `mcp` (`@ecps/mcp`). */
+  readonly mcp: Mcp;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
   publish<K extends MessageKind>(kind: K, topic: string, message: MessageTypes[K], options?: PublishMessageOptions): Promise<EcpsEvent>;
   /**
@@ -97,15 +115,18 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const { transport: transportOption, clock = systemClock, random = cryptoRandom, logger = silentLogger } = options;
   const config = resolveNodeConfig({ nodeId: options.id, profile: options.profile, topicPrefix: options.topicPrefix });
   const profile = getProfile(config.profile);
-  const transport = withObservability(
+  const baseTransport =
     typeof transportOption === 'function'
       ? await transportOption({ nodeId: config.nodeId, profile, topicPrefix: config.topicPrefix })
-      : transportOption,
-    options.observability,
-  );
+      : transportOption;
+  // Observability outermost: its traceparent is then signed by the trust layer, and spans see plaintext sizes.
+  const transport = withObservability(await applyTrust(baseTransport, config.nodeId, options.trust), options.observability);
   await transport.connect();
   const source = nodeSource(config.nodeId);
-  const closers: Array<() => void | Promise<void>> = [];
+  const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
+  const ltp = attachLtp(layer, options.ltp);
+  const mcp = attachMcp(layer, options.mcp);
+  const closers: Array<() => void | Promise<void>> = [() => ltp.close(), () => mcp.close()];
   let closed = false;
 
   const node: EcpsNode = {
@@ -114,9 +135,12 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     profile,
     config,
     transport,
+    trustLevel: options.trust?.level ?? 0,
     clock,
     random,
     logger,
+    ltp,
+    mcp,
     async publish(kind, topic, message, publishOptions = {}) {
       const event = encodeEvent(kind, message, {
         source,

@@ -6,4 +6,7 @@ export { resolveNodeConfig, NODE_CONFIG_DEFAULTS } from './config';
 
 export type { EcpsNode, NodeOptions, TransportContext, PublishMessageOptions, MessageHandler } from './create-node';
 export type { NodeConfig } from './config';
+export type { NodeLtpOptions } from './layers/ltp';
+export type { NodeMcpOptions } from './layers/mcp';
+export type { NodeTrust } from './layers/trust';
 export type { ObservabilityOption } from './layers/observability';

@@ -83,7 +83,7 @@ export interface GrpcTransportStats {
   received: number;
   /** BEST_EFFORT events dropped locally (no connection, or the send buffer was full). */
   dropped: number;
-  /** Streams reopened after a drop. */
+  /** Reconnection attempts scheduled after a failed connection or a drop. */
   reconnects: number;
   /** PERSISTENT deliveries dropped as duplicates of one already delivered. */
   duplicates: number;
@@ -99,7 +99,6 @@ export interface GrpcTransport extends Transport {
 
 interface PendingOp {
   frame: BusClientFrame;
-  kind: 'publish' | 'subscribe' | 'unsubscribe';
   resolve: () => void;
   reject: (error: unknown) => void;
   timer: TimerHandle;
@@ -202,9 +201,16 @@ class GrpcBusTransport implements GrpcTransport {
   async publish(topic: string, event: EcpsEvent, options: PublishOptions = {}): Promise<void> {
     this.ensureOpen();
     assertTopic(topic);
-    if (event.data.length > this.maxPayloadSize || attributeBytes(event) > BUS_FRAME_HEADROOM_BYTES / 2) {
+    if (event.data.length > this.maxPayloadSize) {
       throw new TransportError('MESSAGE_TOO_LARGE', `event data is ${event.data.length} bytes; the limit is ${this.maxPayloadSize}`, {
         details: { size: event.data.length, limit: this.maxPayloadSize, topic },
+      });
+    }
+    // Attributes ride in the frame headroom; refusing here keeps an oversize frame from failing the whole stream.
+    const attributes = attributeBytes(event);
+    if (attributes > BUS_FRAME_HEADROOM_BYTES / 2) {
+      throw new TransportError('MESSAGE_TOO_LARGE', `event attributes take ${attributes} bytes; the limit is ${BUS_FRAME_HEADROOM_BYTES / 2}`, {
+        details: { size: attributes, limit: BUS_FRAME_HEADROOM_BYTES / 2, topic },
       });
     }
     this.start();
@@ -222,7 +228,7 @@ class GrpcBusTransport implements GrpcTransport {
     const seq = ++this.seq;
     const ackTimeoutMs = this.options.ackTimeoutMs ?? 30_000;
     const deadline = options.expirySeconds ? Math.min(ackTimeoutMs, options.expirySeconds * 1000) : ackTimeoutMs;
-    await this.sendReliable(seq, 'publish', { frame: { $case: 'publish', value: { seq, topic: this.prefix + topic, event: toBusEvent(event), qos } } }, deadline);
+    await this.sendReliable(seq, { frame: { $case: 'publish', value: { seq, topic: this.prefix + topic, event: toBusEvent(event), qos } } }, deadline);
     this.stats.published++;
   }
 
@@ -248,7 +254,7 @@ class GrpcBusTransport implements GrpcTransport {
     this.subscriptions.set(id, local);
     const seq = ++this.seq;
     try {
-      await this.sendReliable(seq, 'subscribe', this.subscribeFrame(seq, id, local), this.options.ackTimeoutMs ?? 30_000);
+      await this.sendReliable(seq, this.subscribeFrame(seq, id, local), this.options.ackTimeoutMs ?? 30_000);
     } catch (error) {
       this.subscriptions.delete(id);
       local.queue.stop();
@@ -263,10 +269,11 @@ class GrpcBusTransport implements GrpcTransport {
         active = false;
         local.queue.stop();
         this.subscriptions.delete(id);
-        // Without a live stream the router has already forgotten the subscription.
-        if (!this.ready || this.closed) return;
-        const unsubSeq = ++this.seq;
-        await this.sendReliable(unsubSeq, 'unsubscribe', { frame: { $case: 'unsubscribe', value: { seq: unsubSeq, subscriptionId: id } } }, this.options.ackTimeoutMs ?? 30_000).catch(() => undefined);
+        // Without a live stream the router has already forgotten the subscription. With one, no ack is needed:
+        // delivery has stopped locally, and the router applies frames of one stream in order.
+        if (this.ready && !this.closed) {
+          this.stream?.write({ frame: { $case: 'unsubscribe', value: { seq: 0n, subscriptionId: id } } });
+        }
       },
     };
   }
@@ -377,14 +384,7 @@ class GrpcBusTransport implements GrpcTransport {
     if (this.closed) return;
     const reason = isServiceError(error) ? errorFromStatus(error, BusService.connect.path).message : 'stream ended by the router';
     this.logger.warn('bus connection lost', { target: this.options.target, reason });
-    // The router forgets a node's subscriptions with its stream, so pending unsubscribes are already done.
-    for (const [seq, op] of this.pending) {
-      if (op.kind !== 'unsubscribe') continue;
-      this.pending.delete(seq);
-      this.clock.clearTimeout(op.timer);
-      op.resolve();
-    }
-    if (this.paused) this.paused = false;
+    this.paused = false;
     const initial = this.options.reconnectDelayMs?.initial ?? 100;
     const max = this.options.reconnectDelayMs?.max ?? 5000;
     const base = Math.min(max, initial * 2 ** this.attempt++);
@@ -407,7 +407,7 @@ class GrpcBusTransport implements GrpcTransport {
     return false;
   }
 
-  private sendReliable(seq: bigint, kind: PendingOp['kind'], frame: BusClientFrame, deadlineMs: number): Promise<void> {
+  private sendReliable(seq: bigint, frame: BusClientFrame, deadlineMs: number): Promise<void> {
     const limit = this.options.maxInFlight ?? 10_000;
     if (this.pending.size >= limit) {
       return Promise.reject(new TransportError('QUEUE_FULL', `${this.pending.size} operations await the router's acknowledgement`, { details: { limit } }));
@@ -417,7 +417,7 @@ class GrpcBusTransport implements GrpcTransport {
         this.pending.delete(seq);
         reject(new TransportError('TIMEOUT', `no acknowledgement from the router within ${deadlineMs} ms (delivery unknown)`, { details: { target: this.options.target } }));
       }, deadlineMs);
-      this.pending.set(seq, { frame, kind, resolve, reject, timer });
+      this.pending.set(seq, { frame, resolve, reject, timer });
       if (this.ready) this.stream?.write(frame);
     });
   }

@@ -10,3 +10,4 @@ export * from "./ecps/ext/v1/coordination";
 export * from "./ecps/ext/v1/ltp";
 export * from "./ecps/ext/v1/mep";
 export * from "./ecps/ext/v1/secure";
+export * from "./ecps/ext/v1/trust";

@@ -2,7 +2,9 @@
 // The demo's steps, in order. Each layer of the stack adds its step here.
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
-import swarmCoordination from './02-swarm-coordination';
+import cameraTensors from './02-camera-tensors';
+import trust from './06-trust';
+import swarmCoordination from './08-swarm-coordination';
 import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, swarmCoordination, grpcTraced];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, trust, swarmCoordination, grpcTraced];
