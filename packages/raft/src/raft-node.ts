@@ -74,7 +74,8 @@ export class RaftNode {
   private readonly logger: Logger;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
-  private readonly ready: PendingRead[] = [];
+  /** Reads whose index is known, waiting for the state machine to apply it. */
+  private readonly confirmedReads: PendingRead[] = [];
   private readonly leaderListeners = new Set<(leader: NodeId, term: number) => void>();
   private ticker: TimerHandle | undefined;
   private scheduled = false;
@@ -174,8 +175,8 @@ export class RaftNode {
     return new Promise<number>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.reads.delete(key);
-        const at = this.ready.findIndex((r) => r.timer === timer);
-        if (at >= 0) this.ready.splice(at, 1);
+        const at = this.confirmedReads.findIndex((r) => r.timer === timer);
+        if (at >= 0) this.confirmedReads.splice(at, 1);
         reject(new EcpsError('TIMEOUT', `read index not confirmed within ${timeoutMs} ms`, { details: { leader: this.core.currentLeader } }));
       }, timeoutMs);
       this.reads.set(key, { index: 0, resolve, reject, timer });
@@ -273,13 +274,13 @@ export class RaftNode {
       if (!r) continue;
       this.reads.delete(key);
       r.index = rs.index;
-      this.ready.push(r);
+      this.confirmedReads.push(r);
     }
     const applied = this.core.appliedIndex;
-    for (let i = 0; i < this.ready.length; ) {
-      const r = this.ready[i] as PendingRead;
+    for (let i = 0; i < this.confirmedReads.length; ) {
+      const r = this.confirmedReads[i] as PendingRead;
       if (r.index <= applied) {
-        this.ready.splice(i, 1);
+        this.confirmedReads.splice(i, 1);
         this.clock.clearTimeout(r.timer);
         r.resolve(r.index);
       } else i++;
@@ -304,11 +305,11 @@ export class RaftNode {
       p.reject(error);
     }
     this.proposals.clear();
-    for (const r of [...this.reads.values(), ...this.ready]) {
+    for (const r of [...this.reads.values(), ...this.confirmedReads]) {
       this.clock.clearTimeout(r.timer);
       r.reject(error);
     }
     this.reads.clear();
-    this.ready.length = 0;
+    this.confirmedReads.length = 0;
   }
 }
