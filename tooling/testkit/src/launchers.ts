@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// The service launchers alone, for programs outside Jest (benchmarks, scripts): no test-framework imports.
+// The launchers alone, without the Jest-based suites, for programs outside Jest (benchmarks, scripts).
+
+export { freePort, waitForPort } from './free-port';
 export { startMosquitto } from './mosquitto';
 export { startAedes } from './aedes';
-export { freePort, waitForPort } from './free-port';
+export { startEtcdCluster } from './etcd';
+export { startNodeScript, bundleScript } from './node-script';
 
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
 export type { AedesHandle } from './aedes';
+export type { EtcdClusterHandle } from './etcd';
+export type { NodeScriptHandle } from './node-script';
