@@ -15,10 +15,6 @@ export class PublishGate {
     private readonly policy: QueueFullPolicy,
   ) {}
 
-  get pending(): number {
-    return this.inUse;
-  }
-
   /** Takes a slot; returns undefined when one was free (the fast path stays synchronous). */
   acquire(topic: string): Promise<void> | undefined {
     if (this.closedError) throw this.closedError;
