@@ -332,6 +332,8 @@ class MqttTransport implements Transport {
     client.on('connect', (connack) => {
       this.connected = true;
       this.attempt = 0;
+      // Small request/reply messages must not wait for Nagle's algorithm (a 40 ms delayed-ACK stall per round trip).
+      (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
       this.logger.debug('mqtt connected', { url: o.url, sessionPresent: connack.sessionPresent });
       // mqtt.js only remembers subscriptions for its own reconnect timer, which we replace: resubscribe here
       // whenever the broker has no session for us (a clean session, or one lost with the broker's state).
