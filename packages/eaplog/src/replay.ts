@@ -73,7 +73,7 @@ export async function replayEaplog(source: string | Uint8Array, options: ReplayO
     if (expected && expected[message.index] !== stateSha) {
       return { replayed, divergence: { index: message.index, expected: expected[message.index], actual: stateSha } };
     }
-    if (replayed > 0 && options.intervalMs) await new Promise((r) => setTimeout(r, options.intervalMs));
+    if (replayed > 0 && options.intervalMs) await pause(options.intervalMs, options.signal);
     await options.handler?.({ index: message.index, id: eap.id, actionType: actionTypeOf(eap), stateSha, size: message.data.length, eap, bytes: message.data });
     replayed++;
   }
@@ -81,4 +81,19 @@ export async function replayEaplog(source: string | Uint8Array, options: ReplayO
     return { replayed, divergence: { index: messages.length, expected: expected[messages.length], actual: undefined } };
   }
   return { replayed };
+}
+
+/** Waits `ms`, or rejects with `CANCELLED` as soon as the signal aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new EcpsError('CANCELLED', 'replay interrupted'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -2,10 +2,9 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { build } from 'esbuild';
+import { bundleForTest } from '../test/bundle';
 import { isEcpsError } from '@ecps/core';
 import { seededRandom } from '@ecps/core';
 import { EaplogWriter, LocalKeyFileProvider, parseEaplog, readEaplog, validateEaplog } from './index';
@@ -108,23 +107,11 @@ describe('EaplogWriter', () => {
   });
 });
 
-const here = dirname(fileURLToPath(import.meta.url));
-
 describe('SIGKILL mid-write', () => {
   // The writer child is bundled once from source, so each round starts in milliseconds.
   const childScript = join(dir, 'crash-writer.mjs');
   beforeAll(async () => {
-    await build({
-      entryPoints: [join(here, '..', 'test', 'crash-writer.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: childScript,
-      tsconfig: join(here, '..', 'test', 'tsconfig.cli.json'),
-      external: ['commander'],
-      logLevel: 'error',
-    });
+    await bundleForTest('test/crash-writer.ts', childScript);
   });
 
   it('never corrupts: every complete record before the cut is intact, the torn tail is reported and recovered', async () => {
