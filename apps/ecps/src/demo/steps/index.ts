@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
+// The demo's steps, in order. Each layer of the stack adds its step here.
+import type { DemoStep } from '../step';
+import promptAndAction from './01-prompt-and-action';
+
+export const demoSteps: DemoStep[] = [promptAndAction];
