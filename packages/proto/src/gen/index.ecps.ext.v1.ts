@@ -5,6 +5,7 @@
 
 /* eslint-disable */
 
+export * from "./ecps/ext/v1/eap";
 export * from "./ecps/ext/v1/ltp";
 export * from "./ecps/ext/v1/mep";
 export * from "./ecps/ext/v1/secure";
