@@ -2,13 +2,16 @@
 // The `ecps` command.
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo';
+import { registerEaplog } from './commands/eaplog';
 
 const program = new Command('ecps')
   .description('ECPS: the Embodied Cognition Protocol Stack')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .enablePositionalOptions();
 
 registerDemo(program);
+registerEaplog(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

@@ -11,7 +11,7 @@ import { EAP, GripperOp_GripperCommand } from '@ecps/proto';
 import { createEvent } from '@ecps/serialization';
 import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
 import { waitFor } from '@ecps/testkit';
-import { EapStatus, createEap, encodeAction, buildAction } from './index';
+import { EapStatus, createEap, encodeAction, buildAction, replayToNode } from './index';
 import type { Eap } from './index';
 
 const snapshot = new TextEncoder().encode('camera frame 42');
@@ -182,6 +182,20 @@ describe('createEap', () => {
       expect(EAP.decode(log.messages[0]?.data as Uint8Array).id).toBe(a.action.id);
     }
     expect(readdirSync(join(dir, 'robot'))).toHaveLength(1);
+
+    // replay the planner's log into a fresh robot: same actions, same order, same state_sha sequence
+    const again = await pair();
+    const replayed: string[] = [];
+    again.robot.onAction('set_pose', (_op, ctx) => void replayed.push(ctx.action.id));
+    again.robot.onAction('gripper', (_op, ctx) => void replayed.push(ctx.action.id));
+    const statuses: (number | undefined)[] = [];
+    const sha = Buffer.from(a.action.stateSha).toString('hex');
+    const outcome = await replayToNode(again.controller, plannerLog, { expectStateHashes: [sha, sha], onResult: (_i, r) => statuses.push(r?.status) });
+    expect(outcome).toEqual({ replayed: 2 });
+    expect(replayed).toEqual([a.action.id, b.action.id]);
+    expect(statuses).toEqual([EapStatus.EAP_STATUS_SUCCEEDED, EapStatus.EAP_STATUS_SUCCEEDED]);
+    const diverged = await replayToNode(again.controller, plannerLog, { expectStateHashes: [sha, '00'.repeat(32)] });
+    expect(diverged.divergence).toMatchObject({ index: 1 });
   });
 
   it('times out without a robot and fails pending sends on close', async () => {

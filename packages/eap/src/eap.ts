@@ -6,6 +6,7 @@ import { metrics } from '@opentelemetry/api';
 import type { Meter } from '@opentelemetry/api';
 import {
   EcpsError,
+  assertValidEap,
   cryptoRandom,
   getProfileQos,
   isEcpsError,
@@ -73,13 +74,16 @@ export interface BudgetExceeded {
   budgetMs: number;
 }
 
-export interface SendOptions extends Omit<BuildActionOptions, 'random'> {
+/** How an action is sent. */
+export interface DispatchOptions {
   /** Default `eap`. */
   topic?: string;
   /** Wait for the robot's result (default true). */
   awaitResult?: boolean;
   timeoutMs?: number;
 }
+
+export interface SendOptions extends Omit<BuildActionOptions, 'random'>, DispatchOptions {}
 
 export interface SendOutcome {
   action: EAP;
@@ -104,6 +108,11 @@ export interface Eap {
    * `MISSING_STATE_SHA`, `INVALID_STATE_SHA` (nothing sent), `TIMEOUT` when no result arrives, `CLOSED`.
    */
   send<K extends ActionType>(type: K, data: ActionData[K], options: SendOptions): Promise<SendOutcome>;
+  /**
+   * Sends an already built action as is (e.g. one replayed from a log): logged, published, result awaited.
+   * Throws the receive-rule codes of spec §3 for an invalid action, `TIMEOUT`, `CLOSED`.
+   */
+  sendAction(action: EAP, options?: DispatchOptions): Promise<SendOutcome>;
   /** Sends steps one after another; a failing step with stop_on_fail skips the rest. */
   sendSequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome>;
   /** Registers the handler of an action type (one per type); returns a function that removes it. */
@@ -187,7 +196,8 @@ export async function createEap(options: EapOptions): Promise<Eap> {
   });
 
   const onActionEvent = async (event: EcpsEvent): Promise<void> => {
-    if (event.type !== ECPS_MESSAGES.EAP.eventType) return;
+    // a node without handlers is not an actuator: actions are not for it
+    if (event.type !== ECPS_MESSAGES.EAP.eventType || handlers.size === 0) return;
     let sender: string | undefined;
     try {
       sender = nodeIdFromSource(event.source);
@@ -284,9 +294,10 @@ export async function createEap(options: EapOptions): Promise<Eap> {
     await transport.subscribe(prefix + resultTopic(nodeId), onResultEvent),
   ];
 
-  const send = async <K extends ActionType>(type: K, data: ActionData[K], sendOptions: SendOptions): Promise<SendOutcome> => {
+  const sendAction = async (action: EAP, sendOptions: DispatchOptions = {}): Promise<SendOutcome> => {
     if (closed) throw new EcpsError('CLOSED', 'the EAP endpoint is closed');
-    const action = buildAction(type, data, { ...sendOptions, random });
+    assertValidEap(action);
+    const type = actionTypeOf(action) as ActionType;
     const bytes = encodeAction(action);
     if (log) await log.append(bytes);
     const event = createEvent(ECPS_MESSAGES.EAP.eventType, bytes, { source, id: action.id, clock, random });
@@ -319,8 +330,14 @@ export async function createEap(options: EapOptions): Promise<Eap> {
     return { action, event, result: answer };
   };
 
+  const send = async <K extends ActionType>(type: K, data: ActionData[K], sendOptions: SendOptions): Promise<SendOutcome> => {
+    if (closed) throw new EcpsError('CLOSED', 'the EAP endpoint is closed');
+    return sendAction(buildAction(type, data, { ...sendOptions, random }), sendOptions);
+  };
+
   return {
     send,
+    sendAction,
     async sendSequence(steps) {
       const results: EapResult[] = [];
       for (let i = 0; i < steps.length; i++) {

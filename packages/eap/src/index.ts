@@ -6,6 +6,7 @@ export { buildAction, encodeAction, decodeAction, isStopOnFail } from './message
 export { resolveStateSha, sha256Hasher, ltpSnapshot } from './state-sha';
 export { createEap, EAP_TOPIC, EAP_RESULT_EVENT_TYPE, resultTopic } from './eap';
 export { openActionLog, defaultLogFileName } from './action-log';
+export { replayToNode } from './replay';
 export { EapStatus, EapResult } from '@ecps/proto/ext/v1';
 
 export type {
@@ -30,8 +31,10 @@ export type {
   ActionHandler,
   BudgetExceeded,
   SendOptions,
+  DispatchOptions,
   SendOutcome,
   SequenceStep,
   SequenceOutcome,
 } from './eap';
 export type { ActionLog, ActionLogOptions } from './action-log';
+export type { ReplayToNodeOptions } from './replay';

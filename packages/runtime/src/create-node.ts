@@ -19,6 +19,8 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import type { Eap } from '@ecps/eap';
+import { attachEap, type EapLayerOptions } from './layers/eap';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -39,6 +41,8 @@ export interface NodeOptions {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
+  /** EAP layer (actions, results, action log); logging is on by default (spec §5.2). */
+  eap?: EapLayerOptions;
 }
 
 export interface PublishMessageOptions {
@@ -60,6 +64,8 @@ export interface EcpsNode {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** Actuation (spec §5): `node.eap.onAction('gripper', handler)`, `node.eap.send(...)`. */
+  readonly eap: Eap;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
   publish<K extends MessageKind>(kind: K, topic: string, message: MessageTypes[K], options?: PublishMessageOptions): Promise<EcpsEvent>;
   /**
@@ -100,7 +106,7 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const closers: Array<() => void | Promise<void>> = [];
   let closed = false;
 
-  const node: EcpsNode = {
+  const node: Omit<EcpsNode, 'eap'> & { eap?: Eap } = {
     id: config.nodeId,
     source,
     profile,
@@ -150,5 +156,13 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
       await transport.close();
     },
   };
-  return node;
+  try {
+    const eap = await attachEap(node, options.eap);
+    node.eap = eap;
+    node.onClose(() => eap.close());
+  } catch (error) {
+    await transport.close().catch(() => undefined);
+    throw error;
+  }
+  return node as EcpsNode;
 }

@@ -6,3 +6,4 @@ export { resolveNodeConfig, NODE_CONFIG_DEFAULTS } from './config';
 
 export type { EcpsNode, NodeOptions, TransportContext, PublishMessageOptions, MessageHandler } from './create-node';
 export type { NodeConfig } from './config';
+export type { EapLayerOptions } from './layers/eap';

@@ -2,5 +2,6 @@
 // The demo's steps, in order. Each layer of the stack adds its step here.
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
+import actionLog from './02-action-log';
 
-export const demoSteps: DemoStep[] = [promptAndAction];
+export const demoSteps: DemoStep[] = [promptAndAction, actionLog];
