@@ -49,9 +49,19 @@ export async function recordPayload(parsed: ParsedEaplog, record: LogRecord, opt
 /** Every message in order (DATA records whose CRC verifies; stacked headers are never messages). */
 export async function decodeMessages(parsed: ParsedEaplog, options: DecodeOptions = {}): Promise<LogMessage[]> {
   const out: LogMessage[] = [];
+  const native = parsed.layout === 'ecps-v2';
+  const encrypted = parsed.fields?.encryption === 'aes-256-gcm';
+  const compression = parsed.fields?.compression ?? 'none';
+  const max = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   for (const record of parsed.records) {
     if (record.kind !== 'data' || !record.crcOk) continue;
-    out.push({ index: out.length, recordIndex: record.index, offset: record.offset, data: await recordPayload(parsed, record, options) });
+    // only decryption needs the (async) key provider; everything else stays synchronous
+    const data = encrypted
+      ? await recordPayload(parsed, record, options)
+      : native
+        ? decompress(compression, record.body.subarray(1), max)
+        : record.body;
+    out.push({ index: out.length, recordIndex: record.index, offset: record.offset, data });
   }
   return out;
 }

@@ -218,7 +218,7 @@ export class EaplogWriter {
 
   private async drain(): Promise<void> {
     while (this.pending.length > 0) {
-      await new Promise<void>((r) => setImmediate(r)); // let a burst of appends join this batch
+      await Promise.resolve(); // appends made in the same tick join this batch
       const batch = this.pending.splice(0);
       const settled = await Promise.allSettled(batch.map((p) => p.bytes));
       const buffers: Uint8Array[] = [];
