@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { vectorsDir } from '@ecps/testkit';
 import { fromHex, toHex } from '@ecps/core';
-import { LocalKeyFileProvider, decodeMessages, encodeEaplog, migrateBytes, parseEaplog, pyObject, validateBytes } from './index';
+import { LocalKeyFileProvider, decodeMessages, encodeEaplog, migrateBytes, parseEaplog, pyObject, validateBytes, zstdAvailable } from './index';
 import { crc32 } from './crc32';
 import { u32le, u64le } from './format';
 
@@ -139,5 +139,52 @@ describe('magic-first layout', () => {
     expect(parsed.dataOffset).toBe(10 + json.length);
     expect((await decodeMessages(parsed)).map((m) => toHex(m.data))).toEqual([toHex(setPose)]);
     expect(fromHex(toHex(setPose))).toEqual(setPose);
+  });
+});
+
+describe('version rules (§6.2)', () => {
+  const withHeader = (json: string, extra: Uint8Array = new Uint8Array(0)): Uint8Array => {
+    const bytes = new TextEncoder().encode(json);
+    return new Uint8Array([...u32le(bytes.length), ...bytes, ...extra]);
+  };
+  it('reads an unknown minor as the highest known minor of its major, with a warning', () => {
+    const p2 = parseEaplog(withHeader('{"magic":"EAPLOG","version":"2.7"}'));
+    expect([p2.version, p2.declaredVersion]).toEqual(['2.1', '2.7']);
+    expect(p2.warnings.join()).toMatch(/unknown version 2\.7/);
+    expect(parseEaplog(withHeader('{"magic":"EAPLOG","version":"1.9"}')).version).toBe('1.1');
+  });
+
+  it('rejects an unknown major, compression in reference framing, native framing with a 1.x version', () => {
+    expect(() => parseEaplog(withHeader('{"magic":"EAPLOG","version":"3.0"}'))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }));
+    expect(() => parseEaplog(withHeader('{"magic":"EAPLOG","version":"2.1","compression":"deflate"}'))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
+    const json = '{"magic":"EAPLOG","version":"1.1","framing":"ecps-v2"}';
+    expect(() => parseEaplog(withHeader(json, u32le(crc32(new TextEncoder().encode(json)))))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }));
+  });
+
+  it('a header that does not parse as JSON means v1.0 (its bytes are then a torn record)', () => {
+    const parsed = parseEaplog(withHeader('{"magic":"EAPLOG","version":2.1,'));
+    expect(parsed.layout).toBe('v1.0');
+  });
+
+  it('the Go writer\'s integer created_at is accepted', () => {
+    expect(parseEaplog(withHeader('{"magic":"EAPLOG","version":"2.1","created_at":1750000000}')).fields?.createdAt).toBe(1750000000);
+  });
+});
+
+describe('compression', () => {
+  it('deflate round-trips; zstd works where node:zlib has it and is UNSUPPORTED otherwise', async () => {
+    const deflated = await encodeEaplog([setPose, gripper], { compression: 'deflate' });
+    expect((await decodeMessages(parseEaplog(deflated))).map((m) => m.data)).toEqual([setPose, gripper]);
+    if (zstdAvailable()) {
+      const z = await encodeEaplog([setPose, gripper], { compression: 'zstd' });
+      expect((await decodeMessages(parseEaplog(z))).map((m) => m.data)).toEqual([setPose, gripper]);
+    } else {
+      await expect(encodeEaplog([setPose], { compression: 'zstd' })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    }
+  });
+
+  it('a decompression bomb is capped by maxRecordBytes', async () => {
+    const big = await encodeEaplog([new Uint8Array(1 << 20)], { compression: 'deflate' });
+    await expect(decodeMessages(parseEaplog(big), { maxRecordBytes: 1000 })).rejects.toMatchObject({ code: 'DECODE_ERROR' });
   });
 });
