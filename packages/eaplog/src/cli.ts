@@ -15,6 +15,7 @@ import { planNewLog } from './log-plan';
 import { batchMigrate, migrateEaplog } from './migrate';
 import type { MigrateOptions } from './migrate';
 import { PROGRESS_THRESHOLD_BYTES, progressBar } from './progress';
+import type { Progress } from './progress';
 import { pyParse, pyToPlain } from './py-json';
 import type { PyObject } from './py-json';
 import { parseEaplog } from './reader';
@@ -127,14 +128,14 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
   const checkAbort = (): void => {
     if (io.signal?.aborted) throw new EcpsError('CANCELLED', 'interrupted');
   };
+  // Whole-file reads show a progress bar on a TTY when the file is large.
   const load = async (file: string): Promise<Uint8Array> => {
-    const bar = progressBar(`reading ${file}`, 1, err, false);
-    let progress = bar;
+    let progress: Progress | undefined;
     const bytes = await readBytesWithProgress(file, (done, total) => {
-      if (progress === bar && isTTY && total >= PROGRESS_THRESHOLD_BYTES) progress = progressBar(`reading ${file}`, total, err, true);
+      progress ??= progressBar(`reading ${file}`, total, err, isTTY && total >= PROGRESS_THRESHOLD_BYTES);
       progress.update(done);
     });
-    progress.done();
+    progress?.done();
     return bytes;
   };
 

@@ -89,6 +89,8 @@ export class NativeEncoder {
     let content = compress(this.options.compression, message);
     const enc = this.options.encryption;
     if (enc) {
+      // random 96-bit nonces: past 2^32 messages under one key the collision risk is no longer negligible
+      if (index >= 2 ** 32) throw new ValidationError('RESOURCE_EXHAUSTED', 'rotate the encryption key: 2^32 records written under it');
       const sealed = await enc.provider.encrypt(enc.keyId, {
         plaintext: content,
         aad: u64le(index),

@@ -3,7 +3,7 @@
 // migration in the header metadata. Batch migration of a directory and conversion to the latest version.
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ValidationError, isEcpsError, systemClock } from '@ecps/core';
+import { EcpsError, ValidationError, isEcpsError, systemClock } from '@ecps/core';
 import type { Clock, KeyProvider } from '@ecps/core';
 import { decodeMessages } from './decode';
 import type { EncryptionOptions, SigningOptions } from './encoder';
@@ -147,7 +147,7 @@ export async function batchMigrate(
 ): Promise<BatchResult[]> {
   const pattern = options.pattern ?? '*.eaplog';
   const entries = await readdir(sourceDir, { withFileTypes: true }).catch((cause: unknown) => {
-    throw new ValidationError('IO_ERROR', `cannot read directory ${sourceDir}: ${(cause as Error).message}`, { cause });
+    throw new EcpsError((cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR', `cannot read directory ${sourceDir}: ${(cause as Error).message}`, { cause });
   });
   await mkdir(targetDir, { recursive: true });
   const results: BatchResult[] = [];

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The durable file writer: append-only, group commit (one write + at most one fsync per batch), fsync policy,
 // torn-tail recovery when reopening, and a final checkpoint at close for signed logs.
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EcpsError, ValidationError, silentLogger } from '@ecps/core';
 import type { Logger } from '@ecps/core';
-import { chainNext, chainStart } from './chain';
+import { chainNext, chainStart, decodeCheckpointBody } from './chain';
 import { NativeEncoder, encodeReferenceRecord } from './encoder';
 import type { SigningOptions } from './encoder';
 import { zstdAvailable } from './compression';
@@ -14,7 +14,6 @@ import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES } from './format'
 import type { HeaderFields } from './format';
 import { planNewLog } from './log-plan';
 import type { LogFormatOptions } from './log-plan';
-import { decodeCheckpointBody } from './chain';
 import { parseEaplog } from './reader';
 import type { ParsedEaplog, TornTail } from './reader';
 
@@ -320,14 +319,5 @@ async function syncDir(path: string): Promise<void> {
     }
   } catch {
     // some filesystems cannot fsync directories; the file itself is synced
-  }
-}
-
-/** Size of a file, or undefined when missing. */
-export async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return undefined;
   }
 }
