@@ -13,6 +13,15 @@ describe('ecps demo', () => {
     expect(text).toMatch(/demo complete/);
   });
 
+  it('runs the camera step: an image frame and a chunked feature map arrive intact', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('A camera')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/perception ← u8\[240×320×3\] frame=camera_optical \(one DATA frame, zstd\)/);
+    expect(text).toMatch(/perception ← f32\[8×384×384\] frame=camera_optical \(reassembled from \d+ chunks, zstd\)/);
+    expect(text).toMatch(/acks ok: 1, chunks repeated: 0; both tensors arrived bit-identical/);
+  });
+
   it('fails a step that does not finish, and says which', async () => {
     const stuck = { title: 'stuck', run: () => new Promise<void>(() => undefined) };
     await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);
@@ -22,7 +31,7 @@ describe('ecps demo', () => {
 describe('ecps demo: action log step', () => {
   it('logs every action, prints eaplog info and replays the log with the same state_sha sequence', async () => {
     const lines: string[] = [];
-    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.slice(1, 2) });
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.slice(2, 3) });
     const text = lines.join('\n');
     expect(text).toMatch(/result 1: gripper ok/);
     expect(text).toMatch(/result 2: gripper FAILED \(force limit 35 N/);

@@ -19,8 +19,12 @@ import {
 } from '@ecps/core';
 import { ECPS_MESSAGES, decodeEvent, encodeEvent, type MessageKind, type MessageTypes } from '@ecps/serialization';
 import { resolveNodeConfig, type NodeConfig } from './config';
+import type { Ltp } from '@ecps/ltp';
+import type { Mcp } from '@ecps/mcp';
+import { attachLtp, type NodeLtpOptions } from './layers/ltp';
+import { attachMcp, type NodeMcpOptions } from './layers/mcp';
 import type { Eap } from '@ecps/eap';
-import { attachEap, type EapLayerOptions } from './layers/eap';
+import { attachEap, type NodeEapOptions } from './layers/eap';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -41,8 +45,12 @@ export interface NodeOptions {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
-  /** EAP layer (actions, results, action log); logging is on by default (spec §5.2). */
-  eap?: EapLayerOptions;
+  /** Settings of `node.ltp` (chunk size, codec, reassembly limits, ...). */
+  ltp?: NodeLtpOptions;
+  /** Settings of `node.mcp` (topic, QoS). */
+  mcp?: NodeMcpOptions;
+  /** Settings of `node.eap` (action log, result timeout, topic prefix); the action log is on by default (spec §5.2). */
+  eap?: NodeEapOptions;
 }
 
 export interface PublishMessageOptions {
@@ -64,6 +72,10 @@ export interface EcpsNode {
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
+  /** Tensors: publish/subscribe with chunking, reassembly and selective repeat (`@ecps/ltp`). */
+  readonly ltp: Ltp;
+  /** Prompts: send/onPrompt and request/response on topic `mcp` (`@ecps/mcp`). */
+  readonly mcp: Mcp;
   /** Actuation (spec §5): `node.eap.onAction('gripper', handler)`, `node.eap.send(...)`. */
   readonly eap: Eap;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
@@ -103,10 +115,22 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
       : transportOption;
   await transport.connect();
   const source = nodeSource(config.nodeId);
-  const closers: Array<() => void | Promise<void>> = [];
+  const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
+  const ltp = attachLtp(layer, options.ltp);
+  const mcp = attachMcp(layer, options.mcp);
+  let eap: Eap;
+  try {
+    eap = await attachEap(layer, options.eap);
+  } catch (error) {
+    await ltp.close();
+    await mcp.close();
+    await transport.close().catch(() => undefined);
+    throw error;
+  }
+  const closers: Array<() => void | Promise<void>> = [() => ltp.close(), () => mcp.close(), () => eap.close()];
   let closed = false;
 
-  const node: Omit<EcpsNode, 'eap'> & { eap?: Eap } = {
+  const node: EcpsNode = {
     id: config.nodeId,
     source,
     profile,
@@ -115,6 +139,9 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     clock,
     random,
     logger,
+    ltp,
+    mcp,
+    eap,
     async publish(kind, topic, message, publishOptions = {}) {
       const event = encodeEvent(kind, message, {
         source,
@@ -156,13 +183,5 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
       await transport.close();
     },
   };
-  try {
-    const eap = await attachEap(node, options.eap);
-    node.eap = eap;
-    node.onClose(() => eap.close());
-  } catch (error) {
-    await transport.close().catch(() => undefined);
-    throw error;
-  }
-  return node as EcpsNode;
+  return node;
 }

@@ -6,4 +6,6 @@ export { resolveNodeConfig, NODE_CONFIG_DEFAULTS } from './config';
 
 export type { EcpsNode, NodeOptions, TransportContext, PublishMessageOptions, MessageHandler } from './create-node';
 export type { NodeConfig } from './config';
-export type { EapLayerOptions } from './layers/eap';
+export type { NodeLtpOptions } from './layers/ltp';
+export type { NodeMcpOptions } from './layers/mcp';
+export type { NodeEapOptions } from './layers/eap';

@@ -1,32 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Attaches @ecps/eap to a node: actions on `eap`, results, timing budgets of the node's profile, and the action log
-// (on by default, spec §5.2: `eap_{unix_seconds}.eaplog` in the log directory, opened on the first action).
-import { createEap } from '@ecps/eap';
-import type { ActionLogOptions, Eap } from '@ecps/eap';
-import type { EaplogWriter } from '@ecps/eaplog';
-import type { Clock, Logger, ProfileName, RandomSource, Transport } from '@ecps/core';
+// node.eap: the EAP layer of @ecps/eap on the node's transport, profile, clock, randomness and logger, with the
+// action log on by default (spec §5.2: `eap_{unix_seconds}.eaplog` in the cwd, opened on the first action).
+import { createEap, type Eap, type EapOptions } from '@ecps/eap';
+import type { LayerContext } from './context';
 
-export interface EapLayerOptions {
-  /** Action log: options for the default file, a writer you own, or false to turn logging off. Default: on, cwd. */
-  log?: ActionLogOptions | EaplogWriter | boolean;
-  /** How long `send` waits for a result (default 30 s). */
-  resultTimeoutMs?: number;
-}
+/** EAP settings a node accepts (everything but what the node itself provides). `log` defaults to true. */
+export type NodeEapOptions = Omit<EapOptions, 'transport' | 'nodeId' | 'profile' | 'clock' | 'random' | 'logger'>;
 
-/** Creates the node's EAP endpoint. */
-export function attachEap(
-  node: { id: string; transport: Transport; clock: Clock; random: RandomSource; logger: Logger; config: { profile: ProfileName; topicPrefix: string } },
-  options: EapLayerOptions = {},
-): Promise<Eap> {
-  return createEap({
-    transport: node.transport,
-    nodeId: node.id,
-    profile: node.config.profile,
-    topicPrefix: node.config.topicPrefix,
-    clock: node.clock,
-    random: node.random,
-    logger: node.logger,
-    log: options.log ?? true,
-    ...(options.resultTimeoutMs !== undefined ? { resultTimeoutMs: options.resultTimeoutMs } : {}),
-  });
+export function attachEap(context: LayerContext, options: NodeEapOptions = {}): Promise<Eap> {
+  return createEap({ log: true, ...options, ...context });
 }

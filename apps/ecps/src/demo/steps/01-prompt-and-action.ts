@@ -2,8 +2,8 @@
 // A controller asks a robot to act: one MCP prompt, then one EAP action whose state_sha commits to what the
 // controller perceived.
 import { createHash } from 'node:crypto';
-import { assertPromptSize, assertValidEap, assertValidMcp, isEcpsError, toHex } from '@ecps/core';
-import { GripperOp_GripperCommand, type EAP, type MCP } from '@ecps/proto';
+import { assertValidEap, isEcpsError, toHex } from '@ecps/core';
+import { GripperOp_GripperCommand, type EAP } from '@ecps/proto';
 import type { DemoStep } from '../step';
 
 const step: DemoStep = {
@@ -14,9 +14,8 @@ const step: DemoStep = {
     let done!: () => void;
     const executed = new Promise<void>((resolve) => (done = resolve));
 
-    await robot.subscribe('MCP', 'mcp', (prompt, event) => {
-      assertValidMcp(prompt);
-      ctx.log(`robot-arm  ← prompt ${JSON.stringify(prompt.prompt)} from ${event.source} (tools: ${new TextDecoder().decode(prompt.toolJson)})`);
+    await robot.mcp.onPrompt((prompt) => {
+      ctx.log(`robot-arm  ← prompt ${JSON.stringify(prompt.prompt)} from ${prompt.source} (tools: ${new TextDecoder().decode(prompt.toolJson)})`);
     });
     await robot.subscribe('EAP', 'eap', (action, event) => {
       assertValidEap(action);
@@ -31,18 +30,12 @@ const step: DemoStep = {
     });
 
     const tools = { name: 'gripper', parameters: { command: ['OPEN', 'CLOSE', 'GRIP'], force_limit: 'newtons' } };
-    const prompt: MCP = {
-      spec: 'mcp/1.0',
-      id: crypto.randomUUID(),
-      prompt: 'Pick up the red cube on the left of the tray.',
-      toolJson: new TextEncoder().encode(JSON.stringify(tools)),
-      meta: { lang: 'en' },
-    };
-    ctx.log(`controller → prompt ${prompt.id}`);
-    await controller.publish('MCP', 'mcp', prompt);
+    const promptId = crypto.randomUUID();
+    ctx.log(`controller → prompt ${promptId}`);
+    await controller.mcp.send({ id: promptId, prompt: 'Pick up the red cube on the left of the tray.', tools, meta: { lang: 'en' } });
 
     try {
-      assertPromptSize('x'.repeat(16_385));
+      await controller.mcp.send('x'.repeat(16_385));
     } catch (error) {
       if (isEcpsError(error, 'PROMPT_TOO_LARGE')) ctx.log(`controller ✗ a 16385-byte prompt is refused before sending: ${error.code}`);
     }

@@ -2,6 +2,8 @@
 // The demo's steps, in order. Each layer of the stack adds its step here.
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
-import actionLog from './02-action-log';
+import cameraTensors from './02-camera-tensors';
 
-export const demoSteps: DemoStep[] = [promptAndAction, actionLog];
+import actionLog from './03-action-log';
+
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, actionLog];

@@ -2,7 +2,7 @@
 // Actuation with an action log: a planner sends an action sequence, the robot executes and logs every action
 // (.eaplog, native framing), then the demo prints `eaplog info` of the robot's log and replays it into a second
 // robot, checking the state_sha sequence.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '@ecps/core';
@@ -18,10 +18,10 @@ const step: DemoStep = {
   title: 'EAP actions with results, stop_on_fail, the robot\'s .eaplog action log and its replay',
   async run(ctx) {
     const dir = mkdtempSync(join(tmpdir(), 'ecps-demo-eaplog-'));
-    // A topic prefix keeps this work cell's actions apart from the other demo steps' nodes.
+    // An EAP topic prefix keeps this work cell's actions apart from the other demo steps' nodes.
     const cell = { topicPrefix: 'cell-7/' };
-    const planner = await ctx.createNode('planner', { ...cell, eap: { log: false } });
-    const robot = await ctx.createNode('arm-7', { ...cell, eap: { log: { dir } } });
+    const planner = await ctx.createNode('planner', { eap: { ...cell, log: false } });
+    const robot = await ctx.createNode('arm-7', { eap: { ...cell, log: { dir } } });
     robot.eap.onAction('set_pose', (pose) => ctx.log(`arm-7      ← set_pose (${pose.x}, ${pose.y}, ${pose.z}) in ${pose.frameId}`));
     robot.eap.onAction('gripper', (op) => {
       ctx.log(`arm-7      ← gripper ${op.command === 1 ? 'OPEN' : op.command === 2 ? 'CLOSE' : 'GRIP'} force≤${op.forceLimit} N`);
@@ -56,16 +56,17 @@ const step: DemoStep = {
     const log = await readEaplog(path);
     const expected = log.messages.map((m) => toHex(EAP.decode(m.data).stateSha));
     await robot.eap.close(); // arm-7 goes offline (its log is closed); a twin takes its place
-    const twin = await ctx.createNode('arm-7-twin', { ...cell, eap: { log: false } });
+    const twin = await ctx.createNode('arm-7-twin', { eap: { ...cell, log: false } });
     let replayed = 0;
     twin.eap.onAction('set_pose', () => void replayed++);
     twin.eap.onAction('gripper', () => void replayed++);
-    const replayer = await ctx.createNode('replayer', { ...cell, eap: { log: false } });
+    const replayer = await ctx.createNode('replayer', { eap: { ...cell, log: false } });
     const outcome = await replayToNode(replayer.eap, path, {
       expectStateHashes: expected,
       onResult: (i, r) => ctx.log(`replayer   ← replayed action ${i} on arm-7-twin: ${r ? (STATUS[r.status] ?? r.status) : 'no result'}`),
     });
     ctx.log(`replayer   ✓ ${outcome.replayed} actions replayed in recorded order; state_sha sequence ${outcome.divergence ? 'DIVERGED' : 'identical'} (${replayed} executed)`);
+    rmSync(dir, { recursive: true, force: true });
   },
 };
 
