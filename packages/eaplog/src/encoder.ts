@@ -98,15 +98,19 @@ export class NativeEncoder {
       });
       content = concatBytes([sealed.nonce, sealed.ciphertext]);
     }
-    const body = concatBytes([Uint8Array.of(RECORD_DATA), content]);
+    // one allocation for the whole record: length, type, content, CRC
+    const framed = new Uint8Array(9 + content.length);
+    framed[4] = RECORD_DATA;
+    framed.set(content, 5);
+    const body = framed.subarray(4, 5 + content.length);
     if (body.length > this.maxRecordBytes) {
       throw new ValidationError('MESSAGE_TOO_LARGE', `record of ${body.length} bytes exceeds the ${this.maxRecordBytes}-byte limit`);
     }
-    const framed = [this.push(body)];
+    const parts = [this.seal(framed, body)];
     this.state.dataCount++;
     const signing = this.options.signing;
-    if (signing && this.state.dataCount % signing.checkpointInterval === 0) framed.push(await this.checkpoint(false));
-    return framed.length === 1 ? (framed[0] as Uint8Array) : concatBytes(framed);
+    if (signing && this.state.dataCount % signing.checkpointInterval === 0) parts.push(await this.checkpoint(false));
+    return parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(parts);
   }
 
   /** A checkpoint record; `final` at close. Only for signing logs. */
@@ -115,11 +119,15 @@ export class NativeEncoder {
     if (!signing) throw new ValidationError('INVALID_ARGUMENT', 'checkpoints need signing');
     const { index, dataCount, chain } = this.state;
     const signature = await signing.provider.sign(signing.keyId, checkpointSigningInput(index, dataCount, chain, final));
-    return this.push(encodeCheckpointBody({ dataCount, chain, final, signature }));
+    const framed = encodeNativeRecord(encodeCheckpointBody({ dataCount, chain, final, signature }));
+    return this.seal(framed, framed.subarray(4, framed.length - 4));
   }
 
-  private push(body: Uint8Array): Uint8Array {
-    const framed = encodeNativeRecord(body);
+  /** Writes length and CRC into a framed record, advances index and chain. */
+  private seal(framed: Uint8Array, body: Uint8Array): Uint8Array {
+    const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+    view.setUint32(0, body.length, true);
+    view.setUint32(4 + body.length, crc32(body), true);
     if (this.options.signing) this.state.chain = chainNext(this.state.chain, this.state.index, body);
     this.state.index++;
     return framed;
