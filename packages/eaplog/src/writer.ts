@@ -293,7 +293,8 @@ async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: num
   let pos = position;
   let queue = buffers;
   while (queue.length > 0) {
-    const { bytesWritten } = await handle.writev(queue, pos);
+    const only = queue.length === 1 ? (queue[0] as Uint8Array) : undefined;
+    const { bytesWritten } = only ? await handle.write(only, 0, only.length, pos) : await handle.writev(queue, pos);
     pos += bytesWritten;
     let skip = bytesWritten;
     const rest: Uint8Array[] = [];
