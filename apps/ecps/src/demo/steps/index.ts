@@ -3,7 +3,9 @@
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
+import vectorMemory from './03-vector-memory';
+import trust from './06-trust';
+import actionLog from './07-action-log';
+import grpcTraced from './30-grpc-traced';
 
-import actionLog from './03-action-log';
-
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, actionLog];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory, trust, actionLog, grpcTraced];
