@@ -3,7 +3,7 @@
 import { EcpsError, ValidationError, fromHex } from '@ecps/core';
 import type { KeyProvider } from '@ecps/core';
 import { chainNext, chainStart, checkpointSigningInput, decodeCheckpointBody, verifyEd25519 } from './chain';
-import { decompress } from './compression';
+import { decompress, decompressSync } from './compression';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES, u64le } from './format';
 import type { LogRecord, ParsedEaplog } from './reader';
 
@@ -56,11 +56,10 @@ export async function decodeMessages(parsed: ParsedEaplog, options: DecodeOption
   for (const record of parsed.records) {
     if (record.kind !== 'data' || !record.crcOk) continue;
     // only decryption needs the (async) key provider; everything else stays synchronous
-    const data = encrypted
-      ? await recordPayload(parsed, record, options)
-      : native
-        ? decompress(compression, record.body.subarray(1), max)
-        : record.body;
+    let data: Uint8Array;
+    if (!native) data = record.body;
+    else if (encrypted || compression === 'zstd') data = await recordPayload(parsed, record, options);
+    else data = decompressSync(compression, record.body.subarray(1), max);
     out.push({ index: out.length, recordIndex: record.index, offset: record.offset, data });
   }
   return out;

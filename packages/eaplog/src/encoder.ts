@@ -86,7 +86,7 @@ export class NativeEncoder {
   /** Framed bytes of one DATA record for `message`, followed by a periodic checkpoint when one is due. */
   async data(message: Uint8Array): Promise<Uint8Array> {
     const index = this.state.index;
-    let content = compress(this.options.compression, message);
+    let content = await compress(this.options.compression, message);
     const enc = this.options.encryption;
     if (enc) {
       // random 96-bit nonces: past 2^32 messages under one key the collision risk is no longer negligible

@@ -9,7 +9,7 @@ export { encodeEaplog, planNewLog } from './log-plan';
 export { migrateEaplog, migrateBytes, convertEaplog, batchMigrate } from './migrate';
 export { replayEaplog } from './replay';
 export { LocalKeyFileProvider } from './local-key-provider';
-export { zstdAvailable } from './compression';
+export { zstdImplementation } from './compression';
 export { PyFloat, pyObject, pyDumps, pyParse, pyFloatRepr } from './py-json';
 export {
   EAPLOG_VERSIONS,

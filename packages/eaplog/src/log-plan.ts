@@ -3,7 +3,7 @@
 // and the in-memory encoder so both produce identical bytes.
 import { EcpsError, ValidationError, systemClock, toHex } from '@ecps/core';
 import type { Clock } from '@ecps/core';
-import { zstdAvailable } from './compression';
+import { zstdImplementation } from './compression';
 import { NativeEncoder, encodeNativeHeader, encodeReferenceHeader, encodeReferenceRecord, headerJsonBytes } from './encoder';
 import type { EncryptionOptions, SigningOptions } from './encoder';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES, EAPLOG_VERSIONS, LATEST_VERSION, concatBytes } from './format';
@@ -74,8 +74,8 @@ export async function planNewLog(options: LogFormatOptions): Promise<LogPlan> {
   if (version !== '2.1' && !(version === '2.0' && compression === 'none' && !options.encryption && !options.signing)) {
     throw new ValidationError('UNSUPPORTED_VERSION', `native framing writes version 2.1 (2.0 only without options), not ${version}`);
   }
-  if (compression === 'zstd' && !zstdAvailable()) {
-    throw new ValidationError('UNSUPPORTED', 'zstd compression needs Node >= 22.15 (node:zlib zstd); use deflate or none');
+  if (compression === 'zstd' && (await zstdImplementation()) === undefined) {
+    throw new ValidationError('UNSUPPORTED', 'zstd needs Node >= 22.15 or the optional @mongodb-js/zstd package; use deflate or none');
   }
   fields.framing = 'ecps-v2';
   if (options.encryption) fields.keyId = options.encryption.keyId;

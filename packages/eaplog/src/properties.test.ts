@@ -14,6 +14,7 @@ const keys = new LocalKeyFileProvider({
 const formats: [string, LogFormatOptions][] = [
   ['native plain', {}],
   ['native deflate', { compression: 'deflate' }],
+  ['native zstd', { compression: 'zstd' }],
   ['native encrypted + signed', { encryption: { provider: keys, keyId: 'aes' }, signing: { provider: keys, keyId: 'sig', checkpointInterval: 2 } }],
   ['compat 2.1', { mode: 'compat', version: '2.1' }],
   ['compat 1.0', { mode: 'compat', version: '1.0' }],

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { vectorsDir } from '@ecps/testkit';
 import { fromHex, toHex } from '@ecps/core';
-import { LocalKeyFileProvider, decodeMessages, encodeEaplog, migrateBytes, parseEaplog, pyObject, validateBytes, zstdAvailable } from './index';
+import { LocalKeyFileProvider, decodeMessages, encodeEaplog, migrateBytes, parseEaplog, pyObject, validateBytes, zstdImplementation } from './index';
 import { crc32 } from './crc32';
 import { u32le, u64le } from './format';
 
@@ -172,15 +172,17 @@ describe('version rules (§6.2)', () => {
 });
 
 describe('compression', () => {
-  it('deflate round-trips; zstd works where node:zlib has it and is UNSUPPORTED otherwise', async () => {
+  it('deflate and zstd round-trip; zstd frames carry their content size', async () => {
     const deflated = await encodeEaplog([setPose, gripper], { compression: 'deflate' });
     expect((await decodeMessages(parseEaplog(deflated))).map((m) => m.data)).toEqual([setPose, gripper]);
-    if (zstdAvailable()) {
-      const z = await encodeEaplog([setPose, gripper], { compression: 'zstd' });
-      expect((await decodeMessages(parseEaplog(z))).map((m) => m.data)).toEqual([setPose, gripper]);
-    } else {
-      await expect(encodeEaplog([setPose], { compression: 'zstd' })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
-    }
+    expect(await zstdImplementation()).toBeDefined(); // node:zlib on Node >= 22.15, else @mongodb-js/zstd
+    const z = await encodeEaplog([setPose, gripper], { compression: 'zstd' });
+    const parsed = parseEaplog(z);
+    const frame = parsed.records[0]?.body.subarray(1) as Uint8Array;
+    expect(new DataView(frame.buffer, frame.byteOffset).getUint32(0, true)).toBe(0xfd2fb528);
+    expect((frame[4] as number) >> 6).not.toBe(0); // Frame_Content_Size present
+    expect((await decodeMessages(parsed)).map((m) => m.data)).toEqual([setPose, gripper]);
+    await expect(decodeMessages(parsed, { maxRecordBytes: 100 })).rejects.toMatchObject({ code: 'DECODE_ERROR' });
   });
 
   it('a decompression bomb is capped by maxRecordBytes', async () => {

@@ -9,7 +9,7 @@ import type { Logger } from '@ecps/core';
 import { chainNext, chainStart, decodeCheckpointBody } from './chain';
 import { NativeEncoder, encodeReferenceRecord } from './encoder';
 import type { SigningOptions } from './encoder';
-import { zstdAvailable } from './compression';
+import { zstdImplementation } from './compression';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES } from './format';
 import type { HeaderFields } from './format';
 import { planNewLog } from './log-plan';
@@ -139,7 +139,7 @@ export class EaplogWriter {
         await handle.datasync();
         (options.logger ?? silentLogger).warn('eaplog: truncated torn tail', { path, ...parsed.tornTail });
       }
-      const writer = EaplogWriter.resume(path, handle, size, parsed, options);
+      const writer = await EaplogWriter.resume(path, handle, size, parsed, options);
       if (parsed.tornTail) writer.recovered = parsed.tornTail;
       return writer;
     } catch (error) {
@@ -160,7 +160,7 @@ export class EaplogWriter {
     return writer;
   }
 
-  private static resume(path: string, handle: FileHandle, size: number, parsed: ParsedEaplog, options: EaplogWriterOptions): EaplogWriter {
+  private static async resume(path: string, handle: FileHandle, size: number, parsed: ParsedEaplog, options: EaplogWriterOptions): Promise<EaplogWriter> {
     const policy = options.fsync ?? { intervalMs: 5 };
     const logger = options.logger ?? silentLogger;
     const dataCount = parsed.records.filter((r) => r.kind === 'data').length;
@@ -176,7 +176,9 @@ export class EaplogWriter {
     if (fields.encryption !== 'none' && options.encryption?.keyId !== fields.keyId) {
       throw new EcpsError('KEY_NOT_FOUND', `${path} is encrypted with key ${fields.keyId}; pass encryption options for it`);
     }
-    if (fields.compression === 'zstd' && !zstdAvailable()) throw new ValidationError('UNSUPPORTED', 'zstd needs Node >= 22.15');
+    if (fields.compression === 'zstd' && (await zstdImplementation()) === undefined) {
+      throw new ValidationError('UNSUPPORTED', 'zstd needs Node >= 22.15 or the optional @mongodb-js/zstd package');
+    }
     let signing: (SigningOptions & { checkpointInterval: number }) | undefined;
     let chain = chainStart(parsed.headerJson as Uint8Array);
     if (fields.signing) {
