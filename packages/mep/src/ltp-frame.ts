@@ -14,10 +14,6 @@ export interface RawTensor {
 
 /** Decodes and validates an LTP DATA frame (spec §3). Throws the `ValidationError` of @ecps/ltp's decoder. */
 export async function decodeRawTensor(frame: LTP): Promise<RawTensor> {
-  // Protobuf decoders hand out Buffer views at any offset, and Buffer#slice does not copy, so @ecps/ltp cannot
-  // realign an uncompressed payload for a wide dtype; give it an aligned copy (only ever a misaligned `none` payload).
-  const payload = frame.tensorZstd;
-  if (payload.byteOffset % 8 !== 0) frame = { ...frame, tensorZstd: new Uint8Array(payload) };
   const { tensor } = await decodeTensorFrame(frame);
   // copy: the decoded bytes may view a larger receive buffer that the store must not pin
   return { bytes: tensorToBytes(tensor).slice(), dtype: tensor.dtype, shape: [...tensor.shape] };
