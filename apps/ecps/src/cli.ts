@@ -3,14 +3,17 @@
 import { Command } from 'commander';
 import { registerBroker } from './commands/broker';
 import { registerDemo } from './commands/demo';
+import { registerEaplog } from './commands/eaplog';
 
 const program = new Command('ecps')
   .description('ECPS: the Embodied Cognition Protocol Stack')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .enablePositionalOptions();
 
 registerDemo(program);
 registerBroker(program);
+registerEaplog(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

@@ -48,3 +48,18 @@ describe('ecps demo', () => {
     await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);
   });
 });
+
+describe('ecps demo: action log step', () => {
+  it('logs every action, prints eaplog info and replays the log with the same state_sha sequence', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.includes('.eaplog')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/result 1: gripper ok/);
+    expect(text).toMatch(/result 2: gripper FAILED \(force limit 35 N/);
+    expect(text).toMatch(/result 3: navigate skipped/);
+    expect(text).toMatch(/Layout: +ecps-v2/);
+    expect(text).toMatch(/Robot ID: +arm-7/);
+    expect(text).toMatch(/Messages: +3/);
+    expect(text).toMatch(/3 actions replayed in recorded order; state_sha sequence identical \(3 executed\)/);
+  });
+});

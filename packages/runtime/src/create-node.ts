@@ -26,6 +26,8 @@ import { attachMcp, type NodeMcpOptions } from './layers/mcp';
 import { applyTrust, type NodeTrust } from './layers/trust';
 import { withObservability, type ObservabilityOption } from './layers/observability';
 import { attachMep, type MepLayer, type MepNodeOptions } from './layers/mep';
+import type { Eap } from '@ecps/eap';
+import { attachEap, type NodeEapOptions } from './layers/eap';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -59,6 +61,8 @@ export interface NodeOptions {
   mcp?: NodeMcpOptions;
   /** MEP vector memory: host a MemoryStore on this node (`{ store: true }`); every node gets a client. */
   mep?: MepNodeOptions;
+  /** Settings of `node.eap` (action log, result timeout, topic prefix); the action log is on by default (spec §5.2). */
+  eap?: NodeEapOptions;
 }
 
 export interface PublishMessageOptions {
@@ -89,6 +93,8 @@ export interface EcpsNode {
   readonly mcp: Mcp;
   /** MEP: a MemoryStore client, and the store this node hosts when `mep.store` was given. */
   readonly mep: MepLayer;
+  /** Actuation (spec §5): `node.eap.onAction('gripper', handler)`, `node.eap.send(...)`. */
+  readonly eap: Eap;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
   publish<K extends MessageKind>(kind: K, topic: string, message: MessageTypes[K], options?: PublishMessageOptions): Promise<EcpsEvent>;
   /**
@@ -131,7 +137,16 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
   const ltp = attachLtp(layer, options.ltp);
   const mcp = attachMcp(layer, options.mcp);
-  const closers: Array<() => void | Promise<void>> = [() => ltp.close(), () => mcp.close()];
+  let eap: Eap;
+  try {
+    eap = await attachEap(layer, options.eap);
+  } catch (error) {
+    await ltp.close();
+    await mcp.close();
+    await transport.close().catch(() => undefined);
+    throw error;
+  }
+  const closers: Array<() => void | Promise<void>> = [() => ltp.close(), () => mcp.close(), () => eap.close()];
   let closed = false;
 
   const node: Omit<EcpsNode, 'mep'> & { mep?: MepLayer } = {
@@ -146,6 +161,7 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     logger,
     ltp,
     mcp,
+    eap,
     async publish(kind, topic, message, publishOptions = {}) {
       const event = encodeEvent(kind, message, {
         source,

@@ -11,3 +11,4 @@ export type { NodeMcpOptions } from './layers/mcp';
 export type { NodeTrust } from './layers/trust';
 export type { ObservabilityOption } from './layers/observability';
 export type { MepLayer, MepNodeOptions } from './layers/mep';
+export type { NodeEapOptions } from './layers/eap';

@@ -7,6 +7,7 @@
 
 export * from "./ecps/ext/v1/bus";
 export * from "./ecps/ext/v1/coordination";
+export * from "./ecps/ext/v1/eap";
 export * from "./ecps/ext/v1/ltp";
 export * from "./ecps/ext/v1/mep";
 export * from "./ecps/ext/v1/secure";

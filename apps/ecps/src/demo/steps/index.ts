@@ -5,7 +5,8 @@ import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
 import vectorMemory from './03-vector-memory';
 import trust from './06-trust';
+import actionLog from './07-action-log';
 import swarmCoordination from './08-swarm-coordination';
 import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory, trust, swarmCoordination, grpcTraced];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory, trust, actionLog, swarmCoordination, grpcTraced];
