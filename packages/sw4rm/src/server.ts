@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// Hosting helper for our services: one grpc-js server, grpc.health.v1.Health (Check), bind, graceful shutdown.
+import type { ServiceDefinition, UntypedServiceImplementation, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status as Status } from '@grpc/grpc-js';
+import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { EcpsError } from '@ecps/core';
+
+const SERVING = 1;
+const NOT_SERVING = 2;
+const SERVICE_UNKNOWN = 3;
+
+const HealthService: ServiceDefinition = {
+  Check: {
+    path: '/grpc.health.v1.Health/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (v: string) => Buffer.from(new BinaryWriter().uint32(10).string(v).finish()),
+    requestDeserialize: (b: Buffer) => {
+      const r = new BinaryReader(b);
+      let service = '';
+      while (r.pos < r.len) {
+        const tag = r.uint32();
+        if (tag >>> 3 === 1) service = r.string();
+        else r.skip(tag & 7);
+      }
+      return service;
+    },
+    responseSerialize: (v: number) => Buffer.from(new BinaryWriter().uint32(8).int32(v).finish()),
+    responseDeserialize: (b: Buffer) => {
+      const r = new BinaryReader(b);
+      let st = 0;
+      while (r.pos < r.len) {
+        const tag = r.uint32();
+        if (tag >>> 3 === 1) st = r.int32();
+        else r.skip(tag & 7);
+      }
+      return st;
+    },
+  },
+};
+
+/** The grpc.health.v1 Check definition (request: service name, response: status number; 1 = SERVING). */
+export const HEALTH_SERVICE = HealthService;
+
+/** A gRPC server hosting any of our services plus health. */
+export class Sw4rmServer {
+  readonly grpc = new Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  private readonly names = new Set<string>(['']);
+  private serving = true;
+  private boundPort = 0;
+
+  constructor() {
+    this.grpc.addService(HealthService, {
+      Check: (call: ServerUnaryCall<string, number>, cb: sendUnaryData<number>) => {
+        if (!this.names.has(call.request)) return cb({ code: Status.NOT_FOUND, details: 'unknown service' } as never, null);
+        cb(null, this.serving ? SERVING : NOT_SERVING);
+      },
+    });
+  }
+
+  /** Adds a service under its full name (e.g. `sw4rm.router.RouterService`). */
+  addService(fullName: string, definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+    this.grpc.addService(definition, implementation);
+    this.names.add(fullName);
+  }
+
+  /** Health answers NOT_SERVING from now on (drain). */
+  setServing(serving: boolean): void {
+    this.serving = serving;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Binds `host:port` (port 0 = ephemeral) and returns the port. @throws EcpsError IO_ERROR when binding fails. */
+  bind(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.grpc.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, actual) => {
+        if (err) return reject(new EcpsError('IO_ERROR', `cannot bind ${host}:${port}: ${err.message}`, { cause: err }));
+        this.boundPort = actual;
+        resolve(actual);
+      });
+    });
+  }
+
+  /** Graceful shutdown, forced after `graceMs`. */
+  async shutdown(graceMs = 5000): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}
+
+/** Health status names for tests and CLIs. */
+export const HEALTH_STATUS = { SERVING, NOT_SERVING, SERVICE_UNKNOWN } as const;
