@@ -4,5 +4,6 @@
 export { describeTransportConformance, testEvent } from './transport-conformance';
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
+export { bundleEntry } from './bundle-entry';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
