@@ -109,6 +109,11 @@ export class Sw4rmRouter {
     return [...(this.byAgent.get(agentId)?.values() ?? [])].map((r) => ({ seq: r.seq, messageId: r.messageId, state: r.state }));
   }
 
+  /** Resolves once every queued store write has been committed. */
+  idle(): Promise<void> {
+    return this.store.idle();
+  }
+
   /** Known agents, sorted. */
   knownAgents(): string[] {
     return [...this.agents].sort();

@@ -122,9 +122,14 @@ export class RouterStore {
     });
   }
 
+  /** Resolves once every queued write is committed. */
+  async idle(): Promise<void> {
+    while (this.flushing || this.queue.length) await new Promise((r) => setImmediate(r));
+  }
+
   /** Waits for pending writes and closes LevelDB. */
   async close(): Promise<void> {
-    while (this.flushing || this.queue.length) await new Promise((r) => setImmediate(r));
+    await this.idle();
     await this.db.close();
   }
 
