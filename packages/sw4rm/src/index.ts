@@ -22,7 +22,7 @@ export { WORKTREE_TRANSITIONS, WorktreeManager, jsonFileWorktreeStore } from './
 export { SW4RM_SERVICES, rpcInventory } from './services';
 export { createClient, prepareRequest, resolveAddress, Sw4rmRpcError } from './client';
 export { IncomingStream } from './incoming-stream';
-export { Sw4rmServer, HEALTH_SERVICE, HEALTH_STATUS } from './server';
+export { Sw4rmServer, HEALTH_SERVICE, HEALTH_STATUS, adaptUnary, grpcStatusOf } from './server';
 
 export type { Int64Like } from './int64';
 export type { HlcValue } from './hlc';
@@ -37,3 +37,4 @@ export type { WorktreeState, WorktreeEvent, WorktreeBinding, WorktreeHooks, Work
 export type { Sw4rmServiceName, RpcInfo } from './services';
 export type { CallOptions, ClientOptions, Sw4rmClient, ClientOf, RequestInput } from './client';
 export type { DeliveryVerdict, IncomingStreamOptions } from './incoming-stream';
+export type { AsyncUnaryImpl } from './server';

@@ -101,3 +101,39 @@ export class Sw4rmServer {
 
 /** Health status names for tests and CLIs. */
 export const HEALTH_STATUS = { SERVING, NOT_SERVING, SERVICE_UNKNOWN } as const;
+
+/** A promise-based unary implementation: one async function per method (camelCase keys, as generated). */
+export type AsyncUnaryImpl = Record<string, (request: never) => Promise<unknown>>;
+
+const statusByEcpsCode: Record<string, Status> = {
+  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+  NOT_FOUND: Status.NOT_FOUND,
+  ALREADY_EXISTS: Status.ALREADY_EXISTS,
+  CONFLICT: Status.FAILED_PRECONDITION,
+  TIMEOUT: Status.DEADLINE_EXCEEDED,
+  UNAVAILABLE: Status.UNAVAILABLE,
+  RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
+  QUEUE_FULL: Status.RESOURCE_EXHAUSTED,
+  PERMISSION_DENIED: Status.PERMISSION_DENIED,
+  UNSUPPORTED: Status.UNIMPLEMENTED,
+};
+
+/** The gRPC status for a thrown error: EcpsError codes map by meaning, anything else is INTERNAL. */
+export function grpcStatusOf(err: unknown): Status {
+  const code = (err as { code?: unknown }).code;
+  return (typeof code === 'string' && statusByEcpsCode[code]) || Status.INTERNAL;
+}
+
+/** Adapts promise-returning handlers to grpc-js callbacks; thrown errors become gRPC statuses. */
+export function adaptUnary(impl: AsyncUnaryImpl): UntypedServiceImplementation {
+  const out: UntypedServiceImplementation = {};
+  for (const [name, fn] of Object.entries(impl)) {
+    out[name] = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
+      fn(call.request as never).then(
+        (res) => cb(null, res),
+        (err: unknown) => cb({ code: grpcStatusOf(err), details: err instanceof Error ? err.message : String(err) } as never, null),
+      );
+    };
+  }
+  return out;
+}
