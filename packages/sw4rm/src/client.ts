@@ -71,8 +71,17 @@ type AnyMethod = {
 };
 type ReqOf<M> = M extends { requestSerialize(value: infer R): Buffer } ? R : never;
 type ResOf<M> = M extends { responseDeserialize(bytes: Buffer): infer R } ? R : never;
-/** Accepted request objects: absent fields default, 64-bit fields may be safe numbers or decimal strings. */
-export type RequestInput<T> = { [K in keyof T]?: T[K] extends bigint ? bigint | number | string : T[K] };
+/** Accepted request objects: absent fields default (at any depth), 64-bit fields may be safe numbers or decimal strings. */
+export type RequestInput<T> = { [K in keyof T]?: InputValue<T[K]> };
+type InputValue<V> = V extends bigint
+  ? bigint | number | string
+  : V extends Uint8Array | string | number | boolean | undefined
+    ? V
+    : V extends readonly (infer U)[]
+      ? InputValue<U>[]
+      : V extends object
+        ? RequestInput<V>
+        : V;
 
 /** A promise client of one service (server-streaming methods return the grpc-js stream). */
 export type Sw4rmClient<S> = {
