@@ -75,6 +75,7 @@ export class PubSubRpc {
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     let settle!: { resolve: (e: EcpsEvent) => void; reject: (e: unknown) => void };
     const reply = new Promise<EcpsEvent>((resolve, reject) => (settle = { resolve, reject }));
+    reply.catch(() => undefined); // a failing publish is reported instead; the reply must not be an unhandled rejection
     const sub = await this.bus.subscribe(
       rpcTopics.reply(correlation),
       (event) => {

@@ -100,16 +100,17 @@ function sameValue(a: unknown, b: unknown): boolean {
   return ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-/** The codec named `name` for a message type. */
+const codecCache = new WeakMap<object, Partial<Record<CodecName, MessageCodec<unknown>>>>();
+
+/** The codec named `name` for a message type (built once per type and codec). */
 export function codecFor<T>(fns: MessageFns<T>, name: CodecName): MessageCodec<T> {
-  switch (name) {
-    case 'protobuf':
-      return protobufCodec(fns);
-    case 'json':
-      return jsonCodec(fns);
-    case 'msgpack':
-      return msgpackCodec(fns);
-  }
+  let byName = codecCache.get(fns);
+  if (!byName) codecCache.set(fns, (byName = {}));
+  const cached = byName[name];
+  if (cached) return cached as MessageCodec<T>;
+  const codec = name === 'protobuf' ? protobufCodec(fns) : name === 'json' ? jsonCodec(fns) : msgpackCodec(fns);
+  byName[name] = codec as MessageCodec<unknown>;
+  return codec;
 }
 
 /** The codec a `datacontenttype` names (absent = protobuf); undefined for an unknown type. */

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: Apache-2.0
+// The `ecps` command.
+import { Command } from 'commander';
+import { registerDemo } from './commands/demo';
+
+const program = new Command('ecps')
+  .description('ECPS: the Embodied Cognition Protocol Stack')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerDemo(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// The demo's steps, in order. Each layer of the stack adds its step here.
+import type { DemoStep } from '../step';
+import promptAndAction from './01-prompt-and-action';
+import cameraTensors from './02-camera-tensors';
+
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors];

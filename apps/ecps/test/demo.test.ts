@@ -1,0 +1,29 @@
+import { describe, expect, it } from '@jest/globals';
+import { runDemo } from '../src/demo/run-demo';
+import { demoSteps } from '../src/demo/steps/index';
+
+describe('ecps demo', () => {
+  it('runs the prompt-and-action step end to end and narrates it', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.slice(0, 1) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/robot-arm +← prompt "Pick up the red cube/);
+    expect(text).toMatch(/refused before sending: PROMPT_TOO_LARGE/);
+    expect(text).toMatch(/robot-arm +← action GRIP position=0\.20 force≤15 N from urn:ecps:controller/);
+    expect(text).toMatch(/demo complete/);
+  });
+
+  it('runs the camera step: an image frame and a chunked feature map arrive intact', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('A camera')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/perception ← u8\[240×320×3\] frame=camera_optical \(one DATA frame, zstd\)/);
+    expect(text).toMatch(/perception ← f32\[8×384×384\] frame=camera_optical \(reassembled from \d+ chunks, zstd\)/);
+    expect(text).toMatch(/acks ok: 1, chunks repeated: 0; both tensors arrived bit-identical/);
+  });
+
+  it('fails a step that does not finish, and says which', async () => {
+    const stuck = { title: 'stuck', run: () => new Promise<void>(() => undefined) };
+    await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);
+  });
+});

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// LTP encode+decode throughput (tensor -> canonical LTP bytes -> tensor, CRC-32 and all §3 checks included) for
+// float32 tensors, against the raw work underneath in the same run: memcpy + zlib.crc32 for `none`, the same zstd
+// binding's compress+decompress for `zstd`, fflate's zlib compress+decompress for `deflate`.
+import * as zlib from 'node:zlib';
+import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
+import { unzlibSync, zlibSync } from 'fflate';
+import { createTensor, decodeTensorFrameBytes, encodeTensorFrameBytes, type Tensor } from '@ecps/ltp';
+import type { LtpCodecName } from '@ecps/core';
+import type { BenchCase } from '../harness';
+
+const GIB = 2 ** 30;
+
+function sensorTensor(bytes: number): Tensor {
+  const n = bytes / 4;
+  const data = new Float32Array(n);
+  let seed = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    // a smooth field with 8 bits of noise: compresses, but not trivially
+    data[i] = Math.round((Math.sin(i / 1024) + (seed >>> 24) / 2048) * 4096) / 4096;
+  }
+  return createTensor('f32', [n / 1024, 1024], data);
+}
+
+/** Runs `work` until at least `minMs` passed (and at least once); returns GiB/s of `bytes` per call. */
+async function gibPerSecond(bytes: number, work: () => Promise<unknown>, minMs: number): Promise<number> {
+  let calls = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  do {
+    await work();
+    calls++;
+    elapsed = performance.now() - start;
+  } while (elapsed < minMs);
+  return (calls * bytes) / GIB / (elapsed / 1000);
+}
+
+function raw(codec: LtpCodecName, bytes: Uint8Array): () => Promise<unknown> {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (codec) {
+    case 'none':
+      return async () => {
+        const copy = Buffer.allocUnsafe(buffer.length);
+        buffer.copy(copy);
+        return zlib.crc32(copy);
+      };
+    case 'zstd':
+      return async () => zstdDecompress(await zstdCompress(buffer, 3));
+    case 'deflate':
+      return async () => unzlibSync(zlibSync(bytes, { level: 6 }));
+  }
+}
+
+function cases(): BenchCase[] {
+  const list: BenchCase[] = [];
+  for (const [label, size] of [['1 MiB', 2 ** 20], ['64 MiB', 64 * 2 ** 20]] as const) {
+    for (const codec of ['none', 'zstd', 'deflate'] as LtpCodecName[]) {
+      let tensor: Tensor | undefined;
+      const big = size > 2 ** 20;
+      list.push({
+        name: `LTP encode+decode f32 ${label} ${codec} (vs raw ${codec === 'none' ? 'memcpy + zlib.crc32' : codec === 'zstd' ? 'zstd binding' : 'fflate'})`,
+        unit: 'GiB/s',
+        higherIsBetter: true,
+        repetitions: big ? 2 : 5,
+        async setup() {
+          tensor = sensorTensor(size);
+        },
+        async teardown() {
+          tensor = undefined;
+        },
+        ours: () =>
+          gibPerSecond(size, async () => decodeTensorFrameBytes(await encodeTensorFrameBytes(tensor!, { codec, frameId: 'bench' })), big ? 0 : 300),
+        baseline: () => gibPerSecond(size, raw(codec, new Uint8Array(tensor!.data.buffer)), big ? 0 : 300),
+      });
+    }
+  }
+  return list;
+}
+
+export default cases();

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+// The three payload codecs of spec §4.2. zstd: node:zlib where the runtime has it (Node >= 22.15), else the
+// @mongodb-js/zstd binding (prebuilt binaries shipped in the npm package); frames it cannot bound up front are
+// decoded by the pure-JS fzstd under an output cap. deflate: fflate (zlib stream, RFC 1950). none: raw bytes.
+import * as zlib from 'node:zlib';
+import { Unzlib, zlibSync } from 'fflate';
+import { Decompress as FzstdDecompress } from 'fzstd';
+import { ValidationError, type LtpCodecName } from '@ecps/core';
+import { walkZstdFrames, withContentSize } from './zstd-frames';
+
+/** Default levels: zstd 3 (the reference SDK), deflate 6 (zlib's default), none 0. */
+export const DEFAULT_LEVELS: Readonly<Record<LtpCodecName, number>> = { zstd: 3, deflate: 6, none: 0 };
+
+export const LTP_CODECS: readonly LtpCodecName[] = ['zstd', 'deflate', 'none'];
+
+interface ZstdBackend {
+  readonly name: string;
+  compress(data: Uint8Array, level: number): Promise<Uint8Array>;
+  /** Only called for frames whose declared content sizes sum to `expected`. */
+  decompress(data: Uint8Array, expected: number): Promise<Uint8Array>;
+}
+
+type NodeZstd = {
+  zstdCompress(data: Uint8Array, options: object, cb: (err: Error | null, out: Buffer) => void): void;
+  zstdDecompress(data: Uint8Array, options: object, cb: (err: Error | null, out: Buffer) => void): void;
+  constants: Record<string, number>;
+};
+
+function nodeZlibBackend(z: NodeZstd): ZstdBackend {
+  const c = z.constants;
+  const call = (fn: NodeZstd['zstdCompress'], data: Uint8Array, options: object) =>
+    new Promise<Uint8Array>((resolve, reject) => fn.call(z, data, options, (err, out) => (err ? reject(err) : resolve(out))));
+  return {
+    name: 'node:zlib',
+    compress: (data, level) =>
+      call(z.zstdCompress, data, {
+        params: { [c.ZSTD_c_compressionLevel!]: level, [c.ZSTD_c_checksumFlag!]: 0, [c.ZSTD_c_contentSizeFlag!]: 1 },
+        pledgedSrcSize: data.length,
+      }).then((out) => withContentSize(out, data.length)),
+    decompress: (data, expected) => call(z.zstdDecompress, data, { maxOutputLength: Math.max(expected, 1) }),
+  };
+}
+
+async function bindingBackend(): Promise<ZstdBackend> {
+  const binding = await import('@mongodb-js/zstd');
+  const toBuffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return {
+    name: '@mongodb-js/zstd',
+    // the binding's streaming encoder does not write the content size the spec requires: add it
+    compress: async (data, level) => withContentSize(await binding.compress(toBuffer(data), level), data.length),
+    decompress: (data) => binding.decompress(toBuffer(data)),
+  };
+}
+
+let backend: Promise<ZstdBackend | undefined> | undefined;
+
+function zstdBackend(): Promise<ZstdBackend | undefined> {
+  backend ??= (async () => {
+    const z = zlib as unknown as Partial<NodeZstd>;
+    if (typeof z.zstdCompress === 'function' && typeof z.zstdDecompress === 'function') return nodeZlibBackend(z as NodeZstd);
+    try {
+      return await bindingBackend();
+    } catch {
+      return undefined;
+    }
+  })();
+  return backend;
+}
+
+/** Which zstd implementation this process uses (`node:zlib`, `@mongodb-js/zstd`, or `fzstd` for decoding only). */
+export async function zstdImplementation(): Promise<string> {
+  return (await zstdBackend())?.name ?? 'fzstd';
+}
+
+function sizeMismatch(expected: number, actual: string): ValidationError {
+  return new ValidationError('TENSOR_SIZE_MISMATCH', `payload decompresses to ${actual} bytes, expected ${expected}`, {
+    details: { expected, actual },
+  });
+}
+
+/** Collects streamed output into a buffer of exactly `expected` bytes; throws as soon as more arrives. */
+function cappedSink(expected: number) {
+  const out = new Uint8Array(expected);
+  let length = 0;
+  return {
+    push(chunk: Uint8Array) {
+      if (length + chunk.length > expected) throw sizeMismatch(expected, `more than ${expected}`);
+      out.set(chunk, length);
+      length += chunk.length;
+    },
+    result() {
+      if (length !== expected) throw sizeMismatch(expected, String(length));
+      return out;
+    },
+  };
+}
+
+function decodeFailure(codec: LtpCodecName, cause: unknown): ValidationError {
+  if (cause instanceof ValidationError) return cause;
+  return new ValidationError('DECODE_ERROR', `${codec} payload is corrupt: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+}
+
+/** zstd decoding in pure JS, fed block by block so the output never exceeds `expected`. */
+export function fzstdDecompress(data: Uint8Array, expected: number): Uint8Array {
+  const sink = cappedSink(expected);
+  try {
+    const stream = new FzstdDecompress((chunk) => sink.push(chunk));
+    stream.push(data, true);
+  } catch (cause) {
+    throw decodeFailure('zstd', cause);
+  }
+  return sink.result();
+}
+
+const DEFLATE_SLICE = 16 * 1024;
+
+function inflateCapped(data: Uint8Array, expected: number): Uint8Array {
+  const sink = cappedSink(expected);
+  try {
+    const stream = new Unzlib((chunk) => sink.push(chunk));
+    // small input slices bound what one push can inflate (deflate expands at most ~1032:1)
+    for (let i = 0; i < data.length; i += DEFLATE_SLICE) {
+      stream.push(data.subarray(i, i + DEFLATE_SLICE), i + DEFLATE_SLICE >= data.length);
+    }
+    if (data.length === 0) stream.push(data, true);
+  } catch (cause) {
+    throw decodeFailure('deflate', cause);
+  }
+  return sink.result();
+}
+
+/**
+ * Compresses tensor bytes with `codec` at `level`. zstd output is one frame with the content size written and no
+ * checksum. `none` returns `data` itself.
+ */
+export async function compressPayload(codec: LtpCodecName, data: Uint8Array, level: number): Promise<Uint8Array> {
+  switch (codec) {
+    case 'none':
+      return data;
+    case 'deflate':
+      return zlibSync(data, { level: level as 1 });
+    case 'zstd': {
+      const impl = await zstdBackend();
+      if (!impl) throw new ValidationError('UNSUPPORTED', 'no zstd compressor: node:zlib lacks zstd and @mongodb-js/zstd failed to load');
+      return impl.compress(data, level);
+    }
+  }
+}
+
+/**
+ * Decompresses a payload to exactly `expected` bytes. Output is capped at `expected` (bomb guard); zstd frames are
+ * walked first so hostile headers fail before any allocation. Throws `DECODE_ERROR` for a corrupt payload and
+ * `TENSOR_SIZE_MISMATCH` when the output is not `expected` bytes.
+ */
+export async function decompressPayload(codec: LtpCodecName, payload: Uint8Array, expected: number): Promise<Uint8Array> {
+  switch (codec) {
+    case 'none':
+      if (payload.length !== expected) throw sizeMismatch(expected, String(payload.length));
+      return payload;
+    case 'deflate':
+      return inflateCapped(payload, expected);
+    case 'zstd': {
+      if (expected === 0 && payload.length === 0) return new Uint8Array(0);
+      const frames = walkZstdFrames(payload);
+      let bound = 0;
+      let declared = 0;
+      let allDeclared = true;
+      for (const frame of frames) {
+        bound += frame.maxOutput;
+        if (frame.contentSize === undefined) allDeclared = false;
+        else declared += frame.contentSize;
+      }
+      if (bound < expected || (allDeclared && declared !== expected)) throw sizeMismatch(expected, allDeclared ? String(declared) : `at most ${bound}`);
+      const impl = allDeclared ? await zstdBackend() : undefined;
+      if (!impl) return fzstdDecompress(payload, expected);
+      let out: Uint8Array;
+      try {
+        out = await impl.decompress(payload, expected);
+      } catch (cause) {
+        throw decodeFailure('zstd', cause);
+      }
+      if (out.length !== expected) throw sizeMismatch(expected, String(out.length));
+      return out;
+    }
+  }
+}

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: Apache-2.0
+// One LTP DATA frame <-> one tensor (spec §4.4), with every receive check of spec §3.
+import {
+  SPEC_STRINGS,
+  ValidationError,
+  assertCompressionLevel,
+  assertDtype,
+  assertSpec,
+  systemClock,
+  tensorByteSize,
+  type Clock,
+  type LtpCodecName,
+  type LtpDtype,
+} from '@ecps/core';
+import { LTP, type LTPFrameHeader } from '@ecps/proto';
+import { DEFAULT_LEVELS, LTP_CODECS, compressPayload, decompressPayload } from './codecs';
+import { crc32, crc32Bytes } from './crc32';
+import { pythonFloatString } from './python-float';
+import { tensorFromBytes, tensorToBytes, type Tensor } from './tensor';
+
+/** `header.message_type` values (spec §2). */
+export const LTP_MESSAGE_TYPES = { data: 1, ack: 2, chunkStart: 3, chunkEnd: 4 } as const;
+
+/** Default cap on a decoded tensor (spec §4.6: 256 MiB per decompressed tensor). */
+export const DEFAULT_MAX_TENSOR_BYTES = 256 * 1024 * 1024;
+
+export interface EncodeTensorOptions {
+  /** Coordinate frame, e.g. `camera`. Default empty. */
+  frameId?: string;
+  /** Nanoseconds since the Unix epoch; default now (from `clock`). */
+  timestampNs?: bigint;
+  /** Default `zstd` (the only codec reference peers understand). */
+  codec?: LtpCodecName;
+  /** Default 3 for zstd, 6 for deflate, 0 for none. */
+  level?: number;
+  /** Goes into `header.sequence_number` (the per-sender tensor id of §4.5). Default 0. */
+  tensorId?: number;
+  /** Extra `attributes` (e.g. `mep_id`); `compression_ratio` and `tensor_elements` are always written. */
+  attributes?: Readonly<Record<string, string>>;
+  clock?: Clock;
+}
+
+export interface DecodeTensorOptions {
+  /** Largest accepted decoded tensor in bytes (default 256 MiB). Larger declared sizes throw `FRAME_TOO_LARGE`. */
+  maxTensorBytes?: number;
+  /** Largest accepted payload (`tensor_zstd`) in bytes, e.g. the profile's `max_message_size`. Default unlimited. */
+  maxPayloadBytes?: number;
+}
+
+/** A received tensor with the frame's metadata. */
+export interface DecodedTensor {
+  tensor: Tensor;
+  frameId: string;
+  timestampNs: bigint;
+  codec: LtpCodecName;
+  compressionLevel: number;
+  /** `header.sequence_number` (0 from reference senders). */
+  tensorId: number;
+  attributes: Record<string, string>;
+}
+
+/** The tensor compressed and described, before it is framed as DATA or split into chunks. */
+export interface CompressedTensor {
+  payload: Uint8Array;
+  dtype: LtpDtype;
+  shape: number[];
+  codec: LtpCodecName;
+  level: number;
+  originalSize: number;
+  frameId: string;
+  timestampNs: bigint;
+}
+
+/** Checks and resolves the codec and level an encoder was asked for. Throws `UNSUPPORTED` or `INVALID_COMPRESSION_LEVEL`. */
+export function resolveCodec(codec: LtpCodecName = 'zstd', level?: number): { codec: LtpCodecName; level: number } {
+  if (!LTP_CODECS.includes(codec)) throw new ValidationError('UNSUPPORTED', `unknown LTP codec ${JSON.stringify(codec)}`);
+  const resolved = level ?? DEFAULT_LEVELS[codec];
+  if (codec !== 'none' && resolved === 0) throw new ValidationError('INVALID_COMPRESSION_LEVEL', `${codec} needs a level`);
+  assertCompressionLevel(codec, resolved);
+  return { codec, level: resolved };
+}
+
+/** Compresses a tensor's wire bytes. Throws like {@link resolveCodec}. */
+export async function compressTensor(tensor: Tensor, options: EncodeTensorOptions = {}): Promise<CompressedTensor> {
+  const { codec, level } = resolveCodec(options.codec, options.level);
+  assertDtype(tensor.dtype);
+  const bytes = tensorToBytes(tensor);
+  if (BigInt(bytes.length) !== tensorByteSize(tensor.shape, tensor.dtype)) {
+    throw new ValidationError('TENSOR_SIZE_MISMATCH', `tensor data does not match shape [${tensor.shape.join(', ')}]`);
+  }
+  return {
+    payload: await compressPayload(codec, bytes, level),
+    dtype: tensor.dtype,
+    shape: [...tensor.shape],
+    codec,
+    level,
+    originalSize: bytes.length,
+    frameId: options.frameId ?? '',
+    timestampNs: options.timestampNs ?? (options.clock ?? systemClock).nowNs(),
+  };
+}
+
+function elementsOf(shape: readonly number[]): string {
+  return shape.reduce((n, d) => n * BigInt(d), 1n).toString();
+}
+
+/** Builds the DATA frame of spec §4.4 around an already compressed tensor. */
+export function dataFrame(c: CompressedTensor, tensorId = 0, attributes: Readonly<Record<string, string>> = {}): LTP {
+  const metadata: Record<string, string> = { frame_id: c.frameId, dtype: c.dtype, timestamp: c.timestampNs.toString() };
+  if (c.codec !== 'zstd') metadata['codec'] = c.codec;
+  return {
+    spec: SPEC_STRINGS.ltp,
+    header: {
+      version: 1,
+      messageType: LTP_MESSAGE_TYPES.data,
+      payloadLength: c.payload.length,
+      sequenceNumber: tensorId >>> 0,
+      totalChunks: 0,
+      chunkIndex: 0,
+      checksum: crc32Bytes(c.payload),
+      metadata,
+    },
+    tensorZstd: c.payload,
+    shape: c.shape,
+    dtype: c.dtype,
+    frameId: c.frameId,
+    timestampNs: c.timestampNs,
+    compressionLevel: c.level,
+    originalSize: BigInt(c.originalSize),
+    attributes: {
+      ...attributes,
+      compression_ratio: c.payload.length === 0 ? '0' : pythonFloatString(c.originalSize / c.payload.length),
+      tensor_elements: elementsOf(c.shape),
+    },
+  };
+}
+
+/**
+ * Encodes a tensor as one canonical LTP DATA message (spec §4.4): zstd level 3 by default, CRC-32 big-endian in
+ * `header.checksum`, `compression_ratio` and `tensor_elements` attributes. Does not chunk: the caller (or
+ * `createLtp`) decides whether the payload fits the frame size. Throws `UNSUPPORTED_DTYPE`, `TENSOR_SIZE_MISMATCH`,
+ * `INVALID_COMPRESSION_LEVEL` or `UNSUPPORTED` (unknown codec).
+ */
+export async function encodeTensorFrame(tensor: Tensor, options: EncodeTensorOptions = {}): Promise<LTP> {
+  return dataFrame(await compressTensor(tensor, options), options.tensorId ?? 0, options.attributes);
+}
+
+/** Reads `metadata["codec"]` (absent = zstd). Throws `UNSUPPORTED` for anything else. */
+export function codecOf(metadata: Readonly<Record<string, string>> | undefined): LtpCodecName {
+  const codec = metadata?.['codec'] ?? 'zstd';
+  if (!(LTP_CODECS as readonly string[]).includes(codec)) {
+    throw new ValidationError('UNSUPPORTED', `unsupported LTP codec ${JSON.stringify(codec)}`, { details: { codec } });
+  }
+  return codec as LtpCodecName;
+}
+
+/**
+ * Header checks of spec §3 for one frame's payload: version 0/1 (`UNSUPPORTED_VERSION`), payload_length and a
+ * 0- or 4-byte checksum that matches the CRC-32 (`CHECKSUM_MISMATCH`).
+ */
+export function verifyHeader(header: LTPFrameHeader | undefined, payload: Uint8Array): void {
+  if (!header) return;
+  if (header.version !== 0 && header.version !== 1) {
+    throw new ValidationError('UNSUPPORTED_VERSION', `LTP header version ${header.version} is not supported`, { details: { version: header.version } });
+  }
+  if (header.payloadLength !== payload.length) {
+    throw new ValidationError('CHECKSUM_MISMATCH', `payload_length ${header.payloadLength} but the payload has ${payload.length} bytes`);
+  }
+  const sum = header.checksum;
+  if (sum.length === 0) return;
+  if (sum.length !== 4) throw new ValidationError('CHECKSUM_MISMATCH', `checksum must be 4 bytes, got ${sum.length}`);
+  const expected = ((sum[0]! << 24) | (sum[1]! << 16) | (sum[2]! << 8) | sum[3]!) >>> 0;
+  const actual = crc32(payload);
+  if (expected !== actual) {
+    throw new ValidationError('CHECKSUM_MISMATCH', `CRC-32 0x${actual.toString(16).padStart(8, '0')} does not match 0x${expected.toString(16).padStart(8, '0')}`, {
+      details: { expected, actual },
+    });
+  }
+}
+
+export interface TensorDescription {
+  dtype: string;
+  shape: readonly number[];
+  codec: LtpCodecName;
+  level: number;
+  originalSize: bigint;
+}
+
+/**
+ * The tensor size rules of spec §3 before decompression: dtype, level, `prod(shape) × itemsize` = `original_size`
+ * (0 = unstated), and the size cap. Returns the expected byte count.
+ */
+export function expectedTensorBytes(d: TensorDescription, maxTensorBytes = DEFAULT_MAX_TENSOR_BYTES): number {
+  assertDtype(d.dtype);
+  assertCompressionLevel(d.codec, d.level);
+  const expected = tensorByteSize(d.shape, d.dtype);
+  if (d.originalSize !== 0n && d.originalSize !== expected) {
+    throw new ValidationError('TENSOR_SIZE_MISMATCH', `original_size ${d.originalSize} but dtype ${d.dtype} shape [${d.shape.join(', ')}] is ${expected} bytes`, {
+      details: { originalSize: d.originalSize.toString(), expected: expected.toString() },
+    });
+  }
+  if (expected > BigInt(maxTensorBytes)) {
+    throw new ValidationError('FRAME_TOO_LARGE', `tensor of ${expected} bytes exceeds the ${maxTensorBytes}-byte limit`, {
+      details: { bytes: expected.toString(), limit: maxTensorBytes },
+    });
+  }
+  return Number(expected);
+}
+
+/** Decompresses and validates a payload into a tensor (shared by DATA frames and reassembled chunks). */
+export async function decodePayload(d: TensorDescription, payload: Uint8Array, maxTensorBytes?: number): Promise<Tensor> {
+  const expected = expectedTensorBytes(d, maxTensorBytes);
+  const bytes = await decompressPayload(d.codec, payload, expected);
+  return tensorFromBytes(d.dtype, d.shape, bytes);
+}
+
+/**
+ * Decodes and validates one LTP DATA message (spec §3, §4.4): spec string, header version, payload length and
+ * CRC-32 (when a checksum is present), codec, dtype, level, sizes, and decompression capped at the expected size.
+ * Throws `UNSUPPORTED_VERSION`, `CHECKSUM_MISMATCH`, `UNSUPPORTED`, `UNSUPPORTED_DTYPE`, `INVALID_COMPRESSION_LEVEL`,
+ * `TENSOR_SIZE_MISMATCH`, `FRAME_TOO_LARGE` or `DECODE_ERROR` (corrupt payload, or a chunk header).
+ */
+export async function decodeTensorFrame(message: LTP, options: DecodeTensorOptions = {}): Promise<DecodedTensor> {
+  assertSpec('ltp', message.spec);
+  const header = message.header;
+  if (header && header.messageType !== 0 && header.messageType !== LTP_MESSAGE_TYPES.data) {
+    throw new ValidationError('DECODE_ERROR', `LTP message_type ${header.messageType} is not a DATA frame`);
+  }
+  if (header && header.totalChunks > 1) {
+    throw new ValidationError('DECODE_ERROR', 'a chunked frame must travel as LTPChunk messages');
+  }
+  const payload = message.tensorZstd;
+  if (options.maxPayloadBytes !== undefined && payload.length > options.maxPayloadBytes) {
+    throw new ValidationError('FRAME_TOO_LARGE', `payload of ${payload.length} bytes exceeds ${options.maxPayloadBytes}`, {
+      details: { bytes: payload.length, limit: options.maxPayloadBytes },
+    });
+  }
+  verifyHeader(header, payload);
+  const codec = codecOf(header?.metadata);
+  const tensor = await decodePayload(
+    { dtype: message.dtype, shape: message.shape, codec, level: message.compressionLevel, originalSize: message.originalSize },
+    payload,
+    options.maxTensorBytes,
+  );
+  return {
+    tensor,
+    frameId: message.frameId,
+    timestampNs: message.timestampNs,
+    codec,
+    compressionLevel: message.compressionLevel,
+    tensorId: header?.sequenceNumber ?? 0,
+    attributes: { ...message.attributes },
+  };
+}
+
+/**
+ * Parses protobuf bytes as an LTP message, mapping any wire-format fault to `DECODE_ERROR`.
+ */
+export function parseLtp(bytes: Uint8Array): LTP {
+  try {
+    return LTP.decode(bytes);
+  } catch (cause) {
+    throw new ValidationError('DECODE_ERROR', `not an LTP message: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** {@link decodeTensorFrame} from protobuf bytes. Throws its errors, and `DECODE_ERROR` for malformed protobuf. */
+export async function decodeTensorFrameBytes(bytes: Uint8Array, options: DecodeTensorOptions = {}): Promise<DecodedTensor> {
+  return decodeTensorFrame(parseLtp(bytes), options);
+}
+
+/** {@link encodeTensorFrame} to protobuf bytes. */
+export async function encodeTensorFrameBytes(tensor: Tensor, options: EncodeTensorOptions = {}): Promise<Uint8Array> {
+  return LTP.encode(await encodeTensorFrame(tensor, options)).finish();
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LTP } from '@ecps/proto';
+import { vectorsDir } from '@ecps/testkit';
+import {
+  createTensor,
+  crc32,
+  decodeTensorFrame,
+  encodeTensorFrame,
+  tensorToBytes,
+  walkZstdFrames,
+} from '../src/index';
+import { bytesField, stringMap, walkFields } from './proto-walker';
+import { expectCode } from './helpers';
+
+const vector = (name: string) => new Uint8Array(readFileSync(join(vectorsDir(), name)));
+
+describe('reference vector ltp_data_frame.bin', () => {
+  it('decodes to exactly ltp_tensor_raw.bin with the CRC verified', async () => {
+    const frame = vector('ltp_data_frame.bin');
+    const raw = vector('ltp_tensor_raw.bin');
+    const message = LTP.decode(frame);
+    expect(Buffer.from(message.header!.checksum).toString('hex')).toBe('86c611d3');
+    expect(crc32(message.tensorZstd)).toBe(0x86c611d3);
+    const decoded = await decodeTensorFrame(message);
+    expect(decoded.tensor.dtype).toBe('f32');
+    expect(decoded.tensor.shape).toEqual([2, 3]);
+    expect(Array.from(decoded.tensor.data as Float32Array)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(Buffer.from(tensorToBytes(decoded.tensor))).toEqual(Buffer.from(raw));
+    expect(decoded).toMatchObject({ frameId: 'camera', timestampNs: 1640995200000000000n, codec: 'zstd', compressionLevel: 3 });
+  });
+
+  it('rejects the vector with one payload byte flipped (CHECKSUM_MISMATCH)', async () => {
+    const message = LTP.decode(vector('ltp_data_frame.bin'));
+    message.tensorZstd = message.tensorZstd.slice();
+    message.tensorZstd[20]! ^= 0x01;
+    await expectCode(decodeTensorFrame(message), 'CHECKSUM_MISMATCH');
+  });
+
+  it('re-encodes to a decoded-equal message, plus the reference attributes', async () => {
+    const reference = LTP.decode(vector('ltp_data_frame.bin'));
+    const tensor = createTensor('f32', [2, 3], new Float32Array([0, 1, 2, 3, 4, 5]));
+    const ours = await encodeTensorFrame(tensor, { frameId: 'camera', timestampNs: 1640995200000000000n });
+    expect(ours.attributes).toEqual({ compression_ratio: '0.7272727272727273', tensor_elements: '6' });
+    expect(ours.header!.checksum).toEqual(reference.header!.checksum);
+    expect({ ...ours, attributes: {} }).toEqual(reference);
+  });
+});
+
+describe('interoperability with third-party tools', () => {
+  it('a frame we encode decodes with a plain protobuf walker and the zstd CLI', async () => {
+    const data = new Float32Array(50_000).map((_, i) => Math.sin(i / 50));
+    const message = await encodeTensorFrame(createTensor('f32', [250, 200], data), { frameId: 'lidar', timestampNs: 42n });
+    const bytes = LTP.encode(message).finish();
+    const fields = walkFields(bytes);
+    expect(new TextDecoder().decode(bytesField(fields, 1))).toBe('ltp/0.9');
+    const header = walkFields(bytesField(fields, 2));
+    const checksum = bytesField(header, 7);
+    const payload = bytesField(fields, 3);
+    expect(Buffer.from(checksum).readUInt32BE(0)).toBe(crc32(payload));
+    expect(stringMap(header, 8)).toEqual({ frame_id: 'lidar', dtype: 'f32', timestamp: '42' });
+
+    // one frame, content size written, no checksum (spec §4.2)
+    const [frame, ...rest] = walkZstdFrames(payload);
+    expect(rest).toHaveLength(0);
+    expect(frame!.contentSize).toBe(200_000);
+    expect((payload[4]! >> 2) & 1).toBe(0);
+
+    const dir = mkdtempSync(join(tmpdir(), 'ltp-zstd-'));
+    try {
+      writeFileSync(join(dir, 'p.zst'), payload);
+      execFileSync('zstd', ['-q', '-d', join(dir, 'p.zst'), '-o', join(dir, 'p.raw')]);
+      const listing = execFileSync('zstd', ['-lv', join(dir, 'p.zst')], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+      expect(listing).toMatch(/Decompressed Size: .*\(200000 B\)/);
+      expect(listing).toMatch(/Check: None/);
+      expect(Buffer.from(readFileSync(join(dir, 'p.raw')))).toEqual(Buffer.from(data.buffer));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('decodes payloads the zstd CLI wrote: streamed without a content size, and concatenated frames', async () => {
+    const data = new Int32Array(30_000).map((_, i) => (i * 7919) % 1000);
+    const raw = Buffer.from(data.buffer);
+    const half = raw.length / 2;
+    const streamed = execFileSync('zstd', ['-q', '-c', '-3', '--no-check'], { input: raw });
+    const first = execFileSync('zstd', ['-q', '-c', '--no-check'], { input: raw.subarray(0, half) });
+    const second = execFileSync('zstd', ['-q', '-c', '--no-check', '--no-content-size'], { input: raw.subarray(half) });
+    for (const payload of [new Uint8Array(streamed), new Uint8Array(Buffer.concat([first, second]))]) {
+      const message = await encodeTensorFrame(createTensor('i32', [30_000], data), { frameId: 'x', codec: 'none' });
+      message.tensorZstd = payload;
+      message.header!.payloadLength = payload.length;
+      message.header!.checksum = new Uint8Array(0);
+      message.header!.metadata = {};
+      message.compressionLevel = 3;
+      const decoded = await decodeTensorFrame(message);
+      expect(Array.from(decoded.tensor.data as Int32Array)).toEqual(Array.from(data));
+    }
+  });
+});
