@@ -2,6 +2,7 @@
 // The `ecps` command.
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo';
+import { registerHub } from './commands/hub';
 
 const program = new Command('ecps')
   .description('ECPS: the Embodied Cognition Protocol Stack')
@@ -9,6 +10,7 @@ const program = new Command('ecps')
   .showHelpAfterError();
 
 registerDemo(program);
+registerHub(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

@@ -268,9 +268,9 @@ describe('stream lifetime and drain (checklist 8)', () => {
     const health = new Client(`127.0.0.1:${running.port}`, credentials.createInsecure());
     const def = HEALTH_SERVICE['Check']!;
     const st = await new Promise((resolve, reject) =>
-      health.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, 'sw4rm.router.RouterService', {}, (e, v) => (e ? reject(e) : resolve(v))),
+      health.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, { service: 'sw4rm.router.RouterService' }, {}, (e, v) => (e ? reject(e) : resolve(v))),
     );
-    expect(st).toBe(2);
+    expect(st).toEqual({ status: 2 });
     health.close();
     expect((await client.ackDelivery({ agentId: 'b', seq: b.items[0]!.seq })).recorded).toBe(true);
     await stopping;

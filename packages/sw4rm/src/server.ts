@@ -14,7 +14,7 @@ const HealthService: ServiceDefinition = {
     path: '/grpc.health.v1.Health/Check',
     requestStream: false,
     responseStream: false,
-    requestSerialize: (v: string) => Buffer.from(new BinaryWriter().uint32(10).string(v).finish()),
+    requestSerialize: (v: { service: string }) => Buffer.from((v.service ? new BinaryWriter().uint32(10).string(v.service) : new BinaryWriter()).finish()),
     requestDeserialize: (b: Buffer) => {
       const r = new BinaryReader(b);
       let service = '';
@@ -23,9 +23,10 @@ const HealthService: ServiceDefinition = {
         if (tag >>> 3 === 1) service = r.string();
         else r.skip(tag & 7);
       }
-      return service;
+      // an object, never a bare string: grpc-js treats a falsy request ('' for the server's overall health) as missing
+      return { service };
     },
-    responseSerialize: (v: number) => Buffer.from(new BinaryWriter().uint32(8).int32(v).finish()),
+    responseSerialize: (v: { status: number }) => Buffer.from(new BinaryWriter().uint32(8).int32(v.status).finish()),
     responseDeserialize: (b: Buffer) => {
       const r = new BinaryReader(b);
       let st = 0;
@@ -34,12 +35,12 @@ const HealthService: ServiceDefinition = {
         if (tag >>> 3 === 1) st = r.int32();
         else r.skip(tag & 7);
       }
-      return st;
+      return { status: st };
     },
   },
 };
 
-/** The grpc.health.v1 Check definition (request: service name, response: status number; 1 = SERVING). */
+/** The grpc.health.v1 Check definition (request `{service}`, response `{status}`; 1 = SERVING). */
 export const HEALTH_SERVICE = HealthService;
 
 /** A gRPC server hosting any of our services plus health. */
@@ -51,9 +52,9 @@ export class Sw4rmServer {
 
   constructor() {
     this.grpc.addService(HealthService, {
-      Check: (call: ServerUnaryCall<string, number>, cb: sendUnaryData<number>) => {
-        if (!this.names.has(call.request)) return cb({ code: Status.NOT_FOUND, details: 'unknown service' } as never, null);
-        cb(null, this.serving ? SERVING : NOT_SERVING);
+      Check: (call: ServerUnaryCall<{ service: string }, { status: number }>, cb: sendUnaryData<{ status: number }>) => {
+        if (!this.names.has(call.request.service)) return cb({ code: Status.NOT_FOUND, details: 'unknown service' } as never, null);
+        cb(null, { status: this.serving ? SERVING : NOT_SERVING });
       },
     });
   }

@@ -3,5 +3,6 @@
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
+import sw4rmAgents from './03-sw4rm-agents';
 
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, sw4rmAgents];
