@@ -2,7 +2,8 @@
 // NegotiationRoomService (spec §3.11): proposals, critic votes, decisions by the room rules.
 import type { Clock, TimerHandle } from '@ecps/core';
 import { EcpsError, ValidationError, systemClock } from '@ecps/core';
-import { timestampFromMs } from '@ecps/sw4rm';
+import { readFileIfExists, timestampFromMs, writeFileAtomic } from '@ecps/sw4rm';
+import { NegotiationDecision as DecisionCodec, NegotiationProposal as ProposalCodec, NegotiationVote as VoteCodec } from '@ecps/sw4rm/proto';
 import type {
   GetDecisionRequest,
   GetDecisionResponse,
@@ -28,6 +29,8 @@ export interface NegotiationRoomOptions {
   votingDeadlineMs?: number;
   quorum?: QuorumRule;
   onQuorumFailure?: QuorumFailurePolicy;
+  /** JSON file holding proposals, votes and decisions (atomic write on every change); none = memory only. */
+  persistPath?: string;
 }
 
 interface ArtifactState {
@@ -40,6 +43,10 @@ interface ArtifactState {
 
 const ESCALATE_RE = /^(escalate|escalate_to_hitl|hitl)$/i;
 
+function timestampToMsSafe(p: NegotiationProposal): number {
+  return p.createdAt ? Number(p.createdAt.seconds) * 1000 + Math.floor(p.createdAt.nanos / 1e6) : 0;
+}
+
 /** Room state and RPC semantics. */
 export class NegotiationRoom {
   private readonly artifacts = new Map<string, ArtifactState>();
@@ -47,6 +54,19 @@ export class NegotiationRoom {
 
   constructor(private readonly options: NegotiationRoomOptions = {}) {
     this.clock = options.clock ?? systemClock;
+    const text = options.persistPath ? readFileIfExists(options.persistPath) : undefined;
+    for (const saved of text ? (JSON.parse(text) as { proposal: unknown; votes: unknown[]; decision?: unknown }[]) : []) {
+      const proposal = ProposalCodec.fromJSON(saved.proposal);
+      const state: ArtifactState = { proposal, votes: saved.votes.map((v) => VoteCodec.fromJSON(v)), waiters: [] };
+      if (saved.decision) state.decision = DecisionCodec.fromJSON(saved.decision);
+      this.artifacts.set(this.key(proposal.negotiationRoomId, proposal.artifactId), state);
+      // a voting deadline that passed while we were down is applied now
+      const deadline = options.votingDeadlineMs ?? 0;
+      if (!state.decision && deadline > 0) {
+        const left = timestampToMsSafe(proposal) + deadline - this.clock.now();
+        state.deadline = this.clock.setTimeout(() => this.onDeadline(state), Math.max(0, left));
+      }
+    }
   }
 
   async submitProposal(req: SubmitProposalRequest): Promise<SubmitProposalResponse> {
@@ -58,6 +78,7 @@ export class NegotiationRoom {
     this.artifacts.set(key, state);
     const deadline = this.options.votingDeadlineMs ?? 0;
     if (deadline > 0) state.deadline = this.clock.setTimeout(() => this.onDeadline(state), deadline);
+    this.persist();
     return { artifactId: p.artifactId, negotiationRoomId: p.negotiationRoomId };
   }
 
@@ -73,6 +94,7 @@ export class NegotiationRoom {
     const requested = state.proposal.requestedCritics;
     const voters = new Set(state.votes.map((x) => x.criticId));
     if (requested.length > 0 && requested.every((c) => voters.has(c))) this.decide(state, false);
+    this.persist();
     return { artifactId: v.artifactId, criticId: v.criticId };
   }
 
@@ -141,7 +163,18 @@ export class NegotiationRoom {
       decision = { ...base, outcome: d.outcome, aggregatedScore: d.aggregated, reason: d.reason };
     }
     state.decision = decision;
+    this.persist();
     for (const w of state.waiters.splice(0)) w(decision);
+  }
+
+  private persist(): void {
+    if (!this.options.persistPath) return;
+    const data = [...this.artifacts.values()].map((s) => ({
+      proposal: ProposalCodec.toJSON(s.proposal),
+      votes: s.votes.map((v) => VoteCodec.toJSON(v)),
+      ...(s.decision ? { decision: DecisionCodec.toJSON(s.decision) } : {}),
+    }));
+    writeFileAtomic(this.options.persistPath, JSON.stringify(data));
   }
 
   private state(roomId: string, artifactId: string): ArtifactState {

@@ -114,3 +114,21 @@ describe('Negotiation Room service (spec §3.11)', () => {
     expect(d.decision!.outcome).toBe(DecisionOutcome.ESCALATED_TO_HITL);
   });
 });
+
+describe('Negotiation Room persistence', () => {
+  it('proposals, votes and decisions survive a restart', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const persistPath = join(mkdtempSync(join(tmpdir(), 'room-')), 'room.json');
+    const r1 = new NegotiationRoom({ persistPath });
+    await r1.submitProposal({ proposal: { artifactType: 2, artifactId: 'p1', producerId: 'x', artifact: enc('plan'), artifactContentType: 'text/plain', requestedCritics: ['c1', 'c2'], negotiationRoomId: 'r', createdAt: undefined } });
+    const v = (criticId: string) => ({ vote: { artifactId: 'p1', criticId, score: 9, confidence: 0.9, passed: true, strengths: [], weaknesses: [], recommendations: [], negotiationRoomId: 'r', votedAt: undefined } });
+    await r1.submitVote(v('c1'));
+    const r2 = new NegotiationRoom({ persistPath });
+    expect((await r2.getVotes({ artifactId: 'p1', negotiationRoomId: 'r' })).voteCount).toBe(1);
+    await r2.submitVote(v('c2'));
+    const r3 = new NegotiationRoom({ persistPath });
+    expect((await r3.getDecision({ artifactId: 'p1', negotiationRoomId: 'r' })).decision).toMatchObject({ outcome: DecisionOutcome.APPROVED, artifactId: 'p1' });
+  });
+});
