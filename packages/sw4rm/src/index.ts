@@ -20,6 +20,7 @@ export { writeFileAtomic, readFileIfExists, acquireLock } from './json-file';
 export { AGENT_TRANSITIONS, AGENT_STATE_TIMEOUTS_MS, AgentStateMachine, isAgentTransitionAllowed } from './agent-state';
 export { WORKTREE_TRANSITIONS, WorktreeManager, jsonFileWorktreeStore } from './worktree';
 export { SW4RM_SERVICES, rpcInventory } from './services';
+export { validateWorkflowDag } from './workflow-dag';
 export { createClient, prepareRequest, resolveAddress, Sw4rmRpcError } from './client';
 export { IncomingStream } from './incoming-stream';
 export { Sw4rmServer, HEALTH_SERVICE, HEALTH_STATUS, adaptUnary, grpcStatusOf } from './server';
