@@ -22,6 +22,27 @@ describe('ecps demo', () => {
     expect(text).toMatch(/acks ok: 1, chunks repeated: 0; both tensors arrived bit-identical/);
   });
 
+  it('rejects the intruder of the trust step and says so', async () => {
+    const lines: string[] = [];
+    const trust = demoSteps.find((s) => s.title.startsWith('Trust'))!;
+    await runDemo({ out: (l) => lines.push(l), steps: [trust] });
+    const text = lines.join('\n');
+    expect(text).toMatch(/robot-arm +✓ executed .* from urn:ecps:controller/);
+    expect(text).toMatch(/robot-arm +✗ rejected KEY_NOT_FOUND/);
+    expect(text).toMatch(/robot-arm +✗ rejected UNAUTHENTICATED/);
+    expect(text).toMatch(/executed 1 of 3 actions/);
+  });
+
+  it('runs the gRPC step: a real router, two nodes, one trace across them', async () => {
+    const lines: string[] = [];
+    const step = demoSteps.find((s) => s.title.includes('gRPC'))!;
+    await runDemo({ out: (l) => lines.push(l), steps: [step] });
+    const text = lines.join('\n');
+    expect(text).toMatch(/grpc router listening on 127\.0\.0\.1:\d+/);
+    expect(text).toMatch(/robot-leg +← prompt "Walk to the charging dock\." over gRPC, traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01/);
+    expect(text).toMatch(/one trace: the receiver's span is a child of the sender's/);
+  });
+
   it('fails a step that does not finish, and says which', async () => {
     const stuck = { title: 'stuck', run: () => new Promise<void>(() => undefined) };
     await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);

@@ -90,7 +90,7 @@ export function tensorToBytes(tensor: Tensor): Uint8Array {
   let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (tensor.dtype === 'bool' && bytes.some((b) => b > 1)) bytes = bytes.map((b) => (b === 0 ? 0 : 1));
   if (!HOST_IS_LITTLE_ENDIAN) {
-    bytes = bytes.slice();
+    bytes = copyBytes(bytes);
     swapInPlace(bytes, LTP_DTYPES[tensor.dtype]);
   }
   return bytes;
@@ -113,12 +113,19 @@ export function tensorFromBytes(dtype: string, shape: readonly number[], bytes: 
   const count = bytes.length / itemSize;
   let source = bytes;
   if (!HOST_IS_LITTLE_ENDIAN && itemSize > 1) {
-    source = bytes.slice();
+    source = copyBytes(bytes);
     swapInPlace(source, itemSize);
   } else if (bytes.byteOffset % itemSize !== 0) {
-    source = bytes.slice();
+    source = copyBytes(bytes);
   }
   return { dtype, shape: [...shape], data: new ctor(source.buffer, source.byteOffset, count) };
+}
+
+/** A copy in a fresh, aligned ArrayBuffer (`Buffer#slice` would return a view, possibly misaligned). */
+function copyBytes(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
 }
 
 /** Converts IEEE binary16 bits to a number (for reading `f16` tensors). */

@@ -23,6 +23,9 @@ import type { Ltp } from '@ecps/ltp';
 import type { Mcp } from '@ecps/mcp';
 import { attachLtp, type NodeLtpOptions } from './layers/ltp';
 import { attachMcp, type NodeMcpOptions } from './layers/mcp';
+import { applyTrust, type NodeTrust } from './layers/trust';
+import { withObservability, type ObservabilityOption } from './layers/observability';
+import { attachMep, type MepLayer, type MepNodeOptions } from './layers/mep';
 
 /** What a transport factory is told about the node it serves. */
 export interface TransportContext {
@@ -40,6 +43,13 @@ export interface NodeOptions {
   topicPrefix?: string;
   /** A transport, or a factory given the resolved configuration. */
   transport: Transport | ((context: TransportContext) => Transport | Promise<Transport>);
+  /** Trust layer (e.g. `softwareTrust({ level: 'authenticated', keyFile, keys })` from @ecps/trust). */
+  trust?: NodeTrust;
+  /**
+   * OpenTelemetry spans, trace context and metrics for all traffic (`@ecps/observability`): `true` for the global
+   * providers, or `{ tracerProvider, meterProvider }`. Off by default; the profile's `observability_enabled` is advisory.
+   */
+  observability?: ObservabilityOption;
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
@@ -47,6 +57,8 @@ export interface NodeOptions {
   ltp?: NodeLtpOptions;
   /** Settings of `node.mcp` (topic, QoS). */
   mcp?: NodeMcpOptions;
+  /** MEP vector memory: host a MemoryStore on this node (`{ store: true }`); every node gets a client. */
+  mep?: MepNodeOptions;
 }
 
 export interface PublishMessageOptions {
@@ -64,7 +76,10 @@ export interface EcpsNode {
   readonly source: string;
   readonly profile: ConformanceProfile;
   readonly config: NodeConfig;
+  /** The node's transport (the secure wrapper when a trust layer is configured). */
   readonly transport: Transport;
+  /** The trust level in force (0 NONE when no trust layer is configured). */
+  readonly trustLevel: number;
   readonly clock: Clock;
   readonly random: RandomSource;
   readonly logger: Logger;
@@ -72,6 +87,8 @@ export interface EcpsNode {
   readonly ltp: Ltp;
   /** Prompts: send/onPrompt and request/response on topic `mcp` (`@ecps/mcp`). */
   readonly mcp: Mcp;
+  /** MEP: a MemoryStore client, and the store this node hosts when `mep.store` was given. */
+  readonly mep: MepLayer;
   /** Encodes a canonical message as a CloudEvent and publishes it; returns the event sent. */
   publish<K extends MessageKind>(kind: K, topic: string, message: MessageTypes[K], options?: PublishMessageOptions): Promise<EcpsEvent>;
   /**
@@ -103,10 +120,12 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const { transport: transportOption, clock = systemClock, random = cryptoRandom, logger = silentLogger } = options;
   const config = resolveNodeConfig({ nodeId: options.id, profile: options.profile, topicPrefix: options.topicPrefix });
   const profile = getProfile(config.profile);
-  const transport =
+  const baseTransport =
     typeof transportOption === 'function'
       ? await transportOption({ nodeId: config.nodeId, profile, topicPrefix: config.topicPrefix })
       : transportOption;
+  // Observability outermost: its traceparent is then signed by the trust layer, and spans see plaintext sizes.
+  const transport = withObservability(await applyTrust(baseTransport, config.nodeId, options.trust), options.observability);
   await transport.connect();
   const source = nodeSource(config.nodeId);
   const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
@@ -115,12 +134,13 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const closers: Array<() => void | Promise<void>> = [() => ltp.close(), () => mcp.close()];
   let closed = false;
 
-  const node: EcpsNode = {
+  const node: Omit<EcpsNode, 'mep'> & { mep?: MepLayer } = {
     id: config.nodeId,
     source,
     profile,
     config,
     transport,
+    trustLevel: options.trust?.level ?? 0,
     clock,
     random,
     logger,
@@ -167,5 +187,11 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
       await transport.close();
     },
   };
-  return node;
+  try {
+    node.mep = await attachMep(node, options.mep);
+  } catch (error) {
+    await node.close();
+    throw error;
+  }
+  return node as EcpsNode;
 }

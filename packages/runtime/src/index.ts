@@ -8,3 +8,6 @@ export type { EcpsNode, NodeOptions, TransportContext, PublishMessageOptions, Me
 export type { NodeConfig } from './config';
 export type { NodeLtpOptions } from './layers/ltp';
 export type { NodeMcpOptions } from './layers/mcp';
+export type { NodeTrust } from './layers/trust';
+export type { ObservabilityOption } from './layers/observability';
+export type { MepLayer, MepNodeOptions } from './layers/mep';

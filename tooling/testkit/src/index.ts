@@ -5,12 +5,27 @@ export { describeTransportConformance, testEvent } from './transport-conformance
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
 export { bundleEntry } from './bundle-entry';
+export { NetworkPartition } from './partition';
 export { faultyTransport } from './faulty-transport';
+export { generateTestCertificates } from './tls-certificates';
 export { freePort, waitForPort } from './free-port';
 export { startMosquitto } from './mosquitto';
 export { startAedes } from './aedes';
+export { createSoftHsmToken, softHsmAvailable, softHsmModulePath } from './softhsm';
+export { SimNetwork } from './sim-network';
+export { checkLinearizability } from './linearizability';
+export { startNodeScript, bundleScript } from './node-script';
+export { startEtcdCluster } from './etcd';
+export { startTcpProxy } from './tcp-proxy';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
+export type { TestCertificates } from './tls-certificates';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
 export type { AedesHandle } from './aedes';
+export type { SoftHsmToken } from './softhsm';
+export type { SimNetworkOptions, SimNetworkStats } from './sim-network';
+export type { NodeScriptHandle } from './node-script';
+export type { EtcdClusterHandle } from './etcd';
+export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } from './linearizability';
+export type { TcpProxy } from './tcp-proxy';

@@ -5,6 +5,9 @@
 
 /* eslint-disable */
 
+export * from "./ecps/ext/v1/bus";
+export * from "./ecps/ext/v1/coordination";
 export * from "./ecps/ext/v1/ltp";
 export * from "./ecps/ext/v1/mep";
 export * from "./ecps/ext/v1/secure";
+export * from "./ecps/ext/v1/trust";

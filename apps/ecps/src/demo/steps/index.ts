@@ -3,6 +3,10 @@
 import type { DemoStep } from '../step';
 import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
-import sw4rmAgents from './03-sw4rm-agents';
+import vectorMemory from './03-vector-memory';
+import trust from './06-trust';
+import sw4rmAgents from './07-sw4rm-agents';
+import swarmCoordination from './08-swarm-coordination';
+import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, sw4rmAgents];
+export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory, trust, sw4rmAgents, swarmCoordination, grpcTraced];

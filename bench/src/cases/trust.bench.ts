@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+// Trust layer: sign+verify and seal+open of 1 KiB messages against the same primitives called raw through
+// node:crypto; the secure transport wrapper against the bare memory transport; SoftHSM2 ECDSA signing against
+// node:crypto ECDSA.
+import { createCipheriv, createDecipheriv, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
+import { nodeSource, type EcpsEvent, type Transport } from '@ecps/core';
+import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
+import {
+  IdentitySigner,
+  KeyDirectory,
+  SoftwareKeyProvider,
+  openEnvelope,
+  sealEnvelope,
+  secureTransport,
+  signedInput,
+  type SealRecipient,
+} from '@ecps/trust';
+import { Pkcs11KeyProvider } from '@ecps/trust-pkcs11';
+import { createSoftHsmToken, softHsmAvailable, type SoftHsmToken } from '@ecps/testkit/softhsm';
+import { asyncOpsPerSecond, opsPerSecond, type BenchCase } from '../harness';
+
+const KIB = new Uint8Array(randomBytes(1024));
+
+// ---- sign + verify -----------------------------------------------------------------------------------------
+const provider = new SoftwareKeyProvider();
+let signer: IdentitySigner;
+let keys: KeyDirectory;
+const rawEd = generateKeyPairSync('ed25519');
+
+const signVerify: BenchCase = {
+  name: 'trust: Ed25519 sign+verify of a 1 KiB envelope (vs raw node:crypto sign+verify)',
+  unit: 'ops/s',
+  higherIsBetter: true,
+  async setup() {
+    if (!(await provider.hasKey('sig'))) await provider.generateKey('sig', 'ed25519');
+    signer = new IdentitySigner({ id: 'bench', keyId: 'sig', provider });
+    keys = new KeyDirectory({ keys: [await signer.trustedKey()] });
+  },
+  ours: () =>
+    asyncOpsPerSecond(async () => {
+      const env = await signer.envelope(KIB);
+      keys.verify(env.keyId, signedInput(env.body), env.signature, env.alg);
+    }),
+  baseline: () =>
+    opsPerSecond(() => {
+      const sig = sign(null, KIB, rawEd.privateKey);
+      if (!verify(null, KIB, rawEd.publicKey, sig)) throw new Error('raw verify failed');
+    }),
+};
+
+// ---- seal + open -------------------------------------------------------------------------------------------
+let recipient: SealRecipient;
+const rawRecipient = generateKeyPairSync('x25519');
+const rawRecipientPub = new Uint8Array(rawRecipient.publicKey.export({ format: 'der', type: 'spki' })).slice(-32);
+const INFO = Buffer.from('ecps/ext/v1 sealed');
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+
+function rawSealOpen(): void {
+  const eph = generateKeyPairSync('x25519');
+  const epk = new Uint8Array(eph.publicKey.export({ format: 'der', type: 'spki' })).slice(-32);
+  const salt = Buffer.concat([epk, rawRecipientPub]);
+  const k1 = Buffer.from(hkdfSync('sha256', diffieHellman({ privateKey: eph.privateKey, publicKey: rawRecipient.publicKey }), salt, INFO, 32));
+  const nonce = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', k1, nonce);
+  const ct = Buffer.concat([c.update(KIB), c.final()]);
+  const tag = c.getAuthTag();
+  // the recipient parses the ephemeral key it received, as a real receiver must
+  const received = createPublicKey({ key: Buffer.concat([X25519_SPKI, epk]), format: 'der', type: 'spki' });
+  const k2 = Buffer.from(hkdfSync('sha256', diffieHellman({ privateKey: rawRecipient.privateKey, publicKey: received }), salt, INFO, 32));
+  const d = createDecipheriv('aes-256-gcm', k2, nonce);
+  d.setAuthTag(tag);
+  Buffer.concat([d.update(ct), d.final()]);
+}
+
+const sealOpen: BenchCase = {
+  name: 'trust: SealedEnvelope X25519+HKDF+AES-256-GCM seal+open of 1 KiB (vs the same steps raw)',
+  unit: 'ops/s',
+  higherIsBetter: true,
+  async setup() {
+    if (!(await provider.hasKey('fleet'))) await provider.generateKey('fleet', 'x25519');
+    recipient = { keyId: 'fleet', algorithm: 'x25519', publicKey: (await provider.getKey('fleet')).publicKey! };
+  },
+  ours: () =>
+    asyncOpsPerSecond(async () => {
+      const env = await sealEnvelope({ plaintext: KIB, innerType: 'ecps.eap.action', senderId: 'bench', recipient });
+      await openEnvelope(env, { provider });
+    }),
+  baseline: () => opsPerSecond(rawSealOpen),
+};
+
+// ---- secure transport vs bare transport ------------------------------------------------------------------
+function throughputCase(name: string, make: (bus: MemoryBus, id: string) => Promise<Transport>): { a?: Transport; b?: Transport; run(): Promise<number>; open(): Promise<void>; close(): Promise<void> } {
+  const state: { a?: Transport; b?: Transport; received: number; bus?: MemoryBus } = { received: 0 };
+  return {
+    async open() {
+      state.bus = new MemoryBus();
+      state.a = await make(state.bus, 'a');
+      state.b = await make(state.bus, 'b');
+      await state.a.connect();
+      await state.b.connect();
+      await state.b.subscribe(`${name}/t`, () => void state.received++, { qos: 1 });
+    },
+    async close() {
+      await state.a?.close();
+      await state.b?.close();
+    },
+    async run() {
+      const n = 2000;
+      const target = state.received + n;
+      const start = performance.now();
+      for (let i = 0; i < n; i++) {
+        const event: EcpsEvent = { id: `e${i}`, source: nodeSource('a'), type: 'ecps.ext.bench', data: KIB };
+        await state.a!.publish(`${name}/t`, event, { qos: 1 });
+      }
+      while (state.received < target) await new Promise((r) => setImmediate(r));
+      return (n * 1000) / (performance.now() - start);
+    },
+  };
+}
+
+async function secureNode(bus: MemoryBus, id: string, dir: KeyDirectory, fleet: SoftwareKeyProvider, sealed: boolean): Promise<Transport> {
+  const p = new SoftwareKeyProvider();
+  await p.generateKey(`${id}-k`, 'ed25519');
+  const identity = { id, keyId: `${id}-k`, provider: p };
+  dir.add(await new IdentitySigner(identity).trustedKey());
+  const fleetInfo = await fleet.getKey('fleet');
+  return secureTransport(memoryTransport({ nodeId: id, bus }), {
+    identity,
+    keys: dir,
+    level: 'authenticated',
+    confidentiality: sealed,
+    sealing: { recipient: { keyId: 'fleet', algorithm: 'x25519', publicKey: fleetInfo.publicKey! }, provider: fleet },
+  });
+}
+
+function wrapperCase(sealed: boolean): BenchCase {
+  const fleet = new SoftwareKeyProvider();
+  const dir = new KeyDirectory();
+  const bare = throughputCase(`bare${sealed}`, async (bus, id) => memoryTransport({ nodeId: id, bus }));
+  const secure = throughputCase(`secure${sealed}`, (bus, id) => secureNode(bus, id, dir, fleet, sealed));
+  return {
+    name: `trust: secure wrapper (AUTHENTICATED, ${sealed ? 'signed+sealed' : 'signed'}) over the memory transport, 1 KiB (vs bare memory transport)`,
+    unit: 'msg/s',
+    higherIsBetter: true,
+    repetitions: 3,
+    async setup() {
+      await fleet.generateKey('fleet', 'x25519');
+      await bare.open();
+      await secure.open();
+    },
+    async teardown() {
+      await bare.close();
+      await secure.close();
+    },
+    ours: () => secure.run(),
+    baseline: () => bare.run(),
+  };
+}
+
+// ---- SoftHSM2 signing ----------------------------------------------------------------------------------------
+let token: SoftHsmToken | undefined;
+let hsm: Pkcs11KeyProvider | undefined;
+const rawP256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
+const hsmSign: BenchCase = {
+  name: 'trust-pkcs11: SoftHSM2 ECDSA P-256 signing of 1 KiB (vs node:crypto ECDSA P-256)',
+  unit: 'ops/s',
+  higherIsBetter: true,
+  async setup() {
+    if (!softHsmAvailable()) throw new Error('softhsm2 is not installed (apt-get install softhsm2)');
+    token = createSoftHsmToken();
+    hsm = Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin });
+    await hsm.generateKey('bench', 'ecdsa-p256');
+  },
+  async teardown() {
+    hsm?.close();
+    token?.cleanup();
+  },
+  ours: () => asyncOpsPerSecond(() => hsm!.sign('bench', KIB)),
+  baseline: () => opsPerSecond(() => sign('sha256', KIB, { key: rawP256.privateKey, dsaEncoding: 'ieee-p1363' })),
+};
+
+export default [signVerify, sealOpen, wrapperCase(false), wrapperCase(true), hsmSign];

@@ -1,0 +1,5 @@
+import { defineConfig } from 'tsup';
+import { libraryConfig } from '@ecps/tsup-config';
+
+// hnswlib-node is an optional native dependency: never bundle it, load it at run time.
+export default defineConfig(libraryConfig(import.meta.dirname, { external: ['hnswlib-node'] }));

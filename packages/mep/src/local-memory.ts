@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: Apache-2.0
+// The state of one MEP replica: entries in LRU order, tombstones, the exact matrix (and an optional approximate
+// index), the causal context and the hybrid clock. Synchronous and transport-free; replication drives it.
+import type { Clock } from '@ecps/core';
+import type { ApproximateIndex, ApproximateIndexFactory } from './approximate-index';
+import { recallAtK } from './approximate-index';
+import { CausalContext, HybridLogicalClock, wins, type DotValue, type HlcValue } from './causality';
+import { ExactIndex, type VectorPrecision } from './exact-index';
+import { itemSize, type RawTensor } from './ltp-frame';
+import { TopK } from './top-k';
+import { flattenToFloat64, normaliseInPlace } from './vector-math';
+
+/** One version of a key as a replica holds it. `tensor` is absent on tombstones. */
+export interface StoredEntry {
+  readonly key: string;
+  readonly id: number;
+  readonly seq: number;
+  readonly tensor: RawTensor | undefined;
+  readonly frameId: string;
+  readonly timestampNs: bigint;
+  readonly dot: DotValue;
+  readonly context: Readonly<Record<string, bigint>>;
+  readonly hlc: HlcValue;
+}
+
+/** A version arriving from elsewhere (a peer, a snapshot). */
+export type IncomingEntry = Omit<StoredEntry, 'id' | 'seq'>;
+
+export interface SearchHit {
+  readonly entry: StoredEntry;
+  readonly similarity: number;
+}
+
+export interface LocalMemoryOptions {
+  nodeId: string;
+  maxSize: number;
+  precision: VectorPrecision;
+  approximate: ApproximateIndexFactory | undefined;
+  candidateFactor: number;
+  clock: Clock;
+}
+
+export class LocalMemory {
+  /** Live entries; Map order is recency order, least recently used first. */
+  private readonly live = new Map<string, StoredEntry>();
+  private readonly tombstones = new Map<string, StoredEntry>();
+  private readonly byId = new Map<number, StoredEntry>();
+  private readonly exact: ExactIndex;
+  private readonly approx = new Map<number, ApproximateIndex>();
+  readonly context = new CausalContext();
+  readonly hlc: HybridLogicalClock;
+  private nextId = 1;
+  private nextSeq = 1;
+  evictions = 0;
+
+  constructor(private readonly options: LocalMemoryOptions) {
+    this.exact = new ExactIndex(options.precision);
+    this.hlc = new HybridLogicalClock(options.clock);
+  }
+
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Live keys, least recently used first. */
+  keys(): string[] {
+    return [...this.live.keys()];
+  }
+
+  get(key: string): StoredEntry | undefined {
+    return this.live.get(key);
+  }
+
+  /** The current version of `key`, tombstone included. */
+  current(key: string): StoredEntry | undefined {
+    return this.live.get(key) ?? this.tombstones.get(key);
+  }
+
+  /** A local write (tensor) or delete (undefined): new dot, the key's causal history as context, a fresh HLC. */
+  write(key: string, tensor: RawTensor | undefined, frameId: string, timestampNs: bigint): { entry: StoredEntry; previous: StoredEntry | undefined } {
+    const previous = this.current(key);
+    const counter = this.context.max(this.nodeId) + 1n;
+    const dot = { nodeId: this.nodeId, counter };
+    const context: Record<string, bigint> = { ...previous?.context };
+    if (previous && (context[previous.dot.nodeId] ?? 0n) < previous.dot.counter) context[previous.dot.nodeId] = previous.dot.counter;
+    this.context.add(dot);
+    const entry = this.install({ key, tensor, frameId, timestampNs, dot, context, hlc: this.hlc.tick() });
+    return { entry, previous };
+  }
+
+  /** Merges a version by the §7.3 rule; returns the version it replaced when it won, `null` when it lost. */
+  merge(incoming: IncomingEntry): { applied: boolean; previous: StoredEntry | undefined } {
+    this.hlc.observe(incoming.hlc);
+    this.context.add(incoming.dot);
+    const current = this.current(incoming.key);
+    if (current && !wins(incoming, current)) return { applied: false, previous: current };
+    this.install(incoming);
+    return { applied: true, previous: current };
+  }
+
+  /** Undoes a write whose dot is still current for `key`: reinstates `previous` or forgets the key. */
+  revert(key: string, dot: DotValue, previous: StoredEntry | undefined): boolean {
+    const current = this.current(key);
+    if (!current || current.dot.nodeId !== dot.nodeId || current.dot.counter !== dot.counter) return false;
+    this.uninstall(current);
+    if (previous) this.install(previous);
+    return true;
+  }
+
+  /** Every version not covered by a peer's compacted context (tombstones included), oldest use first. */
+  entriesNotCoveredBy(summary: Readonly<Record<string, bigint>>): StoredEntry[] {
+    const out: StoredEntry[] = [];
+    for (const entry of this.all()) if (entry.dot.counter > (summary[entry.dot.nodeId] ?? 0n)) out.push(entry);
+    return out;
+  }
+
+  /** Tombstones, then live entries least recently used first (so a restore keeps the recency order). */
+  *all(): IterableIterator<StoredEntry> {
+    yield* this.tombstones.values();
+    yield* this.live.values();
+  }
+
+  /**
+   * The best `k` live entries with `sim >= minSim` for a flat query vector (normalised in place), refreshing
+   * each hit's recency.
+   * Exact over the whole matrix, or exact rescoring of the approximate index's candidates.
+   */
+  search(query: Float64Array, k: number, minSim: number): SearchHit[] {
+    const q = normaliseInPlace(query);
+    const ranked = this.options.approximate ? this.rankApproximate(q, k, minSim) : this.exact.search(q, k, minSim);
+    const hits: SearchHit[] = [];
+    for (const r of ranked) {
+      const entry = this.byId.get(r.id)!;
+      this.live.delete(entry.key);
+      this.live.set(entry.key, entry);
+      hits.push({ entry, similarity: r.sim });
+    }
+    return hits;
+  }
+
+  /**
+   * recall@k of the approximate index against exact search, using up to `samples` stored vectors (spread evenly
+   * over the store) as queries. 1 when the store has no approximate index.
+   */
+  measureRecall(k: number, samples: number): { recall: number; queries: number } {
+    const ids = [...this.live.values()].map((e) => e.id);
+    const step = Math.max(1, Math.floor(ids.length / Math.max(1, samples)));
+    const truth: number[][] = [];
+    const found: number[][] = [];
+    for (let i = 0; i < ids.length && truth.length < samples; i += step) {
+      const q = this.exact.vector(ids[i]!)!;
+      truth.push(this.exact.search(q, k, -Infinity).map((r) => r.id));
+      found.push(this.options.approximate ? this.rankApproximate(q, k, -Infinity).map((r) => r.id) : truth.at(-1)!);
+    }
+    return { recall: recallAtK(truth, found), queries: truth.length };
+  }
+
+  clear(): void {
+    for (const index of this.approx.values()) index.dispose?.();
+    this.approx.clear();
+  }
+
+  private rankApproximate(q: Float64Array, k: number, minSim: number) {
+    const index = this.approx.get(q.length);
+    const top = new TopK(k);
+    if (!index || k === 0) return [];
+    for (const id of index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor)))) {
+      const sim = this.exact.similarity(id, q);
+      const entry = this.byId.get(id);
+      if (sim !== undefined && entry && sim >= minSim) top.push(sim, entry.seq, id);
+    }
+    return top.results();
+  }
+
+  private install(version: IncomingEntry): StoredEntry {
+    const existing = this.current(version.key);
+    if (existing) this.uninstall(existing);
+    const entry: StoredEntry = { ...version, id: this.nextId++, seq: this.nextSeq++ };
+    if (!entry.tensor) {
+      this.tombstones.set(entry.key, entry);
+      return entry;
+    }
+    this.live.set(entry.key, entry);
+    this.byId.set(entry.id, entry);
+    const vector = normaliseInPlace(flattenToFloat64(entry.tensor));
+    this.exact.add(entry.id, entry.seq, vector);
+    if (this.options.approximate) {
+      let index = this.approx.get(vector.length);
+      if (!index) this.approx.set(vector.length, (index = this.options.approximate.create(vector.length, this.options.maxSize)));
+      index.add(entry.id, vector);
+    }
+    while (this.live.size > this.options.maxSize) {
+      const oldest = this.live.values().next().value!;
+      this.uninstall(oldest);
+      this.evictions++;
+    }
+    return entry;
+  }
+
+  private uninstall(entry: StoredEntry): void {
+    if (!entry.tensor) {
+      this.tombstones.delete(entry.key);
+      return;
+    }
+    this.live.delete(entry.key);
+    this.byId.delete(entry.id);
+    this.exact.remove(entry.id);
+    this.approx.get(entry.tensor.bytes.length / itemSize(entry.tensor.dtype))?.remove(entry.id);
+  }
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// Bounded best-k selection in the order of spec §7.2: similarity descending, ties by older insertion first.
+
+/** One ranked candidate: store-internal id, insertion sequence and similarity. */
+export interface Ranked {
+  id: number;
+  seq: number;
+  sim: number;
+}
+
+/** Keeps the best `k` candidates seen so far in preallocated typed arrays, sorted best first. */
+export class TopK {
+  readonly k: number;
+  count = 0;
+  private readonly sims: Float64Array;
+  private readonly seqs: Float64Array;
+  private readonly ids: Float64Array;
+
+  constructor(k: number) {
+    this.k = k;
+    this.sims = new Float64Array(k);
+    this.seqs = new Float64Array(k);
+    this.ids = new Float64Array(k);
+  }
+
+  /** True when a candidate with this similarity and sequence would enter the selection. */
+  accepts(sim: number, seq: number): boolean {
+    if (this.count < this.k) return true;
+    const worst = this.count - 1;
+    const ws = this.sims[worst]!;
+    return sim > ws || (sim === ws && seq < this.seqs[worst]!);
+  }
+
+  push(sim: number, seq: number, id: number): void {
+    if (this.k === 0 || !this.accepts(sim, seq)) return;
+    let i = this.count < this.k ? this.count++ : this.count - 1;
+    // insertion from the tail: k is small (default 10), so this beats a heap
+    while (i > 0) {
+      const ps = this.sims[i - 1]!;
+      if (ps > sim || (ps === sim && this.seqs[i - 1]! < seq)) break;
+      this.sims[i] = ps;
+      this.seqs[i] = this.seqs[i - 1]!;
+      this.ids[i] = this.ids[i - 1]!;
+      i--;
+    }
+    this.sims[i] = sim;
+    this.seqs[i] = seq;
+    this.ids[i] = id;
+  }
+
+  /** The selection, best first. */
+  results(): Ranked[] {
+    const out: Ranked[] = [];
+    for (let i = 0; i < this.count; i++) out.push({ id: this.ids[i]!, seq: this.seqs[i]!, sim: this.sims[i]! });
+    return out;
+  }
+}

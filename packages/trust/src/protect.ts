@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// Turning an EcpsEvent into a protected one (signed and/or sealed) and back, with every check of the receiver.
+import { cryptoRandom, eventTime, nodeIdFromSource, systemClock, type Clock, type EcpsEvent, type RandomSource } from '@ecps/core';
+import { ProtectedEvent, SealedEnvelope, SignedEnvelope, type Delegation } from '@ecps/proto/ext/v1';
+import { TrustError } from './errors';
+import { signedInput, type IdentitySigner } from './identity';
+import type { KeyAgreementProvider } from './key-agreement';
+import type { KeyDirectory } from './key-directory';
+import type { ReplayGuard } from './replay-guard';
+import { SEALED_EVENT_TYPE, openEnvelope, sealEnvelope, type SealRecipient } from './sealed-envelope';
+import type { TrustBehaviour } from './levels';
+import { verifyDelegationChain } from './delegation';
+
+/** CloudEvents type of a signed (not sealed) message. */
+export const SIGNED_EVENT_TYPE = 'ecps.ext.signed';
+
+/** Keys for sealing: the recipient (e.g. a fleet key every member holds) and the provider that can open. */
+export interface SealingKeys {
+  readonly recipient: SealRecipient;
+  readonly provider: KeyAgreementProvider;
+}
+
+export interface ProtectorOptions {
+  /** This node's principal id. */
+  senderId: string;
+  signer?: IdentitySigner;
+  keys: KeyDirectory;
+  sealing?: SealingKeys;
+  behaviour: TrustBehaviour;
+  clock?: Clock;
+  random?: RandomSource;
+}
+
+/** A verified incoming message. */
+export interface Unprotected {
+  readonly event: EcpsEvent;
+  /** Authenticated sender (the signer), or the claimed sender when signatures are off. */
+  readonly senderId: string;
+  /** The principal the message acts for (`source`'s node id, or the sender). */
+  readonly principalId: string;
+  /** Permission filter of a delegation chain, when the sender acts for someone else. */
+  readonly delegated?: (action: string, resource: string) => boolean;
+}
+
+export class Protector {
+  private readonly clock: Clock;
+  private readonly random: RandomSource;
+
+  constructor(private readonly options: ProtectorOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? cryptoRandom;
+    if (options.behaviour.sign && !options.signer) throw new TrustError('CONFIG_INVALID', 'signing requires an identity');
+    if (options.behaviour.seal && !options.sealing) throw new TrustError('CONFIG_INVALID', 'sealing requires sealing keys');
+  }
+
+  /** Wraps `event` for `destination` (a topic, or `request:`/`reply:`/`stream:` + service). */
+  async protect(event: EcpsEvent, destination: string, delegations: readonly Delegation[] = []): Promise<EcpsEvent> {
+    const { behaviour, senderId } = this.options;
+    const timestampNs = this.clock.nowNs();
+    const body = ProtectedEvent.encode({
+      id: event.id,
+      source: event.source,
+      type: event.type,
+      time: event.time ?? '',
+      datacontenttype: event.datacontenttype ?? '',
+      extensions: { ...event.extensions },
+      data: event.data,
+      senderId,
+      timestampNs,
+      nonce: this.random.bytes(16),
+      destination,
+      delegations: [...delegations],
+    }).finish();
+    const outer = (type: string, data: Uint8Array): EcpsEvent => ({
+      id: event.id,
+      source: event.source,
+      type,
+      time: event.time ?? eventTime(this.clock.now()),
+      datacontenttype: 'application/protobuf',
+      ...(event.extensions?.['correlationid'] ? { extensions: { correlationid: event.extensions['correlationid'] } } : {}),
+      data,
+    });
+    if (behaviour.seal) {
+      const sealed = await sealEnvelope({
+        plaintext: body,
+        innerType: event.type,
+        senderId,
+        recipient: this.options.sealing!.recipient,
+        ...(behaviour.sign ? { signer: this.options.signer! } : {}),
+        clock: this.clock,
+        random: this.random,
+      });
+      return outer(SEALED_EVENT_TYPE, SealedEnvelope.encode(sealed).finish());
+    }
+    if (behaviour.sign) return outer(SIGNED_EVENT_TYPE, SignedEnvelope.encode(await this.options.signer!.envelope(body)).finish());
+    return event;
+  }
+
+  /**
+   * Checks and unwraps a received message that arrived on `destination`. `replay` is the nonce cache of the
+   * receiving scope (one per subscription, served service or request, so that overlapping subscriptions each see a
+   * message once while a replay to any of them is caught).
+   * @throws TrustError `UNAUTHENTICATED` (unprotected where protection is required, sender mismatch, bad delegation),
+   *   `SIGNATURE_INVALID`, `KEY_NOT_FOUND`, `KEY_REVOKED`, `DECRYPTION_FAILED`, `STALE_MESSAGE`, `REPLAY_DETECTED`,
+   *   `WRONG_RECIPIENT` (the message was made for another topic, service or request), `DECODE_ERROR`.
+   */
+  async unprotect(outer: EcpsEvent, destination: string, replay: ReplayGuard): Promise<Unprotected> {
+    const { behaviour, keys } = this.options;
+    let body: Uint8Array;
+    let signerPrincipal: string | undefined;
+    let claimedSender: string;
+    if (outer.type === SEALED_EVENT_TYPE) {
+      if (!this.options.sealing) throw new TrustError('DECRYPTION_FAILED', 'sealed message but no sealing key configured');
+      const env = decode(SealedEnvelope, outer.data);
+      claimedSender = env.senderId;
+      body = await openEnvelope(env, {
+        provider: this.options.sealing.provider,
+        requireSignature: behaviour.sign,
+        verifySignature: async (e, input) => {
+          signerPrincipal = keys.verify(e.signerKeyId, input, e.signature).principalId;
+        },
+      });
+    } else if (outer.type === SIGNED_EVENT_TYPE) {
+      if (behaviour.seal) throw new TrustError('UNAUTHENTICATED', `unsealed message ${outer.id} where sealing is required`);
+      const env = decode(SignedEnvelope, outer.data);
+      signerPrincipal = keys.verify(env.keyId, signedInput(env.body), env.signature, env.alg).principalId;
+      body = env.body;
+      claimedSender = signerPrincipal;
+    } else {
+      throw new TrustError('UNAUTHENTICATED', `unprotected message ${outer.id} of type ${outer.type}`);
+    }
+    const inner = decode(ProtectedEvent, body);
+    if (inner.senderId !== claimedSender) throw new TrustError('UNAUTHENTICATED', `envelope sender ${claimedSender} differs from ${inner.senderId}`);
+    if (signerPrincipal !== undefined && signerPrincipal !== inner.senderId) {
+      throw new TrustError('UNAUTHENTICATED', `signed by ${signerPrincipal} but claims to be ${inner.senderId}`);
+    }
+    if (behaviour.sign && signerPrincipal === undefined) throw new TrustError('UNAUTHENTICATED', `unsigned message from ${inner.senderId}`);
+    replay.check(inner.senderId, inner.nonce, inner.timestampNs);
+    if (inner.destination !== destination) {
+      throw new TrustError('WRONG_RECIPIENT', `message for ${inner.destination} arrived on ${destination}`, {
+        details: { intended: inner.destination, arrived: destination },
+      });
+    }
+    const sourceId = nodeIdFromSource(inner.source) ?? inner.senderId;
+    let delegated: Unprotected['delegated'];
+    if (behaviour.sign && sourceId !== inner.senderId) {
+      delegated = verifyDelegationChain(inner.delegations, sourceId, inner.senderId, keys, this.clock);
+    }
+    const extensions = { ...inner.extensions };
+    const correlation = outer.extensions?.['correlationid'];
+    if (correlation !== undefined && extensions['correlationid'] === undefined) extensions['correlationid'] = correlation;
+    const event: EcpsEvent = {
+      id: inner.id,
+      source: inner.source,
+      type: inner.type,
+      ...(inner.time ? { time: inner.time } : {}),
+      ...(inner.datacontenttype ? { datacontenttype: inner.datacontenttype } : {}),
+      ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
+      data: inner.data,
+    };
+    return { event, senderId: inner.senderId, principalId: behaviour.sign ? sourceId : inner.senderId, ...(delegated ? { delegated } : {}) };
+  }
+}
+
+function decode<T>(fns: { decode(bytes: Uint8Array): T }, data: Uint8Array): T {
+  try {
+    return fns.decode(data);
+  } catch (cause) {
+    throw new TrustError('DECODE_ERROR', 'malformed protected message', { cause });
+  }
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// Runs a TypeScript entry point as a separate Node process (for multi-process tests and benchmarks): bundles it
+// with esbuild, resolving `@ecps/*` to the workspace sources like the Jest preset, and stops it by process id.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** `@ecps/x[/sub]` -> its source file, read from each workspace package's `exports`. */
+function workspaceSources(): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const group of ['packages', 'apps', 'tooling']) {
+    const dir = join(root, group);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const pkgFile = join(dir, name, 'package.json');
+      if (!existsSync(pkgFile)) continue;
+      const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { name?: string; exports?: Record<string, unknown> };
+      if (!pkg.name?.startsWith('@ecps/') || !pkg.exports) continue;
+      for (const [sub, target] of Object.entries(pkg.exports)) {
+        if (sub === './package.json') continue;
+        const t = target as string | { import?: { default?: string } | string; default?: string };
+        const entry = typeof t === 'string' ? t : typeof t.import === 'object' ? t.import.default : (t.import ?? t.default);
+        if (typeof entry !== 'string') continue;
+        const source = join(dir, name, entry.replace(/^\.\/dist\//, './src/').replace(/\.(c|m)?js$/, '.ts'));
+        if (existsSync(source)) map.set(sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`, source);
+      }
+    }
+  }
+  return map;
+}
+
+const bundles = new Map<string, Promise<string>>();
+
+/** Bundles `entry` (a .ts file) into one CommonJS file in a temporary directory; cached per entry. */
+export function bundleScript(entry: string): Promise<string> {
+  let p = bundles.get(entry);
+  if (!p) {
+    p = (async () => {
+      const outDir = mkdtempSync(join(tmpdir(), 'ecps-script-'));
+      const outfile = join(outDir, 'script.cjs');
+      const sources = workspaceSources();
+      await build({
+        entryPoints: [entry],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node20',
+        logLevel: 'silent',
+        plugins: [
+          {
+            name: 'ecps-workspace',
+            setup(b) {
+              b.onResolve({ filter: /^@ecps\// }, (args) => {
+                const path = sources.get(args.path);
+                return path ? { path } : undefined;
+              });
+            },
+          },
+        ],
+      });
+      process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+      return outfile;
+    })();
+    bundles.set(entry, p);
+  }
+  return p;
+}
+
+export interface NodeScriptHandle {
+  readonly pid: number;
+  /** Resolves with the first stdout line `predicate` accepts; rejects when the process exits first or after `timeoutMs`. */
+  waitForLine(predicate: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Every stdout line so far. */
+  readonly lines: readonly string[];
+  /** SIGKILL; resolves when the process is gone. */
+  kill9(): Promise<void>;
+  /** SIGTERM, then SIGKILL after 3 s; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts `entry` (TypeScript) in its own Node process with `args`; stdout is read line by line, stderr inherited. */
+export async function startNodeScript(entry: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<NodeScriptHandle> {
+  const file = await bundleScript(entry);
+  const child: ChildProcess = spawn(process.execPath, [file, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const lines: string[] = [];
+  const waiters = new Set<{ predicate: (l: string) => boolean; resolve: (l: string) => void }>();
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    lines.push(line);
+    for (const w of waiters) if (w.predicate(line)) {
+      waiters.delete(w);
+      w.resolve(line);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const signal = async (sig: NodeJS.Signals) => {
+    if (!gone() && child.pid !== undefined) process.kill(child.pid, sig);
+    await exited;
+  };
+  return {
+    pid: child.pid ?? -1,
+    lines,
+    waitForLine(predicate, timeoutMs = 15_000) {
+      const seen = lines.find(predicate);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        const w = { predicate, resolve: (l: string) => { clearTimeout(timer); resolve(l); } };
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          reject(new Error(`process ${child.pid} printed no matching line within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(w);
+        void exited.then(() => {
+          if (!waiters.has(w)) return;
+          waiters.delete(w);
+          clearTimeout(timer);
+          reject(new Error(`process ${child.pid} exited (${child.exitCode ?? child.signalCode}) before printing a matching line`));
+        });
+      });
+    },
+    kill9: () => signal('SIGKILL'),
+    async stop() {
+      if (gone()) return;
+      const t = setTimeout(() => void signal('SIGKILL'), 3_000);
+      await signal('SIGTERM');
+      clearTimeout(t);
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+// Throwaway PKI for TLS tests: a CA, a server certificate for localhost/127.0.0.1 and a client certificate,
+// made with the `openssl` CLI (Debian package `openssl`, listed in tooling/scripts/apt-packages.txt).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestCertificates {
+  /** PEM of the CA that signed both certificates. */
+  ca: string;
+  server: { cert: string; key: string };
+  client: { cert: string; key: string };
+  /** A second, unrelated CA with a client certificate it signed: what mutual TLS must refuse. */
+  rogue: { ca: string; cert: string; key: string };
+}
+
+function openssl(dir: string, args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function makeCa(dir: string, name: string): void {
+  openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`]);
+}
+
+function makeLeaf(dir: string, ca: string, name: string, ext: string): void {
+  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
+}
+
+/** Generates fresh certificates in a temporary directory (removed before returning). Needs `openssl` on PATH. */
+export function generateTestCertificates(): TestCertificates {
+  const dir = mkdtempSync(join(tmpdir(), 'ecps-pki-'));
+  try {
+    makeCa(dir, 'ca');
+    makeCa(dir, 'rogue-ca');
+    makeLeaf(dir, 'ca', 'server', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    makeLeaf(dir, 'ca', 'client', 'extendedKeyUsage=clientAuth\n');
+    makeLeaf(dir, 'rogue-ca', 'rogue', 'extendedKeyUsage=clientAuth\n');
+    const read = (file: string) => readFileSync(join(dir, file), 'utf8');
+    return {
+      ca: read('ca.crt'),
+      server: { cert: read('server.crt'), key: read('server.key') },
+      client: { cert: read('client.crt'), key: read('client.key') },
+      rogue: { ca: read('rogue-ca.crt'), cert: read('rogue.crt'), key: read('rogue.key') },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
