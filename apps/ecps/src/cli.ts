@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerBroker } from './commands/broker';
 import { registerDemo } from './commands/demo';
 import { registerEaplog } from './commands/eaplog';
+import { registerHub } from './commands/hub';
 
 const program = new Command('ecps')
   .description('ECPS: the Embodied Cognition Protocol Stack')
@@ -14,6 +15,7 @@ const program = new Command('ecps')
 registerDemo(program);
 registerBroker(program);
 registerEaplog(program);
+registerHub(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

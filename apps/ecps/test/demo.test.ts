@@ -63,3 +63,19 @@ describe('ecps demo: action log step', () => {
     expect(text).toMatch(/3 actions replayed in recorded order; state_sha sequence identical \(3 executed\)/);
   });
 });
+
+describe('ecps demo: SW4RM step', () => {
+  it('registers two agents, completes the ACK lifecycle and shows a redelivery after a restart', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('SW4RM')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/registry +← RegisterAgent planner: accepted=true/);
+    expect(text).toMatch(/planner +← ACK RECEIVED/);
+    expect(text).toMatch(/planner +← ACK FULFILLED/);
+    expect(text).toMatch(/task-1 lifecycle ended FULFILLED/);
+    const crash = /worker#1 +crashes before acknowledging seq (\d+)/.exec(text);
+    expect(crash).not.toBeNull();
+    expect(text).toMatch(new RegExp(`worker#2 +← seq ${crash![1]} `));
+    expect(text).toMatch(/task-2 lifecycle ended FULFILLED .*router rows left for worker: 0/);
+  }, 30_000);
+});

@@ -4,6 +4,7 @@
 export { describeTransportConformance, testEvent } from './transport-conformance';
 export { waitFor, sleep } from './wait';
 export { vectorsDir } from './paths';
+export { bundleEntry } from './bundle-entry';
 export { NetworkPartition } from './partition';
 export { faultyTransport } from './faulty-transport';
 export { generateTestCertificates } from './tls-certificates';

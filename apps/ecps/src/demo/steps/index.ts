@@ -6,7 +6,18 @@ import cameraTensors from './02-camera-tensors';
 import vectorMemory from './03-vector-memory';
 import trust from './06-trust';
 import actionLog from './07-action-log';
+import sw4rmAgents from './07-sw4rm-agents';
 import swarmCoordination from './08-swarm-coordination';
 import grpcTraced from './30-grpc-traced';
 
-export const demoSteps: DemoStep[] = [promptAndAction, cameraTensors, vectorMemory, trust, actionLog, swarmCoordination, grpcTraced];
+export const demoSteps: DemoStep[] = [
+  promptAndAction,
+  cameraTensors,
+  vectorMemory,
+  trust,
+  sw4rmAgents,
+  swarmCoordination,
+  grpcTraced,
+  // last: the robot's action log of the whole demo, its `eaplog info`, and a replay
+  actionLog,
+];

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+// SchedulerPolicyService state (spec §3.10, §3.14): base policy, profiles, per-agent preferences and the
+// effective policy of each negotiation (preferences may only tighten the base).
+import { EcpsError } from '@ecps/core';
+import { NegotiationPolicy } from '@ecps/sw4rm/proto';
+import type {
+  AgentPreferences,
+  EffectivePolicy,
+  EvaluationReport,
+  GetEffectivePolicyRequest,
+  GetEffectivePolicyResponse,
+  GetNegotiationPolicyResponse,
+  HitlActionRequest,
+  HitlActionResponse,
+  ListPolicyProfilesResponse,
+  PolicyProfile,
+  SetNegotiationPolicyRequest,
+  SetNegotiationPolicyResponse,
+  SetPolicyProfilesRequest,
+  SetPolicyProfilesResponse,
+  SubmitEvaluationRequest,
+  SubmitEvaluationResponse,
+} from '@ecps/sw4rm/proto';
+
+/** The default base policy [ours]. */
+export const DEFAULT_POLICY: NegotiationPolicy = NegotiationPolicy.fromPartial({
+  maxRounds: 5,
+  scoreThreshold: 0.7,
+  diffTolerance: 0.1,
+  roundTimeoutMs: 60_000n,
+  tokenBudgetPerRound: 0n,
+  totalTokenBudget: 0n,
+  oscillationLimit: 3,
+  hitl: { mode: 'None' },
+  scoring: { requireSchemaValid: true, requireExamplesPass: false, llmWeight: 0.3 },
+});
+
+/** A scored evaluation kept per negotiation. */
+export interface ScoredEvaluation {
+  report: EvaluationReport;
+  /** `(1 − llm_weight)·deterministic + llm_weight·llm_confidence`. */
+  score: number;
+}
+
+const inUnit = (x: number) => x >= 0 && x <= 1;
+
+function policyProblem(p: NegotiationPolicy): string | undefined {
+  if (!inUnit(p.scoreThreshold)) return 'score_threshold must be in [0,1]';
+  if (!inUnit(p.diffTolerance)) return 'diff_tolerance must be in [0,1]';
+  if (p.scoring && !inUnit(p.scoring.llmWeight)) return 'scoring.llm_weight must be in [0,1]';
+  if (p.hitl && !['', 'None', 'PauseBetweenRounds', 'PauseOnFinalAccept'].includes(p.hitl.mode)) return `unknown hitl.mode ${p.hitl.mode}`;
+  return undefined;
+}
+
+const minPositive = (a: number, b: number) => (b > 0 && (a === 0 || b < a) ? b : a);
+const minPositiveBig = (a: bigint, b: bigint) => (b > 0n && (a === 0n || b < a) ? b : a);
+
+/** Base policy + preferences: limits take the min (0 = unset), `score_threshold` the max. */
+export function effectivePolicy(base: NegotiationPolicy, prefs: ReadonlyMap<string, AgentPreferences>): EffectivePolicy {
+  const p = NegotiationPolicy.fromPartial(base);
+  const applied: Record<string, AgentPreferences> = {};
+  for (const [agent, pref] of prefs) {
+    applied[agent] = pref;
+    p.maxRounds = minPositive(p.maxRounds, pref.maxRounds);
+    p.scoreThreshold = Math.max(p.scoreThreshold, pref.scoreThreshold);
+    p.diffTolerance = minPositive(p.diffTolerance, pref.diffTolerance);
+    p.roundTimeoutMs = minPositiveBig(p.roundTimeoutMs, pref.roundTimeoutMs);
+    p.tokenBudgetPerRound = minPositiveBig(p.tokenBudgetPerRound, pref.tokenBudgetPerRound);
+    p.totalTokenBudget = minPositiveBig(p.totalTokenBudget, pref.totalTokenBudget);
+    p.oscillationLimit = minPositive(p.oscillationLimit, pref.oscillationLimit);
+  }
+  return { policy: p, applied };
+}
+
+/** Policy store and the SchedulerPolicyService RPCs. */
+export class PolicyStore {
+  private base: NegotiationPolicy = DEFAULT_POLICY;
+  private profiles: PolicyProfile[] = [];
+  private readonly prefs = new Map<string, AgentPreferences>();
+  private readonly effective = new Map<string, { policy: EffectivePolicy; profile?: string }>();
+  private readonly evaluations = new Map<string, ScoredEvaluation[]>();
+  private readonly hitl = new Map<string, HitlActionRequest[]>();
+
+  /** Sets one agent's preferences (used for negotiations opened later). */
+  setAgentPreferences(agentId: string, prefs: AgentPreferences): void {
+    this.prefs.set(agentId, prefs);
+  }
+
+  /** Derives and records the effective policy of a negotiation (called on Open). */
+  derive(negotiationId: string, participants: readonly string[], profile?: string): EffectivePolicy {
+    const base = (profile && this.profiles.find((p) => p.name === profile)?.policy) || this.base;
+    const prefs = new Map(participants.filter((a) => this.prefs.has(a)).map((a) => [a, this.prefs.get(a)!] as const));
+    const eff = effectivePolicy(base, prefs);
+    this.effective.set(negotiationId, profile ? { policy: eff, profile } : { policy: eff });
+    return eff;
+  }
+
+  isKnown(negotiationId: string): boolean {
+    return this.effective.has(negotiationId);
+  }
+
+  evaluationsOf(negotiationId: string): readonly ScoredEvaluation[] {
+    return this.evaluations.get(negotiationId) ?? [];
+  }
+
+  async setNegotiationPolicy(req: SetNegotiationPolicyRequest): Promise<SetNegotiationPolicyResponse> {
+    if (!req.policy) return { ok: false, reason: 'validation_error: policy is required' };
+    const problem = policyProblem(req.policy);
+    if (problem) return { ok: false, reason: `validation_error: ${problem}` };
+    this.base = req.policy;
+    return { ok: true, reason: '' };
+  }
+
+  async getNegotiationPolicy(): Promise<GetNegotiationPolicyResponse> {
+    return { policy: this.base };
+  }
+
+  async setPolicyProfiles(req: SetPolicyProfilesRequest): Promise<SetPolicyProfilesResponse> {
+    const names = new Set<string>();
+    for (const p of req.profiles) {
+      if (!p.name || names.has(p.name)) return { ok: false, reason: `validation_error: profile names must be unique and non-empty (${p.name})` };
+      names.add(p.name);
+      const problem = p.policy ? policyProblem(p.policy) : 'policy is required';
+      if (problem) return { ok: false, reason: `validation_error: profile ${p.name}: ${problem}` };
+    }
+    this.profiles = [...req.profiles];
+    return { ok: true, reason: '' };
+  }
+
+  async listPolicyProfiles(): Promise<ListPolicyProfilesResponse> {
+    return { profiles: [...this.profiles] };
+  }
+
+  /** @throws EcpsError NOT_FOUND for an unknown negotiation. */
+  async getEffectivePolicy(req: GetEffectivePolicyRequest): Promise<GetEffectivePolicyResponse> {
+    const e = this.effective.get(req.negotiationId);
+    if (!e) throw new EcpsError('NOT_FOUND', `negotiation ${req.negotiationId} not found`);
+    return { effective: e.policy };
+  }
+
+  async submitEvaluation(req: SubmitEvaluationRequest): Promise<SubmitEvaluationResponse> {
+    const e = this.effective.get(req.negotiationId);
+    if (!e) return { accepted: false, reason: `validation_error: unknown negotiation ${req.negotiationId}` };
+    if (!req.report) return { accepted: false, reason: 'validation_error: report is required' };
+    const { deterministicScore: d, llmConfidence: c } = req.report;
+    if (!inUnit(d) || !inUnit(c)) return { accepted: false, reason: 'validation_error: scores must be in [0,1]' };
+    const w = e.policy.policy?.scoring?.llmWeight ?? 0;
+    const list = this.evaluations.get(req.negotiationId) ?? [];
+    list.push({ report: req.report, score: (1 - w) * d + w * c });
+    this.evaluations.set(req.negotiationId, list);
+    return { accepted: true, reason: '' };
+  }
+
+  async hitlAction(req: HitlActionRequest): Promise<HitlActionResponse> {
+    if (!this.effective.has(req.negotiationId)) return { ok: false, reason: `validation_error: unknown negotiation ${req.negotiationId}` };
+    if (!['approve', 'deny', 'modify', 'defer'].includes(req.action)) return { ok: false, reason: `validation_error: action must be approve, deny, modify or defer` };
+    const list = this.hitl.get(req.negotiationId) ?? [];
+    list.push(req);
+    this.hitl.set(req.negotiationId, list);
+    return { ok: true, reason: '' };
+  }
+
+  /** The profile a negotiation was opened with, if any. */
+  profileOf(negotiationId: string): string | undefined {
+    return this.effective.get(negotiationId)?.profile;
+  }
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+import { describe, expect, it } from '@jest/globals';
+import { ManualClock } from '@ecps/core';
+import { MessageType, createClient, durationFromMs } from '@ecps/sw4rm';
+import type { Envelope } from '@ecps/sw4rm';
+import { DecisionOutcome } from '@ecps/sw4rm/proto';
+import { NegotiationRoom, PolicyStore, startNegotiation } from '../src/index';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+describe('NegotiationService over gRPC (spec §3.10)', () => {
+  it('records steps, fans out one event each, and maps errors to gRPC codes', async () => {
+    const events: Envelope[] = [];
+    const running = await startNegotiation({ port: 0, emit: (e) => void events.push(e) });
+    const address = `127.0.0.1:${running.port}`;
+    const n = createClient('negotiation', address);
+    const policy = createClient('schedulerPolicy', address);
+    try {
+      running.policies.setAgentPreferences('b', { maxRounds: 2, scoreThreshold: 0.8, diffTolerance: 0, roundTimeoutMs: 0n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
+      await expect(n.open({ negotiationId: 'n1', participants: ['a'] })).rejects.toMatchObject({ grpcCode: 3 });
+      await n.open({ negotiationId: 'n1', correlationId: 'c1', topic: 'api shape', participants: ['a', 'b'] });
+      await expect(n.open({ negotiationId: 'n1', participants: ['a', 'b'] })).rejects.toMatchObject({ grpcCode: 6 });
+      const eff = await policy.getEffectivePolicy({ negotiationId: 'n1' });
+      expect(eff.effective!.policy).toMatchObject({ maxRounds: 2 });
+      expect(eff.effective!.policy!.scoreThreshold).toBeCloseTo(0.8, 5);
+      await expect(n.propose({ negotiationId: 'n1', fromAgent: 'a', payload: new Uint8Array() })).rejects.toMatchObject({ grpcCode: 3 });
+      await n.propose({ negotiationId: 'n1', fromAgent: 'a', contentType: 'application/json', payload: enc('{"v":1}') });
+      await n.evaluate({ negotiationId: 'n1', fromAgent: 'b', confidenceScore: 0.9, notes: 'ok' });
+      await expect(n.decide({ negotiationId: 'n1', decidedBy: 'consensus' })).rejects.toMatchObject({ grpcCode: 9 }); // one evaluation only
+      await n.evaluate({ negotiationId: 'n1', fromAgent: 'a', confidenceScore: 0.85, notes: 'fine' });
+      await n.decide({ negotiationId: 'n1', decidedBy: 'consensus', contentType: 'application/json', result: enc('{"v":1}') });
+      await expect(n.propose({ negotiationId: 'n1', fromAgent: 'a', payload: enc('x') })).rejects.toMatchObject({ grpcCode: 9 });
+      await expect(n.abort({ negotiationId: 'nope' })).rejects.toMatchObject({ grpcCode: 5 });
+      expect(events.map((e) => JSON.parse(new TextDecoder().decode(e.payload)).kind)).toEqual(['open', 'policy', 'propose', 'evaluate', 'evaluate', 'decide']);
+      for (const e of events) expect(e).toMatchObject({ messageType: MessageType.NEGOTIATION, correlationId: 'n1', contentType: 'application/json' });
+      const open = JSON.parse(new TextDecoder().decode(events[0]!.payload));
+      expect(open).toMatchObject({ kind: 'open', topic: 'api shape', corr: 'c1' });
+      expect(open.ts).toMatch(/Z$/);
+      expect(JSON.parse(new TextDecoder().decode(events[2]!.payload))).toMatchObject({ kind: 'propose', from: 'a', ct: 'application/json', payload_b64: Buffer.from('{"v":1}').toString('base64') });
+      expect(await policy.submitEvaluation({ negotiationId: 'zzz' })).toMatchObject({ accepted: false });
+      expect(await policy.hitlAction({ negotiationId: 'n1', action: 'approve' })).toEqual({ ok: true, reason: '' });
+    } finally {
+      n.close();
+      policy.close();
+      await running.stop();
+    }
+  });
+
+  it('enforces max rounds and the debate timeout', async () => {
+    const clock = new ManualClock();
+    const events: string[] = [];
+    const running = await startNegotiation({ port: 0, clock, emit: (e) => void events.push(JSON.parse(new TextDecoder().decode(e.payload)).kind) });
+    const n = running.negotiation;
+    running.policies.setAgentPreferences('a', { maxRounds: 1, scoreThreshold: 0, diffTolerance: 0, roundTimeoutMs: 0n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
+    await n.open({ negotiationId: 'n2', correlationId: '', topic: '', participants: ['a', 'b'], intensity: 3, debateTimeout: durationFromMs(5000) });
+    await n.propose({ negotiationId: 'n2', fromAgent: 'a', contentType: '', payload: enc('1') });
+    await expect(n.counter({ negotiationId: 'n2', fromAgent: 'b', contentType: '', payload: enc('2') })).rejects.toMatchObject({ code: 'CONFLICT' });
+    clock.advance(5000);
+    await new Promise((r) => setImmediate(r));
+    expect(n.get('n2')!.state).toBe('ABORTED');
+    expect(events.at(-1)).toBe('abort');
+    await running.stop();
+  });
+
+  it('effective policy only tightens the base', () => {
+    const p = new PolicyStore();
+    p.setAgentPreferences('x', { maxRounds: 10, scoreThreshold: 0.5, diffTolerance: 0.05, roundTimeoutMs: 10n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
+    const eff = p.derive('n', ['x', 'y']);
+    expect(eff.policy).toMatchObject({ maxRounds: 5, roundTimeoutMs: 10n, oscillationLimit: 3 });
+    expect(eff.policy!.scoreThreshold).toBeCloseTo(0.7, 5);
+    expect(eff.policy!.diffTolerance).toBeCloseTo(0.05, 5);
+    expect(Object.keys(eff.applied)).toEqual(['x']);
+  });
+});
+
+describe('Negotiation Room service (spec §3.11)', () => {
+  const vote = (criticId: string, score: number, confidence: number, artifactId = 'art', negotiationRoomId = 'room') => ({
+    vote: { artifactId, criticId, score, confidence, passed: true, strengths: [], weaknesses: [], recommendations: [], negotiationRoomId, votedAt: undefined },
+  });
+
+  it('decides when all requested critics voted; validates votes; GetDecision before → NOT_FOUND', async () => {
+    const running = await startNegotiation({ port: 0 });
+    const room = createClient('negotiationRoom', `127.0.0.1:${running.port}`);
+    try {
+      await room.submitProposal({ proposal: { artifactType: 3, artifactId: 'art', producerId: 'p', artifact: enc('code'), artifactContentType: 'text/plain', requestedCritics: ['c1', 'c2'], negotiationRoomId: 'room' } });
+      await expect(room.getDecision({ artifactId: 'art', negotiationRoomId: 'room' })).rejects.toMatchObject({ grpcCode: 5 });
+      await expect(room.submitVote(vote('c1', 11, 0.9))).rejects.toMatchObject({ grpcCode: 3 });
+      await expect(room.submitVote(vote('c1', 9, 1.5))).rejects.toMatchObject({ grpcCode: 3 });
+      const wait = room.waitForDecision({ artifactId: 'art', negotiationRoomId: 'room', timeoutSeconds: 5 });
+      await room.submitVote(vote('c1', 9, 0.9));
+      await expect(room.submitVote(vote('c1', 8, 0.9))).rejects.toMatchObject({ grpcCode: 6 });
+      await room.submitVote(vote('outsider', 1, 0.9)); // stored, excluded from quorum
+      await room.submitVote(vote('c2', 8, 0.8));
+      const decided = await wait;
+      expect(decided.decision).toMatchObject({ artifactId: 'art', negotiationRoomId: 'room' });
+      expect((await room.getVotes({ artifactId: 'art', negotiationRoomId: 'room' })).voteCount).toBe(3);
+      expect(decided.decision!.policyVersion).toMatch(/score-summary-v1/);
+    } finally {
+      room.close();
+      await running.stop();
+    }
+  });
+
+  it('WaitForDecision times out with DEADLINE_EXCEEDED; fail_closed deadline escalates', async () => {
+    const clock = new ManualClock();
+    const room = new NegotiationRoom({ clock, votingDeadlineMs: 10_000 });
+    await room.submitProposal({ proposal: { artifactType: 1, artifactId: 'a1', producerId: 'p', artifact: enc('x'), artifactContentType: '', requestedCritics: ['c1', 'c2', 'c3'], negotiationRoomId: 'r', createdAt: undefined } });
+    const waiting = room.waitForDecision({ artifactId: 'a1', negotiationRoomId: 'r', timeoutSeconds: 1 });
+    clock.advance(1000);
+    await expect(waiting).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await room.submitVote(vote('c1', 9, 0.9, 'a1', 'r'));
+    clock.advance(9000);
+    const d = await room.getDecision({ artifactId: 'a1', negotiationRoomId: 'r' });
+    expect(d.decision!.outcome).toBe(DecisionOutcome.ESCALATED_TO_HITL);
+  });
+});
+
+describe('Negotiation Room persistence', () => {
+  it('proposals, votes and decisions survive a restart', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const persistPath = join(mkdtempSync(join(tmpdir(), 'room-')), 'room.json');
+    const r1 = new NegotiationRoom({ persistPath });
+    await r1.submitProposal({ proposal: { artifactType: 2, artifactId: 'p1', producerId: 'x', artifact: enc('plan'), artifactContentType: 'text/plain', requestedCritics: ['c1', 'c2'], negotiationRoomId: 'r', createdAt: undefined } });
+    const v = (criticId: string) => ({ vote: { artifactId: 'p1', criticId, score: 9, confidence: 0.9, passed: true, strengths: [], weaknesses: [], recommendations: [], negotiationRoomId: 'r', votedAt: undefined } });
+    await r1.submitVote(v('c1'));
+    const r2 = new NegotiationRoom({ persistPath });
+    expect((await r2.getVotes({ artifactId: 'p1', negotiationRoomId: 'r' })).voteCount).toBe(1);
+    await r2.submitVote(v('c2'));
+    const r3 = new NegotiationRoom({ persistPath });
+    expect((await r3.getDecision({ artifactId: 'p1', negotiationRoomId: 'r' })).decision).toMatchObject({ outcome: DecisionOutcome.APPROVED, artifactId: 'p1' });
+  });
+});

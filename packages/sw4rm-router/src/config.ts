@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+// Router settings and their SW4RM environment variables (spec §1.2, §4).
+import { ValidationError } from '@ecps/core';
+
+/** Router settings; every field has the spec default. */
+export interface RouterConfig {
+  /** Store directory (LevelDB). Default `./sw4rm-router.sqlite3` (the reference's file name, kept for tooling). */
+  dbPath: string;
+  /** NACK producer id. Default `router`. */
+  routerId: string;
+  leaseMs: number;
+  sweepIntervalMs: number;
+  /** Per-recipient queue capacity (rows). Default 100. */
+  maxQueue: number;
+  ackMode: 'forward' | 'swallow';
+  nackOnFull: boolean;
+  /** 0 disables dedup. Default 3 600 000. */
+  dedupWindowMs: number;
+  /** 0 = unlimited. */
+  maxDeliveryAttempts: number;
+  /** Agents whose rows are released right after the write (`*` = all). */
+  autoReleaseAgents: readonly string[];
+  maxPayloadBytes: number;
+  drainGraceMs: number;
+}
+
+/** The spec defaults. */
+export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
+  dbPath: './sw4rm-router.sqlite3',
+  routerId: 'router',
+  leaseMs: 30_000,
+  sweepIntervalMs: 1000,
+  maxQueue: 100,
+  ackMode: 'forward',
+  nackOnFull: true,
+  dedupWindowMs: 3_600_000,
+  maxDeliveryAttempts: 0,
+  autoReleaseAgents: [],
+  maxPayloadBytes: 4_000_000,
+  drainGraceMs: 5000,
+};
+
+function num(env: Record<string, string | undefined>, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0) throw new ValidationError('CONFIG_INVALID', `${name}=${raw} is not a non-negative number`);
+  return v;
+}
+
+/**
+ * Reads `SW4RM_*` router variables over the defaults.
+ * @throws ValidationError CONFIG_INVALID for malformed values.
+ */
+export function routerConfigFromEnv(env: Record<string, string | undefined> = process.env): Partial<RouterConfig> {
+  const out: Partial<RouterConfig> = {};
+  if (env['SW4RM_ROUTER_DB']) out.dbPath = env['SW4RM_ROUTER_DB'];
+  if (env['SW4RM_ROUTER_ID']) out.routerId = env['SW4RM_ROUTER_ID'];
+  const lease = num(env, 'SW4RM_DELIVERY_LEASE_SECONDS');
+  if (lease !== undefined) out.leaseMs = lease * 1000;
+  const maxQueue = num(env, 'SW4RM_ROUTER_MAX_QUEUE');
+  if (maxQueue !== undefined) out.maxQueue = maxQueue;
+  const mode = env['SW4RM_ROUTER_ACK_MODE'];
+  if (mode) {
+    if (mode !== 'forward' && mode !== 'swallow') throw new ValidationError('CONFIG_INVALID', `SW4RM_ROUTER_ACK_MODE=${mode} (forward|swallow)`);
+    out.ackMode = mode;
+  }
+  const nack = env['SW4RM_ROUTER_NACK_ON_FULL'];
+  if (nack) out.nackOnFull = !/^(0|false|off|no)$/i.test(nack);
+  const dedup = num(env, 'SW4RM_DEDUP_WINDOW_SECONDS');
+  if (dedup !== undefined) out.dedupWindowMs = dedup * 1000;
+  const attempts = num(env, 'SW4RM_DELIVERY_MAX_ATTEMPTS');
+  if (attempts !== undefined) out.maxDeliveryAttempts = attempts;
+  const release = env['SW4RM_DELIVERY_AUTO_RELEASE_AGENTS'];
+  if (release) out.autoReleaseAgents = release.split(',').map((s) => s.trim()).filter(Boolean);
+  const payload = num(env, 'SW4RM_MAX_PAYLOAD_BYTES');
+  if (payload !== undefined) out.maxPayloadBytes = payload;
+  const drain = num(env, 'SW4RM_ROUTER_DRAIN_SECONDS');
+  if (drain !== undefined) out.drainGraceMs = drain * 1000;
+  return out;
+}

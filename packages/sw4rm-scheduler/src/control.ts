@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// CONTROL commands as envelopes ([ours] `application/vnd.sw4rm.control+json;v=1`), and agent reports back.
+import { CONTENT_TYPES, MessageType, buildEnvelope, contentTypeMatches, normaliseEnum } from '@ecps/sw4rm';
+import type { Envelope } from '@ecps/sw4rm';
+import type { ControlCommand } from './scheduler';
+
+/** The CONTROL envelope for a command; `to` names the agent since the router broadcasts. */
+export function controlEnvelope(producerId: string, command: ControlCommand): Envelope {
+  const body: Record<string, unknown> = { op: command.op, to: command.agentId };
+  if (command.taskId) body['task_id'] = command.taskId;
+  if (command.graceMs !== undefined) body['grace_ms'] = command.graceMs;
+  if (command.reason) body['reason'] = command.reason;
+  if (command.params?.length) body['params_b64'] = Buffer.from(command.params).toString('base64');
+  if (command.contentType) body['params_content_type'] = command.contentType;
+  return buildEnvelope({ producerId, messageType: MessageType.CONTROL, contentType: CONTENT_TYPES.control, payload: JSON.stringify(body), correlationId: command.taskId || undefined });
+}
+
+/** A parsed CONTROL command addressed to `agentId`, or undefined (not CONTROL, not for us, malformed). */
+export function parseControl(envelope: Envelope, agentId: string): (ControlCommand & { params?: Uint8Array }) | undefined {
+  if (normaliseEnum(MessageType, envelope.messageType) !== MessageType.CONTROL) return undefined;
+  if (!contentTypeMatches(envelope.contentType, CONTENT_TYPES.control)) return undefined;
+  try {
+    const o = JSON.parse(new TextDecoder().decode(envelope.payload)) as Record<string, unknown>;
+    if (o['to'] !== agentId || typeof o['op'] !== 'string') return undefined;
+    const cmd: ControlCommand = { op: o['op'] as ControlCommand['op'], agentId };
+    if (typeof o['task_id'] === 'string') cmd.taskId = o['task_id'];
+    if (typeof o['grace_ms'] === 'number') cmd.graceMs = o['grace_ms'];
+    if (typeof o['reason'] === 'string') cmd.reason = o['reason'];
+    if (typeof o['params_b64'] === 'string') cmd.params = new Uint8Array(Buffer.from(o['params_b64'], 'base64'));
+    return cmd;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An agent report (`application/vnd.sw4rm.agent.report+json;v=1`): `{schema_version, stage, status, task_id}`. */
+export function reportEnvelope(agentId: string, taskId: string, status: 'COMPLETED' | 'FAILED' | 'YIELDED', logs = ''): Envelope {
+  return buildEnvelope({
+    producerId: agentId,
+    messageType: MessageType.DATA,
+    contentType: CONTENT_TYPES.agentReport,
+    correlationId: taskId,
+    payload: JSON.stringify({ schema_version: 1, stage: 'task', status, task_id: taskId, logs, diagnostics: {} }),
+  });
+}
+
+/** Reads an agent report, or undefined. */
+export function parseReport(envelope: Envelope): { agentId: string; taskId: string; status: 'COMPLETED' | 'FAILED' | 'YIELDED' } | undefined {
+  if (!contentTypeMatches(envelope.contentType, CONTENT_TYPES.agentReport)) return undefined;
+  try {
+    const o = JSON.parse(new TextDecoder().decode(envelope.payload)) as Record<string, unknown>;
+    const status = o['status'];
+    if (typeof o['task_id'] !== 'string' || (status !== 'COMPLETED' && status !== 'FAILED' && status !== 'YIELDED')) return undefined;
+    return { agentId: envelope.producerId, taskId: o['task_id'], status };
+  } catch {
+    return undefined;
+  }
+}

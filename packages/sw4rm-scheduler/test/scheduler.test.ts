@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+import { describe, expect, it } from '@jest/globals';
+import { ManualClock } from '@ecps/core';
+import { AgentState, CommunicationClass, createClient, durationFromMs } from '@ecps/sw4rm';
+import { LaneQueue, Scheduler, controlEnvelope, parseControl, parseReport, reportEnvelope, startScheduler } from '../src/index';
+import type { ControlCommand } from '../src/index';
+
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
+
+function setup(extra: Partial<ConstructorParameters<typeof Scheduler>[0]> = {}) {
+  const clock = new ManualClock();
+  const sent: ControlCommand[] = [];
+  const s = new Scheduler({ clock, sendControl: (c) => void sent.push(c), ...extra });
+  const ops = () => sent.map((c) => `${c.op}:${c.taskId ?? ''}`);
+  return { clock, sent, s, ops };
+}
+const task = (taskId: string, priority = 0, agentId = 'a') => ({ agentId, taskId, priority, params: new Uint8Array(), contentType: '', scope: '' });
+
+describe('scheduler (spec §3.3)', () => {
+  it('validates, orders by priority then FIFO, and dedups by (agent, task)', async () => {
+    const { s, ops } = setup();
+    expect(await s.submitTask(task('bad', 21))).toEqual({ accepted: false, reason: 'validation_error: priority out of range' });
+    expect((await s.submitTask(task('', 0))).accepted).toBe(false);
+    await s.submitTask(task('t1', 5));
+    await s.submitTask(task('t2', 10));
+    await s.submitTask(task('t3', 10));
+    await s.submitTask(task('t4', 7));
+    expect(await s.submitTask(task('t2', 10))).toEqual({ accepted: false, reason: 'already_in_progress' });
+    await flush();
+    expect(ops()).toEqual(['RUN:t1']);
+    s.report('a', 't1', 'COMPLETED');
+    expect(s.report('a', 't2', 'COMPLETED')).toBe(false); // only the running task can be reported
+    await flush();
+    s.report('a', 't4', 'COMPLETED');
+    expect(await s.submitTask(task('t1', 5))).toEqual({ accepted: true, reason: 'duplicate: task already COMPLETED' });
+    s.report('a', 't2', 'COMPLETED');
+    await flush();
+    expect(ops().filter((o) => o.startsWith('RUN'))).toEqual(['RUN:t1', 'RUN:t4', 'RUN:t2', 'RUN:t3']);
+  });
+
+  it('preempts cooperatively only for strictly higher priority; a yielded task resumes its FIFO slot', async () => {
+    const { s, ops } = setup();
+    await s.submitTask(task('low', 5));
+    await s.submitTask(task('same', 5));
+    await flush();
+    expect(ops()).toEqual(['RUN:low']);
+    await s.submitTask(task('urgent', -10));
+    await flush();
+    expect(ops()).toEqual(['RUN:low', 'PREEMPT_REQUEST:low']);
+    s.report('a', 'low', 'YIELDED');
+    await flush();
+    expect(ops().at(-1)).toBe('RUN:urgent');
+    s.report('a', 'urgent', 'COMPLETED');
+    await flush();
+    expect(ops().at(-1)).toBe('RUN:low');
+  });
+
+  it('forces TERMINATE then KILL past the bound; the task ends FAILED forced_preemption; non-preemptible sections defer it', async () => {
+    const { s, ops, clock } = setup({ preemptTimeoutMs: 1000, terminateGraceMs: 3000 });
+    await s.submitTask(task('long', 5));
+    s.enterNonPreemptible('a', 'long', 5000);
+    await s.submitTask(task('hi', 0));
+    await flush();
+    clock.advance(4999);
+    await flush();
+    expect(ops()).toEqual(['RUN:long', 'PREEMPT_REQUEST:long']);
+    clock.advance(1);
+    await flush();
+    expect(ops().at(-1)).toBe('TERMINATE:long');
+    clock.advance(3000);
+    await flush();
+    expect(ops().slice(-2)).toEqual(['KILL:long', 'RUN:hi']);
+    expect(s.task('a', 'long')).toMatchObject({ state: 'FAILED', failReason: 'forced_preemption' });
+    s.close();
+  });
+
+  it('activity entries: created before execution, removed on completion, limits reject, poll and purge', async () => {
+    const { s } = setup({ maxActivityPerAgent: 2 });
+    await s.submitTask(task('x1'));
+    await s.submitTask(task('x2'));
+    expect(await s.submitTask(task('x3'))).toEqual({ accepted: false, reason: 'activity_buffer_full' });
+    const polled = await s.pollActivityBuffer({ agentId: 'a' });
+    expect(polled.entries.map((e) => e.taskId)).toEqual(['x1', 'x2']);
+    expect(polled.entries[0]!.timestamp).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
+    s.report('a', 'x1', 'COMPLETED');
+    expect((await s.pollActivityBuffer({ agentId: '' })).entries.map((e) => e.taskId)).toEqual(['x2']);
+    expect(await s.purgeActivity({ agentId: 'a', taskIds: ['x2'] })).toEqual({ purged: 1 });
+    expect(await s.purgeActivity({ agentId: 'a', taskIds: [] })).toEqual({ purged: 0 });
+  });
+
+  it('shutdown: TERMINATE with grace, then KILL and FAILED; unknown agent false; preemption requests', async () => {
+    const { s, ops, clock } = setup();
+    expect(await s.shutdownAgent({ agentId: 'nobody', gracePeriod: undefined })).toEqual({ ok: false });
+    await s.submitTask(task('w'));
+    expect(await s.requestPreemption({ agentId: 'a', taskId: 'w', reason: 'ops' })).toEqual({ enqueued: true });
+    expect(await s.requestPreemption({ agentId: 'a', taskId: 'nope', reason: '' })).toEqual({ enqueued: false });
+    expect(await s.shutdownAgent({ agentId: 'a', gracePeriod: durationFromMs(2000) })).toEqual({ ok: true });
+    clock.advance(2000);
+    await flush();
+    expect(ops()).toContain('KILL:');
+    expect(s.agentState('a')).toBe(AgentState.FAILED_STATE);
+    s.close();
+  });
+
+  it('lanes: weighted round robin 4:2:1, privileged rate limit demotes overflow', () => {
+    const clock = new ManualClock();
+    const q = new LaneQueue<string>({ clock, privilegedBurst: 5 });
+    for (let i = 0; i < 6; i++) q.push(`p${i}`, CommunicationClass.PRIVILEGED);
+    for (let i = 0; i < 4; i++) q.push(`s${i}`, CommunicationClass.COMM_CLASS_UNSPECIFIED);
+    for (let i = 0; i < 2; i++) q.push(`b${i}`, CommunicationClass.BULK);
+    expect(q.demoted).toBe(1);
+    const out: string[] = [];
+    for (let x = q.shift(); x; x = q.shift()) out.push(x);
+    // p5 was demoted: it queues in STANDARD ahead of s0
+    expect(out).toEqual(['p0', 'p1', 'p2', 'p3', 'p5', 's0', 'b0', 'p4', 's1', 's2', 'b1', 's3']);
+  });
+
+  it('CONTROL envelopes and agent reports round-trip; served over gRPC', async () => {
+    const env = controlEnvelope('scheduler', { op: 'RUN', agentId: 'a', taskId: 't', params: new Uint8Array([1]) });
+    expect(parseControl(env, 'a')).toMatchObject({ op: 'RUN', taskId: 't', params: new Uint8Array([1]) });
+    expect(parseControl(env, 'b')).toBeUndefined();
+    expect(parseReport(reportEnvelope('a', 't', 'COMPLETED'))).toEqual({ agentId: 'a', taskId: 't', status: 'COMPLETED' });
+    const running = await startScheduler({ port: 0 });
+    const client = createClient('scheduler', `127.0.0.1:${running.port}`);
+    expect(await client.submitTask({ agentId: 'a', taskId: 't', priority: 0 })).toEqual({ accepted: true, reason: '' });
+    expect((await client.pollActivityBuffer({ agentId: 'a' })).entries).toHaveLength(1);
+    client.close();
+    await running.stop();
+  });
+});
