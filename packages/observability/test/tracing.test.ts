@@ -4,9 +4,10 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader, type DataPoint, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { uuidv4, type EcpsEvent, type Transport } from '@ecps/core';
-import { waitFor } from '@ecps/testkit';
+import { startAedes, startMosquitto, waitFor } from '@ecps/testkit';
 import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
 import { grpcBusServer, grpcTransport } from '@ecps/transport-grpc';
+import { mqttTransport } from '@ecps/transport-mqtt';
 import { METRIC_NAMES, tracedTransport } from '../src/index';
 
 /** Two connected nodes of one transport kind. Add a factory here to run every tracing test over it (MQTT, DDS, ...). */
@@ -28,6 +29,30 @@ const factories: Array<[string, PairFactory]> = [
         a: grpcTransport({ target: server.address, nodeId: 'a' }),
         b: grpcTransport({ target: server.address, nodeId: 'b' }),
         teardown: () => server.close(),
+      };
+    },
+  ],
+  [
+    // traceparent travels as an MQTT 5 user property (CloudEvents binary mode)
+    'mqtt 5 (Mosquitto)',
+    async () => {
+      const broker = await startMosquitto();
+      return {
+        a: mqttTransport({ url: broker.url, nodeId: 'a' }),
+        b: mqttTransport({ url: broker.url, nodeId: 'b' }),
+        teardown: () => broker.stop(),
+      };
+    },
+  ],
+  [
+    // ... and as a top-level member of the structured-mode JSON on MQTT 3.1.1
+    'mqtt 3.1.1 (aedes)',
+    async () => {
+      const broker = await startAedes();
+      return {
+        a: mqttTransport({ url: broker.url, nodeId: 'a', protocolVersion: 4 }),
+        b: mqttTransport({ url: broker.url, nodeId: 'b', protocolVersion: 4 }),
+        teardown: () => broker.stop(),
       };
     },
   ],
