@@ -2,38 +2,12 @@
 // Runs a TypeScript entry point as a separate Node process (for multi-process tests and benchmarks): bundles it
 // with esbuild, resolving `@ecps/*` to the workspace sources like the Jest preset, and stops it by process id.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-/** `@ecps/x[/sub]` -> its source file, read from each workspace package's `exports`. */
-function workspaceSources(): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const group of ['packages', 'apps', 'tooling']) {
-    const dir = join(root, group);
-    if (!existsSync(dir)) continue;
-    for (const name of readdirSync(dir)) {
-      const pkgFile = join(dir, name, 'package.json');
-      if (!existsSync(pkgFile)) continue;
-      const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { name?: string; exports?: Record<string, unknown> };
-      if (!pkg.name?.startsWith('@ecps/') || !pkg.exports) continue;
-      for (const [sub, target] of Object.entries(pkg.exports)) {
-        if (sub === './package.json') continue;
-        const t = target as string | { import?: { default?: string } | string; default?: string };
-        const entry = typeof t === 'string' ? t : typeof t.import === 'object' ? t.import.default : (t.import ?? t.default);
-        if (typeof entry !== 'string') continue;
-        const source = join(dir, name, entry.replace(/^\.\/dist\//, './src/').replace(/\.(c|m)?js$/, '.ts'));
-        if (existsSync(source)) map.set(sub === '.' ? pkg.name : `${pkg.name}/${sub.slice(2)}`, source);
-      }
-    }
-  }
-  return map;
-}
+import { workspaceSources } from './workspace-sources';
 
 const bundles = new Map<string, Promise<string>>();
 
