@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { Client, credentials } from '@grpc/grpc-js';
 import { HEALTH_SERVICE, HEALTH_STATUS, createClient } from '@ecps/sw4rm';
 import { startHub } from '../src/hub/start-hub';
@@ -20,8 +20,11 @@ function health(address: string, service: string): Promise<number> {
 }
 
 describe('ecps hub', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hub-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it('serves every service with health checks on ephemeral ports and stops gracefully', async () => {
-    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'hub-')), 'r.db'), drainGraceMs: 0, env: {} });
+    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dbPath: join(dir, 'r.db'), drainGraceMs: 0, env: {} });
     const { router, registry, scheduler } = hub.ports;
     expect(new Set([router, registry, scheduler]).size).toBe(3);
     for (const p of [router, registry, scheduler]) expect([50051, 50052, 50053]).not.toContain(p);

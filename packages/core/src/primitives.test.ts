@@ -1,6 +1,6 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -124,8 +124,11 @@ describe('Ack codec', () => {
 
 describe('configuration precedence', () => {
   const defaults = { nodeId: 'node', profile: 'standard', mqtt: { url: 'mqtt://localhost:1883', keepalive: 30 } };
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   it('defaults < ECPS_CONFIG file < ECPS_* env < options', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecps-config-'));
+    dirs.push(dir);
     const file = join(dir, 'ecps.json');
     writeFileSync(file, JSON.stringify({ nodeId: 'from-file', profile: 'edge-lite', mqtt: { keepalive: 10 } }));
     const env = { ECPS_CONFIG: file, ECPS_PROFILE: 'cloud-fleet', ECPS_MQTT__KEEPALIVE: '60', ECPS_UNRELATED: 'x' };
@@ -142,6 +145,7 @@ describe('configuration precedence', () => {
   });
   it('rejects a broken config file with CONFIG_INVALID', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecps-config-'));
+    dirs.push(dir);
     const file = join(dir, 'bad.json');
     writeFileSync(file, '{nope');
     expect(() => resolveConfig({ defaults, env: { ECPS_CONFIG: file } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));

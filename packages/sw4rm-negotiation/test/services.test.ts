@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-import { describe, expect, it } from '@jest/globals';
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '@ecps/core';
 import { MessageType, createClient, durationFromMs } from '@ecps/sw4rm';
 import type { Envelope } from '@ecps/sw4rm';
 import { DecisionOutcome } from '@ecps/sw4rm/proto';
 import { NegotiationRoom, PolicyStore, startNegotiation } from '../src/index';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -120,7 +124,9 @@ describe('Negotiation Room persistence', () => {
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const persistPath = join(mkdtempSync(join(tmpdir(), 'room-')), 'room.json');
+    const dir = mkdtempSync(join(tmpdir(), 'room-'));
+    dirs.push(dir);
+    const persistPath = join(dir, 'room.json');
     const r1 = new NegotiationRoom({ persistPath });
     await r1.submitProposal({ proposal: { artifactType: 2, artifactId: 'p1', producerId: 'x', artifact: enc('plan'), artifactContentType: 'text/plain', requestedCritics: ['c1', 'c2'], negotiationRoomId: 'r', createdAt: undefined } });
     const v = (criticId: string) => ({ vote: { artifactId: 'p1', criticId, score: 9, confidence: 0.9, passed: true, strengths: [], weaknesses: [], recommendations: [], negotiationRoomId: 'r', votedAt: undefined } });

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '@ecps/core';
 import { AgentState, CommunicationClass, createClient } from '@ecps/sw4rm';
 import { Registry, startRegistry } from '../src/index';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('registry (checklist 12)', () => {
   it('serves the RPCs over gRPC: unknown heartbeat/deregister false, re-register updates, explicit deregistration', async () => {
@@ -49,7 +52,9 @@ describe('registry (checklist 12)', () => {
 
   it('records off-table transitions with a warning instead of rejecting, and persists descriptors', async () => {
     const warnings: string[] = [];
-    const path = join(mkdtempSync(join(tmpdir(), 'reg-')), 'registry.json');
+    const dir = mkdtempSync(join(tmpdir(), 'reg-'));
+    dirs.push(dir);
+    const path = join(dir, 'registry.json');
     const logger = { debug() {}, info() {}, error() {}, warn: (m: string) => void warnings.push(m) };
     const r = new Registry({ logger, persistPath: path, clock: new ManualClock() });
     await r.registerAgent({ agent: { agentId: 'a', name: 'kept' } as never });

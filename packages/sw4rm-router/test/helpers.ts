@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, credentials, status } from '@grpc/grpc-js';
 import type { ClientReadableStream } from '@grpc/grpc-js';
+import { afterAll } from '@jest/globals';
 import { waitFor } from '@ecps/testkit';
 import { MessageType, buildEnvelope, createClient } from '@ecps/sw4rm';
 import type { ClientOf, EnvelopeInit } from '@ecps/sw4rm';
@@ -12,7 +13,14 @@ import type { Envelope } from '@ecps/sw4rm/proto';
 import { startRouter } from '../src/index';
 import type { RunningRouter, StartRouterOptions, StreamSink } from '../src/index';
 
-export const tmpDb = () => join(mkdtempSync(join(tmpdir(), 'sw4rm-router-')), 'router.sqlite3');
+// Every test file that imports this module removes the stores it made when it ends.
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+export const tmpDb = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sw4rm-router-'));
+  dirs.push(dir);
+  return join(dir, 'router.sqlite3');
+};
 
 export interface Harness {
   running: RunningRouter;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '@ecps/core';
 import {
   AGENT_TRANSITIONS,
@@ -22,7 +22,13 @@ import {
 } from '../src/index';
 import type { ActivityStorage, WorktreeEvent, WorktreeState } from '../src/index';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'sw4rm-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sw4rm-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 const env = (token = '') => buildEnvelope({ producerId: 'a', messageType: MessageType.DATA, idempotencyToken: token });
 
 describe('persistent activity buffer (spec §3.8, checklist 11)', () => {
