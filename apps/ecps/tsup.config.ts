@@ -1,13 +1,11 @@
 import { defineConfig } from 'tsup';
-import { entriesFromExports } from '@ecps/tsup-config';
 
-// An application: one ESM bundle with a shebang; workspace packages stay external (installed alongside).
+// An application: one ESM bundle; workspace packages stay external (installed alongside). bin/ecps.js runs it.
 export default defineConfig({
-  entry: entriesFromExports(import.meta.dirname),
+  entry: { cli: 'src/cli.ts' },
   format: ['esm'],
   target: 'es2022',
   platform: 'node',
   sourcemap: true,
   clean: true,
-  banner: { js: '#!/usr/bin/env node' },
 });

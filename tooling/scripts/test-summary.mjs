@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Sums the Jest JSON results of every package into the one closing line of the test command.
+// With `--temp-dir DIR` (the TMPDIR the suites ran with), every entry left in DIR is listed and counts as a failure:
+// tests remove what they create.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({ options: { 'temp-dir': { type: 'string' } } });
 
 let passed = 0, failed = 0, skipped = 0;
 const broken = [];
@@ -28,5 +33,10 @@ function scan(dir) {
   skipped += r.numPendingTests + r.numTodoTests;
 }
 if (broken.length) console.log(`no test results from: ${broken.join(', ')}`);
+const leaked = args['temp-dir'] ? readdirSync(args['temp-dir']).sort() : [];
+if (leaked.length) {
+  console.log(`left in the tests' temp folder (each counts as a failure): ${leaked.join(', ')}`);
+  failed += leaked.length;
+}
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command: set-up, package-shape checks, type checks, lint, then every test suite.
-# Ends with one line: "N passed, N failed" (", N skipped" when some were skipped).
+# The README's test command: set-up, repository checks, type checks, lint, package shape, then every test suite.
+# Ends with one line: "N passed, N failed" (", N skipped" when some were skipped). The suites run with TMPDIR set to
+# a fresh private folder; whatever they leave in it is listed and counted as failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bash tooling/scripts/setup.sh || exit 2
@@ -8,6 +9,7 @@ export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 
 status=0
 step() { echo "› $1"; shift; "$@" || { echo "✗ failed: $*"; status=1; }; }
+step "self-contained (no path above the repository root)" node tooling/scripts/check-self-contained.mjs
 step "generated protobuf code is up to date" pnpm --silent proto:check
 step "no dependency cycles" node tooling/scripts/check-cycles.mjs
 step "typecheck" pnpm exec turbo run typecheck --output-logs=errors-only
@@ -16,6 +18,8 @@ step "package shape (publint, attw)" pnpm exec turbo run check:package --output-
 
 find packages apps tooling bench -name test-results.json -not -path '*/node_modules/*' -delete 2>/dev/null
 echo "› tests"
-pnpm exec turbo run test --continue --concurrency=1 --output-logs=new-only "$@" || status=1
-node tooling/scripts/test-summary.mjs || status=1
+test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/ecps-test-tmp.XXXXXX")"
+TMPDIR="$test_tmp" pnpm exec turbo run test --continue --concurrency=1 --output-logs=new-only "$@" || status=1
+node tooling/scripts/test-summary.mjs --temp-dir "$test_tmp" || status=1
+rm -rf "$test_tmp"
 exit $status

@@ -1,23 +1,35 @@
 // SPDX-License-Identifier: Apache-2.0
-// The `ecps` command.
-import { Command } from 'commander';
-import { registerBroker } from './commands/broker';
-import { registerDemo } from './commands/demo';
-import { registerEaplog } from './commands/eaplog';
-import { registerHub } from './commands/hub';
+// The `ecps` executable: runs the CLI on this process's arguments, streams and signals.
+import { runCli } from './main';
+import { Output, describeError } from './kit/index';
 
-const program = new Command('ecps')
-  .description('ECPS: the Embodied Cognition Protocol Stack')
-  .version('0.1.0')
-  .showHelpAfterError()
-  .enablePositionalOptions();
+const out = new Output();
+const interrupted = new AbortController();
+const forced = new AbortController();
+const INTERRUPTED = 130;
 
-registerDemo(program);
-registerBroker(program);
-registerEaplog(program);
-registerHub(program);
+// First SIGINT/SIGTERM: the command stops (servers drain). Second: it skips any grace and gets 2 s. Third: now.
+let signals = 0;
+const onSignal = (): void => {
+  signals++;
+  if (signals === 1) interrupted.abort();
+  else if (signals === 2) {
+    forced.abort();
+    setTimeout(() => process.exit(INTERRUPTED), 2_000).unref();
+  } else process.exit(INTERRUPTED);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
-});
+// Work a command abandoned (a demo step cut short) must never print a stack trace or keep a failed run alive.
+const crash = (error: unknown): void => {
+  if (!out.closed.aborted) out.message(`ecps: ${describeError(error)}`);
+  process.exit(1);
+};
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
+
+const code = await runCli(process.argv.slice(2), { out, interrupted: interrupted.signal, forced: forced.signal });
+process.exitCode = code;
+// Let stdout drain, then end even if something abandoned still holds the event loop.
+setTimeout(() => process.exit(code), 2_000).unref();

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-import { afterAll, expect, it, jest } from '@jest/globals';
-import { Command } from 'commander';
-import { startMosquitto, waitFor, type MosquittoHandle } from '@ecps/testkit';
+import { afterAll, expect, it } from '@jest/globals';
+import { startMosquitto, type MosquittoHandle } from '@ecps/testkit';
 import { mqttTransport } from '@ecps/transport-mqtt';
-import { registerBroker } from '../src/commands/broker';
 import { runDemo } from '../src/demo/run-demo';
 import { demoSteps } from '../src/demo/steps/index';
+import { startEcps } from './run-ecps';
 
 let mosquitto: MosquittoHandle | undefined;
 afterAll(async () => {
@@ -23,25 +22,18 @@ it('runs the demo over an external broker given with --broker', async () => {
 it('runs the demo over its embedded broker by default', async () => {
   const lines: string[] = [];
   await runDemo({ out: (l) => lines.push(l), steps: demoSteps.slice(0, 1) });
-  expect(lines[0]).toMatch(/^ECPS demo over MQTT through an embedded broker at mqtt:\/\/127\.0\.0\.1:\d+$/);
+  expect(lines[0]).toMatch(/^ECPS demo over MQTT through an embedded broker at mqtt:\/\/127\.0\.0\.1:\d+ \(started for this run; --broker URL uses yours\)$/);
 });
 
-it('`ecps broker` serves MQTT until SIGINT', async () => {
-  const printed: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((line: unknown) => void printed.push(String(line)));
-  try {
-    const program = new Command('ecps').exitOverride();
-    registerBroker(program);
-    const running = program.parseAsync(['broker', '--port', '0'], { from: 'user' });
-    await waitFor(() => printed.length > 0, 'the broker to start');
-    const url = /on (mqtt:\/\/\S+)/.exec(printed[0]!)![1]!;
-    const client = mqttTransport({ url, nodeId: 'probe', protocolVersion: 4 });
-    await client.connect();
-    await client.close();
-    process.emit('SIGINT');
-    await running;
-    expect(printed.at(-1)).toBe('ecps broker: stopped');
-  } finally {
-    log.mockRestore();
-  }
+it('`ecps broker` serves MQTT until SIGINT: its URL on stdout, messages on stderr', async () => {
+  const broker = startEcps(['broker', '--port', '0']);
+  const url = await broker.waitForLine(/^mqtt:\/\//);
+  const client = mqttTransport({ url, nodeId: 'probe', protocolVersion: 4 });
+  await client.connect();
+  await client.close();
+  broker.child.kill('SIGINT');
+  const r = await broker.exited;
+  expect(r.code).toBe(0);
+  expect(r.stdout).toBe(`${url}\n`);
+  expect(r.stderr).toBe(`ecps broker: MQTT 3.1.1 on ${url} (Ctrl-C to stop)\necps broker: stopped\n`);
 });

@@ -1,5 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { runDemo } from '../src/demo/run-demo';
+import type { DemoEvent, DemoStep } from '../src/demo/step';
 import { demoSteps } from '../src/demo/steps/index';
 
 describe('ecps demo', () => {
@@ -8,9 +11,10 @@ describe('ecps demo', () => {
     await runDemo({ out: (l) => lines.push(l), steps: demoSteps.slice(0, 1) });
     const text = lines.join('\n');
     expect(text).toMatch(/robot-arm +← prompt "Pick up the red cube/);
-    expect(text).toMatch(/refused before sending: PROMPT_TOO_LARGE/);
+    expect(text).toMatch(/controller ⊘ expected refusal: a 16385-byte prompt is over the 16384-byte limit and is never sent \(PROMPT_TOO_LARGE\)/);
     expect(text).toMatch(/robot-arm +← action GRIP position=0\.20 force≤15 N from urn:ecps:controller/);
-    expect(text).toMatch(/demo complete/);
+    expect(text).toMatch(/robot-arm +✓ gripper executed/);
+    expect(lines.at(-1)).toBe('demo complete: 1 step, 2 checks held (1 of them expected refusals)');
   });
 
   it('runs the camera step: an image frame and a chunked feature map arrive intact', async () => {
@@ -19,7 +23,7 @@ describe('ecps demo', () => {
     const text = lines.join('\n');
     expect(text).toMatch(/perception ← u8\[240×320×3\] frame=camera_optical \(one DATA frame, zstd\)/);
     expect(text).toMatch(/perception ← f32\[8×384×384\] frame=camera_optical \(reassembled from \d+ chunks, zstd\)/);
-    expect(text).toMatch(/acks ok: 1, chunks repeated: 0; both tensors arrived bit-identical/);
+    expect(text).toMatch(/camera +✓ both tensors arrived bit-identical \(SHA-256 compared\); the chunked one was acknowledged, 0 chunks resent/);
   });
 
   it('rejects the intruder of the trust step and says so', async () => {
@@ -27,10 +31,11 @@ describe('ecps demo', () => {
     const trust = demoSteps.find((s) => s.title.startsWith('Trust'))!;
     await runDemo({ out: (l) => lines.push(l), steps: [trust] });
     const text = lines.join('\n');
-    expect(text).toMatch(/robot-arm +✓ executed .* from urn:ecps:controller/);
-    expect(text).toMatch(/robot-arm +✗ rejected KEY_NOT_FOUND/);
-    expect(text).toMatch(/robot-arm +✗ rejected UNAUTHENTICATED/);
-    expect(text).toMatch(/executed 1 of 3 actions/);
+    expect(text).toMatch(/robot-arm +← executes .* from urn:ecps:controller/);
+    expect(text).toMatch(/robot-arm +⊘ expected refusal: the forged action .* \(KEY_NOT_FOUND\)/);
+    expect(text).toMatch(/robot-arm +⊘ expected refusal: the unsigned action .* \(UNAUTHENTICATED\)/);
+    expect(text).toMatch(/robot-arm +✓ executed 1 of 3 actions/);
+    expect(text).not.toMatch(/✗/);
   });
 
   it('runs the gRPC step: a real router, two nodes, one trace across them', async () => {
@@ -40,12 +45,45 @@ describe('ecps demo', () => {
     const text = lines.join('\n');
     expect(text).toMatch(/grpc router listening on 127\.0\.0\.1:\d+/);
     expect(text).toMatch(/robot-leg +← prompt "Walk to the charging dock\." over gRPC, traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01/);
-    expect(text).toMatch(/one trace: the receiver's span is a child of the sender's/);
+    expect(text).toMatch(/otel +✓ one trace: the receiver's span is a child of the sender's/);
   });
 
   it('fails a step that does not finish, and says which', async () => {
     const stuck = { title: 'stuck', run: () => new Promise<void>(() => undefined) };
     await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);
+  });
+
+  it('a check that does not hold fails its step with ✗ and the checks that held before it', async () => {
+    const lines: string[] = [];
+    const events: DemoEvent[] = [];
+    const failing: DemoStep = {
+      title: 'failing',
+      run: async (ctx) => {
+        ctx.held('robot', 'first check');
+        throw new Error('the second check did not hold');
+      },
+    };
+    await expect(runDemo({ out: (l) => lines.push(l), onEvent: (e) => events.push(e), steps: [failing] })).rejects.toThrow('the second check did not hold');
+    expect(lines.at(-1)).toBe('✗ step 1 failed after 1 check held: the second check did not hold');
+    expect(events.at(-1)).toEqual({ type: 'failed', step: 1, title: 'failing', checks: 1, reason: 'the second check did not hold' });
+  });
+
+  it('stops between or during steps when its signal aborts, removing its temporary folders', async () => {
+    const lines: string[] = [];
+    const stop = new AbortController();
+    let dir = '';
+    const slow: DemoStep = {
+      title: 'slow',
+      run: async (ctx) => {
+        dir = ctx.tempDir('slow');
+        stop.abort();
+        await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+      },
+    };
+    const summary = await runDemo({ out: (l) => lines.push(l), steps: [slow, slow], signal: stop.signal });
+    expect(summary).toEqual({ steps: 0, checks: 0, refusals: 0, stopped: true });
+    expect(lines.at(-1)).toBe('demo stopped during step 1 after 0 checks held');
+    expect(existsSync(dir)).toBe(false);
   });
 });
 
@@ -55,12 +93,13 @@ describe('ecps demo: action log step', () => {
     await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.includes('.eaplog')) });
     const text = lines.join('\n');
     expect(text).toMatch(/result 1: gripper ok/);
-    expect(text).toMatch(/result 2: gripper FAILED \(force limit 35 N/);
-    expect(text).toMatch(/result 3: navigate skipped/);
+    expect(text).toMatch(/arm-7 +⊘ expected refusal: result 2: gripper FAILED \(force limit 35 N/);
+    expect(text).toMatch(/planner +✓ stop_on_fail held: result 3: navigate skipped/);
+    expect(text).toMatch(/\(temporary: deleted when the demo ends; --keep-log DIR keeps it\)/);
     expect(text).toMatch(/Layout: +ecps-v2/);
     expect(text).toMatch(/Robot ID: +arm-7/);
     expect(text).toMatch(/Messages: +3/);
-    expect(text).toMatch(/3 actions replayed in recorded order; state_sha sequence identical \(3 executed\)/);
+    expect(text).toMatch(/replayer +✓ 3 actions replayed in recorded order; state_sha sequence identical \(3 executed\)/);
   });
 });
 
@@ -72,10 +111,11 @@ describe('ecps demo: SW4RM step', () => {
     expect(text).toMatch(/registry +← RegisterAgent planner: accepted=true/);
     expect(text).toMatch(/planner +← ACK RECEIVED/);
     expect(text).toMatch(/planner +← ACK FULFILLED/);
-    expect(text).toMatch(/task-1 lifecycle ended FULFILLED/);
+    expect(text).toMatch(/planner +✓ task-1 lifecycle ended FULFILLED/);
     const crash = /worker#1 +crashes before acknowledging seq (\d+)/.exec(text);
     expect(crash).not.toBeNull();
     expect(text).toMatch(new RegExp(`worker#2 +← seq ${crash![1]} `));
+    expect(text).toMatch(new RegExp(`router +✓ redelivered seq ${crash![1]}, never acknowledged by worker#1, to worker#2`));
     expect(text).toMatch(/task-2 lifecycle ended FULFILLED .*router rows left for worker: 0/);
   }, 30_000);
 });

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `eaplog` command line (spec §6.8). Exit codes: 0 success, 1 invalid / failed, 2 usage or I/O, 130 interrupted.
 import { writeFile } from 'node:fs/promises';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EcpsError, isEcpsError, toHex } from '@ecps/core';
 import type { KeyProvider } from '@ecps/core';
 import { EAP } from '@ecps/proto';
@@ -34,6 +34,8 @@ export interface CliIo {
   signal?: AbortSignal;
   /** Receives every replayed action (e.g. `ecps eaplog replay` feeding a running node). */
   replayHandler?: (action: ReplayedAction) => void | Promise<void>;
+  /** The name in help and usage errors (default `eaplog`; `ecps eaplog` when mounted in the ecps CLI). */
+  programName?: string;
 }
 
 /** Exit code carried by an error thrown inside a command. */
@@ -84,9 +86,16 @@ function parseVersion(text: string): EaplogVersion {
   return text as EaplogVersion;
 }
 
-function parseCount(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new EcpsError('INVALID_ARGUMENT', `${name} must be a non-negative integer`);
+/** Argument parser of the numeric options: a bad value is a usage error (exit 2) worded like the ecps CLI's. */
+function count(text: string): number {
+  const value = /^\+?\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value)) throw new InvalidArgumentError('Expected an integer of at least 0.');
+  return value;
+}
+
+function seconds(text: string): number {
+  const value = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(value)) throw new InvalidArgumentError('Expected a number of seconds.');
   return value;
 }
 
@@ -116,6 +125,12 @@ function summarize(message: LogMessage): EapSummary {
   }
 }
 
+/** A usage error as one line naming the command (commander's `error: ...` and `(Did you mean ...?)` folded in). */
+const usageError =
+  (command: string) =>
+  (text: string, write: (text: string) => void): void =>
+    write(`${command}: ${text.replace(/^error: /, '').replace(/\n\(Did you mean (.+)\?\)/, ' (did you mean $1?)')}`);
+
 /**
  * Runs the eaplog CLI with `argv` (the arguments after the program name) and returns the exit code.
  * Never calls process.exit.
@@ -139,11 +154,12 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
     return bytes;
   };
 
-  const program = new Command('eaplog')
+  const name = io.programName ?? 'eaplog';
+  const program = new Command(name)
     .description('Inspect, validate, migrate and replay .eaplog action logs (ECPS spec §6)')
     .exitOverride()
-    .configureOutput({ writeOut: out, writeErr: err })
-    .showHelpAfterError(false);
+    .configureOutput({ writeOut: out, writeErr: err, outputError: usageError(name) })
+    .showHelpAfterError(`Run '${name} --help' for usage.`);
 
   program
     .command('info')
@@ -264,10 +280,10 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
     .argument('<source>')
     .argument('<target>')
     .option('--target-version <version>', 'target version', LATEST_VERSION)
-    .option('--robot-id <id>')
-    .option('--session-id <id>')
+    .option('--robot-id <id>', 'robot id written into the new header')
+    .option('--session-id <id>', 'session id written into the new header')
     .option('--metadata <json>', 'JSON object put first in the new metadata')
-    .addOption(new Option('--framing <framing>').choices(['reference', 'ecps-v2']))
+    .addOption(new Option('--framing <framing>', 'record framing of the target').choices(['reference', 'ecps-v2']))
     .option('--compat', 'write the reference layout (same as --framing reference)')
     .option('--key <file>', 'AES-256 key file to read an encrypted source')
     .option('--json', 'machine-readable output')
@@ -327,10 +343,12 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
     .command('extract')
     .description('write the messages as JSON (default, stdout) or as a headerless v1.0 file (binary, needs --output)')
     .argument('<file>')
-    .option('--output <path>')
-    .addOption(new Option('--format <format>').choices(['json', 'binary']).default('json'))
+    .option('--output <path>', 'write to this file instead of stdout (required for binary)')
+    .addOption(new Option('--format <format>', 'json (hex payloads) or binary (u32le-framed records)').choices(['json', 'binary']).default('json'))
+    .option('--json', 'same as --format json')
     .option('--key <file>', 'AES-256 key file (32 raw bytes)')
-    .action(async (file: string, opts: { output?: string; format: 'json' | 'binary'; key?: string }) => {
+    .action(async (file: string, opts: { output?: string; format: 'json' | 'binary'; json?: boolean; key?: string }) => {
+      if (opts.json && opts.format === 'binary') throw new EcpsError('INVALID_ARGUMENT', '--json and --format binary contradict each other');
       if (opts.format === 'binary' && opts.output === undefined) throw new EcpsError('INVALID_ARGUMENT', '--format binary requires --output');
       const messages = await readMessagesOf(file, opts.key);
       const bar = progressBar('extracting', messages.length, err, isTTY && messages.length > 10_000);
@@ -356,13 +374,13 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
     .command('list')
     .description('list the first messages: index, size, spec, id, action type, state_sha')
     .argument('<file>')
-    .option('--max <n>', 'how many', '10')
-    .addOption(new Option('--format <format>').choices(['text', 'json']).default('text'))
+    .option('--max <n>', 'how many', count, 10)
+    .addOption(new Option('--format <format>', 'text (tab-separated) or json').choices(['text', 'json']).default('text'))
+    .option('--json', 'same as --format json')
     .option('--key <file>', 'AES-256 key file (32 raw bytes)')
-    .action(async (file: string, opts: { max: string; format: 'text' | 'json'; key?: string }) => {
-      const max = parseCount('--max', opts.max);
-      const rows = (await readMessagesOf(file, opts.key)).slice(0, max).map(summarize);
-      if (opts.format === 'json') return print(json(rows));
+    .action(async (file: string, opts: { max: number; format: 'text' | 'json'; json?: boolean; key?: string }) => {
+      const rows = (await readMessagesOf(file, opts.key)).slice(0, opts.max).map(summarize);
+      if (opts.json || opts.format === 'json') return print(json(rows));
       for (const r of rows) {
         print(r.error ? `${r.index}\t${r.size}\t${r.error}` : `${r.index}\t${r.size}\t${r.spec}\t${r.id}\t${r.action_type}\t${r.state_sha}`);
       }
@@ -373,25 +391,24 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
     .description('create a log holding only its header (version 1.0 gives an empty file)')
     .argument('<file>')
     .option('--version <version>', 'log version', LATEST_VERSION)
-    .option('--robot-id <id>')
-    .option('--session-id <id>')
-    .option('--metadata <json>')
-    .addOption(new Option('--framing <framing>').choices(['reference', 'ecps-v2']))
-    .addOption(new Option('--compression <codec>').choices(['none', 'deflate', 'zstd']))
-    .addOption(new Option('--encryption <alg>').choices(['none', 'aes-256-gcm']))
+    .option('--robot-id <id>', 'robot id written into the header')
+    .option('--session-id <id>', 'session id written into the header')
+    .option('--metadata <json>', 'JSON object stored as the header metadata')
+    .addOption(new Option('--framing <framing>', 'record framing (default: ecps-v2 for 2.1, else reference)').choices(['reference', 'ecps-v2']))
+    .addOption(new Option('--compression <codec>', 'record compression (native framing)').choices(['none', 'deflate', 'zstd']))
+    .addOption(new Option('--encryption <alg>', 'record encryption (native framing; needs --key-id)').choices(['none', 'aes-256-gcm']))
     .option('--key-id <id>', 'name of the AES key (with --encryption)')
     .option('--signing-key <file>', 'Ed25519 seed file (32 raw bytes)')
-    .option('--checkpoint-interval <n>')
-    .option('--created-at <float>', 'Unix seconds')
+    .option('--checkpoint-interval <n>', 'records between signed checkpoints (with --signing-key)', count, 64)
+    .option('--created-at <float>', 'Unix seconds', seconds)
     .option('--json', 'machine-readable output')
-    .action(async (file: string, opts: Record<string, string | boolean | undefined>) => {
+    .action(async (file: string, opts: Record<string, string | number | boolean | undefined>) => {
       const version = parseVersion(String(opts.version));
       const framing = (opts.framing as Framing | undefined) ?? (version === '2.1' ? 'ecps-v2' : 'reference');
       const metadata = parseMetadata(opts.metadata as string | undefined);
       const encrypted = opts.encryption === 'aes-256-gcm';
       if (encrypted && typeof opts.keyId !== 'string') throw new EcpsError('INVALID_ARGUMENT', '--encryption aes-256-gcm needs --key-id');
-      const createdAt = opts.createdAt === undefined ? undefined : Number(opts.createdAt);
-      if (createdAt !== undefined && !Number.isFinite(createdAt)) throw new EcpsError('INVALID_ARGUMENT', '--created-at must be a number');
+      const createdAt = opts.createdAt as number | undefined;
       const keys = new LocalKeyFileProvider();
       if (typeof opts.signingKey === 'string') keys.addKey('signing', { algorithm: 'ed25519', file: opts.signingKey });
       const plan = await planNewLog({
@@ -405,7 +422,7 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
         // The header names the key; no record is encrypted here, so the key itself is not needed.
         ...(encrypted ? { encryption: { provider: keys, keyId: opts.keyId as string } } : {}),
         ...(typeof opts.signingKey === 'string'
-          ? { signing: { provider: keys, keyId: 'signing', checkpointInterval: parseCount('--checkpoint-interval', String(opts.checkpointInterval ?? 64)) } }
+          ? { signing: { provider: keys, keyId: 'signing', checkpointInterval: opts.checkpointInterval as number } }
           : {}),
       });
       await writeFile(file, plan.header, { flag: 'wx' }).catch((cause: unknown) => {
@@ -430,8 +447,8 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
     .argument('<file>')
     .option('--expect-state-hashes <file>', 'one hex digest per line; exit 1 at the first divergence')
     .option('--key <file>', 'AES-256 key file (32 raw bytes)')
-    .option('--interval-ms <ms>', 'pause between actions', '0')
-    .action(async (file: string, opts: { expectStateHashes?: string; key?: string; intervalMs: string }) => {
+    .option('--interval-ms <ms>', 'pause between actions', count, 0)
+    .action(async (file: string, opts: { expectStateHashes?: string; key?: string; intervalMs: number }) => {
       const bytes = await load(file);
       const keyProvider = keyProviderFor(parseEaplog(bytes), opts.key);
       let expected: string[] | undefined;
@@ -440,7 +457,7 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
         expected = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
       }
       const result = await replayEaplog(bytes, {
-        intervalMs: parseCount('--interval-ms', opts.intervalMs),
+        intervalMs: opts.intervalMs,
         ...(expected ? { expectStateHashes: expected } : {}),
         ...(keyProvider ? { keyProvider } : {}),
         ...(io.signal ? { signal: io.signal } : {}),
@@ -456,6 +473,10 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
       }
     });
 
+  for (const command of program.commands) {
+    const path = `${name} ${command.name()}`;
+    command.configureOutput({ outputError: usageError(path) }).showHelpAfterError(`Run '${path} --help' for usage.`);
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
@@ -466,7 +487,7 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
       return 2;
     }
     const code = io.signal?.aborted ? 130 : exitCodeOf(error);
-    if (!(error instanceof ExitError)) err(`eaplog: ${describeError(error)}\n`);
+    if (!(error instanceof ExitError)) err(`${name}: ${describeError(error)}\n`);
     return code;
   }
 }

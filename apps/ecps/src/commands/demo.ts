@@ -1,13 +1,68 @@
 // SPDX-License-Identifier: Apache-2.0
-import type { Command } from 'commander';
-import { runDemo } from '../demo/run-demo';
+// `ecps demo`: the main job, narrated; exit 0 when every check held, 1 when one did not.
+import { mkdirSync } from 'node:fs';
+import { isEcpsError } from '@ecps/core';
+import type { RunDemoOptions } from '../demo/run-demo';
+import type { DemoEvent } from '../demo/step';
+import { CliError, ExitCode, jsonOption, quietExit, usageError } from '../kit/index';
+import type { EcpsCommand } from '../kit/index';
 
-export function registerDemo(program: Command): void {
+const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'];
+
+const demo: EcpsCommand = (program, ctx) => {
   program
     .command('demo')
-    .description('run the main job: nodes of every layer talking over an embedded network')
-    .option('--broker <url>', 'use an external MQTT broker instead of the embedded one')
-    .action(async (opts: { broker?: string }) => {
-      await runDemo(opts.broker ? { broker: opts.broker } : {});
+    .description('run the demo: nodes of every layer talk over MQTT and gRPC, narrated step by step')
+    .option('--broker <url>', 'run over this MQTT broker (e.g. mqtt://127.0.0.1:1883) instead of one started for the run')
+    .option('--keep-log <dir>', "keep the robot's .eaplog action log in this folder (default: a temporary folder, deleted at the end)")
+    .addOption(jsonOption())
+    .action(async (opts: { broker?: string; keepLog?: string; json?: boolean }) => {
+      const options: RunDemoOptions = {
+        // Ctrl-C, or nobody reading any more (`ecps demo | head -3`): stop after cleaning up
+        signal: AbortSignal.any([ctx.interrupted, ctx.out.closed]),
+        out: opts.json ? () => undefined : (line) => ctx.out.line(line),
+      };
+      let failed: Extract<DemoEvent, { type: 'failed' }> | undefined;
+      options.onEvent = (event) => {
+        if (event.type === 'failed') failed = event;
+        if (opts.json) ctx.out.json(event);
+      };
+      if (opts.broker !== undefined) options.broker = brokerUrl(opts.broker);
+      if (opts.keepLog !== undefined) options.keepLogDir = logFolder(opts.keepLog);
+      const { runDemo } = await import('../demo/run-demo'); // loaded on use: `ecps --help` stays fast
+      try {
+        await runDemo(options);
+      } catch (error) {
+        if (failed) throw new CliError('INTERNAL', `step ${failed.step} (${failed.title}) failed: ${failed.reason}`, { exitCode: ExitCode.FAILED, cause: error });
+        if (isEcpsError(error, 'UNAVAILABLE')) {
+          throw new CliError('UNAVAILABLE', error.message, { hint: 'Is the broker running? `ecps broker` starts one; without --broker the demo starts its own.' });
+        }
+        throw error;
+      }
+      if (ctx.interrupted.aborted) throw quietExit(ExitCode.INTERRUPTED);
     });
+};
+
+function brokerUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError(`--broker ${text} is not a URL`, 'Give one like mqtt://127.0.0.1:1883.');
+  }
+  if (!BROKER_SCHEMES.includes(url.protocol)) {
+    throw usageError(`--broker ${text}: ${url.protocol.slice(0, -1)} is not an MQTT scheme`, `Use one of ${BROKER_SCHEMES.map((s) => s.slice(0, -1)).join(', ')}.`);
+  }
+  return text;
 }
+
+function logFolder(dir: string): string {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (cause) {
+    throw usageError(`--keep-log ${dir}: cannot create the folder (${(cause as Error).message})`);
+  }
+  return dir;
+}
+
+export default demo;

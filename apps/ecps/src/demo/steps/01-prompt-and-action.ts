@@ -25,7 +25,7 @@ const step: DemoStep = {
         `robot-arm  ← action ${GripperOp_GripperCommand[op.command]} position=${op.position.toFixed(2)} force≤${op.forceLimit} N ` +
           `from ${event.source}, state_sha ${toHex(action.stateSha).slice(0, 16)}…`,
       );
-      ctx.log(`robot-arm  ✓ gripper executed (safety: ${action.meta['safety'] ?? 'none'})`);
+      ctx.held('robot-arm', `gripper executed the action it was sent (safety: ${action.meta['safety'] ?? 'none'})`);
       done();
     });
 
@@ -34,11 +34,13 @@ const step: DemoStep = {
     ctx.log(`controller → prompt ${promptId}`);
     await controller.mcp.send({ id: promptId, prompt: 'Pick up the red cube on the left of the tray.', tools, meta: { lang: 'en' } });
 
-    try {
-      await controller.mcp.send('x'.repeat(16_385));
-    } catch (error) {
-      if (isEcpsError(error, 'PROMPT_TOO_LARGE')) ctx.log(`controller ✗ a 16385-byte prompt is refused before sending: ${error.code}`);
-    }
+    // MCP prompts are capped at 16384 UTF-8 bytes, checked by the sender and again by every receiver
+    const refusal = await controller.mcp.send('x'.repeat(16_385)).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (!isEcpsError(refusal, 'PROMPT_TOO_LARGE')) throw new Error(`a 16385-byte prompt was not refused (${String(refusal ?? 'it was sent')})`);
+    ctx.refused('controller', `a 16385-byte prompt is over the 16384-byte limit and is never sent (${refusal.code})`);
 
     // The perceptual snapshot the decision was based on; its SHA-256 travels with the action.
     const snapshot = new TextEncoder().encode('camera_optical frame 42: red cube at (0.31, -0.12, 0.05)');

@@ -41,18 +41,24 @@ const step: DemoStep = {
       }
       // a strong Put returns once a quorum (2 of 3) applied it; the third replica may trail by a moment
       for (let i = 0; i < 100 && replicas.some((r) => r.size < objects.length); i++) await new Promise((r) => setTimeout(r, 10));
-      ctx.log(
-        `memory     ✓ ${memory.mep.store!.size} embeddings, replicas hold ${replicas.map((r) => r.size).join(' and ')} (quorum 2 of 3)`,
-      );
+      if (memory.mep.store!.size !== objects.length) throw new Error(`the memory holds ${memory.mep.store!.size} embeddings, not ${objects.length}`);
+      ctx.held('memory', `${memory.mep.store!.size} embeddings stored; the replicas hold ${replicas.map((r) => r.size).join(' and ')} (a strong write waits for 2 of the 3 copies)`);
 
       const seen = embed(7, 0.35, vectors[0]); // the red cube again, from another angle
       const query = await encodeTensorFrame(createTensor('f32', [DIM], seen), { frameId: 'camera_optical' });
-      ctx.log('robot-eyes → Query: what have I seen that looks like this? (k = 0 → the default 10, min_sim 0.2)');
+      ctx.log('robot-eyes → Query: what have I seen that looks like this? (k = 0: up to the default of 10 matches; only similarity ≥ 0.2 counts)');
+      const hits: string[] = [];
       for await (const hit of robot.mep.client.query({ queryEmbedding: query, k: 0, minSim: 0.2 })) {
-        ctx.log(`robot-eyes ← ${JSON.stringify(hit.attributes['mep_id'])} similarity ${hit.attributes['similarity']} (frame ${hit.frameId})`);
+        const name = String(hit.attributes['mep_id']);
+        hits.push(name);
+        ctx.log(`robot-eyes ← ${JSON.stringify(name)} similarity ${Number(hit.attributes['similarity']).toFixed(3)} (cosine, 1 = same direction; frame ${hit.frameId})`);
       }
+      if (hits[0] !== 'red cube') throw new Error(`the closest match is ${hits[0] ?? 'nothing'}, not the red cube`);
+      ctx.held('robot-eyes', 'the red cube, seen from another angle, is the closest match');
+      ctx.log(`robot-eyes → Put with a wrong shape: ${DIM + 1} f32 values declared, ${DIM} sent`);
       const bad = await robot.mep.client.put({ ...query, shape: [DIM + 1] });
-      ctx.log(`robot-eyes → Put with a wrong shape: refused "${bad.message}"`);
+      if (bad.success) throw new Error('a Put whose shape does not match its bytes was stored');
+      ctx.refused('memory', `the Put is not stored: "${bad.message}"`);
     } finally {
       await Promise.all(replicas.map((r) => r.close()));
     }

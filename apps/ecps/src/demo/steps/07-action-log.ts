@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Actuation with an action log: a planner sends an action sequence, the robot executes and logs every action
 // (.eaplog, native framing), then the demo prints `eaplog info` of the robot's log and replays it into a second
-// robot, checking the state_sha sequence.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// robot, checking the state_sha sequence. The log is kept with `ecps demo --keep-log DIR`, else it is temporary.
 import { toHex } from '@ecps/core';
 import { EapStatus, ltpSnapshot, replayToNode } from '@ecps/eap';
 import type { SequenceStep } from '@ecps/eap';
@@ -17,7 +14,7 @@ const STATUS = { [EapStatus.EAP_STATUS_SUCCEEDED]: 'ok', [EapStatus.EAP_STATUS_F
 const step: DemoStep = {
   title: 'EAP actions with results, stop_on_fail, the robot\'s .eaplog action log and its replay',
   async run(ctx) {
-    const dir = mkdtempSync(join(tmpdir(), 'ecps-demo-eaplog-'));
+    const dir = ctx.keepLogDir ?? ctx.tempDir('eaplog');
     // An EAP topic prefix keeps this work cell's actions apart from the other demo steps' nodes.
     const cell = { topicPrefix: 'cell-7/' };
     const planner = await ctx.createNode('planner', { eap: { ...cell, log: false } });
@@ -38,15 +35,28 @@ const step: DemoStep = {
       { type: 'gripper', data: { command: 'GRIP', force_limit: 35 }, options: { snapshot: ltpSnapshot([frame(3)]), stopOnFail: true } },
       { type: 'navigate', data: { target_pose: { x: 2, y: 1, frame_id: 'map' } }, options: { snapshot: ltpSnapshot([frame(4)]) } },
     ];
-    ctx.log(`planner    → sequence of ${steps.length} actions (stop_on_fail), EAP budget ${robot.eap.budgetMs} ms`);
-    const { results, stoppedAt } = await planner.eap.sendSequence(steps);
-    results.forEach((r, i) =>
-      ctx.log(`planner    ← result ${i}: ${steps[i]?.type} ${STATUS[r.status] ?? r.status}${r.message ? ` (${r.message})` : ''}${r.status === EapStatus.EAP_STATUS_SUCCEEDED ? ` in ${r.durationMs.toFixed(2)} ms` : ''}`),
+    ctx.log(
+      `planner    → sequence of ${steps.length} actions with stop_on_fail (a failed step skips the rest); ` +
+        `each handler has the standard profile's EAP budget of ${robot.eap.budgetMs} ms (overruns are reported, not fatal)`,
     );
-    ctx.log(`planner    ✓ sequence stopped at step ${stoppedAt}: the navigate action was never sent`);
+    const { results, stoppedAt } = await planner.eap.sendSequence(steps);
+    const line = (i: number): string => {
+      const r = results[i]!;
+      return `result ${i}: ${steps[i]?.type} ${STATUS[r.status] ?? r.status}${r.message ? ` (${r.message})` : ''}${r.status === EapStatus.EAP_STATUS_SUCCEEDED ? ` in ${r.durationMs.toFixed(2)} ms` : ''}`;
+    };
+    const statuses = results.map((r) => r.status);
+    const wanted = [EapStatus.EAP_STATUS_SUCCEEDED, EapStatus.EAP_STATUS_SUCCEEDED, EapStatus.EAP_STATUS_FAILED, EapStatus.EAP_STATUS_SKIPPED];
+    if (statuses.join() !== wanted.join() || stoppedAt !== 2) throw new Error(`unexpected results ${statuses.map((s) => STATUS[s] ?? s).join(', ')}, stopped at ${stoppedAt}`);
+    ctx.log(`planner    ← ${line(0)}`);
+    ctx.log(`planner    ← ${line(1)}`);
+    ctx.refused('arm-7', line(2));
+    ctx.held('planner', `stop_on_fail held: ${line(3)}`);
 
     const path = robot.eap.logPath as string;
-    ctx.log(`arm-7      logged every received action to ${path}`);
+    ctx.log(
+      `arm-7      logged every received action to ${path} ` +
+        (ctx.keepLogDir === undefined ? '(temporary: deleted when the demo ends; --keep-log DIR keeps it)' : '(kept: --keep-log)'),
+    );
     ctx.log('$ ecps eaplog info <log>');
     const lines: string[] = [];
     await runEaplogCli(['info', path], { stdout: (t) => lines.push(...t.trimEnd().split('\n')), stderr: (t) => lines.push(t.trimEnd()) });
@@ -65,8 +75,8 @@ const step: DemoStep = {
       expectStateHashes: expected,
       onResult: (i, r) => ctx.log(`replayer   ← replayed action ${i} on arm-7-twin: ${r ? (STATUS[r.status] ?? r.status) : 'no result'}`),
     });
-    ctx.log(`replayer   ✓ ${outcome.replayed} actions replayed in recorded order; state_sha sequence ${outcome.divergence ? 'DIVERGED' : 'identical'} (${replayed} executed)`);
-    rmSync(dir, { recursive: true, force: true });
+    if (outcome.divergence || outcome.replayed !== expected.length) throw new Error(`the replay diverged at action ${outcome.divergence?.index ?? outcome.replayed}`);
+    ctx.held('replayer', `${outcome.replayed} actions replayed in recorded order; state_sha sequence identical (${replayed} executed)`);
   },
 };
 

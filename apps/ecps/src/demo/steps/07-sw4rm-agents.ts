@@ -2,8 +2,6 @@
 // SW4RM: a hub (router, registry, scheduler) on ephemeral loopback ports; a planner and a worker register,
 // exchange work through the router with the full ACK lifecycle (RECEIVED → READ → FULFILLED) and delivery acks,
 // and the worker "crashes" before acknowledging a delivery: after its restart the router redelivers the same row.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AckLifecycleManager,
@@ -25,7 +23,7 @@ const stage = (s: AckStage) => AckStage[s];
 const step: DemoStep = {
   title: 'SW4RM agents: registry, router with delivery acks, ACK lifecycle, redelivery after a restart',
   async run(ctx) {
-    const dir = mkdtempSync(join(tmpdir(), 'ecps-demo-sw4rm-'));
+    const dir = ctx.tempDir('sw4rm');
     const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dbPath: join(dir, 'router.db'), drainGraceMs: 0, schedulerInbox: false, env: {} });
     const routerAddr = `127.0.0.1:${hub.ports.router}`;
     const router = createClient('router', routerAddr);
@@ -55,6 +53,7 @@ const step: DemoStep = {
       );
 
       // worker: a message processor (RECEIVED on admission, READ, FULFILLED) behind a resilient stream
+      const seqsOf: string[][] = [[], [], []]; // per worker generation: the seqs it was handed
       const startWorker = (generation: number, crashOn?: string) => {
         const processor = new MessageProcessor({
           agentId: 'worker',
@@ -70,6 +69,7 @@ const step: DemoStep = {
           onEnvelope: async (e, seq) => {
             if (e.messageType === MessageType.ACKNOWLEDGEMENT || e.producerId === 'worker') return 'delivered';
             ctx.log(`worker#${generation}   ← seq ${seq} ${e.messageId.slice(0, 8)}… (retry_count ${e.retryCount})`);
+            seqsOf[generation]!.push(String(seq));
             if (crashOn && new TextDecoder().decode(e.payload).includes(crashOn)) {
               ctx.log(`worker#${generation}   crashes before acknowledging seq ${seq}`);
               stream.stop();
@@ -98,7 +98,8 @@ const step: DemoStep = {
       };
 
       const first = await send('task-1');
-      ctx.log(`planner    task-1 lifecycle ended ${stage(first.stage)} after ${first.attempts.length} attempt(s)`);
+      if (first.stage !== AckStage.FULFILLED) throw new Error(`task-1 ended ${stage(first.stage)}, not FULFILLED`);
+      ctx.held('planner', `task-1 lifecycle ended ${stage(first.stage)} after ${first.attempts.length} attempt(s)`);
 
       const second = send('task-2');
       await new Promise((r) => setTimeout(r, 500));
@@ -109,15 +110,18 @@ const step: DemoStep = {
       const done = await second;
       // the worker acks the delivery right after its handler: give that ack a moment to land
       for (let i = 0; i < 100 && hub.router.router.pendingFor('worker').length > 0; i++) await new Promise((r) => setTimeout(r, 20));
-      ctx.log(`planner    task-2 lifecycle ended ${stage(done.stage)} after ${done.attempts.length} attempt(s); router rows left for worker: ${hub.router.router.pendingFor('worker').length}`);
-      if (done.stage !== AckStage.FULFILLED || first.stage !== AckStage.FULFILLED) throw new Error('SW4RM demo: work was not fulfilled');
+      const left = hub.router.router.pendingFor('worker').length;
+      if (done.stage !== AckStage.FULFILLED || left !== 0) throw new Error(`task-2 ended ${stage(done.stage)} with ${left} router rows left`);
+      const crashed = seqsOf[1]!.at(-1);
+      if (crashed === undefined || !seqsOf[2]!.includes(crashed)) throw new Error(`the router did not redeliver seq ${crashed} after the restart`);
+      ctx.held('router', `redelivered seq ${crashed}, never acknowledged by worker#1, to worker#2`);
+      ctx.held('planner', `task-2 lifecycle ended ${stage(done.stage)} after ${done.attempts.length} attempt(s); router rows left for worker: ${left}`);
       lifecycle.close();
     } finally {
       for (const s of streams) s.stop();
       router.close();
       registry.close();
       await hub.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
   },
 };

@@ -51,7 +51,7 @@ const step: DemoStep = {
     const leader = () => robots.find((r) => r.node.isLeader());
     await until(() => leader() !== undefined, 5_000, 'a leader');
     let l = leader() as Robot;
-    ctx.log(`raft       ${l.id} elected leader of term ${l.node.status().term}; ${l.agent.peers().length} peers discovered by heartbeat`);
+    ctx.held('raft', `${l.id} elected leader of term ${l.node.status().term}; ${l.agent.peers().length} peers discovered by heartbeat`);
 
     const formation = planFormation(robots.map((r) => ({ id: r.id, position: r.position })), 'triangle', { center: { x: 2, y: 2, z: 0 }, spacing: 2 });
     for (const r of robots) {
@@ -95,9 +95,10 @@ const step: DemoStep = {
     const t0 = Date.now();
     await until(() => survivors.some((r) => r.node.isLeader()), 10_000, 'a new leader');
     l = survivors.find((r) => r.node.isLeader()) as Robot;
-    ctx.log(`raft       ${l.id} took over in term ${l.node.status().term} after ${Date.now() - t0} ms; the task table survived (${l.tasks.list().length} tasks)`);
+    if (l.tasks.list().length !== taskIds.length) throw new Error(`the new leader has ${l.tasks.list().length} tasks, not ${taskIds.length}`);
+    ctx.held('raft', `${l.id} took over in term ${l.node.status().term} after ${Date.now() - t0} ms; the task table survived (${l.tasks.list().length} tasks)`);
     await until(() => l.agent.peers().some((p) => p.id === victim.id && !p.available), 5_000, 'the heartbeat timeout');
-    ctx.log(`a2a        ${victim.id} marked unavailable (kept in the registry)`);
+    ctx.held('a2a', `${victim.id} marked unavailable after its heartbeats stopped (kept in the registry)`);
     for (const t of l.tasks.list().filter((x) => x.agentId === victim.id && x.state === 'assigned')) {
       await l.node.propose(taskCommands.release(t.task.id, victim.id));
       ctx.log(`tasks      ${t.task.id} released from ${victim.id}`);

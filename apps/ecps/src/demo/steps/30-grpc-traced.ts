@@ -35,7 +35,7 @@ const step: DemoStep = {
       }
       const [sent, handled] = [finished().find((s) => s.kind === SpanKind.PRODUCER), finished().find((s) => s.kind === SpanKind.CONSUMER)];
       if (sent && handled && handled.parentSpanContext?.spanId === sent.spanContext().spanId) {
-        ctx.log('✓ one trace: the receiver\'s span is a child of the sender\'s');
+        ctx.held('otel', "one trace: the receiver's span is a child of the sender's");
       } else {
         throw new Error('the receiver span is not linked to the sender span');
       }

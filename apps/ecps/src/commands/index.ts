@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every `ecps` command, in the order `ecps --help` lists them. A new command is one file here plus one line below.
+import type { EcpsCommand } from '../kit/index';
+import broker from './broker';
+import demo from './demo';
+import eaplog from './eaplog';
+import hub from './hub';
+
+export const commands: readonly EcpsCommand[] = [
+  demo,
+  broker,
+  hub,
+  eaplog,
+];

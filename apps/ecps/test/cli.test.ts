@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+// The conventions every `ecps` command follows, checked on the BUILT CLI run as a child process: help on stdout,
+// usage errors as one line plus a hint with exit 2, the same numeric validation everywhere, --json, SIGINT.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { vectorsDir } from '@ecps/testkit';
+import { ecps, repoRoot, startEcps } from './run-ecps';
+
+const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+const EAPLOG_COMMANDS = ['info', 'validate', 'verify', 'migrate', 'batch-migrate', 'convert', 'extract', 'list', 'create', 'list-versions', 'replay'];
+
+/** The option lines of a help text, each with whether it has a description. */
+function options(help: string): { flags: string; described: boolean }[] {
+  const section = help.split(/^Options:$/m)[1]?.split(/^\S.*:$/m)[0] ?? '';
+  const rows: { flags: string; described: boolean }[] = [];
+  for (const line of section.split('\n')) {
+    const m = /^ {2}(-\S.*?)(?: {2,}(\S.*))?$/.exec(line);
+    if (m) rows.push({ flags: m[1]!, described: m[2] !== undefined });
+  }
+  return rows;
+}
+
+describe('ecps help', () => {
+  it('with no arguments prints the help on stdout and exits 0', async () => {
+    const r = await ecps([]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^Usage: ecps \[options\] \[command\]/);
+    for (const command of ['demo', 'broker', 'hub', 'eaplog', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 the operation failed, 2 usage error/);
+  });
+
+  it('`ecps help <command>` and `<command> --help` print the same help, every option described', async () => {
+    for (const command of ['demo', 'broker', 'hub']) {
+      const viaHelp = await ecps(['help', command]);
+      const viaFlag = await ecps([command, '--help']);
+      expect(viaHelp).toMatchObject({ code: 0, stderr: '' });
+      expect(viaFlag.stdout).toBe(viaHelp.stdout);
+      expect(viaHelp.stdout).toMatch(new RegExp(`^Usage: ecps ${command} \\[options\\]`));
+      const rows = options(viaHelp.stdout);
+      expect(rows.length).toBeGreaterThan(1);
+      expect(rows.filter((r) => !r.described)).toEqual([]);
+    }
+    expect((await ecps(['help', 'demo'])).stdout).toMatch(/--json/);
+  });
+
+  it('eaplog lists its subcommands (help eaplog, eaplog --help, bare eaplog) and describes every option', async () => {
+    const bare = await ecps(['eaplog']);
+    expect(bare).toMatchObject({ code: 0, stderr: '' });
+    expect(bare.stdout).toMatch(/^Usage: ecps eaplog \[options\] \[command\]/);
+    for (const sub of EAPLOG_COMMANDS) expect(bare.stdout).toMatch(new RegExp(`^  ${sub} `, 'm'));
+    expect((await ecps(['help', 'eaplog'])).stdout).toBe(bare.stdout);
+    expect((await ecps(['eaplog', '--help'])).stdout).toBe(bare.stdout);
+    for (const sub of EAPLOG_COMMANDS) {
+      const r = await ecps(['help', 'eaplog', sub]);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(r.stdout).toMatch(new RegExp(`^Usage: ecps eaplog ${sub} `));
+      expect(options(r.stdout).filter((o) => !o.described)).toEqual([]);
+    }
+    expect((await ecps(['help', 'eaplog', 'list'])).stdout).toMatch(/^ {2}--json +/m);
+  });
+
+  it('--version prints the version of the app', async () => {
+    expect(await ecps(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+  });
+
+  it('`pnpm ecps` works from the repository root', () => {
+    const r = spawnSync('pnpm', ['ecps', '--version'], { cwd: repoRoot, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${version}\n`);
+  });
+});
+
+describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on stdout', () => {
+  const usage = async (args: string[], env: Record<string, string> = {}): Promise<string[]> => {
+    const r = await ecps(args, env);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    return lines;
+  };
+
+  it('an unknown command', async () => {
+    expect(await usage(['frobnicate'])).toEqual(["ecps: unknown command 'frobnicate'", "Run 'ecps --help' for usage."]);
+    expect((await usage(['dmeo']))[0]).toBe("ecps: unknown command 'dmeo' (did you mean demo?)");
+    expect(await usage(['eaplog', 'frobnicate'])).toEqual(["ecps eaplog: unknown command 'frobnicate'", "Run 'ecps eaplog --help' for usage."]);
+  });
+
+  it('an unknown flag, on every command', async () => {
+    expect(await usage(['--bogus'])).toEqual(["ecps: unknown option '--bogus'", "Run 'ecps --help' for usage."]);
+    for (const command of ['demo', 'broker', 'hub']) {
+      expect(await usage([command, '--bogus'])).toEqual([`ecps ${command}: unknown option '--bogus'`, `Run 'ecps ${command} --help' for usage.`]);
+    }
+    expect(await usage(['eaplog', 'list', 'x.eaplog', '--bogus'])).toEqual(["ecps eaplog list: unknown option '--bogus'", "Run 'ecps eaplog list --help' for usage."]);
+  });
+
+  it('a bad numeric value, refused with the same sentence by every command', async () => {
+    expect((await usage(['hub', '--router-port', 'abc']))[0]).toBe("ecps hub: option '--router-port <port>' argument 'abc' is invalid. Expected an integer from 0 to 65535.");
+    expect((await usage(['hub', '--scheduler-port', '1.5']))[0]).toMatch(/'1\.5' is invalid\. Expected an integer from 0 to 65535\.$/);
+    expect((await usage(['broker', '--port', '70000']))[0]).toBe("ecps broker: option '--port <port>' argument '70000' is invalid. Expected an integer from 0 to 65535.");
+    expect((await usage(['eaplog', 'list', 'x.eaplog', '--max', 'many']))[0]).toBe("ecps eaplog list: option '--max <n>' argument 'many' is invalid. Expected an integer of at least 0.");
+    expect(await usage(['hub'], { ROUTER_PORT: 'abc' })).toEqual(['ecps hub: ROUTER_PORT=abc is invalid. Expected an integer from 0 to 65535.', "Run 'ecps hub --help' for usage."]);
+  });
+
+  it('a bad value of another kind', async () => {
+    expect(await usage(['demo', '--broker', 'http://127.0.0.1:1883'])).toEqual([
+      'ecps demo: --broker http://127.0.0.1:1883: http is not an MQTT scheme',
+      'Use one of mqtt, mqtts, tcp, ssl, tls, ws, wss.',
+    ]);
+  });
+});
+
+describe('ecps --json', () => {
+  it('eaplog list and extract accept --json (and still --format json)', async () => {
+    const file = join(vectorsDir(), 'v2.1.eaplog');
+    const list = await ecps(['eaplog', 'list', file, '--json']);
+    expect(list).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ index: 0, action_type: 'set_pose' }), expect.objectContaining({ index: 1 })]);
+    expect((await ecps(['eaplog', 'list', file, '--format', 'json'])).stdout).toBe(list.stdout);
+    const extract = await ecps(['eaplog', 'extract', file, '--json']);
+    expect(extract.code).toBe(0);
+    expect(JSON.parse(extract.stdout)).toHaveLength(2);
+    expect((await ecps(['eaplog', 'extract', file])).stdout).toBe(extract.stdout);
+  });
+
+  it('broker --json prints its ready line with the URL and stops on SIGINT with exit 0', async () => {
+    const broker = startEcps(['broker', '--port', '0', '--json']);
+    const line = await broker.waitForLine(/^\{/);
+    expect(JSON.parse(line)).toEqual({ ready: true, url: expect.stringMatching(/^mqtt:\/\/127\.0\.0\.1:\d+$/) });
+    broker.child.kill('SIGINT');
+    const r = await broker.exited;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${line}\n`); // data only on stdout
+    expect(r.stderr).toMatch(/ecps broker: stopped\n$/);
+  });
+
+  it('hub --json prints the three ports; a text run prints one address per line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecps-hub-cli-'));
+    try {
+      const flags = ['--router-port', '0', '--registry-port', '0', '--scheduler-port', '0'];
+      const json = startEcps(['hub', ...flags, '--db', join(dir, 'a.db'), '--json']);
+      const ready = JSON.parse(await json.waitForLine(/^\{/)) as Record<string, unknown>;
+      expect(ready).toEqual({ ready: true, host: '127.0.0.1', router: expect.any(Number), registry: expect.any(Number), scheduler: expect.any(Number) });
+      json.child.kill('SIGTERM');
+      expect((await json.exited).code).toBe(0);
+
+      const text = startEcps(['hub', ...flags, '--db', join(dir, 'b.db')]);
+      await text.waitForLine(/^scheduler /);
+      expect(text.stdout()).toMatch(/^router {4}127\.0\.0\.1:\d+\nregistry {2}127\.0\.0\.1:\d+\nscheduler 127\.0\.0\.1:\d+\n$/);
+      text.child.kill('SIGINT');
+      const r = await text.exited;
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/ecps hub: stopped\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
