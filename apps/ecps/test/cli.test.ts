@@ -34,8 +34,7 @@ describe('ecps help', () => {
 
   it('`ecps help <command>` and `<command> --help` print the same help, every option described', async () => {
     for (const command of ['demo', 'broker', 'hub']) {
-      const viaHelp = await ecps(['help', command]);
-      const viaFlag = await ecps([command, '--help']);
+      const [viaHelp, viaFlag] = await Promise.all([ecps(['help', command]), ecps([command, '--help'])]);
       expect(viaHelp).toMatchObject({ code: 0, stderr: '' });
       expect(viaFlag.stdout).toBe(viaHelp.stdout);
       expect(viaHelp.stdout).toMatch(new RegExp(`^Usage: ecps ${command} \\[options\\]`));
@@ -51,10 +50,12 @@ describe('ecps help', () => {
     expect(bare).toMatchObject({ code: 0, stderr: '' });
     expect(bare.stdout).toMatch(/^Usage: ecps eaplog \[options\] \[command\]/);
     for (const sub of EAPLOG_COMMANDS) expect(bare.stdout).toMatch(new RegExp(`^  ${sub} `, 'm'));
-    expect((await ecps(['help', 'eaplog'])).stdout).toBe(bare.stdout);
-    expect((await ecps(['eaplog', '--help'])).stdout).toBe(bare.stdout);
-    for (const sub of EAPLOG_COMMANDS) {
-      const r = await ecps(['help', 'eaplog', sub]);
+    const [viaHelp, viaFlag] = await Promise.all([ecps(['help', 'eaplog']), ecps(['eaplog', '--help'])]);
+    expect(viaHelp.stdout).toBe(bare.stdout);
+    expect(viaFlag.stdout).toBe(bare.stdout);
+    const helps = await Promise.all(EAPLOG_COMMANDS.map((sub) => ecps(['help', 'eaplog', sub])));
+    for (const [i, sub] of EAPLOG_COMMANDS.entries()) {
+      const r = helps[i]!;
       expect(r).toMatchObject({ code: 0, stderr: '' });
       expect(r.stdout).toMatch(new RegExp(`^Usage: ecps eaplog ${sub} `));
       expect(options(r.stdout).filter((o) => !o.described)).toEqual([]);
@@ -92,8 +93,10 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
 
   it('an unknown flag, on every command', async () => {
     expect(await usage(['--bogus'])).toEqual(["ecps: unknown option '--bogus'", "Run 'ecps --help' for usage."]);
-    for (const command of ['demo', 'broker', 'hub']) {
-      expect(await usage([command, '--bogus'])).toEqual([`ecps ${command}: unknown option '--bogus'`, `Run 'ecps ${command} --help' for usage.`]);
+    const commands = ['demo', 'broker', 'hub'];
+    const errors = await Promise.all(commands.map((command) => usage([command, '--bogus'])));
+    for (const [i, command] of commands.entries()) {
+      expect(errors[i]).toEqual([`ecps ${command}: unknown option '--bogus'`, `Run 'ecps ${command} --help' for usage.`]);
     }
     expect(await usage(['eaplog', 'list', 'x.eaplog', '--bogus'])).toEqual(["ecps eaplog list: unknown option '--bogus'", "Run 'ecps eaplog list --help' for usage."]);
   });

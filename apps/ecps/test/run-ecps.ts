@@ -1,15 +1,26 @@
 // SPDX-License-Identifier: Apache-2.0
-// The BUILT `ecps` (bin/ecps.js → dist/cli.js) as a child process, as a user runs it.
+// The BUILT `ecps` (bin/ecps.js → dist/cli.js) as a child process, as a user runs it: in a temporary working folder
+// (so nothing it writes by default lands in the repository), killed when the test file ends if still running.
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from '@jest/globals';
 
 const appDir = join(import.meta.dirname, '..');
 export const ecpsBin = join(appDir, 'bin', 'ecps.js');
 export const repoRoot = join(appDir, '..', '..');
 
 if (!existsSync(join(appDir, 'dist', 'cli.js'))) throw new Error('apps/ecps is not built: run `pnpm --filter @ecps/cli build` first');
+
+const cwd = mkdtempSync(join(tmpdir(), 'ecps-cwd-'));
+const children = new Set<ChildProcessWithoutNullStreams>();
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await Promise.all([...children].map((child) => new Promise((resolve) => child.once('close', resolve))));
+  rmSync(cwd, { recursive: true, force: true });
+});
 
 export interface Finished {
   code: number | null;
@@ -32,7 +43,8 @@ export interface Running {
 
 export function startEcps(args: string[], env: Record<string, string> = {}): Running {
   const started = Date.now();
-  const child = spawn(process.execPath, [ecpsBin, ...args], { env: { ...process.env, ...env, ECPS_DEBUG: '' }, cwd: repoRoot });
+  const child = spawn(process.execPath, [ecpsBin, ...args], { env: { ...process.env, ...env, ECPS_DEBUG: '' }, cwd });
+  children.add(child);
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -42,7 +54,10 @@ export function startEcps(args: string[], env: Record<string, string> = {}): Run
   });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<Finished>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started })),
+    child.once('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    }),
   );
   return {
     child,
