@@ -38,5 +38,4 @@ if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.pnpm/lock.y
   echo "› pnpm install"
   pnpm install --frozen-lockfile --reporter=append-only >/dev/null
 fi
-echo "› build"
-pnpm exec turbo run build --output-logs=errors-only >/dev/null
+node tooling/scripts/build.mjs
