@@ -2,26 +2,32 @@
 // Runs a TypeScript entry point as a separate Node process (for multi-process tests and benchmarks): bundles it
 // with esbuild, resolving `@ecps/*` to the workspace sources like the Jest preset, and stops it by process id.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
-import { workspaceSources } from './workspace-sources';
+import { workspaceRoot, workspaceSources } from './workspace-sources';
 
 const bundles = new Map<string, Promise<string>>();
 
-/** Bundles `entry` (a .ts file) into one CommonJS file in a temporary directory; cached per entry. */
+/**
+ * Bundles `entry` (a .ts file) into one CommonJS file under `node_modules/.cache/ecps-testkit/scripts/` of the
+ * repository (a cache, not a temporary file: a test process that is killed leaves nothing in TMPDIR); cached per entry.
+ */
 export function bundleScript(entry: string): Promise<string> {
   let p = bundles.get(entry);
   if (!p) {
     p = (async () => {
-      const outDir = mkdtempSync(join(tmpdir(), 'ecps-script-'));
-      const outfile = join(outDir, 'script.cjs');
+      const outDir = join(workspaceRoot, 'node_modules', '.cache', 'ecps-testkit', 'scripts');
+      mkdirSync(outDir, { recursive: true });
+      const outfile = join(outDir, `${basename(entry, '.ts')}-${createHash('sha256').update(entry).digest('hex').slice(0, 12)}.cjs`);
+      // written aside and renamed, so that a process bundling the same entry at the same time never runs a half file
+      const partial = `${outfile}.${process.pid}.partial`;
       const sources = workspaceSources();
       await build({
         entryPoints: [entry],
-        outfile,
+        outfile: partial,
         bundle: true,
         platform: 'node',
         format: 'cjs',
@@ -39,7 +45,7 @@ export function bundleScript(entry: string): Promise<string> {
           },
         ],
       });
-      process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+      renameSync(partial, outfile);
       return outfile;
     })();
     bundles.set(entry, p);
