@@ -67,6 +67,30 @@ function zstdBackend(): Promise<ZstdBackend | undefined> {
   return backend;
 }
 
+// `>>>` would wrap above 2^32 bytes
+const shr = (value: number, bits: number) => Math.floor(value / 2 ** bits);
+
+/** Framing slack on top of the codecs' worst-case bounds (several zstd frames, skippable frames, zlib trailers). */
+const FRAMING_SLACK_BYTES = 4096;
+
+/**
+ * The largest payload `codec` can legitimately produce for `rawBytes` of tensor data: libzstd's and zlib's
+ * worst-case compress bounds plus framing slack, exactly `rawBytes` for `none`. Receivers refuse anything larger
+ * before buffering it.
+ */
+export function maxPayloadBytes(codec: LtpCodecName, rawBytes: number): number {
+  switch (codec) {
+    case 'none':
+      return rawBytes;
+    case 'deflate':
+      return rawBytes + shr(rawBytes, 12) + shr(rawBytes, 14) + shr(rawBytes, 25) + 13 + FRAMING_SLACK_BYTES;
+    case 'zstd': {
+      const block = 128 * 1024;
+      return rawBytes + shr(rawBytes, 8) + (rawBytes < block ? shr(block - rawBytes, 11) : 0) + FRAMING_SLACK_BYTES;
+    }
+  }
+}
+
 /** Which zstd implementation this process uses (`node:zlib`, `@mongodb-js/zstd`, or `fzstd` for decoding only). */
 export async function zstdImplementation(): Promise<string> {
   return (await zstdBackend())?.name ?? 'fzstd';
