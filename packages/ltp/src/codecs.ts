@@ -260,6 +260,8 @@ export async function decompressPayload(codec: LtpCodecName, payload: Uint8Array
       if (payload.length !== expected) throw sizeMismatch(expected, String(payload.length));
       return payload;
     case 'deflate':
+      // deflate expands at most 1032:1: a larger declared size cannot be met, so refuse it before allocating
+      if (expected > payload.length * 1032 + 1024) throw sizeMismatch(expected, `at most ${payload.length * 1032 + 1024}`);
       return inflateCapped(payload, expected);
     case 'zstd':
       return decodeZstd(payload, expected, await zstdBackend());

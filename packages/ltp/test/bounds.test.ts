@@ -4,7 +4,9 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { ManualClock, isEcpsError } from '@ecps/core';
 import type { LTPChunk } from '@ecps/proto';
-import { Reassembler, compressTensor, createTensor, crc32Bytes, splitIntoChunks, type ReassemblyReport } from '../src/index';
+import { zlibSync } from 'fflate';
+import { Reassembler, compressTensor, createTensor, crc32Bytes, decompressPayload, splitIntoChunks, type ReassemblyReport } from '../src/index';
+import { expectCode } from './helpers';
 
 const MAX = 2048; // chunk payload 1024 bytes
 
@@ -90,5 +92,14 @@ describe('Reassembler bounds', () => {
     expect(peak).toBeLessThanOrEqual(maxBufferedBytes);
     expect(r.stats().openTensors).toBeLessThan(100);
     r.close();
+  });
+});
+
+describe('decompression bounds', () => {
+  it('refuses a deflate payload declaring more than 1032 times its size without allocating the declared size', async () => {
+    const payload = zlibSync(new Uint8Array(1000), { level: 6 });
+    const before = process.memoryUsage().arrayBuffers;
+    await expectCode(decompressPayload('deflate', payload, 256 * 1024 * 1024), 'TENSOR_SIZE_MISMATCH');
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
   });
 });
