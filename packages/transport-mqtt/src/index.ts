@@ -8,4 +8,5 @@ export { qosForType } from './qos-table';
 
 export type { MqttTransportOptions, MqttTlsOptions, BackoffFn } from './mqtt-transport';
 export type { QueueFullPolicy } from './publish-gate';
+export type { FileStoreOptions } from './file-store';
 export type { WireMessage, PublishProperties } from './wire';
