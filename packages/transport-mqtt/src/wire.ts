@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // EcpsEvent <-> MQTT PUBLISH (spec §9): binary mode on MQTT 5, structured mode on MQTT 3.1.1.
-import type { EcpsEvent } from '@ecps/core';
+import { TransportError, correlationOf, type EcpsEvent } from '@ecps/core';
 import { STRUCTURED_CONTENT_TYPE, fromBinaryMode, fromStructured, toBinaryMode, toStructured } from '@ecps/serialization';
 import type { IPublishPacket } from 'mqtt';
 
@@ -47,4 +47,44 @@ function singleValued(user: Record<string, string | string[]>): Record<string, s
     flat[name] = value[0] ?? '';
   }
   return flat ?? (user as Record<string, string>);
+}
+
+export interface ReceiveLimits {
+  /** Largest PUBLISH payload (checked before decoding). */
+  maxWireBytes: number;
+  /** Largest event `data` (checked after decoding). */
+  maxPayloadSize: number;
+}
+
+/**
+ * Reads a received PUBLISH as an event within `limits`: the payload size before anything is decoded, the event
+ * `data` size after. Correlation Data without a `correlationid` extension (plain MQTT 5 requesters such as
+ * mosquitto_rr) becomes that extension. Throws `MESSAGE_TOO_LARGE` or, from {@link decodeWire}, `DECODE_ERROR`.
+ */
+export function readPublish(payload: Buffer, properties: PublishProperties | undefined, limits: ReceiveLimits): EcpsEvent {
+  if (payload.length > limits.maxWireBytes) {
+    throw new TransportError('MESSAGE_TOO_LARGE', `received payload of ${payload.length} bytes exceeds ${limits.maxWireBytes}`, {
+      details: { size: payload.length, limit: limits.maxWireBytes },
+    });
+  }
+  let event = decodeWire(payload, properties);
+  if (event.data.length > limits.maxPayloadSize) {
+    throw new TransportError('MESSAGE_TOO_LARGE', `received event data of ${event.data.length} bytes exceeds ${limits.maxPayloadSize}`, {
+      details: { size: event.data.length, limit: limits.maxPayloadSize },
+    });
+  }
+  const correlationData = properties?.correlationData;
+  if (correlationData && correlationOf(event) === undefined) {
+    event = { ...event, extensions: { ...event.extensions, correlationid: correlationData.toString('utf8') } };
+  }
+  return event;
+}
+
+/**
+ * Whether a requester's MQTT 5 Response Topic may be answered on: only a concrete topic under `prefix` (any
+ * concrete topic when the prefix is empty), never a `$` system topic. Replies never leave the prefix.
+ */
+export function isAllowedResponseTopic(responseTopic: string, prefix: string): boolean {
+  if (!responseTopic.startsWith(prefix) || responseTopic.length === prefix.length || responseTopic.startsWith('$')) return false;
+  return !/[+#\0]/.test(responseTopic);
 }
