@@ -559,7 +559,7 @@ class MqttClientTransport implements MqttTransport {
       return this.flow.skip(done);
     }
     if (isIgnoredEventType(event.type)) return this.flow.skip(done);
-    const responseTopic = packet.properties?.responseTopic;
+    const responseTopic: unknown = packet.properties?.responseTopic;
     if (responseTopic !== undefined) this.rememberResponseTopic(responseTopic, event);
     const topic = mqttTopic.slice(this.prefix.length);
     const ids = packet.properties?.subscriptionIdentifier;
@@ -568,7 +568,7 @@ class MqttClientTransport implements MqttTransport {
       queues = this.groupsById.get(ids)?.members ?? NO_QUEUES;
     } else {
       const matching: SubscriptionQueue[] = [];
-      if (ids !== undefined) for (const id of ids) matching.push(...(this.groupsById.get(id)?.members ?? NO_QUEUES));
+      if (Array.isArray(ids)) for (const id of ids) matching.push(...(this.groupsById.get(id)?.members ?? NO_QUEUES));
       else for (const group of this.groups.values()) if (topicMatches(group.mqttFilter, mqttTopic)) matching.push(...group.members);
       queues = matching;
     }
@@ -576,7 +576,7 @@ class MqttClientTransport implements MqttTransport {
   }
 
   /** A requester's own MQTT 5 Response Topic is used for the reply only when it lies under our topic prefix. */
-  private rememberResponseTopic(responseTopic: string, event: EcpsEvent): void {
+  private rememberResponseTopic(responseTopic: unknown, event: EcpsEvent): void {
     const correlation = correlationOf(event);
     if (correlation === undefined || responseTopic === this.prefix + REPLY_PREFIX + correlation) return;
     if (!isAllowedResponseTopic(responseTopic, this.prefix)) {

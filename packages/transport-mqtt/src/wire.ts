@@ -30,21 +30,27 @@ export function encodeWire(event: EcpsEvent, protocolVersion: 4 | 5): WireMessag
  */
 export function decodeWire(payload: Buffer, properties: PublishProperties | undefined): EcpsEvent {
   const data = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-  const contentType = properties?.contentType;
+  // properties come from the peer: mqtt-packet hands over malformed ones as null or another type
+  const contentType = typeof properties?.contentType === 'string' ? properties.contentType : undefined;
   if (contentType?.startsWith(STRUCTURED_CONTENT_TYPE)) return fromStructured(data);
-  const user = properties?.userProperties;
-  if (!user || user['specversion'] === undefined) return fromStructured(data);
-  return fromBinaryMode({ ...(contentType ? { contentType } : {}), properties: singleValued(user), data });
+  const user: unknown = properties?.userProperties;
+  if (typeof user !== 'object' || user === null || (user as Record<string, unknown>)['specversion'] === undefined) return fromStructured(data);
+  return fromBinaryMode({ ...(contentType ? { contentType } : {}), properties: singleValued(user as Record<string, unknown>), data });
 }
 
-/** A repeated user property arrives as an array; CloudEvents attributes are single-valued, so the first wins. */
-function singleValued(user: Record<string, string | string[]>): Record<string, string> {
+/**
+ * A repeated user property arrives as an array; CloudEvents attributes are single-valued, so the first wins. A
+ * property mqtt-packet could not read as a string (it gives `null` for a malformed one) is left out.
+ */
+function singleValued(user: Record<string, unknown>): Record<string, string> {
   let flat: Record<string, string> | undefined;
   for (const name in user) {
-    const value = user[name]!;
+    const value = user[name];
     if (typeof value === 'string') continue;
     flat ??= { ...(user as Record<string, string>) };
-    flat[name] = value[0] ?? '';
+    const first = Array.isArray(value) ? value[0] : undefined;
+    if (typeof first === 'string') flat[name] = first;
+    else delete flat[name];
   }
   return flat ?? (user as Record<string, string>);
 }
@@ -74,7 +80,7 @@ export function readPublish(payload: Buffer, properties: PublishProperties | und
     });
   }
   const correlationData = properties?.correlationData;
-  if (correlationData && correlationOf(event) === undefined) {
+  if (Buffer.isBuffer(correlationData) && correlationOf(event) === undefined) {
     event = { ...event, extensions: { ...event.extensions, correlationid: correlationData.toString('utf8') } };
   }
   return event;
@@ -82,9 +88,12 @@ export function readPublish(payload: Buffer, properties: PublishProperties | und
 
 /**
  * Whether a requester's MQTT 5 Response Topic may be answered on: only a concrete topic under `prefix` (any
- * concrete topic when the prefix is empty), never a `$` system topic. Replies never leave the prefix.
+ * concrete topic when the prefix is empty), never a `$` system topic, never a non-string. Replies never leave the
+ * prefix.
  */
-export function isAllowedResponseTopic(responseTopic: string, prefix: string): boolean {
+export function isAllowedResponseTopic(responseTopic: unknown, prefix: string): responseTopic is string {
+  // mqtt-packet hands over a malformed string property as null
+  if (typeof responseTopic !== 'string') return false;
   if (!responseTopic.startsWith(prefix) || responseTopic.length === prefix.length || responseTopic.startsWith('$')) return false;
   return !/[+#\0]/.test(responseTopic);
 }
