@@ -77,6 +77,8 @@ export interface MqttTransportOptions {
   defaultQos?: QosLevel;
   /** Default deadline of `request`/`requestStream`. Default 30000. */
   requestTimeoutMs?: number;
+  /** How long a `serve` handler may take before the requester gets a `TIMEOUT` error reply. Default `requestTimeoutMs`. */
+  handlerTimeoutMs?: number;
   /** `connect()` fails with `UNAVAILABLE` after this long without a broker. Default 30000. */
   connectTimeoutMs?: number;
   /** Keepalive in seconds. Default 30. */
@@ -206,6 +208,7 @@ class MqttClientTransport implements MqttTransport {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.random ? { random: options.random } : {}),
       ...(options.requestTimeoutMs ? { defaultTimeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.handlerTimeoutMs ? { handlerTimeoutMs: options.handlerTimeoutMs } : {}),
     });
   }
 
