@@ -485,9 +485,9 @@ class MqttClientTransport implements MqttTransport {
       const publishOptions = properties ? { qos, retain: false, properties } : { qos, retain: false };
       const attempt = () =>
         client.publish(mqttTopic, payload, publishOptions, (error) => {
-          // After close(), close() itself fails what is still pending, with CLOSED.
-          if (settled || this.closed) return;
+          if (settled) return;
           if (!error) {
+            // also while close() waits for it
             settled = true;
             this.pendingPublishes.delete(fail);
             this.gate.release();
@@ -495,9 +495,11 @@ class MqttClientTransport implements MqttTransport {
             resolve();
             return;
           }
+          // After close(), close() itself fails what is still pending, with CLOSED.
+          if (this.closed) return;
           // mqtt.js fails publishes it had queued behind a store replay when the connection drops again; they
           // were never sent, so sending them again keeps at-least-once without reordering.
-          if (error.message === 'Connection closed' && !this.closed) {
+          if (error.message === 'Connection closed') {
             setImmediate(attempt);
             return;
           }

@@ -43,6 +43,21 @@ describe('close()', () => {
     expect(log).not.toContain(`Client short-lived-${qos} closed its connection`);
   });
 
+  it('lets QoS 1 publishes still in flight when close() is called complete, and resolves them', async () => {
+    const b = await broker();
+    const sub = mqttTransport({ url: b.url, nodeId: 'sub' });
+    open.push(sub);
+    const seen: string[] = [];
+    await sub.subscribe('inflight', (e) => void seen.push(e.id));
+    await sub.connect();
+    const pub = mqttTransport({ url: b.url, nodeId: 'pub', closeTimeoutMs: 60_000 });
+    await pub.connect();
+    const sent = Array.from({ length: 20 }, (_, i) => pub.publish('inflight', event(i), { qos: 1 }));
+    await pub.close(); // a lost PUBACK would hold this for a minute, past the test's timeout
+    expect(await Promise.allSettled(sent)).toEqual(sent.map(() => ({ status: 'fulfilled', value: undefined })));
+    await waitFor(() => seen.length === 20, 'all twenty events');
+  });
+
   it('waits for publishes still in flight, then closes even if they never complete (bounded)', async () => {
     const b = await broker();
     const pub = mqttTransport({ url: b.url, nodeId: 'pub', closeTimeoutMs: 300 });
