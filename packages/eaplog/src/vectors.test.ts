@@ -161,9 +161,8 @@ describe('version rules (§6.2)', () => {
     expect(() => parseEaplog(withHeader(json, u32le(crc32(new TextEncoder().encode(json)))))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }));
   });
 
-  it('a header that does not parse as JSON means v1.0 (its bytes are then a torn record)', () => {
-    const parsed = parseEaplog(withHeader('{"magic":"EAPLOG","version":2.1,'));
-    expect(parsed.layout).toBe('v1.0');
+  it('a header that does not parse as JSON is LOG_CORRUPT at offset 0, never a v1.0 file', () => {
+    expect(() => parseEaplog(withHeader('{"magic":"EAPLOG","version":2.1,'))).toThrow(expect.objectContaining({ code: 'LOG_CORRUPT', details: { offset: 0 } }));
   });
 
   it('the Go writer\'s integer created_at is accepted', () => {
