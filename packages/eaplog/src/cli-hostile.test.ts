@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The eaplog CLI on files that are damaged, cut short or not logs at all: it says why, exits non-zero, never writes a
 // target after dropping input bytes, and `info --json` keeps the header exactly as written.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +154,17 @@ describe('info --json, list --json, extract --json', () => {
     const extract = await eaplog('extract', path, '--json');
     expect(extract.code).toBe(0);
     expect(JSON.parse(extract.stdout)).toHaveLength(2);
+  });
+});
+
+describe('output into a closed pipe', () => {
+  it('extract | head ends quietly: no EPIPE stack trace', () => {
+    return (async () => {
+      const many = await encodeEaplog(Array.from({ length: 5000 }, () => messages[0] as Uint8Array), pinned);
+      const path = file('many.eaplog', many);
+      const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${bin}" extract "${path}" | head -c 100 >/dev/null`], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+    })();
   });
 });
 

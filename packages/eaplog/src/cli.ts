@@ -28,8 +28,8 @@ import { unreadPart, validateReader } from './validate';
 
 /** Where the CLI reads and writes; defaults to the process's streams. */
 export interface CliIo {
-  /** Data. May return a promise: long outputs wait for it (backpressure). */
-  stdout: (text: string) => void | Promise<void>;
+  /** Data. If it returns a promise, long outputs wait for it (backpressure). */
+  stdout: (text: string) => unknown;
   /** Messages and warnings. */
   stderr: (text: string) => void;
   /** Progress bars only on a TTY. */
@@ -152,12 +152,24 @@ function infoJson(file: string, head: LogHead, findings: ScanFindings, messages:
   return pyDumps(info);
 }
 
+/** Writes to the process's stdout, waiting for it to drain when its buffer is full (or for it to fail or close). */
+function writeStdout(text: string): Promise<void> | undefined {
+  if (process.stdout.write(text)) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.stdout.off('drain', done).off('error', done).off('close', done);
+      resolve();
+    };
+    process.stdout.once('drain', done).once('error', done).once('close', done);
+  });
+}
+
 /**
  * Runs the eaplog CLI with `argv` (the arguments after the program name) and returns the exit code.
  * Never calls process.exit.
  */
 export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> = {}): Promise<number> {
-  const out = io.stdout ?? ((t: string) => void process.stdout.write(t));
+  const out = io.stdout ?? writeStdout;
   const err = io.stderr ?? ((t: string) => void process.stderr.write(t));
   const isTTY = io.isTTY ?? false;
   const print = async (line: string): Promise<void> => {
