@@ -43,50 +43,51 @@ interface ByteSource {
   close(): Promise<void>;
 }
 
-/** Bytes of a file read in chunks of at least this size. */
+/** Default size of the read buffer. */
 const CHUNK_BYTES = 1024 * 1024;
 
+/** Reads up to `length` bytes at `position` into `buffer` at `offset`; returns how many were read. */
+type ReadAt = (buffer: Uint8Array, offset: number, length: number, position: number) => Promise<number>;
+
 /**
- * A file read forward in chunks. Each chunk is a fresh buffer, so views handed out stay valid for as long as the
- * caller keeps them, and the reader itself holds one chunk (or one record, if larger) at a time.
+ * Bytes read forward in chunks. Each chunk is a fresh buffer, so views handed out stay valid for as long as the
+ * caller keeps them, and the source itself holds one chunk (or one record, if larger) at a time.
  */
-class FileSource implements ByteSource {
+class ChunkedSource implements ByteSource {
   private chunk = new Uint8Array(0);
   private chunkOffset = 0;
   private bytesRead = 0;
 
   constructor(
-    private readonly handle: FileHandle,
+    private readonly readAt: ReadAt,
     readonly size: number,
-    private readonly path: string,
+    private readonly name: string,
+    private readonly chunkBytes: number,
     private readonly onProgress?: (done: number, total: number) => void,
+    readonly close: () => Promise<void> = async () => undefined,
   ) {}
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     const start = offset - this.chunkOffset;
     if (start >= 0 && start + length <= this.chunk.length) return this.chunk.subarray(start, start + length);
-    const want = Math.min(Math.max(length, CHUNK_BYTES), this.size - offset);
+    const want = Math.min(Math.max(length, this.chunkBytes), this.size - offset);
     const chunk = new Uint8Array(want);
     let done = 0;
     try {
       while (done < want) {
-        const { bytesRead } = await this.handle.read(chunk, done, want - done, offset + done);
+        const bytesRead = await this.readAt(chunk, done, want - done, offset + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
     } catch (cause) {
-      throw new EcpsError('IO_ERROR', `cannot read ${this.path}: ${(cause as Error).message}`, { cause, details: { path: this.path } });
+      throw new EcpsError('IO_ERROR', `cannot read ${this.name}: ${(cause as Error).message}`, { cause, details: { path: this.name } });
     }
-    if (done < length) throw new EcpsError('IO_ERROR', `${this.path} shrank while being read (offset ${offset + done})`, { details: { path: this.path } });
+    if (done < length) throw new EcpsError('IO_ERROR', `${this.name} shrank while being read (offset ${offset + done})`, { details: { path: this.name } });
     this.chunk = chunk.subarray(0, done);
     this.chunkOffset = offset;
     this.bytesRead = Math.max(this.bytesRead, offset + done);
     this.onProgress?.(this.bytesRead, this.size);
     return this.chunk.subarray(0, length);
-  }
-
-  close(): Promise<void> {
-    return this.handle.close();
   }
 }
 
@@ -99,6 +100,11 @@ const memorySource = (bytes: Uint8Array): ByteSource => ({
 export interface ReaderOptions extends ParseOptions {
   /** Called as the file is read (bytes done, total), e.g. for a progress bar. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Bytes read at a time (default 1 MiB); a record larger than this is read whole. For bytes in memory the default
+   * is no buffer at all (views of the array); set it to read them like a file.
+   */
+  readBufferBytes?: number;
 }
 
 /**
@@ -137,7 +143,9 @@ export class EaplogReader {
     }
     try {
       const { size } = await handle.stat();
-      return await EaplogReader.start(new FileSource(handle, size, path, options.onProgress), options);
+      const readAt: ReadAt = async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead;
+      const source = new ChunkedSource(readAt, size, path, options.readBufferBytes ?? CHUNK_BYTES, options.onProgress, () => handle.close());
+      return await EaplogReader.start(source, options);
     } catch (error) {
       await handle.close();
       throw error;
@@ -145,8 +153,14 @@ export class EaplogReader {
   }
 
   /** A reader over bytes in memory (same API as a file). */
-  static fromBytes(bytes: Uint8Array, options: ParseOptions = {}): Promise<EaplogReader> {
-    return EaplogReader.start(memorySource(bytes), options);
+  static fromBytes(bytes: Uint8Array, options: ReaderOptions = {}): Promise<EaplogReader> {
+    if (options.readBufferBytes === undefined) return EaplogReader.start(memorySource(bytes), options);
+    const readAt: ReadAt = async (buffer, offset, length, position) => {
+      const part = bytes.subarray(position, position + length);
+      buffer.set(part, offset);
+      return part.length;
+    };
+    return EaplogReader.start(new ChunkedSource(readAt, bytes.length, 'bytes', options.readBufferBytes, options.onProgress), options);
   }
 
   private static async start(source: ByteSource, options: ParseOptions): Promise<EaplogReader> {

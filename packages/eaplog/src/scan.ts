@@ -50,6 +50,8 @@ export interface Corruption {
   index?: number;
   offset: number;
   reason: string;
+  /** Bytes the reader skipped over here before going on (a damaged stacked header); absent where it stopped. */
+  skipped?: number;
 }
 
 /** The header part of a parsed log. */
@@ -391,7 +393,7 @@ export function* scanLog(size: number, options: ParseOptions = {}): Generator<Sc
           const entry = { offset, size: length, header: stacked };
           findings.stackedHeaders.push(entry);
           yield { kind: 'stacked', stacked: entry };
-        } else addCorruption({ offset, reason: stacked ? `more than ${MAX_STACKED_HEADERS} stacked headers` : 'a stacked header at this offset is damaged' });
+        } else addCorruption({ offset, reason: stacked ? `more than ${MAX_STACKED_HEADERS} stacked headers` : 'a stacked header at this offset is damaged', skipped: end - offset });
         offset = end;
         continue;
       }
