@@ -140,6 +140,7 @@ function infoJson(file: string, head: LogHead, findings: ScanFindings, messages:
     ['key_id', raw('key_id', null)],
     ['signing', raw('signing', null)],
     ['metadata', raw('metadata', pyObject())],
+    ['header_extensions', head.fields?.extensions ?? pyObject()],
     ['message_count', BigInt(messages)],
     ['record_count', BigInt(findings.recordCount)],
     ['stacked_headers', findings.stackedHeaders.map((s) => pyObject([['offset', BigInt(s.offset)], ['size', BigInt(s.size)], ['header', s.header]]))],
@@ -240,6 +241,7 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
           await print(`Encryption:      ${f.encryption}${f.keyId ? ` (key ${f.keyId})` : ''}`);
           if (f.signing) await print(`Signing:         ${f.signing}`);
           await print(`Metadata:        ${pyDumps(f.metadata)}`);
+          if (f.extensions) await print(`Extensions:      ${pyDumps(f.extensions)} (keys this version does not use)`);
         }
         await print(`Messages:        ${messages}`);
         await print(`Stacked headers: ${findings.stackedHeaders.length}`);
