@@ -102,7 +102,8 @@ const MAGIC_BYTES = encoder.encode(MAGIC);
 const FRAMING_MARK = encoder.encode('"framing":"ecps-v2"');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-const u32 = (bytes: Uint8Array, at: number): number => new DataView(bytes.buffer, bytes.byteOffset + at, 4).getUint32(0, true);
+const u32 = (bytes: Uint8Array, at: number): number =>
+  ((bytes[at] as number) | ((bytes[at + 1] as number) << 8) | ((bytes[at + 2] as number) << 16) | ((bytes[at + 3] as number) << 24)) >>> 0;
 
 /**
  * True when the bytes of `pattern` present at `at` differ from it in at most `maxDiff` places. A short cut of the
