@@ -157,6 +157,20 @@ describe('info --json, list --json, extract --json', () => {
   });
 });
 
+describe('usage errors', () => {
+  it('exit 2, a one-line message and a hint on stderr, nothing on stdout', async () => {
+    const path = file('usage.eaplog', native);
+    for (const args of [['extract', path, '--format', 'binary'], ['validate', path, '--bogus'], ['list', path, '--max', 'many'], ['frobnicate']]) {
+      const r = await eaplog(...args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[1]).toMatch(/^hint: see 'eaplog .*--help'$/);
+    }
+  });
+});
+
 describe('output into a closed pipe', () => {
   it('extract | head ends quietly: no EPIPE stack trace', () => {
     return (async () => {

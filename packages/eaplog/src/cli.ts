@@ -599,6 +599,7 @@ export async function runEaplogCli(argv: readonly string[], io: Partial<CliIo> =
     }
     const code = io.signal?.aborted ? 130 : exitCodeOf(error);
     if (!(error instanceof ExitError)) err(`eaplog: ${describeError(error)}\n`);
+    if (isEcpsError(error, 'INVALID_ARGUMENT')) err(`hint: see 'eaplog ${argv[0] ?? ''} --help'\n`);
     return code;
   }
 }
