@@ -130,15 +130,19 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   await file.commit();
 }
 
-/** Creates `path` holding `bytes`, durably (fsync of the file and its directory). Throws `ALREADY_EXISTS`, `IO_ERROR`. */
-export async function createFileDurable(path: string, bytes: Uint8Array): Promise<void> {
-  let handle: FileHandle;
+/** Opens a new file for writing; throws `ALREADY_EXISTS` if it exists (nothing is ever overwritten), `IO_ERROR`. */
+async function createExclusive(path: string): Promise<FileHandle> {
   try {
-    handle = await open(path, 'wx');
+    return await open(path, 'wx');
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'EEXIST') throw new EcpsError('ALREADY_EXISTS', `cannot create ${path}: it exists`, { cause });
     throw ioError('create', path, cause);
   }
+}
+
+/** Creates `path` holding `bytes`, durably (fsync of the file and its directory). Throws `ALREADY_EXISTS`, `IO_ERROR`. */
+export async function createFileDurable(path: string, bytes: Uint8Array): Promise<void> {
+  const handle = await createExclusive(path);
   try {
     await handle.writeFile(bytes);
     await handle.sync();
@@ -158,13 +162,7 @@ const COPY_CHUNK = 1024 * 1024;
  * Throws `ALREADY_EXISTS` for an existing side file, `IO_ERROR`.
  */
 export async function moveTailAside(handle: FileHandle, path: string, offset: number, sideFile: string): Promise<number> {
-  let side: FileHandle;
-  try {
-    side = await open(sideFile, 'wx');
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') throw new EcpsError('ALREADY_EXISTS', `${sideFile} already exists; not overwriting it`, { cause });
-    throw ioError('create', sideFile, cause);
-  }
+  const side = await createExclusive(sideFile);
   let moved = 0;
   try {
     const { size } = await handle.stat();
@@ -172,7 +170,7 @@ export async function moveTailAside(handle: FileHandle, path: string, offset: nu
     while (offset + moved < size) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - offset - moved), offset + moved);
       if (bytesRead === 0) break;
-      await side.write(buffer, 0, bytesRead, moved);
+      for (let written = 0; written < bytesRead; ) written += (await side.write(buffer, written, bytesRead - written, moved + written)).bytesWritten;
       moved += bytesRead;
     }
     await side.sync();

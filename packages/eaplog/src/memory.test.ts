@@ -76,7 +76,7 @@ describe('constant memory in the size of the log', () => {
     process.stderr.write(
       `memory ${name}: retained ${mib(a.retainedKiB)} MiB for a 16 MiB log, ${mib(b.retainedKiB)} MiB for 96 MiB (peak RSS ${mib(a.maxRssKiB)} / ${mib(b.maxRssKiB)} MiB)\n`,
     );
-    expect(b.retainedKiB / 1024).toBeLessThan(24);
-    expect((b.retainedKiB - a.retainedKiB) / 1024).toBeLessThan(8);
+    expect(b.retainedKiB / 1024).toBeLessThan(32);
+    expect((b.retainedKiB - a.retainedKiB) / 1024).toBeLessThan(16);
   }, 60_000);
 });

@@ -72,6 +72,7 @@ interface ResumePoint {
   dataCount: number;
   chain?: Uint8Array;
   last?: LogRecord;
+  firstOffset?: number;
 }
 
 /**
@@ -428,6 +429,7 @@ async function scanForResume(reader: EaplogReader): Promise<{ point: ResumePoint
       frozen = true;
       continue;
     }
+    point.firstOffset ??= record.offset;
     point.index++;
     if (record.kind === 'data') point.dataCount++;
     if (point.chain) point.chain = chainNext(point.chain, record.index, record.body);
@@ -436,6 +438,10 @@ async function scanForResume(reader: EaplogReader): Promise<{ point: ResumePoint
   const findings = await reader.finish();
   const damage = [findings.notAnActionLog, findings.corruptions[0]].filter((d) => d !== undefined);
   const cut = damage.sort((a, b) => a.offset - b.offset)[0];
+  // damage before the first record (a damaged stacked header): appending resumes with no record kept
+  if (cut && point.firstOffset !== undefined && cut.offset < point.firstOffset) {
+    return { point: { index: 0, dataCount: 0, ...(signed ? { chain: chainStart(head.headerJson as Uint8Array) } : {}) }, cut };
+  }
   return { point, ...(cut ? { cut } : {}) };
 }
 
