@@ -37,9 +37,10 @@ describe('reference SecureMessage (read-only)', () => {
     expect(Buffer.from(out.payload)).toEqual(payload);
     expect(out.encrypted).toBe(true);
     const small = Buffer.from('tiny');
-    expect(Buffer.from(readLegacySecureMessage({ message: oaep(small).toString('base64'), message_type: 'MCP', timestamp: 1 }, { decryptKey: receiver.privateKey }).payload)).toEqual(small);
+    const direct = oaep(small);
+    expect(Buffer.from(readLegacySecureMessage({ message: direct.toString('base64'), message_type: 'MCP', timestamp: 1, signature: pss(direct).toString('base64') }, { verifyKey: sender.publicKey, decryptKey: receiver.privateKey }).payload)).toEqual(small);
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    expect(() => readLegacySecureMessage({ message: blob.toString('base64'), message_type: 'EAP', timestamp: 1 }, { decryptKey: other.privateKey })).toThrow(
+    expect(() => readLegacySecureMessage({ message: blob.toString('base64'), message_type: 'EAP', timestamp: 1, signature: pss(blob).toString('base64') }, { verifyKey: sender.publicKey, decryptKey: other.privateKey })).toThrow(
       expect.objectContaining({ code: 'DECRYPTION_FAILED' }),
     );
   });
@@ -47,10 +48,31 @@ describe('reference SecureMessage (read-only)', () => {
   it('decrypts the encrypted_key + iv field form and rejects malformed input', () => {
     const key = randomBytes(32);
     const iv = randomBytes(16);
-    const msg = { message: cbc(key, iv, payload).toString('base64'), message_type: 'EAP', timestamp: 5, encrypted_key: oaep(key).toString('base64'), iv: iv.toString('base64') };
-    expect(Buffer.from(readLegacySecureMessage(msg, { decryptKey: receiver.privateKey }).payload)).toEqual(payload);
+    const body = cbc(key, iv, payload);
+    const msg = { message: body.toString('base64'), message_type: 'EAP', timestamp: 5, encrypted_key: oaep(key).toString('base64'), iv: iv.toString('base64'), signature: pss(body).toString('base64') };
+    expect(Buffer.from(readLegacySecureMessage(msg, { verifyKey: sender.publicKey, decryptKey: receiver.privateKey }).payload)).toEqual(payload);
     expect(() => readLegacySecureMessage(msg)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
     expect(() => readLegacySecureMessage('{nope')).toThrow(expect.objectContaining({ code: 'DECODE_ERROR' }));
     expect(() => readLegacySecureMessage({ ...msg, message: '@@@' })).toThrow(expect.objectContaining({ code: 'DECODE_ERROR' }));
+  });
+
+  it('never decrypts an AES-CBC body before its signature verified (no padding oracle for forgers)', () => {
+    const key = randomBytes(32);
+    const iv = randomBytes(16);
+    const body = cbc(key, iv, payload);
+    const unsigned = { message: body.toString('base64'), message_type: 'EAP', timestamp: 5, encrypted_key: oaep(key).toString('base64'), iv: iv.toString('base64') };
+    for (const options of [{ decryptKey: receiver.privateKey }, { decryptKey: receiver.privateKey, verifyKey: sender.publicKey, requireSignature: false }]) {
+      expect(() => readLegacySecureMessage(unsigned, options)).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    }
+    // a signature the reader cannot check is no better than none
+    expect(() => readLegacySecureMessage({ ...unsigned, signature: pss(body).toString('base64') }, { decryptKey: receiver.privateKey })).toThrow(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    // a tampered body fails on its signature, whatever its padding would have said
+    const tampered = Buffer.from(body);
+    tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 1;
+    expect(() =>
+      readLegacySecureMessage({ ...unsigned, message: tampered.toString('base64'), signature: pss(body).toString('base64') }, { verifyKey: sender.publicKey, decryptKey: receiver.privateKey }),
+    ).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }));
   });
 });

@@ -66,9 +66,11 @@ function decryptHybrid(key: KeyObject, blob: Uint8Array): Buffer {
  * Reads a reference SecureMessage. The signature, when present, covers the decoded `message` bytes as sent.
  * Encrypted forms: `encrypted_key` + `iv` fields (RSA-OAEP-SHA256 AES key, AES-256-CBC body), or a `message` that is
  * itself the hybrid blob (decrypted when `decryptKey` is given and neither field is present).
+ * Decryption runs only on a message whose signature verified under `verifyKey`: the cipher has no MAC, and
+ * decrypting unauthenticated ciphertext would tell a forger whether its padding is valid.
  * @throws TrustError `DECODE_ERROR` (malformed JSON or base64), `SIGNATURE_INVALID`, `UNAUTHENTICATED` (signature
- *   required but absent), `DECRYPTION_FAILED` (wrong key, bad padding: note CBC has no integrity, so a tampered
- *   message may also decrypt to garbage; require a signature to rule that out).
+ *   required but absent, or decryption asked for a message whose signature was not verified), `KEY_NOT_FOUND`
+ *   (encrypted, no `decryptKey`), `DECRYPTION_FAILED` (wrong key, bad padding).
  */
 export function readLegacySecureMessage(input: string | LegacySecureMessageJson, options: LegacyReadOptions = {}): LegacyMessage {
   let json: LegacySecureMessageJson;
@@ -95,10 +97,16 @@ export function readLegacySecureMessage(input: string | LegacySecureMessageJson,
   } else if (options.requireSignature ?? options.verifyKey !== undefined) {
     throw new TrustError('UNAUTHENTICATED', 'SecureMessage is not signed');
   }
+  const verified = signature !== undefined && options.verifyKey !== undefined;
+  // AES-CBC has no MAC: decrypting what nobody vouched for would make us a padding oracle. Decrypt signed only.
+  const refuseUnverified = () => {
+    if (!verified) throw new TrustError('UNAUTHENTICATED', 'refusing to decrypt a SecureMessage whose signature was not verified (give verifyKey)');
+  };
   let payload: Uint8Array = body;
   let encrypted = false;
   if (json.encrypted_key || json.iv) {
     if (!options.decryptKey) throw new TrustError('KEY_NOT_FOUND', 'SecureMessage is encrypted and no decryption key was given');
+    refuseUnverified();
     try {
       payload = cbc(oaep(options.decryptKey, b64(json.encrypted_key ?? '', 'encrypted_key')), b64(json.iv ?? '', 'iv'), body);
     } catch (cause) {
@@ -106,6 +114,7 @@ export function readLegacySecureMessage(input: string | LegacySecureMessageJson,
     }
     encrypted = true;
   } else if (options.decryptKey) {
+    refuseUnverified();
     try {
       payload = decryptHybrid(options.decryptKey, body);
     } catch (cause) {
@@ -119,7 +128,7 @@ export function readLegacySecureMessage(input: string | LegacySecureMessageJson,
     ...(json.sender_id ? { senderId: json.sender_id } : {}),
     ...(json.security_token ? { securityToken: json.security_token } : {}),
     payload: new Uint8Array(payload),
-    signed: signature !== undefined && options.verifyKey !== undefined,
+    signed: verified,
     encrypted,
   };
 }
