@@ -210,6 +210,12 @@ export class Replicator {
   }
 
   private onReplicateTopic(event: EcpsEvent): Promise<void> | void {
+    // versions come from configured peers only (with the trust layer on, `source` is the authenticated sender)
+    const sender = nodeIdFromSource(event.source);
+    if (sender === undefined || !this.peers.includes(sender)) {
+      this.deps.logger.warn('mep: ignoring replication traffic from a node that is not a configured peer', { source: event.source, type: event.type });
+      return;
+    }
     switch (event.type) {
       case MEP_EVENT_TYPES.replicate:
         return this.onReplicate(decodeMessageEvent(MepReplicate, event));
@@ -328,11 +334,16 @@ export class Replicator {
     }
   }
 
+  /** Handles one received message; a malformed one is dropped and logged (at error when it was not a typed refusal). */
   private async guard(event: EcpsEvent, fn: () => Promise<void> | void): Promise<void> {
     try {
       await fn();
     } catch (error) {
-      this.deps.logger.warn('mep: dropped a malformed replication message', { type: event.type, error: String(error) });
+      if (isEcpsError(error)) {
+        this.deps.logger.warn('mep: dropped a malformed replication message', { type: event.type, source: event.source, code: error.code, error: error.message });
+      } else {
+        this.deps.logger.error('mep: failed to handle a replication message', { type: event.type, source: event.source, error: String(error) });
+      }
     }
   }
 }

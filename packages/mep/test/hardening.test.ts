@@ -217,6 +217,23 @@ describe('MEP replication: acknowledgements and errors', () => {
     expect(await pending).toEqual({ success: false, message: 'quorum not reached' });
   });
 
+  it('takes replicated versions only from configured peers', async () => {
+    c = cluster(['a', 'b'], 'eventual');
+    const logger = recordingLogger();
+    const a = await c.start('a', undefined, { logger });
+    const source = await createMemoryStore({ nodeId: 'stranger', random: seededRandom(99) });
+    await source.put(await f64Frame([6, 6], 'planted'));
+    const { entries } = await source.snapshot();
+    const stranger = memoryTransport({ nodeId: 'stranger', bus: c.bus });
+    await stranger.connect();
+    c.transports['stranger'] = stranger;
+    const write = { operationId: 'x', sourceNode: 'b', entries, requiresAck: false };
+    await stranger.publish(mepTopics.replicate('a'), encodeMessageEvent(MEP_EVENT_TYPES.replicate, MepReplicate, write, { source: nodeSource('stranger') }));
+    await waitFor(() => logger.warnings.some((w) => w.includes('not a configured peer')), 'the refusal at warn');
+    expect(a.get('planted')).toBeUndefined();
+    await source.close();
+  });
+
   it('reports peer publish failures and failed rollbacks to the logger at warn', async () => {
     c = cluster(['a', 'b'], 'strong', { replicationFactor: 2 });
     const inner = memoryTransport({ nodeId: 'a', bus: c.bus });
