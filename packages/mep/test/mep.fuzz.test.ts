@@ -51,7 +51,7 @@ async function entryTarget(): Promise<FuzzTarget> {
   const name = 'mep-entry';
   return {
     name,
-    seeds: entries.map((e) => MepEntry.encode(e).finish()).concat(loadCorpus(corpusDir(name))),
+    seeds: [...entries.map((e) => MepEntry.encode(e).finish()), ...loadCorpus(corpusDir(name))],
     isExpected: isEcpsError,
     async run(input) {
       const entry = decode(input);
@@ -139,7 +139,7 @@ async function replicationTarget(): Promise<FuzzTarget> {
   let n = 0;
   return {
     name,
-    seeds: seeds.concat(loadCorpus(corpusDir(name))),
+    seeds: [...seeds, ...loadCorpus(corpusDir(name))],
     isExpected: isEcpsError,
     async run(input) {
       if (input.length === 0) return;
