@@ -19,7 +19,7 @@ async function target(): Promise<FuzzTarget> {
   const name = 'trust-jwt';
   return {
     name,
-    seeds: [hsToken, edToken].map((t) => new TextEncoder().encode(t)).concat(loadCorpus(corpusDir(name))),
+    seeds: [...[hsToken, edToken].map((t) => new TextEncoder().encode(t)), ...loadCorpus(corpusDir(name))],
     isExpected: isTypedRefusal,
     maxLength: 1024,
     async run(input) {

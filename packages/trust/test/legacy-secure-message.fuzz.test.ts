@@ -30,7 +30,7 @@ function target(): FuzzTarget {
   const name = 'trust-legacy-secure-message';
   return {
     name,
-    seeds: messages.map((m) => new TextEncoder().encode(JSON.stringify(m))).concat(loadCorpus(corpusDir(name))),
+    seeds: [...messages.map((m) => new TextEncoder().encode(JSON.stringify(m))), ...loadCorpus(corpusDir(name))],
     isExpected: isTypedRefusal,
     run(input) {
       const text = Buffer.from(input).toString('utf8');
