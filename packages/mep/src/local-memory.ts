@@ -126,14 +126,14 @@ export class LocalMemory {
     });
   }
 
-  /** Merges a version by the §7.3 rule; returns the version it replaced when it won, `null` when it lost. */
-  merge(incoming: IncomingEntry): { applied: boolean; previous: StoredEntry | undefined } {
+  /** Merges a version by the §7.3 rule; true when it won and is now the key's version. */
+  merge(incoming: IncomingEntry): boolean {
     this.hlc.observe(incoming.hlc);
     this.context.add(incoming.dot);
     const current = this.current(incoming.key);
-    if (current && !wins(incoming, current)) return { applied: false, previous: current };
+    if (current && !wins(incoming, current)) return false;
     this.install(incoming);
-    return { applied: true, previous: current };
+    return true;
   }
 
   /** Every version not covered by a peer's compacted context (tombstones included), oldest use first. */
