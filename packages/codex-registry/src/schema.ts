@@ -94,7 +94,14 @@ export const BotInputSchema = Type.Object(
 );
 
 export const PerformanceLogEntrySchema = Type.Object(
-  { timestamp: isoTime, event: Type.String(), status: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) },
+  {
+    timestamp: isoTime,
+    event: Type.String(),
+    status: Type.Optional(Type.String()),
+    reason: Type.Optional(Type.String()),
+    cpu_load: Type.Optional(Type.Number()),
+    memory_usage_mb: Type.Optional(Type.Number()),
+  },
   { additionalProperties: true },
 );
 

@@ -9,7 +9,7 @@ export type BotEvent =
   /** S1, S2: an operator (or resume-on-boot) starts the bot; from `error` this clears the quarantine. */
   | { type: 'start' }
   /** S3: the process is up. `startedAt` is its kernel start time (clock ticks since boot), to detect pid reuse. */
-  | { type: 'spawned'; pid: number; startedAt: number; sandboxId?: string | null }
+  | { type: 'spawned'; pid: number; startedAt: number | null; sandboxId?: string | null }
   /** S4, S5: the start failed (script missing, sandbox unavailable, spawn error). */
   | { type: 'spawn_failed'; error: string; countsAsFailure?: boolean }
   /** S6: an operator stops the bot; the supervisor sends SIGTERM next. */
