@@ -59,15 +59,18 @@ describe('supervisor lifecycle', () => {
     expect((await h.supervisor.stop(bot.id)).status).toBe('not_running');
   });
 
-  it('a polite bot stops at once on SIGTERM; stop on a never-started bot is not_running and changes nothing', async () => {
+  it('checklist 16: a bot that exits on SIGTERM stops at once and its grandchild dies with it; stop on a never-started bot is not_running and changes nothing', async () => {
     h = await createHarness();
-    const polite = await h.addBot('polite.js', IDLE_BOT);
+    // the bot itself exits on SIGTERM at once, but leaves a grandchild that ignores it
+    const polite = await h.addBot('polite.js', `require('node:child_process').spawn('/bin/sh', ['-c', 'trap "" TERM; sleep 600'], { stdio: 'ignore' }); ${IDLE_BOT}`);
     const idle = await h.addBot('idle.js', IDLE_BOT);
     await h.supervisor.start(polite.id);
+    await waitFor(() => h.botProcesses().length === 3, 'the bot and its descendants');
     const begun = Date.now();
     const { bot } = await h.supervisor.stop(polite.id);
     expect(Date.now() - begun).toBeLessThan(4_000);
     expect(bot).toMatchObject({ status: 'stopped', exit_code: 143 });
+    expect(h.botProcesses()).toEqual([]); // the final group SIGKILL took the grandchild too
     expect(await h.supervisor.stop(idle.id)).toMatchObject({ status: 'not_running', bot: { status: 'created', revision: 1 } });
   });
 
