@@ -62,7 +62,7 @@ describe('ecps codex bots', () => {
     expect((await ecps(env, 'bots', 'list', '--status', 'running', '--json')).out).toContain('"total":0');
     expect((await ecps(env, 'bots', 'incidents')).out).toBe('');
     expect((await ecps(env, 'bots', 'stop', 'hello')).out).toBe('hello: not running (stopped)\n');
-  });
+  }, 120_000);
 
   it('works against PostgreSQL with --database-url', async () => {
     const env = setup();
@@ -76,5 +76,5 @@ describe('ecps codex bots', () => {
     } finally {
       await pg.stop();
     }
-  });
+  }, 60_000);
 });

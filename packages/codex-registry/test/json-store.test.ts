@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { ManualClock } from '@ecps/core';
-import { bundleScript } from '@ecps/testkit';
+import { bundleScript, waitFor } from '@ecps/testkit';
 import { isCodexError, JsonFileStore, JsonlIncidentLog, nodeDurableFs, openRegistry, type DurableFs } from '../src/index';
 import { bot, describeBotStoreContract } from './store-contract';
 
@@ -220,8 +220,7 @@ describe('JsonFileStore lock (checklist 9)', () => {
     const later = new ManualClock(Date.now() + 11_000);
     const taker = await JsonFileStore.open({ file, clock: later });
     clock.advance(5_000); // the holder's refresh notices
-    await new Promise((r) => setTimeout(r, 50));
-    expect(lost).toBe(true);
+    await waitFor(() => lost, 'the holder to notice', 10_000);
     const error = await holder.create(bot('b')).catch((e: unknown) => e);
     expect(isCodexError(error, 'registry_locked')).toBe(true);
     expect((await taker.list()).bots.map((b) => b.id)).toEqual(['a']);

@@ -74,7 +74,6 @@ export const RECONCILED_ERROR = 'reconciled at startup: process not owned by thi
 interface Tracked {
   botId: string;
   pid: number;
-  startTime: number | null;
   process: ChildProcess;
   workDir: string;
   sandboxId: string | null;
@@ -115,6 +114,8 @@ export class Supervisor {
   private readonly perBot = new KeyedMutex();
   private readonly children = new Map<string, Tracked>();
   private readonly restartTimers = new Map<string, TimerHandle>();
+  /** Launches under way, so shutdown can wait for their children too. */
+  private readonly launching = new Set<Promise<unknown>>();
   private loopTimer: TimerHandle | null = null;
   private ticking = false;
   private closed = false;
@@ -166,15 +167,15 @@ export class Supervisor {
     this.assertOpen();
     return this.perBot.run(id, async () => {
       let bot = await this.mustGet(id);
+      if (bot.deployment_config.deployment_type === 'kubernetes_pod') {
+        throw new CodexError('unsupported_deployment_type', `bot ${id}: deployment type kubernetes_pod cannot be started by this supervisor`);
+      }
       if (bot.status === 'running' || bot.status === 'deploying') {
         if (this.isAlive(id)) return { status: 'already_running', bot };
         bot =
           bot.status === 'running'
             ? await this.update(id, { type: 'failed', error: 'process not running', exitCode: null })
             : await this.update(id, { type: 'spawn_failed', error: 'start was interrupted' });
-      }
-      if (bot.deployment_config.deployment_type === 'kubernetes_pod') {
-        throw new CodexError('unsupported_deployment_type', `bot ${id}: deployment type kubernetes_pod cannot be started by this supervisor`);
       }
       this.cancelRestart(id);
       bot = await this.update(id, { type: 'start' });
@@ -335,6 +336,14 @@ export class Supervisor {
     this.closed = true;
     if (this.loopTimer) this.clock.clearTimeout(this.loopTimer);
     for (const id of [...this.restartTimers.keys()]) this.cancelRestart(id);
+    // a launch already under way (a due restart) adds its child after this started: wait for it and stop it too
+    while (this.children.size > 0 || this.launching.size > 0) {
+      await Promise.allSettled([...this.launching]);
+      await this.stopAll();
+    }
+  }
+
+  private async stopAll(): Promise<void> {
     await Promise.all(
       [...this.children.values()].map(async (tracked) => {
         await this.perBot.run(tracked.botId, async () => {
@@ -350,12 +359,12 @@ export class Supervisor {
     );
   }
 
-  // ---- internals ----
-
   private async launch(bot: Bot, kind: 'start' | 'restart'): Promise<Bot> {
     let launched: LaunchedBot;
+    const launching = launchBot(bot, this.config, this.hostEnv);
+    this.launching.add(launching);
     try {
-      launched = await launchBot(bot, this.config, this.hostEnv);
+      launched = await launching;
     } catch (error) {
       const typed = isCodexError(error) ? error : new CodexError('spawn_failed', `cannot start bot ${bot.id}: ${String(error)}`, { cause: error });
       const failed = await this.update(bot.id, { type: 'spawn_failed', error: typed.message, countsAsFailure: kind === 'restart' });
@@ -367,6 +376,8 @@ export class Supervisor {
         return failed;
       }
       throw typed;
+    } finally {
+      this.launching.delete(launching);
     }
     const tracked = this.track(bot.id, launched);
     let running: Bot;
@@ -389,7 +400,6 @@ export class Supervisor {
     const tracked: Tracked = {
       botId,
       pid: launched.pid,
-      startTime: launched.startTime,
       process: launched.child,
       workDir: launched.workDir,
       sandboxId: launched.sandboxId,
@@ -475,7 +485,7 @@ export class Supervisor {
     await this.perBot
       .run(id, async () => {
         const bot = await this.store.get(id);
-        if (!bot || bot.status !== 'failed' || bot.desired_state !== 'running' || bot.next_restart_at === null) return;
+        if (this.closed || !bot || bot.status !== 'failed' || bot.desired_state !== 'running' || bot.next_restart_at === null) return;
         if (Date.parse(bot.next_restart_at) > this.clock.now()) return;
         await this.launch(await this.update(id, { type: 'restart' }), 'restart');
       })

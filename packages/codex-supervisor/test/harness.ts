@@ -81,8 +81,8 @@ export async function createHarness(
   };
 }
 
-/** Polls `read` until `accept` takes its value (5 s at most); returns that value. */
-export async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 5_000): Promise<T> {
+/** Polls `read` until `accept` takes its value (20 s at most: the machine may be loaded); returns that value. */
+export async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();

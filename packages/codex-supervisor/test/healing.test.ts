@@ -92,8 +92,8 @@ describe('resources (checklist 14)', () => {
   });
 
   it('CPU over the threshold: cpu_warning (at most one per 5 min) and metrics, but no kill', async () => {
-    // the threshold is lowered so a busy loop crosses it even on a loaded shared machine
-    h = await createHarness({ config: { cpuThresholdPercent: 10 } });
+    // the threshold is lowered so a busy loop crosses it even on a shared machine loaded many times over
+    h = await createHarness({ config: { cpuThresholdPercent: 2 } });
     const bot = await h.addBot('spin.js', `for (;;) {}`);
     const metrics: number[] = [];
     h.registry.events.subscribe((e) => e.type === 'bot.metrics' && metrics.push(e.data.cpu_load));
@@ -104,9 +104,9 @@ describe('resources (checklist 14)', () => {
     }
     const warnings = (await h.registry.incidents.tail({ bot_id: bot.id })).filter((i) => i.kind === 'cpu_warning');
     expect(warnings).toHaveLength(1);
-    expect((warnings[0]!.data as { cpu_percent: number }).cpu_percent).toBeGreaterThan(10);
+    expect((warnings[0]!.data as { cpu_percent: number }).cpu_percent).toBeGreaterThan(2);
     expect(metrics).toHaveLength(3);
-    expect(Math.max(...metrics)).toBeGreaterThan(10);
+    expect(Math.max(...metrics)).toBeGreaterThan(2);
     const running = await get(bot.id);
     expect(running.status).toBe('running');
     expect(running.performance.logs.filter((l) => l.event === 'metrics')).toHaveLength(3);

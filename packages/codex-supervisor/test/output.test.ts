@@ -24,7 +24,7 @@ describe('output (checklist 13)', () => {
     `;
     const bot = await h.addBot('chatty.js', chatty);
     await h.supervisor.start(bot.id);
-    await eventually(() => h.supervisor.readLogs(bot.id, 'stderr'), (o) => o.includes('wrote 10 MB'), 'the 10 MB write', 10_000);
+    await eventually(() => h.supervisor.readLogs(bot.id, 'stderr'), (o) => o.includes('wrote 10 MB'), 'the 10 MB write');
     const stdout = join(h.dir, 'logs', bot.id, 'stdout.log');
     expect(statSync(stdout).size).toBeGreaterThanOrEqual(10 * 1024 * 1024);
     const tail = await h.supervisor.readLogs(bot.id, 'stdout', 4096);
