@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `ecps` program: every command of ./commands under one set of conventions, run once, turned into an exit code.
-import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index';
 import { CliError, ExitCode, applyConventions, commandPath, describeError, exitCodeFor } from './kit/index';
-import type { CommandContext } from './kit/index';
+import type { CommandContext, EcpsCommand } from './kit/index';
+// bundled in at build time (also into the CommonJS bundles tests make, where import.meta.url is unavailable)
+import { version } from '../package.json';
 
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** The whole command tree, conventions applied. */
-export function createProgram(ctx: CommandContext): Command {
+export function createProgram(ctx: CommandContext, list: readonly EcpsCommand[] = commands): Command {
   const program = new Command('ecps')
     .description('ECPS, the Embodied Cognition Protocol Stack: demo, MQTT broker, SW4RM hub, .eaplog tools')
     .version(version, '-V, --version', 'print the version')
@@ -21,7 +21,7 @@ export function createProgram(ctx: CommandContext): Command {
       '\nData goes to stdout, messages to stderr. Exit codes: 0 ok, 1 the operation failed, 2 usage error, 130 interrupted.\n' +
         "Run 'ecps help <command>' (or 'ecps <command> --help') for a command's options.",
     );
-  for (const register of commands) register(program, ctx);
+  for (const register of list) register(program, ctx);
   applyConventions(program, ctx.out);
   return program;
 }
@@ -30,8 +30,8 @@ export function createProgram(ctx: CommandContext): Command {
  * Runs `ecps <argv>` and returns its exit code. Never throws and never calls process.exit: usage errors and
  * expected failures are printed as one line (plus a hint) on stderr, without a stack trace.
  */
-export async function runCli(argv: readonly string[], ctx: CommandContext): Promise<ExitCode> {
-  const program = createProgram(ctx);
+export async function runCli(argv: readonly string[], ctx: CommandContext, list: readonly EcpsCommand[] = commands): Promise<number> {
+  const program = createProgram(ctx, list);
   let active: Command = program;
   program.hook('preAction', (_root, actionCommand) => {
     active = actionCommand;
@@ -56,8 +56,8 @@ export async function runCli(argv: readonly string[], ctx: CommandContext): Prom
       const where = commandPath(active);
       ctx.out.message(`${where}: ${message}`);
       const hint = error instanceof CliError ? error.hint : undefined;
-      if (hint !== undefined) ctx.out.message(hint);
-      else if (code === ExitCode.USAGE) ctx.out.message(`Run '${where} --help' for usage.`);
+      if (hint !== undefined) ctx.out.message(`hint: ${hint}`);
+      else if (code === ExitCode.USAGE) ctx.out.message(`hint: see '${where} --help'`);
       if (!(error instanceof CliError) && process.env['ECPS_DEBUG'] && error instanceof Error) ctx.out.message(String(error.stack));
     }
     return code;

@@ -37,3 +37,11 @@ it('`ecps broker` serves MQTT until SIGINT: its URL on stdout, messages on stder
   expect(r.stdout).toBe(`${url}\n`);
   expect(r.stderr).toBe(`ecps broker: MQTT 3.1.1 on ${url} (Ctrl-C to stop)\necps broker: stopped\n`);
 });
+
+it('`ecps broker` refuses a non-loopback address without --password-file: a clear message and exit code 2', async () => {
+  // TEST-NET-1: never bound, so nothing is exposed even if the check were missing
+  const r = await startEcps(['broker', '--host', '192.0.2.1', '--port', '0']).exited;
+  expect(r.code).toBe(2);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toMatch(/^ecps broker: refusing to listen on 192\.0\.2\.1 without credentials.*\nhint: see 'ecps broker --help'\n$/);
+});

@@ -82,19 +82,19 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
   };
 
   it('an unknown command', async () => {
-    expect(await usage(['frobnicate'])).toEqual(["ecps: unknown command 'frobnicate'", "Run 'ecps --help' for usage."]);
+    expect(await usage(['frobnicate'])).toEqual(["ecps: unknown command 'frobnicate'", "hint: see 'ecps --help'"]);
     expect((await usage(['dmeo']))[0]).toBe("ecps: unknown command 'dmeo' (did you mean demo?)");
-    expect(await usage(['eaplog', 'frobnicate'])).toEqual(["ecps eaplog: unknown command 'frobnicate'", "Run 'ecps eaplog --help' for usage."]);
+    expect(await usage(['eaplog', 'frobnicate'])).toEqual(["ecps eaplog: unknown command 'frobnicate'", "hint: see 'ecps eaplog --help'"]);
   });
 
   it('an unknown flag, on every command', async () => {
-    expect(await usage(['--bogus'])).toEqual(["ecps: unknown option '--bogus'", "Run 'ecps --help' for usage."]);
+    expect(await usage(['--bogus'])).toEqual(["ecps: unknown option '--bogus'", "hint: see 'ecps --help'"]);
     const commands = ['demo', 'broker', 'hub'];
     const errors = await Promise.all(commands.map((command) => usage([command, '--bogus'])));
     for (const [i, command] of commands.entries()) {
-      expect(errors[i]).toEqual([`ecps ${command}: unknown option '--bogus'`, `Run 'ecps ${command} --help' for usage.`]);
+      expect(errors[i]).toEqual([`ecps ${command}: unknown option '--bogus'`, `hint: see 'ecps ${command} --help'`]);
     }
-    expect(await usage(['eaplog', 'list', 'x.eaplog', '--bogus'])).toEqual(["ecps eaplog list: unknown option '--bogus'", "Run 'ecps eaplog list --help' for usage."]);
+    expect(await usage(['eaplog', 'list', 'x.eaplog', '--bogus'])).toEqual(["ecps eaplog list: unknown option '--bogus'", "hint: see 'ecps eaplog list --help'"]);
   });
 
   it('a bad numeric value, refused with the same sentence by every command', async () => {
@@ -102,13 +102,13 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
     expect((await usage(['hub', '--scheduler-port', '1.5']))[0]).toMatch(/'1\.5' is invalid\. Expected an integer from 0 to 65535\.$/);
     expect((await usage(['broker', '--port', '70000']))[0]).toBe("ecps broker: option '--port <port>' argument '70000' is invalid. Expected an integer from 0 to 65535.");
     expect((await usage(['eaplog', 'list', 'x.eaplog', '--max', 'many']))[0]).toBe("ecps eaplog list: option '--max <n>' argument 'many' is invalid. Expected an integer of at least 0.");
-    expect(await usage(['hub'], { ROUTER_PORT: 'abc' })).toEqual(['ecps hub: ROUTER_PORT=abc is invalid. Expected an integer from 0 to 65535.', "Run 'ecps hub --help' for usage."]);
+    expect(await usage(['hub'], { ROUTER_PORT: 'abc' })).toEqual(['ecps hub: ROUTER_PORT=abc is invalid. Expected an integer from 0 to 65535.', "hint: see 'ecps hub --help'"]);
   });
 
   it('a bad value of another kind', async () => {
     expect(await usage(['demo', '--broker', 'http://127.0.0.1:1883'])).toEqual([
       'ecps demo: --broker http://127.0.0.1:1883: http is not an MQTT scheme',
-      'Use one of mqtt, mqtts, tcp, ssl, tls, ws, wss.',
+      'hint: use one of mqtt, mqtts, tcp, ssl, tls, ws, wss',
     ]);
   });
 });

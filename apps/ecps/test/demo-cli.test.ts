@@ -84,7 +84,7 @@ describe('ecps demo (built CLI)', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
       `ecps demo: cannot reach the MQTT broker at mqtt://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n` +
-        'Is the broker running? `ecps broker` starts one; without --broker the demo starts its own.\n',
+        'hint: is the broker running? `ecps broker` starts one; without --broker the demo starts its own\n',
     );
     // the old behaviour retried for 10 s; a refused connection is not retried at all (the margin is for a busy machine)
     expect(r.ms).toBeLessThan(8_000);

@@ -35,7 +35,7 @@ const demo: EcpsCommand = (program, ctx) => {
       } catch (error) {
         if (failed) throw new CliError('INTERNAL', `step ${failed.step} (${failed.title}) failed: ${failed.reason}`, { exitCode: ExitCode.FAILED, cause: error });
         if (isEcpsError(error, 'UNAVAILABLE')) {
-          throw new CliError('UNAVAILABLE', error.message, { hint: 'Is the broker running? `ecps broker` starts one; without --broker the demo starts its own.' });
+          throw new CliError('UNAVAILABLE', error.message, { hint: 'is the broker running? `ecps broker` starts one; without --broker the demo starts its own' });
         }
         throw error;
       }
@@ -48,10 +48,10 @@ function brokerUrl(text: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw usageError(`--broker ${text} is not a URL`, 'Give one like mqtt://127.0.0.1:1883.');
+    throw usageError(`--broker ${text} is not a URL`, 'give one like mqtt://127.0.0.1:1883');
   }
   if (!BROKER_SCHEMES.includes(url.protocol)) {
-    throw usageError(`--broker ${text}: ${url.protocol.slice(0, -1)} is not an MQTT scheme`, `Use one of ${BROKER_SCHEMES.map((s) => s.slice(0, -1)).join(', ')}.`);
+    throw usageError(`--broker ${text}: ${url.protocol.slice(0, -1)} is not an MQTT scheme`, `use one of ${BROKER_SCHEMES.map((s) => s.slice(0, -1)).join(', ')}`);
   }
   return text;
 }

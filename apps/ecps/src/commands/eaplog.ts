@@ -2,7 +2,7 @@
 // `ecps eaplog ...`: mounts the eaplog CLI of @ecps/eaplog (spec §6.8) unchanged: its subcommands, options, output and
 // exit codes (0 ok, 1 invalid or failed, 2 usage or I/O error, 130 interrupted) are that package's.
 import { quietExit } from '../kit/index';
-import type { EcpsCommand, ExitCode } from '../kit/index';
+import type { EcpsCommand } from '../kit/index';
 
 const eaplog: EcpsCommand = (program, ctx) => {
   program
@@ -23,7 +23,7 @@ const eaplog: EcpsCommand = (program, ctx) => {
         isTTY: process.stderr.isTTY,
         signal: ctx.interrupted,
       });
-      if (code !== 0) throw quietExit(code as ExitCode);
+      if (code !== 0) throw quietExit(code);
     });
 };
 

@@ -43,7 +43,7 @@ const hub: EcpsCommand = (program, ctx) => {
       const { startHub } = await import('../hub/start-hub'); // loaded on use: `ecps --help` stays fast
       const running = await startHub(options).catch((cause: unknown) => {
         if (isEcpsError(cause, 'CONFIG_INVALID')) throw cause; // a bad $ROUTER_PORT and the like: a usage error
-        throw new CliError('UNAVAILABLE', describeError(cause), { cause, hint: 'Pick other ports with --router-port, --registry-port and --scheduler-port (0 picks free ones).' });
+        throw new CliError('UNAVAILABLE', describeError(cause), { cause, hint: 'pick other ports with --router-port, --registry-port and --scheduler-port (0 picks free ones)' });
       });
       const { host, ports } = running;
       if (opts.json) ctx.out.json({ ready: true, host, ...ports });

@@ -22,6 +22,6 @@ export function applyConventions(command: Command, out: Output): void {
       // commander says "error: unknown option '--x'\n(Did you mean --y?)": make it one line naming the command
       outputError: (text, write) => write(`${path}: ${text.replace(/^error: /, '').replace(/\n\(Did you mean (.+)\?\)/, ' (did you mean $1?)')}`),
     })
-    .showHelpAfterError(`Run '${path} --help' for usage.`);
+    .showHelpAfterError(`hint: see '${path} --help'`);
   for (const sub of command.commands) applyConventions(sub, out);
 }

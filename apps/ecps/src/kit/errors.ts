@@ -3,7 +3,7 @@
 import { EcpsError, isEcpsError } from '@ecps/core';
 import type { EcpsErrorCode } from '@ecps/core';
 
-/** The exit codes of every `ecps` command. */
+/** The exit codes of every `ecps` command (a command whose spec fixes others, like codex's 75 and 78, may add them). */
 export const ExitCode = {
   /** The command did what was asked. */
   OK: 0,
@@ -17,14 +17,14 @@ export const ExitCode = {
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /**
- * An expected failure. The CLI prints `ecps <command>: <message>` and the hint on stderr (never a stack trace) and
- * exits with `exitCode`; an empty message prints nothing (the command already said why).
+ * An expected failure. The CLI prints `ecps <command>: <message>` and `hint: <hint>` on stderr (never a stack trace)
+ * and exits with `exitCode`; an empty message prints nothing (the command already said why).
  */
 export class CliError extends EcpsError {
-  readonly exitCode: ExitCode;
+  readonly exitCode: number;
   readonly hint: string | undefined;
 
-  constructor(code: EcpsErrorCode, message: string, options: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
+  constructor(code: EcpsErrorCode, message: string, options: { exitCode?: number; hint?: string; cause?: unknown } = {}) {
     super(code, message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = 'CliError';
     this.exitCode = options.exitCode ?? exitCodeOf(code);
@@ -38,12 +38,12 @@ export function usageError(message: string, hint?: string): CliError {
 }
 
 /** Ends the command with `exitCode` and no further message (it already printed its verdict). */
-export function quietExit(exitCode: ExitCode): CliError {
+export function quietExit(exitCode: number): CliError {
   return new CliError(exitCode === ExitCode.INTERRUPTED ? 'CANCELLED' : 'INTERNAL', '', { exitCode });
 }
 
 /** Exit code for an error a command let through: usage errors 2, cancellation 130, anything else 1. */
-export function exitCodeFor(error: unknown): ExitCode {
+export function exitCodeFor(error: unknown): number {
   if (error instanceof CliError) return error.exitCode;
   return isEcpsError(error) ? exitCodeOf(error.code) : ExitCode.FAILED;
 }
