@@ -19,6 +19,7 @@ step "package shape (publint, attw)" pnpm exec turbo run check:package --output-
 find packages apps tooling bench -name test-results.json -not -path '*/node_modules/*' -delete 2>/dev/null
 echo "› tests"
 test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/ecps-test-tmp.XXXXXX")"
+chmod 755 "$test_tmp" # services the tests start under their own users (PostgreSQL) must reach their folders in it
 TMPDIR="$test_tmp" pnpm exec turbo run test --continue --concurrency=1 --output-logs=new-only "$@" || status=1
 node tooling/scripts/test-summary.mjs --temp-dir "$test_tmp" || status=1
 rm -rf "$test_tmp"

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The `ecps` program: every command of ./commands under one set of conventions, run once, turned into an exit code.
+// The `ecps` program: the given commands under one set of conventions, run once, turned into an exit code.
 import { Command, CommanderError } from 'commander';
-import { commands } from './commands/index';
 import { CliError, ExitCode, applyConventions, commandPath, describeError, exitCodeFor } from './kit/index';
 import type { CommandContext, EcpsCommand } from './kit/index';
 // bundled in at build time (also into the CommonJS bundles tests make, where import.meta.url is unavailable)
@@ -9,9 +8,9 @@ import { version } from '../package.json';
 
 
 /** The whole command tree, conventions applied. */
-export function createProgram(ctx: CommandContext, list: readonly EcpsCommand[] = commands): Command {
+export function createProgram(ctx: CommandContext, commands: readonly EcpsCommand[]): Command {
   const program = new Command('ecps')
-    .description('ECPS, the Embodied Cognition Protocol Stack: demo, MQTT broker, SW4RM hub, .eaplog tools')
+    .description('the command line of ECPS, the Embodied Cognition Protocol Stack')
     .version(version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'print help for a command')
     .helpCommand('help [command]', 'print help for a command')
@@ -21,7 +20,7 @@ export function createProgram(ctx: CommandContext, list: readonly EcpsCommand[] 
       '\nData goes to stdout, messages to stderr. Exit codes: 0 ok, 1 the operation failed, 2 usage error, 130 interrupted.\n' +
         "Run 'ecps help <command>' (or 'ecps <command> --help') for a command's options.",
     );
-  for (const register of list) register(program, ctx);
+  for (const register of commands) register(program, ctx);
   applyConventions(program, ctx.out);
   return program;
 }
@@ -30,8 +29,8 @@ export function createProgram(ctx: CommandContext, list: readonly EcpsCommand[] 
  * Runs `ecps <argv>` and returns its exit code. Never throws and never calls process.exit: usage errors and
  * expected failures are printed as one line (plus a hint) on stderr, without a stack trace.
  */
-export async function runCli(argv: readonly string[], ctx: CommandContext, list: readonly EcpsCommand[] = commands): Promise<number> {
-  const program = createProgram(ctx, list);
+export async function runCli(argv: readonly string[], ctx: CommandContext, commands: readonly EcpsCommand[]): Promise<number> {
+  const program = createProgram(ctx, commands);
   let active: Command = program;
   program.hook('preAction', (_root, actionCommand) => {
     active = actionCommand;

@@ -6,8 +6,8 @@ import type { EcpsCommand } from './kit/index';
 
 const INTERRUPTED = 130;
 
-/** Runs `ecps <argv>` with `commands` (default: all) and ends the process with its exit code. */
-export async function runProcess(argv: readonly string[], commands?: readonly EcpsCommand[]): Promise<void> {
+/** Runs `ecps <argv>` with `commands` and ends the process with its exit code. */
+export async function runProcess(argv: readonly string[], commands: readonly EcpsCommand[]): Promise<void> {
   const out = new Output();
   const interrupted = new AbortController();
   const forced = new AbortController();
