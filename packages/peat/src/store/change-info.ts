@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// Which changes a sync message or snapshot carries, and who made them: (hash, actor) without decoding the ops.
+// An uncompressed change chunk is read from its header (the hash is sha256 over the chunk after magic and
+// checksum); compressed changes and whole-document chunks (Automerge sends one to a peer that has nothing)
+// go through Automerge itself.
+import { createHash } from 'node:crypto';
+import * as A from '@automerge/automerge';
+import { PeatError } from '../errors';
+import { toHex } from '@ecps/core';
+
+/** One change: its 32-byte hash (hex) and its author's actor id (hex). */
+export interface ChangeInfo {
+  readonly hash: string;
+  readonly actor: string;
+}
+
+const MAGIC = [0x85, 0x6f, 0x4a, 0x83];
+
+function uleb(bytes: Uint8Array, at: number): [value: number, next: number] {
+  let value = 0;
+  let shift = 0;
+  for (let i = at; i < bytes.length && i < at + 5; i++) {
+    const b = bytes[i]!;
+    value += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return [value, i + 1];
+    shift += 7;
+  }
+  throw new PeatError('DECODE_ERROR', 'malformed LEB128 in an Automerge chunk');
+}
+
+function changeFromHeader(chunk: Uint8Array): ChangeInfo {
+  const [len, bodyAt] = uleb(chunk, 9);
+  if (bodyAt + len !== chunk.length) throw new PeatError('DECODE_ERROR', 'Automerge change length does not match its chunk');
+  const hash = createHash('sha256').update(chunk.subarray(8)).digest();
+  for (let i = 0; i < 4; i++) {
+    if (hash[i] !== chunk[4 + i]) throw new PeatError('CHECKSUM_MISMATCH', 'Automerge change checksum does not match');
+  }
+  let [ndeps, at] = uleb(chunk, bodyAt);
+  at += ndeps * 32;
+  const [actorLen, actorAt] = uleb(chunk, at);
+  if (actorAt + actorLen > chunk.length) throw new PeatError('DECODE_ERROR', 'truncated actor in an Automerge change');
+  return { hash: hash.toString('hex'), actor: toHex(chunk.subarray(actorAt, actorAt + actorLen)) };
+}
+
+/**
+ * The changes inside one chunk (a change, a compressed change or a whole document).
+ * @throws PeatError `DECODE_ERROR` / `CHECKSUM_MISMATCH` for anything Automerge would not accept.
+ */
+export function changesInChunk(chunk: Uint8Array): ChangeInfo[] {
+  if (chunk.length < 10 || MAGIC.some((b, i) => chunk[i] !== b)) throw new PeatError('DECODE_ERROR', 'not an Automerge chunk');
+  try {
+    if (chunk[8] === 1) return [changeFromHeader(chunk)];
+    if (chunk[8] === 2) {
+      const c = A.decodeChange(chunk);
+      return [{ hash: c.hash, actor: c.actor }];
+    }
+    const doc = A.load(chunk);
+    try {
+      return A.getChangesMetaSince(doc, []).map((c) => ({ hash: c.hash, actor: c.actor }));
+    } finally {
+      A.free(doc);
+    }
+  } catch (cause) {
+    if (cause instanceof PeatError) throw cause;
+    throw new PeatError('DECODE_ERROR', 'malformed Automerge chunk', { cause });
+  }
+}
+
+/** Every change an encoded sync message carries. @throws PeatError `DECODE_ERROR`. */
+export function changesInSyncMessage(message: Uint8Array): ChangeInfo[] {
+  let decoded;
+  try {
+    decoded = A.decodeSyncMessage(message);
+  } catch (cause) {
+    throw new PeatError('DECODE_ERROR', 'malformed Automerge sync message', { cause });
+  }
+  return decoded.changes.flatMap((c) => changesInChunk(c));
+}
+
+/** Every change a saved document carries. @throws PeatError `DECODE_ERROR`. */
+export function changesInSnapshot(doc: A.Doc<unknown>): ChangeInfo[] {
+  return A.getChangesMetaSince(doc, []).map((c) => ({ hash: c.hash, actor: c.actor }));
+}
