@@ -6,6 +6,9 @@ import * as A from '@automerge/automerge';
 import { systemClock, toHex } from '@ecps/core';
 import type { Clock } from '@ecps/core';
 import { concatBytes } from '../bytes';
+import { KeyedLock } from '../keyed-lock';
+import { changesInSnapshot } from './change-info';
+import type { ChangeInfo } from './change-info';
 import { docKey, splitDocKey } from '../doc-key';
 import { PeatError } from '../errors';
 import type { ChangeSignature, Tombstone } from '../frame';
@@ -83,7 +86,7 @@ export class DocumentStore {
   private readonly entries = new Map<string, Entry>();
   private readonly tombstones = new Map<string, Tombstone>();
   private readonly observers = new Set<ChangeObserver>();
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly lock = new KeyedLock();
   private readonly maxLive: number;
   private readonly compactIncrements: number;
   private readonly compactBytes: number;
@@ -148,17 +151,7 @@ export class DocumentStore {
 
   /** Runs `fn` after every earlier task on `key`. */
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
-    return next;
+    return this.lock.run(key, fn);
   }
 
   private storageKey(key: string, ...rest: string[]): string[] {
@@ -229,7 +222,7 @@ export class DocumentStore {
     if (this.live <= this.maxLive) return;
     for (const [key, e] of this.entries) {
       if (this.live <= this.maxLive) break;
-      if (!e.doc || key === keep || this.tails.has(key) || e.pendingSignatures > 0) continue;
+      if (!e.doc || key === keep || this.lock.busy(key) || e.pendingSignatures > 0) continue;
       if (!this.options.storage) e.saved = A.save(e.doc);
       else {
         // signatures are persisted as they arrive; drop the in-memory copy with the document
@@ -353,7 +346,8 @@ export class DocumentStore {
       if (this.liveTombstone(key)) throw new PeatError('CONFLICT', `${key} is deleted (tombstone)`, { details: { key } });
       const entry = this.entry(key, true)!;
       const before = await this.load(key, entry);
-      const now = this.clock.now();
+      // integer milliseconds (spec §0)
+      const now = Math.round(this.clock.now());
       const updateWins = this.updateWins(collection);
       const headsBefore = A.getHeads(before);
       const fn = build(before);
@@ -412,7 +406,7 @@ export class DocumentStore {
       });
       return undefined;
     }
-    const base = { collection, documentId: id, deletedAt: this.clock.now(), deletedBy: this.options.nodeId, lamport: ++this.lamport };
+    const base = { collection, documentId: id, deletedAt: Math.round(this.clock.now()), deletedBy: this.options.nodeId, lamport: ++this.lamport };
     const t: Tombstone = reason === undefined ? base : { ...base, reason };
     await this.applyTombstone(t);
     return t;
@@ -642,13 +636,13 @@ export class DocumentStore {
     return d.kind === 'tombstone' && d.resolution === 'delete-wins' ? t : undefined;
   }
 
-  /** `save()` of the document (for LatestOnly snapshots), with its heads. Undefined when unknown. */
-  snapshot(key: string): Promise<{ bytes: Uint8Array; heads: string[] } | undefined> {
+  /** `save()` of the document (for LatestOnly snapshots), its heads and, when asked, its changes. Undefined when unknown. */
+  snapshot(key: string, withChanges = false): Promise<{ bytes: Uint8Array; heads: string[]; changes: ChangeInfo[] } | undefined> {
     const entry = this.entry(key, false);
     if (!entry) return Promise.resolve(undefined);
     return this.serial(key, async () => {
       const doc = await this.load(key, entry);
-      return { bytes: A.save(doc), heads: A.getHeads(doc) };
+      return { bytes: A.save(doc), heads: A.getHeads(doc), changes: withChanges ? changesInSnapshot(doc) : [] };
     });
   }
 
