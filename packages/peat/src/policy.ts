@@ -34,6 +34,11 @@ export interface CollectionPolicy {
   readonly deletion: DeletionPolicy;
   readonly writer: WriterRule;
   readonly tombstonePropagation: TombstonePropagation;
+  /**
+   * Root fields that are add-wins OR-sets (maps keyed by id). Every replica creates them in one identical genesis
+   * change, so two nodes that create the same document independently still share one map per set.
+   */
+  readonly sets?: readonly string[];
 }
 
 const HOUR = 3_600_000;
@@ -60,7 +65,7 @@ export const COLLECTION_POLICIES: Readonly<Record<string, CollectionPolicy>> = {
   nodes: row('latest-only', 'upward', { kind: 'tombstone', ttlMs: 24 * HOUR, resolution: 'delete-wins' }, 'owner'),
   node_configs: row('latest-only', 'upward', soft, 'owner'),
   node_states: row('latest-only', 'upward', soft, 'owner'),
-  cells: row('latest-only', 'lateral', { kind: 'tombstone', ttlMs: 24 * HOUR, resolution: 'delete-wins' }, 'members', 'up-only'),
+  cells: { ...row('latest-only', 'lateral', { kind: 'tombstone', ttlMs: 24 * HOUR, resolution: 'delete-wins' }, 'members', 'up-only'), sets: ['members', 'capabilities'] },
   squad_summaries: row('latest-only', 'upward', soft, 'echelon-leader'),
   platoon_summaries: row('latest-only', 'upward', soft, 'echelon-leader'),
   company_summaries: row('latest-only', 'upward', soft, 'echelon-leader'),

@@ -68,6 +68,9 @@ interface Entry {
   pendingSignatures: number;
 }
 
+/** Actor of genesis changes: not a node, so no node can ever sign as it. */
+export const GENESIS_ACTOR = '00'.repeat(20);
+
 const SNAPSHOT = 'snapshot';
 const INCREMENT = 'inc';
 const SIGNATURES = 'sig';
@@ -92,6 +95,7 @@ export class DocumentStore {
   private readonly compactBytes: number;
   private readonly ns: string;
   private live = 0;
+  private readonly genesisCache = new Map<string, { change: Uint8Array; hash: string }>();
   private lamport = 0;
 
   private constructor(private readonly options: DocumentStoreOptions) {
@@ -161,6 +165,26 @@ export class DocumentStore {
 
   policy(collection: string): CollectionPolicy {
     return policyFor(collection, this.options.policies);
+  }
+
+  /**
+   * The collection's genesis change: one deterministic change (fixed actor, time 0) creating its OR-set maps.
+   * Undefined for collections without sets. Its hash is the same on every replica, so it needs no signature.
+   */
+  genesis(collection: string): { change: Uint8Array; hash: string } | undefined {
+    const sets = this.policy(collection).sets;
+    if (!sets?.length) return undefined;
+    let g = this.genesisCache.get(collection);
+    if (!g) {
+      const doc = A.change(A.init<Record<string, unknown>>({ actor: GENESIS_ACTOR }), { time: 0 }, (d) => {
+        for (const s of sets) d[s] = {};
+      });
+      const change = A.getLastLocalChange(doc)!;
+      g = { change, hash: A.decodeChange(change).hash };
+      A.free(doc);
+      this.genesisCache.set(collection, g);
+    }
+    return g;
   }
 
   /** Subscribes to local and remote changes; returns the unsubscribe function. */
@@ -345,11 +369,19 @@ export class DocumentStore {
     return this.serial(key, async () => {
       if (this.liveTombstone(key)) throw new PeatError('CONFLICT', `${key} is deleted (tombstone)`, { details: { key } });
       const entry = this.entry(key, true)!;
-      const before = await this.load(key, entry);
+      let before = await this.load(key, entry);
       // integer milliseconds (spec §0)
       const now = Math.round(this.clock.now());
       const updateWins = this.updateWins(collection);
-      const headsBefore = A.getHeads(before);
+      let headsBefore = A.getHeads(before);
+      if (headsBefore.length === 0) {
+        const genesis = this.genesis(collection);
+        if (genesis) {
+          [before] = A.applyChanges(before, [genesis.change]);
+          entry.doc = before;
+          headsBefore = A.getHeads(before);
+        }
+      }
       const fn = build(before);
       let after = A.change(before, { time: Math.floor(now / 1000) }, (d) => {
         fn(d);
