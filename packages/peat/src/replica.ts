@@ -10,6 +10,8 @@ import { actorIdFor } from './security/identity';
 import type { NodeIdentity } from './security/identity';
 import { ChangeVerifier } from './security/signed-changes';
 import type { ChangeVerifierOptions } from './security/signed-changes';
+import { RoleBasedAuthorizer } from './security/rbac';
+import type { WriteAuthorizer } from './security/rbac';
 import type { DocValue, LeaderRegister } from './store/document';
 import { DocumentStore } from './store/document-store';
 import type { ChangeObserver } from './store/document-store';
@@ -23,7 +25,11 @@ export interface PeatReplicaOptions {
   readonly transport: PeatTransport;
   /** The node's key. Required for signed changes; without it the node id is the transport's. */
   readonly identity?: NodeIdentity;
-  /** Sign every local change and verify every received one (§8.4). Default: on when `identity` is given. */
+  /**
+   * Sign every local change and verify every received one (§8.4). Default: on when `identity` is given, with a
+   * {@link RoleBasedAuthorizer} (every node a member) as RBAC; pass options to bring your own authorizer or
+   * membership check.
+   */
   readonly signedChanges?: boolean | ChangeVerifierOptions;
   /** Byte storage; absent = memory only. */
   readonly storage?: StorageAdapter;
@@ -46,13 +52,20 @@ export class PeatReplica {
   readonly nodeId: string;
   readonly store: DocumentStore;
   readonly engine: SyncEngine;
+  /** RBAC on writes (local and received), when signed changes are on. */
+  readonly authorizer: WriteAuthorizer | undefined;
   private readonly transport: PeatTransport;
 
-  private constructor(store: DocumentStore, engine: SyncEngine, transport: PeatTransport) {
+  private constructor(store: DocumentStore, engine: SyncEngine, transport: PeatTransport, authorizer: WriteAuthorizer | undefined) {
     this.store = store;
     this.engine = engine;
     this.transport = transport;
     this.nodeId = transport.nodeId;
+    this.authorizer = authorizer;
+  }
+
+  private authorize(collection: string, id: string): void {
+    this.authorizer?.authorize({ signer: this.nodeId, collection, id });
   }
 
   /**
@@ -67,6 +80,8 @@ export class PeatReplica {
     const signed = options.signedChanges ?? identity !== undefined;
     if (signed && !identity) throw new PeatError('INVALID_ARGUMENT', 'signed changes need an identity');
     const clock = options.clock ?? systemClock;
+    const verifierOptions: ChangeVerifierOptions = typeof signed === 'object' ? signed : {};
+    const authorizer = signed ? (verifierOptions.authorizer ?? new RoleBasedAuthorizer()) : undefined;
     let engine: SyncEngine | undefined;
     const store = await DocumentStore.open({
       actorId: actorIdFor(transport.nodeId, options.random ?? cryptoRandom),
@@ -86,9 +101,9 @@ export class PeatReplica {
       ...(options.antiEntropyMs !== undefined ? { antiEntropyMs: options.antiEntropyMs } : {}),
       ...(options.topology ? { topology: options.topology } : {}),
       ...(options.relay !== undefined ? { relay: options.relay } : {}),
-      ...(signed && identity ? { signing: { identity, verifier: new ChangeVerifier(typeof signed === 'object' ? signed : {}) } } : {}),
+      ...(signed && identity ? { signing: { identity, verifier: new ChangeVerifier({ ...verifierOptions, ...(authorizer ? { authorizer } : {}) }) } } : {}),
     });
-    return new PeatReplica(store, engine, transport);
+    return new PeatReplica(store, engine, transport, authorizer);
   }
 
   /** Starts the transport and the sync engine. */
@@ -106,12 +121,14 @@ export class PeatReplica {
   get<T extends DocValue = DocValue>(collection: string, id: string): Promise<T | undefined> {
     return this.store.get<T>(collection, id);
   }
-  /** Field-level write (only changed leaves). @throws PeatError `INVALID_ARGUMENT`, `CONFLICT` (tombstoned). */
-  put(collection: string, id: string, value: DocValue): Promise<string[]> {
+  /** Field-level write (only changed leaves). @throws PeatError `INVALID_ARGUMENT`, `CONFLICT` (tombstoned), `PERMISSION_DENIED` (RBAC). */
+  async put(collection: string, id: string, value: DocValue): Promise<string[]> {
+    this.authorize(collection, id);
     return this.store.put(collection, id, value);
   }
-  /** A raw Automerge change (OR-set adds and removes, counters). */
-  change(collection: string, id: string, fn: (draft: Record<string, unknown>) => void): Promise<string[]> {
+  /** A raw Automerge change (OR-set adds and removes, counters). @throws PeatError `PERMISSION_DENIED` (RBAC). */
+  async change(collection: string, id: string, fn: (draft: Record<string, unknown>) => void): Promise<string[]> {
+    this.authorize(collection, id);
     return this.store.change(collection, id, fn);
   }
   list(collection: string): Promise<string[]> {
@@ -120,11 +137,13 @@ export class PeatReplica {
   getLeader(collection: string, id: string, field?: string): Promise<LeaderRegister | undefined> {
     return this.store.getLeader(collection, id, field);
   }
-  setLeader(collection: string, id: string, leader: LeaderRegister, field?: string): Promise<boolean> {
+  async setLeader(collection: string, id: string, leader: LeaderRegister, field?: string): Promise<boolean> {
+    this.authorize(collection, id);
     return this.store.setLeader(collection, id, leader, field);
   }
   /** Deletes by the collection's policy and spreads a tombstone to the peers its propagation allows. */
   async delete(collection: string, id: string, reason?: string): Promise<Tombstone | undefined> {
+    this.authorize(collection, id);
     const t = await this.store.delete(collection, id, reason);
     if (t) await this.engine.spreadTombstone(t);
     return t;

@@ -31,6 +31,8 @@ export interface SimOptions {
   readonly secure?: boolean;
   readonly replica?: Partial<PeatReplicaOptions>;
   readonly storage?: (i: number) => StorageAdapter | undefined;
+  /** Formation secret per node (default: one shared secret). */
+  readonly secrets?: readonly string[];
 }
 
 export class Sim {
@@ -61,7 +63,7 @@ export class Sim {
       id = identity.nodeId;
     }
     const handshake = identity
-      ? new MutualHandshake({ formationId: 'sim', formationSecret: SECRET, identity, clock: this.clock, random: seededRandom(seed) })
+      ? new MutualHandshake({ formationId: 'sim', formationSecret: this.options.secrets?.[i] ?? SECRET, identity, clock: this.clock, random: seededRandom(seed) })
       : undefined;
     const transport = meshTransport({
       link: this.network.link(id),
