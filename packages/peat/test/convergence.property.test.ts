@@ -39,6 +39,8 @@ const faults = fc.record({
   lossRate: fc.double({ min: 0, max: 0.25, noNaN: true }),
   duplicateRate: fc.double({ min: 0, max: 0.25, noNaN: true }),
   maxLatencyMs: fc.integer({ min: 1, max: 80 }),
+  // one run in four with keys, the mutual handshake and signed changes
+  secure: fc.nat(3).map((n) => n === 0),
 });
 
 let sim: Sim | undefined;
@@ -54,6 +56,7 @@ describe('checklist 16: convergence property', () => {
         sim = await Sim.create({
           nodes: 3,
           seed: f.seed,
+          secure: f.secure,
           replica: { policies },
           network: { lossRate: f.lossRate, duplicateRate: f.duplicateRate, minLatencyMs: 1, maxLatencyMs: f.maxLatencyMs },
         });

@@ -28,9 +28,7 @@ function uleb(bytes: Uint8Array, at: number): [value: number, next: number] {
   throw new PeatError('DECODE_ERROR', 'malformed LEB128 in an Automerge chunk');
 }
 
-function changeFromHeader(chunk: Uint8Array): ChangeInfo {
-  const [len, bodyAt] = uleb(chunk, 9);
-  if (bodyAt + len !== chunk.length) throw new PeatError('DECODE_ERROR', 'Automerge change length does not match its chunk');
+function changeFromHeader(chunk: Uint8Array, bodyAt: number): ChangeInfo {
   const hash = createHash('sha256').update(chunk.subarray(8)).digest();
   for (let i = 0; i < 4; i++) {
     if (hash[i] !== chunk[4 + i]) throw new PeatError('CHECKSUM_MISMATCH', 'Automerge change checksum does not match');
@@ -42,28 +40,42 @@ function changeFromHeader(chunk: Uint8Array): ChangeInfo {
   return { hash: hash.toString('hex'), actor: toHex(chunk.subarray(actorAt, actorAt + actorLen)) };
 }
 
-/**
- * The changes inside one chunk (a change, a compressed change or a whole document).
- * @throws PeatError `DECODE_ERROR` / `CHECKSUM_MISMATCH` for anything Automerge would not accept.
- */
-export function changesInChunk(chunk: Uint8Array): ChangeInfo[] {
-  if (chunk.length < 10 || MAGIC.some((b, i) => chunk[i] !== b)) throw new PeatError('DECODE_ERROR', 'not an Automerge chunk');
+function oneChunk(chunk: Uint8Array, bodyAt: number): ChangeInfo[] {
+  if (chunk[8] === 1) return [changeFromHeader(chunk, bodyAt)];
+  if (chunk[8] === 2) {
+    const c = A.decodeChange(chunk);
+    return [{ hash: c.hash, actor: c.actor }];
+  }
+  const doc = A.load(chunk);
   try {
-    if (chunk[8] === 1) return [changeFromHeader(chunk)];
-    if (chunk[8] === 2) {
-      const c = A.decodeChange(chunk);
-      return [{ hash: c.hash, actor: c.actor }];
-    }
-    const doc = A.load(chunk);
-    try {
-      return A.getChangesMetaSince(doc, []).map((c) => ({ hash: c.hash, actor: c.actor }));
-    } finally {
-      A.free(doc);
+    return A.getChangesMetaSince(doc, []).map((c) => ({ hash: c.hash, actor: c.actor }));
+  } finally {
+    A.free(doc);
+  }
+}
+
+/**
+ * The changes inside one entry of a sync message: one or more concatenated chunks (changes, compressed changes,
+ * whole documents). @throws PeatError `DECODE_ERROR` / `CHECKSUM_MISMATCH` for anything Automerge would not accept.
+ */
+export function changesInChunk(entry: Uint8Array): ChangeInfo[] {
+  const out: ChangeInfo[] = [];
+  let at = 0;
+  try {
+    while (at < entry.length) {
+      const rest = entry.subarray(at);
+      if (rest.length < 10 || MAGIC.some((b, i) => rest[i] !== b)) throw new PeatError('DECODE_ERROR', 'not an Automerge chunk');
+      const [len, bodyAt] = uleb(rest, 9);
+      if (bodyAt + len > rest.length) throw new PeatError('DECODE_ERROR', 'truncated Automerge chunk');
+      out.push(...oneChunk(rest.subarray(0, bodyAt + len), bodyAt));
+      at += bodyAt + len;
     }
   } catch (cause) {
     if (cause instanceof PeatError) throw cause;
     throw new PeatError('DECODE_ERROR', 'malformed Automerge chunk', { cause });
   }
+  if (out.length === 0) throw new PeatError('DECODE_ERROR', 'empty Automerge chunk');
+  return out;
 }
 
 /** Every change an encoded sync message carries. @throws PeatError `DECODE_ERROR`. */
