@@ -90,12 +90,15 @@ export class Sim {
   /** Runs virtual time until `done()` holds; false after `maxMs`. */
   run(done: () => boolean | Promise<boolean>, maxMs = 60_000): Promise<boolean> {
     let last = false;
+    let steps = 0;
     return this.clock.runUntil(
       () => last,
       maxMs,
       async () => {
-        for (let i = 0; i < 20; i++) await Promise.resolve();
-        await new Promise<void>((r) => setImmediate(r));
+        // everything in the simulation is promise callbacks: draining microtasks is enough, with a macrotask
+        // turn now and then for anything that is not
+        for (let i = 0; i < 40; i++) await Promise.resolve();
+        if (++steps % 32 === 0) await new Promise<void>((r) => setImmediate(r));
         last = await done();
       },
     );

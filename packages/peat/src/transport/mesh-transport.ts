@@ -4,7 +4,7 @@
 // when its heartbeats stop (the partition detector).
 import { cryptoRandom, silentLogger, systemClock } from '@ecps/core';
 import type { Clock, Logger, RandomSource, TimerHandle } from '@ecps/core';
-import { ByteReader, ByteWriter, decodeUtf8 } from '../bytes';
+import { ByteReader, ByteWriter, bytesEqual, decodeUtf8 } from '../bytes';
 import { PeatError } from '../errors';
 import { DEFAULT_MAX_FRAME_BYTES, decodeFrame, encodeFrame } from '../frame';
 import type { Frame } from '../frame';
@@ -35,6 +35,8 @@ export interface MeshTransportOptions {
   readonly announceMs?: number;
   /** Per-step handshake timeout. Default 30 s. */
   readonly handshakeTimeoutMs?: number;
+  /** The initiator re-sends its last handshake message this often until answered (lossy links). Default 1 s. */
+  readonly handshakeRetryMs?: number;
   /** Largest frame payload accepted. Default 16 MiB. */
   readonly maxFrameBytes?: number;
 }
@@ -58,7 +60,10 @@ interface Session {
   responder?: ResponderState;
   /** Initiator: the responder is proven, waiting for its result. */
   proven?: AuthenticatedPeer;
+  /** Our last handshake message, sent again (initiator) or answered again (responder) when the link loses it. */
+  last: Uint8Array;
   timer: TimerHandle;
+  retry: TimerHandle | undefined;
 }
 
 interface Peer {
@@ -203,8 +208,10 @@ export class MeshTransport implements PeatTransport {
     }
     if (this.nodeId < peer) {
       const { state, message } = this.options.handshake.initiate();
-      this.sessions.set(peer, { role: 'I', initiator: state, timer: this.sessionTimer(peer) });
+      const session: Session = { role: 'I', initiator: state, last: message, timer: this.sessionTimer(peer), retry: undefined };
+      this.sessions.set(peer, session);
       this.sendRaw(peer, LinkKind.Handshake, message);
+      this.retransmit(peer, session);
     } else {
       const now = this.clock.monotonic();
       const last = this.lastAnnounceReply.get(peer);
@@ -212,6 +219,15 @@ export class MeshTransport implements PeatTransport {
       this.lastAnnounceReply.set(peer, now);
       this.sendRaw(peer, LinkKind.Announce, new ByteWriter().lp(this.nodeId).finish());
     }
+  }
+
+  /** Initiator side: re-send the last message until the session moves on or ends. */
+  private retransmit(peer: string, session: Session): void {
+    session.retry = this.clock.setTimeout(() => {
+      if (this.sessions.get(peer) !== session) return;
+      this.sendRaw(peer, LinkKind.Handshake, session.last);
+      this.retransmit(peer, session);
+    }, this.options.handshakeRetryMs ?? 1_000);
   }
 
   private sessionTimer(peer: string): TimerHandle {
@@ -224,7 +240,10 @@ export class MeshTransport implements PeatTransport {
 
   private endSession(peer: string): void {
     const s = this.sessions.get(peer);
-    if (s) this.clock.clearTimeout(s.timer);
+    if (s) {
+      this.clock.clearTimeout(s.timer);
+      if (s.retry !== undefined) this.clock.clearTimeout(s.retry);
+    }
     this.sessions.delete(peer);
   }
 
@@ -248,10 +267,16 @@ export class MeshTransport implements PeatTransport {
     try {
       if (msg.step === HandshakeStep.Hello) {
         if (msg.hello.nodeId !== from) throw new PeatError('UNAUTHENTICATED', 'authentication failed: Hello names another node');
-        // a peer that restarted handshakes again: forget the old session first
+        const current = this.sessions.get(from);
+        if (current?.responder && bytesEqual(current.responder.hello.nonce, msg.hello.nonce)) {
+          // the same Hello again (a retransmission or a duplicate): answer with the same Challenge
+          this.sendRaw(from, LinkKind.Handshake, current.last);
+          return;
+        }
+        // a new Hello (the peer restarted or gave up): forget the old session first
         this.endSession(from);
         const { state, message } = await hs.respond(msg.hello);
-        this.sessions.set(from, { role: 'R', responder: state, timer: this.sessionTimer(from) });
+        this.sessions.set(from, { role: 'R', responder: state, last: message, timer: this.sessionTimer(from), retry: undefined });
         this.sendRaw(from, LinkKind.Handshake, message);
       } else if (msg.step === HandshakeStep.Challenge) {
         const s = this.sessions.get(from);
@@ -259,10 +284,15 @@ export class MeshTransport implements PeatTransport {
         if (msg.challenge.nodeId !== from) throw new PeatError('UNAUTHENTICATED', 'authentication failed: Challenge names another node');
         const { message, peer } = await hs.complete(s.initiator, msg.challenge);
         s.proven = peer;
+        s.last = message;
         this.sendRaw(from, LinkKind.Handshake, message);
       } else if (msg.step === HandshakeStep.Response) {
         const s = this.sessions.get(from);
-        if (!s?.responder) return;
+        if (!s?.responder) {
+          // our accepting Result was lost and the initiator asks again
+          if (this.up.has(from)) this.sendRaw(from, LinkKind.Handshake, encodeResult(true));
+          return;
+        }
         const peer = hs.accept(s.responder, msg.response);
         this.endSession(from);
         this.sendRaw(from, LinkKind.Handshake, encodeResult(true));
