@@ -137,13 +137,12 @@ export class GrpcMeshLink implements PeatLink {
           r.end('hello');
           if (id === this.nodeId || this.streams.has(id)) throw new PeatError('ALREADY_EXISTS', `a stream with ${id} is already open`);
           peer = id;
+          this.streams.set(id, stream);
+          this.handler?.reachable?.(id);
         } catch {
           stream.end();
           end();
-          return;
         }
-        this.streams.set(peer, stream);
-        this.handler?.reachable?.(peer);
         return;
       }
       this.handler?.message(peer, data);

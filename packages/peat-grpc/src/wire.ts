@@ -22,7 +22,7 @@ export function encodePeatFrame(data: Uint8Array): Buffer {
 /** Decodes a PeatFrame, skipping unknown fields as protobuf requires. @throws PeatError `DECODE_ERROR`. */
 export function decodePeatFrame(bytes: Uint8Array): Uint8Array {
   let at = 0;
-  let data = new Uint8Array(0);
+  let data: Uint8Array = new Uint8Array(0);
   const varint = (): number => {
     let v = 0;
     for (let shift = 0; shift < 35; shift += 7) {

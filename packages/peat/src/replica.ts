@@ -82,7 +82,8 @@ export class PeatReplica {
     const clock = options.clock ?? systemClock;
     const verifierOptions: ChangeVerifierOptions = typeof signed === 'object' ? signed : {};
     const authorizer = signed ? (verifierOptions.authorizer ?? new RoleBasedAuthorizer()) : undefined;
-    let engine: SyncEngine | undefined;
+    // the store signs through the engine, which needs the store: tie them through a late-bound hook
+    const hook: { sign?: (key: string, change: Uint8Array) => void } = {};
     const store = await DocumentStore.open({
       actorId: actorIdFor(transport.nodeId, options.random ?? cryptoRandom),
       nodeId: transport.nodeId,
@@ -90,9 +91,9 @@ export class PeatReplica {
       ...(options.storage ? { storage: options.storage } : {}),
       ...(options.policies ? { policies: options.policies } : {}),
       ...(options.maxLiveDocs ? { maxLiveDocs: options.maxLiveDocs } : {}),
-      onLocalChange: (key, change) => engine?.signLocalChange(key, change),
+      onLocalChange: (key, change) => hook.sign?.(key, change),
     });
-    engine = new SyncEngine({
+    const engine = new SyncEngine({
       store,
       transport,
       clock,
@@ -103,6 +104,7 @@ export class PeatReplica {
       ...(options.relay !== undefined ? { relay: options.relay } : {}),
       ...(signed && identity ? { signing: { identity, verifier: new ChangeVerifier({ ...verifierOptions, ...(authorizer ? { authorizer } : {}) }) } } : {}),
     });
+    hook.sign = (key, change) => engine.signLocalChange(key, change);
     return new PeatReplica(store, engine, transport, authorizer);
   }
 

@@ -33,9 +33,8 @@ function changeFromHeader(chunk: Uint8Array, bodyAt: number): ChangeInfo {
   for (let i = 0; i < 4; i++) {
     if (hash[i] !== chunk[4 + i]) throw new PeatError('CHECKSUM_MISMATCH', 'Automerge change checksum does not match');
   }
-  let [ndeps, at] = uleb(chunk, bodyAt);
-  at += ndeps * 32;
-  const [actorLen, actorAt] = uleb(chunk, at);
+  const [ndeps, depsAt] = uleb(chunk, bodyAt);
+  const [actorLen, actorAt] = uleb(chunk, depsAt + ndeps * 32);
   if (actorAt + actorLen > chunk.length) throw new PeatError('DECODE_ERROR', 'truncated actor in an Automerge change');
   return { hash: hash.toString('hex'), actor: toHex(chunk.subarray(actorAt, actorAt + actorLen)) };
 }

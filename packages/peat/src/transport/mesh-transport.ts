@@ -201,7 +201,7 @@ export class MeshTransport implements PeatTransport {
   private discovered(peer: string, fromLink = false): void {
     if (!this.running || peer === this.nodeId || this.up.has(peer) || this.sessions.has(peer)) return;
     if (!this.options.handshake) {
-      this.up.has(peer) || this.peerUp(peer, undefined);
+      this.peerUp(peer, undefined);
       // make sure the other side learns about us too
       this.sendRaw(peer, LinkKind.Announce, new ByteWriter().lp(this.nodeId).finish());
       return;
