@@ -150,6 +150,12 @@ export class ByteReader {
     this.at += 8;
     return v;
   }
+  /** A u64 that must fit a JS number exactly (times, counters). @throws PeatError `DECODE_ERROR` above 2^53 − 1. */
+  safeU64(what = 'u64'): number {
+    const v = this.u64(what);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new PeatError('DECODE_ERROR', `${what} ${v} is out of range`);
+    return Number(v);
+  }
   /** A view (no copy) of the next `n` bytes. */
   bytes(n: number, what = 'bytes'): Uint8Array {
     this.need(n, what);

@@ -92,7 +92,7 @@ export function encodeSyncBatch(batch: SyncBatch): Frame {
 export function decodeSyncBatch(payload: Uint8Array, maxPayload = DEFAULT_MAX_FRAME_BYTES): SyncBatch {
   const r = new ByteReader(payload);
   const batchId = r.u64('batch id');
-  const createdAt = Number(r.u64('created_at'));
+  const createdAt = r.safeU64('created_at');
   const ttl = r.u8('ttl');
   const n = r.u32('entry count');
   // the smallest entry is 7 bytes: a declared count the payload cannot hold is refused before looping
@@ -191,9 +191,9 @@ function writeTombstone(w: ByteWriter, t: Tombstone): void {
 function readTombstone(r: ByteReader): Tombstone {
   const collection = r.lpString('collection');
   const documentId = r.lpString('document id');
-  const deletedAt = Number(r.u64('deleted_at'));
+  const deletedAt = r.safeU64('deleted_at');
   const deletedBy = r.lpString('deleted_by');
-  const lamport = Number(r.u64('lamport'));
+  const lamport = r.safeU64('lamport');
   const flag = r.u8('reason flag');
   if (flag > 1) throw new PeatError('DECODE_ERROR', `bad reason flag ${flag}`);
   return flag === 1 ? { collection, documentId, deletedAt, deletedBy, lamport, reason: r.lpString('reason') } : { collection, documentId, deletedAt, deletedBy, lamport };

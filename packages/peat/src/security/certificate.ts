@@ -75,7 +75,12 @@ export function decodeCertificate(bytes: Uint8Array): MeshCertificate {
   const tier = r.u8('tier');
   if (tier > 3) throw new PeatError('DECODE_ERROR', `unknown tier ${tier}`);
   const permissions = r.u8('permissions');
-  const le = (b: Uint8Array) => Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
+  const le = (b: Uint8Array) => {
+    const v = new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+    // milliseconds past 2^53 are not a time any clock will reach, and would not survive a round trip
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new PeatError('DECODE_ERROR', 'certificate time out of range');
+    return Number(v);
+  };
   const issuedAtMs = le(r.bytes(8, 'issued_at'));
   const expiresAtMs = le(r.bytes(8, 'expires_at'));
   const issuerPublicKey = r.bytes(32, 'issuer key').slice();
