@@ -51,17 +51,7 @@ async function mesh(n: number, signed = false): Promise<Mesh> {
 /** Runs simulated time until `done()`; throws if it does not hold within `maxMs` (unless `expectDone` is false). */
 async function run(clock: VirtualClock, done: () => boolean | Promise<boolean>, maxMs: number, expectDone = true): Promise<number> {
   const start = clock.now();
-  let last = false;
-  let steps = 0;
-  const ok = await clock.runUntil(
-    () => last,
-    maxMs,
-    async () => {
-      for (let i = 0; i < 40; i++) await Promise.resolve();
-      if (++steps % 32 === 0) await new Promise<void>((r) => setImmediate(r));
-      last = await done();
-    },
-  );
+  const ok = await clock.run(done, maxMs);
   if (!ok && expectDone) throw new Error('did not converge');
   return clock.now() - start;
 }

@@ -102,3 +102,22 @@ describe('checklist 16: sync over the in-memory transport', () => {
 function n0(s: Sim) {
   return s.nodes[0]!;
 }
+
+describe('partition detector', () => {
+  it('declares a silent peer down after 3 failed checks past the 15 s timeout, and brings it back after the heal', async () => {
+    sim = await Sim.create({ nodes: 2 });
+    await sim.connect();
+    const [a, b] = sim.nodes;
+    const downs: number[] = [];
+    const start = sim.clock.now();
+    a!.transport.onPeerDown(() => downs.push(sim!.clock.now() - start));
+    sim.network.partition([[a!.id], [b!.id]]);
+    await sim.run(() => downs.length > 0, 60_000);
+    // silent for more than 15 s, then three consecutive failed checks 5 s apart
+    expect(downs[0]).toBeGreaterThanOrEqual(25_000);
+    expect(downs[0]).toBeLessThanOrEqual(35_000);
+    expect(a!.replica.peers()).toEqual([]);
+    sim.network.heal();
+    expect(await sim.run(() => a!.replica.peers().length === 1, 30_000)).toBe(true);
+  });
+});

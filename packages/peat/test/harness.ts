@@ -89,19 +89,7 @@ export class Sim {
 
   /** Runs virtual time until `done()` holds; false after `maxMs`. */
   run(done: () => boolean | Promise<boolean>, maxMs = 60_000): Promise<boolean> {
-    let last = false;
-    let steps = 0;
-    return this.clock.runUntil(
-      () => last,
-      maxMs,
-      async () => {
-        // everything in the simulation is promise callbacks: draining microtasks is enough, with a macrotask
-        // turn now and then for anything that is not
-        for (let i = 0; i < 40; i++) await Promise.resolve();
-        if (++steps % 32 === 0) await new Promise<void>((r) => setImmediate(r));
-        last = await done();
-      },
-    );
+    return this.clock.run(done, maxMs);
   }
 
   /** Runs until every node sees every other as a peer. */

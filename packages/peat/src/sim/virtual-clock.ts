@@ -70,6 +70,26 @@ export class VirtualClock implements Clock {
   }
 
   /**
+   * Runs a simulation: fires timers, draining promise callbacks after each one, until `done()` (which may be
+   * async) holds or `maxMs` of virtual time pass. Everything in a simulation on the in-memory network is promise
+   * callbacks, so draining microtasks suffices; a macrotask turn every 32 timers lets anything else through.
+   * Resolves whether `done()` held.
+   */
+  async run(done: () => boolean | Promise<boolean>, maxMs: number): Promise<boolean> {
+    let last = false;
+    let steps = 0;
+    return this.runUntil(
+      () => last,
+      maxMs,
+      async () => {
+        for (let i = 0; i < 40; i++) await Promise.resolve();
+        if (++steps % 32 === 0) await new Promise<void>((r) => setImmediate(r));
+        last = await done();
+      },
+    );
+  }
+
+  /**
    * Fires timers (and lets promise callbacks run between them) until `done()` holds or `maxMs` of virtual time
    * pass. Resolves whether `done()` held.
    */
