@@ -385,7 +385,7 @@ export class SyncEngine {
   }
 
   private async receiveDelta(peer: string, key: string, message: Uint8Array, sigs: Map<string, ChangeSignature>): Promise<void> {
-    splitDocKey(key);
+    splitDocKey(key); // a malformed key is refused before anything is created for it
     this.stats.messagesIn++;
     const d = this.docSync(peer, key);
     if (!d) return;
@@ -402,7 +402,7 @@ export class SyncEngine {
   }
 
   private async receiveSnapshot(peer: string, key: string, bytes: Uint8Array, sigs: Map<string, ChangeSignature>): Promise<void> {
-    splitDocKey(key);
+    splitDocKey(key); // a malformed key is refused before anything is created for it
     this.stats.messagesIn++;
     const d = this.docSync(peer, key);
     if (!d) return;
