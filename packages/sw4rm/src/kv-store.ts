@@ -19,6 +19,8 @@ export interface KvStore {
   commit(ops: readonly KvOp[], durable?: boolean): Promise<void>;
   /** Waits for queued commits, then closes. Idempotent. */
   close(): Promise<void>;
+  /** Crash tests: drop what is not yet written, never answer those commits, release the store (as kill -9 would). */
+  abandon?(): Promise<void>;
 }
 
 /** A store kept in memory only (state is lost with the process). */

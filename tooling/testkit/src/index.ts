@@ -20,7 +20,7 @@ export { startTcpProxy } from './tcp-proxy';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
-export type { TestCertificates } from './tls-certificates';
+export type { TestCertificates, TestCertificateOptions } from './tls-certificates';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
 export type { AedesHandle } from './aedes';
 export type { SoftHsmToken } from './softhsm';

@@ -13,6 +13,13 @@ export interface TestCertificates {
   client: { cert: string; key: string };
   /** A second, unrelated CA with a client certificate it signed: what mutual TLS must refuse. */
   rogue: { ca: string; cert: string; key: string };
+  /** Extra client certificates signed by `ca`, by subject CN (see `options.clients`). */
+  clients: Record<string, { cert: string; key: string }>;
+}
+
+export interface TestCertificateOptions {
+  /** Subject CNs of extra client certificates (e.g. agent ids), each signed by the CA. */
+  clients?: readonly string[];
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -23,14 +30,14 @@ function makeCa(dir: string, name: string): void {
   openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`]);
 }
 
-function makeLeaf(dir: string, ca: string, name: string, ext: string): void {
-  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
+function makeLeaf(dir: string, ca: string, name: string, ext: string, cn = name): void {
+  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
 }
 
 /** Generates fresh certificates in a temporary directory (removed before returning). Needs `openssl` on PATH. */
-export function generateTestCertificates(): TestCertificates {
+export function generateTestCertificates(options: TestCertificateOptions = {}): TestCertificates {
   const dir = mkdtempSync(join(tmpdir(), 'ecps-pki-'));
   try {
     makeCa(dir, 'ca');
@@ -38,12 +45,15 @@ export function generateTestCertificates(): TestCertificates {
     makeLeaf(dir, 'ca', 'server', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
     makeLeaf(dir, 'ca', 'client', 'extendedKeyUsage=clientAuth\n');
     makeLeaf(dir, 'rogue-ca', 'rogue', 'extendedKeyUsage=clientAuth\n');
+    const names = options.clients ?? [];
+    names.forEach((cn, i) => makeLeaf(dir, 'ca', `extra-${i}`, 'extendedKeyUsage=clientAuth\n', cn));
     const read = (file: string) => readFileSync(join(dir, file), 'utf8');
     return {
       ca: read('ca.crt'),
       server: { cert: read('server.crt'), key: read('server.key') },
       client: { cert: read('client.crt'), key: read('client.key') },
       rogue: { ca: read('rogue-ca.crt'), cert: read('rogue.crt'), key: read('rogue.key') },
+      clients: Object.fromEntries(names.map((cn, i) => [cn, { cert: read(`extra-${i}.crt`), key: read(`extra-${i}.key`) }])),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
