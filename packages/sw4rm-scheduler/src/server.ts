@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving the scheduler on gRPC (+ health).
-import { Sw4rmServer, adaptUnary } from '@ecps/sw4rm';
+import { Sw4rmServer } from '@ecps/sw4rm';
+import type { Sw4rmServerOptions } from '@ecps/sw4rm';
 import { SchedulerServiceService } from '@ecps/sw4rm/proto';
 import type { SchedulerOptions } from './scheduler';
 import { Scheduler } from './scheduler';
 
 /** Options of {@link startScheduler}. */
-export interface StartSchedulerOptions extends SchedulerOptions {
+export interface StartSchedulerOptions extends SchedulerOptions, Sw4rmServerOptions {
   host?: string;
   /** 0 = ephemeral; default 50053. */
   port?: number;
@@ -24,24 +25,20 @@ export interface RunningScheduler {
 
 /** Adds SchedulerService to a server. */
 export function addSchedulerService(server: Sw4rmServer, scheduler: Scheduler): void {
-  server.addService(
-    'sw4rm.scheduler.SchedulerService',
-    SchedulerServiceService,
-    adaptUnary({
-      submitTask: (r: never) => scheduler.submitTask(r),
-      requestPreemption: (r: never) => scheduler.requestPreemption(r),
-      shutdownAgent: (r: never) => scheduler.shutdownAgent(r),
-      pollActivityBuffer: (r: never) => scheduler.pollActivityBuffer(r),
-      purgeActivity: (r: never) => scheduler.purgeActivity(r),
-    }),
-  );
+  server.addUnaryService('sw4rm.scheduler.SchedulerService', SchedulerServiceService, {
+    submitTask: (r: never) => scheduler.submitTask(r),
+    requestPreemption: (r: never) => scheduler.requestPreemption(r),
+    shutdownAgent: (r: never) => scheduler.shutdownAgent(r),
+    pollActivityBuffer: (r: never) => scheduler.pollActivityBuffer(r),
+    purgeActivity: (r: never) => scheduler.purgeActivity(r),
+  });
 }
 
 /** Starts a scheduler on `host:port`. @throws EcpsError IO_ERROR when the port cannot be bound. */
 export async function startScheduler(options: StartSchedulerOptions = {}): Promise<RunningScheduler> {
-  const { host = '127.0.0.1', port = 50053, server: shared, ...rest } = options;
-  const scheduler = new Scheduler(rest);
-  const server = shared ?? new Sw4rmServer();
+  const { host = '127.0.0.1', port = 50053, server: shared, tls, auth, ...rest } = options;
+  const scheduler = await Scheduler.open(rest);
+  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
   addSchedulerService(server, scheduler);
   const bound = shared ? shared.port : await server.bind(host, port);
   return {
