@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving NegotiationService, SchedulerPolicyService, NegotiationRoomService and ActivityService (+ health).
-import { Sw4rmServer, adaptUnary } from '@ecps/sw4rm';
+import { Sw4rmServer } from '@ecps/sw4rm';
+import type { Sw4rmServerOptions } from '@ecps/sw4rm';
 import { ActivityServiceService, NegotiationRoomServiceService, NegotiationServiceService, SchedulerPolicyServiceService } from '@ecps/sw4rm/proto';
 import { ArtifactStore } from './artifacts';
 import type { NegotiationServiceOptions } from './negotiation';
@@ -10,7 +11,7 @@ import type { NegotiationRoomOptions } from './room';
 import { NegotiationRoom } from './room';
 
 /** Options of {@link startNegotiation}. */
-export interface StartNegotiationOptions extends Omit<NegotiationServiceOptions, 'policies'> {
+export interface StartNegotiationOptions extends Omit<NegotiationServiceOptions, 'policies'>, Sw4rmServerOptions {
   room?: NegotiationRoomOptions;
   host?: string;
   /** 0 = ephemeral; default 50053 (co-hosted with the scheduler in `ecps hub`). */
@@ -32,22 +33,22 @@ export interface RunningNegotiation {
 /** Adds the four services to `server`. */
 export function addNegotiationServices(server: Sw4rmServer, s: { negotiation: NegotiationService; policies: PolicyStore; room: NegotiationRoom; artifacts: ArtifactStore }): void {
   const { negotiation: n, policies: p, room: r, artifacts: a } = s;
-  server.addService(
+  server.addUnaryService(
     'sw4rm.negotiation.NegotiationService',
     NegotiationServiceService,
-    adaptUnary({
+    {
       open: (q: never) => n.open(q),
       propose: (q: never) => n.propose(q),
       counter: (q: never) => n.counter(q),
       evaluate: (q: never) => n.evaluate(q),
       decide: (q: never) => n.decide(q),
       abort: (q: never) => n.abort(q),
-    }),
+    },
   );
-  server.addService(
+  server.addUnaryService(
     'sw4rm.scheduler.SchedulerPolicyService',
     SchedulerPolicyServiceService,
-    adaptUnary({
+    {
       setNegotiationPolicy: (q: never) => p.setNegotiationPolicy(q),
       getNegotiationPolicy: () => p.getNegotiationPolicy(),
       setPolicyProfiles: (q: never) => p.setPolicyProfiles(q),
@@ -55,34 +56,30 @@ export function addNegotiationServices(server: Sw4rmServer, s: { negotiation: Ne
       getEffectivePolicy: (q: never) => p.getEffectivePolicy(q),
       submitEvaluation: (q: never) => p.submitEvaluation(q),
       hitlAction: (q: never) => p.hitlAction(q),
-    }),
+    },
   );
-  server.addService(
+  server.addUnaryService(
     'sw4rm.negotiation_room.NegotiationRoomService',
     NegotiationRoomServiceService,
-    adaptUnary({
+    {
       submitProposal: (q: never) => r.submitProposal(q),
       submitVote: (q: never) => r.submitVote(q),
       getVotes: (q: never) => r.getVotes(q),
       getDecision: (q: never) => r.getDecision(q),
       waitForDecision: (q: never) => r.waitForDecision(q),
-    }),
+    },
   );
-  server.addService(
-    'sw4rm.activity.ActivityService',
-    ActivityServiceService,
-    adaptUnary({ appendArtifact: (q: never) => a.appendArtifact(q), listArtifacts: (q: never) => a.listArtifacts(q) }),
-  );
+  server.addUnaryService('sw4rm.activity.ActivityService', ActivityServiceService, { appendArtifact: (q: never) => a.appendArtifact(q), listArtifacts: (q: never) => a.listArtifacts(q) });
 }
 
 /** Starts the coordination services on `host:port`. @throws EcpsError IO_ERROR when the port cannot be bound. */
 export async function startNegotiation(options: StartNegotiationOptions = {}): Promise<RunningNegotiation> {
-  const { host = '127.0.0.1', port = 50053, server: shared, room: roomOptions, ...rest } = options;
+  const { host = '127.0.0.1', port = 50053, server: shared, room: roomOptions, tls, auth, ...rest } = options;
   const policies = new PolicyStore();
   const negotiation = new NegotiationService({ ...rest, policies });
-  const room = new NegotiationRoom({ ...(rest.clock ? { clock: rest.clock } : {}), ...roomOptions });
+  const room = await NegotiationRoom.open({ ...(rest.clock ? { clock: rest.clock } : {}), ...roomOptions });
   const artifacts = new ArtifactStore();
-  const server = shared ?? new Sw4rmServer();
+  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
   addNegotiationServices(server, { negotiation, policies, room, artifacts });
   const bound = shared ? shared.port : await server.bind(host, port);
   return {
