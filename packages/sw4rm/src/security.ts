@@ -83,6 +83,8 @@ export interface Authenticator {
    * @throws EcpsError PERMISSION_DENIED otherwise.
    */
   authorize(identity: string | undefined, agentId: string, what: string): void;
+  /** Checks that `identity` is an admin. No-op when authentication is off. @throws EcpsError PERMISSION_DENIED otherwise. */
+  authorizeAdmin(identity: string | undefined, what: string): void;
 }
 
 const defaultIdentityOf = (cert: PeerCertificate) => {
@@ -124,6 +126,10 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
       if (!enabled || identity === undefined) return;
       if (identity === agentId || admins.has(identity)) return;
       throw new EcpsError('PERMISSION_DENIED', `${identity} may not ${what} for agent ${agentId || '(empty)'}`);
+    },
+    authorizeAdmin(identity, what) {
+      if (!enabled || identity === undefined || admins.has(identity)) return;
+      throw new EcpsError('PERMISSION_DENIED', `${identity} may not ${what} (admins only)`);
     },
   };
 }
