@@ -6,12 +6,12 @@ import type { PeerCertificate } from 'node:tls';
 import type { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import { ServerCredentials, credentials as grpcCredentials } from '@grpc/grpc-js';
 import { EcpsError, ValidationError } from '@ecps/core';
-import type { VerifyTokenOptions } from '@ecps/trust';
+import type { VerifyTokenOptions, verifyToken as VerifyToken } from '@ecps/trust';
 
 // loaded on first use (and kept out of bundlers' static graph): deployments without JWT identities never load
 // @ecps/trust and its JOSE library
 const TRUST_MODULE = '@ecps/trust';
-let trust: Promise<typeof import('@ecps/trust')> | undefined;
+let trust: Promise<{ verifyToken: typeof VerifyToken }> | undefined;
 
 /** Server-side TLS material (PEM). */
 export interface ServerTlsOptions {
@@ -113,7 +113,7 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
         const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
         if (match) {
           try {
-            trust ??= import(TRUST_MODULE) as Promise<typeof import('@ecps/trust')>;
+            trust ??= import(TRUST_MODULE) as Promise<{ verifyToken: typeof VerifyToken }>;
             return (await (await trust).verifyToken(match[1]!, options.jwt)).id;
           } catch (err) {
             throw new EcpsError('UNAUTHENTICATED', `bearer token rejected: ${(err as Error).message}`, { cause: err });

@@ -147,7 +147,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     started.push(registry);
 
     const shared = new Sw4rmServer(serverOptions);
-    let coordinationRef: RunningCoordination | undefined;
+    const late: { coordination?: RunningCoordination } = {}; // the scheduler reports to workflows started later
     const scheduler = await startScheduler({
       server: shared,
       logger,
@@ -156,7 +156,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
       classOf: (agentId) => registry.registry.get(agentId)?.descriptor.communicationClass ?? CommunicationClass.STANDARD,
       onFinished: (task) => {
         const m = /^wf:(.+):([^:]+)$/.exec(task.taskId);
-        const wf = coordinationRef?.workflow;
+        const wf = late.coordination?.workflow;
         if (!m || !wf) return;
         const done = task.state === 'COMPLETED' ? wf.completeNode(m[1]!, m[2]!, task.output ?? '{}') : wf.failNode(m[1]!, m[2]!, task.failReason ?? 'failed');
         done.catch((err: unknown) => logger.error('workflow state not saved', { taskId: task.taskId, error: String(err) }));
@@ -193,7 +193,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         },
       },
     });
-    coordinationRef = coordination;
+    late.coordination = coordination;
     started.push(coordination);
     const worktree = await startWorktreeService({
       server: shared,
