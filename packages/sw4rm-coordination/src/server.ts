@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving HandoffService and WorkflowService (+ health), as the reference's coordination server does.
-import { Sw4rmServer } from '@ecps/sw4rm';
-import type { CallContext, Sw4rmServerOptions } from '@ecps/sw4rm';
+import { hostServices } from '@ecps/sw4rm';
+import type { CallContext, Hosted, HostingOptions, Sw4rmServer } from '@ecps/sw4rm';
 import { HandoffServiceService, WorkflowServiceService } from '@ecps/sw4rm/proto';
 import type { HandoffServiceOptions } from './handoff';
 import { HandoffService } from './handoff';
@@ -9,23 +9,15 @@ import type { WorkflowEngineOptions } from './workflow';
 import { WorkflowEngine } from './workflow';
 
 /** Options of {@link startCoordination}. */
-export interface StartCoordinationOptions extends Sw4rmServerOptions {
+export interface StartCoordinationOptions extends HostingOptions {
   handoff?: HandoffServiceOptions;
   workflow?: WorkflowEngineOptions;
-  host?: string;
-  /** 0 = ephemeral; default 50053 (co-hosted with the scheduler in `ecps hub`). */
-  port?: number;
-  /** Host on an existing server (the caller binds it). */
-  server?: Sw4rmServer;
 }
 
 /** The running coordination services. */
-export interface RunningCoordination {
+export interface RunningCoordination extends Hosted {
   handoff: HandoffService;
   workflow: WorkflowEngine;
-  server: Sw4rmServer;
-  port: number;
-  stop(): Promise<void>;
 }
 
 /** Adds HandoffService and WorkflowService to `server`. */
@@ -49,21 +41,7 @@ export function addCoordinationServices(server: Sw4rmServer, s: { handoff: Hando
 
 /** Starts both services on `host:port`. @throws EcpsError IO_ERROR when the port cannot be bound or the store read. */
 export async function startCoordination(options: StartCoordinationOptions = {}): Promise<RunningCoordination> {
-  const { host = '127.0.0.1', port = 50053, server: shared, tls, auth } = options;
   const handoff = await HandoffService.open(options.handoff);
   const workflow = await WorkflowEngine.open(options.workflow);
-  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
-  addCoordinationServices(server, { handoff, workflow });
-  const bound = shared ? shared.port : await server.bind(host, port);
-  return {
-    handoff,
-    workflow,
-    server,
-    port: bound,
-    async stop() {
-      server.setServing(false);
-      handoff.close();
-      if (!shared) await server.shutdown(1000);
-    },
-  };
+  return { handoff, workflow, ...(await hostServices(options, 50053, (s: Sw4rmServer) => addCoordinationServices(s, { handoff, workflow }), () => handoff.close())) };
 }

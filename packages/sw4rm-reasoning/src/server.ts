@@ -2,8 +2,8 @@
 // Serving ReasoningProxy (+ health). Scores from any backend are checked to lie in [0,1]; a backend failure
 // becomes UNAVAILABLE.
 import { EcpsError, ValidationError, isEcpsError } from '@ecps/core';
-import { Sw4rmServer } from '@ecps/sw4rm';
-import type { Sw4rmServerOptions } from '@ecps/sw4rm';
+import { hostServices } from '@ecps/sw4rm';
+import type { Hosted, HostingOptions, Sw4rmServer } from '@ecps/sw4rm';
 import { ReasoningProxyService } from '@ecps/sw4rm/proto';
 import type { DebateEvaluateRequest, ParallelismCheckRequest, SummarizeRequest } from '@ecps/sw4rm/proto';
 import type { ReasoningBackend } from './backend';
@@ -52,27 +52,13 @@ export function addReasoningService(server: Sw4rmServer, backend: ReasoningBacke
 }
 
 /** Options of {@link startReasoning}. */
-export interface StartReasoningOptions extends Sw4rmServerOptions {
+export interface StartReasoningOptions extends HostingOptions {
   /** Default: the deterministic {@link HeuristicReasoning}. */
   backend?: ReasoningBackend;
-  host?: string;
-  /** 0 = ephemeral; default 50053. */
-  port?: number;
-  server?: Sw4rmServer;
 }
 
 /** Starts ReasoningProxy. @throws EcpsError IO_ERROR when the port cannot be bound. */
-export async function startReasoning(options: StartReasoningOptions = {}): Promise<{ server: Sw4rmServer; port: number; stop(): Promise<void> }> {
-  const { host = '127.0.0.1', port = 50053, server: shared, tls, auth, backend = new HeuristicReasoning() } = options;
-  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
-  addReasoningService(server, backend);
-  const bound = shared ? shared.port : await server.bind(host, port);
-  return {
-    server,
-    port: bound,
-    async stop() {
-      server.setServing(false);
-      if (!shared) await server.shutdown(1000);
-    },
-  };
+export function startReasoning(options: StartReasoningOptions = {}): Promise<Hosted> {
+  const backend = options.backend ?? new HeuristicReasoning();
+  return hostServices(options, 50053, (s: Sw4rmServer) => addReasoningService(s, backend));
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving ToolService and ConnectorService (+ health).
-import { Sw4rmServer } from '@ecps/sw4rm';
-import type { CallContext, Sw4rmServerOptions } from '@ecps/sw4rm';
+import { hostServices } from '@ecps/sw4rm';
+import type { CallContext, Hosted, HostingOptions, Sw4rmServer } from '@ecps/sw4rm';
 import { ConnectorServiceService, ToolServiceService } from '@ecps/sw4rm/proto';
 import { ToolDescriptor } from '@ecps/sw4rm/proto';
 import { LocalTools } from './local-tools';
@@ -20,47 +20,27 @@ export function addToolServices(server: Sw4rmServer, s: { tools: ToolService; ca
 }
 
 /** Options of {@link startTools}. */
-export interface StartToolsOptions extends Omit<ToolServiceOptions, 'catalog' | 'local'>, Sw4rmServerOptions {
+export interface StartToolsOptions extends Omit<ToolServiceOptions, 'catalog' | 'local'>, HostingOptions {
   /** The local tools (executables). */
   tools?: readonly LocalToolSpec[] | LocalTools;
   store?: ToolCatalogStore;
-  host?: string;
-  /** 0 = ephemeral; default 50053. */
-  port?: number;
-  server?: Sw4rmServer;
 }
 
 type ToolCatalogStore = Parameters<typeof ToolCatalog.open>[0];
 
 /** Running tool services. */
-export interface RunningTools {
+export interface RunningTools extends Hosted {
   tools: ToolService;
   catalog: ToolCatalog;
   local: LocalTools;
-  server: Sw4rmServer;
-  port: number;
-  stop(): Promise<void>;
 }
 
 /** Starts ToolService and ConnectorService; the local tools are registered under the local provider id. */
 export async function startTools(options: StartToolsOptions = {}): Promise<RunningTools> {
-  const { host = '127.0.0.1', port = 50053, server: shared, tls, auth, tools: specs, store, ...rest } = options;
+  const { tools: specs, store, ...rest } = options;
   const local = specs instanceof LocalTools ? specs : new LocalTools(specs ?? []);
   const catalog = await ToolCatalog.open(store);
   await catalog.registerLocal(rest.localProviderId ?? 'local', local.descriptors().map((d) => ToolDescriptor.fromPartial(d)));
   const tools = new ToolService({ ...rest, catalog, local });
-  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
-  addToolServices(server, { tools, catalog });
-  const bound = shared ? shared.port : await server.bind(host, port);
-  return {
-    tools,
-    catalog,
-    local,
-    server,
-    port: bound,
-    async stop() {
-      server.setServing(false);
-      if (!shared) await server.shutdown(1000);
-    },
-  };
+  return { tools, catalog, local, ...(await hostServices(options, 50053, (s: Sw4rmServer) => addToolServices(s, { tools, catalog }))) };
 }

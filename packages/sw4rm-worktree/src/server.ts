@@ -1,25 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving WorktreeService (+ health).
-import { Sw4rmServer } from '@ecps/sw4rm';
-import type { CallContext, Sw4rmServerOptions } from '@ecps/sw4rm';
+import { hostServices } from '@ecps/sw4rm';
+import type { CallContext, Hosted, HostingOptions, Sw4rmServer } from '@ecps/sw4rm';
 import { WorktreeServiceService } from '@ecps/sw4rm/proto';
 import type { WorktreeServiceOptions } from './worktree-service';
 import { WorktreeService } from './worktree-service';
 
 /** Options of {@link startWorktreeService}. */
-export interface StartWorktreeOptions extends WorktreeServiceOptions, Sw4rmServerOptions {
-  host?: string;
-  /** 0 = ephemeral; default 50053. */
-  port?: number;
-  server?: Sw4rmServer;
-}
+export interface StartWorktreeOptions extends WorktreeServiceOptions, HostingOptions {}
 
 /** A running WorktreeService. */
-export interface RunningWorktree {
+export interface RunningWorktree extends Hosted {
   worktrees: WorktreeService;
-  server: Sw4rmServer;
-  port: number;
-  stop(): Promise<void>;
 }
 
 /** Adds WorktreeService to `server`. */
@@ -36,19 +28,6 @@ export function addWorktreeService(server: Sw4rmServer, w: WorktreeService): voi
 
 /** Starts WorktreeService on `host:port`. @throws EcpsError IO_ERROR when the port cannot be bound or the store read. */
 export async function startWorktreeService(options: StartWorktreeOptions): Promise<RunningWorktree> {
-  const { host = '127.0.0.1', port = 50053, server: shared, tls, auth, ...rest } = options;
-  const worktrees = await WorktreeService.open(rest);
-  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
-  addWorktreeService(server, worktrees);
-  const bound = shared ? shared.port : await server.bind(host, port);
-  return {
-    worktrees,
-    server,
-    port: bound,
-    async stop() {
-      server.setServing(false);
-      worktrees.close();
-      if (!shared) await server.shutdown(1000);
-    },
-  };
+  const worktrees = await WorktreeService.open(options);
+  return { worktrees, ...(await hostServices(options, 50053, (s) => addWorktreeService(s, worktrees), () => worktrees.close())) };
 }

@@ -23,7 +23,7 @@ export { SW4RM_SERVICES, rpcInventory } from './services';
 export { validateWorkflowDag } from './workflow-dag';
 export { createClient, prepareRequest, resolveAddress, Sw4rmRpcError } from './client';
 export { IncomingStream } from './incoming-stream';
-export { Sw4rmServer, HEALTH_SERVICE, HEALTH_STATUS, adaptUnary, grpcStatusOf } from './server';
+export { Sw4rmServer, HEALTH_SERVICE, HEALTH_STATUS, adaptUnary, grpcStatusOf, hostServices } from './server';
 export { serverCredentials, clientCredentials, createAuthenticator, NO_AUTH } from './security';
 export { memoryKvStore, KvJsonTable } from './kv-store';
 
@@ -40,6 +40,6 @@ export type { WorktreeState, WorktreeEvent, WorktreeBinding, WorktreeHooks, Work
 export type { Sw4rmServiceName, RpcInfo } from './services';
 export type { CallOptions, ClientOptions, Sw4rmClient, ClientOf, RequestInput } from './client';
 export type { DeliveryVerdict, IncomingStreamOptions } from './incoming-stream';
-export type { AsyncUnaryImpl, CallContext, Sw4rmServerOptions } from './server';
+export type { AsyncUnaryImpl, CallContext, Sw4rmServerOptions, HostingOptions, Hosted } from './server';
 export type { ServerTlsOptions, ClientTlsOptions, AuthOptions, Authenticator, IdentifiableCall } from './security';
 export type { KvOp, KvStore } from './kv-store';

@@ -176,3 +176,46 @@ export function adaptUnary(impl: AsyncUnaryImpl, auth: Authenticator = NO_AUTH):
   }
   return out;
 }
+
+/** Where a service is served: its own server on `host:port`, or a shared one the caller binds. */
+export interface HostingOptions extends Sw4rmServerOptions {
+  host?: string;
+  /** 0 = ephemeral. */
+  port?: number;
+  /** Host on an existing server (the caller binds it and owns its shutdown). */
+  server?: Sw4rmServer;
+}
+
+/** A service being served. */
+export interface Hosted {
+  server: Sw4rmServer;
+  port: number;
+  /** Health NOT_SERVING, `cleanup`, then (own server only) shutdown. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Registers services on a server (a new one with `tls`/`auth`, or `options.server`) and binds it when it is ours.
+ * @throws EcpsError IO_ERROR when the port cannot be bound (after running `cleanup`).
+ */
+export async function hostServices(options: HostingOptions, defaultPort: number, register: (server: Sw4rmServer) => void, cleanup: () => void | Promise<void> = () => undefined): Promise<Hosted> {
+  const { host = '127.0.0.1', port = defaultPort, server: shared, tls, auth } = options;
+  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
+  register(server);
+  let bound: number;
+  try {
+    bound = shared ? shared.port : await server.bind(host, port);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return {
+    server,
+    port: bound,
+    async stop() {
+      server.setServing(false);
+      await cleanup();
+      if (!shared) await server.shutdown(1000);
+    },
+  };
+}
