@@ -109,6 +109,9 @@ interface MessageFns {
   create(base?: never): unknown;
 }
 
+/** One default instance per message type: the field list `prepareRequest` checks against. */
+const templates = new WeakMap<MessageFns, Record<string, unknown>>();
+
 /**
  * Checks a request object against its message type: unknown fields are rejected, 64-bit fields are converted
  * to bigint without precision loss.
@@ -116,7 +119,8 @@ interface MessageFns {
  */
 export function prepareRequest(type: MessageFns, request: Record<string, unknown>): Record<string, unknown> {
   const create = type.create as (base?: unknown) => Record<string, unknown>;
-  const template = create();
+  let template = templates.get(type);
+  if (!template) templates.set(type, (template = create()));
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(request)) {
     if (!(key in template)) throw new ValidationError('INVALID_ARGUMENT', `unknown field "${key}" in request`);
