@@ -106,7 +106,7 @@ describe('registry (checklist 12)', () => {
 describe('registry with caller identity (mutual TLS)', () => {
   let pki: ReturnType<typeof generateTestCertificates>;
   beforeAll(() => {
-    pki = generateTestCertificates({ clients: ['agent-a', 'agent-b'] });
+    pki = generateTestCertificates({ clientNames: ['agent-a', 'agent-b'] });
   });
 
   it('an agent registers, heartbeats and deregisters only itself', async () => {

@@ -17,7 +17,7 @@ afterAll(removeTmpDirs);
 
 let pki: TestCertificates;
 beforeAll(() => {
-  pki = generateTestCertificates({ clients: ['agent-a', 'agent-b'] });
+  pki = generateTestCertificates({ clientNames: ['agent-a', 'agent-b'] });
 });
 
 describe('router over mutual TLS', () => {

@@ -10,16 +10,12 @@ export interface TestCertificates {
   /** PEM of the CA that signed both certificates. */
   ca: string;
   server: { cert: string; key: string };
+  /** A client certificate with CN `client`. */
   client: { cert: string; key: string };
+  /** One client certificate per name asked for, each with that name as CN and as SAN `URI:urn:ecps:<name>`. */
+  clients: Record<string, { cert: string; key: string }>;
   /** A second, unrelated CA with a client certificate it signed: what mutual TLS must refuse. */
   rogue: { ca: string; cert: string; key: string };
-  /** Extra client certificates signed by `ca`, by subject CN (see `options.clients`). */
-  clients: Record<string, { cert: string; key: string }>;
-}
-
-export interface TestCertificateOptions {
-  /** Subject CNs of extra client certificates (e.g. agent ids), each signed by the CA. */
-  clients?: readonly string[];
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -36,8 +32,11 @@ function makeLeaf(dir: string, ca: string, name: string, ext: string, cn = name)
   openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
 }
 
-/** Generates fresh certificates in a temporary directory (removed before returning). Needs `openssl` on PATH. */
-export function generateTestCertificates(options: TestCertificateOptions = {}): TestCertificates {
+/**
+ * Generates fresh certificates in a temporary directory (removed before returning). Needs `openssl` on PATH.
+ * `clientNames` adds a client certificate per node id (for tests that bind node ids to certificates).
+ */
+export function generateTestCertificates(options: { clientNames?: readonly string[] } = {}): TestCertificates {
   const dir = mkdtempSync(join(tmpdir(), 'ecps-pki-'));
   try {
     makeCa(dir, 'ca');
@@ -45,15 +44,15 @@ export function generateTestCertificates(options: TestCertificateOptions = {}): 
     makeLeaf(dir, 'ca', 'server', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
     makeLeaf(dir, 'ca', 'client', 'extendedKeyUsage=clientAuth\n');
     makeLeaf(dir, 'rogue-ca', 'rogue', 'extendedKeyUsage=clientAuth\n');
-    const names = options.clients ?? [];
-    names.forEach((cn, i) => makeLeaf(dir, 'ca', `extra-${i}`, 'extendedKeyUsage=clientAuth\n', cn));
+    const names = options.clientNames ?? [];
+    for (const name of names) makeLeaf(dir, 'ca', `node-${name}`, `subjectAltName=URI:urn:ecps:${name}\nextendedKeyUsage=clientAuth\n`, name);
     const read = (file: string) => readFileSync(join(dir, file), 'utf8');
     return {
       ca: read('ca.crt'),
       server: { cert: read('server.crt'), key: read('server.key') },
       client: { cert: read('client.crt'), key: read('client.key') },
+      clients: Object.fromEntries(names.map((name) => [name, { cert: read(`node-${name}.crt`), key: read(`node-${name}.key`) }])),
       rogue: { ca: read('rogue-ca.crt'), cert: read('rogue.crt'), key: read('rogue.key') },
-      clients: Object.fromEntries(names.map((cn, i) => [cn, { cert: read(`extra-${i}.crt`), key: read(`extra-${i}.key`) }])),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

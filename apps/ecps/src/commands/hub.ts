@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from '@ecps/core';
+import { isEcpsError } from '@ecps/core';
 import { HITL_ACTIONS, answerHitl, listPendingHitl } from '@ecps/sw4rm-hitl';
 import { startHub } from '../hub/start-hub';
 
@@ -65,31 +66,40 @@ export function registerHub(program: Command): void {
           return [r.slice(0, eq), r.slice(eq + 1)];
         }),
       );
-      const hub = await startHub({
-        ...(opts.host ? { host: opts.host } : {}),
-        ...(opts.routerPort !== undefined ? { routerPort: opts.routerPort } : {}),
-        ...(opts.registryPort !== undefined ? { registryPort: opts.registryPort } : {}),
-        ...(opts.schedulerPort !== undefined ? { schedulerPort: opts.schedulerPort } : {}),
-        ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-        ...(opts.db ? { dbPath: opts.db } : {}),
-        ...(tls ? { tls } : {}),
-        ...(opts.tlsClientCa || opts.admin ? { auth: { certificates: Boolean(opts.tlsClientCa), ...(opts.admin ? { admins: opts.admin } : {}) } } : {}),
-        ...(opts.insecure ? { insecure: true } : {}),
-        ...(opts.tools ? { tools: opts.tools } : {}),
-        repositories,
-        hitl: {
-          ...(opts.hitlDeadline ? { deadlineMs: opts.hitlDeadline } : {}),
-          ...(opts.hitlFallback ? { fallback: { action: opts.hitlFallback as (typeof HITL_ACTIONS)[number] } } : {}),
-        },
-        schedulerInbox: opts.schedulerInbox,
-        logger: stderr,
-      });
-      console.log(JSON.stringify({ ready: true, ...hub.ports, dataDir: hub.dataDir }));
+      let hub;
+      try {
+        hub = await startHub({
+          ...(opts.host ? { host: opts.host } : {}),
+          ...(opts.routerPort !== undefined ? { routerPort: opts.routerPort } : {}),
+          ...(opts.registryPort !== undefined ? { registryPort: opts.registryPort } : {}),
+          ...(opts.schedulerPort !== undefined ? { schedulerPort: opts.schedulerPort } : {}),
+          ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+          ...(opts.db ? { dbPath: opts.db } : {}),
+          ...(tls ? { tls } : {}),
+          ...(opts.tlsClientCa || opts.admin ? { auth: { certificates: Boolean(opts.tlsClientCa), ...(opts.admin ? { admins: opts.admin } : {}) } } : {}),
+          ...(opts.insecure ? { insecure: true } : {}),
+          ...(opts.tools ? { tools: opts.tools } : {}),
+          repositories,
+          hitl: {
+            ...(opts.hitlDeadline ? { deadlineMs: opts.hitlDeadline } : {}),
+            ...(opts.hitlFallback ? { fallback: { action: opts.hitlFallback as (typeof HITL_ACTIONS)[number] } } : {}),
+          },
+          schedulerInbox: opts.schedulerInbox,
+          logger: stderr,
+        });
+      } catch (error) {
+        if (!isEcpsError(error, 'CONFIG_INVALID')) throw error;
+        console.error(`ecps hub: ${error.message}`);
+        process.exitCode = 2; // a usage error (e.g. a network host without TLS): retrying the same command cannot help
+        return;
+      }
+      const running = hub;
+      console.log(JSON.stringify({ ready: true, ...running.ports, dataDir: running.dataDir }));
       let signals = 0;
       const shutdown = (signal: string) => {
         signals++;
         stderr.info('hub shutting down', { signal });
-        const stopping = signals > 1 ? hub.router.router.close() : hub.stop();
+        const stopping = signals > 1 ? running.router.router.close() : running.stop();
         stopping.then(
           () => process.exit(0),
           () => process.exit(0),
