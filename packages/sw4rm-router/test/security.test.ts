@@ -62,12 +62,15 @@ describe('router with JWT identities (no client certificates)', () => {
   it('takes the agent id from a verified bearer token', async () => {
     const { privateKey } = generateKeyPairSync('ed25519');
     const ring = new JwtKeyRing({ kid: 'k1', alg: 'EdDSA', key: privateKey });
-    const running = await startRouter({ dbPath: tmpDb(), port: 0, drainGraceMs: 0, auth: { jwt: { ring } } });
+    await expect(startRouter({ dbPath: tmpDb(), port: 0, auth: { jwt: { ring } } })).rejects.toThrow(/issuer and audience/);
+    const running = await startRouter({ dbPath: tmpDb(), port: 0, drainGraceMs: 0, auth: { jwt: { ring, issuer: 'ops', audience: 'sw4rm-router' } } });
     const address = `127.0.0.1:${running.port}`;
-    const token = await issueToken({ id: 'agent-a', kind: 'service', roles: [] }, { ring });
+    const token = await issueToken({ id: 'agent-a', kind: 'service', roles: [] }, { ring, issuer: 'ops', audience: 'sw4rm-router' });
+    const elsewhere = await issueToken({ id: 'agent-a', kind: 'service', roles: [] }, { ring, issuer: 'ops', audience: 'another-service' });
     const a = createClient('router', address, { metadata: { authorization: `Bearer ${token}` }, attempts: 1 });
     const nobody = createClient('router', address, { attempts: 1 });
     const forged = createClient('router', address, { metadata: { authorization: 'Bearer not.a.token' }, attempts: 1 });
+    const misplaced = createClient('router', address, { metadata: { authorization: `Bearer ${elsewhere}` }, attempts: 1 });
     try {
       const own = new Consumer(a, 'agent-a');
       await waitFor(() => running.router.knownAgents().includes('agent-a'), 'agent-a known');
@@ -76,10 +79,11 @@ describe('router with JWT identities (no client certificates)', () => {
       expect(other.error?.code).toBe(status.PERMISSION_DENIED);
       await expect(nobody.sendMessage({ msg: data('agent-a') })).rejects.toMatchObject({ grpcCode: status.UNAUTHENTICATED });
       await expect(forged.ackDelivery({ agentId: 'agent-a', seq: 1 })).rejects.toMatchObject({ grpcCode: status.UNAUTHENTICATED });
+      await expect(misplaced.ackDelivery({ agentId: 'agent-a', seq: 1 })).rejects.toMatchObject({ grpcCode: status.UNAUTHENTICATED }); // a token for another audience
       expect(running.router.knownAgents()).toEqual(['agent-a']);
       own.cancel();
     } finally {
-      for (const c of [a, nobody, forged]) c.close();
+      for (const c of [a, nobody, forged, misplaced]) c.close();
       await running.stop(0);
     }
   }, 60_000);

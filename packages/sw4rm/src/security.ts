@@ -92,8 +92,15 @@ const defaultIdentityOf = (cert: PeerCertificate) => {
   return Array.isArray(cn) ? cn[0] : cn;
 };
 
-/** Builds an {@link Authenticator} from options (authentication is off when neither source is configured). */
+/**
+ * Builds an {@link Authenticator} from options (authentication is off when neither source is configured).
+ * @throws ValidationError CONFIG_INVALID for JWT identities without an expected issuer and audience.
+ */
 export function createAuthenticator(options: AuthOptions = {}): Authenticator {
+  const jwt = options.jwt;
+  if (jwt && ((jwt.issuer === undefined && !jwt.allowAnyIssuer) || (jwt.audience === undefined && !jwt.allowAnyAudience))) {
+    throw new ValidationError('CONFIG_INVALID', 'JWT identities need the expected issuer and audience (or an explicit allowAny… opt-out)');
+  }
   const enabled = Boolean(options.certificates || options.jwt);
   const admins = new Set(options.admins ?? []);
   const identityOf = options.identityOf ?? defaultIdentityOf;
@@ -112,9 +119,10 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
         const header = call.metadata.get('authorization')[0];
         const match = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header) : null;
         if (match) {
+          trust ??= import(TRUST_MODULE) as Promise<{ verifyToken: typeof VerifyToken }>;
+          const { verifyToken } = await trust;
           try {
-            trust ??= import(TRUST_MODULE) as Promise<{ verifyToken: typeof VerifyToken }>;
-            return (await (await trust).verifyToken(match[1]!, options.jwt)).id;
+            return (await verifyToken(match[1]!, options.jwt)).id;
           } catch (err) {
             throw new EcpsError('UNAUTHENTICATED', `bearer token rejected: ${(err as Error).message}`, { cause: err });
           }
