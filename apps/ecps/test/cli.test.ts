@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { HitlReasonType } from '@ecps/sw4rm/proto';
+import { FileHitlQueue } from '@ecps/sw4rm-hitl';
 import { vectorsDir } from '@ecps/testkit';
 import { ecps, repoRoot, startEcps } from './run-ecps';
 
@@ -28,7 +30,7 @@ describe('ecps help', () => {
     const r = await ecps([]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^Usage: ecps \[options\] \[command\]/);
-    for (const command of ['demo', 'broker', 'hub', 'eaplog', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['demo', 'broker', 'hub', 'hitl', 'eaplog', 'codex', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 the operation failed, 2 usage error/);
   });
 
@@ -46,7 +48,7 @@ describe('ecps help', () => {
       await Promise.all(commandsIn(r.stdout).map((sub) => walk([...path, sub])));
     };
     await walk([]);
-    expect(seen).toEqual(expect.arrayContaining(['demo', 'broker', 'hub', 'eaplog', ...EAPLOG_COMMANDS.map((c) => `eaplog ${c}`)]));
+    expect(seen).toEqual(expect.arrayContaining(['demo', 'broker', 'hub', 'hitl list', 'hitl answer', 'codex bots list', 'eaplog', ...EAPLOG_COMMANDS.map((c) => `eaplog ${c}`)]));
     expect((await ecps(['help', 'demo'])).stdout).toMatch(/^ {2}--json +/m);
     expect((await ecps(['help', 'eaplog', 'list'])).stdout).toMatch(/^ {2}--json +/m);
   });
@@ -89,8 +91,8 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
 
   it('an unknown flag, on every command', async () => {
     expect(await usage(['--bogus'])).toEqual(["ecps: unknown option '--bogus'", "hint: see 'ecps --help'"]);
-    const commands = ['demo', 'broker', 'hub'];
-    const errors = await Promise.all(commands.map((command) => usage([command, '--bogus'])));
+    const commands = ['demo', 'broker', 'hub', 'hitl list', 'codex bots list'];
+    const errors = await Promise.all(commands.map((command) => usage([...command.split(' '), '--bogus'])));
     for (const [i, command] of commands.entries()) {
       expect(errors[i]).toEqual([`ecps ${command}: unknown option '--bogus'`, `hint: see 'ecps ${command} --help'`]);
     }
@@ -137,18 +139,18 @@ describe('ecps --json', () => {
     expect(r.stderr).toMatch(/ecps broker: stopped\n$/);
   });
 
-  it('hub --json prints the three ports; a text run prints one address per line', async () => {
+  it('hub --json prints the three ports and the data folder; a text run prints one address per line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecps-hub-cli-'));
     try {
       const flags = ['--router-port', '0', '--registry-port', '0', '--scheduler-port', '0'];
       const env = { SW4RM_ROUTER_DRAIN_SECONDS: '0' }; // no streams to drain: stop at once
-      const json = startEcps(['hub', ...flags, '--db', join(dir, 'a.db'), '--json'], env);
+      const json = startEcps(['hub', ...flags, '--data-dir', join(dir, 'a'), '--json'], env);
       const ready = JSON.parse(await json.waitForLine(/^\{/)) as Record<string, unknown>;
-      expect(ready).toEqual({ ready: true, host: '127.0.0.1', router: expect.any(Number), registry: expect.any(Number), scheduler: expect.any(Number) });
+      expect(ready).toEqual({ ready: true, host: '127.0.0.1', router: expect.any(Number), registry: expect.any(Number), scheduler: expect.any(Number), dataDir: join(dir, 'a') });
       json.child.kill('SIGTERM');
       expect((await json.exited).code).toBe(0);
 
-      const text = startEcps(['hub', ...flags, '--db', join(dir, 'b.db')], env);
+      const text = startEcps(['hub', ...flags, '--data-dir', join(dir, 'b')], env);
       await text.waitForLine(/^scheduler /);
       expect(text.stdout()).toMatch(/^router {4}127\.0\.0\.1:\d+\nregistry {2}127\.0\.0\.1:\d+\nscheduler 127\.0\.0\.1:\d+\n$/);
       text.child.kill('SIGINT');
@@ -159,4 +161,40 @@ describe('ecps --json', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe('ecps hitl', () => {
+  it('lists a pending question (text and --json) and answers it; the waiting side gets the answer', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ecps-hitl-cli-'));
+    const queue = new FileHitlQueue({ dir: join(dataDir, 'hitl'), pollIntervalMs: 20 });
+    try {
+      const asked = queue.decide({ reasonType: HitlReasonType.TOOL_PRIVILEGE_ESCALATION, context: new TextEncoder().encode('{"tool_name":"deploy"}'), proposedActions: ['approve', 'deny'], priority: 1 });
+      const text = await ecps(['hitl', 'list', '--data-dir', dataDir]);
+      expect(text).toMatchObject({ code: 0, stderr: '' });
+      expect(text.stdout).toMatch(/^[0-9a-f]{20} {2}TOOL_PRIVILEGE_ESCALATION {2}priority 1 {2}asked \S+\n {4}\{"tool_name":"deploy"\}\n {4}proposed: approve, deny\n$/);
+      const [pending] = JSON.parse((await ecps(['hitl', 'list', '--json'], { SW4RM_DATA_DIR: dataDir })).stdout) as { id: string }[];
+      expect(pending!.id).toBe(text.stdout.slice(0, 20));
+
+      const answer = await ecps(['hitl', 'answer', pending!.id, 'deny', '--rationale', 'not today', '--json', '--data-dir', dataDir]);
+      expect(answer).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(answer.stdout)).toEqual({ id: pending!.id, action: 'deny', decided_at: expect.any(String) });
+      expect(await asked).toMatchObject({ action: 'deny', rationale: 'not today' });
+
+      const again = await ecps(['hitl', 'answer', pending!.id, 'approve', '--data-dir', dataDir]);
+      expect(again).toMatchObject({ code: 1, stdout: '', stderr: `ecps hitl answer: invocation ${pending!.id} is already decided\n` });
+      expect(await ecps(['hitl', 'list', '--data-dir', dataDir])).toMatchObject({ code: 0, stdout: '', stderr: 'no pending questions\n' });
+    } finally {
+      queue.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an unknown action (exit 2) and a folder where no hub ran (exit 1)', async () => {
+    const bad = await ecps(['hitl', 'answer', '0123456789abcdef0123', 'maybe']);
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr).toBe("ecps hitl answer: command-argument value 'maybe' is invalid for argument 'action'. Allowed choices are approve, deny, modify, defer.\nhint: see 'ecps hitl answer --help'\n");
+    const none = await ecps(['hitl', 'list', '--data-dir', join(repoRoot, 'no-such-hub')]);
+    expect(none).toMatchObject({ code: 1, stdout: '' });
+    expect(none.stderr).toMatch(/^ecps hitl list: no HITL queue in .*no-such-hub\nhint: give the hub's --data-dir/);
+  });
 });

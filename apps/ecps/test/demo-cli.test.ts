@@ -16,6 +16,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 let runs = 0;
 const privateTmp = (): string => mkdtempSync(join(root, `run-${runs++}-`));
 
+/** The demo's steps (src/demo/steps/index.ts). */
+const STEPS = 9;
+
 const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/^\s+at |EPIPE|Error:/m);
 
 describe('ecps demo (built CLI)', () => {
@@ -25,7 +28,7 @@ describe('ecps demo (built CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.at(-1)).toMatch(/^demo complete: 8 steps, \d+ checks held \(5 of them expected refusals\)$/);
+    expect(lines.at(-1)).toMatch(new RegExp(`^demo complete: ${STEPS} steps, \\d+ checks held \\(5 of them expected refusals\\)$`));
     const held = Number(/(\d+) checks held/.exec(lines.at(-1)!)![1]);
     expect(lines.filter((l) => /^ {2}\S.* [✓⊘] /.test(l))).toHaveLength(held);
     expect(r.stdout).not.toMatch(/✗/); // ✗ is for failures only
@@ -44,10 +47,10 @@ describe('ecps demo (built CLI)', () => {
     const r = await ecps(['demo', '--json', '--keep-log', keep], { TMPDIR: tmp });
     expect(r).toMatchObject({ code: 0, stderr: '' });
     const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; check?: string });
-    expect(events[0]).toMatchObject({ type: 'start', embeddedBroker: true, steps: 8, brokerUrl: expect.stringMatching(/^mqtt:/) });
-    expect(events.at(-1)).toEqual({ type: 'end', steps: 8, checks: expect.any(Number), refusals: 5 });
+    expect(events[0]).toMatchObject({ type: 'start', embeddedBroker: true, steps: STEPS, brokerUrl: expect.stringMatching(/^mqtt:/) });
+    expect(events.at(-1)).toEqual({ type: 'end', steps: STEPS, checks: expect.any(Number), refusals: 5 });
     expect(events.filter((e) => e.check === 'refused')).toHaveLength(5);
-    expect(events.filter((e) => e.type === 'step')).toHaveLength(8);
+    expect(events.filter((e) => e.type === 'step')).toHaveLength(STEPS);
     expect(r.stdout).toMatch(/\(kept: --keep-log\)/);
     expect(readdirSync(keep).filter((f) => f.endsWith('.eaplog'))).toHaveLength(1);
     expect(readdirSync(tmp)).toEqual([]);
@@ -56,7 +59,7 @@ describe('ecps demo (built CLI)', () => {
   it('ends quietly with exit 0 when its reader goes away (`ecps demo | head -3`), cleaning up', async () => {
     const tmp = privateTmp();
     const demo = startEcps(['demo'], { TMPDIR: tmp });
-    await demo.waitForLine(/^\[1\/8\]/);
+    await demo.waitForLine(new RegExp(`^\\[1/${STEPS}\\]`));
     demo.child.stdout.destroy(); // what `head` does after its third line
     const r = await demo.exited;
     expect(r.code).toBe(0);
@@ -68,11 +71,11 @@ describe('ecps demo (built CLI)', () => {
   it('stops on Ctrl-C with exit 130, saying where, and cleans up', async () => {
     const tmp = privateTmp();
     const demo = startEcps(['demo'], { TMPDIR: tmp });
-    await demo.waitForLine(/^\[4\/8\] Trust/); // the trust step keeps its keystores in a temporary folder
+    await demo.waitForLine(new RegExp(`^\\[4/${STEPS}\\] Trust`)); // the trust step keeps its keystores in a temporary folder
     demo.child.kill('SIGINT');
     const r = await demo.exited;
     expect(r.code).toBe(130);
-    expect(r.stdout.trimEnd().split('\n').at(-1)).toMatch(/^demo stopped during step [4-8] after \d+ checks? held$/);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toMatch(/^demo stopped during step [4-9] after \d+ checks? held$/);
     noStackTrace(r.stderr);
     expect(readdirSync(tmp)).toEqual([]);
   }, 60_000);

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, credentials, status } from '@grpc/grpc-js';
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { afterAll } from '@jest/globals';
 import { waitFor } from '@ecps/testkit';
 import { MessageType, buildEnvelope, createClient } from '@ecps/sw4rm';
 import type { ClientOf, EnvelopeInit } from '@ecps/sw4rm';
@@ -13,13 +12,16 @@ import type { Envelope } from '@ecps/sw4rm/proto';
 import { startRouter } from '../src/index';
 import type { RunningRouter, StartRouterOptions, StreamSink } from '../src/index';
 
-// Every test file that imports this module removes the stores it made when it ends.
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+/** A store path in a fresh temporary directory (removed by {@link removeTmpDirs}). */
 export const tmpDb = () => {
   const dir = mkdtempSync(join(tmpdir(), 'sw4rm-router-'));
   dirs.push(dir);
   return join(dir, 'router.sqlite3');
+};
+/** afterAll: removes every directory {@link tmpDb} made. */
+export const removeTmpDirs = () => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 };
 
 export interface Harness {

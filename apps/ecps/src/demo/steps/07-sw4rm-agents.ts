@@ -2,7 +2,6 @@
 // SW4RM: a hub (router, registry, scheduler) on ephemeral loopback ports; a planner and a worker register,
 // exchange work through the router with the full ACK lifecycle (RECEIVED → READ → FULFILLED) and delivery acks,
 // and the worker "crashes" before acknowledging a delivery: after its restart the router redelivers the same row.
-import { join } from 'node:path';
 import {
   AckLifecycleManager,
   AckStage,
@@ -24,7 +23,7 @@ const step: DemoStep = {
   title: 'SW4RM agents: registry, router with delivery acks, ACK lifecycle, redelivery after a restart',
   async run(ctx) {
     const dir = ctx.tempDir('sw4rm');
-    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dbPath: join(dir, 'router.db'), drainGraceMs: 0, schedulerInbox: false, env: {} });
+    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir: dir, drainGraceMs: 0, schedulerInbox: false, env: {} });
     const routerAddr = `127.0.0.1:${hub.ports.router}`;
     const router = createClient('router', routerAddr);
     const registry = createClient('registry', `127.0.0.1:${hub.ports.registry}`);
