@@ -12,7 +12,7 @@ import { vectorsDir } from '@ecps/testkit';
 import { ecps, repoRoot, startEcps } from './run-ecps';
 
 const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
-const EAPLOG_COMMANDS = ['info', 'validate', 'verify', 'migrate', 'batch-migrate', 'convert', 'extract', 'list', 'create', 'list-versions', 'replay'];
+const EAPLOG_COMMANDS = ['info', 'validate', 'verify', 'migrate', 'batch-migrate', 'convert', 'repair', 'extract', 'list', 'create', 'list-versions', 'replay'];
 
 /** The option lines of a help text, each with whether it has a description. */
 function options(help: string): { flags: string; described: boolean }[] {
@@ -51,7 +51,7 @@ describe('ecps help', () => {
     expect(seen).toEqual(expect.arrayContaining(['demo', 'broker', 'hub', 'hitl list', 'hitl answer', 'codex bots list', 'eaplog', ...EAPLOG_COMMANDS.map((c) => `eaplog ${c}`)]));
     expect((await ecps(['help', 'demo'])).stdout).toMatch(/^ {2}--json +/m);
     expect((await ecps(['help', 'eaplog', 'list'])).stdout).toMatch(/^ {2}--json +/m);
-  });
+  }, 120_000); // about 40 processes: slow on a loaded machine
 
   it('eaplog without a subcommand lists its subcommands, like `help eaplog`', async () => {
     const bare = await ecps(['eaplog']);
