@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { HitlReasonType } from '@ecps/sw4rm/proto';
-import { FileHitlQueue } from '@ecps/sw4rm-hitl';
+import { FileHitlQueue, HITL_ACTIONS } from '@ecps/sw4rm-hitl';
+import { HITL_ACTION_CHOICES } from '../src/commands/hitl';
 import { vectorsDir } from '@ecps/testkit';
 import { ecps, repoRoot, startEcps } from './run-ecps';
 
@@ -187,6 +188,10 @@ describe('ecps hitl', () => {
       queue.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('offers the HITL service\'s actions', () => {
+    expect(HITL_ACTION_CHOICES).toEqual(HITL_ACTIONS);
   });
 
   it('refuses an unknown action (exit 2) and a folder where no hub ran (exit 1)', async () => {

@@ -24,7 +24,7 @@ import {
   type Registry,
 } from '@ecps/codex-registry';
 import { logFile, readLogTail, Supervisor, supervisorConfigFromEnv } from '@ecps/codex-supervisor';
-import { integer, quietExit, untilAborted } from '../kit/index';
+import { integer, quietExit, stderrLogger, untilAborted } from '../kit/index';
 import type { CommandContext, EcpsCommand } from '../kit/index';
 
 interface RegistryFlags {
@@ -32,28 +32,21 @@ interface RegistryFlags {
   databaseUrl?: string;
 }
 
-const stderrLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (m, f) => console.error(`WARN  ${m}${f ? ` ${JSON.stringify(f)}` : ''}`),
-  error: (m, f) => console.error(`ERROR ${m}${f ? ` ${JSON.stringify(f)}` : ''}`),
-};
-
 /** The registry named by the flags, else by REGISTRY_BACKEND / DATABASE_URL / REGISTRY_FILE, else ./codex32_registry.json. */
-async function open(flags: RegistryFlags, env = process.env): Promise<Registry> {
+async function open(flags: RegistryFlags, logger: Logger, env = process.env): Promise<Registry> {
   const databaseUrl = flags.databaseUrl ?? (env['REGISTRY_BACKEND'] === 'postgres' ? env['DATABASE_URL'] : undefined);
-  if (databaseUrl) return openRegistry({ backend: 'postgres', databaseUrl, logger: stderrLogger });
+  if (databaseUrl) return openRegistry({ backend: 'postgres', databaseUrl, logger });
   return openRegistry({
     backend: 'json',
     file: resolve(flags.registry ?? env['REGISTRY_FILE'] ?? 'codex32_registry.json'),
     ...(env['INCIDENT_LOG'] ? { incidentLog: resolve(env['INCIDENT_LOG']) } : {}),
     ...(env['REGISTRY_CORRUPT_POLICY'] ? { corruptPolicy: env['REGISTRY_CORRUPT_POLICY'] as CorruptPolicy } : {}),
-    logger: stderrLogger,
+    logger,
   });
 }
 
-async function supervisorFor(registry: Registry): Promise<Supervisor> {
-  return Supervisor.create({ store: registry.bots, incidents: registry.incidents, config: supervisorConfigFromEnv(process.env, process.cwd()), logger: stderrLogger });
+async function supervisorFor(registry: Registry, logger: Logger): Promise<Supervisor> {
+  return Supervisor.create({ store: registry.bots, incidents: registry.incidents, config: supervisorConfigFromEnv(process.env, process.cwd()), logger });
 }
 
 /** Runs `work` on the open registry; a Codex error becomes its message on stderr and its exit code (75, 78 or 1). */
@@ -65,7 +58,7 @@ function withRegistry<A extends unknown[]>(
   return async (...args: A) => {
     let registry: Registry | undefined;
     try {
-      registry = await open(command.optsWithGlobals<RegistryFlags>());
+      registry = await open(command.optsWithGlobals<RegistryFlags>(), stderrLogger(ctx.out, { quiet: true }));
       await work(registry, ...args);
     } catch (error) {
       if (!isCodexError(error)) throw error;
@@ -150,7 +143,7 @@ const codex: EcpsCommand = (program, ctx) => {
     .argument('<ids...>', 'bot ids');
   start.action(
     withRegistry(ctx, start, async (registry, ids: string[]) => {
-      const supervisor = await supervisorFor(registry);
+      const supervisor = await supervisorFor(registry, stderrLogger(ctx.out, { quiet: true }));
       registry.events.subscribe((event) => {
         const line = describeEvent(event);
         if (line) ctx.out.line(line);
@@ -173,7 +166,7 @@ const codex: EcpsCommand = (program, ctx) => {
   const stop = bots.command('stop').description('stop a bot (SIGTERM, SIGKILL after STOP_GRACE_SEC) and cancel its restarts').argument('<id>', 'bot id').option('--reason <text>', 'recorded with the stop');
   stop.action(
     withRegistry(ctx, stop, async (registry, id: string, opts: { reason?: string }) => {
-      const supervisor = await supervisorFor(registry);
+      const supervisor = await supervisorFor(registry, stderrLogger(ctx.out, { quiet: true }));
       try {
         const { status, bot } = await supervisor.stop(id, opts.reason);
         ctx.out.line(status === 'not_running' ? `${id}: not running (${bot.status})` : `${id}: stopped`);

@@ -3,9 +3,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option } from 'commander';
-import { HITL_ACTIONS, answerHitl, listPendingHitl } from '@ecps/sw4rm-hitl';
 import { CliError, jsonOption } from '../kit/index';
 import type { EcpsCommand } from '../kit/index';
+
+/**
+ * The decisions a person can take: @ecps/sw4rm-hitl's HITL_ACTIONS, listed here so that `ecps --help` does not load
+ * the HITL service (test/cli.test.ts checks that the two lists are equal).
+ */
+export const HITL_ACTION_CHOICES = ['approve', 'deny', 'modify', 'defer'] as const;
 
 interface DirFlags {
   dataDir?: string;
@@ -27,7 +32,8 @@ const hitl: EcpsCommand = (program, ctx) => {
     .description('pending questions, oldest first')
     .addOption(dataDirOption())
     .addOption(jsonOption())
-    .action((o: DirFlags & { json?: boolean }) => {
+    .action(async (o: DirFlags & { json?: boolean }) => {
+      const { listPendingHitl } = await import('@ecps/sw4rm-hitl');
       const pending = listPendingHitl(queueDir(o));
       if (o.json) return ctx.out.json(pending);
       if (pending.length === 0) return ctx.out.message('no pending questions');
@@ -41,12 +47,13 @@ const hitl: EcpsCommand = (program, ctx) => {
     .command('answer')
     .description('decide a pending question; prints the decision')
     .argument('<id>', 'the question id (from `ecps hitl list`)')
-    .addArgument(group.createArgument('<action>', 'the decision').choices(HITL_ACTIONS))
+    .addArgument(group.createArgument('<action>', 'the decision').choices(HITL_ACTION_CHOICES))
     .addOption(dataDirOption())
     .option('--rationale <text>', 'why, kept with the decision')
     .option('--payload <text>', 'decision payload (e.g. the modified request)')
     .addOption(jsonOption())
-    .action((id: string, action: string, o: DirFlags & { rationale?: string; payload?: string; json?: boolean }) => {
+    .action(async (id: string, action: string, o: DirFlags & { rationale?: string; payload?: string; json?: boolean }) => {
+      const { answerHitl } = await import('@ecps/sw4rm-hitl');
       const d = answerHitl(queueDir(o), id, action, { ...(o.rationale ? { rationale: o.rationale } : {}), ...(o.payload ? { payload: new TextEncoder().encode(o.payload) } : {}) });
       if (o.json) ctx.out.json({ id: d.id, action: d.action, decided_at: d.decided_at });
       else ctx.out.line(`${d.id} ${d.action} ${d.decided_at}`);

@@ -4,16 +4,11 @@ import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import { isEcpsError } from '@ecps/core';
 import type { Logger } from '@ecps/core';
-import { HITL_ACTIONS } from '@ecps/sw4rm-hitl';
 import type { HitlAction } from '@ecps/sw4rm-hitl';
 import type { HubOptions } from '../hub/start-hub';
-import { CliError, describeError, integer, jsonOption, port, untilAborted, usageError } from '../kit/index';
-import type { EcpsCommand, Output } from '../kit/index';
-
-const stderrLogger = (out: Output): Logger => {
-  const line = (level: string) => (m: string, f?: Record<string, unknown>) => out.message(`${level} ${m}${f ? ` ${JSON.stringify(f)}` : ''}`);
-  return { debug: () => undefined, info: line('INFO '), warn: line('WARN '), error: line('ERROR') };
-};
+import { CliError, describeError, integer, jsonOption, port, stderrLogger, untilAborted, usageError } from '../kit/index';
+import type { EcpsCommand } from '../kit/index';
+import { HITL_ACTION_CHOICES } from './hitl';
 
 interface HubFlags {
   host?: string;
@@ -98,7 +93,7 @@ const hub: EcpsCommand = (program, ctx) => {
     .option('--tools <file>', 'local tools manifest (JSON: [{descriptor, command, outputContentType?}])')
     .option('--repo <id=path>', 'a git repository agents bind worktrees of (repeatable)', collect)
     .option('--hitl-deadline <ms>', 'milliseconds a person has to answer a HITL question before the fallback (or a failure)', integer({ min: 1 }))
-    .addOption(new Option('--hitl-fallback <action>', 'decision taken at the HITL deadline').choices(HITL_ACTIONS))
+    .addOption(new Option('--hitl-fallback <action>', 'decision taken at the HITL deadline').choices(HITL_ACTION_CHOICES))
     .option('--no-scheduler-inbox', 'do not subscribe the scheduler to the router (it then gets no agent reports)')
     .addOption(jsonOption())
     .action(async (opts: HubFlags) => {

@@ -3,6 +3,7 @@
 export { CliError, ExitCode, describeError, exitCodeFor, quietExit, usageError } from './errors';
 export { integer, jsonOption, parseInteger, port } from './options';
 export { Output } from './output';
+export { stderrLogger } from './logger';
 export { applyConventions, commandPath } from './conventions';
 export { untilAborted } from './signals';
 
