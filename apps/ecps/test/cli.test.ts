@@ -113,6 +113,11 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
       'ecps demo: --broker http://127.0.0.1:1883: http is not an MQTT scheme',
       'hint: use one of mqtt, mqtts, tcp, ssl, tls, ws, wss',
     ]);
+    expect((await usage(['hub', '--tls-cert', 'server.pem']))[0]).toBe('ecps hub: --tls-cert and --tls-key go together');
+    expect((await usage(['hub', '--tls-cert', 'missing.pem', '--tls-key', 'missing.key']))[0]).toMatch(/^ecps hub: --tls-cert missing\.pem: ENOENT/);
+    expect((await usage(['hub', '--repo', 'app']))[0]).toBe('ecps hub: --repo wants id=path, got app');
+    expect((await usage(['hub', '--host', '0.0.0.0']))[0]).toMatch(/^ecps hub: refusing to serve SW4RM on 0\.0\.0\.0 without TLS/);
+    expect((await usage(['hub', '--hitl-fallback', 'maybe']))[0]).toBe("ecps hub: option '--hitl-fallback <action>' argument 'maybe' is invalid. Allowed choices are approve, deny, modify, defer.");
   });
 });
 
