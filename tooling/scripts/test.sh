@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: set-up, repository checks, type checks, lint, package shape, then every test suite.
 # Ends with one line: "N passed, N failed" (", N skipped" when some were skipped). The suites run with TMPDIR set to
-# a fresh private folder; whatever they leave in it is listed and counted as failed.
+# a fresh private folder; whatever they leave in it is listed and counted as failed. Arguments go to `turbo run test`
+# (e.g. `--filter @ecps/eaplog`); with arguments, only the packages that ran are summed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bash tooling/scripts/setup.sh || exit 2
@@ -21,6 +22,6 @@ echo "› tests"
 test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/ecps-test-tmp.XXXXXX")"
 chmod 755 "$test_tmp" # services the tests start under their own users (PostgreSQL) must reach their folders in it
 TMPDIR="$test_tmp" pnpm exec turbo run test --continue --concurrency=1 --output-logs=new-only "$@" || status=1
-node tooling/scripts/test-summary.mjs --temp-dir "$test_tmp" || status=1
+node tooling/scripts/test-summary.mjs --temp-dir "$test_tmp" ${1:+--partial} || status=1
 rm -rf "$test_tmp"
 exit $status
