@@ -51,6 +51,8 @@ export const ERROR_CODES = [
   'TOKEN_EXPIRED',
   'KEY_NOT_FOUND',
   'KEY_REVOKED',
+  /** A key that exists but is disabled (reversibly, unlike a revoked one), e.g. in a KMS. */
+  'KEY_DISABLED',
   'TOKEN_ABSENT',
   'PIN_INCORRECT',
   'MECHANISM_UNSUPPORTED',
