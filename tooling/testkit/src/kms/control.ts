@@ -26,6 +26,8 @@ export interface KmsTestControl {
   /** Disables (enables) the key the provider calls `id`, with the service's own notion of disabled. */
   disableKey(id: string): void;
   enableKey(id: string): void;
+  /** True where the service disables key versions rather than keys (Vault): new encryptions still succeed. */
+  readonly disablesVersionsOnly?: boolean;
   /** Requests answered so far, per service operation name (e.g. `Encrypt`, `transit/encrypt`). */
   readonly counts: ReadonlyMap<string, number>;
   /** Stops the server and drops every connection. */

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// The KMS contract against the Vault test server (Transit over HTTP with X-Vault-Token) and, when
+// ECPS_KMS_VAULT_ADDR is set, against that Vault (token from VAULT_TOKEN / AppRole / ~/.vault-token).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describeKmsContract } from '@ecps/kms/contract';
+import { startVaultServer } from '@ecps/testkit/kms';
+import type { VaultServer } from '@ecps/testkit/kms';
+import { vaultKeyProvider } from './index';
+
+const fast = { attemptTimeoutMs: 500, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
+let server: VaultServer;
+beforeAll(async () => {
+  server = await startVaultServer();
+});
+afterAll(() => server.close());
+
+describeKmsContract({
+  name: 'Vault test server',
+  provider: async () => vaultKeyProvider({ ...fast, addresses: [server.url], token: server.token }),
+  control: () => server,
+});
+
+describe('Vault credentials', () => {
+  it('logs in with AppRole through hashi-vault-js and uses the token it gets', async () => {
+    const kms = vaultKeyProvider({ ...fast, addresses: [server.url], appRole: server.appRole });
+    await kms.generateKey('approle-key', 'aes-256-gcm');
+    expect(await kms.hasKey('approle-key')).toBe(true);
+    await kms.close();
+  });
+
+  it('a wrong AppRole secret and an unknown token are PERMISSION_DENIED', async () => {
+    const badLogin = vaultKeyProvider({ ...fast, addresses: [server.url], appRole: { ...server.appRole, secretId: 'wrong' } });
+    await expect(badLogin.hasKey('x')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    const badToken = vaultKeyProvider({ ...fast, addresses: [server.url], token: 'hvs.not-a-token' });
+    await expect(badToken.hasKey('x')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    await Promise.all([badLogin.close(), badToken.close()]);
+  });
+});
+
+const realAddress = process.env['ECPS_KMS_VAULT_ADDR'];
+if (realAddress) {
+  describeKmsContract({ name: `Vault at ${realAddress}`, provider: async () => vaultKeyProvider({ addresses: [realAddress] }) });
+} else {
+  it.skip('real Vault: set ECPS_KMS_VAULT_ADDR (and VAULT_TOKEN or AppRole credentials) to run the contract against it', () => undefined);
+}
