@@ -8,7 +8,7 @@ import { startAwsKmsServer } from '@ecps/testkit/kms';
 import type { AwsKmsServer } from '@ecps/testkit/kms';
 import { awsKmsKeyProvider } from './index';
 
-const fast = { attemptTimeoutMs: 500, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
+const fast = { attemptTimeoutMs: 1500, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
 let server: AwsKmsServer;
 beforeAll(async () => {
   server = await startAwsKmsServer();

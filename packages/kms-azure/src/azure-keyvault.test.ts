@@ -10,7 +10,7 @@ import type { AzureKeyVaultServer } from '@ecps/testkit/kms';
 import { azureKeyVaultKeyProvider } from './index';
 import type { AzureKeyVaultOptions } from './index';
 
-const fast = { attemptTimeoutMs: 1000, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
+const fast = { attemptTimeoutMs: 1500, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
 const pki = generateTestCertificates();
 let server: AzureKeyVaultServer;
 const scopes: string[] = [];

@@ -10,7 +10,7 @@ import type { GcpKmsServer } from '@ecps/testkit/kms';
 import { gcpKmsKeyProvider } from './index';
 import type { GcpClientOptions } from './index';
 
-const fast = { attemptTimeoutMs: 1000, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
+const fast = { attemptTimeoutMs: 1500, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
 const pki = generateTestCertificates();
 let server: GcpKmsServer;
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { startVaultServer } from '@ecps/testkit/kms';
 import type { VaultServer } from '@ecps/testkit/kms';
 import { vaultKeyProvider } from './index';
 
-const fast = { attemptTimeoutMs: 500, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
+const fast = { attemptTimeoutMs: 1500, maxAttempts: 3, initialBackoffMs: 5, maxBackoffMs: 20 };
 let server: VaultServer;
 beforeAll(async () => {
   server = await startVaultServer();

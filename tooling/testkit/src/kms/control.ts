@@ -28,7 +28,7 @@ export interface KmsTestControl {
   enableKey(id: string): void;
   /** True where the service disables key versions rather than keys (Vault): new encryptions still succeed. */
   readonly disablesVersionsOnly?: boolean;
-  /** Requests answered so far, per service operation name (e.g. `Encrypt`, `transit/encrypt`). */
+  /** Requests received so far (answered or left hanging), per service operation name (e.g. `Encrypt`). */
   readonly counts: ReadonlyMap<string, number>;
   /** Stops the server and drops every connection. */
   close(): Promise<void>;
@@ -68,12 +68,12 @@ export class ServerFaults {
 
   /**
    * Waits while the server is silent (forever, if it never resumes), then the latency, then decides: throttled,
-   * denied (`permission` revoked) or ok. Counts the operation when answered.
+   * denied (`permission` revoked) or ok. Counts the operation on arrival, answered or not.
    */
   async gate(operation: string, permission: KmsPermission | undefined): Promise<GateVerdict> {
+    this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);
     while (this.silent) await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);
     if (this.throttles > 0) {
       this.throttles--;
       return 'throttled';
