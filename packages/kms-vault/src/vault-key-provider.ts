@@ -53,22 +53,24 @@ function vaultTokenSource(options: VaultKmsOptions, first: VaultEndpoint, clock:
     let current: { token: Promise<string>; renewAt: number } | undefined;
     return () => {
       if (current && clock.now() < current.renewAt) return current.token;
-      const login = client.loginWithAppRole(roleId, secretId, options.appRole?.mount).then(
-        (auth: { client_token: string; lease_duration: number }) => {
+      const entry = { token: Promise.resolve(''), renewAt: Number.POSITIVE_INFINITY };
+      const answer = client.loginWithAppRole(roleId, secretId, options.appRole?.mount) as PromiseLike<{ client_token: string; lease_duration: number }>;
+      entry.token = Promise.resolve(answer).then(
+        (auth) => {
           // log in again at 80% of the lease
-          if (current?.token === login) current.renewAt = clock.now() + auth.lease_duration * 800;
+          entry.renewAt = clock.now() + auth.lease_duration * 800;
           return auth.client_token;
         },
         (error: { response?: { status?: number } }) => {
-          current = undefined;
+          if (current === entry) current = undefined;
           // never pass the client's error on: it holds the request, with the secret id
           const details = { kind: 'vault', endpoint: first.address, operation: 'login' };
           if (!error.response) throw new KmsUnavailableError('Vault AppRole login got no answer', { details });
           throw new KmsPermissionError(`Vault AppRole login refused (${String(error.response.status)})`, { details });
         },
       );
-      current = { token: login, renewAt: Number.POSITIVE_INFINITY };
-      return login;
+      current = entry;
+      return entry.token;
     };
   }
   let fromFile: Promise<string> | undefined;

@@ -2,6 +2,7 @@
 // The KMS contract against the Vault test server (Transit over HTTP with X-Vault-Token) and, when
 // ECPS_KMS_VAULT_ADDR is set, against that Vault (token from VAULT_TOKEN / AppRole / ~/.vault-token).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import Vault from 'hashi-vault-js';
 import { describeKmsContract } from '@ecps/kms/contract';
 import { startVaultServer } from '@ecps/testkit/kms';
 import type { VaultServer } from '@ecps/testkit/kms';
@@ -34,6 +35,16 @@ describe('Vault credentials', () => {
     const badToken = vaultKeyProvider({ ...fast, addresses: [server.url], token: 'hvs.not-a-token' });
     await expect(badToken.hasKey('x')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
     await Promise.all([badLogin.close(), badToken.close()]);
+  });
+});
+
+describe('Vault test server: KV v2', () => {
+  it('stores versions with check-and-set, as hashi-vault-js expects', async () => {
+    const client = new Vault({ baseUrl: `${server.url}/v1`, timeout: 5000 });
+    await client.createKVSecret(server.token, 'ecps/keystore', { passphrase: 'p1' }); // cas 0: create only
+    expect(await client.readKVSecret(server.token, 'ecps/keystore')).toMatchObject({ data: { passphrase: 'p1' }, metadata: { version: 1 } });
+    await expect(client.createKVSecret(server.token, 'ecps/keystore', { passphrase: 'p2' })).rejects.toMatchObject({ response: { status: 400 } });
+    await expect(client.readKVSecret('hvs.not-a-token', 'ecps/keystore')).rejects.toMatchObject({ response: { status: 403 } });
   });
 });
 
