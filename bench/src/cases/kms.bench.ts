@@ -15,7 +15,7 @@ import { vaultKeyProvider } from '@ecps/kms-vault';
 import { azureKeyVaultKeyProvider } from '@ecps/kms-azure';
 import { gcpKmsKeyProvider } from '@ecps/kms-gcp';
 import { SoftwareKeyProvider } from '@ecps/trust';
-import { generateTestCertificates } from '@ecps/testkit';
+import { generateTestCertificates } from '@ecps/testkit/tls';
 import { startAwsKmsServer, startAzureKeyVaultServer, startGcpKmsServer, startVaultServer } from '@ecps/testkit/kms';
 import type { KmsTestControl } from '@ecps/testkit/kms';
 import { asyncOpsPerSecond, type BenchCase } from '../harness';
@@ -64,7 +64,7 @@ const backends: Backend[] = [
         callback(null, metadata);
       });
       const sslCreds = grpc.credentials.combineChannelCredentials(grpc.credentials.createSsl(Buffer.from(pki.ca)), bearer);
-      return { server, kms: gcpKmsKeyProvider({ keyRing: server.keyRing, endpoints: [{ apiEndpoint: server.host, port: server.port, sslCreds }] }) };
+      return { server, kms: gcpKmsKeyProvider({ keyRing: server.keyRing, endpoints: [{ apiEndpoint: server.host, port: server.port, sslCreds, universeDomain: 'googleapis.com' }] }) };
     },
   },
 ];

@@ -25,7 +25,13 @@ function clientFor(target: GcpKmsServer, token = target.token): GcpClientOptions
     metadata.add('authorization', `Bearer ${token}`);
     callback(null, metadata);
   });
-  return { apiEndpoint: target.host, port: target.port, sslCreds: grpc.credentials.combineChannelCredentials(grpc.credentials.createSsl(Buffer.from(pki.ca)), bearer) };
+  return {
+    apiEndpoint: target.host,
+    port: target.port,
+    sslCreds: grpc.credentials.combineChannelCredentials(grpc.credentials.createSsl(Buffer.from(pki.ca)), bearer),
+    // named, so that the client does not look for Application Default Credentials (the metadata server) to learn it
+    universeDomain: 'googleapis.com',
+  };
 }
 
 describeKmsContract({

@@ -5,7 +5,7 @@
 // AES-256-GCM / P-256 ECDSA behind them (SoftKms).
 import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { ServerFaults, startLoopbackHttp } from './control';
+import { ServerFaults, startLoopbackHttp, withFaultControls } from './control';
 import type { HttpAnswer, KmsPermission, KmsTestControl } from './control';
 import { SoftKms, SoftKmsError, p1363ToDer } from './soft-kms';
 import type { SoftKey } from './soft-kms';
@@ -306,32 +306,20 @@ export async function startAwsKmsServer(options: AwsKmsServerOptions = {}): Prom
   });
 
   const keyOf = (id: string): SoftKey => resolve(id.startsWith('alias/') || id.startsWith('arn:') ? id : `alias/${id}`);
-  return {
+  return withFaultControls(faults, {
     url: http.url,
     region,
     credentials,
     engine,
-    get latencyMs() {
-      return faults.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      faults.latencyMs = ms;
-    },
-    throttleNext: (n) => faults.throttleNext(n),
-    stopAnswering: () => faults.stopAnswering(),
-    resumeAnswering: () => faults.resumeAnswering(),
-    revoke: (p) => faults.revoke(p),
-    grant: (p) => faults.grant(p),
     disableKey: (id) => {
       keyOf(id).enabled = false;
     },
     enableKey: (id) => {
       keyOf(id).enabled = true;
     },
-    counts: faults.counts,
     close: () => {
       faults.resumeAnswering();
       return http.close();
     },
-  };
+  });
 }

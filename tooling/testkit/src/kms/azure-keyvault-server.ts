@@ -5,7 +5,7 @@
 // shapes of keys/create, get, PATCH attributes, encrypt, decrypt and sign (base64url fields, `kid` with versions),
 // and Key Vault's error bodies, over SoftKms.
 import { createPublicKey, randomBytes } from 'node:crypto';
-import { ServerFaults, startLoopbackHttp } from './control';
+import { ServerFaults, startLoopbackHttp, withFaultControls } from './control';
 import type { HttpAnswer, KmsPermission, KmsTestControl } from './control';
 import { SoftKms, SoftKmsError } from './soft-kms';
 import type { SoftKey } from './soft-kms';
@@ -204,29 +204,17 @@ export async function startAzureKeyVaultServer(options: AzureKeyVaultServerOptio
   }, options.tls);
   vaultUrl = http.url;
 
-  return {
+  return withFaultControls(faults, {
     url: http.url,
     token,
     tenantId,
     engine,
-    get latencyMs() {
-      return faults.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      faults.latencyMs = ms;
-    },
-    throttleNext: (n) => faults.throttleNext(n),
-    stopAnswering: () => faults.stopAnswering(),
-    resumeAnswering: () => faults.resumeAnswering(),
-    revoke: (p) => faults.revoke(p),
-    grant: (p) => faults.grant(p),
     disableKey: (id) => {
       keyOf(id).enabled = false;
     },
     enableKey: (id) => {
       keyOf(id).enabled = true;
     },
-    counts: faults.counts,
     close: () => http.close(),
-  };
+  });
 }

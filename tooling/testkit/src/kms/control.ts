@@ -83,6 +83,28 @@ export class ServerFaults {
   }
 }
 
+/** What each server adds to the shared fault controls: where it is, how it disables keys, how it stops. */
+export type ServiceControls = Omit<KmsTestControl, 'latencyMs' | 'throttleNext' | 'stopAnswering' | 'resumeAnswering' | 'revoke' | 'grant' | 'counts'>;
+
+/** A server's handle: its own members plus the controls backed by `faults`. */
+export function withFaultControls<T extends ServiceControls>(faults: ServerFaults, service: T): T & KmsTestControl {
+  return {
+    ...service,
+    get latencyMs() {
+      return faults.latencyMs;
+    },
+    set latencyMs(ms: number) {
+      faults.latencyMs = ms;
+    },
+    throttleNext: (n: number) => faults.throttleNext(n),
+    stopAnswering: () => faults.stopAnswering(),
+    resumeAnswering: () => faults.resumeAnswering(),
+    revoke: (p: KmsPermission) => faults.revoke(p),
+    grant: (p: KmsPermission) => faults.grant(p),
+    counts: faults.counts,
+  };
+}
+
 export interface HttpAnswer {
   status: number;
   headers?: Record<string, string>;

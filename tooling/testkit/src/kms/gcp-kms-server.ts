@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ServerFaults } from './control';
+import { ServerFaults, withFaultControls } from './control';
 import type { KmsPermission, KmsTestControl } from './control';
 import { SoftKms, SoftKmsError, p1363ToDer } from './soft-kms';
 import type { SoftKey } from './soft-kms';
@@ -269,24 +269,13 @@ export async function startGcpKmsServer(options: GcpKmsServerOptions): Promise<G
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', credentials, (error, bound) => (error ? reject(error) : resolve(bound))));
 
   const keyOf = (id: string): SoftKey => engine.get(engineName(id.includes('/') ? id : `${keyRing}/cryptoKeys/${id}`));
-  return {
+  return withFaultControls(faults, {
     url: `127.0.0.1:${port}`,
     host: '127.0.0.1',
     port,
     keyRing,
     token,
     engine,
-    get latencyMs() {
-      return faults.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      faults.latencyMs = ms;
-    },
-    throttleNext: (n) => faults.throttleNext(n),
-    stopAnswering: () => faults.stopAnswering(),
-    resumeAnswering: () => faults.resumeAnswering(),
-    revoke: (p) => faults.revoke(p),
-    grant: (p) => faults.grant(p),
     // GCP disables key versions; disabling the primary (the only version here) stops the key
     disableKey: (id) => {
       const key = keyOf(id);
@@ -296,9 +285,8 @@ export async function startGcpKmsServer(options: GcpKmsServerOptions): Promise<G
       const key = keyOf(id);
       (key.versions[key.primary - 1] as { enabled: boolean }).enabled = true;
     },
-    counts: faults.counts,
     close: async () => {
       server.forceShutdown();
     },
-  };
+  });
 }

@@ -4,7 +4,7 @@
 // decrypt, sign with prehashed input and JWS marshaling, key config with min_decryption_version, rotate, upsert on
 // encrypt), the KV v2 engine (data with versions and check-and-set, metadata) and AppRole login, over SoftKms.
 import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
-import { ServerFaults, startLoopbackHttp } from './control';
+import { ServerFaults, startLoopbackHttp, withFaultControls } from './control';
 import type { HttpAnswer, KmsPermission, KmsTestControl } from './control';
 import { SoftKms, SoftKmsError } from './soft-kms';
 import type { SoftKey } from './soft-kms';
@@ -268,22 +268,11 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
   });
 
   const keyOf = (id: string): SoftKey => engine.get(keyName(id));
-  return {
+  return withFaultControls(faults, {
     url: http.url,
     token: rootToken,
     appRole,
     engine,
-    get latencyMs() {
-      return faults.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      faults.latencyMs = ms;
-    },
-    throttleNext: (n) => faults.throttleNext(n),
-    stopAnswering: () => faults.stopAnswering(),
-    resumeAnswering: () => faults.resumeAnswering(),
-    revoke: (p) => faults.revoke(p),
-    grant: (p) => faults.grant(p),
     // Vault has no disabled keys: an operator retires the versions in use by rotating and raising
     // min_decryption_version, after which Vault refuses their ciphertexts and signatures as disallowed by policy
     disableKey: (id) => {
@@ -295,9 +284,8 @@ export async function startVaultServer(options: VaultServerOptions = {}): Promis
       keyOf(id).meta['minDecryptionVersion'] = '1';
     },
     disablesVersionsOnly: true,
-    counts: faults.counts,
     close: () => http.close(),
-  };
+  });
 }
 
 function notFound(): never {
