@@ -17,7 +17,8 @@ afterAll(() => server.close());
 
 describeKmsContract({
   name: 'AWS KMS test server',
-  provider: async () => awsKmsKeyProvider({ ...fast, regions: [{ region: server.region, endpoint: server.url, credentials: server.credentials }] }),
+  provider: async ({ logger }) => awsKmsKeyProvider({ ...fast, logger, regions: [{ region: server.region, endpoint: server.url, credentials: server.credentials }] }),
+  secrets: () => [server.credentials.secretAccessKey],
   control: () => server,
 });
 
@@ -33,7 +34,8 @@ const realRegion = process.env['ECPS_KMS_AWS_REGION'];
 if (realRegion) {
   describeKmsContract({
     name: `real AWS KMS in ${realRegion}`,
-    provider: async () => awsKmsKeyProvider({ regions: [realRegion], aliasPrefix: 'ecps-test/' }),
+    provider: async ({ logger }) => awsKmsKeyProvider({ logger, regions: [realRegion], aliasPrefix: 'ecps-test/' }),
+    secrets: () => [process.env['AWS_SECRET_ACCESS_KEY'], process.env['AWS_SESSION_TOKEN']].filter((s): s is string => !!s),
     cleanup: async (_provider, ids) => {
       const client = new KMSClient({ region: realRegion });
       for (const id of ids) {

@@ -41,7 +41,8 @@ function options(token = server.token): AzureKeyVaultOptions {
 
 describeKmsContract({
   name: 'Azure Key Vault test server (Managed HSM keys)',
-  provider: async () => azureKeyVaultKeyProvider(options()),
+  provider: async ({ logger }) => azureKeyVaultKeyProvider({ ...options(), logger }),
+  secrets: () => [server.token],
   control: () => server,
 });
 
@@ -59,7 +60,9 @@ describe('Azure credentials', () => {
 
 const realVault = process.env['ECPS_KMS_AZURE_VAULT_URL'];
 if (realVault) {
-  describeKmsContract({ name: `Azure Managed HSM ${realVault}`, provider: async () => azureKeyVaultKeyProvider({ vaultUrls: [realVault] }) });
+  describeKmsContract({ name: `Azure Managed HSM ${realVault}`, provider: async ({ logger }) => azureKeyVaultKeyProvider({ logger, vaultUrls: [realVault] }),
+    secrets: () => [process.env['AZURE_CLIENT_SECRET']].filter((s): s is string => !!s),
+  });
 } else {
   it.skip('real Azure Key Vault: set ECPS_KMS_AZURE_VAULT_URL (a Managed HSM URL; DefaultAzureCredential) to run the contract against it', () => undefined);
 }

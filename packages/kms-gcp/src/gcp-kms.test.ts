@@ -36,7 +36,8 @@ function clientFor(target: GcpKmsServer, token = target.token): GcpClientOptions
 
 describeKmsContract({
   name: 'Cloud KMS test server (gRPC)',
-  provider: async () => gcpKmsKeyProvider({ ...fast, keyRing: server.keyRing, endpoints: [clientFor(server)] }),
+  provider: async ({ logger }) => gcpKmsKeyProvider({ ...fast, logger, keyRing: server.keyRing, endpoints: [clientFor(server)] }),
+  secrets: () => [server.token],
   control: () => server,
 });
 
@@ -51,7 +52,7 @@ describe('Cloud KMS credentials', () => {
 const realKeyRing = process.env['ECPS_KMS_GCP_KEY_RING'];
 if (realKeyRing) {
   // Cloud KMS never deletes keys: the suite's keys stay (disable or destroy their versions by hand)
-  describeKmsContract({ name: `Cloud KMS key ring ${realKeyRing}`, provider: async () => gcpKmsKeyProvider({ keyRing: realKeyRing }) });
+  describeKmsContract({ name: `Cloud KMS key ring ${realKeyRing}`, provider: async ({ logger }) => gcpKmsKeyProvider({ logger, keyRing: realKeyRing }) });
 } else {
   it.skip('real Cloud KMS: set ECPS_KMS_GCP_KEY_RING (projects/<p>/locations/<l>/keyRings/<r>, ADC credentials) to run the contract against it', () => undefined);
 }

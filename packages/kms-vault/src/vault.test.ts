@@ -17,7 +17,8 @@ afterAll(() => server.close());
 
 describeKmsContract({
   name: 'Vault test server',
-  provider: async () => vaultKeyProvider({ ...fast, addresses: [server.url], token: server.token }),
+  provider: async ({ logger }) => vaultKeyProvider({ ...fast, logger, addresses: [server.url], token: server.token }),
+  secrets: () => [server.token],
   control: () => server,
 });
 
@@ -50,7 +51,9 @@ describe('Vault test server: KV v2', () => {
 
 const realAddress = process.env['ECPS_KMS_VAULT_ADDR'];
 if (realAddress) {
-  describeKmsContract({ name: `Vault at ${realAddress}`, provider: async () => vaultKeyProvider({ addresses: [realAddress] }) });
+  describeKmsContract({ name: `Vault at ${realAddress}`, provider: async ({ logger }) => vaultKeyProvider({ logger, addresses: [realAddress] }),
+    secrets: () => [process.env['VAULT_TOKEN'], process.env['VAULT_SECRET_ID']].filter((s): s is string => !!s),
+  });
 } else {
   it.skip('real Vault: set ECPS_KMS_VAULT_ADDR (and VAULT_TOKEN or AppRole credentials) to run the contract against it', () => undefined);
 }

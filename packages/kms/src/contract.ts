@@ -9,9 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Logger } from '@ecps/core';
 import { readEaplog } from '@ecps/eaplog';
 import { DataKeyCache } from './data-key-cache';
 import { EnvelopeActionLog } from './envelope-log';
+import { KmsError } from './errors';
 import type { KmsKeyProvider } from './kms-key-provider';
 import { openWithDataKey, sealWithDataKey } from './sealed';
 
@@ -34,10 +36,12 @@ export interface KmsContractOptions {
   /** Shown in the suite name, e.g. `AWS KMS test server`. */
   name: string;
   /**
-   * The provider under test, built once. For the fault cases to finish quickly, give it a short attempt timeout
-   * (under 1 s), at least 3 attempts and millisecond backoff.
+   * The provider under test, built once with the given `logger` (the suite checks what it is told). For the fault
+   * cases to finish quickly, give it a short attempt timeout (under 1 s), at least 3 attempts and millisecond backoff.
    */
-  provider: () => Promise<KmsKeyProvider>;
+  provider: (context: { logger: Logger }) => Promise<KmsKeyProvider>;
+  /** The credentials the provider holds (secret key, token, ...): none may appear in an error or a log line. */
+  secrets?: () => readonly string[];
   /** A test server's controls; without them (a real endpoint) the fault cases are skipped and say so. */
   control?: () => KmsFaultControl;
   /** Removes the keys the suite created (real endpoints); called with the provider's ids. */
@@ -47,6 +51,32 @@ export interface KmsContractOptions {
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const total = (control: KmsFaultControl): number => [...control.counts.values()].reduce((a, b) => a + b, 0);
 
+/** The provider with every rejection it produces recorded (the suite's own calls and those of the data key caches). */
+function recordingErrors(provider: KmsKeyProvider, errors: unknown[]): KmsKeyProvider {
+  return new Proxy(provider, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (result instanceof Promise) result.catch((error: unknown) => errors.push(error));
+        return result;
+      };
+    },
+  });
+}
+
+/** Every string reachable from `value` (own properties, enumerable or not, `message`, `stack` and `cause` included). */
+function reachableText(value: unknown, seen = new Set<unknown>(), depth = 0): string {
+  if (typeof value === 'string') return value;
+  if (value === null || typeof value !== 'object' || seen.has(value) || depth > 6) return String(value);
+  seen.add(value);
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('latin1');
+  return Object.getOwnPropertyNames(value)
+    .map((name) => `${name}=${reachableText((value as Record<string, unknown>)[name], seen, depth + 1)}`)
+    .join('\n');
+}
+
 /** Registers the suite. Creates two keys (`ecps-contract-<uuid>-aes`, `-p256`) and, with controls, one more. */
 export function describeKmsContract(options: KmsContractOptions): void {
   describe(`KMS key provider contract: ${options.name}`, () => {
@@ -54,10 +84,14 @@ export function describeKmsContract(options: KmsContractOptions): void {
     const aes = `${run}-aes`;
     const p256 = `${run}-p256`;
     const created: string[] = [];
+    const errors: unknown[] = [];
+    const logged: unknown[] = [];
+    const record = (level: string) => (message: string, fields?: Record<string, unknown>) => logged.push({ level, message, fields });
+    const logger: Logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
     let kms: KmsKeyProvider;
 
     beforeAll(async () => {
-      kms = await options.provider();
+      kms = recordingErrors(await options.provider({ logger }), errors);
       for (const [id, algorithm] of [[aes, 'aes-256-gcm'], [p256, 'ecdsa-p256']] as const) {
         const info = await kms.generateKey(id, algorithm);
         created.push(id);
@@ -154,60 +188,73 @@ export function describeKmsContract(options: KmsContractOptions): void {
     });
 
     const control = options.control;
-    if (!control) {
-      it.skip('fault cases (throttling, permissions, disabled keys, unreachable endpoint) need a test server', () => undefined);
-      return;
-    }
+    if (control) describeFaults(control);
+    else it.skip('fault cases (throttling, permissions, disabled keys, unreachable endpoint) need a test server', () => undefined);
 
-    it('a disabled key fails with KEY_DISABLED (KmsKeyDisabledError) until enabled again', async () => {
-      const id = `${run}-disabled`;
-      await kms.generateKey(id, 'aes-256-gcm');
-      created.push(id);
-      const sealed = await kms.encrypt(id, { plaintext: text('x') });
-      control().disableKey(id);
-      await expect(kms.decrypt(id, sealed)).rejects.toMatchObject({ code: 'KEY_DISABLED', name: 'KmsKeyDisabledError' });
-      if (!control().disablesVersionsOnly) await expect(kms.encrypt(id, { plaintext: text('x') })).rejects.toMatchObject({ code: 'KEY_DISABLED' });
-      control().enableKey(id);
-      expect(await kms.decrypt(id, sealed)).toEqual(text('x'));
+    it('every failure above is a typed KmsError without a cause, and no credential is in an error or a log line', () => {
+      expect(errors.length).toBeGreaterThanOrEqual(control ? 12 : 6);
+      if (control) expect(logged.length).toBeGreaterThan(0); // the retries were logged
+      const secrets = (options.secrets?.() ?? []).filter((s) => s.length >= 8);
+      for (const error of errors) {
+        expect(error).toBeInstanceOf(KmsError);
+        expect((error as KmsError).cause).toBeUndefined();
+      }
+      const text = reachableText([errors, logged]);
+      // compared by position, so that a failure does not print the secret it found
+      expect(secrets.flatMap((secret, i) => (text.includes(secret) ? [`secrets()[${i}]`] : []))).toEqual([]);
     });
 
-    it('a missing permission fails at once with PERMISSION_DENIED (KmsPermissionError), not retried', async () => {
-      const sealed = await kms.encrypt(aes, { plaintext: text('x') });
-      control().revoke('decrypt');
-      try {
-        const before = total(control());
-        await expect(kms.decrypt(aes, sealed)).rejects.toMatchObject({ code: 'PERMISSION_DENIED', name: 'KmsPermissionError' });
+    function describeFaults(control: () => KmsFaultControl): void {
+      it('a disabled key fails with KEY_DISABLED (KmsKeyDisabledError) until enabled again', async () => {
+        const id = `${run}-disabled`;
+        await kms.generateKey(id, 'aes-256-gcm');
+        created.push(id);
+        const sealed = await kms.encrypt(id, { plaintext: text('x') });
+        control().disableKey(id);
+        await expect(kms.decrypt(id, sealed)).rejects.toMatchObject({ code: 'KEY_DISABLED', name: 'KmsKeyDisabledError' });
+        if (!control().disablesVersionsOnly) await expect(kms.encrypt(id, { plaintext: text('x') })).rejects.toMatchObject({ code: 'KEY_DISABLED' });
+        control().enableKey(id);
+        expect(await kms.decrypt(id, sealed)).toEqual(text('x'));
+      });
+
+      it('a missing permission fails at once with PERMISSION_DENIED (KmsPermissionError), not retried', async () => {
+        const sealed = await kms.encrypt(aes, { plaintext: text('x') });
+        control().revoke('decrypt');
+        try {
+          const before = total(control());
+          await expect(kms.decrypt(aes, sealed)).rejects.toMatchObject({ code: 'PERMISSION_DENIED', name: 'KmsPermissionError' });
+          expect(total(control()) - before).toBe(1);
+        } finally {
+          control().grant('decrypt');
+        }
+      });
+
+      it('throttling is retried with backoff for idempotent operations and surfaces as RESOURCE_EXHAUSTED when it persists', async () => {
+        let before = total(control());
+        control().throttleNext(2);
+        expect(await kms.unwrapKey(aes, await kms.wrapKey(aes, new Uint8Array(32)))).toHaveLength(32);
+        expect(total(control()) - before).toBe(4); // wrap: 2 throttled + 1; unwrap: 1
+        control().throttleNext(100);
+        try {
+          await expect(kms.sign(p256, text('x'))).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED', name: 'KmsThrottledError' });
+        } finally {
+          control().throttleNext(0);
+        }
+        // key creation is not idempotent: one attempt only
+        before = total(control());
+        control().throttleNext(1);
+        await expect(kms.generateKey(`${run}-throttled`, 'aes-256-gcm')).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED' });
         expect(total(control()) - before).toBe(1);
-      } finally {
-        control().grant('decrypt');
-      }
-    });
+      });
 
-    it('throttling is retried with backoff for idempotent operations and surfaces as RESOURCE_EXHAUSTED when it persists', async () => {
-      let before = total(control());
-      control().throttleNext(2);
-      expect(await kms.unwrapKey(aes, await kms.wrapKey(aes, new Uint8Array(32)))).toHaveLength(32);
-      expect(total(control()) - before).toBe(4); // wrap: 2 throttled + 1; unwrap: 1
-      control().throttleNext(100);
-      try {
-        await expect(kms.sign(p256, text('x'))).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED', name: 'KmsThrottledError' });
-      } finally {
-        control().throttleNext(0);
-      }
-      // key creation is not idempotent: one attempt only
-      before = total(control());
-      control().throttleNext(1);
-      await expect(kms.generateKey(`${run}-throttled`, 'aes-256-gcm')).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED' });
-      expect(total(control()) - before).toBe(1);
-    });
-
-    it('an endpoint that stops answering fails with UNAVAILABLE (KmsUnavailableError) after the attempt timeouts', async () => {
-      control().stopAnswering();
-      try {
-        await expect(kms.encrypt(aes, { plaintext: text('x') })).rejects.toMatchObject({ code: 'UNAVAILABLE', name: 'KmsUnavailableError' });
-      } finally {
-        control().resumeAnswering();
-      }
-    });
+      it('an endpoint that stops answering fails with UNAVAILABLE (KmsUnavailableError) after the attempt timeouts', async () => {
+        control().stopAnswering();
+        try {
+          await expect(kms.encrypt(aes, { plaintext: text('x') })).rejects.toMatchObject({ code: 'UNAVAILABLE', name: 'KmsUnavailableError' });
+        } finally {
+          control().resumeAnswering();
+        }
+      });
+    }
   });
 }
