@@ -9,7 +9,7 @@ const available = swtpmAvailable();
 if (!available) console.warn('swtpm is not installed: TPM tests skipped (apt-get install swtpm; see tooling/scripts/apt-packages.txt)');
 
 /** `describe` when swtpm is installed, `describe.skip` (with a notice) otherwise. */
-export const describeTpm: typeof describe = available ? describe : describe.skip;
+export const describeTpm = (available ? describe : describe.skip) as typeof describe;
 
 /** A provider on `swtpm` over TCP. */
 export function openProvider(swtpm: SwtpmHandle, options: Partial<TpmKeyProviderOptions> = {}): Promise<TpmKeyProvider> {
