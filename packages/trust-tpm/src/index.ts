@@ -6,6 +6,8 @@ export { tcpTransport, streamTransport, deviceTransport } from './transport';
 export { TpmError } from './errors';
 export { QuoteVerifier, verifyQuoteReport, enrollAttestationKey } from './verifier';
 export { makeCredential } from './credential';
+export { AttestationGate, serveAttestation, attestationService } from './handshake';
+export { encodeReport, decodeReport, MAX_REPORT_BYTES } from './report-json';
 export { bootPolicy, measurementDigest, replayMeasurements, firstMismatch, MAX_MEASUREMENTS } from './measured-boot';
 export { parseAttest, parseSignature, verifyTpmSignature } from './quote';
 export { parsePublic, objectName } from './public-area';
@@ -14,6 +16,7 @@ export type { TpmKeyProviderOptions, AttestationKeyInfo, EndorsementKeyInfo, Att
 export type { TpmTransport, TransportOptions, TcpTransportOptions } from './transport';
 export type { QuoteRejection, EnrolledAttestationKey, VerifiedQuote, VerifyQuoteOptions, QuoteVerifierOptions } from './verifier';
 export type { Credential } from './credential';
+export type { AttestationGateOptions, AttestedDevice, ServeAttestationOptions } from './handshake';
 export type { Measurement, BootPolicy, MeasurementMismatch } from './measured-boot';
 export type { TpmAttest, TpmClockInfo, TpmSignature } from './quote';
 export type { TpmPublic, EccPublic, RsaPublic } from './public-area';

@@ -136,7 +136,13 @@ const TPM_SESSION_END = 20;
  */
 export function tcpTransport(options: TcpTransportOptions): TpmTransport {
   const host = options.host ?? '127.0.0.1';
-  let connection: { socket: Socket; reader: FrameReader; ready: Promise<void> } | undefined;
+  type Connection = { socket: Socket; reader: FrameReader; ready: Promise<void> };
+  let connection: Connection | undefined;
+  // A connection whose framing may be lost is never used again: the next command opens a new one.
+  const drop = (c: Connection) => {
+    if (connection === c) connection = undefined;
+    c.socket.destroy();
+  };
   const open = () => {
     const socket = connect({ host, port: options.port });
     socket.setNoDelay(true);
@@ -176,9 +182,9 @@ export function tcpTransport(options: TcpTransportOptions): TpmTransport {
           return response;
         }),
         options,
-        () => c.socket.destroy(),
+        () => drop(c),
       ).catch((cause: unknown) => {
-        c.socket.destroy();
+        drop(c);
         if (cause instanceof TpmError) throw cause;
         throw new TpmError('UNAVAILABLE', `TPM at ${host}:${options.port} unreachable: ${(cause as Error).message}`, { cause });
       });
