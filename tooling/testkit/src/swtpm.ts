@@ -4,6 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { freePort, waitForPort } from './free-port';
@@ -12,7 +13,7 @@ export interface SwtpmHandle {
   readonly host: '127.0.0.1';
   /** The TPM command port (Microsoft simulator framing, as `swtpm socket --server type=tcp` speaks it). */
   readonly port: number;
-  /** The control port (power, reset, shutdown). */
+  /** The control port (power, reset, shutdown): always `port + 1`, as the tss2 `swtpm`/`mssim` TCTIs of tpm2-tools expect. */
   readonly ctrlPort: number;
   /** The current process id (changes on restart). */
   readonly pid: number;
@@ -33,7 +34,7 @@ export interface SwtpmCharDevHandle {
   stop(): Promise<void>;
 }
 
-/** Whether the `swtpm` binary is installed (Debian packages `swtpm`, `swtpm-tools`). */
+/** Whether the `swtpm` binary is installed (Debian package `swtpm`). */
 export function swtpmAvailable(): boolean {
   try {
     execFileSync('swtpm', ['--version'], { stdio: 'ignore' });
@@ -73,15 +74,32 @@ function readLog(log: string): string {
   }
 }
 
+/** A free 127.0.0.1 port whose successor is free too (the TCTIs of tpm2-tools find the control port at port + 1). */
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    if (port < 65535 && (await portIsFree(port + 1))) return port;
+    if (attempt >= 50) throw new Error('no two consecutive free loopback ports for swtpm');
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /**
- * Starts `swtpm socket --tpm2` on two free 127.0.0.1 ports with a fresh state folder, powered on and started
+ * Starts `swtpm socket --tpm2` on two consecutive free 127.0.0.1 ports with a fresh state folder, powered on and started
  * (`--flags not-need-init,startup-clear`). Resolves when the command port accepts connections.
  * @throws Error when swtpm is not installed or exits early (its log is in the message).
  */
 export async function startSwtpm(): Promise<SwtpmHandle> {
   const { dir, state, log } = makeStateDir();
-  const port = await freePort();
-  const ctrlPort = await freePort();
+  const port = await freePortPair();
+  const ctrlPort = port + 1;
   let child: ChildProcess | undefined;
   let stopped = false;
   const launch = async () => {
