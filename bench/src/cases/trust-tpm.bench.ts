@@ -56,6 +56,11 @@ const tpmSign: BenchCase = {
   async setup() {
     if (!swtpmAvailable()) throw new Error('swtpm is not installed (apt-get install swtpm)');
     try {
+      execFileSync('tpm2_sign', ['--version'], { stdio: 'ignore' });
+    } catch {
+      throw new Error('tpm2-tools is not installed (apt-get install tpm2-tools)');
+    }
+    try {
       await start();
     } catch (error) {
       await stopAll(); // the runner calls teardown only after a successful setup
