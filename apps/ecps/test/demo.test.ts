@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { runDemo } from '../src/demo/run-demo';
+import { swtpmInstalled } from '../src/demo/software-tpm';
+import { tpmAttestationStep } from '../src/demo/steps/06-tpm-attestation';
 import { demoSteps } from '../src/demo/steps/index';
 
 describe('ecps demo', () => {
@@ -46,6 +48,28 @@ describe('ecps demo', () => {
   it('fails a step that does not finish, and says which', async () => {
     const stuck = { title: 'stuck', run: () => new Promise<void>(() => undefined) };
     await expect(runDemo({ out: () => undefined, steps: [stuck], stepTimeoutMs: 100 })).rejects.toThrow(/"stuck" did not finish/);
+  });
+});
+
+describe('ecps demo: TPM attestation step', () => {
+  const step = demoSteps.find((s) => s.title.startsWith('TPM attestation'))!;
+
+  (swtpmInstalled() ? it : it.skip)('rejects actions until a verified quote, then accepts them; refuses the robot with a patched image', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: [step] });
+    const text = lines.join('\n');
+    expect(text).toMatch(/controller ✗ rejected UNAUTHENTICATED \(not-admitted\): arm-tpm is not admitted/);
+    expect(text).toMatch(/controller ✓ quote verified: .*PCRs 0, 4, 8, 9, boot chain firmware → bootloader → image → config/);
+    expect(text).toMatch(/controller ✓ accepted .* from urn:ecps:arm-tpm/);
+    expect(text).toMatch(/arm-rogue refused: ATTESTATION_FAILED \(measurement\), first mismatching measurement: image/);
+    expect(text).toMatch(/controller ✗ rejected UNAUTHENTICATED \(not-admitted\): arm-rogue is not admitted/);
+    expect(text).toMatch(/accepted 1 of 3 actions/);
+  }, 60_000);
+
+  it('says how to install swtpm when it is missing, and skips', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: [tpmAttestationStep('swtpm-not-installed')] });
+    expect(lines.join('\n')).toMatch(/swtpm is not installed, so this step is skipped: apt-get install swtpm/);
   });
 });
 

@@ -232,6 +232,28 @@ describe('secure transport: attacks', () => {
     expect(seen).toHaveLength(0);
   });
 
+  it('admit: an authenticated sender that is not admitted is rejected (UNAUTHENTICATED, not-admitted) until it is', async () => {
+    f = await fleet('authenticated');
+    const admitted = new Set<string>();
+    const asked: string[] = [];
+    const controller = await f.node('controller', {
+      admit: (principal, ctx) => {
+        asked.push(`${principal}:${ctx.direction}:${ctx.target}`);
+        return admitted.has(principal);
+      },
+    });
+    const robot = await f.node('robot');
+    const seen: EcpsEvent[] = [];
+    await controller.subscribe('eap', (e) => void seen.push(e));
+    await robot.publish('eap', action('robot'));
+    await waitFor(() => f.rejects.length === 1, 'rejection');
+    expect(f.rejects[0]).toMatchObject({ code: 'UNAUTHENTICATED', details: { reason: 'not-admitted', principal: 'robot' } });
+    admitted.add('robot');
+    await robot.publish('eap', action('robot'));
+    await waitFor(() => seen.length === 1, 'delivery once admitted');
+    expect(asked).toEqual(['robot:publish:eap', 'robot:publish:eap']);
+  });
+
   it('rejects a captured reply replayed as the answer to another request with WRONG_RECIPIENT; the real one still arrives', async () => {
     const { arm, planner, spy } = await setup();
     const replies: EcpsEvent[] = [];

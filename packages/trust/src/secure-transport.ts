@@ -70,6 +70,12 @@ export interface SecureTransportOptions {
   principals?: Rbac;
   /** Replaces RBAC: decides whether `principal` (undefined when unknown) may do `action` on `resource`. */
   authorizer?: (principalId: string, principal: Principal | undefined, action: string, resource: string) => boolean;
+  /**
+   * Admission beyond the signature, from AUTHENTICATED up: called for every authenticated message; `false` rejects it
+   * with `UNAUTHENTICATED` (`details.reason` `not-admitted`) before authorization, as if the sender were unknown.
+   * For example a gate that admits a robot only after a fresh TPM quote of its boot state verified.
+   */
+  admit?: (principalId: string, ctx: MessageContext) => boolean;
   /** Maps a received message to the permission it needs. Default {@link defaultPermissionFor}. */
   permissionFor?: (ctx: MessageContext) => { action: string; resource: string };
   /** Receives an event per decision at AUDITED. */
@@ -342,6 +348,9 @@ export class SecureTransport implements Transport {
     if (!this.protector) return;
     const permission = (this.options.permissionFor ?? defaultPermissionFor)({ ...ctx, event: verified.event });
     try {
+      if (this.behaviour.sign && this.options.admit && !this.options.admit(verified.principalId, ctx)) {
+        throw new TrustError('UNAUTHENTICATED', `${verified.principalId} is not admitted`, { details: { reason: 'not-admitted', principal: verified.principalId } });
+      }
       if (this.behaviour.authorize) this.authorize(verified, permission.action, permission.resource);
     } catch (error) {
       throw this.reject(error, verified.principalId, permission, verified.event, ctx);

@@ -18,6 +18,7 @@ export { startNodeScript, bundleScript } from './node-script';
 export { startEtcdCluster } from './etcd';
 export { startTcpProxy } from './tcp-proxy';
 export { startPostgres, postgresBinDir } from './postgres';
+export { startSwtpm, startSwtpmCharDev, swtpmAvailable } from './swtpm';
 export { unprivilegedUser, TEST_USER } from './unprivileged-user';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
@@ -32,4 +33,5 @@ export type { EtcdClusterHandle } from './etcd';
 export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } from './linearizability';
 export type { TcpProxy } from './tcp-proxy';
 export type { PostgresHandle } from './postgres';
+export type { SwtpmHandle, SwtpmCharDevHandle } from './swtpm';
 export type { UnprivilegedUser } from './unprivileged-user';

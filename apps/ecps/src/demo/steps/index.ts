@@ -5,6 +5,7 @@ import promptAndAction from './01-prompt-and-action';
 import cameraTensors from './02-camera-tensors';
 import vectorMemory from './03-vector-memory';
 import trust from './06-trust';
+import tpmAttestation from './06-tpm-attestation';
 import actionLog from './07-action-log';
 import sw4rmAgents from './07-sw4rm-agents';
 import sw4rmServices from './07-sw4rm-services';
@@ -16,6 +17,7 @@ export const demoSteps: DemoStep[] = [
   cameraTensors,
   vectorMemory,
   trust,
+  tpmAttestation,
   sw4rmAgents,
   sw4rmServices,
   swarmCoordination,
