@@ -19,6 +19,9 @@ export { startEtcdCluster } from './etcd';
 export { startTcpProxy } from './tcp-proxy';
 export { startPostgres, postgresBinDir } from './postgres';
 export { unprivilegedUser, TEST_USER } from './unprivileged-user';
+export { cycloneLoopbackConfig, useCycloneLoopback, cycloneToolsAvailable } from './cyclone';
+export { startTransportHost } from './remote-transport';
+export { hostTransports } from './transport-host';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
@@ -33,3 +36,5 @@ export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } fr
 export type { TcpProxy } from './tcp-proxy';
 export type { PostgresHandle } from './postgres';
 export type { UnprivilegedUser } from './unprivileged-user';
+export type { CycloneLoopbackOptions } from './cyclone';
+export type { TransportHost } from './remote-transport';
