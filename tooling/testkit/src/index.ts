@@ -14,7 +14,7 @@ export { startAedes } from './aedes';
 export { createSoftHsmToken, softHsmAvailable, softHsmModulePath } from './softhsm';
 export { SimNetwork } from './sim-network';
 export { checkLinearizability } from './linearizability';
-export { startNodeScript, bundleScript } from './node-script';
+export { startNodeScript, startProcess, bundleScript } from './node-script';
 export { startEtcdCluster } from './etcd';
 export { startTcpProxy } from './tcp-proxy';
 export { startPostgres, postgresBinDir } from './postgres';
