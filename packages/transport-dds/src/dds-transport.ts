@@ -9,11 +9,11 @@ import {
   EVENT_TYPES,
   PubSubRpc,
   TransportError,
-  ValidationError,
   assertTopic,
   assertTopicFilter,
   fixedRpcTopics,
   getProfileQos,
+  isEcpsError,
   isIgnoredEventType,
   nodeSource,
   silentLogger,
@@ -35,7 +35,7 @@ import {
   type Transport,
 } from '@ecps/core';
 import { Delivery } from './delivery';
-import { EnvelopeDecodeError, decodeEnvelope, encodeEnvelope } from './envelope-cdr';
+import { decodeEnvelope, encodeEnvelope } from './envelope-cdr';
 import { NATIVE_EVENTS, SAMPLE_TYPES, loadBinding, type NativeObject } from './native';
 import { Participant } from './participant';
 import { defaultLevelOf, readerQos, trafficClassOfTopic, writerQos, type QosLimits, type TrafficClass } from './qos-table';
@@ -91,6 +91,12 @@ export interface DdsTransportStats {
   droppedStale: number;
   droppedUndecodable: number;
   droppedTooLarge: number;
+  /** Events waiting for their subscription's handler right now, and the most ever (per subscription). */
+  queued: number;
+  peakQueued: number;
+  /** Samples Cyclone reported lost (best-effort gaps) or rejected (a full reader history) on our readers. */
+  samplesLost: number;
+  samplesRejected: number;
   /** Writes waiting for room right now. */
   pendingWrites: number;
   writeRetries: number;
@@ -198,9 +204,26 @@ class CycloneTransport implements DdsTransport {
 
   stats(): DdsTransportStats {
     let readers = 0;
-    for (const s of this.subscriptions) readers += s.readers.size;
+    let queued = 0;
+    let peakQueued = 0;
+    let samplesLost = 0;
+    let samplesRejected = 0;
+    for (const s of this.subscriptions) {
+      readers += s.readers.size;
+      queued += s.delivery.length;
+      peakQueued = Math.max(peakQueued, s.delivery.peak);
+      for (const { reader } of s.readers.values()) {
+        const [, lost, rejected] = this.participant!.binding.readerStatus(reader);
+        samplesLost += lost;
+        samplesRejected += rejected;
+      }
+    }
     return {
       ...this.counters,
+      queued,
+      peakQueued,
+      samplesLost,
+      samplesRejected,
       pendingWrites: this.writers?.parked ?? 0,
       writeRetries: this.writers?.writeRetries ?? 0,
       writers: this.writers?.size ?? 0,
@@ -274,12 +297,7 @@ class CycloneTransport implements DdsTransport {
         });
       }
       const ddsName = this.registry.resolve(this.prefix + topic);
-      let cdr: Uint8Array;
-      try {
-        cdr = encodeEnvelope(event);
-      } catch (error) {
-        throw new ValidationError('INVALID_ARGUMENT', `event cannot go on DDS: ${(error as Error).message}`, { cause: error });
-      }
+      const cdr = encodeEnvelope(event);
       this.topicSeen(ddsName);
       this.counters.published++;
       return writers.write(ddsName, cls, options.qos ?? defaultLevelOf(event.type), cdr);
@@ -347,7 +365,7 @@ class CycloneTransport implements DdsTransport {
       participant.binding,
       created.reader,
       ddsName,
-      { sample: (buf, start, end) => this.receive(sub, topicForHandler, buf, start, end), get full() { return sub.delivery.full; } },
+      { sample: (buf, start, end) => this.receive(sub, topicForHandler, buf, start, end), get room() { return sub.delivery.room; } },
       qos.maxSamples ?? this.limits.maxSamples,
       guardLocal,
     );
@@ -370,7 +388,7 @@ class CycloneTransport implements DdsTransport {
     try {
       event = decodeEnvelope(buf, start, end);
     } catch (error) {
-      if (!(error instanceof EnvelopeDecodeError)) throw error;
+      if (!isEcpsError(error, 'DECODE_ERROR')) throw error;
       this.counters.droppedUndecodable++;
       this.logger.warn('dds: undecodable sample dropped', { topic, reason: error.message });
       return;

@@ -9,6 +9,8 @@ export class Delivery {
   private readonly topics: string[] = [];
   private head = 0;
   private running = false;
+  /** Most events ever waiting at once. */
+  peak = 0;
   private stopped = false;
   /** Called when the queue has drained far enough for paused readers to go on. */
   onRoom: (() => void) | undefined;
@@ -24,15 +26,16 @@ export class Delivery {
     return this.events.length - this.head;
   }
 
-  /** Whether readers should stop taking for now. */
-  get full(): boolean {
-    return this.length >= this.limit;
+  /** How many more events the queue takes before its readers must stop. */
+  get room(): number {
+    return this.limit - this.length;
   }
 
   push(event: EcpsEvent, topic: string): void {
     if (this.stopped) return;
     this.events.push(event);
     this.topics.push(topic);
+    if (this.length > this.peak) this.peak = this.length;
     if (!this.running) void this.run();
   }
 

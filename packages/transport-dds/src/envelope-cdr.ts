@@ -4,7 +4,7 @@
 // native byte order). Strings are u32 length (NUL included) + UTF-8 + NUL; sequences are u32 count + elements;
 // every u32 is 4-aligned from the end of the 4-byte header. XCDR2 adds a u32 byte-length (DHEADER) before the
 // sequence of KeyValue structs, and changes nothing else for this type.
-import { PROTOBUF_CONTENT_TYPE, type EcpsEvent } from '@ecps/core';
+import { PROTOBUF_CONTENT_TYPE, ValidationError, type EcpsEvent } from '@ecps/core';
 
 /** Most extensions one envelope may carry (the native writer has room for this many). */
 export const MAX_EXTENSIONS = 64;
@@ -14,13 +14,7 @@ const CONTENT_TYPE_EXTENSION = 'datacontenttype';
 const XCDR1_LE = 0x01;
 const XCDR2_LE = 0x07;
 
-/** Why a received sample could not be decoded. */
-export class EnvelopeDecodeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EnvelopeDecodeError';
-  }
-}
+const malformed = (reason: string) => new ValidationError('DECODE_ERROR', `malformed ecps::dds::Envelope: ${reason}`);
 
 const align4 = (n: number) => (n + 3) & ~3;
 
@@ -39,11 +33,14 @@ function wireExtensions(event: EcpsEvent): Array<[string, string]> {
 
 /**
  * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope.
- * @throws RangeError when it has more than {@link MAX_EXTENSIONS} extensions or a string contains NUL.
+ * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
+ *   contains NUL (neither fits the envelope).
  */
 export function encodeEnvelope(event: EcpsEvent): Uint8Array {
   const extensions = wireExtensions(event);
-  if (extensions.length > MAX_EXTENSIONS) throw new RangeError(`an envelope carries at most ${MAX_EXTENSIONS} extensions`);
+  if (extensions.length > MAX_EXTENSIONS) {
+    throw new ValidationError('INVALID_ARGUMENT', `an envelope carries at most ${MAX_EXTENSIONS} extensions, not ${extensions.length}`);
+  }
   const strings = [event.source, event.id, event.type, event.time ?? ''];
   let size = 4;
   for (const s of strings) size = stringSize(size, s);
@@ -60,7 +57,7 @@ export function encodeEnvelope(event: EcpsEvent): Uint8Array {
     at += 4;
   };
   const str = (s: string) => {
-    if (s.includes('\0')) throw new RangeError('envelope strings may not contain NUL');
+    if (s.includes('\0')) throw new ValidationError('INVALID_ARGUMENT', 'envelope strings (attributes, extension names and values) may not contain NUL');
     const n = Buffer.byteLength(s);
     u32(n + 1);
     out.write(s, at, n, 'utf8');
@@ -80,6 +77,7 @@ export function encodeEnvelope(event: EcpsEvent): Uint8Array {
 
 /** Reads XCDR little-endian values from `buf` between `start` and `end` (one sample, header included). */
 class CdrReader {
+  readonly xcdr2: boolean;
   private at: number;
   private readonly base: number;
 
@@ -88,19 +86,17 @@ class CdrReader {
     start: number,
     private readonly end: number,
   ) {
-    if (end - start < 4 || buf[start] !== 0) throw new EnvelopeDecodeError('not an XCDR sample');
+    if (end - start < 4 || buf[start] !== 0) throw malformed('not an XCDR sample');
     const kind = buf[start + 1];
-    if (kind !== XCDR1_LE && kind !== XCDR2_LE) throw new EnvelopeDecodeError(`unsupported encapsulation 0x${buf.readUInt16BE(start).toString(16)}`);
+    if (kind !== XCDR1_LE && kind !== XCDR2_LE) throw malformed(`unsupported encapsulation 0x${buf.readUInt16BE(start).toString(16)}`);
     this.xcdr2 = kind === XCDR2_LE;
     this.base = start + 4;
     this.at = this.base;
   }
 
-  readonly xcdr2: boolean;
-
   u32(): number {
     this.at = this.base + align4(this.at - this.base);
-    if (this.at + 4 > this.end) throw new EnvelopeDecodeError('truncated sample');
+    if (this.at + 4 > this.end) throw malformed('truncated sample');
     const v = this.buf.readUInt32LE(this.at);
     this.at += 4;
     return v;
@@ -108,7 +104,8 @@ class CdrReader {
 
   string(): string {
     const n = this.u32();
-    if (n === 0 || n > this.end - this.at || this.buf[this.at + n - 1] !== 0) throw new EnvelopeDecodeError('malformed string');
+    // exactly one NUL, the last byte: C peers end the string at the first one
+    if (n === 0 || n > this.end - this.at || this.buf.indexOf(0, this.at) !== this.at + n - 1) throw malformed('malformed string');
     const s = this.buf.toString('utf8', this.at, this.at + n - 1);
     this.at += n;
     return s;
@@ -117,7 +114,7 @@ class CdrReader {
   /** The bytes of a sequence<octet>: a view when they are most of the buffer (it is then theirs), else a copy. */
   octets(): Uint8Array {
     const n = this.u32();
-    if (n > this.end - this.at) throw new EnvelopeDecodeError('truncated octet sequence');
+    if (n > this.end - this.at) throw malformed('truncated octet sequence');
     const start = this.at;
     this.at += n;
     return n * 2 >= this.buf.length ? this.buf.subarray(start, start + n) : Uint8Array.prototype.slice.call(this.buf, start, start + n);
@@ -126,7 +123,8 @@ class CdrReader {
 
 /**
  * Decodes one ecps::dds::Envelope sample (`buf[start, end)`, encapsulation header included).
- * @throws EnvelopeDecodeError for anything malformed: truncated, unsupported encapsulation, too many extensions.
+ * @throws ValidationError `DECODE_ERROR` for anything malformed: truncated, unsupported encapsulation, a string
+ *   without its NUL, too many extensions.
  */
 export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEvent {
   const r = new CdrReader(buf, start, end);
@@ -136,7 +134,7 @@ export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEv
   const time = r.string();
   if (r.xcdr2) r.u32(); // DHEADER of the KeyValue sequence
   const count = r.u32();
-  if (count > MAX_EXTENSIONS) throw new EnvelopeDecodeError(`${count} extensions (at most ${MAX_EXTENSIONS})`);
+  if (count > MAX_EXTENSIONS) throw malformed(`${count} extensions (at most ${MAX_EXTENSIONS})`);
   let extensions: Record<string, string> | undefined;
   let datacontenttype = PROTOBUF_CONTENT_TYPE;
   for (let i = 0; i < count; i++) {

@@ -3,7 +3,7 @@
 
 export { ddsTransport } from './dds-transport';
 export { ddsBindingStatus } from './native';
-export { encodeEnvelope, decodeEnvelope, EnvelopeDecodeError, MAX_EXTENSIONS } from './envelope-cdr';
+export { encodeEnvelope, decodeEnvelope, MAX_EXTENSIONS } from './envelope-cdr';
 export { ddsTopicName } from './topic-names';
 
 export type { DdsTransport, DdsTransportOptions, DdsTransportStats } from './dds-transport';

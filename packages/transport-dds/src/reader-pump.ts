@@ -16,8 +16,8 @@ const BATCHES_PER_TURN = 8;
 export interface PumpConsumer {
   /** Handles one sample (`buf[start, end)`, sample info at `info`). */
   sample(buf: Buffer, start: number, end: number, info: number): void;
-  /** True while the consumer cannot take more. */
-  readonly full: boolean;
+  /** How many more samples the consumer can take now (0: stop taking). */
+  readonly room: number;
 }
 
 /** Reliable KEEP_ALL readers in this process, by DDS topic name: what local writers must not overrun. */
@@ -44,7 +44,7 @@ export function onRoom(ddsName: string, wake: () => void): () => void {
 }
 
 export class ReaderPump {
-  /** Samples written by local writers since this reader last took: they sit in its history. */
+  /** Samples written by local writers that may still sit in this reader's history. */
   localSinceTake = 0;
   private paused = false;
   private scheduled = false;
@@ -93,7 +93,8 @@ export class ReaderPump {
 
   private drain(): void {
     for (let batch = 0; !this.stopped; batch++) {
-      if (this.consumer.full) {
+      const room = Math.min(TAKE_BATCH, this.consumer.room);
+      if (room <= 0) {
         this.paused = true;
         return;
       }
@@ -105,13 +106,14 @@ export class ReaderPump {
         });
         return;
       }
-      const buf = this.binding.take(this.reader, TAKE_BATCH);
-      const hadLocal = this.localSinceTake > 0;
-      this.localSinceTake = 0;
-      if (hadLocal) this.wakeWriters();
-      if (buf === null) return;
-      const taken = forEachSample(buf, (start, end, info) => this.consumer.sample(buf, start, end, info));
-      if (taken < TAKE_BATCH) return;
+      const buf = this.binding.take(this.reader, room);
+      const taken = buf === null ? 0 : forEachSample(buf, (start, end, info) => this.consumer.sample(buf, start, end, info));
+      if (this.localSinceTake > 0) {
+        // what is left in the history may be local samples; an empty history surely holds none
+        this.localSinceTake = taken < room ? 0 : Math.max(0, this.localSinceTake - taken);
+        this.wakeWriters();
+      }
+      if (taken < room) return;
     }
   }
 

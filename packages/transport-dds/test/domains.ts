@@ -6,4 +6,7 @@ export const DOMAINS = {
   conformanceProcesses: 12,
   cInterop: 13,
   ddsperf: 14,
+  qos: 15,
+  flow: 16,
+  wildcards: 17,
 } as const;

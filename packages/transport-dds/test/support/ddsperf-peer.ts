@@ -118,7 +118,7 @@ export class DdsperfPeer {
   private read(topic: number, qos: NativeQos, onSample: (buf: Buffer, start: number, end: number, info: number) => void, parent?: number): NativeObject {
     let pump: ReaderPump | undefined;
     const { reader, handle } = this.participant.createReader(topic, qos, (kind) => pump?.onEvent(kind), parent);
-    pump = new ReaderPump(this.participant.binding, reader, `ddsperf:${handle}`, { sample: onSample, full: false }, 10_000, false);
+    pump = new ReaderPump(this.participant.binding, reader, `ddsperf:${handle}`, { sample: onSample, room: Number.POSITIVE_INFINITY }, 10_000, false);
     this.entities.push({ reader, handle, pump });
     pump.onEvent(NATIVE_EVENTS.data);
     return reader;
