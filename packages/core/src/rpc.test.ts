@@ -110,6 +110,21 @@ describe('PubSubRpc with the fixed DDS topics of spec §9', () => {
     server.close();
   });
 
+  it('says which correlations its calls wait for', async () => {
+    const { rec, client } = pair(fixedRpcTopics);
+    let seen: string | undefined;
+    await rec.bus.subscribe('Svc.Hold/request', (req) => {
+      seen = correlationOf(req);
+      expect(client.awaits(seen)).toBe(true);
+      void rec.bus.publish('Svc.Hold/reply', { ...event([1]), extensions: { correlationid: seen! } });
+    });
+    await client.request('Svc.Hold', event([1]));
+    expect(seen).toBeDefined();
+    expect(client.awaits(seen)).toBe(false);
+    expect(client.awaits(undefined)).toBe(false);
+    client.close();
+  });
+
   it('gives up its kept subscriptions on close', async () => {
     const { rec, client, server } = pair(fixedRpcTopics);
     await server.serve('Svc.Echo', (req) => req);

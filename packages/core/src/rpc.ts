@@ -108,6 +108,7 @@ export class PubSubRpc {
   private readonly inFlight = new Set<(error: unknown) => void>();
   private readonly serverStreams = new Map<string, AbortController>();
   private readonly shared = new Map<string, SharedTopic>();
+  private readonly pending = new Set<string>();
   private readonly topics: RpcTopicScheme;
 
   constructor(
@@ -124,6 +125,7 @@ export class PubSubRpc {
     this.ensureOpen();
     const correlation = uuidv4(this.random);
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.pending.add(correlation);
     let settle!: { resolve: (e: EcpsEvent) => void; reject: (e: unknown) => void };
     const reply = new Promise<EcpsEvent>((resolve, reject) => (settle = { resolve, reject }));
     reply.catch(() => undefined); // a failing publish is reported instead; the reply must not be an unhandled rejection
@@ -140,6 +142,7 @@ export class PubSubRpc {
       return await reply;
     } finally {
       stop();
+      this.pending.delete(correlation);
       await sub.unsubscribe().catch((error: unknown) => this.logger.debug('rpc: reply subscription not removed', { service, error: String(error) }));
     }
   }
@@ -198,6 +201,7 @@ export class PubSubRpc {
     const correlation = uuidv4(this.random);
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const queue = new AsyncQueue<EcpsEvent>(this.options.maxStreamBuffer ?? 10_000);
+    this.pending.add(correlation);
     const sub = await this.listen(this.topics.stream(service, correlation), correlation, (event) => {
       if (event.type !== EVENT_TYPES.streamEnd) return queue.push(event);
       const ack = decodeAck(event.data);
@@ -215,6 +219,7 @@ export class PubSubRpc {
       finished = true;
     } finally {
       stop();
+      this.pending.delete(correlation);
       if (!finished && !this.closed) {
         // Tell the server to stop producing; best effort, the stream is abandoned either way.
         const cancel: EcpsEvent = {
@@ -261,6 +266,14 @@ export class PubSubRpc {
         await this.bus.publish(topic, end, { qos: 1 }).catch((error: unknown) => this.logger.warn('rpc: stream end not sent', { service, error: String(error) }));
       })();
     });
+  }
+
+  /**
+   * Whether a request or stream of this endpoint is waiting for events with `correlation`. Lets a wrapper skip work
+   * (signature checks) for the events of other callers that fixed reply topics also bring.
+   */
+  awaits(correlation: string | undefined): boolean {
+    return correlation !== undefined && this.pending.has(correlation);
   }
 
   /** Fails every pending request and stream with `CLOSED` and aborts server streams. Idempotent. */

@@ -264,6 +264,8 @@ export class SecureTransport implements Transport {
         return this.inner.subscribe(
           filter,
           async (outer, topic) => {
+            // fixed reply topics carry every caller's replies: check only those of this endpoint's calls
+            if (topics.shared && direction === 'reply' && !rpc.awaits(correlationOf(outer))) return;
             const ctx: MessageContext = { direction, target: service, event: outer };
             const verified = await this.verify(outer, destinationOf(topic, outer), ctx, replay).catch(() => undefined);
             if (!verified) return;
