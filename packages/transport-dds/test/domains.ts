@@ -9,4 +9,5 @@ export const DOMAINS = {
   qos: 15,
   flow: 16,
   wildcards: 17,
+  runtime: 18,
 } as const;
