@@ -166,9 +166,11 @@ export class WriterPool {
     if (this.retryTimer === undefined) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
+        const before = this.parkedCount;
         let stuck = false;
         for (const w of this.writers.values()) if (w.parked.length > 0 && !this.retry(w)) stuck = true;
-        this.retryDelay = stuck ? Math.min(this.retryDelay * 2, RETRY_MAX_MS) : RETRY_MIN_MS;
+        // back off only while nothing moves: a writer that got some out will have room again soon
+        this.retryDelay = stuck && this.parkedCount === before ? Math.min(this.retryDelay * 2, RETRY_MAX_MS) : RETRY_MIN_MS;
         if (stuck) this.waitForRoom([...this.writers.values()].find((w) => w.parked.length > 0)!);
       }, this.retryDelay);
     }
