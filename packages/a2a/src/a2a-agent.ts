@@ -114,7 +114,8 @@ export class A2aAgent {
   /** @internal started by startA2aAgent */
   async start(): Promise<void> {
     const { transport } = this.options;
-    this.subs.push(await transport.subscribe(heartbeatTopic('+'), (e) => this.onHeartbeat(e)));
+    // heartbeats go out BEST_EFFORT; a reliable subscription would not match them on DDS
+    this.subs.push(await transport.subscribe(heartbeatTopic('+'), (e) => this.onHeartbeat(e), { qos: 0 }));
     this.subs.push(await transport.serve(coordinationService(this.id), (req) => this.onCoordination(req)));
     await this.beat(false);
     this.loop();

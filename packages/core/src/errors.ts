@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'CLOSED',
   'NOT_CONNECTED',
   'UNAVAILABLE',
+  /** The transport cannot run here: a native library or tool it needs is not installed (the message names it). */
+  'TRANSPORT_UNAVAILABLE',
   'MESSAGE_TOO_LARGE',
   'QUEUE_FULL',
   'RESOURCE_EXHAUSTED',

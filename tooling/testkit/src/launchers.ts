@@ -5,7 +5,7 @@ export { freePort, waitForPort } from './free-port';
 export { startMosquitto } from './mosquitto';
 export { startAedes } from './aedes';
 export { startEtcdCluster } from './etcd';
-export { startNodeScript, bundleScript } from './node-script';
+export { startNodeScript, startProcess, bundleScript } from './node-script';
 export { startPostgres, postgresBinDir } from './postgres';
 export { startSwtpm, startSwtpmCharDev, swtpmAvailable } from './swtpm';
 export { unprivilegedUser, TEST_USER } from './unprivileged-user';
