@@ -84,10 +84,13 @@ describe('SimNetwork', () => {
     const net = new SimNetwork<string>({ seed: 1, minDelay: 1, maxDelay: 1 });
     const got = recorder(net);
     const fired: string[] = [];
-    const clock = net.clock('n');
-    clock.setTimeout(() => fired.push(`old@${net.now}`), 10);
+    const old = net.clock('n');
+    old.setTimeout(() => fired.push(`old@${net.now}`), 10);
     net.crash('n');
     net.restart('n');
+    // the dead process's clock sets no more timers; the new incarnation has its own
+    old.setTimeout(() => fired.push('zombie'), 10);
+    const clock = net.clock('n');
     clock.setTimeout(() => fired.push(`new@${net.now}`), 10);
     const cancelled = clock.setTimeout(() => fired.push('cancelled'), 5);
     clock.clearTimeout(cancelled);

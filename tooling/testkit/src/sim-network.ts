@@ -105,8 +105,7 @@ export class SimNetwork<M> {
    * Runs `fn` after `delay` virtual ms as code of node `id`: dropped if the node crashes (or restarts) first, held
    * back while it is paused.
    */
-  scheduleOn(id: string, delay: number, fn: () => void): void {
-    const incarnation = this.node(id).incarnation;
+  scheduleOn(id: string, delay: number, fn: () => void, incarnation = this.node(id).incarnation): void {
     const run = () => {
       const n = this.node(id);
       if (n.down || n.incarnation !== incarnation) return;
@@ -224,11 +223,13 @@ export class SimNetwork<M> {
   }
 
   /**
-   * The clock of node `id`: wall and monotonic time at the node's rate, and timers that fire on the node's time,
-   * die with the node's incarnation and wait while it is paused. The same object serves every incarnation.
+   * The clock of node `id` as its current incarnation (process) sees it: wall and monotonic time at the node's rate,
+   * and timers that fire on the node's time, wait while it is paused, and die with the incarnation (timers set
+   * through this clock after the node crashed never fire). A restarted node takes a new clock.
    */
   clock(id: string): Clock {
     const state = () => this.node(id);
+    const incarnation = state().incarnation;
     const cancelled = new Set<object>();
     return {
       now: () => EPOCH_MS + state().offsetMs + this.monotonicOf(state()),
@@ -236,9 +237,14 @@ export class SimNetwork<M> {
       monotonic: () => this.monotonicOf(state()),
       setTimeout: (fn, ms) => {
         const handle = {};
-        this.scheduleOn(id, Math.max(0, ms) / state().rate, () => {
-          if (!cancelled.delete(handle)) fn();
-        });
+        this.scheduleOn(
+          id,
+          Math.max(0, ms) / state().rate,
+          () => {
+            if (!cancelled.delete(handle)) fn();
+          },
+          incarnation,
+        );
         return handle as TimerHandle;
       },
       clearTimeout: (handle) => {
