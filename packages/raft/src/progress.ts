@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The leader's view of one follower's log (etcd's tracker.Progress): probe one message at a time until the
-// follower's position is known, then pipeline up to `maxInflight` appends, or wait for a snapshot to land.
+// follower's position is known, then pipeline up to `maxInflight` appends, or stream a snapshot in chunks.
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
@@ -10,11 +10,19 @@ export class Progress {
   state: ProgressState = 'probe';
   /** Probe state: an append is outstanding; wait for its answer or the next heartbeat response. */
   probeSent = false;
+  /** Snapshot state: the index of the snapshot being streamed. */
   pendingSnapshot = 0;
-  /** Leader ticks spent waiting for the pending snapshot (a lost snapshot is re-sent after a while). */
+  /** Bytes of that snapshot the follower said it holds, and the offset of the next chunk to send. */
+  snapshotAcked = 0;
+  snapshotSent = 0;
+  /** The offset last re-sent after a repeated acknowledgement (a lost chunk is re-sent once, not per answer). */
+  snapshotResentFrom = -1;
+  /** Leader ticks without progress on the pending snapshot (a stalled transfer is restarted, resuming where it was). */
   snapshotTicks = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** The highest leader tick stamp this follower echoed in a heartbeat response (the leader lease, -1 = none). */
+  ackedStamp = -1;
   /** Last indexes of the in-flight appends, oldest first. */
   private inflights: number[] = [];
 
@@ -39,7 +47,6 @@ export class Progress {
   becomeProbe(): void {
     if (this.state === 'snapshot') {
       this.next = Math.max(this.match + 1, this.pendingSnapshot + 1);
-      this.pendingSnapshot = 0;
     } else {
       this.next = this.match + 1;
     }
@@ -55,9 +62,13 @@ export class Progress {
     this.inflights = [];
   }
 
+  /** Starts (or restarts) streaming snapshot `index`; a restart of the same snapshot resumes at the acked offset. */
   becomeSnapshot(index: number): void {
+    if (index !== this.pendingSnapshot) this.snapshotAcked = 0;
     this.state = 'snapshot';
     this.pendingSnapshot = index;
+    this.snapshotSent = this.snapshotAcked;
+    this.snapshotResentFrom = -1;
     this.snapshotTicks = 0;
     this.inflights = [];
   }
