@@ -159,7 +159,8 @@ export async function serveKv(options: KvServerOptions): Promise<Subscription> {
         return;
       }
       if (options.authorize && !options.authorize(client, what.op, what.key)) {
-        reply(correlation, { outcome: { $case: 'error', value: `PERMISSION_DENIED: ${client} may not ${what.op} '${what.key}'` }, requestId });
+        // a definite refusal (a result, not a failure to retry)
+        reply(correlation, { outcome: { $case: 'result', value: resultOf({ error: `PERMISSION_DENIED: ${client} may not ${what.op} '${what.key}'` }) }, requestId });
         return;
       }
       // answered concurrently: a slow commit must not hold up the next request
