@@ -82,6 +82,8 @@ export class FileStorage implements RaftStorage {
   private file!: DiskFile;
   /** Files appended to since the last sync started. */
   private dirty = new Set<DiskFile>();
+  /** Earlier segments still open: closed once their last sync is done. */
+  private readonly retired = new Set<DiskFile>();
   /** Directory entries changed since the last sync started. */
   private dirDirty = false;
   private hardState: HardState | undefined;
@@ -205,7 +207,7 @@ export class FileStorage implements RaftStorage {
     this.closed = true;
     await this.syncRunning.catch(() => undefined);
     await this.syncQueued?.catch(() => undefined);
-    for (const f of new Set([this.file, ...this.dirty])) {
+    for (const f of new Set([this.file, ...this.dirty, ...this.retired])) {
       try {
         f.close();
       } catch {
@@ -226,8 +228,12 @@ export class FileStorage implements RaftStorage {
       // directory first: a segment dropped at recovery must be gone for good before records after it count
       if (dirDirty) await this.disk.syncDir(this.dir);
       if (this.fsync === 'always' || force) await Promise.all(files.map((f) => f.sync()));
-      // retired segments are done once synced
-      for (const f of files) if (f !== this.file) f.close();
+      // retired segments are done once synced (a sync of theirs may run until here)
+      for (const f of this.retired) {
+        if (this.dirty.has(f)) continue;
+        f.close();
+        this.retired.delete(f);
+      }
     };
     const queued = this.syncRunning.then(run);
     this.syncQueued = queued;
@@ -251,8 +257,8 @@ export class FileStorage implements RaftStorage {
     this.segments.push({ seq, path, maxIndex: 0 });
     this.dirDirty = true;
     this.append(KIND_CHAIN, chainBody(this.crc));
-    // the old segment is closed once its pending writes are synced
-    if (previous && !this.dirty.has(previous)) previous.close();
+    // the old segment is closed after the next sync (which covers what is still pending in it)
+    if (previous) this.retired.add(previous);
   }
 
   /** Writes `snapshot` to its own file atomically (temporary file, sync, rename, directory sync). */

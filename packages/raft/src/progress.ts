@@ -23,12 +23,14 @@ export class Progress {
   recentActive = false;
   /** The highest leader tick stamp this follower echoed in a heartbeat response (the leader lease, -1 = none). */
   ackedStamp = -1;
-  /** Last indexes of the in-flight appends, oldest first. */
-  private inflights: number[] = [];
+  /** Last indexes and sizes of the in-flight appends, oldest first. */
+  private inflights: { last: number; bytes: number }[] = [];
+  private inflightBytes = 0;
 
   constructor(
     next: number,
     private readonly maxInflight: number,
+    private readonly maxInflightBytes = Infinity,
   ) {
     this.next = next;
   }
@@ -38,7 +40,7 @@ export class Progress {
       case 'probe':
         return this.probeSent;
       case 'replicate':
-        return this.inflights.length >= this.maxInflight;
+        return this.inflights.length >= this.maxInflight || this.inflightBytes >= this.maxInflightBytes;
       case 'snapshot':
         return true;
     }
@@ -52,14 +54,14 @@ export class Progress {
     }
     this.state = 'probe';
     this.probeSent = false;
-    this.inflights = [];
+    this.clearInflights();
   }
 
   becomeReplicate(): void {
     this.state = 'replicate';
     this.next = this.match + 1;
     this.probeSent = false;
-    this.inflights = [];
+    this.clearInflights();
   }
 
   /** Starts (or restarts) streaming snapshot `index`; a restart of the same snapshot resumes at the acked offset. */
@@ -70,7 +72,7 @@ export class Progress {
     this.snapshotSent = this.snapshotAcked;
     this.snapshotResentFrom = -1;
     this.snapshotTicks = 0;
-    this.inflights = [];
+    this.clearInflights();
   }
 
   /** The follower acknowledged `index`; false when that tells nothing new. */
@@ -98,11 +100,12 @@ export class Progress {
     return true;
   }
 
-  /** Records an append that ends at `last`. */
-  sent(last: number): void {
+  /** Records an append that ends at `last` and carries `bytes` of entries. */
+  sent(last: number, bytes = 0): void {
     if (this.state === 'replicate') {
       this.next = last + 1;
-      this.inflights.push(last);
+      this.inflights.push({ last, bytes });
+      this.inflightBytes += bytes;
     } else if (this.state === 'probe') {
       this.probeSent = true;
     }
@@ -111,12 +114,22 @@ export class Progress {
   /** Frees the in-flight slots acknowledged up to `index`. */
   freeTo(index: number): void {
     let n = 0;
-    while (n < this.inflights.length && (this.inflights[n] as number) <= index) n++;
+    while (n < this.inflights.length && (this.inflights[n] as { last: number }).last <= index) {
+      this.inflightBytes -= (this.inflights[n] as { bytes: number }).bytes;
+      n++;
+    }
     if (n > 0) this.inflights.splice(0, n);
   }
 
   /** A heartbeat answered: let one more append through even if the window is full (a lost append never frees it). */
   freeFirst(): void {
-    if (this.inflights.length >= this.maxInflight) this.inflights.shift();
+    if (this.inflights.length >= this.maxInflight || this.inflightBytes >= this.maxInflightBytes) {
+      this.inflightBytes -= this.inflights.shift()?.bytes ?? 0;
+    }
+  }
+
+  private clearInflights(): void {
+    this.inflights = [];
+    this.inflightBytes = 0;
   }
 }

@@ -52,6 +52,11 @@ export interface RaftCoreOptions {
   readonly maxClockDrift?: number;
   /** Appends in flight per follower while replicating (pipelining window). Default 256. */
   readonly maxInflight?: number;
+  /**
+   * Entry bytes in flight per follower: keeps a slow follower (or a full transport buffer, which would drop best-effort
+   * messages) from piling up data. Default 8 MiB.
+   */
+  readonly maxInflightBytes?: number;
   /** Spreads election timeouts. */
   readonly random: RandomSource;
   /** The persisted state to start from (what a storage's `load()` returns). */
@@ -147,6 +152,7 @@ export class RaftCore {
   private readonly maxSnapshotBytes: number;
   private readonly maxSnapshotChunksInflight: number;
   private readonly maxInflight: number;
+  private readonly maxInflightBytes: number;
   /** Ticks a lease lasts from the send of the heartbeat a quorum answered; 0 = leases never valid. */
   private readonly leaseTicks: number;
   private readonly random: RandomSource;
@@ -196,6 +202,7 @@ export class RaftCore {
     if (!(drift >= 0 && drift < 1)) throw new ValidationError('CONFIG_INVALID', 'maxClockDrift must be in [0, 1)');
     this.leaseTicks = Math.floor(((this.electionTick - 1) * (1 - drift)) / (1 + drift));
     this.maxInflight = options.maxInflight ?? 256;
+    this.maxInflightBytes = options.maxInflightBytes ?? 8 * 1024 * 1024;
     this.random = options.random;
 
     const snap = options.snapshot;
@@ -548,7 +555,7 @@ export class RaftCore {
   }
 
   private addProgress(id: NodeId): void {
-    const p = new Progress(this.lastIndex() + 1, this.maxInflight);
+    const p = new Progress(this.lastIndex() + 1, this.maxInflight, this.maxInflightBytes);
     if (id === this.id) p.match = Math.min(this.stable, this.lastIndex());
     p.recentActive = true;
     this.progress.set(id, p);
@@ -1063,7 +1070,7 @@ export class RaftCore {
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
     this.send(this.msg('append', to, { index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.commit }));
-    if (ents.length > 0) pr.sent(prevIndex + ents.length);
+    if (ents.length > 0) pr.sent(prevIndex + ents.length, bytes);
     else if (pr.state === 'probe') pr.probeSent = true;
     return true;
   }

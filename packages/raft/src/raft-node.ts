@@ -45,6 +45,8 @@ export interface RaftNodeOptions {
   /** Largest encoded message; also capped by the network's `maxMessageBytes`. Default 1 MiB. */
   readonly maxSizePerMsg?: number;
   readonly maxInflight?: number;
+  /** Entry bytes in flight per follower. Default 8 MiB. */
+  readonly maxInflightBytes?: number;
   /** Largest snapshot accepted from a leader. Default 1 GiB. */
   readonly maxSnapshotBytes?: number;
   /** Clock rate bound for lease reads (see RaftCoreOptions). Default 0.05. */
@@ -125,6 +127,7 @@ export class RaftNode {
       ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}),
       maxSizePerMsg,
       ...(options.maxInflight !== undefined ? { maxInflight: options.maxInflight } : {}),
+      ...(options.maxInflightBytes !== undefined ? { maxInflightBytes: options.maxInflightBytes } : {}),
       ...(options.maxSnapshotBytes !== undefined ? { maxSnapshotBytes: options.maxSnapshotBytes } : {}),
       ...(options.maxClockDrift !== undefined ? { maxClockDrift: options.maxClockDrift } : {}),
     });
@@ -303,7 +306,8 @@ export class RaftNode {
   private stop(error: unknown): void {
     if (this.failure !== undefined || this.closed) return;
     this.failure = error;
-    this.logger.error('raft node stopped', { id: this.options.id, error: String(error) });
+    const cause = (error as { cause?: unknown }).cause;
+    this.logger.error('raft node stopped', { id: this.options.id, error: String(error), ...(cause !== undefined ? { cause: String(cause) } : {}) });
     this.failAll(new EcpsError('IO_ERROR', 'raft node stopped after a storage failure', { cause: error }));
   }
 

@@ -89,14 +89,20 @@ export class SimDisk {
       this.link(path, inode);
     }
     const file = inode;
+    let closed = false;
+    const badFd = () => Object.assign(new Error(`EBADF: bad file descriptor (${path} is closed)`), { code: 'EBADF' });
     return {
       append: (data) => {
+        if (closed) throw badFd();
         if (gen !== this.generation) return;
         file.chunks.push(data.slice());
         file.length += data.length;
       },
-      sync: () => this.syncInode(file, gen),
-      close: () => undefined,
+      // like fdatasync on a closed descriptor, also when the close comes while the sync is queued
+      sync: () => (closed ? Promise.reject(badFd()) : this.syncInode(file, gen, () => closed)),
+      close: () => {
+        closed = true;
+      },
     };
   }
 
@@ -169,23 +175,28 @@ export class SimDisk {
     this.names = new Map(this.durableNames);
   }
 
-  private syncInode(inode: Inode, gen: number): Promise<void> {
+  private syncInode(inode: Inode, gen: number, closed: () => boolean = () => false): Promise<void> {
     const chunks = [...inode.chunks];
     const length = inode.length;
     return this.later(gen, () => {
+      if (closed()) throw Object.assign(new Error('EBADF: bad file descriptor (closed during the sync)'), { code: 'EBADF' });
       inode.durable = chunks;
       inode.durableLength = length;
       this.stats.syncs++;
     });
   }
 
-  /** Resolves after the sync latency unless the machine crashed meanwhile (then never). */
+  /** Resolves after the sync latency unless the machine crashed meanwhile (then never); rejects if `effect` throws. */
   private later(gen: number, effect: () => void): Promise<void> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.options.schedule(this.options.syncLatencyMs ?? 1, () => {
         if (gen !== this.generation) return;
-        effect();
-        resolve();
+        try {
+          effect();
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
       });
     });
   }
