@@ -11,7 +11,9 @@ export { encodeRaftMessage, decodeRaftMessage } from './message-codec';
 export { RaftNode } from './raft-node';
 export { sendableBeforePersist } from './types';
 export { transportNetwork, raftTopic, RAFT_EVENT_TYPE } from './transport-network';
-export { serveKv, KvClient, kvService, KV_REQUEST_TYPE, KV_RESPONSE_TYPE } from './kv-service';
+export { serveKv, kvService, KV_REQUEST_TYPE, KV_RESPONSE_TYPE } from './kv-service';
+export { kvEndpoint } from './kv-endpoint';
+export { KvClient, transportKvChannel } from './kv-client';
 
 export type { RaftCoreOptions } from './raft-core';
 export type { RaftStorage, PersistedState, PersistBatch } from './storage';
@@ -21,7 +23,9 @@ export type { StateMachine } from './state-machine';
 export type { KvLimits } from './kv-state-machine';
 export type { RaftNetwork, RaftNodeOptions, RaftStatus } from './raft-node';
 export type { TransportNetworkOptions } from './transport-network';
-export type { KvServerOptions, KvClientOptions, KvGetResult, KvWriteOptions, KvOperation } from './kv-service';
+export type { KvServerOptions } from './kv-service';
+export type { KvEndpoint, KvEndpointOptions, KvOperation } from './kv-endpoint';
+export type { KvChannel, KvClientOptions, KvGetResult, KvWriteOptions } from './kv-client';
 export type {
   NodeId,
   Entry,

@@ -7,7 +7,7 @@ export { vectorsDir } from './paths';
 export { bundleEntry } from './bundle-entry';
 export { NetworkPartition } from './partition';
 export { faultyTransport } from './faulty-transport';
-export { generateTestCertificates } from './tls-certificates';
+export { generateTestCertificates, generateNodeCertificates } from './tls-certificates';
 export { freePort, waitForPort } from './free-port';
 export { startMosquitto } from './mosquitto';
 export { startAedes } from './aedes';
@@ -22,7 +22,7 @@ export { startTcpProxy } from './tcp-proxy';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
-export type { TestCertificates } from './tls-certificates';
+export type { TestCertificates, NodeCertificates } from './tls-certificates';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
 export type { AedesHandle } from './aedes';
 export type { SoftHsmToken } from './softhsm';
