@@ -4,7 +4,7 @@
 // load: puts of 64-byte values from 1, 64 or 256 concurrent clients. Our clients reach the members either directly
 // over TCP (as etcd's do) or through Mosquitto (the ECPS broker path, one reply subscription per client).
 // Figures: committed writes/s and put latency p50/p99.
-// RAFT_BENCH_PROFILE=<dir> runs the members with --cpu-prof into <dir> (for the profile summary).
+// RAFT_BENCH_PROFILE=<dir> makes each member write a CPU profile (<dir>/<id>.cpuprofile) when it stops.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,7 +51,7 @@ async function setup(): Promise<void> {
   const members: NodeScriptHandle[] = [];
   for (const id of ids) {
     const cfg = { id, members: ids, url: broker.url, dir: join(dir, id), clusterId: 'bench', peers, kv };
-    members.push(await startNodeScript(memberScript, [JSON.stringify(cfg)], profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profile}` } : {}));
+    members.push(await startNodeScript(memberScript, [JSON.stringify(cfg)], profile ? { RAFT_BENCH_PROFILE: profile } : {}));
   }
   for (const m of members) await m.waitForLine((l) => l.includes('"ready"'), 30_000);
   const client = mqttTransport({ url: broker.url, nodeId: 'bench-client' });

@@ -29,10 +29,33 @@ export function certificateNames(cert: PeerCertificate | undefined): string[] {
 }
 
 export function frame(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER + payload.length);
-  new DataView(out.buffer).setUint32(0, payload.length);
-  out.set(payload, HEADER);
+  return frames([payload]);
+}
+
+/** Frames `payloads` back to back in one buffer (one allocation, one write). */
+export function frames(payloads: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of payloads) size += HEADER + p.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of payloads) {
+    out.writeUInt32BE(p.length, at);
+    out.set(p, at + HEADER);
+    at += HEADER + p.length;
+  }
   return out;
+}
+
+/**
+ * Writes `bytes` to `socket`, coalescing every write made in the same tick into one system call (the answers to a
+ * burst of pipelined requests leave together).
+ */
+export function writeSoon(socket: Socket, bytes: Uint8Array): void {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    process.nextTick(() => socket.uncork());
+  }
+  socket.write(bytes);
 }
 
 /** @throws EcpsError `INVALID_ARGUMENT` for an address that is not `host:port`. */

@@ -10,7 +10,7 @@ import { EcpsError, silentLogger } from '@ecps/core';
 import type { Clock, Logger } from '@ecps/core';
 import { kvEndpoint } from '@ecps/raft';
 import type { KvChannel, KvOperation, KvStateMachine, NodeId, RaftNode } from '@ecps/raft';
-import { assertAddress, certificateNames, dial, frame, readFrames } from './framing';
+import { assertAddress, certificateNames, dial, frame, readFrames, writeSoon } from './framing';
 import type { TcpTlsOptions } from './framing';
 
 export interface TcpKvServerOptions {
@@ -59,7 +59,7 @@ export async function serveKvTcp(options: TcpKvServerOptions): Promise<TcpKvServ
       (payload) => {
         // answered concurrently; the request id pairs answers with requests
         void endpoint.handle(payload, client).then((response) => {
-          if (!socket.destroyed) socket.write(frame(response));
+          if (!socket.destroyed) writeSoon(socket, frame(response));
         });
         return true;
       },
@@ -135,7 +135,7 @@ export function tcpKvChannel(options: TcpKvChannelOptions): KvChannel {
     async send(member, request) {
       if (closed) throw new EcpsError('CLOSED', 'kv channel closed');
       const socket = await connection(member);
-      socket.write(frame(request));
+      writeSoon(socket, frame(request));
     },
     async close() {
       closed = true;

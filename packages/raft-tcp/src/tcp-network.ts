@@ -15,7 +15,7 @@ import type { Clock, Logger } from '@ecps/core';
 import { RaftMessage, RaftMessageType } from '@ecps/proto/ext/v1';
 import { decodeRaftMessage, encodeRaftMessage } from '@ecps/raft';
 import type { Message, NodeId, RaftNetwork } from '@ecps/raft';
-import { assertAddress, certificateNames, dial, frame, readFrames } from './framing';
+import { assertAddress, certificateNames, dial, frame, frames, readFrames } from './framing';
 import type { TcpTlsOptions } from './framing';
 
 export interface TcpRaftNetworkOptions {
@@ -248,23 +248,22 @@ export function tcpRaftNetwork(options: TcpRaftNetworkOptions): TcpRaftNetwork {
           continue;
         }
         const list = batches.get(p) ?? [];
-        list.push(frame(bytes));
+        list.push(bytes);
         batches.set(p, list);
       }
-      for (const [p, frames] of batches) {
+      for (const [p, payloads] of batches) {
+        // one buffer and one write for the batch
+        const batch = frames(payloads);
         if (p.connected && p.socket) {
-          // one write for the batch
-          p.socket.write(frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames));
+          p.socket.write(batch);
           continue;
         }
         if (!p.socket && clock.monotonic() < p.retryAt) {
-          drop(p.id, 'out', 'UNAVAILABLE', 'raft messages not sent: the peer is unreachable', { messages: frames.length });
+          drop(p.id, 'out', 'UNAVAILABLE', 'raft messages not sent: the peer is unreachable', { messages: payloads.length });
           continue;
         }
-        for (const f of frames) {
-          p.pending.push(f);
-          p.pendingBytes += f.length;
-        }
+        p.pending.push(batch);
+        p.pendingBytes += batch.length;
         connectPeer(p);
       }
     },

@@ -17,9 +17,9 @@ import {
   renameSync,
   rmSync,
   truncateSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 
 /** A file open for appending. */
 export interface DiskFile {
@@ -84,7 +84,8 @@ export const nodeDisk: Disk = {
     };
   },
   async writeDurably(path, data) {
-    writeFileSync(path, data);
+    // a snapshot can be large: write it off the event loop too
+    await writeFile(path, data);
     await syncPath(path, 'r');
   },
   rename(from, to) {
