@@ -31,6 +31,8 @@ if [ "${ECPS_SKIP_APT:-}" != "1" ] && [ "$(id -u)" = "0" ] && command -v apt-get
   for svc in mosquitto etcd postgresql redis-server; do
     systemctl is-active --quiet "$svc" 2>/dev/null && systemctl stop "$svc" 2>/dev/null || true
   done
+  # The unprivileged account that test servers refusing root (PostgreSQL) and sandboxed test bots run as.
+  getent passwd ecps-test >/dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin ecps-test
 fi
 
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1

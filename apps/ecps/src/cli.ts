@@ -2,6 +2,7 @@
 // The `ecps` command.
 import { Command } from 'commander';
 import { registerBroker } from './commands/broker';
+import { registerCodex } from './commands/codex';
 import { registerDemo } from './commands/demo';
 import { registerEaplog } from './commands/eaplog';
 import { registerHub } from './commands/hub';
@@ -16,6 +17,7 @@ registerDemo(program);
 registerBroker(program);
 registerEaplog(program);
 registerHub(program);
+registerCodex(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

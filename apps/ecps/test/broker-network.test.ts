@@ -45,3 +45,19 @@ it('`ecps broker` serves MQTT until SIGINT', async () => {
     log.mockRestore();
   }
 });
+
+it('`ecps broker` refuses a non-loopback address without --password-file: a clear message and exit code 2', async () => {
+  const errors: string[] = [];
+  const error = jest.spyOn(console, 'error').mockImplementation((line: unknown) => void errors.push(String(line)));
+  try {
+    const program = new Command('ecps').exitOverride();
+    registerBroker(program);
+    // TEST-NET-1: never bound, so nothing is exposed even if the check were missing
+    await program.parseAsync(['broker', '--host', '192.0.2.1', '--port', '0'], { from: 'user' });
+    expect(process.exitCode).toBe(2);
+    expect(errors).toEqual([expect.stringContaining('ecps broker: refusing to listen on 192.0.2.1 without credentials')]);
+  } finally {
+    process.exitCode = undefined;
+    error.mockRestore();
+  }
+});

@@ -11,9 +11,14 @@ import { EaplogWriter, readEaplog } from '@ecps/eaplog';
 import type { FsyncPolicy } from '@ecps/eaplog';
 import type { BenchCase } from '../harness';
 
-const dir = mkdtempSync(join(tmpdir(), 'eaplog-bench-'));
+// Created on first use and removed after every case, so a run that filters these cases out leaves nothing behind.
+let dir: string | undefined;
 let seq = 0;
-const freshPath = (): string => join(dir, `bench-${seq++}.eaplog`);
+const freshPath = (): string => join((dir ??= mkdtempSync(join(tmpdir(), 'eaplog-bench-'))), `bench-${seq++}.eaplog`);
+async function removeDir(): Promise<void> {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+}
 
 /** The bytes our writer puts on disk for one message: u32le(L) ‖ 0x01 ‖ message ‖ u32le(crc32(body)). */
 function framed(message: Uint8Array): Uint8Array {
@@ -130,8 +135,6 @@ const readCases: BenchCase[] = [100, 4096].map((size) => ({
   },
 }));
 
-const cleanup: BenchCase[] = [...appendCases, groupCommit, ...readCases];
-const last = cleanup[cleanup.length - 1] as BenchCase;
-last.teardown = async () => rmSync(dir, { recursive: true, force: true });
+const cases: BenchCase[] = [...appendCases, groupCommit, ...readCases].map((c) => ({ ...c, teardown: removeDir }));
 
-export default cleanup;
+export default cases;

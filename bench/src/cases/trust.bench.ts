@@ -169,11 +169,11 @@ const hsmSign: BenchCase = {
   async setup() {
     if (!softHsmAvailable()) throw new Error('softhsm2 is not installed (apt-get install softhsm2)');
     token = createSoftHsmToken();
-    hsm = Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin });
+    hsm = await Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin });
     await hsm.generateKey('bench', 'ecdsa-p256');
   },
   async teardown() {
-    hsm?.close();
+    await hsm?.close();
     token?.cleanup();
   },
   ours: () => asyncOpsPerSecond(() => hsm!.sign('bench', KIB)),

@@ -4,12 +4,14 @@
 //   reply    -> `response/{correlation}`
 //   stream   -> `{service}/stream/{correlation}`, ended by `ecps.stream.end` (an Ack; success=false carries the error)
 // Transports without a native RPC mechanism compose this; those with one (gRPC) may map it natively.
+// Served requests have a deadline, and nothing that fails on the way back is dropped without a word to the logger.
 import { decodeAck, encodeAck } from './ack';
 import { AsyncQueue } from './async-queue';
 import { systemClock, type Clock } from './clock';
-import { isEcpsError, TransportError } from './errors';
+import { ERROR_CODES, isEcpsError, TransportError, type EcpsErrorCode } from './errors';
 import { EVENT_TYPES, RPC_EVENT_TYPES, eventTime, type EcpsEvent } from './event';
 import { uuidv4 } from './ids';
+import { silentLogger, type Logger } from './logger';
 import { cryptoRandom, type RandomSource } from './random';
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -34,8 +36,15 @@ export interface PubSubRpcOptions {
   clock?: Clock;
   random?: RandomSource;
   defaultTimeoutMs?: number;
+  /**
+   * How long a `serve` handler may take (default `defaultTimeoutMs`, else 30 s). Past it the requester gets an error
+   * reply (`REMOTE_ERROR` with `details.remoteCode` `TIMEOUT`) and the handler's late reply is dropped.
+   */
+  handlerTimeoutMs?: number;
   /** Most events buffered for a slow stream consumer before the stream fails with `QUEUE_FULL`. */
   maxStreamBuffer?: number;
+  /** Replies, stream ends and cancels that could not be sent, and handlers past their deadline, are reported at warn. */
+  logger?: Logger;
 }
 
 /** Topic helpers of the spec §9 scheme. */
@@ -58,6 +67,7 @@ export class PubSubRpc {
   private closed = false;
   private readonly clock: Clock;
   private readonly random: RandomSource;
+  private readonly logger: Logger;
   private readonly inFlight = new Set<(error: unknown) => void>();
   private readonly serverStreams = new Map<string, AbortController>();
 
@@ -67,6 +77,7 @@ export class PubSubRpc {
   ) {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
+    this.logger = options.logger ?? silentLogger;
   }
 
   async request(service: string, request: EcpsEvent, options: RequestOptions = {}): Promise<EcpsEvent> {
@@ -94,7 +105,7 @@ export class PubSubRpc {
       return await reply;
     } finally {
       stop();
-      await sub.unsubscribe().catch(() => undefined);
+      await sub.unsubscribe().catch((error: unknown) => this.logger.debug('rpc: reply subscription not removed', { service, error: String(error) }));
     }
   }
 
@@ -104,19 +115,47 @@ export class PubSubRpc {
       const correlation = correlationOf(request);
       if (!correlation || request.type === RPC_EVENT_TYPES.streamCancel) return;
       // Requests are answered concurrently: one slow request must not hold up the next.
-      void (async () => {
-        let reply: EcpsEvent;
-        try {
-          reply = await handler(request);
-        } catch (error) {
-          reply = this.endEvent(correlation, false, errorMessage(error));
-        }
-        if (this.closed) return;
-        await this.bus
-          .publish(rpcTopics.reply(correlation), withCorrelation(reply, correlation), { qos: 1 })
-          .catch(() => undefined);
-      })();
+      void this.answer(service, correlation, request, handler);
     });
+  }
+
+  /** Runs one served request under its deadline and sends the reply, or an error reply when that fails. */
+  private async answer(service: string, correlation: string, request: EcpsEvent, handler: RequestHandler): Promise<void> {
+    const timeoutMs = this.options.handlerTimeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    let late = false;
+    const deadline = this.clock.setTimeout(() => {
+      late = true;
+      this.logger.warn('rpc: handler missed its deadline', { service, timeoutMs });
+      void this.reply(service, correlation, this.endEvent(correlation, false, `TIMEOUT: ${service} handler did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    let reply: EcpsEvent;
+    try {
+      reply = await handler(request);
+    } catch (error) {
+      reply = this.endEvent(correlation, false, errorMessage(error));
+    }
+    this.clock.clearTimeout(deadline);
+    if (late) {
+      this.logger.warn('rpc: late reply dropped', { service });
+      return;
+    }
+    await this.reply(service, correlation, reply);
+  }
+
+  /** Publishes a reply; when that fails, tells the requester with a small error reply instead of leaving it waiting. */
+  private async reply(service: string, correlation: string, reply: EcpsEvent): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.bus.publish(rpcTopics.reply(correlation), withCorrelation(reply, correlation), { qos: 1 });
+      return;
+    } catch (error) {
+      this.logger.warn('rpc: reply not sent', { service, error: String(error) });
+      if (reply.type === EVENT_TYPES.streamEnd || this.closed) return;
+      const end = this.endEvent(correlation, false, `${errorMessage(error)} (the reply could not be sent)`);
+      await this.bus
+        .publish(rpcTopics.reply(correlation), end, { qos: 1 })
+        .catch((second: unknown) => this.logger.warn('rpc: error reply not sent', { service, error: String(second) }));
+    }
   }
 
   async *requestStream(service: string, request: EcpsEvent, options: RequestOptions = {}): AsyncGenerator<EcpsEvent> {
@@ -157,9 +196,9 @@ export class PubSubRpc {
         };
         await this.bus
           .publish(rpcTopics.request(service), withCorrelation(cancel, correlation), { qos: 1 })
-          .catch(() => undefined);
+          .catch((error: unknown) => this.logger.warn('rpc: stream cancel not sent', { service, error: String(error) }));
       }
-      await sub.unsubscribe().catch(() => undefined);
+      await sub.unsubscribe().catch((error: unknown) => this.logger.debug('rpc: stream subscription not removed', { service, error: String(error) }));
     }
   }
 
@@ -189,7 +228,7 @@ export class PubSubRpc {
           this.serverStreams.delete(correlation);
         }
         if (controller.signal.aborted || this.closed) return;
-        await this.bus.publish(topic, end, { qos: 1 }).catch(() => undefined);
+        await this.bus.publish(topic, end, { qos: 1 }).catch((error: unknown) => this.logger.warn('rpc: stream end not sent', { service, error: String(error) }));
       })();
     });
   }
@@ -237,6 +276,9 @@ export class PubSubRpc {
   }
 }
 
+const REMOTE_CODE = /^([A-Z_]+): /;
+
+/** The requester's error for an error end. `details.remoteCode` is the server's error code when it sent one. */
 function remoteError(service: string, event: EcpsEvent): TransportError {
   let message = 'remote error';
   try {
@@ -244,7 +286,11 @@ function remoteError(service: string, event: EcpsEvent): TransportError {
   } catch {
     // an undecodable end event is still an error end
   }
-  return new TransportError('REMOTE_ERROR', `${service}: ${message}`, { details: { service, source: event.source } });
+  const code = REMOTE_CODE.exec(message)?.[1];
+  const remoteCode = code !== undefined && (ERROR_CODES as readonly string[]).includes(code) ? (code as EcpsErrorCode) : undefined;
+  return new TransportError('REMOTE_ERROR', `${service}: ${message}`, {
+    details: { service, source: event.source, ...(remoteCode ? { remoteCode } : {}) },
+  });
 }
 
 function errorMessage(error: unknown): string {

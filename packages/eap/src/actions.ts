@@ -267,3 +267,49 @@ export function eapBody<K extends ActionType>(type: K, body: ActionBodies[K]): N
 export function actionTypeOf(eap: Pick<EAP, 'body'>): ActionType | undefined {
   return eap.body ? TYPE_OF[eap.body.$case] : undefined;
 }
+
+const poseData = (pose: RobotPose): PoseData => ({
+  x: pose.x,
+  y: pose.y,
+  z: pose.z,
+  qw: pose.qw,
+  qx: pose.qx,
+  qy: pose.qy,
+  qz: pose.qz,
+  frameId: pose.frameId,
+  timestampNs: pose.timestampNs,
+});
+
+/** A received body as builder input, so the receiver checks exactly what the builders check. */
+const RECEIVED: { [K in ActionType]: (body: ActionBodies[K]) => ActionData[K] } = {
+  set_pose: poseData,
+  gripper: (op) => ({ command: op.command, position: op.position, forceLimit: op.forceLimit }),
+  cloud: (op) => ({ apiName: op.apiName, methodName: op.methodName, jsonPayload: op.jsonPayload, requiresOauth2: op.requiresOauth2 }),
+  sim: (op) => ({ durationS: op.durationS, physicsSteps: op.physicsSteps, renderFrame: op.renderFrame }),
+  navigate: (op) => ({
+    ...(op.targetPose ? { targetPose: poseData(op.targetPose) } : {}),
+    // 0 is protobuf's "not set"; the builder leaves an absent speed at 0
+    ...(op.maxVelocity !== 0 ? { maxVelocity: op.maxVelocity } : {}),
+    tolerance: op.tolerance,
+    plannerId: op.plannerId,
+  }),
+  manipulate: (op) => ({
+    type: op.type,
+    ...(op.targetPose ? { targetPose: poseData(op.targetPose) } : {}),
+    objectId: op.objectId,
+    approachDistance: op.approachDistance,
+    forceThreshold: op.forceThreshold,
+  }),
+};
+
+/**
+ * Checks a received action body against every rule its builder applies (finite numbers, gripper position 0..1,
+ * non-negative forces and distances, unit quaternions, known enum values, required fields). Throws
+ * `INVALID_ARGUMENT` with `details.field`.
+ */
+export function assertValidActionBody(eap: Pick<EAP, 'body'>): void {
+  const type = actionTypeOf(eap);
+  if (!type || !eap.body) return;
+  const toData = RECEIVED[type] as (body: unknown) => never;
+  buildActionBody(type, toData(eap.body.value));
+}

@@ -101,7 +101,7 @@ describe('createEap', () => {
     expect(executed).toEqual(['pose 1', 'pose 2', 'pose 2', 'pose 4']);
   });
 
-  it('discards stale actions (older than the profile EAP timeout_s) and accepts events without time', async () => {
+  it('discards stale actions (older than the profile EAP timeout_s) and accepts fresh ones', async () => {
     const bus = new MemoryBus();
     const robot = await createEap({ transport: memoryTransport({ nodeId: 'arm-2', bus }), nodeId: 'arm-2' });
     open.push(robot);
@@ -114,8 +114,7 @@ describe('createEap', () => {
     const results: number[] = [];
     await raw.subscribe('eap/result/old', (e) => void results.push(EAP_RESULT_STATUS(e.data)));
     await raw.publish('eap', stale);
-    const fresh = { ...stale, id: 'new-1', time: undefined, data: encodeAction({ ...action, id: 'new-1' }) };
-    delete (fresh as { time?: string }).time;
+    const fresh = { ...stale, id: 'new-1', time: new Date(systemClock.now()).toISOString(), data: encodeAction({ ...action, id: 'new-1' }) };
     await raw.publish('eap', fresh);
     await waitFor(() => results.length === 2, 'two results');
     expect(executed).toEqual(['new-1']);

@@ -25,6 +25,7 @@ import { actionTypeOf } from './actions';
 import type { ActionBodies, ActionData, ActionType } from './actions';
 import { buildAction, decodeAction, encodeAction, isStopOnFail } from './message';
 import type { BuildActionOptions } from './message';
+import { RecentActions } from './recent-actions';
 import type { EaplogWriter } from '@ecps/eaplog';
 
 /** CloudEvents type of action results. */
@@ -50,6 +51,13 @@ export interface EapOptions {
   meter?: Meter;
   /** How long `send` waits for a result (default 30 s). */
   resultTimeoutMs?: number;
+  /**
+   * How far in the future an action's `time` may be (clock skew between nodes) before it is refused as stale.
+   * Default: the profile's EAP timeout (so an action is accepted while |now - time| is within it).
+   */
+  clockSkewMs?: number;
+  /** Most recently accepted actions remembered to drop redeliveries (default 10 000). */
+  maxTrackedActions?: number;
 }
 
 /** What a handler is told besides the action body. */
@@ -76,6 +84,13 @@ export interface BudgetExceeded {
 
 /** How an action is sent. */
 export interface DispatchOptions {
+  /**
+   * Node id of the robot that should act. Only that node acts on it, and only its result is accepted (with the trust
+   * layer at AUTHENTICATED or above, `source` is the verified signer; without it, the sender is only claimed).
+   * Without `to`, every node with a handler for the type acts, and the first result whose sender matches the node id
+   * it reports is taken.
+   */
+  to?: string;
   /** Default `eap`. */
   topic?: string;
   /** Wait for the robot's result (default true). */
@@ -131,6 +146,20 @@ interface PendingResult {
   resolve: (result: EapResult) => void;
   reject: (error: unknown) => void;
   timer: ReturnType<Clock['setTimeout']>;
+  /** The node the action was sent to, if any. */
+  to?: string;
+}
+
+/** CloudEvents extension naming the node an action is addressed to. */
+export const EAP_TARGET_EXTENSION = 'eaptarget';
+/** An RFC 3339 date-time, as CloudEvents `time` must be. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Milliseconds of an event's `time`, or why it cannot be trusted. */
+function eventTimeMs(time: string | undefined): number | string {
+  if (time === undefined) return 'the action has no time';
+  const ms = RFC3339.test(time) ? Date.parse(time) : Number.NaN;
+  return Number.isFinite(ms) ? ms : `the action's time ${JSON.stringify(time.slice(0, 40))} is not an RFC 3339 timestamp`;
 }
 
 /**
@@ -147,7 +176,9 @@ export async function createEap(options: EapOptions): Promise<Eap> {
   const qos = getProfileQos(profile, 'EAP');
   const budgetMs = qos.maxLatencyMs;
   const staleMs = qos.timeoutS * 1000;
+  const skewMs = options.clockSkewMs ?? staleMs;
   const resultTimeoutMs = options.resultTimeoutMs ?? 30_000;
+  const recent = new RecentActions(staleMs, options.maxTrackedActions ?? 10_000);
   const source = nodeSource(nodeId);
   const meter = options.meter ?? metrics.getMeter('@ecps/eap');
   const durationHistogram = meter.createHistogram('ecps.eap.action.duration', {
@@ -160,6 +191,8 @@ export async function createEap(options: EapOptions): Promise<Eap> {
   });
   const exceededCounter = meter.createCounter('ecps.eap.budget.exceeded', { description: 'EAP actions over the timing budget' });
   const staleCounter = meter.createCounter('ecps.eap.stale.discarded', { description: 'EAP actions discarded as stale' });
+  const duplicateCounter = meter.createCounter('ecps.eap.duplicate.discarded', { description: 'EAP actions delivered again and not run again' });
+  const forgedCounter = meter.createCounter('ecps.eap.result.rejected', { description: 'EAP results dropped: not from the node the action was sent to' });
 
   let log: ActionLog | undefined;
   if (options.log === true) log = openActionLog({}, { nodeId, clock, random, logger });
@@ -196,8 +229,10 @@ export async function createEap(options: EapOptions): Promise<Eap> {
   });
 
   const onActionEvent = async (event: EcpsEvent): Promise<void> => {
-    // a node without handlers is not an actuator: actions are not for it
+    // a node without handlers is not an actuator: actions are not for it; nor are actions addressed to another node
     if (event.type !== ECPS_MESSAGES.EAP.eventType || handlers.size === 0) return;
+    const target = event.extensions?.[EAP_TARGET_EXTENSION];
+    if (target !== undefined && target !== nodeId) return;
     let sender: string | undefined;
     try {
       sender = nodeIdFromSource(event.source);
@@ -223,24 +258,39 @@ export async function createEap(options: EapOptions): Promise<Eap> {
       logger.debug('eap: no handler for action type; ignoring', { actionType, id: action.id });
       return;
     }
-    if (event.time !== undefined) {
-      const age = clock.now() - Date.parse(event.time);
-      if (Number.isFinite(age) && age > staleMs) {
-        staleCounter.add(1, { action_type: actionType });
-        logger.warn('eap: discarding a stale action', { id: action.id, ageMs: age, timeoutMs: staleMs });
-        await publishResult(sender, result(action, actionType, EapStatus.EAP_STATUS_REJECTED, {
-          errorCode: 'STALE_MESSAGE',
-          message: `action is ${Math.round(age)} ms old; the ${profile} EAP timeout is ${staleMs} ms`,
-        }), action.id);
-        return;
-      }
+    const reject = (errorCode: string, message: string): Promise<void> =>
+      publishResult(sender, result(action, actionType, EapStatus.EAP_STATUS_REJECTED, { errorCode, message }), action.id);
+    // Staleness (spec §5.2): only a well-formed time within the profile's timeout is fresh. A missing, malformed or
+    // future time is not (spec: "no time = accept"; this guard against late or replayed delivery is stricter).
+    const time = eventTimeMs(event.time);
+    const age = typeof time === 'number' ? clock.now() - time : Number.NaN;
+    const stale = typeof time === 'string' ? time : age > staleMs ? `action is ${Math.round(age)} ms old; the ${profile} EAP timeout is ${staleMs} ms` : age < -skewMs ? `action is dated ${Math.round(-age)} ms in the future (allowed clock skew ${skewMs} ms)` : undefined;
+    if (stale !== undefined) {
+      staleCounter.add(1, { action_type: actionType });
+      logger.warn('eap: discarding a stale action', { id: action.id, reason: stale });
+      await reject('STALE_MESSAGE', stale);
+      return;
+    }
+    // Each action runs once, however often it is delivered.
+    const admission = recent.admit(`${event.source}\u0000${action.id}`, time as number, clock.now());
+    if (admission.kind === 'below-floor') {
+      logger.warn('eap: refusing an action older than the ones forgotten under memory pressure', { id: action.id });
+      await reject('REPLAY_DETECTED', 'action is older than the oldest one this node still remembers; it may have run already');
+      return;
+    }
+    if (admission.kind === 'duplicate') {
+      duplicateCounter.add(1, { action_type: actionType });
+      logger.debug('eap: action delivered again; not running it again', { id: action.id });
+      if (admission.entry.result) await publishResult(sender, admission.entry.result, action.id);
+      return;
     }
     if (log) {
       try {
         await log.append(bytes);
       } catch (error) {
         logger.error('eap: cannot log a received action; not executing it', { id: action.id, error: String(error) });
-        await publishResult(sender, result(action, actionType, EapStatus.EAP_STATUS_REJECTED, { errorCode: 'IO_ERROR', message: 'action log unavailable' }), action.id);
+        admission.entry.result = result(action, actionType, EapStatus.EAP_STATUS_REJECTED, { errorCode: 'IO_ERROR', message: 'action log unavailable' });
+        await publishResult(sender, admission.entry.result, action.id);
         return;
       }
     }
@@ -270,7 +320,8 @@ export async function createEap(options: EapOptions): Promise<Eap> {
         }
       }
     }
-    await publishResult(sender, result(action, actionType, status, { ...extra, durationMs, budgetExceeded: exceeded }), action.id);
+    admission.entry.result = result(action, actionType, status, { ...extra, durationMs, budgetExceeded: exceeded });
+    await publishResult(sender, admission.entry.result, action.id);
   };
 
   const onResultEvent = (event: EcpsEvent): void => {
@@ -284,6 +335,18 @@ export async function createEap(options: EapOptions): Promise<Eap> {
     }
     const waiter = pending.get(decoded.actionId);
     if (!waiter) return;
+    // Only the node the action went to may answer it, and a result must come from the node it names.
+    const from = nodeIdFromSource(event.source);
+    if (from === undefined || from !== decoded.nodeId || (waiter.to !== undefined && from !== waiter.to)) {
+      forgedCounter.add(1);
+      logger.warn('eap: dropping a result not from the node the action was sent to', {
+        actionId: decoded.actionId,
+        source: event.source,
+        claimedNode: decoded.nodeId,
+        ...(waiter.to !== undefined ? { expected: waiter.to } : {}),
+      });
+      return;
+    }
     pending.delete(decoded.actionId);
     clock.clearTimeout(waiter.timer);
     waiter.resolve(decoded);
@@ -300,7 +363,14 @@ export async function createEap(options: EapOptions): Promise<Eap> {
     const type = actionTypeOf(action) as ActionType;
     const bytes = encodeAction(action);
     if (log) await log.append(bytes);
-    const event = createEvent(ECPS_MESSAGES.EAP.eventType, bytes, { source, id: action.id, clock, random });
+    const to = sendOptions.to;
+    const event = createEvent(ECPS_MESSAGES.EAP.eventType, bytes, {
+      source,
+      id: action.id,
+      clock,
+      random,
+      ...(to !== undefined ? { extensions: { [EAP_TARGET_EXTENSION]: to } } : {}),
+    });
     const awaitResult = sendOptions.awaitResult ?? true;
     let waiting: Promise<EapResult> | undefined;
     if (awaitResult) {
@@ -310,7 +380,7 @@ export async function createEap(options: EapOptions): Promise<Eap> {
           pending.delete(action.id);
           reject(new EcpsError('TIMEOUT', `no result for action ${action.id} (${type}) within ${timeoutMs} ms`));
         }, timeoutMs);
-        pending.set(action.id, { resolve, reject, timer });
+        pending.set(action.id, { resolve, reject, timer, ...(to !== undefined ? { to } : {}) });
       });
     }
     const started = clock.monotonic();

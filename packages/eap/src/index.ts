@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The public surface of @ecps/eap: EAP actions (spec §5), their builders, and the node endpoint.
 
-export { ACTION_TYPES, buildActionBody, buildPose, actionTypeOf } from './actions';
+export { ACTION_TYPES, buildActionBody, buildPose, actionTypeOf, assertValidActionBody } from './actions';
 export { buildAction, encodeAction, decodeAction, isStopOnFail } from './message';
 export { resolveStateSha, sha256Hasher, ltpSnapshot } from './state-sha';
-export { createEap, EAP_TOPIC, EAP_RESULT_EVENT_TYPE, resultTopic } from './eap';
+export { createEap, EAP_TOPIC, EAP_RESULT_EVENT_TYPE, EAP_TARGET_EXTENSION, resultTopic } from './eap';
 export { openActionLog, defaultLogFileName } from './action-log';
 export { replayToNode } from './replay';
 export { EapStatus, EapResult } from '@ecps/proto/ext/v1';

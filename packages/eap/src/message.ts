@@ -3,7 +3,7 @@
 import { SPEC_STRINGS, ValidationError, assertValidEap, cryptoRandom, uuidv4 } from '@ecps/core';
 import type { RandomSource } from '@ecps/core';
 import { EAP } from '@ecps/proto';
-import { buildActionBody, eapBody } from './actions';
+import { assertValidActionBody, buildActionBody, eapBody } from './actions';
 import type { ActionData, ActionType } from './actions';
 import { resolveStateSha } from './state-sha';
 import type { StateInput } from './state-sha';
@@ -39,7 +39,8 @@ export function encodeAction(action: EAP): Uint8Array {
 
 /**
  * Decodes and checks a received action (spec §1, §3): `DECODE_ERROR` for bad bytes, `UNSUPPORTED_VERSION` for the
- * spec string, `INVALID_STATE_SHA`, `MISSING_ACTION_BODY`.
+ * spec string, `INVALID_STATE_SHA`, `MISSING_ACTION_BODY`, and `INVALID_ARGUMENT` for a body outside the ranges the
+ * builders enforce (so a handler never sees a NaN position, a gripper at 1.5 or a quaternion of length 2).
  */
 export function decodeAction(bytes: Uint8Array): EAP {
   let action: EAP;
@@ -49,6 +50,7 @@ export function decodeAction(bytes: Uint8Array): EAP {
     throw new ValidationError('DECODE_ERROR', 'not an EAP message', { cause });
   }
   assertValidEap(action);
+  assertValidActionBody(action);
   return action;
 }
 

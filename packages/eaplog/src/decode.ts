@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Payloads of DATA records (decryption through a KeyProvider, decompression) and the signature chain check.
-import { EcpsError, ValidationError, fromHex } from '@ecps/core';
+// Payloads of DATA records (decryption through a KeyProvider, decompression) and the signature chain check, one record
+// at a time so both work on a streamed file as well as on bytes in memory.
+import { EcpsError, fromHex } from '@ecps/core';
 import type { KeyProvider } from '@ecps/core';
 import { chainNext, chainStart, checkpointSigningInput, decodeCheckpointBody, verifyEd25519 } from './chain';
 import { decompress, decompressSync } from './compression';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES, u64le } from './format';
-import type { LogRecord, ParsedEaplog } from './reader';
+import { MAX_LISTED } from './scan';
+import type { LogHead, LogRecord } from './scan';
+import type { ParsedEaplog } from './reader';
 
 export interface DecodeOptions {
   /** Needed for encrypted logs; the header's `key_id` names the key. */
@@ -27,9 +30,9 @@ export interface LogMessage {
  * The payload of one DATA record. Throws `KEY_NOT_FOUND` when the log is encrypted and no provider is given,
  * `DECRYPTION_FAILED` for a bad GCM tag, `DECODE_ERROR` for bad compressed data.
  */
-export async function recordPayload(parsed: ParsedEaplog, record: LogRecord, options: DecodeOptions = {}): Promise<Uint8Array> {
-  if (parsed.layout !== 'ecps-v2') return record.body;
-  const fields = parsed.fields;
+export async function recordPayload(head: LogHead, record: LogRecord, options: DecodeOptions = {}): Promise<Uint8Array> {
+  if (head.layout !== 'ecps-v2') return record.body;
+  const fields = head.fields;
   let content = record.body.subarray(1);
   if (fields?.encryption === 'aes-256-gcm') {
     const keyId = fields.keyId ?? '';
@@ -46,21 +49,41 @@ export async function recordPayload(parsed: ParsedEaplog, record: LogRecord, opt
   return decompress(fields?.compression ?? 'none', content, options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES);
 }
 
-/** Every message in order (DATA records whose CRC verifies; stacked headers are never messages). */
-export async function decodeMessages(parsed: ParsedEaplog, options: DecodeOptions = {}): Promise<LogMessage[]> {
-  const out: LogMessage[] = [];
-  const native = parsed.layout === 'ecps-v2';
-  const encrypted = parsed.fields?.encryption === 'aes-256-gcm';
-  const compression = parsed.fields?.compression ?? 'none';
-  const max = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  for (const record of parsed.records) {
-    if (record.kind !== 'data' || !record.crcOk) continue;
-    // only decryption needs the (async) key provider; everything else stays synchronous
+/** Turns DATA records into messages in order: records that fail their CRC and non-DATA records give none. */
+export class MessageDecoder {
+  private count = 0;
+  private readonly native: boolean;
+  private readonly slowPath: boolean;
+  private readonly max: number;
+
+  constructor(
+    private readonly head: LogHead,
+    private readonly options: DecodeOptions = {},
+  ) {
+    this.native = head.layout === 'ecps-v2';
+    // only decryption (and zstd) need the async path; everything else stays synchronous
+    this.slowPath = head.fields?.encryption === 'aes-256-gcm' || head.fields?.compression === 'zstd';
+    this.max = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  }
+
+  /** The message in `record`, or undefined when it holds none. Throws like {@link recordPayload}. */
+  async decode(record: LogRecord): Promise<LogMessage | undefined> {
+    if (record.kind !== 'data' || !record.crcOk) return undefined;
     let data: Uint8Array;
-    if (!native) data = record.body;
-    else if (encrypted || compression === 'zstd') data = await recordPayload(parsed, record, options);
-    else data = decompressSync(compression, record.body.subarray(1), max);
-    out.push({ index: out.length, recordIndex: record.index, offset: record.offset, data });
+    if (!this.native) data = record.body;
+    else if (this.slowPath) data = await recordPayload(this.head, record, this.options);
+    else data = decompressSync((this.head.fields?.compression ?? 'none') as 'none' | 'deflate', record.body.subarray(1), this.max);
+    return { index: this.count++, recordIndex: record.index, offset: record.offset, data };
+  }
+}
+
+/** Every message of a parsed log, in order (DATA records whose CRC verifies; stacked headers are never messages). */
+export async function decodeMessages(parsed: ParsedEaplog, options: DecodeOptions = {}): Promise<LogMessage[]> {
+  const decoder = new MessageDecoder(parsed, options);
+  const out: LogMessage[] = [];
+  for (const record of parsed.records) {
+    const message = await decoder.decode(record);
+    if (message) out.push(message);
   }
   return out;
 }
@@ -70,70 +93,92 @@ export interface ChainReport {
   checkpoints: number;
   /** True when the last record is a final checkpoint. */
   sealed: boolean;
+  /** The first {@link MAX_LISTED} errors; `errorCount` counts them all. */
   errors: { index?: number; offset?: number; reason: string }[];
+  errorCount: number;
   warnings: string[];
 }
 
 /**
- * Checks checkpoint cadence, chain values and signatures of a signed native log against its `signing_key` and,
- * when given, a pinned public key (hex). Works without the AES key (the chain covers stored bytes).
+ * Checks checkpoint cadence, chain values and signatures of a signed native log, one record at a time, against its
+ * `signing_key` and, when given, a pinned public key (hex). Works without the AES key (the chain covers stored bytes).
  */
-export function verifyChain(parsed: ParsedEaplog, pinnedPublicKeyHex?: string): ChainReport {
-  const report: ChainReport = { signed: false, checkpoints: 0, sealed: false, errors: [], warnings: [] };
-  const fields = parsed.fields;
-  if (parsed.layout !== 'ecps-v2' || !fields?.signing || !parsed.headerJson) {
-    if (pinnedPublicKeyHex !== undefined) report.errors.push({ reason: 'a public key was given but the log is not signed' });
-    return report;
+export class ChainVerifier {
+  private readonly report: ChainReport = { signed: false, checkpoints: 0, sealed: false, errors: [], errorCount: 0, warnings: [] };
+  private readonly publicKey: Uint8Array | undefined;
+  private readonly interval: number;
+  private chain: Uint8Array | undefined;
+  private dataCount = 0;
+  private finalSeen = false;
+  private checkpointDue = false;
+
+  constructor(head: LogHead, pinnedPublicKeyHex?: string) {
+    const fields = head.fields;
+    this.interval = fields?.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL;
+    if (head.layout !== 'ecps-v2' || !fields?.signing || !head.headerJson) {
+      if (pinnedPublicKeyHex !== undefined) this.error({ reason: 'a public key was given but the log is not signed' });
+      return;
+    }
+    this.report.signed = true;
+    const headerKey = fields.signingKey ?? '';
+    if (pinnedPublicKeyHex !== undefined && pinnedPublicKeyHex.toLowerCase() !== headerKey) {
+      this.error({ reason: 'signing_key in the header differs from the pinned public key' });
+    }
+    this.publicKey = fromHex(headerKey);
+    this.chain = chainStart(head.headerJson);
   }
-  report.signed = true;
-  const headerKey = fields.signingKey ?? '';
-  if (pinnedPublicKeyHex !== undefined && pinnedPublicKeyHex.toLowerCase() !== headerKey) {
-    report.errors.push({ reason: 'signing_key in the header differs from the pinned public key' });
+
+  private error(e: { index?: number; offset?: number; reason: string }): void {
+    if (this.report.errors.length < MAX_LISTED) this.report.errors.push(e);
+    this.report.errorCount++;
   }
-  const publicKey = fromHex(headerKey);
-  const interval = fields.checkpointInterval ?? DEFAULT_CHECKPOINT_INTERVAL;
-  let chain = chainStart(parsed.headerJson);
-  let dataCount = 0;
-  let finalSeen = false;
-  let checkpointDue = false;
-  for (const record of parsed.records) {
+
+  push(record: LogRecord): void {
+    if (!this.chain || !this.publicKey) return;
     const where = { index: record.index, offset: record.offset };
-    if (finalSeen) report.errors.push({ ...where, reason: `record ${record.index} follows the final checkpoint` });
+    if (this.finalSeen) this.error({ ...where, reason: `record ${record.index} follows the final checkpoint` });
     if (record.kind === 'checkpoint') {
-      report.checkpoints++;
+      this.report.checkpoints++;
       const cp = decodeCheckpointBody(record.body);
-      if (!cp) report.errors.push({ ...where, reason: `checkpoint ${record.index} is malformed` });
+      if (!cp) this.error({ ...where, reason: `checkpoint ${record.index} is malformed` });
       else {
-        if (cp.dataCount !== dataCount) report.errors.push({ ...where, reason: `checkpoint ${record.index} counts ${cp.dataCount} DATA records, expected ${dataCount}` });
-        if (!equalBytes(cp.chain, chain)) report.errors.push({ ...where, reason: `checkpoint ${record.index} chain value does not match the records` });
-        if (!verifyEd25519(publicKey, checkpointSigningInput(record.index, cp.dataCount, cp.chain, cp.final), cp.signature)) {
-          report.errors.push({ ...where, reason: `checkpoint ${record.index} signature does not verify` });
+        if (cp.dataCount !== this.dataCount) this.error({ ...where, reason: `checkpoint ${record.index} counts ${cp.dataCount} DATA records, expected ${this.dataCount}` });
+        if (!equalBytes(cp.chain, this.chain)) this.error({ ...where, reason: `checkpoint ${record.index} chain value does not match the records` });
+        if (!verifyEd25519(this.publicKey, checkpointSigningInput(record.index, cp.dataCount, cp.chain, cp.final), cp.signature)) {
+          this.error({ ...where, reason: `checkpoint ${record.index} signature does not verify` });
         }
-        if (cp.final) finalSeen = true;
-        checkpointDue = false;
+        if (cp.final) this.finalSeen = true;
+        this.checkpointDue = false;
       }
-    } else if (checkpointDue) {
-      report.errors.push({ ...where, reason: `missing periodic checkpoint before record ${record.index}` });
-      checkpointDue = false;
+    } else if (this.checkpointDue) {
+      this.error({ ...where, reason: `missing periodic checkpoint before record ${record.index}` });
+      this.checkpointDue = false;
     }
     if (record.kind === 'data') {
-      dataCount++;
-      if (dataCount % interval === 0) checkpointDue = true;
+      this.dataCount++;
+      if (this.dataCount % this.interval === 0) this.checkpointDue = true;
     }
-    chain = chainNext(chain, record.index, record.body);
+    this.chain = chainNext(this.chain, record.index, record.body);
   }
-  report.sealed = finalSeen;
-  if (!finalSeen) report.warnings.push('signed log has no final checkpoint (unsealed tail)');
-  return report;
+
+  finish(): ChainReport {
+    if (this.report.signed) {
+      this.report.sealed = this.finalSeen;
+      if (!this.finalSeen) this.report.warnings.push('signed log has no final checkpoint (unsealed tail)');
+    }
+    return this.report;
+  }
+}
+
+/** {@link ChainVerifier} over a parsed log in memory. */
+export function verifyChain(parsed: ParsedEaplog, pinnedPublicKeyHex?: string): ChainReport {
+  const verifier = new ChainVerifier(parsed, pinnedPublicKeyHex);
+  for (const record of parsed.records) verifier.push(record);
+  return verifier.finish();
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** Throws `INVALID_ARGUMENT` unless `hex` is a 32-byte public key in hex. */
-export function assertPublicKeyHex(hex: string): void {
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new ValidationError('INVALID_ARGUMENT', 'public key must be 64 hex characters');
 }

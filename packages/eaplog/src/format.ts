@@ -45,7 +45,18 @@ export interface HeaderFields {
   /** 64 lowercase hex characters. */
   signingKey?: string;
   checkpointInterval?: number;
+  /**
+   * Keys this implementation does not know, in file order (read only). A newer writer may add keys; they are ignored
+   * here, and an appending writer keeps the header bytes exactly as they are.
+   */
+  extensions?: PyObject;
 }
+
+/** The keys {@link headerFields} understands; any other key is an extension. */
+const KNOWN_KEYS = new Set([
+  'magic', 'version', 'created_at', 'sdk_version', 'robot_id', 'session_id', 'compression', 'encryption', 'checksum_type', 'metadata',
+  'framing', 'key_id', 'signing', 'signing_key', 'checkpoint_interval',
+]);
 
 /** Builds a header object with the exact key order of spec §6.1 and §6.4. */
 export function buildHeader(fields: HeaderFields): PyObject {
@@ -74,6 +85,15 @@ export function buildHeader(fields: HeaderFields): PyObject {
 }
 
 const str = (value: PyJson | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** A key whose value must be a string when present (it changes how the records are read). */
+function option(header: PyObject, key: string): string | undefined {
+  const value = header.get(key);
+  if (value === undefined || typeof value === 'string') return value;
+  throw new ValidationError('UNSUPPORTED', `header key ${key} must be a string, not ${JSON.stringify(pyDumpsShort(value))}`);
+}
+
+const pyDumpsShort = (value: PyJson): string => (value === null ? 'null' : Array.isArray(value) ? 'an array' : value instanceof Map ? 'an object' : String(value instanceof PyFloat ? value.value : value));
 const strOrNull = (value: PyJson | undefined): string | null => (typeof value === 'string' ? value : null);
 
 /** Number of a JSON number value (int or float), or undefined. */
@@ -85,15 +105,15 @@ export function pyNumber(value: PyJson | undefined): number | undefined {
 
 /** Reads the typed fields of a parsed header; throws `UNSUPPORTED` for values this implementation cannot handle. */
 export function headerFields(header: PyObject): HeaderFields {
-  const compression = str(header.get('compression')) ?? 'none';
-  const encryption = str(header.get('encryption')) ?? 'none';
+  const compression = option(header, 'compression') ?? 'none';
+  const encryption = option(header, 'encryption') ?? 'none';
   if (!['none', 'deflate', 'zstd'].includes(compression)) {
     throw new ValidationError('UNSUPPORTED', `unsupported compression ${JSON.stringify(compression)}`);
   }
   if (!['none', 'aes-256-gcm'].includes(encryption)) {
     throw new ValidationError('UNSUPPORTED', `unsupported encryption ${JSON.stringify(encryption)}`);
   }
-  const framingValue = str(header.get('framing'));
+  const framingValue = option(header, 'framing');
   if (framingValue !== undefined && framingValue !== 'ecps-v2') {
     throw new ValidationError('UNSUPPORTED', `unsupported framing ${JSON.stringify(framingValue)}`);
   }
@@ -109,11 +129,13 @@ export function headerFields(header: PyObject): HeaderFields {
   };
   const sdk = str(header.get('sdk_version'));
   if (sdk !== undefined) fields.sdkVersion = sdk;
+  const extensions = pyObject([...header].filter(([key]) => !KNOWN_KEYS.has(key)));
+  if (extensions.size > 0) fields.extensions = extensions;
   if (framingValue === 'ecps-v2') {
     fields.framing = 'ecps-v2';
-    const keyId = str(header.get('key_id'));
+    const keyId = option(header, 'key_id');
     if (keyId !== undefined) fields.keyId = keyId;
-    const signing = str(header.get('signing'));
+    const signing = option(header, 'signing');
     if (signing !== undefined) {
       if (signing !== 'ed25519-chain') throw new ValidationError('UNSUPPORTED', `unsupported signing ${JSON.stringify(signing)}`);
       fields.signing = signing;

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The public surface of @ecps/eaplog: the .eaplog action log in every version (spec §6).
 
-export { parseEaplog } from './reader';
-export { decodeMessages, recordPayload, verifyChain } from './decode';
-export { readEaplog, validateEaplog, validateBytes } from './validate';
+export { parseEaplog, EaplogReader } from './reader';
+export { decodeMessages, recordPayload, verifyChain, MessageDecoder, ChainVerifier } from './decode';
+export { readEaplog, validateEaplog, validateBytes, validateReader, unreadPart } from './validate';
 export { EaplogWriter } from './writer';
 export { encodeEaplog, planNewLog } from './log-plan';
 export { migrateEaplog, migrateBytes, convertEaplog, batchMigrate } from './migrate';
+export { repairEaplog } from './repair';
 export { replayEaplog } from './replay';
 export { LocalKeyFileProvider } from './local-key-provider';
 export { zstdImplementation } from './compression';
@@ -24,17 +25,21 @@ export { runEaplogCli } from './cli';
 export type {
   ParseOptions,
   ParsedEaplog,
+  ReaderOptions,
+  LogHead,
   LogRecord,
+  ScanFindings,
   StackedHeader,
   TornTail,
   Corruption,
 } from './reader';
 export type { DecodeOptions, LogMessage, ChainReport } from './decode';
-export type { ReadEaplogOptions, EaplogContents, ValidationReport, ValidateOptions } from './validate';
-export type { EaplogWriterOptions, FsyncPolicy } from './writer';
+export type { ReadEaplogOptions, EaplogContents, ValidationReport, ValidationIssue, ValidateOptions } from './validate';
+export type { EaplogWriterOptions, FsyncPolicy, Recovered } from './writer';
 export type { LogFormatOptions, LogPlan } from './log-plan';
 export type { EncryptionOptions, SigningOptions } from './encoder';
 export type { MigrateOptions, MigrationReport, BatchResult } from './migrate';
+export type { RepairReport } from './repair';
 export type { ReplayOptions, ReplayResult, ReplayedAction } from './replay';
 export type { LocalKeySpec } from './local-key-provider';
 export type { PyJson, PyObject } from './py-json';

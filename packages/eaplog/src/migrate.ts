@@ -5,15 +5,16 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EcpsError, ValidationError, isEcpsError, systemClock } from '@ecps/core';
 import type { Clock, KeyProvider } from '@ecps/core';
-import { decodeMessages } from './decode';
+import { MessageDecoder } from './decode';
 import type { EncryptionOptions, SigningOptions } from './encoder';
-import { readBytes, writeFileAtomic } from './file-io';
-import { LATEST_VERSION } from './format';
+import { AtomicFile } from './file-io';
+import { LATEST_VERSION, concatBytes } from './format';
 import type { Compression, EaplogVersion, Framing } from './format';
-import { encodeEaplog } from './log-plan';
+import { planNewLog } from './log-plan';
 import { PyFloat, pyObject } from './py-json';
 import type { PyJson, PyObject } from './py-json';
-import { parseEaplog } from './reader';
+import { EaplogReader } from './reader';
+import { unreadPart } from './validate';
 
 export interface MigrateOptions {
   /** Default 2.1. */
@@ -44,45 +45,62 @@ export interface MigrationReport {
   framing: Framing;
   messageCount: number;
   stackedHeaders: number;
-  tornTail: boolean;
   bytes: number;
 }
 
+type Opener = () => Promise<EaplogReader>;
+
+/** Where migrated bytes go: memory, or a file that appears only when complete. */
+interface Sink {
+  write(bytes: Uint8Array): Promise<void>;
+}
+
 /**
- * Migrates bytes of a log to a new log in memory (see {@link migrateEaplog}).
- * Throws `LOG_CORRUPT` when the source has corrupt records (nothing is dropped silently).
+ * The migration itself, in two streamed passes over the source: the first proves every byte readable and counts the
+ * messages (the new header records the count), the second copies them. Memory is bounded by the largest record.
  */
-export async function migrateBytes(source: Uint8Array, originalFile: string, options: MigrateOptions = {}): Promise<{ bytes: Uint8Array; report: Omit<MigrationReport, 'source' | 'target'> }> {
-  const parsed = parseEaplog(source);
-  if (parsed.corruptions.length > 0) {
-    const first = parsed.corruptions[0];
-    throw new ValidationError('LOG_CORRUPT', `source is corrupt: ${first?.reason} at offset ${first?.offset}`, { details: { offset: first?.offset } });
+async function migrateStream(open: Opener, originalFile: string, options: MigrateOptions, sink: Sink): Promise<Omit<MigrationReport, 'source' | 'target'>> {
+  const first = await open();
+  let messageCount = 0;
+  let findings;
+  try {
+    for await (const record of first.records()) if (record.kind === 'data' && record.crcOk) messageCount++;
+    findings = await first.finish();
+  } finally {
+    await first.close();
   }
-  const messages = await decodeMessages(parsed, options.keyProvider ? { keyProvider: options.keyProvider } : {});
-  const targetVersion = options.targetVersion ?? LATEST_VERSION;
-  const sourceNative = parsed.layout === 'ecps-v2';
-  const framing: Framing = options.framing ?? (sourceNative ? 'ecps-v2' : 'reference');
-  const headers = [parsed.header, ...parsed.stackedHeaders.map((s) => s.header)];
-  const firstString = (key: string): string | null => {
-    for (const h of headers) {
-      const value = h?.get(key);
-      if (typeof value === 'string') return value;
-    }
-    return null;
-  };
-  const now = (options.clock ?? systemClock).now() / 1000;
-  const metadata: PyObject = pyObject(options.metadata ?? []);
-  metadata.set('migrated_from_version', parsed.declaredVersion);
-  metadata.set('migrated_at', new PyFloat(now));
-  metadata.set('original_file', originalFile);
-  metadata.set('message_count', BigInt(messages.length));
-  const originalMetadata = parsed.header?.get('metadata');
-  if (originalMetadata instanceof Map && originalMetadata.size > 0) metadata.set('original_metadata', originalMetadata);
-  if (parsed.stackedHeaders.length > 0) metadata.set('unwrapped_headers', parsed.stackedHeaders.map((s) => s.header as PyJson));
-  const compression = options.compression ?? (sourceNative ? (parsed.fields?.compression ?? 'none') : 'none');
-  const bytes = await encodeEaplog(
-    messages.map((m) => m.data),
-    {
+  const unread = unreadPart(findings);
+  if (unread) {
+    throw new ValidationError('LOG_CORRUPT', `source cannot be read fully: ${unread.reason} (offset ${unread.offset}); nothing was written`, {
+      details: { offset: unread.offset },
+    });
+  }
+  const reader = await open();
+  try {
+    const head = reader.head;
+    const targetVersion = options.targetVersion ?? LATEST_VERSION;
+    const sourceNative = head.layout === 'ecps-v2';
+    const framing: Framing = options.framing ?? (sourceNative ? 'ecps-v2' : 'reference');
+    const stacked = findings.stackedHeaders;
+    const headers = [head.header, ...stacked.map((s) => s.header)];
+    const firstString = (key: string): string | null => {
+      for (const h of headers) {
+        const value = h?.get(key);
+        if (typeof value === 'string') return value;
+      }
+      return null;
+    };
+    const now = (options.clock ?? systemClock).now() / 1000;
+    const metadata: PyObject = pyObject(options.metadata ?? []);
+    metadata.set('migrated_from_version', head.declaredVersion);
+    metadata.set('migrated_at', new PyFloat(now));
+    metadata.set('original_file', originalFile);
+    metadata.set('message_count', BigInt(messageCount));
+    const originalMetadata = head.header?.get('metadata');
+    if (originalMetadata instanceof Map && originalMetadata.size > 0) metadata.set('original_metadata', originalMetadata);
+    if (stacked.length > 0) metadata.set('unwrapped_headers', stacked.map((s) => s.header as PyJson));
+    const compression = options.compression ?? (sourceNative ? (head.fields?.compression ?? 'none') : 'none');
+    const plan = await planNewLog({
       mode: framing === 'ecps-v2' ? 'native' : 'compat',
       version: targetVersion,
       robotId: options.robotId ?? firstString('robot_id'),
@@ -92,30 +110,57 @@ export async function migrateBytes(source: Uint8Array, originalFile: string, opt
       compression: framing === 'ecps-v2' ? compression : 'none',
       ...(options.encryption ? { encryption: options.encryption } : {}),
       ...(options.signing ? { signing: options.signing } : {}),
-    },
-  );
-  return {
-    bytes,
-    report: {
-      sourceVersion: parsed.declaredVersion,
-      targetVersion,
-      framing,
-      messageCount: messages.length,
-      stackedHeaders: parsed.stackedHeaders.length,
-      tornTail: parsed.tornTail !== undefined,
-      bytes: bytes.length,
-    },
-  };
+    });
+    let bytes = plan.header.length;
+    await sink.write(plan.header);
+    const decoder = new MessageDecoder(head, options.keyProvider ? { keyProvider: options.keyProvider } : {});
+    let copied = 0;
+    for await (const record of reader.records()) {
+      const message = await decoder.decode(record);
+      if (!message) continue;
+      const encoded = await plan.encode(message.data);
+      bytes += encoded.length;
+      copied++;
+      await sink.write(encoded);
+    }
+    if (copied !== messageCount) throw new EcpsError('IO_ERROR', `source changed during migration (${messageCount} messages, then ${copied})`);
+    if (plan.finish) {
+      const closing = await plan.finish();
+      bytes += closing.length;
+      await sink.write(closing);
+    }
+    return { sourceVersion: head.declaredVersion, targetVersion, framing, messageCount, stackedHeaders: stacked.length, bytes };
+  } finally {
+    await reader.close();
+  }
 }
 
 /**
- * Migrates one file (spec §6.7). The target is replaced atomically. Throws `NOT_FOUND`/`IO_ERROR` for files,
- * `LOG_CORRUPT` for a corrupt source, `UNSUPPORTED_VERSION`/`UNSUPPORTED` for targets that cannot be written.
+ * Migrates the bytes of a log to a new log in memory (see {@link migrateEaplog}).
+ * Throws `LOG_CORRUPT` (with `details.offset`) when the source cannot be read fully: nothing is dropped silently.
+ */
+export async function migrateBytes(source: Uint8Array, originalFile: string, options: MigrateOptions = {}): Promise<{ bytes: Uint8Array; report: Omit<MigrationReport, 'source' | 'target'> }> {
+  const parts: Uint8Array[] = [];
+  const report = await migrateStream(() => EaplogReader.fromBytes(source), originalFile, options, { write: async (b) => void parts.push(b) });
+  return { bytes: concatBytes(parts), report };
+}
+
+/**
+ * Migrates one file (spec §6.7), streamed: memory does not grow with the file. The target appears atomically and
+ * durably (fsync of the file, rename, fsync of the directory) and only when the whole source was read. Throws
+ * `NOT_FOUND`/`IO_ERROR` for files, `LOG_CORRUPT` when the source is damaged, torn or not an action log
+ * (`details.offset`), `UNSUPPORTED_VERSION`/`UNSUPPORTED` for targets that cannot be written.
  */
 export async function migrateEaplog(source: string, target: string, options: MigrateOptions = {}): Promise<MigrationReport> {
-  const { bytes, report } = await migrateBytes(await readBytes(source), options.originalFile ?? source, options);
-  await writeFileAtomic(target, bytes);
-  return { source, target, ...report };
+  const file = await AtomicFile.create(target);
+  try {
+    const report = await migrateStream(() => EaplogReader.open(source), options.originalFile ?? source, options, file);
+    await file.commit();
+    return { source, target, ...report };
+  } catch (error) {
+    await file.abort();
+    throw error;
+  }
 }
 
 /** Migration to the latest version with default options. */

@@ -1,249 +1,220 @@
 // SPDX-License-Identifier: Apache-2.0
-// Reads every .eaplog layout (spec §6.2, §6.3, §6.4, §6.6) from bytes. Structure only: payload decoding (decryption,
-// decompression) is in decode.ts. Never throws on garbage: damage is reported, and only an unknown major version
-// (UNSUPPORTED_VERSION) or unsupported header options (UNSUPPORTED) throw.
-import { ValidationError } from '@ecps/core';
-import { crc32 } from './crc32';
-import {
-  DEFAULT_MAX_RECORD_BYTES,
-  HEADER_PREFIX,
-  MAGIC,
-  RECORD_CHECKPOINT,
-  RECORD_DATA,
-  headerFields,
-  resolveVersion,
-} from './format';
-import type { EaplogLayout, EaplogVersion, HeaderFields } from './format';
-import { pyParse } from './py-json';
-import type { PyObject } from './py-json';
+// Reading logs: `parseEaplog` over bytes in memory (synchronous), and `EaplogReader`, which streams a file of any size
+// through the same parser (scan.ts) with memory bounded by the largest record, not by the file.
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { EcpsError } from '@ecps/core';
+import { scanLog } from './scan';
+import type { LogHead, LogRecord, ParseOptions, ScanFindings, ScanStep, StackedHeader } from './scan';
 
-export interface ParseOptions {
-  /** Largest record accepted (default 64 MiB); longer declared lengths are corruption. */
-  maxRecordBytes?: number;
-}
+export { MAX_LISTED } from './scan';
+export type { Corruption, LogHead, LogRecord, ParseOptions, ScanFindings, StackedHeader, TornTail } from './scan';
 
-/** A header the reference migrator stored as if it were a record (spec §6.3). */
-export interface StackedHeader {
-  offset: number;
-  /** JSON bytes. */
-  size: number;
-  header: PyObject;
-}
-
-/** One record. `body` is the stored body (native: type byte first) or, in reference framing, the payload. */
-export interface LogRecord {
-  index: number;
-  /** Offset of the record's length prefix. */
-  offset: number;
-  kind: 'data' | 'checkpoint' | 'unknown';
-  body: Uint8Array;
-  crcOk: boolean;
-}
-
-export interface TornTail {
-  offset: number;
-  bytes: number;
-  reason: string;
-}
-
-export interface Corruption {
-  /** Record index, when the damage is in a record. */
-  index?: number;
-  offset: number;
-  reason: string;
-}
-
-/** Everything the structure of a log says. */
-export interface ParsedEaplog {
-  size: number;
-  layout: EaplogLayout;
-  /** The version we read the file as. */
-  version: EaplogVersion;
-  /** The version string the header declares (`1.0` without a header). */
-  declaredVersion: string;
-  header?: PyObject;
-  /** Header JSON bytes exactly as stored. */
-  headerJson?: Uint8Array;
-  fields?: HeaderFields;
-  dataOffset: number;
-  stackedHeaders: StackedHeader[];
-  /** Every record after the header (and after stacked headers, which are never records). */
+/** Everything the structure of a log says, with every record (in memory). */
+export interface ParsedEaplog extends LogHead, ScanFindings {
   records: LogRecord[];
-  tornTail?: TornTail;
-  corruptions: Corruption[];
-  warnings: string[];
-}
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
-const PREFIX_BYTES = new TextEncoder().encode(HEADER_PREFIX);
-const MAGIC_BYTES = new TextEncoder().encode(MAGIC);
-
-function startsWith(bytes: Uint8Array, offset: number, prefix: Uint8Array): boolean {
-  if (bytes.length - offset < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[offset + i] !== prefix[i]) return false;
-  return true;
-}
-
-/** Parses header JSON; undefined unless it is an object with magic EAPLOG and a string version. */
-function parseHeaderJson(bytes: Uint8Array): PyObject | undefined {
-  try {
-    const value = pyParse(decoder.decode(bytes));
-    if (value instanceof Map && value.get('magic') === MAGIC && typeof value.get('version') === 'string') return value;
-  } catch {
-    // not a header
-  }
-  return undefined;
-}
-
-function allZero(bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
-interface Detected {
-  layout: EaplogLayout;
-  header?: PyObject;
-  headerJson?: Uint8Array;
-  /** Offset after the header JSON (before a native header CRC). */
-  afterJson: number;
-}
-
-/** Layout detection in the order of spec §6.2. */
-function detect(bytes: Uint8Array, view: DataView): Detected {
-  const size = bytes.length;
-  if (startsWith(bytes, 0, MAGIC_BYTES) && size >= 10) {
-    const n = view.getUint32(6, true);
-    if (n <= size - 10) {
-      const json = bytes.subarray(10, 10 + n);
-      const header = parseHeaderJson(json);
-      if (header) return { layout: 'magic-first', header, headerJson: json, afterJson: 10 + n };
-    }
-  }
-  if (size >= 4) {
-    const n = view.getUint32(0, true);
-    if (n >= 17 && n <= size - 4 && startsWith(bytes, 4, PREFIX_BYTES)) {
-      const json = bytes.subarray(4, 4 + n);
-      const header = parseHeaderJson(json);
-      if (header) return { layout: header.get('framing') === 'ecps-v2' ? 'ecps-v2' : 'reference', header, headerJson: json, afterJson: 4 + n };
-    }
-  }
-  return { layout: 'v1.0', afterJson: 0 };
 }
 
 /**
- * Parses the structure of a log. Throws `UNSUPPORTED_VERSION` for an unknown major version and `UNSUPPORTED` for header
- * options we cannot read (e.g. compression in reference framing); everything else is reported in the result.
+ * Parses the structure of a log held in memory. Throws `LOG_CORRUPT` for a damaged header (`details.offset`),
+ * `UNSUPPORTED_VERSION` for an unknown major version and `UNSUPPORTED` for header options we cannot read; all other
+ * damage (torn tail, corrupt records, not an action log) is reported in the result.
  */
 export function parseEaplog(bytes: Uint8Array, options: ParseOptions = {}): ParsedEaplog {
-  const maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const size = bytes.length;
-  const found = detect(bytes, view);
-  const warnings: string[] = [];
-  const corruptions: Corruption[] = [];
-  const result: ParsedEaplog = {
-    size,
-    layout: found.layout,
-    version: '1.0',
-    declaredVersion: '1.0',
-    dataOffset: found.afterJson,
-    stackedHeaders: [],
-    records: [],
-    corruptions,
-    warnings,
-  };
-  const native = found.layout === 'ecps-v2';
-  if (found.header && found.headerJson) {
-    result.header = found.header;
-    result.headerJson = found.headerJson;
-    result.declaredVersion = found.header.get('version') as string;
-    const resolved = resolveVersion(result.declaredVersion);
-    result.version = resolved.version;
-    if (resolved.warning) warnings.push(resolved.warning);
-    const fields = headerFields(found.header);
-    result.fields = fields;
-    if (!native && (fields.compression !== 'none' || fields.encryption !== 'none')) {
-      throw new ValidationError('UNSUPPORTED', 'compression and encryption need ecps-v2 framing; reference framing has neither');
+  const scan = scanLog(bytes.length, options);
+  let head: LogHead | undefined;
+  const records: LogRecord[] = [];
+  let input: Uint8Array | undefined;
+  for (;;) {
+    const step = scan.next(input);
+    input = undefined;
+    if (step.done) return { ...(head as LogHead), ...step.value, records };
+    const value = step.value;
+    if (value.kind === 'read') input = bytes.subarray(value.offset, value.offset + value.length);
+    else if (value.kind === 'head') head = value.head;
+    else if (value.kind === 'record') records.push(value.record);
+  }
+}
+
+/** Random access to the bytes of a log. */
+interface ByteSource {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Default size of the read buffer. */
+const CHUNK_BYTES = 1024 * 1024;
+
+/** Reads up to `length` bytes at `position` into `buffer` at `offset`; returns how many were read. */
+type ReadAt = (buffer: Uint8Array, offset: number, length: number, position: number) => Promise<number>;
+
+/**
+ * Bytes read forward in chunks. Each chunk is a fresh buffer, so views handed out stay valid for as long as the
+ * caller keeps them, and the source itself holds one chunk (or one record, if larger) at a time.
+ */
+class ChunkedSource implements ByteSource {
+  private chunk = new Uint8Array(0);
+  private chunkOffset = 0;
+  private bytesRead = 0;
+
+  constructor(
+    private readonly readAt: ReadAt,
+    readonly size: number,
+    private readonly name: string,
+    private readonly chunkBytes: number,
+    private readonly onProgress?: (done: number, total: number) => void,
+    readonly close: () => Promise<void> = async () => undefined,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const start = offset - this.chunkOffset;
+    if (start >= 0 && start + length <= this.chunk.length) return this.chunk.subarray(start, start + length);
+    const want = Math.min(Math.max(length, this.chunkBytes), this.size - offset);
+    const chunk = new Uint8Array(want);
+    let done = 0;
+    try {
+      while (done < want) {
+        const bytesRead = await this.readAt(chunk, done, want - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (cause) {
+      throw new EcpsError('IO_ERROR', `cannot read ${this.name}: ${(cause as Error).message}`, { cause, details: { path: this.name } });
     }
-    if (native) {
-      if (result.version === '1.0' || result.version === '1.1') {
-        throw new ValidationError('UNSUPPORTED_VERSION', `ecps-v2 framing needs version 2.x, not ${result.declaredVersion}`);
-      }
-      if (result.version === '2.0' && (fields.compression !== 'none' || fields.encryption !== 'none' || fields.signing)) {
-        warnings.push('version 2.0 with compression, encryption or signing; native files declare 2.1');
-      }
-      if (found.afterJson + 4 > size) {
-        result.dataOffset = size;
-        result.tornTail = { offset: found.afterJson, bytes: size - found.afterJson, reason: 'header CRC missing' };
-        return result;
-      }
-      if (view.getUint32(found.afterJson, true) !== crc32(found.headerJson)) {
-        corruptions.push({ offset: 0, reason: 'header CRC mismatch' });
-      }
-      result.dataOffset = found.afterJson + 4;
+    if (done < length) throw new EcpsError('IO_ERROR', `${this.name} shrank while being read (offset ${offset + done})`, { details: { path: this.name } });
+    this.chunk = chunk.subarray(0, done);
+    this.chunkOffset = offset;
+    this.bytesRead = Math.max(this.bytesRead, offset + done);
+    this.onProgress?.(this.bytesRead, this.size);
+    return this.chunk.subarray(0, length);
+  }
+}
+
+const memorySource = (bytes: Uint8Array): ByteSource => ({
+  size: bytes.length,
+  read: async (offset, length) => bytes.subarray(offset, offset + length),
+  close: async () => undefined,
+});
+
+export interface ReaderOptions extends ParseOptions {
+  /** Called as the file is read (bytes done, total), e.g. for a progress bar. */
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * Bytes read at a time (default 1 MiB); a record larger than this is read whole. For bytes in memory the default
+   * is no buffer at all (views of the array); set it to read them like a file.
+   */
+  readBufferBytes?: number;
+}
+
+/**
+ * Streams a log: the header when opened, then one record at a time. Memory stays bounded by the largest record
+ * (`maxRecordBytes`) and a 1 MiB read buffer, whatever the size of the file. Records can be iterated once.
+ *
+ * ```ts
+ * const reader = await EaplogReader.open('robot.eaplog');
+ * for await (const record of reader.records()) { ... }
+ * reader.findings; // torn tail, corruptions, stacked headers
+ * await reader.close();
+ * ```
+ */
+export class EaplogReader {
+  private result: ScanFindings | undefined;
+  private started = false;
+  private readonly stacked: StackedHeader[] = [];
+
+  private constructor(
+    readonly head: LogHead,
+    private readonly scan: Generator<ScanStep, ScanFindings, Uint8Array | undefined>,
+    private readonly source: ByteSource,
+  ) {}
+
+  /**
+   * Opens a file and reads its header. Throws `NOT_FOUND`/`IO_ERROR`, and the header errors of {@link parseEaplog}
+   * (`LOG_CORRUPT`, `UNSUPPORTED_VERSION`, `UNSUPPORTED`).
+   */
+  static async open(path: string, options: ReaderOptions = {}): Promise<EaplogReader> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
+      throw new EcpsError(code, `cannot read ${path}: ${(cause as Error).message}`, { cause, details: { path } });
     }
-  } else {
-    warnings.push('legacy v1.0 layout (no header)');
+    try {
+      const { size } = await handle.stat();
+      const readAt: ReadAt = async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead;
+      const source = new ChunkedSource(readAt, size, path, options.readBufferBytes ?? CHUNK_BYTES, options.onProgress, () => handle.close());
+      return await EaplogReader.start(source, options);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
-  let offset = result.dataOffset;
-  const trailer = native ? 4 : 0;
-  let leading = true;
-  while (offset < size) {
-    const index = result.records.length;
-    const remaining = size - offset;
-    if (remaining < 4) {
-      result.tornTail = { offset, bytes: remaining, reason: 'fewer than 4 bytes for a record length' };
-      break;
-    }
-    if (allZero(bytes, offset)) {
-      result.tornTail = { offset, bytes: remaining, reason: 'zero-filled tail' };
-      break;
-    }
-    const length = view.getUint32(offset, true);
-    if (4 + length + trailer > remaining) {
-      result.tornTail = { offset, bytes: remaining, reason: `record ${index} declares ${length} bytes, runs past end of file` };
-      break;
-    }
-    if (length > maxRecord) {
-      corruptions.push({ index, offset, reason: `record length ${length} exceeds the ${maxRecord}-byte limit` });
-      break;
-    }
-    const body = bytes.subarray(offset + 4, offset + 4 + length);
-    const end = offset + 4 + length + trailer;
-    if (!native) {
-      if (leading && startsWith(body, 0, PREFIX_BYTES)) {
-        const stacked = parseHeaderJson(body);
-        if (stacked) {
-          result.stackedHeaders.push({ offset, size: length, header: stacked });
-          offset = end;
-          continue;
-        }
-      }
-      leading = false;
-      result.records.push({ index, offset, kind: 'data', body, crcOk: true });
-      offset = end;
-      continue;
-    }
-    const crcOk = view.getUint32(offset + 4 + length, true) === crc32(body);
-    if (!crcOk && end === size) {
-      result.tornTail = { offset, bytes: remaining, reason: `last record ${index} fails its CRC` };
-      break;
-    }
-    if (length === 0) {
-      corruptions.push({ index, offset, reason: 'empty record body' });
-      result.records.push({ index, offset, kind: 'unknown', body, crcOk });
-      offset = end;
-      continue;
-    }
-    if (!crcOk) corruptions.push({ index, offset, reason: `record ${index} fails its CRC` });
-    const type = body[0];
-    const kind = type === RECORD_DATA ? 'data' : type === RECORD_CHECKPOINT ? 'checkpoint' : 'unknown';
-    if (kind === 'unknown' && crcOk) warnings.push(`record ${index} at offset ${offset} has unknown type 0x${(type ?? 0).toString(16)}; skipped`);
-    result.records.push({ index, offset, kind, body, crcOk });
-    offset = end;
+  /** A reader over bytes in memory (same API as a file). */
+  static fromBytes(bytes: Uint8Array, options: ReaderOptions = {}): Promise<EaplogReader> {
+    if (options.readBufferBytes === undefined) return EaplogReader.start(memorySource(bytes), options);
+    const readAt: ReadAt = async (buffer, offset, length, position) => {
+      const part = bytes.subarray(position, position + length);
+      buffer.set(part, offset);
+      return part.length;
+    };
+    return EaplogReader.start(new ChunkedSource(readAt, bytes.length, 'bytes', options.readBufferBytes, options.onProgress), options);
   }
-  if (result.stackedHeaders.length > 0) warnings.push(`${result.stackedHeaders.length} stacked header(s) from the reference migrator`);
-  if (result.tornTail) warnings.push(`torn tail at offset ${result.tornTail.offset}: ${result.tornTail.reason}`);
-  return result;
+
+  private static async start(source: ByteSource, options: ParseOptions): Promise<EaplogReader> {
+    const scan = scanLog(source.size, options);
+    let input: Uint8Array | undefined;
+    for (;;) {
+      const step = scan.next(input);
+      input = undefined;
+      if (step.done) throw new Error('eaplog: scan ended before the header'); // scanLog always yields the head first
+      if (step.value.kind === 'read') input = await source.read(step.value.offset, step.value.length);
+      else if (step.value.kind === 'head') return new EaplogReader(step.value.head, scan, source);
+    }
+  }
+
+  /** Every record after the header, in file order (stacked headers are collected, not yielded). Once per reader. */
+  async *records(): AsyncGenerator<LogRecord> {
+    if (this.started) throw new EcpsError('INVALID_ARGUMENT', 'records() can be iterated once per reader');
+    this.started = true;
+    let input: Uint8Array | undefined;
+    for (;;) {
+      const step = this.scan.next(input);
+      input = undefined;
+      if (step.done) {
+        this.result = step.value;
+        return;
+      }
+      const value = step.value;
+      if (value.kind === 'read') input = await this.source.read(value.offset, value.length);
+      else if (value.kind === 'record') yield value.record;
+      else if (value.kind === 'stacked') this.stacked.push(value.stacked);
+    }
+  }
+
+  /** Consumes the remaining records (if any) and returns the findings. */
+  async finish(): Promise<ScanFindings> {
+    if (!this.started) {
+      const iterator = this.records();
+      while (!(await iterator.next()).done);
+    }
+    if (!this.result) throw new EcpsError('INVALID_ARGUMENT', 'finish() called while records() is still being iterated');
+    return this.result;
+  }
+
+  /** What the pass found; available once {@link records} has been iterated to the end. */
+  get findings(): ScanFindings | undefined {
+    return this.result;
+  }
+
+  /** Stacked headers seen so far (all of them once iteration ended). */
+  get stackedHeaders(): readonly StackedHeader[] {
+    return this.stacked;
+  }
+
+  close(): Promise<void> {
+    return this.source.close();
+  }
 }

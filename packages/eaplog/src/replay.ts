@@ -5,9 +5,9 @@ import { EAP } from '@ecps/proto';
 import type { EAP as EapMessage } from '@ecps/proto';
 import { EcpsError, assertValidEap, toHex } from '@ecps/core';
 import type { KeyProvider } from '@ecps/core';
-import { decodeMessages } from './decode';
-import { readBytes } from './file-io';
-import { parseEaplog } from './reader';
+import { MessageDecoder } from './decode';
+import { EaplogReader } from './reader';
+import { unreadPart } from './validate';
 
 export interface ReplayedAction {
   index: number;
@@ -33,6 +33,8 @@ export interface ReplayOptions {
 export interface ReplayResult {
   replayed: number;
   divergence?: { index: number; expected: string | undefined; actual: string | undefined };
+  /** Part of the log that could not be replayed (torn tail, corrupt record), when there is one. */
+  unread?: { offset: number; reason: string };
 }
 
 /** oneof case name → spec action_type name. */
@@ -51,36 +53,42 @@ export function actionTypeOf(eap: EapMessage): string {
 }
 
 /**
- * Replays a log file or log bytes. Throws `DECODE_ERROR`/validation codes for a message that is not a valid EAP,
- * `CANCELLED` when the signal aborts, and the read errors of the file.
+ * Replays a log file (streamed: memory does not grow with the file) or log bytes. Throws `DECODE_ERROR`/validation
+ * codes for a message that is not a valid EAP, `CANCELLED` when the signal aborts, the read errors of the file and
+ * the header errors of the reader. Records that could not be read are reported in `unread`.
  */
 export async function replayEaplog(source: string | Uint8Array, options: ReplayOptions = {}): Promise<ReplayResult> {
-  const bytes = typeof source === 'string' ? await readBytes(source) : source;
-  const parsed = parseEaplog(bytes);
-  const messages = await decodeMessages(parsed, options.keyProvider ? { keyProvider: options.keyProvider } : {});
-  const expected = options.expectStateHashes?.map((h) => h.trim().toLowerCase());
-  let replayed = 0;
-  for (const message of messages) {
-    if (options.signal?.aborted) throw new EcpsError('CANCELLED', 'replay interrupted');
-    let eap: EapMessage;
-    try {
-      eap = EAP.decode(message.data);
-    } catch (cause) {
-      throw new EcpsError('DECODE_ERROR', `message ${message.index} at offset ${message.offset} is not an EAP message`, { cause });
+  const reader = typeof source === 'string' ? await EaplogReader.open(source) : await EaplogReader.fromBytes(source);
+  try {
+    const decoder = new MessageDecoder(reader.head, options.keyProvider ? { keyProvider: options.keyProvider } : {});
+    const expected = options.expectStateHashes?.map((h) => h.trim().toLowerCase());
+    let replayed = 0;
+    for await (const record of reader.records()) {
+      const message = await decoder.decode(record);
+      if (!message) continue;
+      if (options.signal?.aborted) throw new EcpsError('CANCELLED', 'replay interrupted');
+      let eap: EapMessage;
+      try {
+        eap = EAP.decode(message.data);
+      } catch (cause) {
+        throw new EcpsError('DECODE_ERROR', `message ${message.index} at offset ${message.offset} is not an EAP message`, { cause });
+      }
+      assertValidEap(eap);
+      const stateSha = toHex(eap.stateSha);
+      if (expected && expected[message.index] !== stateSha) {
+        return { replayed, divergence: { index: message.index, expected: expected[message.index], actual: stateSha } };
+      }
+      if (replayed > 0 && options.intervalMs) await pause(options.intervalMs, options.signal);
+      await options.handler?.({ index: message.index, id: eap.id, actionType: actionTypeOf(eap), stateSha, size: message.data.length, eap, bytes: message.data });
+      replayed++;
     }
-    assertValidEap(eap);
-    const stateSha = toHex(eap.stateSha);
-    if (expected && expected[message.index] !== stateSha) {
-      return { replayed, divergence: { index: message.index, expected: expected[message.index], actual: stateSha } };
-    }
-    if (replayed > 0 && options.intervalMs) await pause(options.intervalMs, options.signal);
-    await options.handler?.({ index: message.index, id: eap.id, actionType: actionTypeOf(eap), stateSha, size: message.data.length, eap, bytes: message.data });
-    replayed++;
+    const unread = unreadPart(await reader.finish());
+    const result: ReplayResult = { replayed, ...(unread ? { unread } : {}) };
+    if (expected && expected.length > replayed) result.divergence = { index: replayed, expected: expected[replayed], actual: undefined };
+    return result;
+  } finally {
+    await reader.close();
   }
-  if (expected && expected.length > messages.length) {
-    return { replayed, divergence: { index: messages.length, expected: expected[messages.length], actual: undefined } };
-  }
-  return { replayed };
 }
 
 /** Waits `ms`, or rejects with `CANCELLED` as soon as the signal aborts. */

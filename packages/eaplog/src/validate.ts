@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// Reading a log file whole, and `validate` / `verify` (spec §6.6, §6.8).
+// Reading a log whole, and `validate` / `verify` (spec §6.6, §6.8) streamed one record at a time.
 import { EAP } from '@ecps/proto';
 import { assertValidEap, isEcpsError } from '@ecps/core';
 import type { KeyProvider } from '@ecps/core';
-import { decodeMessages, recordPayload, verifyChain } from './decode';
+import { ChainVerifier, decodeMessages, recordPayload } from './decode';
 import type { LogMessage } from './decode';
 import { readBytes } from './file-io';
-import { parseEaplog } from './reader';
-import type { ParseOptions, ParsedEaplog } from './reader';
+import { EaplogReader, MAX_LISTED, parseEaplog } from './reader';
+import type { ParseOptions, ParsedEaplog, ReaderOptions, ScanFindings } from './reader';
 
 export interface ReadEaplogOptions extends ParseOptions {
   keyProvider?: KeyProvider;
@@ -19,12 +19,27 @@ export interface EaplogContents extends ParsedEaplog {
 }
 
 /**
- * Reads a log file: structure and every message. Throws `NOT_FOUND`/`IO_ERROR` for the file, `UNSUPPORTED_VERSION`,
- * `KEY_NOT_FOUND` (encrypted, no key), `DECRYPTION_FAILED`, `DECODE_ERROR`. A torn tail is reported in `tornTail`.
+ * Reads a whole log file into memory: structure and every message (use {@link EaplogReader} to stream a large one).
+ * Throws `NOT_FOUND`/`IO_ERROR` for the file, the header errors of {@link parseEaplog}, `KEY_NOT_FOUND`
+ * (encrypted, no key), `DECRYPTION_FAILED`, `DECODE_ERROR`. Damage is reported in `tornTail` and `corruptions`.
  */
 export async function readEaplog(path: string, options: ReadEaplogOptions = {}): Promise<EaplogContents> {
   const parsed = parseEaplog(await readBytes(path), options);
   return { ...parsed, messages: await decodeMessages(parsed, options) };
+}
+
+/**
+ * The first part of a log that could not be read as complete records, if any: not an action log, a corrupt record
+ * or a torn tail, whichever comes first in the file. A command that copies or exports a log refuses (or fails)
+ * when there is one, so that it never drops input bytes and reports success.
+ */
+export function unreadPart(findings: ScanFindings): { offset: number; reason: string } | undefined {
+  const candidates = [
+    findings.notAnActionLog ? { offset: findings.notAnActionLog.offset, reason: `not an action log: ${findings.notAnActionLog.reason}` } : undefined,
+    findings.corruptions[0],
+    findings.tornTail ? { offset: findings.tornTail.offset, reason: `torn tail of ${findings.tornTail.bytes} bytes: ${findings.tornTail.reason}` } : undefined,
+  ].filter((c): c is { offset: number; reason: string } => c !== undefined);
+  return candidates.sort((a, b) => a.offset - b.offset)[0];
 }
 
 export interface ValidateOptions {
@@ -56,71 +71,114 @@ export interface ValidationReport {
   checkpoints: number;
   signed: boolean;
   sealed: boolean;
+  /** The first 100 errors; `errorCount` counts them all. */
   errors: ValidationIssue[];
+  errorCount: number;
   warnings: string[];
 }
 
-/** Validates log bytes (never throws for bad content; see {@link validateEaplog}). */
-export async function validateBytes(bytes: Uint8Array, options: ValidateOptions = {}): Promise<ValidationReport> {
-  const report: ValidationReport = {
-    valid: false,
-    exitCode: 1,
-    messages: 0,
-    records: 0,
-    checkpoints: 0,
-    signed: false,
-    sealed: false,
-    errors: [],
-    warnings: [],
+/**
+ * Validates a log through a reader, one record at a time (memory bounded by the largest record). Never throws for
+ * bad content: everything is in the report. Closes the reader.
+ */
+export async function validateReader(reader: EaplogReader, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const report = emptyReport();
+  const error = (issue: ValidationIssue): void => {
+    if (report.errors.length < MAX_LISTED) report.errors.push(issue);
+    report.errorCount++;
   };
-  let parsed: ParsedEaplog;
   try {
-    parsed = parseEaplog(bytes, options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes });
-  } catch (error) {
-    report.errors.push({ reason: (error as Error).message });
-    return report;
+    const head = reader.head;
+    report.layout = head.layout;
+    report.version = head.version;
+    const chain = new ChainVerifier(head, options.publicKey);
+    const encrypted = head.fields?.encryption === 'aes-256-gcm';
+    const decodeEaps = options.verify === true && (!encrypted || options.keyProvider !== undefined);
+    for await (const record of reader.records()) {
+      chain.push(record);
+      if (record.kind === 'checkpoint' && head.layout === 'ecps-v2' && !head.fields?.signing) {
+        error({ index: record.index, offset: record.offset, reason: `checkpoint ${record.index} in an unsigned log` });
+      }
+      if (record.kind !== 'data' || !record.crcOk) continue;
+      report.messages++;
+      if (!decodeEaps) continue;
+      try {
+        const payload = await recordPayload(head, record, options.keyProvider ? { keyProvider: options.keyProvider } : {});
+        assertValidEap(EAP.decode(payload));
+      } catch (cause) {
+        const reason = isEcpsError(cause) ? `${cause.code}: ${cause.message}` : `not a decodable EAP message: ${(cause as Error).message}`;
+        error({ index: record.index, offset: record.offset, reason: `record ${record.index}: ${reason}` });
+      }
+    }
+    const findings = reader.findings as ScanFindings;
+    report.records = findings.recordCount;
+    if (findings.notAnActionLog) error({ offset: findings.notAnActionLog.offset, reason: `not an action log: ${findings.notAnActionLog.reason}` });
+    for (const c of findings.corruptions) error({ ...c });
+    report.errorCount += findings.corruptionCount - findings.corruptions.length;
+    report.warnings.push(...findings.warnings);
+    const signatures = chain.finish();
+    report.signed = signatures.signed;
+    report.sealed = signatures.sealed;
+    report.checkpoints = signatures.checkpoints;
+    for (const e of signatures.errors) error(e);
+    report.errorCount += signatures.errorCount - signatures.errors.length;
+    report.warnings.push(...signatures.warnings);
+    if (options.verify) {
+      if (signatures.signed && !signatures.sealed) error({ reason: 'signed log has no final checkpoint' });
+      if (encrypted && !options.keyProvider) report.warnings.push('encrypted log checked without its key: GCM tags and messages not verified');
+    }
+  } finally {
+    await reader.close();
   }
-  report.layout = parsed.layout;
-  report.version = parsed.version;
-  report.records = parsed.records.length;
-  report.warnings.push(...parsed.warnings);
-  for (const c of parsed.corruptions) report.errors.push({ ...c });
-  const chain = verifyChain(parsed, options.publicKey);
-  report.signed = chain.signed;
-  report.sealed = chain.sealed;
-  report.checkpoints = chain.checkpoints;
-  report.errors.push(...chain.errors);
-  report.warnings.push(...chain.warnings);
-  if (parsed.layout === 'ecps-v2' && !chain.signed) {
-    for (const r of parsed.records) {
-      if (r.kind === 'checkpoint') report.errors.push({ index: r.index, offset: r.offset, reason: `checkpoint ${r.index} in an unsigned log` });
+  return finishReport(report, options);
+}
+
+function emptyReport(): ValidationReport {
+  return { valid: false, exitCode: 1, messages: 0, records: 0, checkpoints: 0, signed: false, sealed: false, errors: [], errorCount: 0, warnings: [] };
+}
+
+function finishReport(report: ValidationReport, options: ValidateOptions): ValidationReport {
+  if (options.strict === true || options.verify === true) {
+    for (const w of report.warnings) {
+      report.errors.push({ reason: `strict: ${w}` });
+      report.errorCount++;
     }
   }
-  const dataRecords = parsed.records.filter((r) => r.kind === 'data' && r.crcOk);
-  report.messages = dataRecords.length;
-  if (options.verify) {
-    if (chain.signed && !chain.sealed) report.errors.push({ reason: 'signed log has no final checkpoint' });
-    const encrypted = parsed.fields?.encryption === 'aes-256-gcm';
-    if (!encrypted || options.keyProvider) {
-      for (const record of dataRecords) {
-        try {
-          const payload = await recordPayload(parsed, record, options.keyProvider ? { keyProvider: options.keyProvider } : {});
-          assertValidEap(EAP.decode(payload));
-        } catch (error) {
-          const reason = isEcpsError(error) ? `${error.code}: ${error.message}` : `not a decodable EAP message: ${(error as Error).message}`;
-          report.errors.push({ index: record.index, offset: record.offset, reason: `record ${record.index}: ${reason}` });
-        }
-      }
-    } else report.warnings.push('encrypted log checked without its key: GCM tags and messages not verified');
-  }
-  const strict = options.strict === true || options.verify === true;
-  if (strict) for (const w of report.warnings) report.errors.push({ reason: `strict: ${w}` });
-  report.valid = report.errors.length === 0;
+  report.valid = report.errorCount === 0;
   report.exitCode = report.valid ? 0 : 1;
   return report;
 }
 
-/** Validates a log file. Throws only for I/O (`NOT_FOUND`, `IO_ERROR`); content problems are in the report. */
-export async function validateEaplog(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
-  return validateBytes(await readBytes(path), options);
+/** A header that cannot be read is a report with one error, not an exception. */
+async function validateOpened(open: () => Promise<EaplogReader>, options: ValidateOptions): Promise<ValidationReport> {
+  let reader: EaplogReader;
+  try {
+    reader = await open();
+  } catch (error) {
+    if (isEcpsError(error) && (error.code === 'NOT_FOUND' || error.code === 'IO_ERROR')) throw error;
+    const report = emptyReport();
+    const offset = isEcpsError(error) && typeof error.details.offset === 'number' ? { offset: error.details.offset } : {};
+    report.errors.push({ reason: (error as Error).message, ...offset });
+    report.errorCount = 1;
+    return finishReport(report, options);
+  }
+  return validateReader(reader, options);
+}
+
+/** Validates log bytes (never throws for bad content; see {@link validateEaplog}). */
+export function validateBytes(bytes: Uint8Array, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const parse = options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes };
+  return validateOpened(() => EaplogReader.fromBytes(bytes, parse), options);
+}
+
+/**
+ * Validates a log file, streamed (memory bounded by the largest record, not the file). Throws only for I/O
+ * (`NOT_FOUND`, `IO_ERROR`); content problems are in the report.
+ */
+export function validateEaplog(path: string, options: ValidateOptions & Pick<ReaderOptions, 'onProgress'> = {}): Promise<ValidationReport> {
+  const readerOptions: ReaderOptions = {
+    ...(options.maxRecordBytes === undefined ? {} : { maxRecordBytes: options.maxRecordBytes }),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  };
+  return validateOpened(() => EaplogReader.open(path, readerOptions), options);
 }

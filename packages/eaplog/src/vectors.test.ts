@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { vectorsDir } from '@ecps/testkit';
 import { fromHex, toHex } from '@ecps/core';
-import { LocalKeyFileProvider, decodeMessages, encodeEaplog, migrateBytes, parseEaplog, pyObject, validateBytes, zstdImplementation } from './index';
+import { EaplogWriter, LocalKeyFileProvider, decodeMessages, encodeEaplog, migrateBytes, parseEaplog, pyObject, runEaplogCli, validateBytes, zstdImplementation } from './index';
 import { crc32 } from './crc32';
 import { u32le, u64le } from './format';
 
@@ -161,13 +162,49 @@ describe('version rules (§6.2)', () => {
     expect(() => parseEaplog(withHeader(json, u32le(crc32(new TextEncoder().encode(json)))))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_VERSION' }));
   });
 
-  it('a header that does not parse as JSON means v1.0 (its bytes are then a torn record)', () => {
-    const parsed = parseEaplog(withHeader('{"magic":"EAPLOG","version":2.1,'));
-    expect(parsed.layout).toBe('v1.0');
+  it('a header that does not parse as JSON is LOG_CORRUPT at offset 0, never a v1.0 file', () => {
+    expect(() => parseEaplog(withHeader('{"magic":"EAPLOG","version":2.1,'))).toThrow(expect.objectContaining({ code: 'LOG_CORRUPT', details: { offset: 0 } }));
   });
 
   it('the Go writer\'s integer created_at is accepted', () => {
     expect(parseEaplog(withHeader('{"magic":"EAPLOG","version":"2.1","created_at":1750000000}')).fields?.createdAt).toBe(1750000000);
+  });
+});
+
+describe('header extensions (keys a newer writer adds)', () => {
+  it('are kept in fields.extensions, ignored for reading, and left byte for byte by an appending writer', async () => {
+    const plain = await encodeEaplog([setPose, gripper], pinned);
+    const head = parseEaplog(plain);
+    const json = new TextDecoder().decode(head.headerJson);
+    const extended = new TextEncoder().encode(`${json.slice(0, -1)},"kms":{"provider":"example","wrapped_key":"00ff","v":2}}`);
+    const header = new Uint8Array([...u32le(extended.length), ...extended, ...u32le(crc32(extended))]);
+    const bytes = new Uint8Array([...header, ...plain.subarray(head.dataOffset)]);
+    const parsed = parseEaplog(bytes);
+    expect([...(parsed.fields?.extensions?.keys() ?? [])]).toEqual(['kms']);
+    expect((await decodeMessages(parsed)).map((m) => m.data)).toEqual([setPose, gripper]);
+    expect((await validateBytes(bytes, { strict: true })).valid).toBe(true);
+
+    const dir = mkdtempSync(join(tmpdir(), 'eaplog-ext-'));
+    try {
+      const path = join(dir, 'ext.eaplog');
+      writeFileSync(path, bytes);
+      const writer = await EaplogWriter.open(path);
+      await writer.append(setPose);
+      await writer.close();
+      const after = new Uint8Array(readFileSync(path));
+      expect(after.subarray(0, header.length)).toEqual(header);
+      expect((await validateBytes(after, { strict: true })).messages).toBe(3);
+      let out = '';
+      expect(await runEaplogCli(['info', path, '--json'], { stdout: (t) => void (out += t) })).toBe(0);
+      expect(out).toContain('"kms":{"provider":"example","wrapped_key":"00ff","v":2}');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a known key of the wrong type is UNSUPPORTED, not silently "none"', () => {
+    const json = new TextEncoder().encode('{"magic":"EAPLOG","version":"2.1","compression":5}');
+    expect(() => parseEaplog(new Uint8Array([...u32le(json.length), ...json]))).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
   });
 });
 

@@ -96,9 +96,31 @@ describe('EaplogWriter', () => {
     await w.close();
   });
 
+  it('the append queue is bounded: appends past maxQueuedBytes wait their turn, in order, and none is lost', async () => {
+    const path = file();
+    const w = await EaplogWriter.create(path, { fsync: 'always', maxQueuedBytes: 2000 });
+    let peak = 0;
+    const appends = Array.from({ length: 200 }, (_, i) => {
+      const done = w.append(new Uint8Array(100).fill(i));
+      peak = Math.max(peak, w.queuedBytes);
+      return done;
+    });
+    const sampler = setInterval(() => (peak = Math.max(peak, w.queuedBytes)), 0);
+    await Promise.all(appends);
+    clearInterval(sampler);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(2000);
+    expect(w.queuedBytes).toBe(0);
+    // one message larger than the whole queue still goes through (alone)
+    await w.append(new Uint8Array(5000));
+    await w.close();
+    const log = await readEaplog(path);
+    expect(log.messages.map((m) => m.data[0])).toEqual([...Array.from({ length: 200 }, (_, i) => i & 0xff), 0]);
+  });
+
   it('a file with only a torn header is started afresh', async () => {
     const path = file();
-    writeFileSync(path, new TextEncoder().encode('\xe7\x00\x00\x00{"magic":"EAPLOG","ver'));
+    writeFileSync(path, Buffer.concat([Buffer.from([0xe7, 0, 0, 0]), Buffer.from('{"magic":"EAPLOG","ver')]));
     const w = await EaplogWriter.open(path);
     expect(w.recovered).toBeDefined();
     await w.append(msg(0));

@@ -1,32 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
 // The three payload codecs of spec §4.2. zstd: node:zlib where the runtime has it (Node >= 22.15), else the
 // @mongodb-js/zstd binding (prebuilt binaries shipped in the npm package); frames it cannot bound up front are
-// decoded by the pure-JS fzstd under an output cap. deflate: fflate (zlib stream, RFC 1950). none: raw bytes.
+// decoded by the pure-JS fzstd under an output cap. Content checksums, when a frame has one, are verified here with
+// XXH64 (xxhash-wasm), whichever decoder ran. deflate: fflate (zlib stream, RFC 1950). none: raw bytes.
 import * as zlib from 'node:zlib';
 import { Unzlib, zlibSync } from 'fflate';
 import { Decompress as FzstdDecompress } from 'fzstd';
+import loadXxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { ValidationError, type LtpCodecName } from '@ecps/core';
-import { walkZstdFrames, withContentSize } from './zstd-frames';
+import { walkZstdFrames, withContentSize, type ZstdFrameInfo } from './zstd-frames';
 
 /** Default levels: zstd 3 (the reference SDK), deflate 6 (zlib's default), none 0. */
 export const DEFAULT_LEVELS: Readonly<Record<LtpCodecName, number>> = { zstd: 3, deflate: 6, none: 0 };
 
 export const LTP_CODECS: readonly LtpCodecName[] = ['zstd', 'deflate', 'none'];
 
-interface ZstdBackend {
+/** @internal A native zstd implementation (exported for the tests of the checksum path). */
+export interface ZstdBackend {
   readonly name: string;
   compress(data: Uint8Array, level: number): Promise<Uint8Array>;
   /** Only called for frames whose declared content sizes sum to `expected`. */
   decompress(data: Uint8Array, expected: number): Promise<Uint8Array>;
 }
 
-type NodeZstd = {
+/** @internal The zstd surface of `node:zlib` (Node >= 22.15). */
+export type NodeZstd = {
   zstdCompress(data: Uint8Array, options: object, cb: (err: Error | null, out: Buffer) => void): void;
   zstdDecompress(data: Uint8Array, options: object, cb: (err: Error | null, out: Buffer) => void): void;
   constants: Record<string, number>;
 };
 
-function nodeZlibBackend(z: NodeZstd): ZstdBackend {
+/** @internal */
+export function nodeZlibBackend(z: NodeZstd): ZstdBackend {
   const c = z.constants;
   const call = (fn: NodeZstd['zstdCompress'], data: Uint8Array, options: object) =>
     new Promise<Uint8Array>((resolve, reject) => fn.call(z, data, options, (err, out) => (err ? reject(err) : resolve(out))));
@@ -67,6 +72,30 @@ function zstdBackend(): Promise<ZstdBackend | undefined> {
   return backend;
 }
 
+// `>>>` would wrap above 2^32 bytes
+const shr = (value: number, bits: number) => Math.floor(value / 2 ** bits);
+
+/** Framing slack on top of the codecs' worst-case bounds (several zstd frames, skippable frames, zlib trailers). */
+const FRAMING_SLACK_BYTES = 4096;
+
+/**
+ * The largest payload `codec` can legitimately produce for `rawBytes` of tensor data: libzstd's and zlib's
+ * worst-case compress bounds plus framing slack, exactly `rawBytes` for `none`. Receivers refuse anything larger
+ * before buffering it.
+ */
+export function maxPayloadBytes(codec: LtpCodecName, rawBytes: number): number {
+  switch (codec) {
+    case 'none':
+      return rawBytes;
+    case 'deflate':
+      return rawBytes + shr(rawBytes, 12) + shr(rawBytes, 14) + shr(rawBytes, 25) + 13 + FRAMING_SLACK_BYTES;
+    case 'zstd': {
+      const block = 128 * 1024;
+      return rawBytes + shr(rawBytes, 8) + (rawBytes < block ? shr(block - rawBytes, 11) : 0) + FRAMING_SLACK_BYTES;
+    }
+  }
+}
+
 /** Which zstd implementation this process uses (`node:zlib`, `@mongodb-js/zstd`, or `fzstd` for decoding only). */
 export async function zstdImplementation(): Promise<string> {
   return (await zstdBackend())?.name ?? 'fzstd';
@@ -88,6 +117,9 @@ function cappedSink(expected: number) {
       out.set(chunk, length);
       length += chunk.length;
     },
+    get length() {
+      return length;
+    },
     result() {
       if (length !== expected) throw sizeMismatch(expected, String(length));
       return out;
@@ -100,16 +132,85 @@ function decodeFailure(codec: LtpCodecName, cause: unknown): ValidationError {
   return new ValidationError('DECODE_ERROR', `${codec} payload is corrupt: ${(cause as Error)?.message ?? String(cause)}`, { cause });
 }
 
-/** zstd decoding in pure JS, fed block by block so the output never exceeds `expected`. */
-export function fzstdDecompress(data: Uint8Array, expected: number): Uint8Array {
+/**
+ * zstd decoding in pure JS, frame by frame and block by block so the output never exceeds `expected`. Returns the
+ * output and where each frame's content ends in it.
+ */
+function fzstdFrames(data: Uint8Array, frames: readonly ZstdFrameInfo[], expected: number): { out: Uint8Array; ends: number[] } {
   const sink = cappedSink(expected);
+  const ends: number[] = [];
   try {
-    const stream = new FzstdDecompress((chunk) => sink.push(chunk));
-    stream.push(data, true);
+    for (const frame of frames) {
+      const stream = new FzstdDecompress((chunk) => sink.push(chunk));
+      stream.push(data.subarray(frame.offset, frame.end), true);
+      ends.push(sink.length);
+    }
   } catch (cause) {
     throw decodeFailure('zstd', cause);
   }
-  return sink.result();
+  return { out: sink.result(), ends };
+}
+
+let xxhash: Promise<XXHashAPI> | undefined;
+
+/** Checks every frame's Content_Checksum (low 32 bits of XXH64, seed 0) against its slice of `out`. */
+async function verifyContentChecksums(frames: readonly ZstdFrameInfo[], ends: readonly number[], out: Uint8Array): Promise<void> {
+  const api = await (xxhash ??= loadXxhash());
+  let start = 0;
+  for (let i = 0; i < frames.length; i++) {
+    const stored = frames[i]!.checksum;
+    const end = ends[i]!;
+    if (stored !== undefined) {
+      const actual = Number(api.h64Raw(out.subarray(start, end), 0n) & 0xffffffffn);
+      if (actual !== stored) {
+        throw new ValidationError('CHECKSUM_MISMATCH', `zstd content checksum 0x${actual.toString(16).padStart(8, '0')} does not match 0x${stored.toString(16).padStart(8, '0')}`, {
+          details: { frame: i, offset: frames[i]!.offset, expected: stored, actual },
+        });
+      }
+    }
+    start = end;
+  }
+}
+
+/**
+ * @internal Decodes a zstd payload to exactly `expected` bytes with `backend` (or fzstd when it is undefined or a
+ * frame does not declare its size). Frames are walked first so hostile headers fail before any allocation, and
+ * content checksums are verified on every path. Throws `DECODE_ERROR`, `TENSOR_SIZE_MISMATCH`, `CHECKSUM_MISMATCH`.
+ */
+export async function decodeZstd(payload: Uint8Array, expected: number, backend: ZstdBackend | undefined): Promise<Uint8Array> {
+  if (expected === 0 && payload.length === 0) return new Uint8Array(0);
+  const frames = walkZstdFrames(payload);
+  let bound = 0;
+  let declared = 0;
+  let allDeclared = true;
+  let checksummed = false;
+  for (const frame of frames) {
+    bound += frame.maxOutput;
+    if (frame.contentSize === undefined) allDeclared = false;
+    else declared += frame.contentSize;
+    if (frame.checksum !== undefined) checksummed = true;
+  }
+  if (bound < expected || (allDeclared && declared !== expected)) throw sizeMismatch(expected, allDeclared ? String(declared) : `at most ${bound}`);
+  if (backend && allDeclared) {
+    let out: Uint8Array | undefined;
+    try {
+      out = await backend.decompress(payload, expected);
+    } catch (cause) {
+      // libzstd refuses a wrong checksum as a generic error: decode again below to report which it was
+      if (!checksummed) throw decodeFailure('zstd', cause);
+    }
+    if (out) {
+      if (out.length !== expected) throw sizeMismatch(expected, String(out.length));
+      if (checksummed) {
+        let end = 0;
+        await verifyContentChecksums(frames, frames.map((f) => (end += f.contentSize!)), out);
+      }
+      return out;
+    }
+  }
+  const { out, ends } = fzstdFrames(payload, frames, expected);
+  if (checksummed) await verifyContentChecksums(frames, ends, out);
+  return out;
 }
 
 const DEFLATE_SLICE = 16 * 1024;
@@ -149,8 +250,9 @@ export async function compressPayload(codec: LtpCodecName, data: Uint8Array, lev
 
 /**
  * Decompresses a payload to exactly `expected` bytes. Output is capped at `expected` (bomb guard); zstd frames are
- * walked first so hostile headers fail before any allocation. Throws `DECODE_ERROR` for a corrupt payload and
- * `TENSOR_SIZE_MISMATCH` when the output is not `expected` bytes.
+ * walked first so hostile headers fail before any allocation, and their content checksums (when present) are
+ * verified. Throws `DECODE_ERROR` for a corrupt payload, `CHECKSUM_MISMATCH` for a zstd frame whose content does not
+ * match its checksum, and `TENSOR_SIZE_MISMATCH` when the output is not `expected` bytes.
  */
 export async function decompressPayload(codec: LtpCodecName, payload: Uint8Array, expected: number): Promise<Uint8Array> {
   switch (codec) {
@@ -158,29 +260,10 @@ export async function decompressPayload(codec: LtpCodecName, payload: Uint8Array
       if (payload.length !== expected) throw sizeMismatch(expected, String(payload.length));
       return payload;
     case 'deflate':
+      // deflate expands at most 1032:1: a larger declared size cannot be met, so refuse it before allocating
+      if (expected > payload.length * 1032 + 1024) throw sizeMismatch(expected, `at most ${payload.length * 1032 + 1024}`);
       return inflateCapped(payload, expected);
-    case 'zstd': {
-      if (expected === 0 && payload.length === 0) return new Uint8Array(0);
-      const frames = walkZstdFrames(payload);
-      let bound = 0;
-      let declared = 0;
-      let allDeclared = true;
-      for (const frame of frames) {
-        bound += frame.maxOutput;
-        if (frame.contentSize === undefined) allDeclared = false;
-        else declared += frame.contentSize;
-      }
-      if (bound < expected || (allDeclared && declared !== expected)) throw sizeMismatch(expected, allDeclared ? String(declared) : `at most ${bound}`);
-      const impl = allDeclared ? await zstdBackend() : undefined;
-      if (!impl) return fzstdDecompress(payload, expected);
-      let out: Uint8Array;
-      try {
-        out = await impl.decompress(payload, expected);
-      } catch (cause) {
-        throw decodeFailure('zstd', cause);
-      }
-      if (out.length !== expected) throw sizeMismatch(expected, String(out.length));
-      return out;
-    }
+    case 'zstd':
+      return decodeZstd(payload, expected, await zstdBackend());
   }
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Chunk reassembly of spec §4.6 with the LTPAck events of §4.7: keyed buffers, a 5 s timeout, bounded memory with
 // eviction of the oldest buffer, tombstones, duplicates and reordering tolerated, CRC failures counted missing.
-import { ValidationError, systemClock, type Clock, type LtpCodecName, type TimerHandle } from '@ecps/core';
+// Nothing is sized by what a chunk declares until the declaration was checked against the tensor it describes.
+import { EcpsError, ValidationError, systemClock, type Clock, type LtpCodecName, type TimerHandle } from '@ecps/core';
 import type { LTPAck, LTPChunk } from '@ecps/proto';
 import { chunkPayloadSize, describeChunk, sameTensor, DEFAULT_MAX_CHUNK_SIZE, type ChunkDescription } from './chunking';
+import { maxPayloadBytes } from './codecs';
 import { DEFAULT_MAX_TENSOR_BYTES, LTP_MESSAGE_TYPES, decodePayload, expectedTensorBytes, verifyHeader } from './frame';
 import type { Tensor } from './tensor';
 
@@ -50,7 +52,7 @@ export interface ReassemblyStats {
   duplicates: number;
   /** Chunks discarded for any other reason (malformed, mismatching metadata, over the size limit, late). */
   discarded: number;
-  /** Bytes currently buffered. */
+  /** Bytes currently held: chunk data plus a fixed bookkeeping charge per chunk and per open tensor. */
   bufferedBytes: number;
   openTensors: number;
 }
@@ -69,10 +71,17 @@ export interface ReassemblerOptions {
   idleGapMs?: number;
   /** How long completed or dropped keys ignore late chunks (default 10 s). */
   tombstoneMs?: number;
-  /** All buffers together (default 64 MiB). */
+  /** All buffers together, bookkeeping included (default 64 MiB). */
   maxBufferedBytes?: number;
   /** Open tensors per sender (default 8). */
   maxOpenPerSender?: number;
+  /** Open tensors of all senders together (default 64): forged sender ids cannot open more. */
+  maxOpenTensors?: number;
+  /**
+   * Smallest chunk payload a sender is assumed to use (default 1024, i.e. `max_chunk_size` ≥ 2048). A chunk that
+   * declares more chunks than `ceil(largest payload for the tensor / this)` is refused with `FRAME_TOO_LARGE`.
+   */
+  minChunkPayloadBytes?: number;
   /** Largest decompressed tensor (default 256 MiB). */
   maxTensorBytes?: number;
   /** Chunks may carry at most `maxChunkSize − 1024` bytes (default 1 MiB). */
@@ -90,6 +99,9 @@ export interface ReassemblerHooks {
 
 /** Upper bound on remembered completed/dropped keys. */
 const MAX_TOMBSTONES = 65_536;
+/** Charged to `bufferedBytes` per stored chunk and per open tensor, so floods of tiny chunks are bounded too. */
+const CHUNK_OVERHEAD_BYTES = 96;
+const TENSOR_OVERHEAD_BYTES = 512;
 
 interface PendingTensor {
   key: string;
@@ -97,9 +109,17 @@ interface PendingTensor {
   topic: string;
   tensorId: number;
   desc: ChunkDescription;
-  chunks: (Uint8Array | undefined)[];
+  /** One bit per chunk index: received and verified. */
+  present: Uint8Array;
+  /** Only the chunks that arrived, by index. */
+  chunks: Map<number, Uint8Array>;
   received: number;
+  /** Chunk data bytes; never above `maxPayload`. */
   bytes: number;
+  /** The most payload the declared tensor can have with its codec. */
+  maxPayload: number;
+  /** What this tensor counts in `bufferedBytes`. */
+  charged: number;
   timer: TimerHandle;
   gapTimer?: TimerHandle;
   idleTimer?: TimerHandle;
@@ -128,6 +148,8 @@ export class Reassembler {
       tombstoneMs: options.tombstoneMs ?? 10_000,
       maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
       maxOpenPerSender: options.maxOpenPerSender ?? 8,
+      maxOpenTensors: options.maxOpenTensors ?? 64,
+      minChunkPayloadBytes: options.minChunkPayloadBytes ?? 1024,
       maxTensorBytes: options.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES,
       maxChunkSize: options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE,
     };
@@ -167,40 +189,47 @@ export class Reassembler {
       return;
     }
     if (!entry) {
+      let maxPayload: number;
       try {
-        expectedTensorBytes(
-          { dtype: desc.dtype, shape: desc.shape, codec: desc.codec, level: desc.level, originalSize: desc.originalSize },
-          this.opts.maxTensorBytes,
-        );
+        maxPayload = this.admit(desc);
       } catch (error) {
         this.discard(error, sender);
         if (desc.ours) this.ack({ sender, topic, tensorId: header.sequenceNumber, desc }, false, 'decode_error', 0, []);
         this.bury(key, desc.timestampNs);
         return;
       }
-      entry = this.open(key, sender, topic, header.sequenceNumber, desc);
+      const opened = this.open(key, sender, topic, header.sequenceNumber, desc, maxPayload);
+      if (!opened) return;
+      entry = opened;
     }
     const index = header.chunkIndex;
-    if (entry.chunks[index] !== undefined) {
+    const bit = 1 << (index & 7);
+    if (entry.present[index >>> 3]! & bit) {
       this.counters.duplicates++;
       return;
     }
     const data = chunk.chunkData;
-    while (this.bufferedBytes + data.length > this.opts.maxBufferedBytes) {
-      // the oldest buffer goes first; if that is this tensor, it cannot fit at all
-      const oldest = this.pending.values().next().value as PendingTensor;
-      this.drop(oldest, 'evicted');
-      if (oldest === entry) return;
+    if (entry.bytes + data.length > entry.maxPayload) {
+      const error = new ValidationError('FRAME_TOO_LARGE', `chunks carry more than the ${entry.maxPayload} bytes this tensor can need`, {
+        details: { limit: entry.maxPayload },
+      });
+      this.drop(entry, 'decode_error', error);
+      return;
     }
-    entry.chunks[index] = data;
+    const cost = data.length + CHUNK_OVERHEAD_BYTES;
+    if (!this.reserve(cost, entry)) return;
+    entry.present[index >>> 3]! |= bit;
+    entry.chunks.set(index, data);
     entry.received++;
     entry.bytes += data.length;
-    this.bufferedBytes += data.length;
+    entry.charged += cost;
+    this.bufferedBytes += cost;
     if (entry.received === entry.desc.totalChunks) {
       await this.complete(entry);
       return;
     }
-    const lastPresent = entry.chunks[entry.desc.totalChunks - 1] !== undefined;
+    const last = entry.desc.totalChunks - 1;
+    const lastPresent = (entry.present[last >>> 3]! & (1 << (last & 7))) !== 0;
     if (lastPresent && !entry.gapTimer) {
       entry.gapTimer = this.clock.setTimeout(() => this.gapAck(entry, 'grace'), this.opts.gapGraceMs);
     }
@@ -260,7 +289,41 @@ export class Reassembler {
     this.tombstones.set(key, { timestampNs, until: this.clock.monotonic() + this.opts.tombstoneMs });
   }
 
-  private open(key: string, sender: string, topic: string, tensorId: number, desc: ChunkDescription): PendingTensor {
+  /**
+   * Checks what a first chunk declares before anything is allocated for its tensor: the tensor's size rules
+   * (dtype, shape, original size, the size cap) and a chunk count the tensor's largest payload can need.
+   * Returns that largest payload. Throws the size rules' errors and `FRAME_TOO_LARGE`.
+   */
+  private admit(desc: ChunkDescription): number {
+    const expected = expectedTensorBytes(
+      { dtype: desc.dtype, shape: desc.shape, codec: desc.codec, level: desc.level, originalSize: desc.originalSize },
+      this.opts.maxTensorBytes,
+    );
+    const maxPayload = maxPayloadBytes(desc.codec, expected);
+    const maxChunks = Math.max(2, Math.ceil(maxPayload / this.opts.minChunkPayloadBytes));
+    if (desc.totalChunks > maxChunks) {
+      throw new ValidationError('FRAME_TOO_LARGE', `${desc.totalChunks} chunks declared for a tensor of ${expected} bytes (at most ${maxChunks})`, {
+        details: { totalChunks: desc.totalChunks, limit: maxChunks },
+      });
+    }
+    return maxPayload;
+  }
+
+  /** Makes room for `bytes` by evicting the oldest tensors. False when `entry` itself had to go, or nothing fits. */
+  private reserve(bytes: number, entry?: PendingTensor): boolean {
+    if (bytes > this.opts.maxBufferedBytes) {
+      if (entry) this.drop(entry, 'evicted');
+      return false;
+    }
+    while (this.bufferedBytes + bytes > this.opts.maxBufferedBytes) {
+      const oldest = this.pending.values().next().value as PendingTensor;
+      this.drop(oldest, 'evicted');
+      if (oldest === entry) return false;
+    }
+    return true;
+  }
+
+  private open(key: string, sender: string, topic: string, tensorId: number, desc: ChunkDescription, maxPayload: number): PendingTensor | undefined {
     let open = 0;
     let oldest: PendingTensor | undefined;
     for (const e of this.pending.values()) {
@@ -269,25 +332,37 @@ export class Reassembler {
       oldest ??= e;
     }
     if (open >= this.opts.maxOpenPerSender && oldest) this.drop(oldest, 'evicted');
+    if (this.pending.size >= this.opts.maxOpenTensors) this.drop(this.pending.values().next().value as PendingTensor, 'evicted');
+    const present = new Uint8Array(Math.ceil(desc.totalChunks / 8));
+    const charged = TENSOR_OVERHEAD_BYTES + present.length;
+    if (!this.reserve(charged)) {
+      this.discard(new EcpsError('RESOURCE_EXHAUSTED', `a tensor of ${desc.totalChunks} chunks does not fit maxBufferedBytes`), sender);
+      return undefined;
+    }
     const entry: PendingTensor = {
       key,
       sender,
       topic,
       tensorId,
       desc,
-      chunks: new Array<Uint8Array | undefined>(desc.totalChunks),
+      present,
+      chunks: new Map(),
       received: 0,
       bytes: 0,
+      maxPayload,
+      charged,
       timer: this.clock.setTimeout(() => this.drop(entry, 'timeout'), this.opts.timeoutMs),
       idleAcked: false,
     };
+    this.bufferedBytes += charged;
     this.pending.set(key, entry);
     return entry;
   }
 
   private missing(entry: PendingTensor): number[] {
     const missing: number[] = [];
-    for (let i = 0; i < entry.desc.totalChunks; i++) if (entry.chunks[i] === undefined) missing.push(i);
+    const { present } = entry;
+    for (let i = 0; i < entry.desc.totalChunks; i++) if ((present[i >>> 3]! & (1 << (i & 7))) === 0) missing.push(i);
     return missing;
   }
 
@@ -300,19 +375,19 @@ export class Reassembler {
   private release(entry: PendingTensor): void {
     if (this.pending.get(entry.key) !== entry) return;
     this.pending.delete(entry.key);
-    this.bufferedBytes -= entry.bytes;
+    this.bufferedBytes -= entry.charged;
     this.clock.clearTimeout(entry.timer);
     if (entry.gapTimer) this.clock.clearTimeout(entry.gapTimer);
     if (entry.idleTimer) this.clock.clearTimeout(entry.idleTimer);
-    entry.chunks = [];
+    entry.chunks.clear();
   }
 
-  private drop(entry: PendingTensor, reason: ReassemblyReason): void {
+  private drop(entry: PendingTensor, reason: ReassemblyReason, error?: unknown): void {
     if (this.pending.get(entry.key) !== entry) return;
-    const missing = this.missing(entry);
+    const missing = reason === 'decode_error' ? [] : this.missing(entry);
     this.release(entry);
     if (reason !== 'superseded') this.bury(entry.key, entry.desc.timestampNs);
-    this.report(entry, reason, missing);
+    this.report(entry, reason, missing, error);
   }
 
   private report(entry: PendingTensor, reason: ReassemblyReason, missing: number[], error?: unknown): void {
@@ -367,9 +442,10 @@ export class Reassembler {
     const { desc } = entry;
     const payload = new Uint8Array(entry.bytes);
     let offset = 0;
-    for (const part of entry.chunks) {
-      payload.set(part!, offset);
-      offset += part!.length;
+    for (let i = 0; i < desc.totalChunks; i++) {
+      const part = entry.chunks.get(i)!;
+      payload.set(part, offset);
+      offset += part.length;
     }
     // settled before decoding, so chunks arriving meanwhile hit the tombstone
     this.release(entry);

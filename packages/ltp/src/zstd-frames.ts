@@ -18,6 +18,10 @@ export interface ZstdFrameInfo {
   windowSize: number;
   /** Upper bound on what the frame can decode to (the content size if declared). */
   maxOutput: number;
+  /** Byte offset just past the frame. */
+  end: number;
+  /** The Content_Checksum (low 32 bits of the content's XXH64), when the frame carries one. */
+  checksum?: number;
 }
 
 function corrupt(message: string, offset: number): ValidationError {
@@ -93,12 +97,22 @@ export function walkZstdFrames(data: Uint8Array): ZstdFrameInfo[] {
       bound += type === 2 ? blockMax : size;
       if (last) break;
     }
+    let checksum: number | undefined;
     if (hasChecksum) {
       if (p + 4 > data.length) throw corrupt('truncated checksum', p);
+      checksum = readLe(data, p, 4);
       p += 4;
     }
     if (contentSize !== undefined && contentSize > bound) throw corrupt('content size larger than its blocks can hold', start);
-    frames.push({ offset: start, headerEnd, ...(contentSize === undefined ? {} : { contentSize }), windowSize, maxOutput: contentSize ?? bound });
+    frames.push({
+      offset: start,
+      headerEnd,
+      ...(contentSize === undefined ? {} : { contentSize }),
+      windowSize,
+      maxOutput: contentSize ?? bound,
+      end: p,
+      ...(checksum === undefined ? {} : { checksum }),
+    });
     pos = p;
   }
   if (frames.length === 0) throw corrupt('no zstd frame', 0);

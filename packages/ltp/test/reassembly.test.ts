@@ -133,7 +133,7 @@ describe('Reassembler (spec §4.6, §4.7)', () => {
     await r.accept(second.chunks[1]!, 'urn:ecps:a', 't'); // 4096 > 3000: tensor 1 goes
     expect(reports).toEqual([expect.objectContaining({ reason: 'evicted', tensorId: 1, receivedChunks: 2 })]);
     expect(acks.map((a) => [a.header!.sequenceNumber, a.message])).toEqual([[1, 'evicted']]);
-    expect(r.stats().bufferedBytes).toBe(2048);
+    expect(r.stats().bufferedBytes).toBe(2048 + 2 * 96 + 512 + 1); // data, per-chunk and per-tensor bookkeeping
 
     const perSender = make({ maxOpenPerSender: 2 });
     for (let id = 10; id < 13; id++) await perSender.accept((await chunksOf(600, { tensorId: id })).chunks[0]!, 'urn:ecps:b', 't');

@@ -31,6 +31,9 @@ describe('causality (spec §7.3)', () => {
         expect(wins(x, y)).toBe(!wins(y, x)); // exactly one of two concurrent versions of distinct nodes wins
       }),
     );
+    // the same writer at the same clock (an undo made at the instant of a write): the later dot wins
+    expect(wins(v('a', 3n, {}, 100n), v('a', 2n, {}, 100n))).toBe(true);
+    expect(wins(v('a', 2n, {}, 100n), v('a', 3n, {}, 100n))).toBe(false);
   });
 
   it('the causal context compacts contiguous dots and keeps gaps visible', () => {

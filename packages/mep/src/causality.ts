@@ -109,7 +109,7 @@ const utf8 = new TextEncoder();
 
 /**
  * True when `incoming` should replace `current`: it supersedes it, or they are concurrent and it has the larger
- * (hlc.wall_ns, hlc.logical, node_id as UTF-8 bytes). The same dot never replaces itself.
+ * (hlc.wall_ns, hlc.logical, node_id as UTF-8 bytes, counter). The same dot never replaces itself.
  */
 export function wins(incoming: Versioned, current: Versioned): boolean {
   if (incoming.dot.nodeId === current.dot.nodeId && incoming.dot.counter === current.dot.counter) return false;
@@ -117,7 +117,9 @@ export function wins(incoming: Versioned, current: Versioned): boolean {
   if (supersedes(current, incoming)) return false;
   if (incoming.hlc.wallNs !== current.hlc.wallNs) return incoming.hlc.wallNs > current.hlc.wallNs;
   if (incoming.hlc.logical !== current.hlc.logical) return incoming.hlc.logical > current.hlc.logical;
-  return Buffer.compare(utf8.encode(incoming.dot.nodeId), utf8.encode(current.dot.nodeId)) > 0;
+  const byNode = Buffer.compare(utf8.encode(incoming.dot.nodeId), utf8.encode(current.dot.nodeId));
+  // the same writer with equal clocks (possible only for an undo and a write made at the same instant)
+  return byNode === 0 ? incoming.dot.counter > current.dot.counter : byNode > 0;
 }
 
 /** `node:counter`, a map key for a dot. */

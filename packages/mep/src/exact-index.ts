@@ -76,9 +76,10 @@ export class ExactIndex {
   /** The best `k` rows with `sim >= minSim`, similarity descending, ties by older insertion. */
   search(query: Float64Array, k: number, minSim: number): Ranked[] {
     const group = this.groups.get(query.length);
-    const top = new TopK(k);
     if (!group || k === 0) return [];
     const { dim, data, ids, seqs, size } = group;
+    // never more slots than rows: k is the requester's number
+    const top = new TopK(Math.min(k, size));
     if (this.scores.length < size) this.scores = new Float64Array(Math.max(size, this.scores.length * 2));
     const scores = this.scores;
     for (let row = 0, base = 0; row < size; row++, base += dim) scores[row] = dotRow(query, data, base, dim);

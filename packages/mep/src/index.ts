@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The public surface of @ecps/mep.
 
-export { createMemoryStore, MemoryStore, DEFAULT_QUERY_K, PUT_OK_MESSAGE } from './memory-store';
+export { createMemoryStore, MemoryStore, DEFAULT_QUERY_K, DEFAULT_MAX_QUERY_K, PUT_OK_MESSAGE } from './memory-store';
 export { serveMemoryStore, MemoryStoreClient, MEMORY_STORE_SERVICES } from './service';
 export { MEP_EVENT_TYPES, mepTopics, QUORUM_NOT_REACHED } from './replication';
 export { writeSnapshotFile, readSnapshotFile } from './snapshot-file';

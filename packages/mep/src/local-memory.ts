@@ -26,6 +26,13 @@ export interface StoredEntry {
 /** A version arriving from elsewhere (a peer, a snapshot). */
 export type IncomingEntry = Omit<StoredEntry, 'id' | 'seq'>;
 
+/** The causal context of a version written over `previous`: everything `previous` had seen, and `previous` itself. */
+function contextAfter(previous: StoredEntry | undefined): Record<string, bigint> {
+  const context: Record<string, bigint> = { ...previous?.context };
+  if (previous && (context[previous.dot.nodeId] ?? 0n) < previous.dot.counter) context[previous.dot.nodeId] = previous.dot.counter;
+  return context;
+}
+
 export interface SearchHit {
   readonly entry: StoredEntry;
   readonly similarity: number;
@@ -33,6 +40,11 @@ export interface SearchHit {
 
 export interface LocalMemoryOptions {
   nodeId: string;
+  /**
+   * Writer id of this incarnation's dots. It differs on every start, so a replica that restarts without its state
+   * never reuses a dot (which peers would take for a version they already hold).
+   */
+  actor: string;
   maxSize: number;
   precision: VectorPrecision;
   approximate: ApproximateIndexFactory | undefined;
@@ -62,6 +74,10 @@ export class LocalMemory {
     return this.options.nodeId;
   }
 
+  get actor(): string {
+    return this.options.actor;
+  }
+
   get size(): number {
     return this.live.size;
   }
@@ -83,31 +99,40 @@ export class LocalMemory {
   /** A local write (tensor) or delete (undefined): new dot, the key's causal history as context, a fresh HLC. */
   write(key: string, tensor: RawTensor | undefined, frameId: string, timestampNs: bigint): { entry: StoredEntry; previous: StoredEntry | undefined } {
     const previous = this.current(key);
-    const counter = this.context.max(this.nodeId) + 1n;
-    const dot = { nodeId: this.nodeId, counter };
-    const context: Record<string, bigint> = { ...previous?.context };
-    if (previous && (context[previous.dot.nodeId] ?? 0n) < previous.dot.counter) context[previous.dot.nodeId] = previous.dot.counter;
-    this.context.add(dot);
-    const entry = this.install({ key, tensor, frameId, timestampNs, dot, context, hlc: this.hlc.tick() });
+    const dot = this.nextDot();
+    const entry = this.install({ key, tensor, frameId, timestampNs, dot, context: contextAfter(previous), hlc: this.hlc.tick() });
     return { entry, previous };
   }
 
-  /** Merges a version by the §7.3 rule; returns the version it replaced when it won, `null` when it lost. */
-  merge(incoming: IncomingEntry): { applied: boolean; previous: StoredEntry | undefined } {
+  /**
+   * Undoes `written` (a local write whose quorum failed) with a new version that restores `previous` (or deletes
+   * the key). It supersedes `written` and sits right after it in the winner order, so every replica converges to
+   * it whether it sees the write, the undo, or both in any order. Returns undefined when `written` is no longer
+   * current: whatever replaced it already wins over it everywhere.
+   */
+  undo(written: StoredEntry, previous: StoredEntry | undefined): StoredEntry | undefined {
+    const current = this.current(written.key);
+    if (!current || current.dot.nodeId !== written.dot.nodeId || current.dot.counter !== written.dot.counter) return undefined;
+    const hlc = { wallNs: written.hlc.wallNs, logical: written.hlc.logical + 1 };
+    this.hlc.observe(hlc);
+    return this.install({
+      key: written.key,
+      tensor: previous?.tensor,
+      frameId: previous?.frameId ?? '',
+      timestampNs: previous?.timestampNs ?? 0n,
+      dot: this.nextDot(),
+      context: contextAfter(written),
+      hlc,
+    });
+  }
+
+  /** Merges a version by the §7.3 rule; true when it won and is now the key's version. */
+  merge(incoming: IncomingEntry): boolean {
     this.hlc.observe(incoming.hlc);
     this.context.add(incoming.dot);
     const current = this.current(incoming.key);
-    if (current && !wins(incoming, current)) return { applied: false, previous: current };
+    if (current && !wins(incoming, current)) return false;
     this.install(incoming);
-    return { applied: true, previous: current };
-  }
-
-  /** Undoes a write whose dot is still current for `key`: reinstates `previous` or forgets the key. */
-  revert(key: string, dot: DotValue, previous: StoredEntry | undefined): boolean {
-    const current = this.current(key);
-    if (!current || current.dot.nodeId !== dot.nodeId || current.dot.counter !== dot.counter) return false;
-    this.uninstall(current);
-    if (previous) this.install(previous);
     return true;
   }
 
@@ -164,10 +189,16 @@ export class LocalMemory {
     this.approx.clear();
   }
 
+  private nextDot(): DotValue {
+    const dot = { nodeId: this.actor, counter: this.context.max(this.actor) + 1n };
+    this.context.add(dot);
+    return dot;
+  }
+
   private rankApproximate(q: Float64Array, k: number, minSim: number) {
     const index = this.approx.get(q.length);
-    const top = new TopK(k);
     if (!index || k === 0) return [];
+    const top = new TopK(Math.min(k, this.live.size));
     for (const id of index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor)))) {
       const sim = this.exact.similarity(id, q);
       const entry = this.byId.get(id);

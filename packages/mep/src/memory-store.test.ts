@@ -185,9 +185,9 @@ describe('snapshot and restore', () => {
     expect(restored.keys()).toEqual(store.keys());
     expect(restored.get('k3')).toBeUndefined();
     expect(simsOf(await run(restored, await queryOf([0.3, 0.2, 0.1], 5)))).toEqual(simsOf(await run(store, await queryOf([0.3, 0.2, 0.1], 5))));
-    // the restored node continues its own dot sequence instead of reusing counters
+    // the restored node never reuses a dot of the snapshot it restored
     await restored.put(await f64Frame([1, 1, 1], 'new'));
-    const dots = (await restored.snapshot()).entries.map((e) => e.dot!.counter);
+    const dots = (await restored.snapshot()).entries.map((e) => `${e.dot!.nodeId}:${e.dot!.counter}`);
     expect(new Set(dots).size).toBe(dots.length);
   });
 

@@ -7,6 +7,7 @@ import {
   cryptoRandom,
   isEcpsError,
   silentLogger,
+  toHex,
   systemClock,
   uuidv4,
   type Clock,
@@ -35,6 +36,8 @@ export interface MemoryStoreOptions {
   approximate?: ApproximateIndexFactory;
   /** With an approximate index: candidates fetched per query = k × this, then rescored exactly. Default 4. */
   candidateFactor?: number;
+  /** Largest `k` a query may ask for; more is refused with `INVALID_QUERY`. Default 10000. */
+  maxQueryK?: number;
   /** Replicate across nodes; without it the store is standalone (R = 1). */
   replication?: ReplicationOptions;
   clock?: Clock;
@@ -58,6 +61,8 @@ export interface QueryHit {
 
 /** Default `k` when a query asks for 0 (spec §7.2; the reference returns nothing). */
 export const DEFAULT_QUERY_K = 10;
+/** Default cap on a query's `k` (the requester declares it; the store never allocates for more). */
+export const DEFAULT_MAX_QUERY_K = 10_000;
 /** The Ack message of a successful Put (spec §7.2). */
 export const PUT_OK_MESSAGE = 'Embedding stored successfully';
 
@@ -74,6 +79,7 @@ export class MemoryStore {
   private readonly replicator: Replicator | undefined;
   private readonly clock: Clock;
   private readonly random: RandomSource;
+  private readonly maxQueryK: number;
 
   /** Prefer {@link createMemoryStore}; a replicated store built directly must be `start()`ed. */
   constructor(options: MemoryStoreOptions = {}) {
@@ -82,10 +88,14 @@ export class MemoryStore {
     if (!Number.isInteger(maxSize) || maxSize < 1) throw new ValidationError('CONFIG_INVALID', `maxSize must be a positive integer, got ${maxSize}`);
     const candidateFactor = options.candidateFactor ?? 4;
     if (!(candidateFactor >= 1)) throw new ValidationError('CONFIG_INVALID', `candidateFactor must be >= 1, got ${candidateFactor}`);
+    this.maxQueryK = options.maxQueryK ?? DEFAULT_MAX_QUERY_K;
+    if (!Number.isInteger(this.maxQueryK) || this.maxQueryK < 1) throw new ValidationError('CONFIG_INVALID', `maxQueryK must be a positive integer, got ${this.maxQueryK}`);
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
     this.memory = new LocalMemory({
       nodeId: this.nodeId,
+      // a fresh writer id per start: dots are never reused, even after a restart that lost every byte of state
+      actor: `${this.nodeId}#${toHex(this.random.bytes(8))}`,
       maxSize,
       precision: options.precision ?? 'float64',
       approximate: options.approximate,
@@ -154,8 +164,8 @@ export class MemoryStore {
 
   /**
    * Query (spec §7.2), as a stream of fresh LTP frames with `attributes["similarity"]`. Throws (ends the stream
-   * with) a {@link ValidationError}: `INVALID_QUERY` for a missing embedding or a non-finite `min_sim`, or the §3
-   * code of a malformed query tensor.
+   * with) a {@link ValidationError}: `INVALID_QUERY` for a missing embedding, a non-finite `min_sim` or a `k` above
+   * `maxQueryK`, or the §3 code of a malformed query tensor.
    */
   async *query(request: QueryReq, signal?: AbortSignal): AsyncIterable<LTP> {
     // the ranked versions themselves are framed, so a concurrent Put cannot swap a tensor under its similarity
@@ -176,7 +186,8 @@ export class MemoryStore {
 
   /**
    * Ranks stored entries against a flat query vector with the §7.2 rules: `k` 0 means 10, `minSim` is widened
-   * from float32, inclusive. Each hit's recency is refreshed. Throws `INVALID_QUERY` for a non-finite `minSim`.
+   * from float32, inclusive. Each hit's recency is refreshed. Throws `INVALID_QUERY` for a non-finite `minSim` or
+   * a `k` that is not an integer in 0..`maxQueryK`.
    */
   searchVector(vector: ArrayLike<number>, k: number, minSim: number): QueryHit[] {
     return this.rankVector(vector, k, minSim).map(({ entry, similarity }) => ({ key: entry.key, similarity }));
@@ -185,13 +196,21 @@ export class MemoryStore {
   private async rank(request: QueryReq): Promise<SearchHit[]> {
     if (!request.queryEmbedding) throw new ValidationError('INVALID_QUERY', 'QueryReq has no query_embedding');
     assertMinSim(request.minSim);
+    this.assertK(request.k);
     const query = await decodeRawTensor(request.queryEmbedding);
     return this.rankVector(flattenToFloat64(query), request.k, request.minSim);
   }
 
   private rankVector(vector: ArrayLike<number>, k: number, minSim: number): SearchHit[] {
     assertMinSim(minSim);
+    this.assertK(k);
     return this.memory.search(Float64Array.from(vector), k === 0 ? DEFAULT_QUERY_K : k, Math.fround(minSim));
+  }
+
+  private assertK(k: number): void {
+    if (!Number.isInteger(k) || k < 0 || k > this.maxQueryK) {
+      throw new ValidationError('INVALID_QUERY', `k must be an integer in 0..${this.maxQueryK}, got ${k}`, { details: { k, limit: this.maxQueryK } });
+    }
   }
 
   /** recall@k of the approximate index against exact search over `samples` stored vectors (1 when exact). */

@@ -7,6 +7,7 @@
 import {
   correlationOf,
   isEcpsError,
+  nodeIdFromSource,
   nodeSource,
   uuidv4,
   type Clock,
@@ -27,7 +28,6 @@ import {
   MepSnapshot,
 } from '@ecps/proto/ext/v1';
 import { decodeMessageEvent, encodeMessageEvent, type MessageFns } from '@ecps/serialization';
-import { dotKey, type DotValue } from './causality';
 import { fromMepEntry, toMepEntry } from './entry-codec';
 import type { LocalMemory, StoredEntry } from './local-memory';
 
@@ -62,8 +62,6 @@ export interface ReplicationOptions {
   quorumTimeoutMs?: number;
   /** Period of anti-entropy rounds; 0 disables the timer (rounds can still be run by hand). Default 30000. */
   antiEntropyIntervalMs?: number;
-  /** Undo records kept for rollbacks. Default 10000. */
-  maxPendingUndo?: number;
 }
 
 interface Deps {
@@ -73,16 +71,13 @@ interface Deps {
 }
 
 interface PendingWrite {
+  readonly entry: StoredEntry;
+  /** The version the write replaced, restored if the write is rolled back. */
+  readonly previous: StoredEntry | undefined;
   readonly acks: Set<string>;
   readonly needed: number;
   readonly finish: (ack: Ack) => void;
   readonly timer: TimerHandle;
-}
-
-interface Undo {
-  readonly key: string;
-  readonly dot: DotValue;
-  readonly previous: StoredEntry | undefined;
 }
 
 /** Ack message of a strong write that missed its quorum (spec §7.3). */
@@ -96,9 +91,7 @@ export class Replicator {
   private readonly peers: readonly string[];
   private readonly quorumTimeoutMs: number;
   private readonly antiEntropyIntervalMs: number;
-  private readonly maxPendingUndo: number;
   private readonly pending = new Map<string, PendingWrite>();
-  private readonly undo = new Map<string, Undo>();
   private readonly answers = new Map<string, number>();
   private readonly subscriptions: Subscription[] = [];
   private timer: TimerHandle | undefined;
@@ -116,7 +109,6 @@ export class Replicator {
     this.quorum = Math.floor(this.replicationFactor / 2) + 1;
     this.quorumTimeoutMs = options.quorumTimeoutMs ?? 5000;
     this.antiEntropyIntervalMs = options.antiEntropyIntervalMs ?? 30_000;
-    this.maxPendingUndo = options.maxPendingUndo ?? 10_000;
   }
 
   /** False when a strong write could never reach its quorum with the configured peers. */
@@ -145,15 +137,14 @@ export class Replicator {
       this.broadcastInBackground(operationId, entry);
       return { success: true, message: '' };
     }
-    this.remember({ key: entry.key, dot: entry.dot, previous });
     const needed = this.quorum - 1;
     if (needed <= 0) {
       this.broadcastInBackground(operationId, entry);
       return { success: true, message: '' };
     }
     const result = new Promise<Ack>((resolve) => {
-      const timer = this.deps.clock.setTimeout(() => void this.rollback(operationId, entry), this.quorumTimeoutMs);
-      this.pending.set(operationId, { acks: new Set(), needed, finish: resolve, timer });
+      const timer = this.deps.clock.setTimeout(() => void this.rollback(operationId), this.quorumTimeoutMs);
+      this.pending.set(operationId, { entry, previous, acks: new Set(), needed, finish: resolve, timer });
     });
     await this.broadcast(operationId, [entry], true);
     return result;
@@ -185,16 +176,26 @@ export class Replicator {
     }, this.antiEntropyIntervalMs);
   }
 
-  private async rollback(operationId: string, entry: StoredEntry): Promise<void> {
+  /**
+   * Rolls back a strong write whose quorum did not answer in time: locally at once, and on the peers by an undo
+   * version (a new write that supersedes it, so a lost or overtaken rollback is repaired by anti-entropy like any
+   * other write) plus `MepRollback` naming its dot. Failures to reach peers are logged; the Put fails either way.
+   */
+  private async rollback(operationId: string): Promise<void> {
     const p = this.pending.get(operationId);
     if (!p) return;
     this.pending.delete(operationId);
-    const undo = this.undo.get(dotKey(entry.dot));
-    this.undo.delete(dotKey(entry.dot));
-    this.memory.revert(entry.key, entry.dot, undo?.previous);
-    const message: MepRollback = { operationId, sourceNode: this.self, dots: [{ nodeId: entry.dot.nodeId, counter: entry.dot.counter }] };
-    await Promise.all(this.peers.map((peer) => this.send(mepTopics.replicate(peer), MEP_EVENT_TYPES.rollback, MepRollback, message)));
-    p.finish({ success: false, message: QUORUM_NOT_REACHED });
+    const { entry } = p;
+    try {
+      const undo = this.memory.undo(entry, p.previous);
+      if (undo) await this.broadcast(uuidv4(this.deps.random), [undo], false);
+      const message: MepRollback = { operationId, sourceNode: this.self, dots: [{ nodeId: entry.dot.nodeId, counter: entry.dot.counter }] };
+      await Promise.all(this.peers.map((peer) => this.send(mepTopics.replicate(peer), MEP_EVENT_TYPES.rollback, MepRollback, message)));
+    } catch (error) {
+      this.deps.logger.warn('mep: rollback did not reach every peer (anti-entropy will repair it)', { key: entry.key, error: String(error) });
+    } finally {
+      p.finish({ success: false, message: QUORUM_NOT_REACHED });
+    }
   }
 
   private broadcastInBackground(operationId: string, entry: StoredEntry): void {
@@ -209,11 +210,19 @@ export class Replicator {
   }
 
   private onReplicateTopic(event: EcpsEvent): Promise<void> | void {
+    // versions come from configured peers only (with the trust layer on, `source` is the authenticated sender)
+    const sender = nodeIdFromSource(event.source);
+    if (sender === undefined || !this.peers.includes(sender)) {
+      this.deps.logger.warn('mep: ignoring replication traffic from a node that is not a configured peer', { source: event.source, type: event.type });
+      return;
+    }
     switch (event.type) {
       case MEP_EVENT_TYPES.replicate:
         return this.onReplicate(decodeMessageEvent(MepReplicate, event));
       case MEP_EVENT_TYPES.rollback:
-        return this.onRollback(decodeMessageEvent(MepRollback, event));
+        // the undo version that travels with it does the work; decoding still rejects a malformed one
+        decodeMessageEvent(MepRollback, event);
+        return;
       case MEP_EVENT_TYPES.snapshot:
         return this.onAntiEntropyAnswer(decodeMessageEvent(MepSnapshot, event), correlationOf(event) ?? event.id);
       default:
@@ -225,8 +234,7 @@ export class Replicator {
     let failure: string | undefined;
     for (const wire of message.entries) {
       try {
-        const { applied, previous } = this.memory.merge(await fromMepEntry(wire));
-        if (applied && message.requiresAck) this.remember({ key: wire.key, dot: { nodeId: wire.dot!.nodeId, counter: wire.dot!.counter }, previous });
+        this.memory.merge(await fromMepEntry(wire));
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
         this.deps.logger.warn('mep: rejected a replicated entry', { key: wire.key, error: failure });
@@ -237,21 +245,20 @@ export class Replicator {
     await this.send(mepTopics.ack(message.sourceNode), MEP_EVENT_TYPES.ack, MepReplicateAck, ack);
   }
 
-  private onRollback(message: MepRollback): void {
-    for (const dot of message.dots) {
-      const key = dotKey(dot);
-      const undo = this.undo.get(key);
-      if (!undo) continue;
-      this.undo.delete(key);
-      this.memory.revert(undo.key, undo.dot, undo.previous);
-    }
-  }
-
+  /**
+   * Counts an acknowledgement for the node that sent it (the event's `source`, which the trust layer binds to the
+   * signer), never for a node named inside the message.
+   */
   private onAck(event: EcpsEvent): void {
     const ack = decodeMessageEvent(MepReplicateAck, event);
+    const sender = nodeIdFromSource(event.source);
+    if (sender === undefined || sender !== ack.ackNode) {
+      this.deps.logger.warn('mep: ignoring an acknowledgement sent by another node than it names', { source: event.source, ackNode: ack.ackNode });
+      return;
+    }
     const p = this.pending.get(ack.operationId);
-    if (!p || !ack.success || !this.peers.includes(ack.ackNode)) return;
-    p.acks.add(ack.ackNode);
+    if (!p || !ack.success || !this.peers.includes(sender)) return;
+    p.acks.add(sender);
     if (p.acks.size >= p.needed) {
       this.pending.delete(ack.operationId);
       this.deps.clock.clearTimeout(p.timer);
@@ -310,11 +317,6 @@ export class Replicator {
     }
   }
 
-  private remember(undo: Undo): void {
-    this.undo.set(dotKey(undo.dot), undo);
-    if (this.undo.size > this.maxPendingUndo) this.undo.delete(this.undo.keys().next().value!);
-  }
-
   private async send<T>(topic: string, type: string, fns: MessageFns<T>, message: T, correlation?: string): Promise<void> {
     if (this.closed) return;
     const event = encodeMessageEvent(type, fns, message, {
@@ -328,15 +330,20 @@ export class Replicator {
     } catch (error) {
       // A down or partitioned peer must not fail the write path: quorum accounting and anti-entropy cover it.
       if (!isEcpsError(error)) throw error;
-      this.deps.logger.debug('mep: publish failed', { topic, code: error.code });
+      this.deps.logger.warn('mep: publish to a peer failed', { topic, type, code: error.code, error: error.message });
     }
   }
 
+  /** Handles one received message; a malformed one is dropped and logged (at error when it was not a typed refusal). */
   private async guard(event: EcpsEvent, fn: () => Promise<void> | void): Promise<void> {
     try {
       await fn();
     } catch (error) {
-      this.deps.logger.warn('mep: dropped a malformed replication message', { type: event.type, error: String(error) });
+      if (isEcpsError(error)) {
+        this.deps.logger.warn('mep: dropped a malformed replication message', { type: event.type, source: event.source, code: error.code, error: error.message });
+      } else {
+        this.deps.logger.error('mep: failed to handle a replication message', { type: event.type, source: event.source, error: String(error) });
+      }
     }
   }
 }

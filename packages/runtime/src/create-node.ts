@@ -3,6 +3,7 @@
 // protocol rule lives in its own package.
 import {
   DEFAULT_QOS,
+  ValidationError,
   cryptoRandom,
   getProfile,
   nodeSource,
@@ -118,9 +119,28 @@ const QOS_BY_KIND: Record<MessageKind, QosLevel> = {
   Ack: DEFAULT_QOS.MEP_PUT.reliability,
 };
 
+/** Transports that never leave the process, allowed under every profile. */
+const IN_PROCESS_TRANSPORTS: ReadonlySet<string> = new Set(['memory']);
+
+/**
+ * Refuses a transport the profile does not list (spec §8 `supported_transports`): edge-lite is DDS only, standard
+ * DDS and gRPC, cloud-fleet DDS, gRPC and MQTT. The in-process memory transport is always allowed.
+ */
+function assertProfileAllows(profile: ConformanceProfile, transport: Transport): void {
+  const allowed: readonly string[] = profile.supportedTransports;
+  if (allowed.includes(transport.kind) || IN_PROCESS_TRANSPORTS.has(transport.kind)) return;
+  throw new ValidationError(
+    'CONFIG_INVALID',
+    `profile ${profile.name} does not allow the ${transport.kind} transport (allowed: ${allowed.join(', ')})`,
+    { details: { profile: profile.name, transport: transport.kind, allowed: [...allowed] } },
+  );
+}
+
 /**
  * Creates and connects a node. Configuration precedence: defaults < `ECPS_CONFIG` file < `ECPS_*` env < options.
- * Throws `INVALID_ARGUMENT` for a bad id or profile and whatever the transport's `connect()` throws.
+ * Throws `INVALID_ARGUMENT` for a bad id or profile, `CONFIG_INVALID` (details `profile`, `transport`, `allowed`)
+ * for a transport the profile does not allow (the transport is closed, never connected), and whatever the
+ * transport's `connect()` throws.
  */
 export async function createNode(options: NodeOptions): Promise<EcpsNode> {
   const { transport: transportOption, clock = systemClock, random = cryptoRandom, logger = silentLogger } = options;
@@ -130,9 +150,20 @@ export async function createNode(options: NodeOptions): Promise<EcpsNode> {
     typeof transportOption === 'function'
       ? await transportOption({ nodeId: config.nodeId, profile, topicPrefix: config.topicPrefix })
       : transportOption;
+  try {
+    assertProfileAllows(profile, baseTransport);
+  } catch (error) {
+    await baseTransport.close().catch(() => undefined);
+    throw error;
+  }
   // Observability outermost: its traceparent is then signed by the trust layer, and spans see plaintext sizes.
   const transport = withObservability(await applyTrust(baseTransport, config.nodeId, options.trust), options.observability);
-  await transport.connect();
+  try {
+    await transport.connect();
+  } catch (error) {
+    await transport.close().catch(() => undefined); // a transport left half-connected would keep retrying
+    throw error;
+  }
   const source = nodeSource(config.nodeId);
   const layer = { transport, nodeId: config.nodeId, profile: config.profile, clock, random, logger };
   const ltp = attachLtp(layer, options.ltp);

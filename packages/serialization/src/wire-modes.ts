@@ -28,12 +28,16 @@ export function toBinaryMode(event: EcpsEvent): BinaryModeMessage {
   return { ...(event.datacontenttype ? { contentType: event.datacontenttype } : {}), properties, data: event.data };
 }
 
-/** Reads a binary-mode message. Throws `DECODE_ERROR` when a required attribute is missing or specversion is not 1.0. */
+/**
+ * Reads a binary-mode message. Throws `DECODE_ERROR` when a required attribute is missing or specversion is not 1.0.
+ * Properties whose names are not valid CloudEvents attribute names (lowercase alphanumeric, at most 20) are not
+ * attributes and are left out, as structured mode leaves out such members.
+ */
 export function fromBinaryMode(message: BinaryModeMessage): EcpsEvent {
   const p = message.properties;
   requireAttributes(p['specversion'], p['id'], p['source'], p['type']);
   const extensions: Record<string, string> = {};
-  for (const [name, value] of Object.entries(p)) if (!FIXED.has(name)) extensions[name] = value;
+  for (const [name, value] of Object.entries(p)) if (!FIXED.has(name) && isValidExtensionName(name)) extensions[name] = value;
   return {
     id: p['id']!,
     source: p['source']!,
@@ -104,7 +108,7 @@ export function fromStructured(bytes: Uint8Array): EcpsEvent {
     id: o['id'] as string,
     source: o['source'] as string,
     type: o['type'] as string,
-    ...(typeof o['time'] === 'string' ? { time: o['time'] } : {}),
+    ...(typeof o['time'] === 'string' && o['time'] !== '' ? { time: o['time'] } : {}),
     ...(contentType ? { datacontenttype: contentType } : {}),
     ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
     data,

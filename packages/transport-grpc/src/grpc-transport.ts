@@ -146,6 +146,8 @@ class GrpcBusTransport implements GrpcTransport {
   private reconnectTimer: TimerHandle | undefined;
   private backlog = 0;
   private paused = false;
+  /** The router's secret for this node's last accepted hello: presented again to take over a half-open stream. */
+  private resumeToken: Uint8Array = new Uint8Array(0);
 
   constructor(private readonly options: GrpcTransportOptions) {
     assertNodeId(options.nodeId);
@@ -334,7 +336,7 @@ class GrpcBusTransport implements GrpcTransport {
     stream.on('data', (frame: BusServerFrame) => this.onFrame(stream, frame));
     stream.on('error', (error: unknown) => this.onDown(stream, error));
     stream.on('end', () => this.onDown(stream, undefined));
-    stream.write({ frame: { $case: 'hello', value: { nodeId: this.options.nodeId } } });
+    stream.write({ frame: { $case: 'hello', value: { nodeId: this.options.nodeId, resumeToken: this.resumeToken } } });
   }
 
   private onFrame(stream: BusStream, frame: BusServerFrame): void {
@@ -348,15 +350,29 @@ class GrpcBusTransport implements GrpcTransport {
       this.stats.received++;
       for (const id of subscriptionIds) this.subscriptions.get(id)?.queue.enqueue(received, local);
     } else if (f?.$case === 'ack') {
-      if (f.value.seq === 0n) this.onReady(stream);
-      else this.onAck(f.value);
+      if (f.value.seq !== 0n) this.onAck(f.value);
+      else if (f.value.success) this.onReady(stream, f.value.resumeToken);
+      else this.onRefused(f.value);
     }
   }
 
+  /**
+   * The router refused this node's hello (its id is connected elsewhere, or not the one its certificate names):
+   * `connect()` fails with the router's code now; the node keeps retrying with backoff, since a dead connection
+   * holding the id is dropped by the router's keepalive.
+   */
+  private onRefused(ack: BusAck): void {
+    const error = this.errorFromAck(ack);
+    this.logger.warn('bus hello refused', { target: this.options.target, nodeId: this.options.nodeId, code: error.code, reason: ack.message });
+    for (const waiter of this.readyWaiters) waiter.reject(error);
+    this.readyWaiters.clear();
+  }
+
   /** The router greeted us: restore subscriptions, then resend every unacknowledged operation in order. */
-  private onReady(stream: BusStream): void {
+  private onReady(stream: BusStream, resumeToken: Uint8Array): void {
     if (this.stats.reconnects > 0 || this.attempt > 0) this.logger.info('bus connection restored', { target: this.options.target });
     this.ready = true;
+    this.resumeToken = resumeToken;
     this.attempt = 0;
     for (const [id, local] of this.subscriptions) {
       if (local.established) stream.write(this.subscribeFrame(0n, id, local));
@@ -372,8 +388,12 @@ class GrpcBusTransport implements GrpcTransport {
     this.pending.delete(ack.seq);
     this.clock.clearTimeout(op.timer);
     if (ack.success) return op.resolve();
+    op.reject(this.errorFromAck(ack));
+  }
+
+  private errorFromAck(ack: BusAck): TransportError | ValidationError {
     const code: EcpsErrorCode = codeSet.has(ack.code) ? (ack.code as EcpsErrorCode) : 'REMOTE_ERROR';
-    op.reject(code === 'INVALID_ARGUMENT' ? new ValidationError(code, ack.message) : new TransportError(code, `router: ${ack.message}`));
+    return code === 'INVALID_ARGUMENT' ? new ValidationError(code, ack.message) : new TransportError(code, `router: ${ack.message}`);
   }
 
   private onDown(stream: BusStream, error: unknown): void {

@@ -2,7 +2,7 @@
 // The public surface of @ecps/transport-grpc.
 
 export { grpcTransport } from './grpc-transport';
-export { grpcBusServer, addBusService, BusRouter, BUS_FRAME_HEADROOM_BYTES } from './bus-server';
+export { grpcBusServer, addBusService, BusRouter, BUS_FRAME_HEADROOM_BYTES, defaultCertificateIdentities } from './bus-server';
 export { addMemoryStoreService, createMemoryStoreClient } from './memory-store';
 export { addEcpsService, methodPath } from './service-server';
 export { createEcpsClient } from './service-client';
@@ -11,7 +11,7 @@ export { maxMessageSizeFor, channelOptionsFor, clientCredentials, serverCredenti
 export { statusForError, errorFromStatus, toServiceError, ERROR_CODE_METADATA_KEY } from './status';
 
 export type { GrpcTransport, GrpcTransportOptions, GrpcTransportStats } from './grpc-transport';
-export type { GrpcBusServer, GrpcBusServerOptions, BusRouterOptions, BusRouterStats } from './bus-server';
+export type { GrpcBusServer, GrpcBusServerOptions, BusRouterOptions, BusRouterStats, BusAcl } from './bus-server';
 export type { MemoryStoreHandler, MemoryStoreClient } from './memory-store';
 export type {
   CallContext,

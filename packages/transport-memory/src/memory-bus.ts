@@ -8,7 +8,7 @@ export interface MemoryBusOptions {
   bestEffortQueueLimit?: number;
   /** Events a subscriber may have queued before a RELIABLE publish to it fails with `QUEUE_FULL`. Default 65536. */
   reliableQueueLimit?: number;
-  /** Called when a handler throws; delivery continues with the next event. */
+  /** Called when any subscriber's handler throws (besides its transport's logger); delivery continues. */
   onHandlerError?: (error: unknown, topic: string) => void;
 }
 
@@ -16,7 +16,12 @@ export interface MemoryBusStats {
   /** BEST_EFFORT events dropped because a subscriber's queue was full. */
   dropped: number;
   delivered: number;
+  /** Events whose handler threw. */
+  handlerErrors: number;
 }
+
+/** Called with a handler's error, the topic and the subscription's filter. */
+export type HandlerErrorReporter = (error: unknown, topic: string, filter: string) => void;
 
 interface Delivery {
   topic: string;
@@ -34,6 +39,7 @@ class MemorySubscriber {
     readonly qos: QosLevel,
     private readonly handler: EventHandler,
     private readonly bus: MemoryBus,
+    private readonly onError: HandlerErrorReporter | undefined,
   ) {}
 
   enqueue(delivery: Delivery): void {
@@ -51,6 +57,8 @@ class MemorySubscriber {
         await this.handler(event, topic);
         this.bus.stats.delivered++;
       } catch (error) {
+        this.bus.stats.handlerErrors++;
+        this.onError?.(error, topic, this.filter);
         this.bus.reportHandlerError(error, topic);
       }
     }
@@ -63,7 +71,7 @@ class MemorySubscriber {
  * Subscriptions match with MQTT `+`/`#` rules; each has its own FIFO, so events from one publisher arrive in order.
  */
 export class MemoryBus {
-  readonly stats: MemoryBusStats = { dropped: 0, delivered: 0 };
+  readonly stats: MemoryBusStats = { dropped: 0, delivered: 0, handlerErrors: 0 };
   private readonly subscribers = new Set<MemorySubscriber>();
   private readonly bestEffortLimit: number;
   private readonly reliableLimit: number;
@@ -74,8 +82,8 @@ export class MemoryBus {
   }
 
   /** @internal used by memory transports */
-  attach(filter: string, qos: QosLevel, handler: EventHandler): { detach(): void } {
-    const subscriber = new MemorySubscriber(filter, qos, handler, this);
+  attach(filter: string, qos: QosLevel, handler: EventHandler, onError?: HandlerErrorReporter): { detach(): void } {
+    const subscriber = new MemorySubscriber(filter, qos, handler, this, onError);
     this.subscribers.add(subscriber);
     return {
       detach: () => {

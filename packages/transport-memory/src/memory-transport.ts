@@ -7,9 +7,11 @@ import {
   assertTopic,
   assertTopicFilter,
   nodeSource,
+  silentLogger,
   type Clock,
   type EcpsEvent,
   type EventHandler,
+  type Logger,
   type PublishOptions,
   type QosLevel,
   type RandomSource,
@@ -34,6 +36,10 @@ export interface MemoryTransportOptions {
   /** Prepended verbatim to every topic, including reply topics (spec §9). Default empty. */
   topicPrefix?: string;
   requestTimeoutMs?: number;
+  /** How long a `serve` handler may take before the requester gets a `TIMEOUT` error reply. Default `requestTimeoutMs`. */
+  handlerTimeoutMs?: number;
+  /** Hears handler errors of this transport's subscriptions and RPC replies that could not be sent (warn). Default silent. */
+  logger?: Logger;
   clock?: Clock;
   random?: RandomSource;
 }
@@ -51,12 +57,14 @@ class MemoryTransport implements Transport {
   private readonly bus: MemoryBus;
   private readonly prefix: string;
   private readonly rpc: PubSubRpc;
+  private readonly logger: Logger;
   private readonly subscriptions = new Set<{ detach(): void }>();
   private closed = false;
 
   constructor(private readonly options: MemoryTransportOptions) {
     this.bus = options.bus ?? defaultMemoryBus();
     this.prefix = options.topicPrefix ?? '';
+    this.logger = options.logger ?? silentLogger;
     this.maxPayloadSize = options.maxPayloadSize ?? CONFORMANCE_PROFILES.standard.maxMessageSizeBytes + ENVELOPE_HEADROOM_BYTES;
     const pubsub = { publish: this.publish.bind(this), subscribe: this.subscribe.bind(this) };
     this.rpc = new PubSubRpc(pubsub, {
@@ -64,6 +72,8 @@ class MemoryTransport implements Transport {
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.random ? { random: options.random } : {}),
       ...(options.requestTimeoutMs ? { defaultTimeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.handlerTimeoutMs ? { handlerTimeoutMs: options.handlerTimeoutMs } : {}),
+      logger: this.logger,
     });
   }
 
@@ -86,8 +96,11 @@ class MemoryTransport implements Transport {
     this.ensureOpen();
     assertTopicFilter(filter);
     const prefix = this.prefix;
-    const attachment = this.bus.attach(prefix + filter, options.qos ?? 2, (event, topic) =>
-      handler(event, topic.slice(prefix.length)),
+    const attachment = this.bus.attach(
+      prefix + filter,
+      options.qos ?? 2,
+      (event, topic) => handler(event, topic.slice(prefix.length)),
+      (error, topic) => this.logger.warn('subscription handler failed', { filter, topic: topic.slice(prefix.length), error: String(error) }),
     );
     this.subscriptions.add(attachment);
     return {

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // A persistent mqtt.js outgoing store: one file per unacknowledged QoS 1/2 packet, so a restarted process resends
-// what the broker never acknowledged. Writes are serialised so callbacks (and thus sends) keep publish order.
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { rename, unlink, writeFile } from 'node:fs/promises';
+// what the broker never acknowledged. Writes are serialised so callbacks (and thus sends) keep publish order, and
+// durable (file and directory fsynced) before mqtt.js is told the packet is stored.
+import { mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { silentLogger, type Logger } from '@ecps/core';
+import { DURABLE_TEMP_SUFFIX, writeFileDurable, type DurableFs } from '@ecps/core/internal';
 import type { IStore, Packet } from 'mqtt';
 
 interface Entry {
@@ -38,23 +40,37 @@ function serialise(packet: Packet): string {
   return JSON.stringify(copy, replacer);
 }
 
+export interface FileStoreOptions {
+  /** The file-system calls of the durable writes (default `node:fs/promises`); for tests that check their order. */
+  fs?: DurableFs;
+}
+
 /**
  * An mqtt.js `IStore` kept in a directory. Loads what a previous process left; `close` keeps the files.
- * Survives a crash of the process (files are renamed into place), not a power loss (no fsync).
+ * A stored packet survives a crash of the process and a power loss: `put` reports success only once the file and
+ * the directory entry are fsynced. Removals (at acknowledgement) are not synced: after a power loss an
+ * acknowledged packet may be sent again, which QoS 1 allows. Temporary files a crash left behind are removed on open.
  */
 export class FileStore implements IStore {
   private readonly entries = new Map<number, Entry>();
   private seq = 0;
   private chain: Promise<void> = Promise.resolve();
+  private readonly fs: DurableFs | undefined;
 
   constructor(
     private readonly dir: string,
     private readonly logger: Logger = silentLogger,
+    options: FileStoreOptions = {},
   ) {
+    this.fs = options.fs;
     mkdirSync(dir, { recursive: true });
-    const files = readdirSync(dir)
-      .filter((f) => f.endsWith('.pkt'))
-      .sort();
+    const names = readdirSync(dir);
+    for (const leftover of names.filter((f) => f.endsWith(DURABLE_TEMP_SUFFIX))) {
+      // a write a crash interrupted: its packet was never reported stored, so mqtt.js never counted on it
+      unlinkSync(join(dir, leftover));
+      this.logger.info('mqtt file store: removed an unfinished write', { file: leftover });
+    }
+    const files = names.filter((f) => f.endsWith('.pkt')).sort();
     for (const file of files) {
       try {
         const packet = JSON.parse(readFileSync(join(dir, file), 'utf8'), reviver) as Packet;
@@ -85,8 +101,7 @@ export class FileStore implements IStore {
     const text = serialise(packet);
     const path = join(this.dir, file);
     this.enqueue(async () => {
-      await writeFile(`${path}.tmp`, text);
-      await rename(`${path}.tmp`, path);
+      await writeFileDurable(path, text, this.fs ? { fs: this.fs } : {});
       if (previous) await unlink(join(this.dir, previous.file)).catch(() => undefined);
     }, cb);
     return this;

@@ -6,6 +6,7 @@ export { FileStore } from './file-store';
 export { encodeWire, decodeWire } from './wire';
 export { qosForType } from './qos-table';
 
-export type { MqttTransportOptions, MqttTlsOptions, BackoffFn } from './mqtt-transport';
+export type { MqttTransport, MqttTransportOptions, MqttTransportStats, MqttTlsOptions, BackoffFn } from './mqtt-transport';
 export type { QueueFullPolicy } from './publish-gate';
+export type { FileStoreOptions } from './file-store';
 export type { WireMessage, PublishProperties } from './wire';

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The ECPS Transport over MQTT (mqtt.js v5): publish/subscribe, request/reply and server streams (spec §9).
+// The ECPS Transport over MQTT (mqtt.js v5): publish/subscribe, request/reply and server streams (spec §9), a
+// receive path with bounded queues and QoS 1 acknowledged after the handler, and a close() that flushes.
 import {
   CONFORMANCE_PROFILES,
   ENVELOPE_HEADROOM_BYTES,
@@ -34,8 +35,9 @@ import {
 import { connect as mqttConnect, Store, type IClientOptions, type IPublishPacket, type IStore, type MqttClient } from 'mqtt';
 import { FileStore } from './file-store';
 import { PublishGate, type QueueFullPolicy } from './publish-gate';
+import { ReceiveFlow, type ReceiveStats, type SubscriptionQueue } from './receive-flow';
 import { qosForType } from './qos-table';
-import { decodeWire, encodeWire, type PublishProperties } from './wire';
+import { encodeWire, isAllowedResponseTopic, readPublish, type PublishProperties, type ReceiveLimits } from './wire';
 
 /** Delay before reconnect attempt `attempt` (1, 2, ...). */
 export type BackoffFn = (attempt: number) => number;
@@ -75,6 +77,8 @@ export interface MqttTransportOptions {
   defaultQos?: QosLevel;
   /** Default deadline of `request`/`requestStream`. Default 30000. */
   requestTimeoutMs?: number;
+  /** How long a `serve` handler may take before the requester gets a `TIMEOUT` error reply. Default `requestTimeoutMs`. */
+  handlerTimeoutMs?: number;
   /** `connect()` fails with `UNAVAILABLE` after this long without a broker. Default 30000. */
   connectTimeoutMs?: number;
   /** Keepalive in seconds. Default 30. */
@@ -91,6 +95,14 @@ export interface MqttTransportOptions {
   storeDir?: string;
   /** `clean: false` keeps the broker session (subscriptions, queued messages) across reconnects. Default true. */
   session?: { clean?: boolean; /** MQTT 5 Session Expiry Interval when not clean. Default 3600. */ expirySeconds?: number };
+  /**
+   * Events one subscription may have waiting for its handler before the transport stops reading from the broker
+   * (TCP then pushes back); reading resumes when every queue is down to a quarter. Default 1024. On MQTT 5 the
+   * broker is also asked to keep at most half of it in flight as unacknowledged QoS 1/2 messages (Receive Maximum).
+   */
+  receiveQueueLimit?: number;
+  /** How long `close()` waits for publishes still in flight before it ends the connection anyway. Default 5000. */
+  closeTimeoutMs?: number;
   logger?: Logger;
   clock?: Clock;
   random?: RandomSource;
@@ -101,20 +113,33 @@ const REPLY_PREFIX = 'response/';
 const REQUEST_SUFFIX = '/request';
 /** Response topics of MQTT 5 requesters that chose their own, remembered until the reply is sent. */
 const MAX_REMEMBERED_RESPONSE_TOPICS = 10_000;
+const NO_QUEUES: readonly SubscriptionQueue[] = [];
 
-interface LocalSubscription {
-  readonly filter: string;
-  readonly handler: EventHandler;
-  readonly queue: Array<{ topic: string; event: EcpsEvent }>;
-  active: boolean;
-  pumping: boolean;
+/** mqtt.js's packet writer, which it keeps private; used to send the PUBACKs it was told to leave to us. */
+interface RawPacketSender {
+  _sendPacket(packet: { cmd: 'puback'; messageId: number }, cb: undefined, cbStorePut: undefined, noStore: true): void;
 }
+/** Room for the topic, properties and, in structured mode, JSON attributes and base64 around the event data. */
+const WIRE_OVERHEAD_BYTES = 64 * 1024;
 
 interface FilterGroup {
   readonly mqttFilter: string;
   readonly id: number;
   qos: QosLevel;
-  readonly members: Set<LocalSubscription>;
+  readonly members: Set<SubscriptionQueue>;
+}
+
+/** What the receive path has done; see {@link MqttTransport.stats}. */
+export interface MqttTransportStats extends ReceiveStats {
+  /** Messages dropped because they exceeded the size limit on receive. */
+  droppedTooLarge: number;
+  /** Messages dropped because they were not CloudEvents. */
+  droppedUndecodable: number;
+}
+
+/** The ECPS {@link Transport} over MQTT, with the receive path's figures. */
+export interface MqttTransport extends Transport {
+  stats(): MqttTransportStats;
 }
 
 export function defaultBackoff(random: RandomSource = cryptoRandom): BackoffFn {
@@ -125,7 +150,7 @@ export function defaultBackoff(random: RandomSource = cryptoRandom): BackoffFn {
   };
 }
 
-class MqttTransport implements Transport {
+class MqttClientTransport implements MqttTransport {
   readonly kind = 'mqtt';
   readonly maxPayloadSize: number;
   private readonly protocolVersion: 4 | 5;
@@ -139,6 +164,13 @@ class MqttTransport implements Transport {
   private readonly groupsById = new Map<number, FilterGroup>();
   private readonly responseTopics = new Map<string, string>();
   private readonly pendingPublishes = new Set<(error: unknown) => void>();
+  private readonly flow: ReceiveFlow;
+  /** Receive limits: the PUBLISH payload (structured mode: base64 data and JSON attributes) and the event data. */
+  private readonly limits: ReceiveLimits;
+  private readonly dropped = { droppedTooLarge: 0, droppedUndecodable: 0 };
+  /** Publishes called and not yet settled (including those waiting for room): close() waits for them. */
+  private unsettled = 0;
+  private onSettled: (() => void) | undefined;
   private client: MqttClient | undefined;
   private outgoingStore: IStore | undefined;
   private incomingStore: IStore | undefined;
@@ -162,14 +194,26 @@ class MqttTransport implements Transport {
     const profile = CONFORMANCE_PROFILES[options.profile ?? 'standard'];
     if (!profile) throw new TransportError('CONFIG_INVALID', `unknown profile ${String(options.profile)}`);
     this.maxPayloadSize = options.maxPayloadSize ?? profile.maxMessageSizeBytes + ENVELOPE_HEADROOM_BYTES;
+    this.limits = { maxWireBytes: Math.ceil(this.maxPayloadSize / 3) * 4 + WIRE_OVERHEAD_BYTES, maxPayloadSize: this.maxPayloadSize };
     this.gate = new PublishGate(options.maxPendingPublishes ?? 10_000, options.whenQueueFull ?? 'reject');
+    this.flow = new ReceiveFlow({
+      limit: Math.max(1, options.receiveQueueLimit ?? 1024),
+      logger: this.logger,
+      sendAck: (messageId) => (this.client as unknown as RawPacketSender | undefined)?._sendPacket({ cmd: 'puback', messageId }, undefined, undefined, true),
+    });
     const pubsub = { publish: this.publish.bind(this), subscribe: this.subscribe.bind(this) };
     this.rpc = new PubSubRpc(pubsub, {
       source: nodeSource(options.nodeId),
+      logger: this.logger,
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.random ? { random: options.random } : {}),
       ...(options.requestTimeoutMs ? { defaultTimeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.handlerTimeoutMs ? { handlerTimeoutMs: options.handlerTimeoutMs } : {}),
     });
+  }
+
+  stats(): MqttTransportStats {
+    return { ...this.flow.stats, ...this.dropped };
   }
 
   /** Connects (once); resolves at the first CONNACK. The transport keeps reconnecting until `close()`. */
@@ -226,11 +270,24 @@ class MqttTransport implements Transport {
         }
       }
       const waiting = this.gate.acquire(topic);
-      if (waiting) return waiting.then(() => this.send(client, mqttTopic, payload, qos, properties));
+      this.unsettled++;
+      if (waiting) {
+        return waiting.then(
+          () => this.send(client, mqttTopic, payload, qos, properties),
+          (error: unknown) => {
+            this.settled();
+            throw error;
+          },
+        );
+      }
       return this.send(client, mqttTopic, payload, qos, properties);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  private settled(): void {
+    if (--this.unsettled === 0) this.onSettled?.();
   }
 
   async subscribe(filter: string, handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -239,7 +296,7 @@ class MqttTransport implements Transport {
     const client = this.start();
     const mqttFilter = this.prefix + filter;
     const qos = options.qos ?? 2;
-    const local: LocalSubscription = { filter, handler, queue: [], active: true, pumping: false };
+    const local = this.flow.queue(filter, handler);
     let group = this.groups.get(mqttFilter);
     if (!group || group.qos < qos) {
       const id = group?.id ?? this.nextGroupId++;
@@ -252,8 +309,7 @@ class MqttTransport implements Transport {
     group.members.add(local);
     const unsubscribe = async () => {
       if (!local.active) return;
-      local.active = false;
-      local.queue.length = 0;
+      local.stop(true);
       const current = this.groups.get(mqttFilter);
       if (!current) return;
       current.members.delete(local);
@@ -281,17 +337,23 @@ class MqttTransport implements Transport {
     return this.rpc.serveStream(service, handler);
   }
 
+  /**
+   * Stops delivery at once (queued QoS 1 messages stay unacknowledged, so a persistent session gets them again),
+   * waits up to `closeTimeoutMs` for publishes still in flight when connected, then sends DISCONNECT after
+   * everything written and closes the socket. What is still pending then fails with `CLOSED`.
+   */
   async close(): Promise<void> {
     if (this.closed) return this.closeDone;
     this.closed = true;
     let done!: () => void;
     this.closeDone = new Promise<void>((resolve) => (done = resolve));
     if (this.reconnectTimer !== undefined) this.clock.clearTimeout(this.reconnectTimer);
-    for (const group of this.groups.values()) for (const m of group.members) m.active = false;
+    for (const group of this.groups.values()) for (const m of group.members) m.stop(false);
     this.groups.clear();
     this.groupsById.clear();
+    this.flow.close();
     const client = this.client;
-    if (client) await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+    if (client) await this.disconnect(client);
     // Fail what is pending only now, in the same turn close() resolves, so callers awaiting close() first can
     // still attach their handlers without an unhandled rejection in between.
     const error = new TransportError('CLOSED', 'mqtt transport closed', {
@@ -302,6 +364,20 @@ class MqttTransport implements Transport {
     for (const fail of [...this.pendingPublishes]) fail(error);
     for (const w of this.connectWaiters.splice(0)) w.reject(error);
     done();
+  }
+
+  /** Flushes, then ends the connection: DISCONNECT and a graceful socket end, forced once the deadline passed. */
+  private async disconnect(client: MqttClient): Promise<void> {
+    let timer: TimerHandle | undefined;
+    const expired = new Promise<false>((resolve) => (timer = this.clock.setTimeout(() => resolve(false), this.options.closeTimeoutMs ?? 5000)));
+    const drained =
+      this.unsettled === 0 ? Promise.resolve(true) : new Promise<true>((resolve) => (this.onSettled = () => resolve(true)));
+    const flushed = this.connected && (await Promise.race([drained, expired]));
+    // end(false) sends DISCONNECT behind everything already written and ends the socket, which flushes it
+    const ended = new Promise<void>((resolve) => client.end(!flushed, {}, () => resolve()));
+    if (!(await Promise.race([ended.then(() => true), expired]))) client.stream.destroy();
+    await ended;
+    this.clock.clearTimeout(timer!);
   }
 
   /** Creates the client on first use; publishes and subscriptions made before the first CONNACK are queued. */
@@ -326,9 +402,18 @@ class MqttTransport implements Transport {
       ...(o.password !== undefined ? { password: Buffer.from(o.password) } : {}),
       ...(o.tls ?? {}),
     } as IClientOptions;
-    if (this.protocolVersion === 5 && !clean) clientOptions.properties = { sessionExpiryInterval: o.session?.expirySeconds ?? 3600 };
+    if (this.protocolVersion === 5) {
+      clientOptions.properties = {
+        // a conforming broker then never sends us more than we accept, nor more unacknowledged QoS 1/2 than we queue
+        maximumPacketSize: this.limits.maxWireBytes + WIRE_OVERHEAD_BYTES,
+        receiveMaximum: Math.min(65_535, Math.max(1, Math.floor((o.receiveQueueLimit ?? 1024) / 2))),
+        ...(clean ? {} : { sessionExpiryInterval: o.session?.expirySeconds ?? 3600 }),
+      };
+    }
     const client = mqttConnect(o.url, clientOptions);
     this.client = client;
+    // Every received PUBLISH comes through here; mqtt.js reads the next packet only when `done` is called.
+    client.handleMessage = (packet, done) => this.onPublish(packet, done);
     client.on('connect', (connack) => {
       this.connected = true;
       this.attempt = 0;
@@ -343,7 +428,6 @@ class MqttTransport implements Transport {
       this.everConnected = true;
       for (const w of this.connectWaiters.splice(0)) w.resolve();
     });
-    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
     client.on('error', (error) => {
       this.lastError = error;
       this.logger.warn('mqtt client error', { url: o.url, error: String(error) });
@@ -360,6 +444,7 @@ class MqttTransport implements Transport {
     client.on('close', () => {
       if (this.connected) this.logger.info('mqtt connection lost', { url: o.url });
       this.connected = false;
+      this.flow.connectionLost();
       if (o.reconnect === false && this.connectWaiters.length > 0) {
         // No retry will come: fail connect() now with what went wrong (refused, TLS, ...).
         const error = new TransportError('UNAVAILABLE', `no MQTT connection to ${o.url}: ${String(this.lastError ?? 'closed')}`, {
@@ -393,24 +478,28 @@ class MqttTransport implements Transport {
         settled = true;
         this.pendingPublishes.delete(fail);
         this.gate.release();
+        this.settled();
         reject(error);
       };
       this.pendingPublishes.add(fail);
       const publishOptions = properties ? { qos, retain: false, properties } : { qos, retain: false };
       const attempt = () =>
         client.publish(mqttTopic, payload, publishOptions, (error) => {
-          // After close(), close() itself fails what is still pending, with CLOSED.
-          if (settled || this.closed) return;
+          if (settled) return;
           if (!error) {
+            // also while close() waits for it
             settled = true;
             this.pendingPublishes.delete(fail);
             this.gate.release();
+            this.settled();
             resolve();
             return;
           }
+          // After close(), close() itself fails what is still pending, with CLOSED.
+          if (this.closed) return;
           // mqtt.js fails publishes it had queued behind a store replay when the connection drops again; they
           // were never sent, so sending them again keeps at-least-once without reordering.
-          if (error.message === 'Connection closed' && !this.closed) {
+          if (error.message === 'Connection closed') {
             setImmediate(attempt);
             return;
           }
@@ -459,60 +548,48 @@ class MqttTransport implements Transport {
     }
   }
 
-  private onMessage(mqttTopic: string, payload: Buffer, packet: IPublishPacket): void {
-    if (this.closed || !mqttTopic.startsWith(this.prefix)) return;
+  /** One received PUBLISH: checked, decoded and queued; `done` tells mqtt.js when to read on (see ReceiveFlow). */
+  private onPublish(packet: IPublishPacket, done: (error?: Error) => void): void {
+    if (this.closed) return this.flow.refuse(done);
+    const mqttTopic = packet.topic;
+    if (!mqttTopic.startsWith(this.prefix)) return this.flow.skip(done);
     let event: EcpsEvent;
     try {
-      event = decodeWire(payload, packet.properties);
+      event = readPublish(packet.payload as Buffer, packet.properties, this.limits);
     } catch (error) {
-      this.logger.warn('ignoring a non-CloudEvents MQTT message', { topic: mqttTopic, error: isEcpsError(error) ? error.message : String(error) });
+      const tooLarge = isEcpsError(error, 'MESSAGE_TOO_LARGE');
+      this.dropped[tooLarge ? 'droppedTooLarge' : 'droppedUndecodable']++;
+      const message = tooLarge ? 'dropping a message over the size limit' : 'ignoring a non-CloudEvents MQTT message';
+      this.logger.warn(message, { topic: mqttTopic, error: isEcpsError(error) ? error.message : String(error) });
+      return this.flow.skip(done);
+    }
+    if (isIgnoredEventType(event.type)) return this.flow.skip(done);
+    const responseTopic: unknown = packet.properties?.responseTopic;
+    if (responseTopic !== undefined) this.rememberResponseTopic(responseTopic, event);
+    const topic = mqttTopic.slice(this.prefix.length);
+    const ids = packet.properties?.subscriptionIdentifier;
+    let queues: Iterable<SubscriptionQueue>;
+    if (typeof ids === 'number') {
+      queues = this.groupsById.get(ids)?.members ?? NO_QUEUES;
+    } else {
+      const matching: SubscriptionQueue[] = [];
+      if (Array.isArray(ids)) for (const id of ids) matching.push(...(this.groupsById.get(id)?.members ?? NO_QUEUES));
+      else for (const group of this.groups.values()) if (topicMatches(group.mqttFilter, mqttTopic)) matching.push(...group.members);
+      queues = matching;
+    }
+    this.flow.deliver(queues, topic, event, packet.qos, packet.messageId, done);
+  }
+
+  /** A requester's own MQTT 5 Response Topic is used for the reply only when it lies under our topic prefix. */
+  private rememberResponseTopic(responseTopic: unknown, event: EcpsEvent): void {
+    const correlation = correlationOf(event);
+    if (correlation === undefined || responseTopic === this.prefix + REPLY_PREFIX + correlation) return;
+    if (!isAllowedResponseTopic(responseTopic, this.prefix)) {
+      this.logger.warn('ignoring a Response Topic outside the topic prefix', { responseTopic, prefix: this.prefix, source: event.source });
       return;
     }
-    if (isIgnoredEventType(event.type)) return;
-    const properties = packet.properties;
-    if (properties?.correlationData && correlationOf(event) === undefined) {
-      // An MQTT 5 requester that only set Correlation Data (e.g. mosquitto_rr): carry it as the extension.
-      event = { ...event, extensions: { ...event.extensions, correlationid: properties.correlationData.toString('utf8') } };
-    }
-    const correlation = correlationOf(event);
-    if (properties?.responseTopic && correlation !== undefined && properties.responseTopic !== this.prefix + REPLY_PREFIX + correlation) {
-      if (this.responseTopics.size >= MAX_REMEMBERED_RESPONSE_TOPICS) this.responseTopics.delete(this.responseTopics.keys().next().value!);
-      this.responseTopics.set(correlation, properties.responseTopic);
-    }
-    const topic = mqttTopic.slice(this.prefix.length);
-    const ids = properties?.subscriptionIdentifier;
-    if (typeof ids === 'number') {
-      this.deliver(this.groupsById.get(ids), topic, event);
-    } else if (ids !== undefined) {
-      for (const id of ids) this.deliver(this.groupsById.get(id), topic, event);
-    } else {
-      for (const group of this.groups.values()) if (topicMatches(group.mqttFilter, mqttTopic)) this.deliver(group, topic, event);
-    }
-  }
-
-  private deliver(group: FilterGroup | undefined, topic: string, event: EcpsEvent): void {
-    if (group) for (const local of group.members) this.enqueue(local, topic, event);
-  }
-
-  private enqueue(local: LocalSubscription, topic: string, event: EcpsEvent): void {
-    local.queue.push({ topic, event });
-    if (!local.pumping) void this.pump(local);
-  }
-
-  /** Runs one subscription's handler on one event at a time, in arrival order. */
-  private async pump(local: LocalSubscription): Promise<void> {
-    local.pumping = true;
-    while (local.active && local.queue.length > 0) {
-      const { topic, event } = local.queue.shift()!;
-      try {
-        // Await only what is asynchronous: a microtask per event is measurable at high rates.
-        const result = local.handler(event, topic);
-        if (result) await result;
-      } catch (error) {
-        this.logger.warn('subscription handler failed', { filter: local.filter, topic, error: String(error) });
-      }
-    }
-    local.pumping = false;
+    if (this.responseTopics.size >= MAX_REMEMBERED_RESPONSE_TOPICS) this.responseTopics.delete(this.responseTopics.keys().next().value!);
+    this.responseTopics.set(correlation, responseTopic);
   }
 
   private ensureOpen(): void {
@@ -527,7 +604,9 @@ class MqttTransport implements Transport {
  * Throws `CONFIG_INVALID` for an unknown profile. Calls fail with `CLOSED` after `close()`, `MESSAGE_TOO_LARGE` above
  * `maxPayloadSize`, `QUEUE_FULL` when `maxPendingPublishes` publishes are pending (policy `reject`),
  * `INVALID_ARGUMENT` for bad topics; `connect()` fails with `UNAVAILABLE` (no broker in time) or `UNAUTHENTICATED` (credentials refused).
+ * Received QoS 1 messages are acknowledged once every matching handler has returned (or thrown); received messages
+ * over the size limit or that are not CloudEvents are dropped and reported to the logger.
  */
-export function mqttTransport(options: MqttTransportOptions): Transport {
-  return new MqttTransport(options);
+export function mqttTransport(options: MqttTransportOptions): MqttTransport {
+  return new MqttClientTransport(options);
 }

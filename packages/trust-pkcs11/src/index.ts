@@ -4,4 +4,4 @@
 export { Pkcs11KeyProvider } from './pkcs11-key-provider';
 export { pkcs11Error } from './errors';
 
-export type { Pkcs11Options } from './pkcs11-key-provider';
+export type { Pkcs11Options, Pkcs11KeyUsage } from './pkcs11-key-provider';

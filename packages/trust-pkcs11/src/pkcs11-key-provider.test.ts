@@ -8,6 +8,11 @@ import { testEvent, waitFor } from '@ecps/testkit';
 import { IdentitySigner, KeyDirectory, Rbac, SoftwareKeyProvider, secureTransport } from '@ecps/trust';
 import { Pkcs11KeyProvider } from './pkcs11-key-provider';
 
+/** The uncompressed point (65 bytes) of a P-256 SPKI. */
+function pointOf(spki: Uint8Array): Uint8Array {
+  return new Uint8Array(spki.subarray(spki.length - 65));
+}
+
 interface TokenInfo {
   modulePath: string;
   label: string;
@@ -21,12 +26,12 @@ describeHsm('Pkcs11KeyProvider on SoftHSM2', () => {
   let token: TokenInfo;
   let hsm: Pkcs11KeyProvider;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     token = JSON.parse(shared!) as TokenInfo;
-    hsm = Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin });
+    hsm = await Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin });
   });
-  afterAll(() => {
-    hsm?.close();
+  afterAll(async () => {
+    await hsm?.close();
   });
 
   it('generates an ECDSA P-256 key whose signatures verify with node:crypto', async () => {
@@ -56,30 +61,71 @@ describeHsm('Pkcs11KeyProvider on SoftHSM2', () => {
     expect(await hsm.unwrapKey('log-key', wrapped)).toEqual(new Uint8Array(32).fill(3));
   });
 
+  it('generates single-purpose keys: a signing key cannot derive, a sealing key cannot sign', async () => {
+    const signing = await hsm.generateKey('sign-only', 'ecdsa-p256');
+    const sealing = await hsm.generateKey('derive-only', 'ecdsa-p256', { usage: 'derive' });
+    const peer = (await hsm.generateKey('peer', 'ecdsa-p256', { usage: 'derive' })).publicKey!;
+    const point = pointOf(peer);
+    expect(signing.publicKey).toBeDefined();
+    expect((await hsm.sign('sign-only', new Uint8Array(8))).length).toBe(64);
+    expect((await hsm.deriveSharedSecret('derive-only', point)).length).toBe(32);
+    // the token itself refuses: CKA_SIGN / CKA_DERIVE are false (CKR_KEY_FUNCTION_NOT_PERMITTED)
+    await expect(hsm.deriveSharedSecret('sign-only', point)).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
+    await expect(hsm.sign('derive-only', new Uint8Array(8))).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
+    expect(sealing.algorithm).toBe('ecdsa-p256');
+  });
+
+  it('keeps the event loop running while token calls are in progress', async () => {
+    await hsm.generateKey('busy', 'ecdsa-p256');
+    const calls = 40;
+    let ticks = 0;
+    let running = true;
+    const tick = () => {
+      ticks++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    // sequential calls: a provider that blocks runs them all without ever returning to the event loop
+    for (let i = 0; i < calls; i++) await hsm.sign('busy', new Uint8Array([i]));
+    const during = ticks;
+    running = false;
+    expect(during).toBeGreaterThanOrEqual(calls / 2);
+  });
+
+  it('never takes a caller-chosen AES-GCM nonce and counts encryptions per key', async () => {
+    await hsm.generateKey('gcm', 'aes-256-gcm');
+    await expect(hsm.encrypt('gcm', { plaintext: new Uint8Array(4), nonce: new Uint8Array(12) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const limited = await Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin, maxEncryptionsPerKey: 2 });
+    try {
+      await limited.encrypt('gcm', { plaintext: new Uint8Array(4) });
+      await limited.wrapKey('gcm', new Uint8Array(32));
+      await expect(limited.encrypt('gcm', { plaintext: new Uint8Array(4) })).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED' });
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('reports typed errors', async () => {
+    await hsm.generateKey('fleet-2', 'ecdsa-p256', { usage: 'derive' });
     await expect(hsm.generateKey('x', 'ed25519')).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
     await expect(hsm.sign('absent', new Uint8Array(1))).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
-    await expect(hsm.deriveSharedSecret('arm-1-signing', Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 7)))).rejects.toMatchObject({
+    await expect(hsm.deriveSharedSecret('fleet-2', Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 7)))).rejects.toMatchObject({
       code: 'DECRYPTION_FAILED',
     });
-    await expect(hsm.deriveSharedSecret('log-key', new Uint8Array(65))).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
+    await expect(hsm.deriveSharedSecret('log-key', Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 0)))).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
     await expect(hsm.encrypt('arm-1-signing', { plaintext: new Uint8Array(1) })).rejects.toMatchObject({ code: 'MECHANISM_UNSUPPORTED' });
-    expect(() => Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: 'no-such-token', pin: token.pin })).toThrow(
-      expect.objectContaining({ code: 'TOKEN_ABSENT' }),
-    );
-    hsm.close(); // login state is per process: log out before trying a wrong PIN
-    expect(() => Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: '0000' })).toThrow(
-      expect.objectContaining({ code: 'PIN_INCORRECT' }),
-    );
+    await expect(Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: 'no-such-token', pin: token.pin })).rejects.toMatchObject({ code: 'TOKEN_ABSENT' });
+    await hsm.close(); // login state is per process: log out before trying a wrong PIN
+    await expect(Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: '0000' })).rejects.toMatchObject({ code: 'PIN_INCORRECT' });
     await expect(hsm.sign('arm-1-signing', new Uint8Array(1))).rejects.toMatchObject({ code: 'CLOSED' });
-    hsm = Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin });
+    hsm = await Pkcs11KeyProvider.open({ library: token.modulePath, tokenLabel: token.label, pin: token.pin });
     expect(await hsm.hasKey('arm-1-signing')).toBe(true);
   });
 
   it('signs and seals every message of the secure transport with HSM-held keys, end to end', async () => {
     await hsm.generateKey('planner-signing', 'ecdsa-p256');
     // the fleet's sealing key lives in the HSM too: P-256 ECDH on the token (P256-HKDF-SHA256-A256GCM)
-    const fleetKey = await hsm.generateKey('fleet-sealing', 'ecdsa-p256');
+    const fleetKey = await hsm.generateKey('fleet-sealing', 'ecdsa-p256', { usage: 'derive' });
     const sealing = { recipient: { keyId: 'fleet-sealing', algorithm: 'ecdsa-p256' as const, publicKey: fleetKey.publicKey! }, provider: hsm };
     const bus = new MemoryBus();
     const keys = new KeyDirectory();

@@ -8,8 +8,8 @@ export { JwtKeyRing, issueToken, verifyToken } from './jwt';
 export { signWithKeyObject, verifyWithKeyObject, signatureAlgorithmOf } from './signatures';
 export { publicKeyObject, encodePublicKey, p256Point, p256FromPoint } from './key-encoding';
 export { canAgree } from './key-agreement';
-export { SoftwareKeyProvider, softwareKeyProvider, aesGcmSeal, aesGcmOpen } from './software-key-provider';
-export { saveKeystore, loadKeystore, openOrCreateKeystore } from './keystore';
+export { SoftwareKeyProvider, softwareKeyProvider, aesGcmSeal, aesGcmOpen, MAX_GCM_ENCRYPTIONS_PER_KEY } from './software-key-provider';
+export { saveKeystore, loadKeystore, openOrCreateKeystore, KEYSTORE_KDF_LIMITS } from './keystore';
 export {
   SEALED_ALG_X25519,
   SEALED_ALG_P256,
@@ -36,7 +36,7 @@ export type { Principal, PrincipalKind, RolePermissions, RbacOptions } from './r
 export type { JwtAlgorithm, JwtKey, IssueTokenOptions, VerifyTokenOptions } from './jwt';
 export type { SignatureAlgorithm } from './signatures';
 export type { KeyAgreementProvider } from './key-agreement';
-export type { ExportedKey } from './software-key-provider';
+export type { ExportedKey, SoftwareKeyProviderOptions } from './software-key-provider';
 export type { KeystoreKdfParams } from './keystore';
 export type { SealRecipient, EnvelopeSigner, SealOptions, OpenOptions } from './sealed-envelope';
 export type { ReplayGuardOptions } from './replay-guard';

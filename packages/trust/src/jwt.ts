@@ -100,8 +100,18 @@ export interface IssueTokenOptions {
   mirrorKid?: boolean;
 }
 
-/** Issues a token for a principal under the ring's current key. @throws TrustError `KEY_NOT_FOUND` on an empty ring. */
+/**
+ * Issues a token for a principal under the ring's current key. Principal attributes become top-level claims, but
+ * never one of the registered or ECPS claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`, `name`, `kind`,
+ * `roles`, `permissions`, `kid`).
+ * @throws TrustError `KEY_NOT_FOUND` on an empty ring; `INVALID_ARGUMENT` for an attribute named like such a claim.
+ */
 export async function issueToken(principal: Principal, options: IssueTokenOptions): Promise<string> {
+  for (const name of Object.keys(principal.attributes ?? {})) {
+    if (RESERVED_CLAIMS.has(name)) {
+      throw new TrustError('INVALID_ARGUMENT', `principal attribute ${JSON.stringify(name)} would override a registered claim`, { details: { attribute: name } });
+    }
+  }
   const key = options.ring.current();
   const nowS = Math.floor((options.clock ?? systemClock).now() / 1000);
   const claims: JWTPayload = {
@@ -126,8 +136,14 @@ export interface VerifyTokenOptions {
   ring: JwtKeyRing;
   /** Algorithms accepted at all; a key is further bound to its own algorithm. Default `['EdDSA']`. */
   algorithms?: readonly JwtAlgorithm[];
-  issuer?: string;
+  /** The issuer(s) a token must name in `iss`. Required unless `allowAnyIssuer`. */
+  issuer?: string | string[];
+  /** The audience(s) one of which a token must name in `aud`. Required unless `allowAnyAudience`. */
   audience?: string | string[];
+  /** Explicit opt-out: accept a token whatever its `iss` (or none). */
+  allowAnyIssuer?: boolean;
+  /** Explicit opt-out: accept a token whatever its `aud` (or none); a token for another service then works here too. */
+  allowAnyAudience?: boolean;
   /** Tolerated clock difference for exp/nbf/iat. Default 30 s. */
   clockToleranceSeconds?: number;
   clock?: Clock;
@@ -137,11 +153,19 @@ const RESERVED_CLAIMS = new Set(['sub', 'name', 'exp', 'iat', 'nbf', 'iss', 'aud
 
 /**
  * Verifies a token and returns its principal (`expiresAt` = `exp`).
- * @throws TrustError `TOKEN_EXPIRED` past `exp` (beyond the tolerance); `TOKEN_INVALID` for everything else
- *   (`details.reason`: `malformed`, `alg-not-allowed`, `unknown-kid`, `alg-mismatch`, `signature`, `not-yet-valid`,
- *   `audience`, `issuer`, `claims`).
+ * @throws TrustError `CONFIG_INVALID` when `issuer` or `audience` is missing without its explicit opt-out;
+ *   `TOKEN_EXPIRED` past `exp` (beyond the tolerance); `TOKEN_INVALID` for everything else (`details.reason`:
+ *   `malformed`, `alg-not-allowed`, `unknown-kid`, `alg-mismatch`, `signature`, `not-yet-valid`, `audience`,
+ *   `issuer`, `claims`).
  */
 export async function verifyToken(token: string, options: VerifyTokenOptions): Promise<Principal> {
+  // A token minted for another service or by another issuer under a shared key must not work here by default.
+  if (options.issuer === undefined && !options.allowAnyIssuer) {
+    throw new TrustError('CONFIG_INVALID', 'verifyToken needs the expected issuer (or allowAnyIssuer: true)');
+  }
+  if (options.audience === undefined && !options.allowAnyAudience) {
+    throw new TrustError('CONFIG_INVALID', 'verifyToken needs the expected audience (or allowAnyAudience: true)');
+  }
   const allowed = options.algorithms ?? ['EdDSA'];
   let header: { alg?: string; kid?: string };
   try {

@@ -37,20 +37,56 @@ describe('reference SecureMessage (read-only)', () => {
     expect(Buffer.from(out.payload)).toEqual(payload);
     expect(out.encrypted).toBe(true);
     const small = Buffer.from('tiny');
-    expect(Buffer.from(readLegacySecureMessage({ message: oaep(small).toString('base64'), message_type: 'MCP', timestamp: 1 }, { decryptKey: receiver.privateKey }).payload)).toEqual(small);
+    const direct = oaep(small);
+    expect(Buffer.from(readLegacySecureMessage({ message: direct.toString('base64'), message_type: 'MCP', timestamp: 1, signature: pss(direct).toString('base64') }, { verifyKey: sender.publicKey, decryptKey: receiver.privateKey }).payload)).toEqual(small);
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    expect(() => readLegacySecureMessage({ message: blob.toString('base64'), message_type: 'EAP', timestamp: 1 }, { decryptKey: other.privateKey })).toThrow(
+    expect(() => readLegacySecureMessage({ message: blob.toString('base64'), message_type: 'EAP', timestamp: 1, signature: pss(blob).toString('base64') }, { verifyKey: sender.publicKey, decryptKey: other.privateKey })).toThrow(
       expect.objectContaining({ code: 'DECRYPTION_FAILED' }),
     );
   });
 
-  it('decrypts the encrypted_key + iv field form and rejects malformed input', () => {
+  it('refuses the encrypted_key + iv field form: its key and IV are outside the signature (found by the fuzzer)', () => {
     const key = randomBytes(32);
-    const iv = randomBytes(16);
-    const msg = { message: cbc(key, iv, payload).toString('base64'), message_type: 'EAP', timestamp: 5, encrypted_key: oaep(key).toString('base64'), iv: iv.toString('base64') };
-    expect(Buffer.from(readLegacySecureMessage(msg, { decryptKey: receiver.privateKey }).payload)).toEqual(payload);
-    expect(() => readLegacySecureMessage(msg)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
+    const iv = Buffer.alloc(16, 2);
+    const body = cbc(key, iv, payload);
+    const msg = { message: body.toString('base64'), message_type: 'EAP', timestamp: 5, encrypted_key: oaep(key).toString('base64'), iv: iv.toString('base64'), signature: pss(body).toString('base64') };
+    // flipping IV bits flips the same bits of the first plaintext block while the signature still verifies
+    const tamperedIv = Buffer.from(iv);
+    tamperedIv[0] = tamperedIv[0]! ^ 0x20;
+    for (const m of [msg, { ...msg, iv: tamperedIv.toString('base64') }]) {
+      expect(() => readLegacySecureMessage(m, { verifyKey: sender.publicKey, decryptKey: receiver.privateKey })).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    }
     expect(() => readLegacySecureMessage('{nope')).toThrow(expect.objectContaining({ code: 'DECODE_ERROR' }));
     expect(() => readLegacySecureMessage({ ...msg, message: '@@@' })).toThrow(expect.objectContaining({ code: 'DECODE_ERROR' }));
+  });
+
+  it('refuses JSON of the wrong shape with DECODE_ERROR', () => {
+    const good = { message: payload.toString('base64'), message_type: 'EAP', timestamp: 1, signature: pss(payload).toString('base64') };
+    for (const bad of ['null', '5', '[]', JSON.stringify({ ...good, signature: 5 }), JSON.stringify({ ...good, sender_id: 7 }), JSON.stringify({ ...good, security_token: {} }), JSON.stringify({ ...good, timestamp: {} })]) {
+      expect(() => readLegacySecureMessage(bad, { verifyKey: sender.publicKey })).toThrow(expect.objectContaining({ code: 'DECODE_ERROR' }));
+    }
+  });
+
+  it('never decrypts an AES-CBC body before its signature verified (no padding oracle for forgers)', () => {
+    const key = randomBytes(32);
+    const iv = randomBytes(16);
+    const encKey = oaep(key);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(encKey.length);
+    const body = Buffer.concat([len, encKey, iv, cbc(key, iv, payload)]);
+    const unsigned = { message: body.toString('base64'), message_type: 'EAP', timestamp: 5 };
+    for (const options of [{ decryptKey: receiver.privateKey }, { decryptKey: receiver.privateKey, verifyKey: sender.publicKey, requireSignature: false }]) {
+      expect(() => readLegacySecureMessage(unsigned, options)).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    }
+    // a signature the reader cannot check is no better than none
+    expect(() => readLegacySecureMessage({ ...unsigned, signature: pss(body).toString('base64') }, { decryptKey: receiver.privateKey })).toThrow(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    // a tampered body fails on its signature, whatever its padding would have said
+    const tampered = Buffer.from(body);
+    tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 1;
+    expect(() =>
+      readLegacySecureMessage({ ...unsigned, message: tampered.toString('base64'), signature: pss(body).toString('base64') }, { verifyKey: sender.publicKey, decryptKey: receiver.privateKey }),
+    ).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }));
   });
 });

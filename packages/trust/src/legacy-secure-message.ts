@@ -64,11 +64,14 @@ function decryptHybrid(key: KeyObject, blob: Uint8Array): Buffer {
 
 /**
  * Reads a reference SecureMessage. The signature, when present, covers the decoded `message` bytes as sent.
- * Encrypted forms: `encrypted_key` + `iv` fields (RSA-OAEP-SHA256 AES key, AES-256-CBC body), or a `message` that is
- * itself the hybrid blob (decrypted when `decryptKey` is given and neither field is present).
+ * Encrypted messages are read in the form where `message` is itself the hybrid blob (decrypted when `decryptKey` is
+ * given), so that the signature covers the wrapped key and the IV too; the `encrypted_key` + `iv` field form is
+ * refused (`UNAUTHENTICATED`), because its key and IV are outside the signature.
+ * Decryption runs only on a message whose signature verified under `verifyKey`: the cipher has no MAC, and
+ * decrypting unauthenticated ciphertext would tell a forger whether its padding is valid.
  * @throws TrustError `DECODE_ERROR` (malformed JSON or base64), `SIGNATURE_INVALID`, `UNAUTHENTICATED` (signature
- *   required but absent), `DECRYPTION_FAILED` (wrong key, bad padding: note CBC has no integrity, so a tampered
- *   message may also decrypt to garbage; require a signature to rule that out).
+ *   required but absent, or decryption asked for a message whose signature was not verified), `KEY_NOT_FOUND`
+ *   (encrypted, no `decryptKey`), `DECRYPTION_FAILED` (wrong key, bad padding).
  */
 export function readLegacySecureMessage(input: string | LegacySecureMessageJson, options: LegacyReadOptions = {}): LegacyMessage {
   let json: LegacySecureMessageJson;
@@ -77,9 +80,15 @@ export function readLegacySecureMessage(input: string | LegacySecureMessageJson,
   } catch (cause) {
     throw new TrustError('DECODE_ERROR', 'SecureMessage is not JSON', { cause });
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TrustError('DECODE_ERROR', 'SecureMessage is not a JSON object');
   if (typeof json.message !== 'string' || typeof json.message_type !== 'string') {
     throw new TrustError('DECODE_ERROR', 'SecureMessage needs message and message_type');
   }
+  for (const field of ['signature', 'encrypted_key', 'iv', 'security_token', 'sender_id'] as const) {
+    const value: unknown = json[field];
+    if (value !== undefined && value !== null && typeof value !== 'string') throw new TrustError('DECODE_ERROR', `SecureMessage ${field} is not a string`);
+  }
+  if (typeof json.timestamp !== 'number' && typeof json.timestamp !== 'string') throw new TrustError('DECODE_ERROR', 'SecureMessage timestamp is not an integer');
   let timestampNs: bigint;
   try {
     timestampNs = BigInt(json.timestamp);
@@ -95,17 +104,17 @@ export function readLegacySecureMessage(input: string | LegacySecureMessageJson,
   } else if (options.requireSignature ?? options.verifyKey !== undefined) {
     throw new TrustError('UNAUTHENTICATED', 'SecureMessage is not signed');
   }
+  const verified = signature !== undefined && options.verifyKey !== undefined;
   let payload: Uint8Array = body;
   let encrypted = false;
   if (json.encrypted_key || json.iv) {
-    if (!options.decryptKey) throw new TrustError('KEY_NOT_FOUND', 'SecureMessage is encrypted and no decryption key was given');
-    try {
-      payload = cbc(oaep(options.decryptKey, b64(json.encrypted_key ?? '', 'encrypted_key')), b64(json.iv ?? '', 'iv'), body);
-    } catch (cause) {
-      throw new TrustError('DECRYPTION_FAILED', 'cannot decrypt SecureMessage', { cause });
-    }
-    encrypted = true;
-  } else if (options.decryptKey) {
+    // The signature covers `message` only: a forger can swap the wrapped key or flip IV bits, which flips the
+    // same bits of the first plaintext block without touching what was signed. Nothing read this way is trustworthy.
+    throw new TrustError('UNAUTHENTICATED', 'the encrypted_key + iv form leaves the key and IV outside the signature; only the hybrid blob form is read');
+  }
+  if (options.decryptKey) {
+    // AES-CBC has no MAC: decrypting what nobody vouched for would make us a padding oracle. Decrypt signed only.
+    if (!verified) throw new TrustError('UNAUTHENTICATED', 'refusing to decrypt a SecureMessage whose signature was not verified (give verifyKey)');
     try {
       payload = decryptHybrid(options.decryptKey, body);
     } catch (cause) {
@@ -119,7 +128,7 @@ export function readLegacySecureMessage(input: string | LegacySecureMessageJson,
     ...(json.sender_id ? { senderId: json.sender_id } : {}),
     ...(json.security_token ? { securityToken: json.security_token } : {}),
     payload: new Uint8Array(payload),
-    signed: signature !== undefined && options.verifyKey !== undefined,
+    signed: verified,
     encrypted,
   };
 }

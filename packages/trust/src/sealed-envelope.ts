@@ -7,7 +7,7 @@ import type { SealedEnvelope } from '@ecps/proto/ext/v1';
 import { TrustError } from './errors';
 import type { KeyAgreementProvider } from './key-agreement';
 import { concat, encodePublicKey, p256Point, publicKeyObject } from './key-encoding';
-import { aesGcmOpen, aesGcmSeal } from './software-key-provider';
+import { aesGcmOpen, aesGcmSealWithNonce } from './software-key-provider';
 
 /** The spec's algorithm. */
 export const SEALED_ALG_X25519 = 'X25519-HKDF-SHA256-A256GCM';
@@ -99,7 +99,8 @@ export async function sealEnvelope(options: SealOptions): Promise<SealedEnvelope
     signature: new Uint8Array(0),
     signerKeyId: '',
   };
-  const sealed = aesGcmSeal(key, { plaintext: options.plaintext, aad: sealedAad(env), nonce: (options.random ?? cryptoRandom).bytes(12) });
+  // the key is derived for this message alone, so the injectable random source may pick the nonce
+  const sealed = aesGcmSealWithNonce(key, { plaintext: options.plaintext, aad: sealedAad(env) }, (options.random ?? cryptoRandom).bytes(12));
   env.nonce = sealed.nonce;
   env.ciphertext = sealed.ciphertext;
   if (options.signer) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { ManualClock, nodeSource, type EcpsEvent, type Transport } from '@ecps/core';
+import { EVENT_TYPES, ManualClock, RPC_EVENT_TYPES, encodeAck, nodeSource, type EcpsEvent, type Transport } from '@ecps/core';
 import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
 import { describeTransportConformance, sleep, testEvent, waitFor } from '@ecps/testkit';
 import { MemoryAuditSink } from './audit';
@@ -93,7 +93,7 @@ describe('secure transport: attacks', () => {
       level,
       [
         { id: 'arm', kind: 'robot', roles: ['system_admin'] },
-        { id: 'planner', kind: 'service', roles: [], permissions: { 'publish:eap': true, 'call:Arm.Status': true } },
+        { id: 'planner', kind: 'service', roles: [], permissions: { 'publish:eap': true, 'call:Arm.Status': true, 'call:Arm.Trajectory': true } },
         { id: 'viewer', kind: 'user', roles: [], permissions: { 'publish:eap': false } },
       ],
       clock,
@@ -232,19 +232,106 @@ describe('secure transport: attacks', () => {
     expect(seen).toHaveLength(0);
   });
 
-  it('rejects a captured reply replayed as the answer to another request with WRONG_RECIPIENT', async () => {
+  it('rejects a captured reply replayed as the answer to another request with WRONG_RECIPIENT; the real one still arrives', async () => {
     const { arm, planner, spy } = await setup();
     const replies: EcpsEvent[] = [];
     await spy.subscribe('response/+', (e) => void replies.push(e));
-    const served = await arm.serve('Arm.Status', async (req) => testEvent(nodeSource('arm'), 0, { data: req.data }));
+    await arm.serve('Arm.Status', async (req) => {
+      await sleep(30); // the replayed reply gets there first
+      return testEvent(nodeSource('arm'), 0, { data: req.data });
+    });
     await planner.request('Arm.Status', testEvent(nodeSource('planner'), 0, { data: Uint8Array.of(1) }), { timeoutMs: 2000 });
     await waitFor(() => replies.length === 1, 'captured reply');
-    await served.unsubscribe();
     await spy.subscribe('Arm.Status/request', async (req) => {
       const correlation = req.extensions!['correlationid']!;
       await spy.publish(`response/${correlation}`, { ...replies[0]!, extensions: { correlationid: correlation } });
     });
-    await expect(planner.request('Arm.Status', testEvent(nodeSource('planner')), { timeoutMs: 2000 })).rejects.toMatchObject({ code: 'WRONG_RECIPIENT' });
+    const reply = await planner.request('Arm.Status', testEvent(nodeSource('planner'), 0, { data: Uint8Array.of(2) }), { timeoutMs: 2000 });
+    expect([...reply.data]).toEqual([2]);
+    expect(f.rejects.map((e) => e.code)).toEqual(['WRONG_RECIPIENT']);
+  });
+
+  it('rejects a forged reply and a forged error reply; the requester still gets the real answer', async () => {
+    const { arm, planner, spy } = await setup();
+    await arm.serve('Arm.Status', async (req) => {
+      await sleep(30);
+      return testEvent(nodeSource('arm'), 0, { data: req.data });
+    });
+    const forgeries = [
+      (correlation: string) => testEvent(nodeSource('arm'), 0, { data: Uint8Array.of(66), extensions: { correlationid: correlation } }),
+      (correlation: string): EcpsEvent => ({
+        id: `forged-${correlation}`,
+        source: nodeSource('arm'),
+        type: EVENT_TYPES.streamEnd,
+        extensions: { correlationid: correlation },
+        data: encodeAck({ success: false, message: 'PERMISSION_DENIED: forged' }),
+      }),
+    ];
+    let forge = forgeries[0]!;
+    await spy.subscribe('Arm.Status/request', async (req) => {
+      const correlation = req.extensions!['correlationid']!;
+      await spy.publish(`response/${correlation}`, forge(correlation));
+    });
+    for (const [i, forgery] of forgeries.entries()) {
+      forge = forgery;
+      const reply = await planner.request('Arm.Status', testEvent(nodeSource('planner'), 0, { data: Uint8Array.of(i) }), { timeoutMs: 2000 });
+      expect([...reply.data]).toEqual([i]);
+    }
+    expect(f.rejects.map((e) => e.code)).toEqual(['UNAUTHENTICATED', 'UNAUTHENTICATED']);
+  });
+
+  it('rejects a forged stream end: the stream is neither cut short nor failed', async () => {
+    const { arm, planner, spy } = await setup();
+    await arm.serveStream('Arm.Trajectory', async function* (req) {
+      for (let i = 0; i < 3; i++) {
+        await sleep(20);
+        yield testEvent(nodeSource('arm'), 0, { data: Uint8Array.of(i), extensions: { correlationid: req.extensions?.['correlationid'] ?? '' } });
+      }
+    });
+    for (const success of [true, false]) {
+      const forgedEnd = spy.subscribe('Arm.Trajectory/request', async (req) => {
+        const correlation = req.extensions!['correlationid']!;
+        await spy.publish(`Arm.Trajectory/stream/${correlation}`, {
+          id: `forged-end-${success}`,
+          source: nodeSource('arm'),
+          type: EVENT_TYPES.streamEnd,
+          extensions: { correlationid: correlation },
+          data: encodeAck({ success, message: success ? 'ok' : 'CANCELLED: forged' }),
+        });
+      });
+      const sub = await forgedEnd;
+      const got: number[] = [];
+      for await (const e of planner.requestStream('Arm.Trajectory', testEvent(nodeSource('planner')), { timeoutMs: 2000 })) got.push(e.data[0]!);
+      expect(got).toEqual([0, 1, 2]);
+      await sub.unsubscribe();
+    }
+    expect(f.rejects.map((e) => e.code)).toEqual(['UNAUTHENTICATED', 'UNAUTHENTICATED']);
+  });
+
+  it('rejects a forged stream cancel: the server keeps streaming', async () => {
+    const { arm, planner, spy } = await setup();
+    await arm.serveStream('Arm.Trajectory', async function* () {
+      for (let i = 0; i < 3; i++) {
+        await sleep(20);
+        yield testEvent(nodeSource('arm'), 0, { data: Uint8Array.of(i) });
+      }
+    });
+    await spy.subscribe('Arm.Trajectory/stream/+', async (e) => {
+      if (e.id.startsWith('forged')) return;
+      const correlation = e.extensions!['correlationid']!;
+      await spy.publish('Arm.Trajectory/request', {
+        id: `forged-cancel-${e.id}`,
+        source: nodeSource('planner'),
+        type: RPC_EVENT_TYPES.streamCancel,
+        extensions: { correlationid: correlation },
+        data: new Uint8Array(0),
+      });
+    });
+    const got: number[] = [];
+    for await (const e of planner.requestStream('Arm.Trajectory', testEvent(nodeSource('planner')), { timeoutMs: 2000 })) got.push(e.data[0]!);
+    expect(got).toEqual([0, 1, 2]);
+    expect(f.rejects.length).toBeGreaterThan(0);
+    expect(new Set(f.rejects.map((e) => e.code))).toEqual(new Set(['UNAUTHENTICATED']));
   });
 
   it('writes audit events for allowed and denied decisions at AUDITED only', async () => {

@@ -1,13 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 // A Transport wrapper that protects everything it sends and checks everything it receives before a handler sees it.
 import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  EVENT_TYPES,
+  PubSubRpc,
+  RPC_EVENT_TYPES,
   TransportError,
+  correlationOf,
+  cryptoRandom,
+  encodeAck,
   eventTime,
   isEcpsError,
   nodeIdFromSource,
+  nodeSource,
+  rpcTopics,
   silentLogger,
   systemClock,
+  uuidv4,
   type Clock,
+  type PubSub,
   type EcpsEvent,
   type EventHandler,
   type Logger,
@@ -65,8 +76,10 @@ export interface SecureTransportOptions {
   audit?: AuditSink;
   /** Options of the nonce caches (one per subscription, served service and request). */
   replay?: ReplayGuardOptions;
-  /** Told about every rejected message (which is dropped, or answered with an error for requests). */
+  /** Told about every rejected message (which is dropped; an authenticated but unauthorized request is answered with an error). */
   onReject?: (error: TrustError, ctx: MessageContext) => void;
+  /** Default deadline of `request` and `requestStream`. Default 30000 ms (the spec's TRANSPORT_TIMEOUT_S). */
+  requestTimeoutMs?: number;
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
@@ -96,6 +109,10 @@ export class SecureTransport implements Transport {
   private readonly logger: Logger;
   private readonly delegations = new Map<string, Delegation[]>();
   private readonly nodeId: string;
+  /** Every RPC endpoint over this wrapper, closed with it. */
+  private readonly rpcs = new Set<PubSubRpc>();
+  private readonly clientRpcs = new Map<string, PubSubRpc>();
+  private closed = false;
 
   constructor(
     private readonly inner: Transport,
@@ -136,8 +153,12 @@ export class SecureTransport implements Transport {
     return this.inner.connect();
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const rpc of this.rpcs) rpc.close();
+    this.rpcs.clear();
+    this.clientRpcs.clear();
+    await this.inner.close();
   }
 
   async publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void> {
@@ -159,36 +180,122 @@ export class SecureTransport implements Transport {
 
   async request(service: string, request: EcpsEvent, options?: RequestOptions): Promise<EcpsEvent> {
     this.checkSize(request);
-    const reply = await this.inner.request(service, await this.protect(request, `request:${service}`), options);
-    const ctx: MessageContext = { direction: 'reply', target: service, event: reply };
-    const accepted = await this.acceptOrThrow(reply, `reply:${service}:${request.id}`, ctx, this.replayGuard());
-    return accepted.event;
+    if (!this.protector) return this.inner.request(service, request, options);
+    return this.clientRpc(service).request(service, request, options);
   }
 
   serve(service: string, handler: RequestHandler): Promise<Subscription> {
-    const replay = this.replayGuard();
-    return this.inner.serve(service, async (outer) => {
-      const req = await this.acceptOrThrow(outer, `request:${service}`, { direction: 'request', target: service, event: outer }, replay);
-      return this.protect(await handler(req.event), `reply:${service}:${req.event.id}`);
-    });
+    if (!this.protector) return this.inner.serve(service, handler);
+    return this.serverRpc(service, 'unary', (rpc) => rpc.serve(service, handler));
   }
 
   async *requestStream(service: string, request: EcpsEvent, options?: RequestOptions): AsyncIterable<EcpsEvent> {
     this.checkSize(request);
-    const destination = `stream:${service}:${request.id}`;
-    const replay = this.replayGuard();
-    for await (const outer of this.inner.requestStream(service, await this.protect(request, `request:${service}`), options)) {
-      yield (await this.acceptOrThrow(outer, destination, { direction: 'reply', target: service, event: outer }, replay)).event;
-    }
+    if (!this.protector) return yield* this.inner.requestStream(service, request, options);
+    yield* this.clientRpc(service).requestStream(service, request, options);
   }
 
   serveStream(service: string, handler: StreamHandler): Promise<Subscription> {
-    const protect = (e: EcpsEvent, destination: string) => this.protect(e, destination);
-    const replay = this.replayGuard();
-    const accept = (outer: EcpsEvent) => this.acceptOrThrow(outer, `request:${service}`, { direction: 'request', target: service, event: outer }, replay);
-    return this.inner.serveStream(service, async function* (outer, signal) {
-      const req = await accept(outer);
-      for await (const e of handler(req.event, signal)) yield await protect(e, `stream:${service}:${req.event.id}`);
+    if (!this.protector) return this.inner.serveStream(service, handler);
+    return this.serverRpc(service, 'stream', (rpc) => rpc.serveStream(service, handler));
+  }
+
+  /** The requester side of `service`: one per service, so every reply and stream message is checked for it. */
+  private clientRpc(service: string): PubSubRpc {
+    let rpc = this.clientRpcs.get(service);
+    if (!rpc) {
+      rpc = this.rpcOver(service, 'client');
+      this.clientRpcs.set(service, rpc);
+    }
+    return rpc;
+  }
+
+  private async serverRpc(service: string, kind: 'unary' | 'stream', start: (rpc: PubSubRpc) => Promise<Subscription>): Promise<Subscription> {
+    const rpc = this.rpcOver(service, kind);
+    let sub: Subscription;
+    try {
+      sub = await start(rpc);
+    } catch (error) {
+      rpc.close();
+      this.rpcs.delete(rpc);
+      throw error;
+    }
+    return {
+      filter: sub.filter,
+      unsubscribe: async () => {
+        await sub.unsubscribe();
+        rpc.close();
+        this.rpcs.delete(rpc);
+      },
+    };
+  }
+
+  /**
+   * Request/reply of spec §9 run over this wrapper's own publish/subscribe, so that every message of a call
+   * (request, reply, error reply, stream event, stream end, cancel) is protected and checked like any other.
+   * A forged reply or stream end is rejected and dropped: the call goes on and gets the real one.
+   */
+  private rpcOver(service: string, role: 'client' | 'unary' | 'stream'): PubSubRpc {
+    if (this.closed) throw new TransportError('CLOSED', 'transport closed');
+    const requestTopic = rpcTopics.request(service);
+    const destinationOf = (topic: string): string => {
+      if (topic === requestTopic) return `request:${service}`;
+      if (topic.startsWith('response/')) return `reply:${service}:${topic.slice('response/'.length)}`;
+      return `stream:${service}:${topic.slice(`${service}/stream/`.length)}`;
+    };
+    const bus: PubSub = {
+      publish: async (topic, event, options) => this.inner.publish(topic, await this.protect(event, destinationOf(topic)), options),
+      subscribe: (filter, handler, options) => {
+        const replay = this.replayGuard();
+        const direction = filter === requestTopic ? 'request' : 'reply';
+        return this.inner.subscribe(
+          filter,
+          async (outer, topic) => {
+            const ctx: MessageContext = { direction, target: service, event: outer };
+            const verified = await this.verify(outer, destinationOf(topic), ctx, replay).catch(() => undefined);
+            if (!verified) return;
+            try {
+              this.check(verified, ctx);
+            } catch (error) {
+              if (role !== 'client') await this.refuse(verified.event, service, role, error);
+              return;
+            }
+            await handler(verified.event, topic);
+          },
+          options,
+        );
+      },
+    };
+    const rpc = new PubSubRpc(bus, {
+      source: nodeSource(this.nodeId),
+      clock: this.clock,
+      ...(this.options.random ? { random: this.options.random } : {}),
+      defaultTimeoutMs: this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    });
+    this.rpcs.add(rpc);
+    return rpc;
+  }
+
+  /**
+   * Answers an authenticated request that authorization refused, so the requester fails with `REMOTE_ERROR` at
+   * once instead of timing out. Only authenticated requests are answered: the correlation it answers to is the one
+   * the requester signed, so nobody can make this node end someone else's call.
+   */
+  private async refuse(request: EcpsEvent, service: string, kind: 'unary' | 'stream', error: unknown): Promise<void> {
+    const correlation = correlationOf(request);
+    if (!correlation || request.type === RPC_EVENT_TYPES.streamCancel) return;
+    const end: EcpsEvent = {
+      id: uuidv4(this.options.random ?? cryptoRandom),
+      source: nodeSource(this.nodeId),
+      type: EVENT_TYPES.streamEnd,
+      time: eventTime(this.clock.now()),
+      extensions: { correlationid: correlation },
+      data: encodeAck({ success: false, message: error instanceof TrustError ? `${error.code}: ${error.message}` : 'refused' }),
+    };
+    const topic = kind === 'unary' ? rpcTopics.reply(correlation) : rpcTopics.stream(service, correlation);
+    const destination = kind === 'unary' ? `reply:${service}:${correlation}` : `stream:${service}:${correlation}`;
+    await this.inner.publish(topic, await this.protect(end, destination), { qos: 1 }).catch((e: unknown) => {
+      this.logger.warn('could not answer a refused request', { service, error: String(e) });
     });
   }
 
@@ -205,39 +312,52 @@ export class SecureTransport implements Transport {
     return this.protector.protect(event, destination, chain);
   }
 
-  /** Checks a received message; on failure reports it and returns undefined. */
   private replayGuard(): ReplayGuard {
     return new ReplayGuard({ clock: this.clock, ...this.options.replay });
   }
 
-  private accept(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReplayGuard): Promise<Unprotected | undefined> {
-    // acceptOrThrow has already reported the rejection; the event is dropped.
-    return this.acceptOrThrow(outer, destination, ctx, replay).catch(() => undefined);
+  /** Checks a received message; on failure reports it and returns undefined (the event is dropped). */
+  private async accept(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReplayGuard): Promise<Unprotected | undefined> {
+    try {
+      const verified = await this.verify(outer, destination, ctx, replay);
+      this.check(verified, ctx);
+      return verified;
+    } catch {
+      return undefined; // already reported
+    }
   }
 
-  private async acceptOrThrow(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReplayGuard): Promise<Unprotected> {
-    if (!this.protector) {
-      return { event: outer, senderId: outer.source, principalId: outer.source };
-    }
-    let principal = outer.source;
-    let permission = defaultPermissionFor(ctx);
+  /** Unwraps and authenticates a received message (signature, sealing, replay, destination). Reports and throws on failure. */
+  private async verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReplayGuard): Promise<Unprotected> {
+    if (!this.protector) return { event: outer, senderId: outer.source, principalId: outer.source };
     try {
-      const result = await this.protector.unprotect(outer, destination, replay);
-      principal = result.principalId;
-      permission = (this.options.permissionFor ?? defaultPermissionFor)({ ...ctx, event: result.event });
-      if (this.behaviour.authorize) this.authorize(result, permission.action, permission.resource);
-      this.audit(principal, permission, result.event, undefined);
-      return result;
+      return await this.protector.unprotect(outer, destination, replay);
     } catch (error) {
-      const trustError =
-        error instanceof TrustError
-          ? error
-          : new TrustError(isEcpsError(error) ? error.code : 'INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
-      this.audit(principal, permission, outer, trustError.code);
-      this.logger.warn('rejected message', { id: outer.id, source: outer.source, code: trustError.code, reason: trustError.message });
-      this.options.onReject?.(trustError, ctx);
-      throw trustError;
+      throw this.reject(error, outer.source, defaultPermissionFor(ctx), outer, ctx);
     }
+  }
+
+  /** Authorizes a verified message (from AUTHORIZED up) and audits the decision. Reports and throws on refusal. */
+  private check(verified: Unprotected, ctx: MessageContext): void {
+    if (!this.protector) return;
+    const permission = (this.options.permissionFor ?? defaultPermissionFor)({ ...ctx, event: verified.event });
+    try {
+      if (this.behaviour.authorize) this.authorize(verified, permission.action, permission.resource);
+    } catch (error) {
+      throw this.reject(error, verified.principalId, permission, verified.event, ctx);
+    }
+    this.audit(verified.principalId, permission, verified.event, undefined);
+  }
+
+  private reject(error: unknown, principal: string, permission: { action: string; resource: string }, event: EcpsEvent, ctx: MessageContext): TrustError {
+    const trustError =
+      error instanceof TrustError
+        ? error
+        : new TrustError(isEcpsError(error) ? error.code : 'INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
+    this.audit(principal, permission, event, trustError.code);
+    this.logger.warn('rejected message', { id: event.id, source: event.source, code: trustError.code, reason: trustError.message });
+    this.options.onReject?.(trustError, ctx);
+    return trustError;
   }
 
   private authorize(msg: Unprotected, action: string, resource: string): void {

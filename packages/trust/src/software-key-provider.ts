@@ -21,6 +21,8 @@ interface SoftwareKey {
   readonly privateKey?: KeyObject;
   readonly secret?: Uint8Array;
   readonly publicKey?: Uint8Array;
+  /** AES-GCM encryptions made under this key, by anyone, ever (restored from the keystore). */
+  encryptions: number;
 }
 
 /** Portable form of one key (what the keystore encrypts). */
@@ -29,7 +31,20 @@ export interface ExportedKey {
   readonly algorithm: KeyAlgorithm;
   /** PKCS#8 DER of the private key, or the 32-byte secret for aes-256-gcm. */
   readonly material: Uint8Array;
+  /** AES-GCM encryptions already made under the key (aes-256-gcm only). Default 0. */
+  readonly encryptions?: number;
 }
+
+export interface SoftwareKeyProviderOptions {
+  /**
+   * AES-GCM encryptions allowed per key. Nonces are random 96-bit values, so past 2^32 messages under one key the
+   * chance of a repeated nonce is no longer negligible (NIST SP 800-38D). Default 2^32.
+   */
+  maxEncryptionsPerKey?: number;
+}
+
+/** The per-key AES-GCM invocation limit for random nonces (NIST SP 800-38D §8.3). */
+export const MAX_GCM_ENCRYPTIONS_PER_KEY = 2 ** 32;
 
 const ALGORITHMS: ReadonlySet<KeyAlgorithm> = new Set(['ed25519', 'ecdsa-p256', 'rsa-pss-2048', 'x25519', 'aes-256-gcm']);
 
@@ -40,12 +55,17 @@ const ALGORITHMS: ReadonlySet<KeyAlgorithm> = new Set(['ed25519', 'ecdsa-p256', 
 export class SoftwareKeyProvider implements KeyAgreementProvider {
   readonly kind = 'software';
   private readonly keys = new Map<string, SoftwareKey>();
+  private readonly maxEncryptions: number;
+
+  constructor(options: SoftwareKeyProviderOptions = {}) {
+    this.maxEncryptions = options.maxEncryptionsPerKey ?? MAX_GCM_ENCRYPTIONS_PER_KEY;
+  }
 
   async generateKey(id: string, algorithm: KeyAlgorithm): Promise<KeyInfo> {
     if (this.keys.has(id)) throw new TrustError('ALREADY_EXISTS', `key ${id} exists`);
     if (!ALGORITHMS.has(algorithm)) throw new TrustError('MECHANISM_UNSUPPORTED', `unknown algorithm ${String(algorithm)}`);
     if (algorithm === 'aes-256-gcm') {
-      this.keys.set(id, { algorithm, secret: new Uint8Array(randomBytes(32)) });
+      this.keys.set(id, { algorithm, secret: new Uint8Array(randomBytes(32)), encryptions: 0 });
     } else {
       const { privateKey } =
         algorithm === 'ecdsa-p256'
@@ -63,9 +83,12 @@ export class SoftwareKeyProvider implements KeyAgreementProvider {
   /** Adds an existing key. @throws TrustError `ALREADY_EXISTS`, `INVALID_ARGUMENT` for bad material. */
   importKey(key: ExportedKey): KeyInfo {
     if (this.keys.has(key.id)) throw new TrustError('ALREADY_EXISTS', `key ${key.id} exists`);
+    if (!ALGORITHMS.has(key.algorithm)) throw new TrustError('INVALID_ARGUMENT', `unknown algorithm ${String(key.algorithm)}`);
     if (key.algorithm === 'aes-256-gcm') {
+      const encryptions = key.encryptions ?? 0;
       if (key.material.length !== 32) throw new TrustError('INVALID_ARGUMENT', 'aes-256-gcm keys are 32 bytes');
-      this.keys.set(key.id, { algorithm: key.algorithm, secret: new Uint8Array(key.material) });
+      if (!Number.isSafeInteger(encryptions) || encryptions < 0) throw new TrustError('INVALID_ARGUMENT', `bad encryption count for ${key.id}`);
+      this.keys.set(key.id, { algorithm: key.algorithm, secret: new Uint8Array(key.material), encryptions });
     } else {
       let privateKey: KeyObject;
       try {
@@ -84,7 +107,13 @@ export class SoftwareKeyProvider implements KeyAgreementProvider {
       id,
       algorithm: k.algorithm,
       material: k.secret ?? new Uint8Array(k.privateKey!.export({ format: 'der', type: 'pkcs8' })),
+      ...(k.secret ? { encryptions: k.encryptions } : {}),
     }));
+  }
+
+  /** AES-GCM encryptions made so far under key `id` (0 for other algorithms). @throws TrustError `KEY_NOT_FOUND`. */
+  encryptionsUsed(id: string): number {
+    return this.get(id).encryptions;
   }
 
   deleteKey(id: string): boolean {
@@ -115,8 +144,22 @@ export class SoftwareKeyProvider implements KeyAgreementProvider {
     return verifyWithKeyObject(signatureAlgorithmOf(key.algorithm), publicKeyObject(key.algorithm, key.publicKey), data, signature);
   }
 
+  /**
+   * AES-256-GCM under key `id` with a fresh random nonce.
+   * @throws TrustError `INVALID_ARGUMENT` for a caller-chosen nonce; `RESOURCE_EXHAUSTED` once the key has made
+   *   `maxEncryptionsPerKey` encryptions (rotate it); `KEY_NOT_FOUND`; `MECHANISM_UNSUPPORTED`.
+   */
   async encrypt(id: string, input: AeadSealInput): Promise<AeadSealed> {
-    return aesGcmSeal(this.secret(id), input);
+    refuseCallerNonce(input);
+    const key = this.get(id);
+    const secret = this.secret(id);
+    if (key.encryptions >= this.maxEncryptions) {
+      throw new TrustError('RESOURCE_EXHAUSTED', `key ${id} has made ${key.encryptions} AES-GCM encryptions: rotate it`, {
+        details: { keyId: id, limit: this.maxEncryptions },
+      });
+    }
+    key.encryptions++;
+    return aesGcmSeal(secret, input);
   }
 
   async decrypt(id: string, input: AeadOpenInput): Promise<Uint8Array> {
@@ -154,7 +197,7 @@ export class SoftwareKeyProvider implements KeyAgreementProvider {
     if (privateKey.asymmetricKeyType !== expected) {
       throw new TrustError('INVALID_ARGUMENT', `key ${id} is ${String(privateKey.asymmetricKeyType)}, not ${algorithm}`);
     }
-    this.keys.set(id, { algorithm, privateKey, publicKey: encodePublicKey(algorithm, createPublicKey(privateKey)) });
+    this.keys.set(id, { algorithm, privateKey, publicKey: encodePublicKey(algorithm, createPublicKey(privateKey)), encryptions: 0 });
   }
 
   private get(id: string): SoftwareKey {
@@ -175,9 +218,22 @@ export class SoftwareKeyProvider implements KeyAgreementProvider {
   }
 }
 
-/** AES-256-GCM with the tag appended; a random nonce unless given. @throws TrustError `INVALID_ARGUMENT` for a bad nonce. */
-export function aesGcmSeal(key: Uint8Array, input: AeadSealInput): AeadSealed {
-  const nonce = input.nonce ?? new Uint8Array(randomBytes(12));
+function refuseCallerNonce(input: AeadSealInput): void {
+  // A chosen nonce repeated under one key reveals the XOR of two plaintexts and lets anyone forge tags.
+  if (input.nonce !== undefined) throw new TrustError('INVALID_ARGUMENT', 'AES-GCM nonces are chosen by the provider, never by the caller');
+}
+
+/**
+ * AES-256-GCM with a fresh random 96-bit nonce and the tag appended. Callers count their own invocations per key
+ * (at most 2^32). @throws TrustError `INVALID_ARGUMENT` when a nonce is passed in.
+ */
+export function aesGcmSeal(key: Uint8Array, input: Omit<AeadSealInput, 'nonce'>): AeadSealed {
+  refuseCallerNonce(input);
+  return aesGcmSealWithNonce(key, input, new Uint8Array(randomBytes(12)));
+}
+
+/** @internal for one-time keys only (the sealed envelope derives a fresh key per message). */
+export function aesGcmSealWithNonce(key: Uint8Array, input: Omit<AeadSealInput, 'nonce'>, nonce: Uint8Array): AeadSealed {
   if (nonce.length !== 12) throw new TrustError('INVALID_ARGUMENT', 'AES-GCM nonces are 12 bytes');
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   if (input.aad) cipher.setAAD(input.aad);
@@ -198,6 +254,6 @@ export function aesGcmOpen(key: Uint8Array, input: AeadOpenInput): Uint8Array {
 }
 
 /** A fresh in-memory software provider. */
-export function softwareKeyProvider(): SoftwareKeyProvider {
-  return new SoftwareKeyProvider();
+export function softwareKeyProvider(options?: SoftwareKeyProviderOptions): SoftwareKeyProvider {
+  return new SoftwareKeyProvider(options);
 }

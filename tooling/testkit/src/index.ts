@@ -19,6 +19,8 @@ export { checkLinearizability } from './linearizability';
 export { startNodeScript, bundleScript } from './node-script';
 export { startEtcdCluster } from './etcd';
 export { startTcpProxy } from './tcp-proxy';
+export { startPostgres, postgresBinDir } from './postgres';
+export { unprivilegedUser, TEST_USER } from './unprivileged-user';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
@@ -33,3 +35,5 @@ export type { NodeScriptHandle } from './node-script';
 export type { EtcdClusterHandle } from './etcd';
 export type { HistoryOperation, LinearizabilityModel, LinearizabilityResult } from './linearizability';
 export type { TcpProxy } from './tcp-proxy';
+export type { PostgresHandle } from './postgres';
+export type { UnprivilegedUser } from './unprivileged-user';

@@ -6,8 +6,12 @@ export { startMosquitto } from './mosquitto';
 export { startAedes } from './aedes';
 export { startEtcdCluster } from './etcd';
 export { startNodeScript, bundleScript } from './node-script';
+export { startPostgres, postgresBinDir } from './postgres';
+export { unprivilegedUser, TEST_USER } from './unprivileged-user';
 
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
 export type { AedesHandle } from './aedes';
 export type { EtcdClusterHandle } from './etcd';
 export type { NodeScriptHandle } from './node-script';
+export type { PostgresHandle } from './postgres';
+export type { UnprivilegedUser } from './unprivileged-user';

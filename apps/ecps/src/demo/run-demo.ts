@@ -24,7 +24,8 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<void> {
   const ctx: DemoContext = {
     log: (line) => out(`  ${line}`),
     createNode: async (id, nodeOptions = {}) => {
-      const node = await createNode({ ...nodeOptions, id, transport: network.transportFor(id) });
+      // the demo network is MQTT, which only the cloud-fleet profile allows (spec §8)
+      const node = await createNode({ profile: 'cloud-fleet', ...nodeOptions, id, transport: network.transportFor(id) });
       nodes.push(node);
       return node;
     },

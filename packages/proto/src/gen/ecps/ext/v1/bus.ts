@@ -43,6 +43,11 @@ export interface BusEvent_ExtensionsEntry {
 /** First frame of a stream: who is connecting. */
 export interface BusHello {
   nodeId: string;
+  /**
+   * The token the router gave this node's previous connection: lets it replace that (possibly half-open) stream.
+   * Without it, a hello for a node id that is already connected is refused.
+   */
+  resumeToken: Uint8Array;
 }
 
 export interface BusPublish {
@@ -79,9 +84,11 @@ export interface BusClientFrame {
 export interface BusAck {
   seq: bigint;
   success: boolean;
-  /** An ECPS error code (e.g. QUEUE_FULL, INVALID_ARGUMENT) when success is false. */
+  /** An ECPS error code (e.g. QUEUE_FULL, INVALID_ARGUMENT, ALREADY_EXISTS) when success is false. */
   code: string;
   message: string;
+  /** On an accepted hello only: the secret this node presents to resume its identity on its next connection. */
+  resumeToken: Uint8Array;
 }
 
 export interface BusDelivery {
@@ -380,13 +387,16 @@ export const BusEvent_ExtensionsEntry: MessageFns<BusEvent_ExtensionsEntry> = {
 };
 
 function createBaseBusHello(): BusHello {
-  return { nodeId: "" };
+  return { nodeId: "", resumeToken: new Uint8Array(0) };
 }
 
 export const BusHello: MessageFns<BusHello> = {
   encode(message: BusHello, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.nodeId !== "") {
       writer.uint32(10).string(message.nodeId);
+    }
+    if (message.resumeToken.length !== 0) {
+      writer.uint32(18).bytes(message.resumeToken);
     }
     return writer;
   },
@@ -412,6 +422,14 @@ export const BusHello: MessageFns<BusHello> = {
             message.nodeId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.resumeToken = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -431,6 +449,11 @@ export const BusHello: MessageFns<BusHello> = {
         : isSet(object.node_id)
         ? globalThis.String(object.node_id)
         : "",
+      resumeToken: isSet(object.resumeToken)
+        ? bytesFromBase64(object.resumeToken)
+        : isSet(object.resume_token)
+        ? bytesFromBase64(object.resume_token)
+        : new Uint8Array(0),
     };
   },
 
@@ -438,6 +461,9 @@ export const BusHello: MessageFns<BusHello> = {
     const obj: any = {};
     if (message.nodeId !== "") {
       obj.nodeId = message.nodeId;
+    }
+    if (message.resumeToken.length !== 0) {
+      obj.resumeToken = base64FromBytes(message.resumeToken);
     }
     return obj;
   },
@@ -448,6 +474,7 @@ export const BusHello: MessageFns<BusHello> = {
   fromPartial(object: DeepPartial<BusHello>): BusHello {
     const message = createBaseBusHello();
     message.nodeId = object.nodeId ?? "";
+    message.resumeToken = object.resumeToken ?? new Uint8Array(0);
     return message;
   },
 };
@@ -934,7 +961,7 @@ export const BusClientFrame: MessageFns<BusClientFrame> = {
 };
 
 function createBaseBusAck(): BusAck {
-  return { seq: 0n, success: false, code: "", message: "" };
+  return { seq: 0n, success: false, code: "", message: "", resumeToken: new Uint8Array(0) };
 }
 
 export const BusAck: MessageFns<BusAck> = {
@@ -953,6 +980,9 @@ export const BusAck: MessageFns<BusAck> = {
     }
     if (message.message !== "") {
       writer.uint32(34).string(message.message);
+    }
+    if (message.resumeToken.length !== 0) {
+      writer.uint32(42).bytes(message.resumeToken);
     }
     return writer;
   },
@@ -1002,6 +1032,14 @@ export const BusAck: MessageFns<BusAck> = {
             message.message = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.resumeToken = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1020,6 +1058,11 @@ export const BusAck: MessageFns<BusAck> = {
       success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
       code: isSet(object.code) ? globalThis.String(object.code) : "",
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      resumeToken: isSet(object.resumeToken)
+        ? bytesFromBase64(object.resumeToken)
+        : isSet(object.resume_token)
+        ? bytesFromBase64(object.resume_token)
+        : new Uint8Array(0),
     };
   },
 
@@ -1037,6 +1080,9 @@ export const BusAck: MessageFns<BusAck> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
+    if (message.resumeToken.length !== 0) {
+      obj.resumeToken = base64FromBytes(message.resumeToken);
+    }
     return obj;
   },
 
@@ -1049,6 +1095,7 @@ export const BusAck: MessageFns<BusAck> = {
     message.success = object.success ?? false;
     message.code = object.code ?? "";
     message.message = object.message ?? "";
+    message.resumeToken = object.resumeToken ?? new Uint8Array(0);
     return message;
   },
 };
