@@ -7,6 +7,7 @@ import { LeaderElection, TaskTable } from '@ecps/tasks';
 import { freePort, sleep, startEtcdCluster, waitFor } from '@ecps/testkit';
 import type { EtcdClusterHandle } from '@ecps/testkit';
 import { EtcdCoordinationStore } from '../src/index';
+import { newLeader } from './etcd-leader';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -30,6 +31,7 @@ const open = (namespace?: string) => {
 
 beforeAll(async () => {
   etcd = await startEtcdCluster(3);
+  await newLeader(etcd, -1);
   store = open('contract/');
 }, 60_000);
 
