@@ -5,7 +5,7 @@ import type { EtcdClusterHandle } from '@ecps/testkit';
 import { Etcd3 } from 'etcd3';
 
 /** The index of the member that leads, asked of every member that answers; undefined while none does. */
-export async function leaderIndex(etcd: EtcdClusterHandle): Promise<number | undefined> {
+async function leaderIndex(etcd: EtcdClusterHandle): Promise<number | undefined> {
   const answers = await Promise.all(
     etcd.endpoints.map(async (endpoint, i) => {
       if (etcd.pids[i] === -1) return undefined;
@@ -25,7 +25,7 @@ export async function leaderIndex(etcd: EtcdClusterHandle): Promise<number | und
   return leader?.i;
 }
 
-/** Waits (up to 15 s) until a member other than `not` leads; returns its index. */
+/** Waits (up to 15 s) until a member other than `not` leads (-1: any member); returns its index. */
 export async function newLeader(etcd: EtcdClusterHandle, not: number): Promise<number> {
   const deadline = Date.now() + 15_000;
   for (;;) {

@@ -11,7 +11,7 @@ import { TaskTable } from '@ecps/tasks';
 import { sleep, startEtcdCluster } from '@ecps/testkit';
 import type { EtcdClusterHandle } from '@ecps/testkit';
 import { EtcdCoordinationStore } from '../src/index';
-import { leaderIndex, newLeader } from './etcd-leader';
+import { newLeader } from './etcd-leader';
 
 const TASKS = 16;
 const SCHEDULERS = ['s1', 's2', 's3'];
@@ -111,7 +111,7 @@ describe('task assignment on etcd', () => {
     const faults = async () => {
       for (const delay of [1_500, 1_000]) {
         await sleep(delay);
-        const killed = (await leaderIndex(etcd)) ?? 0;
+        const killed = await newLeader(etcd, -1); // whoever leads now
         const at = Date.now();
         await etcd.kill(killed);
         const next = await newLeader(etcd, killed);
