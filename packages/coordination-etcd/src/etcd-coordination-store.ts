@@ -78,22 +78,26 @@ export class EtcdCoordinationStore implements CoordinationStore {
   /** A linearizable read of the keys under `prefix`, in key order, at most `limit` (0: `maxList`). */
   async list(prefix: string, limit = 0): Promise<readonly { readonly key: string; readonly value: Uint8Array }[]> {
     const max = limit > 0 ? Math.min(limit, this.maxList) : this.maxList;
-    const range = prefix === '' ? this.kv.getAll().all() : this.kv.getAll().prefix(prefix);
-    const rows = await this.call('list', () => range.sort('Key', 'Ascend').limit(max).options(this.deadline()).exec());
+    const rows = await this.call('list', () => {
+      const range = prefix === '' ? this.kv.getAll().all() : this.kv.getAll().prefix(prefix);
+      return range.sort('Key', 'Ascend').limit(max).options(this.deadline()).exec();
+    });
     return rows.kvs.map((kv) => ({ key: kv.key.toString('utf8'), value: kv.value }));
   }
 
   /** One etcd transaction; resolves true when it applied (see the class comment for a retried transaction). */
   async compareAndSet(key: string, expected: Uint8Array | undefined, value: Uint8Array | undefined, options?: CoordinationWriteOptions): Promise<boolean> {
-    // a value comparison fails on a missing key in etcd (even against an empty value); "absent" is "never created"
-    const txn = expected === undefined ? this.kv.if(key, 'Create', '==', 0) : this.kv.if(key, 'Value', '==', Buffer.from(expected));
-    const write =
-      value === undefined
-        ? this.kv.delete().key(key)
-        : options?.lease !== undefined
-          ? this.kv.put(key).value(Buffer.from(value)).lease(options.lease.toString())
-          : this.kv.put(key).value(Buffer.from(value));
-    const result = await this.call('compareAndSet', () => txn.then(write).options(this.deadline()).commit());
+    const result = await this.call('compareAndSet', () => {
+      // a value comparison fails on a missing key in etcd (even against an empty value); "absent" is "never created"
+      const txn = expected === undefined ? this.kv.if(key, 'Create', '==', 0) : this.kv.if(key, 'Value', '==', Buffer.from(expected));
+      const write =
+        value === undefined
+          ? this.kv.delete().key(key)
+          : options?.lease !== undefined
+            ? this.kv.put(key).value(Buffer.from(value)).lease(options.lease.toString())
+            : this.kv.put(key).value(Buffer.from(value));
+      return txn.then(write).options(this.deadline()).commit();
+    });
     return result.succeeded;
   }
 
