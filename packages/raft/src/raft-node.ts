@@ -65,6 +65,7 @@ export interface RaftStatus {
   readonly term: number;
   readonly leader: NodeId;
   readonly commit: number;
+  /** The last index the state machine has applied (a received snapshot counts once it is restored). */
   readonly applied: number;
   readonly confState: ConfState;
 }
@@ -105,6 +106,11 @@ export class RaftNode {
   /** Monotonic time of the last tick run. */
   private tickedAt: number;
   private compacting = false;
+  /**
+   * What the state machine holds. The core's applied index runs ahead of it between a received snapshot and the
+   * Ready that hands the snapshot over, so status reports this one.
+   */
+  private applied: number;
   private readonly defer: (fn: () => void) => void;
 
   private constructor(private readonly options: RaftNodeOptions) {
@@ -132,6 +138,7 @@ export class RaftNode {
       ...(options.maxClockDrift !== undefined ? { maxClockDrift: options.maxClockDrift } : {}),
     });
     if (persisted.snapshot) options.stateMachine.restore(persisted.snapshot.data);
+    this.applied = this.core.appliedIndex;
   }
 
   /**
@@ -157,7 +164,7 @@ export class RaftNode {
       term: this.core.currentTerm,
       leader: this.core.currentLeader,
       commit: this.core.commitIndex,
-      applied: this.core.appliedIndex,
+      applied: this.applied,
       confState: this.core.confState,
     };
   }
@@ -359,6 +366,7 @@ export class RaftNode {
       this.confirmedReads.push(r);
     }
     const applied = this.core.appliedIndex;
+    this.applied = applied;
     for (let i = 0; i < this.confirmedReads.length; ) {
       const r = this.confirmedReads[i] as PendingRead;
       if (r.index <= applied) {
