@@ -27,7 +27,7 @@ export interface NodeFromConfigOptions {
 
 /** How the node's keys are held, as it turned out. */
 export interface EffectiveTrust {
-  /** `none`, `authenticated`, `authorized` or `audited`. */
+  /** `none` or `authenticated`. */
   readonly level: NodeSettings['security']['level'];
   /** Where the signing key lives: `tpm`, `pkcs11`, `keystore` (software), or `none`. */
   readonly keys: 'tpm' | 'pkcs11' | 'keystore' | 'none';
@@ -220,6 +220,7 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       const softwareTrust = module.get<(o: object) => NodeTrust>('softwareTrust');
       trust = softwareTrust({
         level: settings.security.level,
+        confidentiality: false, // sealing needs fleet key-agreement keys, which are given in code
         keys: new KeyDirectory({ keys: readTrustedKeys(settings.security.trustedKeys) }),
         ...(hardware
           ? { provider: hardware, keyId }
