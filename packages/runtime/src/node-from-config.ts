@@ -78,6 +78,9 @@ function checkCombinations(s: NodeSettings): void {
       value: s.transport,
     });
   }
+  if (s.mqtt.password !== undefined && s.mqtt.username === undefined) {
+    throw new ConfigError('ECPS_MQTT_PASSWORD: needs ECPS_MQTT_USERNAME (brokers refuse a password without a user name)', { setting: 'ECPS_MQTT_PASSWORD', value: '<redacted>' });
+  }
   if (s.log.encryption === 'kms' && (s.kms.provider === 'none' || !s.kms.keyId)) {
     throw new ConfigError('ECPS_LOG_ENCRYPTION: kms needs ECPS_KMS_PROVIDER and ECPS_KMS_KEY_ID', { setting: 'ECPS_LOG_ENCRYPTION', value: 'kms' });
   }

@@ -110,13 +110,14 @@ export class ConfigError extends ValidationError {
 
 const BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
 
+/** The value at a dotted key; `null` (an empty YAML entry) counts as unset. */
 function getPath(object: Record<string, unknown>, key: string): unknown {
   let at: unknown = object;
   for (const part of key.split('.')) {
     if (typeof at !== 'object' || at === null) return undefined;
     at = (at as Record<string, unknown>)[part];
   }
-  return at;
+  return at ?? undefined;
 }
 
 function setPath(object: Record<string, unknown>, key: string, value: unknown): void {
@@ -128,9 +129,10 @@ function setPath(object: Record<string, unknown>, key: string, value: unknown): 
 
 /** Every dotted leaf key of a plain object (`{ mqtt: { broker } }` → `mqtt.broker`). */
 function leafKeys(object: Record<string, unknown>, prefix = ''): string[] {
-  return Object.entries(object).flatMap(([k, v]) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? leafKeys(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`],
-  );
+  return Object.entries(object).flatMap(([k, v]) => {
+    if (v === null || v === undefined) return []; // `eap:` with every entry commented out
+    return typeof v === 'object' && !Array.isArray(v) ? leafKeys(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`];
+  });
 }
 
 function describe(spec: SettingSpec, source: SettingSource): string {

@@ -147,6 +147,7 @@ describe('config files', () => {
 describe('settings that depend on each other', () => {
   it.each([
     [{ ECPS_TRANSPORT: 'mqtt' }, 'ECPS_TRANSPORT', /profile standard does not allow mqtt/],
+    [{ ECPS_MQTT_PASSWORD: 'pw' }, 'ECPS_MQTT_PASSWORD', /needs ECPS_MQTT_USERNAME/],
     [{ ECPS_LOG_ENCRYPTION: 'kms' }, 'ECPS_LOG_ENCRYPTION', /needs ECPS_KMS_PROVIDER/],
     [{ ECPS_LOG_VERSION: '2.0', ECPS_LOG_COMPRESSION: 'zstd' }, 'ECPS_LOG_VERSION', /2\.0 logs have no compression/],
     [{ ECPS_HARDWARE_SECURITY: 'required', ECPS_HARDWARE_BACKEND: 'pkcs11' }, 'ECPS_PKCS11_MODULE', /required with ECPS_HARDWARE_BACKEND=pkcs11/],

@@ -21,6 +21,7 @@ export { startPostgres, postgresBinDir } from './postgres';
 export { unprivilegedUser, TEST_USER } from './unprivileged-user';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export type { BundleEntryOptions } from './bundle-entry';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
 export type { TestCertificates } from './tls-certificates';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';

@@ -66,10 +66,14 @@ export function registerNode(program: Command, options: NodeCommandOptions = {})
       const env: Record<string, string | undefined> = { ...process.env, ...(opts.config ? { ECPS_CONFIG: opts.config } : {}) };
       let node: ConfiguredNode | undefined;
       let telemetry: NodeTelemetry | undefined;
+      // Held until the end: a transport that holds no handle (in-process, or one still connecting) must not let the
+      // process end silently.
+      const keepAlive = setInterval(() => undefined, 2 ** 30);
       try {
         const { settings, sources } = resolveNodeSettings({ env });
         if (opts.printConfig) {
           console.log(JSON.stringify({ settings: redactSettings(settings), sources }, null, 2));
+          clearInterval(keepAlive);
           return;
         }
         if (settings.observability.enabled) {
@@ -88,6 +92,7 @@ export function registerNode(program: Command, options: NodeCommandOptions = {})
         const code = isConfigError(error) ? EXIT_CONFIG : ((error as { exitCode?: number }).exitCode ?? 1);
         console.error(`ecps node: ${error instanceof Error ? error.message : String(error)}`);
         process.exitCode = code;
+        clearInterval(keepAlive);
         return;
       }
       console.log(`ecps node: ${node.id} up`);
@@ -97,6 +102,7 @@ export function registerNode(program: Command, options: NodeCommandOptions = {})
         process.once('SIGINT', () => done('SIGINT'));
         process.once('SIGTERM', () => done('SIGTERM'));
       });
+      clearInterval(keepAlive);
       console.log(`ecps node: ${signal}, closing`);
       await node.close(); // closes the layers first: the action log is flushed and closed
       await telemetry?.shutdown();
