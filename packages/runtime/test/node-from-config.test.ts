@@ -92,7 +92,7 @@ describe('backends by package name', () => {
 describe('a node from settings alone', () => {
   it('exchanges EAP actions over the configured transport and logs them to .eaplog in ECPS_LOG_DIR', async () => {
     const logDir = join(dir, 'logs');
-    const robot = await start({ ECPS_NODE_ID: 'robot', ECPS_TRANSPORT: 'memory', ECPS_LOG_DIR: logDir, ECPS_LOG_COMPRESSION: 'deflate', ECPS_MQTT_PASSWORD: 'hunter2' });
+    const robot = await start({ ECPS_NODE_ID: 'robot', ECPS_TRANSPORT: 'memory', ECPS_LOG_DIR: logDir, ECPS_LOG_COMPRESSION: 'deflate', ECPS_MQTT_USERNAME: 'robot', ECPS_MQTT_PASSWORD: 'hunter2' });
     const planner = await start({ ECPS_NODE_ID: 'planner', ECPS_TRANSPORT: 'memory', ECPS_LOG_ENABLED: 'false' });
     const done: string[] = [];
     robot.eap.onAction('gripper', (body) => void done.push(String(body.command)));
@@ -107,6 +107,18 @@ describe('a node from settings alone', () => {
     expect(robot.effectiveConfig.settings.mqtt.password).toBe('<redacted>');
     expect(robot.effectiveConfig.sources).toMatchObject({ nodeId: 'env', profile: 'default', 'log.compression': 'env' });
     expect(robot.effectiveConfig.trust).toEqual({ level: 'none', keys: 'none', hardware: 'off' });
+  });
+
+  it('writes the header version ECPS_LOG_VERSION names', async () => {
+    const logDir = join(dir, 'logs-2.0');
+    const robot = await start({ ECPS_NODE_ID: 'robot-20', ECPS_TRANSPORT: 'memory', ECPS_LOG_DIR: logDir, ECPS_LOG_VERSION: '2.0' });
+    const planner = await start({ ECPS_NODE_ID: 'planner-20', ECPS_TRANSPORT: 'memory', ECPS_LOG_ENABLED: 'false' });
+    robot.eap.onAction('gripper', () => undefined);
+    await planner.eap.send('gripper', { command: 'OPEN' }, { snapshot: new Uint8Array(32) });
+    await robot.close();
+    const [log] = readdirSync(logDir);
+    const contents = await readEaplog(join(logDir, log!));
+    expect((contents.header as unknown as Map<string, unknown>).get('version')).toBe('2.0');
   });
 
   it('signs with the software keystore at ECPS_SECURITY_LEVEL=authenticated', async () => {
