@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readEaplog, validateEaplog } from '@ecps/eaplog';
@@ -131,6 +133,49 @@ describe('ecps node', () => {
     expect(robot.lines.slice(-2)).toEqual(['ecps node: SIGTERM, closing', 'ecps node: stopped']);
     await expectValidLog(logDir);
     expect(robot.err.join('\n')).not.toContain('hunter2');
+  });
+
+  it('ECPS_OBSERVABILITY=true: the node traces its traffic and exports it where OTEL_EXPORTER_OTLP_ENDPOINT says, as its node id', async () => {
+    mosquitto ??= await startMosquitto();
+    const bodies: string[] = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/v1/traces') bodies.push(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+      const robot = ecps(['node'], {
+        ECPS_NODE_ID: 'arm-traced',
+        ECPS_PROFILE: 'cloud-fleet',
+        ECPS_TRANSPORT: 'mqtt',
+        ECPS_MQTT_BROKER: mosquitto.url,
+        ECPS_LOG_ENABLED: 'false',
+        ECPS_OBSERVABILITY: 'true',
+        ECPS_EAP_HANDLERS: join(dir, 'handlers.mjs'),
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        OTEL_METRICS_EXPORTER: 'none',
+      });
+      await robot.waitFor(/ready/);
+      expect(robot.lines).toContain('  observability: traced, exported over OTLP/HTTP');
+      const planner = await createNode({ id: 'planner-t', profile: 'cloud-fleet', eap: { log: false }, transport: ({ nodeId }) => mqttTransport({ url: mosquitto!.url, nodeId }) });
+      try {
+        await sendGripper(planner);
+        await robot.waitFor(/executed gripper/);
+      } finally {
+        await planner.close();
+      }
+      expect(await robot.stop()).toBe(0); // shutting down flushes the last batch
+      const exported = bodies.join('\n');
+      expect(exported).toContain('{"key":"service.name","value":{"stringValue":"arm-traced"}}');
+      expect(exported).toMatch(/"name":"process [^"]*eap/);
+    } finally {
+      await new Promise<void>((r) => receiver.close(() => r()));
+    }
   });
 
   it('the same node with ECPS_TRANSPORT=grpc, configured by the environment alone', async () => {

@@ -221,10 +221,17 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       const module = await loadBackend('ECPS_SECURITY_LEVEL', settings.security.level, BACKEND_PACKAGES.trust.software, importBackend);
       const KeyDirectory = module.get<(...args: never[]) => unknown>('KeyDirectory') as unknown as new (o: object) => object;
       const softwareTrust = module.get<(o: object) => NodeTrust>('softwareTrust');
+      let keys: object;
+      try {
+        keys = new KeyDirectory({ keys: readTrustedKeys(settings.security.trustedKeys) });
+      } catch (error) {
+        if (error instanceof ConfigError) throw error;
+        throw new ConfigError(`ECPS_TRUSTED_KEYS: ${(error as Error).message}`, { setting: 'ECPS_TRUSTED_KEYS', value: settings.security.trustedKeys }, error);
+      }
       trust = softwareTrust({
         level: settings.security.level,
         confidentiality: false, // sealing needs fleet key-agreement keys, which are given in code
-        keys: new KeyDirectory({ keys: readTrustedKeys(settings.security.trustedKeys) }),
+        keys,
         ...(hardware
           ? { provider: hardware, keyId }
           : { keyFile: settings.security.keystore, passphrase: settings.security.keystorePassphrase }),

@@ -3,13 +3,15 @@
 // fallback policy (the PKCS#11 cases run in `ecps node` child processes, where SoftHSM2's configuration reaches the module), the action log from settings, and the
 // effective configuration.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readEaplog } from '@ecps/eaplog';
-import { waitFor } from '@ecps/testkit';
+import { sleep, waitFor } from '@ecps/testkit';
+import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
+import { KeyDirectory, SoftwareKeyProvider, softwareTrust } from '@ecps/trust';
 import type { Logger } from '@ecps/core';
-import { BACKEND_PACKAGES, BackendMissingError, createNodeFromConfig, loadBackend, type ConfiguredNode } from '../src/index';
+import { BACKEND_PACKAGES, BackendMissingError, createNode, createNodeFromConfig, loadBackend, type ConfiguredNode } from '../src/index';
 
 const dir = mkdtempSync(join(tmpdir(), 'ecps-runtime-from-config-'));
 const nodes: ConfiguredNode[] = [];
@@ -127,6 +129,57 @@ describe('a node from settings alone', () => {
     expect(node.effectiveConfig.trust).toEqual({ level: 'authenticated', keys: 'keystore', hardware: 'off' });
     expect(node.effectiveConfig.settings.security.keystorePassphrase).toBe('<redacted>');
   });
+});
+
+describe('ECPS_TRUSTED_KEYS', () => {
+  it('accepts messages signed by a listed key and rejects the others', async () => {
+    const bus = new MemoryBus();
+    const signer = async (id: string) => {
+      const provider = new SoftwareKeyProvider();
+      const key = await provider.generateKey(`${id}-signing`, 'ed25519');
+      const node = await createNode({ id, transport: memoryTransport({ nodeId: id, bus }), eap: { log: false }, trust: softwareTrust({ level: 'authenticated', confidentiality: false, keys: new KeyDirectory(), provider }) });
+      nodes.push(node as ConfiguredNode);
+      return { node, entry: { principalId: id, keyId: key.id, algorithm: key.algorithm, publicKey: Buffer.from(key.publicKey!).toString('base64') } };
+    };
+    const controller = await signer('controller');
+    const intruder = await signer('intruder');
+    const trusted = join(dir, 'trusted-keys.json');
+    writeFileSync(trusted, JSON.stringify([controller.entry]));
+    const robot = await createNodeFromConfig({
+      env: { ECPS_NODE_ID: 'robot-signed', ECPS_SECURITY_LEVEL: 'authenticated', ECPS_TRUSTED_KEYS: trusted, ECPS_LOG_ENABLED: 'false', ...keystore('robot-signed') },
+      importBackend: (name) => (name === '@ecps/transport-memory' ? Promise.resolve({ memoryTransport: (o: { nodeId: string }) => memoryTransport({ ...o, bus }) }) : import(name)),
+      settings: { transport: 'memory' },
+    });
+    nodes.push(robot);
+    const got: string[] = [];
+    await robot.subscribe('MCP', 'mcp', (m) => void got.push(m.id));
+    const prompt = (id: string) => ({ spec: 'mcp/1.0', id, prompt: 'wave', toolJson: new Uint8Array(), meta: {} });
+    await intruder.node.publish('MCP', 'mcp', prompt('from-intruder'));
+    await controller.node.publish('MCP', 'mcp', prompt('from-controller'));
+    await waitFor(() => got.length >= 1, 'the trusted message');
+    await sleep(50);
+    expect(got).toEqual(['from-controller']);
+  });
+
+  it.each([
+    ['[{"principalId": "x"}]', /entry 0 needs principalId, keyId, algorithm and publicKey/],
+    ['{"keys": []}', /not a JSON array/],
+    ['[{"principalId": "x", "keyId": "k", "algorithm": "ed25519", "publicKey": "AAAA"}]', /malformed ed25519 public key/],
+  ])('refuses %s with a ConfigError naming ECPS_TRUSTED_KEYS', async (text, why) => {
+    const file = join(dir, 'bad-keys.json');
+    writeFileSync(file, text);
+    const env = { ECPS_NODE_ID: 'n', ECPS_TRANSPORT: 'memory', ECPS_SECURITY_LEVEL: 'authenticated', ECPS_TRUSTED_KEYS: file, ...keystore('bad-keys') };
+    const error = await createNodeFromConfig({ env }).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ name: 'ConfigError', details: { setting: 'ECPS_TRUSTED_KEYS' } });
+    expect((error as Error).message).toMatch(why);
+  });
+});
+
+it('hosts a MEP store with ECPS_MEP_STORE', async () => {
+  const plain = await start({ ECPS_NODE_ID: 'mep-client', ECPS_TRANSPORT: 'memory', ECPS_LOG_ENABLED: 'false' });
+  const host = await start({ ECPS_NODE_ID: 'mep-host', ECPS_TRANSPORT: 'memory', ECPS_LOG_ENABLED: 'false', ECPS_MEP_STORE: 'true' });
+  expect(plain.mep.store).toBeUndefined();
+  expect(host.mep.store).toBeDefined();
 });
 
 describe('hardware fallback policy', () => {
