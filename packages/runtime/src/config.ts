@@ -25,7 +25,8 @@ export function resolveNodeConfig(
   options: { [K in keyof NodeConfig]?: NodeConfig[K] | undefined },
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): NodeConfig {
-  const file = configFileFromEnv(env) ?? {};
+  const complete = options.nodeId !== undefined && options.profile !== undefined && options.topicPrefix !== undefined;
+  const file = complete ? {} : (configFileFromEnv(env) ?? {});
   const config = { ...NODE_CONFIG_DEFAULTS };
   for (const key of Object.keys(ENV_NAMES) as Array<keyof NodeConfig>) {
     const value = options[key] ?? env[ENV_NAMES[key]] ?? file[key];

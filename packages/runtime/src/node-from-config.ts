@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // createNodeFromConfig: a node from settings alone. Resolves every setting, loads the configured backends from the
 // installed packages, applies the hardware fallback policy, and reports the effective configuration.
-import { readFileSync, statSync } from 'node:fs';
 import { EcpsError, getProfile, isEcpsError, type Clock, type KeyProvider, type Logger, type RandomSource, type Transport } from '@ecps/core';
 import type { ActionLogOptions } from '@ecps/eap';
 import { BACKEND_PACKAGES, loadBackend, type ImportBackend } from './backends';
-import { configFileFromEnv } from './config-file';
+import { configFileFromEnv, readSettingFile } from './config-file';
 import { createNode, type EcpsNode, type TransportContext } from './create-node';
 import type { ObservabilityOption } from './layers/observability';
 import type { NodeTrust } from './layers/trust';
@@ -123,6 +122,9 @@ async function openHardware(s: NodeSettings, keyId: string, importBackend: Impor
   return provider;
 }
 
+/** A trusted-keys file larger than this is refused. */
+const MAX_TRUSTED_KEYS_BYTES = 4 * 1024 * 1024;
+
 /** Reads the fleet's public keys: `[{ principalId, keyId, algorithm, publicKey }]` with `publicKey` base64 SPKI DER. */
 function readTrustedKeys(path: string | undefined): Array<{ principalId: string; keyId: string; algorithm: string; publicKey: Uint8Array }> {
   if (!path) return [];
@@ -131,11 +133,10 @@ function readTrustedKeys(path: string | undefined): Array<{ principalId: string;
   };
   let entries: unknown;
   try {
-    if (statSync(path).size > 4 * 1024 * 1024) fail('larger than 4 MiB');
-    entries = JSON.parse(readFileSync(path, 'utf8'));
+    entries = JSON.parse(readSettingFile(path, 'ECPS_TRUSTED_KEYS', MAX_TRUSTED_KEYS_BYTES));
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    fail(`cannot read it as JSON (${(error as Error).message})`, error);
+    fail(`not valid JSON (${(error as Error).message})`, error);
   }
   if (!Array.isArray(entries)) return fail('not a JSON array of keys');
   return entries.map((entry: unknown, i) => {

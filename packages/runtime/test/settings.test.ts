@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, SETTINGS, redactSettings, resolveNodeSettings, resolveSettings, type NodeSettings } from '../src/index';
+import { ConfigError, MAX_CONFIG_FILE_BYTES, SETTINGS, redactSettings, resolveNodeSettings, resolveSettings, type NodeSettings } from '../src/index';
 
 interface Row {
   /** Value in a config file, value in the environment (a string), value given as an option, and what each resolves to. */
@@ -132,6 +132,7 @@ describe('config files', () => {
     ['bad.yaml', 'nodeId: [unclosed', /not valid YAML/],
     ['bad.json', '{"nodeId": ', /not valid JSON/],
     ['list.yaml', '- a\n- b\n', /not an object of settings/],
+    ['huge.yaml', `# ${'x'.repeat(MAX_CONFIG_FILE_BYTES)}\n`, /larger than 1048576 bytes/],
   ])('refuses %s with a ConfigError naming ECPS_CONFIG', (name, text, why) => {
     const path = text === null ? join(dir, name) : write(name, text);
     expect(() => resolveNodeSettings({ env: { ECPS_CONFIG: path } })).toThrow(expect.objectContaining({ name: 'ConfigError', details: { setting: 'ECPS_CONFIG', value: path } }));
