@@ -3,7 +3,7 @@
 // installed packages, applies the hardware fallback policy, and reports the effective configuration.
 import { EcpsError, getProfile, isEcpsError, type Clock, type KeyProvider, type Logger, type RandomSource, type Transport } from '@ecps/core';
 import type { ActionLogOptions } from '@ecps/eap';
-import { BACKEND_PACKAGES, loadBackend, type ImportBackend } from './backends';
+import { BACKEND_PACKAGES, loadBackend, type BackendModule, type ImportBackend } from './backends';
 import { configFileFromEnv, readSettingFile } from './config-file';
 import { createNode, type EcpsNode, type TransportContext } from './create-node';
 import type { ObservabilityOption } from './layers/observability';
@@ -106,9 +106,13 @@ async function openHardware(s: NodeSettings, keyId: string, importBackend: Impor
   const module = await loadBackend('ECPS_HARDWARE_BACKEND', backend, BACKEND_PACKAGES.hardware[backend], importBackend);
   let provider: KeyProvider & { close?: () => Promise<void> };
   if (backend === 'tpm') {
-    const deviceTransport = module.get<(path: string) => unknown>('deviceTransport');
+    // `tcp://host:port`: a TPM simulator (swtpm, the IBM simulator) over its command port; anything else a device
+    const simulator = /^tcp:\/\/([^:/]+):(\d{1,5})$/.exec(s.hardware.tpmDevice);
+    const transport = simulator
+      ? module.get<(o: object) => unknown>('tcpTransport')({ host: simulator[1], port: Number(simulator[2]) })
+      : module.get<(path: string) => unknown>('deviceTransport')(s.hardware.tpmDevice);
     const TpmKeyProvider = module.get<(...args: never[]) => unknown>('TpmKeyProvider') as unknown as { open(o: object): Promise<KeyProvider> };
-    provider = await TpmKeyProvider.open({ transport: deviceTransport(s.hardware.tpmDevice), ...(s.hardware.tpmKeyFile ? { keyFile: s.hardware.tpmKeyFile } : {}) });
+    provider = await TpmKeyProvider.open({ transport, ...(s.hardware.tpmKeyFile ? { keyFile: s.hardware.tpmKeyFile } : {}) });
   } else {
     const Pkcs11KeyProvider = module.get<(...args: never[]) => unknown>('Pkcs11KeyProvider') as unknown as { open(o: object): Promise<KeyProvider> };
     provider = await Pkcs11KeyProvider.open({ library: s.hardware.pkcs11Module, tokenLabel: s.hardware.pkcs11Token, pin: s.hardware.pkcs11Pin });
@@ -148,9 +152,8 @@ function readTrustedKeys(path: string | undefined): Array<{ principalId: string;
   });
 }
 
-function transportFactory(s: NodeSettings, importBackend: ImportBackend | undefined): (context: TransportContext) => Promise<Transport> {
-  return async ({ nodeId, topicPrefix }) => {
-    const module = await loadBackend('ECPS_TRANSPORT', s.transport, BACKEND_PACKAGES.transport[s.transport], importBackend);
+function transportFactory(s: NodeSettings, module: BackendModule): (context: TransportContext) => Transport {
+  return ({ nodeId, topicPrefix }) => {
     const prefix = topicPrefix ? { topicPrefix } : {};
     switch (s.transport) {
       case 'mqtt':
@@ -193,6 +196,8 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
   const cleanup: Array<() => Promise<void>> = [];
 
   try {
+    // first, so that a transport package that is not installed is reported before any slow key work
+    const transportModule = await loadBackend('ECPS_TRANSPORT', settings.transport, BACKEND_PACKAGES.transport[settings.transport], importBackend);
     let hardware: KeyProvider | undefined;
     let hardwareState: EffectiveTrust['hardware'] = 'off';
     if (settings.hardware.mode !== 'off') {
@@ -255,7 +260,7 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       id: settings.nodeId,
       profile: settings.profile,
       topicPrefix: settings.topicPrefix,
-      transport: transportFactory(settings, importBackend),
+      transport: transportFactory(settings, transportModule),
       ...(trust ? { trust } : {}),
       ...(settings.observability.enabled ? { observability: options.observability ?? true } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
