@@ -45,8 +45,8 @@ interface Child {
   readonly lines: string[];
   readonly err: string[];
   waitFor(pattern: RegExp): Promise<string>;
-  readonly exited: Promise<number | null>;
-  stop(): Promise<number | null>;
+  readonly exited: Promise<number | string | null>;
+  stop(): Promise<number | string | null>;
 }
 
 function ecps(args: string[], env: Record<string, string> = {}): Child {
@@ -60,7 +60,8 @@ function ecps(args: string[], env: Record<string, string> = {}): Child {
   const waiters: Array<() => void> = [];
   createInterface({ input: child.stdout }).on('line', (l) => (lines.push(l), waiters.forEach((w) => w())));
   createInterface({ input: child.stderr }).on('line', (l) => void err.push(l));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // a signal shows as its name (e.g. a crash while closing), so that a test says what happened
+  const exited = new Promise<number | string | null>((r) => child.once('exit', (code, signal) => r(code ?? signal)));
   const handle: Child = {
     lines,
     err,

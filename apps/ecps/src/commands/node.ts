@@ -95,15 +95,17 @@ export function registerNode(program: Command, options: NodeCommandOptions = {})
         clearInterval(keepAlive);
         return;
       }
-      console.log(`ecps node: ${node.id} up`);
-      for (const line of statusLines(node, telemetry !== undefined)) console.log(`  ${line}`);
-      console.log('ecps node: ready (Ctrl-C to stop)');
-      const signal = await new Promise<NodeJS.Signals>((done) => {
+      // listening before saying ready: a signal sent as soon as "ready" is read must close the node cleanly
+      const signal = new Promise<NodeJS.Signals>((done) => {
         process.once('SIGINT', () => done('SIGINT'));
         process.once('SIGTERM', () => done('SIGTERM'));
       });
+      console.log(`ecps node: ${node.id} up`);
+      for (const line of statusLines(node, telemetry !== undefined)) console.log(`  ${line}`);
+      console.log('ecps node: ready (Ctrl-C to stop)');
+      const received = await signal;
       clearInterval(keepAlive);
-      console.log(`ecps node: ${signal}, closing`);
+      console.log(`ecps node: ${received}, closing`);
       await node.close(); // closes the layers first: the action log is flushed and closed
       await telemetry?.shutdown();
       console.log('ecps node: stopped');
