@@ -132,6 +132,8 @@ describe('config files', () => {
     ['bad.yaml', 'nodeId: [unclosed', /not valid YAML/],
     ['bad.json', '{"nodeId": ', /not valid JSON/],
     ['list.yaml', '- a\n- b\n', /not an object of settings/],
+    // a "billion laughs" document: alias expansion is bounded, so it is refused instead of exhausting memory
+    ['laughs.yaml', ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefg'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n'), /not valid YAML.*alias/i],
     ['huge.yaml', `# ${'x'.repeat(MAX_CONFIG_FILE_BYTES)}\n`, /larger than 1048576 bytes/],
   ])('refuses %s with a ConfigError naming ECPS_CONFIG', (name, text, why) => {
     const path = text === null ? join(dir, name) : write(name, text);
