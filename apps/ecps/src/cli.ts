@@ -6,6 +6,8 @@ import { registerCodex } from './commands/codex';
 import { registerDemo } from './commands/demo';
 import { registerEaplog } from './commands/eaplog';
 import { registerHub } from './commands/hub';
+import { registerInit } from './commands/init';
+import { registerNode } from './commands/node';
 
 const program = new Command('ecps')
   .description('ECPS: the Embodied Cognition Protocol Stack')
@@ -18,6 +20,8 @@ registerBroker(program);
 registerEaplog(program);
 registerHub(program);
 registerCodex(program);
+registerNode(program);
+registerInit(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

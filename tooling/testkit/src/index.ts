@@ -27,6 +27,7 @@ export { startTransportHost } from './remote-transport';
 export { hostTransports } from './transport-host';
 
 export type { TransportPair, ConformanceOptions } from './transport-conformance';
+export type { BundleEntryOptions } from './bundle-entry';
 export type { FaultOptions, FaultCounters, FaultyTransport } from './faulty-transport';
 export type { TestCertificates, NodeCertificates } from './tls-certificates';
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
