@@ -2,6 +2,7 @@
 // The public surface of @ecps/codex-api.
 
 export { createCodexApi } from './server';
+export { startCodexServer } from './main';
 export { apiConfigFromEnv } from './config';
 export { ApiError, isApiError, API_ERROR_REASONS } from './errors';
 export { ROLES, PERMISSIONS, ROLE_PERMISSIONS, permissionsOf, hasPermission } from './permissions';
@@ -25,6 +26,7 @@ export { UpdatesHub, WS_CLOSE } from './ws/updates';
 export { MAX_AUDIO_BYTES, MAX_TEXT_BYTES } from './ws/command';
 
 export type { CodexApi, CodexApiOptions } from './server';
+export type { CodexServer, CodexServerOptions } from './main';
 export type { ApiConfig } from './config';
 export type { ApiErrorReason } from './errors';
 export type { Role, Permission, Principal } from './permissions';

@@ -27,6 +27,8 @@ export interface Principal {
   /** The access token's id and expiry (seconds), for logout. */
   jti?: string;
   exp?: number;
+  /** The refresh family of the login session the access token belongs to, revoked at logout. */
+  family?: string;
 }
 
 /** Every permission the roles grant, in table order. */

@@ -123,9 +123,13 @@ export class Authenticator {
     return this.issuePair(user, consumed.record.family);
   }
 
-  /** Logout: denies the access token until it expires and revokes the refresh family of `refreshToken` if given. */
+  /**
+   * Logout: denies the access token until it expires and revokes its session's refresh family (the access token
+   * carries it as `fam`), and the family of `refreshToken` if given.
+   */
   async logout(principal: Principal, refreshToken?: string): Promise<void> {
     if (principal.jti && principal.exp) await this.options.store.revokeAccessToken(principal.jti, principal.exp * 1000);
+    if (principal.family) await this.options.store.revokeFamily(principal.family, this.clock.now());
     if (refreshToken) {
       const claims = await this.verify(refreshToken, 'refresh').catch(() => null);
       if (claims && claims.sub === principal.sub && typeof claims['fam'] === 'string') await this.options.store.revokeFamily(claims['fam'], this.clock.now());
@@ -145,7 +149,8 @@ export class Authenticator {
     }
     const user = claims.sub ? await this.options.store.getUserById(claims.sub) : null;
     if (!user || !user.is_active) throw new ApiError('unauthorized', 'invalid token');
-    return { sub: user.id, username: user.username, roles: user.roles, kind: 'user', jti: String(claims.jti), exp: claims.exp! };
+    const family = typeof claims['fam'] === 'string' ? claims['fam'] : undefined;
+    return { sub: user.id, username: user.username, roles: user.roles, kind: 'user', jti: String(claims.jti), exp: claims.exp!, ...(family ? { family } : {}) };
   }
 
   /** The principal of an API key, compared by SHA-256 in constant time. Throws `unauthorized`. */
@@ -203,7 +208,7 @@ export class Authenticator {
 
   private async issuePair(user: UserRecord, family: string): Promise<TokenPair> {
     const jti = randomUUID();
-    const access = await this.sign({ username: user.username, roles: user.roles, type: 'access' }, user.id, this.options.accessTokenTtlSec);
+    const access = await this.sign({ username: user.username, roles: user.roles, type: 'access', fam: family }, user.id, this.options.accessTokenTtlSec);
     const refresh = await this.sign({ type: 'refresh', fam: family }, user.id, this.options.refreshTokenTtlSec, jti);
     await this.options.store.addRefreshToken({
       jti,

@@ -10,6 +10,11 @@ import { permissionsOf, ROLES } from '../permissions';
 
 export const REFRESH_COOKIE = 'codex32_refresh';
 
+const RefreshBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 4096 })) }, { additionalProperties: false });
+/** Refresh and logout may come without a body (the token is in a header or the cookie). */
+const emptyBody = async (request: FastifyRequest) => {
+  request.body ??= {};
+};
 const Roles = Type.Array(Type.String({ enum: [...ROLES] }), { minItems: 1, maxItems: 4 });
 
 export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -39,7 +44,7 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post(
     '/api/v1/auth/refresh',
-    { config: { access: 'refresh' }, schema: { tags, summary: 'Rotate a refresh token', body: Type.Optional(Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 4096 })) }, { additionalProperties: false })) } },
+    { config: { access: 'refresh' }, preValidation: emptyBody, schema: { tags, summary: 'Rotate a refresh token', body: RefreshBody } },
     async (request, reply) => {
       const fromHeader = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
       const fromBody = (request.body as { refresh_token?: string } | undefined)?.refresh_token;
@@ -60,7 +65,7 @@ export function authRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post(
     '/api/v1/auth/logout',
-    { config: { access: 'authenticated' }, schema: { tags, summary: 'Revoke the access token and the refresh family', body: Type.Optional(Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 4096 })) }, { additionalProperties: false })) } },
+    { config: { access: 'authenticated' }, preValidation: emptyBody, schema: { tags, summary: 'Revoke the access token and the refresh family', body: RefreshBody } },
     async (request, reply) => {
       const refresh = (request.body as { refresh_token?: string } | undefined)?.refresh_token ?? (isSameOrigin(request) ? request.cookies[REFRESH_COOKIE] : undefined);
       await auth.logout(request.principal!, refresh);
