@@ -25,7 +25,7 @@ export { REFRESH_COOKIE } from './routes/auth';
 export { UpdatesHub, WS_CLOSE } from './ws/updates';
 export { MAX_AUDIO_BYTES, MAX_TEXT_BYTES } from './ws/command';
 
-export type { CodexApi, CodexApiOptions } from './server';
+export type { CodexApi, CodexApiOptions, RouteInfo } from './server';
 export type { CodexServer, CodexServerOptions } from './main';
 export type { ApiConfig } from './config';
 export type { ApiErrorReason } from './errors';

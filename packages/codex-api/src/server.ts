@@ -53,12 +53,22 @@ export interface CodexApiOptions {
   dashboardDir?: string;
 }
 
+/** A route of the API and who may call it. */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  access: RouteAccess;
+  websocket: boolean;
+}
+
 /** The running API: the Fastify instance (listen on it), the pieces behind it, and a graceful `close`. */
 export interface CodexApi {
   readonly app: FastifyInstance;
   readonly auth: Authenticator;
   readonly conversation: Conversation;
   readonly service: BotService;
+  /** Every route with who may call it (what the RBAC test walks). */
+  routes(): readonly RouteInfo[];
   /** Refuses new requests (503), closes WebSockets with 1001, stops listening. The registry and drivers stay open. */
   close(): Promise<void>;
 }
@@ -225,6 +235,13 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody(request, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
+  const docsAccess: RouteAccess = config.env === 'development' ? 'public' : 'system:read';
+  const routes: RouteInfo[] = [];
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), access: docsAccess };
+    const access = (route.config as { access?: RouteAccess } | undefined)?.access ?? 'authenticated';
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access, websocket: Boolean((route as { websocket?: boolean }).websocket) });
+  });
   await app.register(fastifyCookie);
   await app.register(fastifySwagger, {
     openapi: {
@@ -235,11 +252,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
       security: [{ bearer: [] }, { apiKey: [] }],
     },
   });
-  const docsAccess: RouteAccess = config.env === 'development' ? 'public' : 'system:read';
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, staticCSP: true });
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), access: docsAccess };
-  });
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
 
   app.options('/*', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => reply.code(204).send());
@@ -284,6 +297,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
     auth,
     conversation,
     service,
+    routes: () => routes,
     async close() {
       closing = true;
       hub.close();
