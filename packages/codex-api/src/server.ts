@@ -142,6 +142,9 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
     ...(options.logger ? { disableRequestLogging: false } : {}),
   });
   app.removeContentTypeParser(['text/plain']);
+  // First, so its onRequest hook marks upgrades before any of ours can refuse one: a refused upgrade's socket is then
+  // destroyed after the HTTP error is written, instead of staying open.
+  await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
   app.decorateRequest('principal', null);
   app.decorateRequest('authError', null);
   let closing = false;
@@ -253,7 +256,6 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
     },
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, staticCSP: true });
-  await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
 
   app.options('/*', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => reply.code(204).send());
   app.get('/openapi.json', { config: { access: docsAccess }, schema: { hide: true } }, async () => app.swagger());
