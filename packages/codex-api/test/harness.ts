@@ -77,12 +77,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
         ...(options.body === undefined ? {} : { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }),
       });
       const text = await response.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // not JSON
-      }
+      const body: unknown = (response.headers.get('content-type') ?? '').includes('application/json') ? JSON.parse(text) : text;
       return { status: response.status, body, headers: response.headers };
     },
     writeBot(path, source) {
