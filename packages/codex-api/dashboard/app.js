@@ -8,7 +8,7 @@
   const STATUSES = ['created', 'deploying', 'running', 'stopping', 'stopped', 'failed', 'error'];
   const STARTABLE = ['created', 'stopped', 'failed', 'error'];
   const STOPPABLE = ['deploying', 'running'];
-  const ROLES = ['worker', 'collector', 'api', 'analyzer', 'monitor'];
+  const ROLES = ['worker', 'collector', 'analyzer', 'aggregator', 'orchestrator', 'custom'];
   const ID = /^[a-z0-9_-]{1,64}$/;
   const POLL_MS = 2000;
   const MAX_SAMPLES = 30;
@@ -116,15 +116,15 @@
 
   function health() {
     const list = [...bots.values()];
-    if (list.some((b) => b.status === 'failed' || b.status === 'error')) return ['critical', '🔴'];
-    if (list.some((b) => b.status === 'deploying')) return ['degraded', '🟡'];
-    return ['healthy', '🟢'];
+    if (list.some((b) => b.status === 'failed' || b.status === 'error')) return 'critical';
+    if (list.some((b) => b.status === 'deploying')) return 'degraded';
+    return 'healthy';
   }
 
   function renderSummary() {
-    const [state, emoji] = health();
+    const state = health();
     const badge = $('health');
-    badge.textContent = `${emoji} ${state}`;
+    badge.textContent = state;
     badge.className = `badge health-${state}`;
     const count = (s) => [...bots.values()].filter((b) => s.includes(b.status)).length;
     $('summary').replaceChildren(
@@ -141,7 +141,7 @@
       ...incidents
         .slice(-MAX_INCIDENTS)
         .reverse()
-        .map((i) => el('li', `${i.timestamp || ''} ${i.bot_id || 'system'} ${i.kind}: ${i.message}`)),
+        .map((i) => el('li', `${(i.created_at || '').slice(11, 19)} ${i.bot_id || 'system'} ${i.kind}: ${i.message}`)),
     );
   }
 
@@ -346,6 +346,13 @@
     }
     accessToken = null;
     permissions = [];
+    // Nothing of this session stays on the page for the next user.
+    bots = new Map();
+    incidents = [];
+    fleet = { ecps_nodes: [], sw4rm_agents: [] };
+    renderBots();
+    renderIncidents();
+    renderFleet();
     clearTimeout(reconnectTimer);
     stopPolling();
     if (socket) socket.close(1000);

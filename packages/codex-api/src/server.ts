@@ -78,6 +78,27 @@ function packageDashboardDir(): string {
   return join(here, '..', 'dashboard');
 }
 
+type AjvError = { instancePath: string; keyword?: string; message?: string; params?: Record<string, unknown> };
+
+/**
+ * One error per path: Ajv reports an enum of literals (a union of constants) as one "must be equal to constant" per
+ * member plus an anyOf failure; the client gets "must be one of: a, b, c" instead.
+ */
+function validationErrors(validation: readonly AjvError[]): { path: string; message: string }[] {
+  const byPath = new Map<string, { allowed: unknown[]; messages: string[] }>();
+  for (const v of validation) {
+    const path = v.params?.['additionalProperty'] ? `${v.instancePath}/${String(v.params['additionalProperty'])}` : v.instancePath || '/';
+    const entry = byPath.get(path) ?? { allowed: [], messages: [] };
+    byPath.set(path, entry);
+    if (v.keyword === 'const') entry.allowed.push(v.params?.['allowedValue']);
+    else if (v.keyword !== 'anyOf' || entry.allowed.length === 0) entry.messages.push(v.message ?? 'invalid');
+  }
+  return [...byPath].map(([path, e]) => ({
+    path,
+    message: e.allowed.length > 0 && e.messages.length === 0 ? `must be one of: ${e.allowed.join(', ')}` : [...new Set(e.messages)].join(', '),
+  }));
+}
+
 const PUBLIC_ACCESS = new Set<RouteAccess>(['public', 'refresh', 'api_key', 'ws_command']);
 
 function errorBody(request: FastifyRequest, code: string, detail: string, errors?: readonly { path: string; message: string }[]) {
@@ -216,7 +237,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
     return payload;
   });
 
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] }, request, reply: FastifyReply) => {
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string; validation?: AjvError[] }, request, reply: FastifyReply) => {
     if (isApiError(error) || isCodexError(error)) {
       const status = error.status;
       if (status === 401) reply.header('www-authenticate', 'Bearer');
@@ -224,11 +245,8 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
       return reply.code(status).send(errorBody(request, error.reason, error.message, error.errors));
     }
     if (error.validation) {
-      const errors = error.validation.map((v) => ({
-        path: v.params?.['additionalProperty'] ? `${v.instancePath}/${String(v.params['additionalProperty'])}` : v.instancePath || '/',
-        message: v.message ?? 'invalid',
-      }));
-      return reply.code(400).send(errorBody(request, 'validation_error', error.message, errors));
+      const errors = validationErrors(error.validation);
+      return reply.code(400).send(errorBody(request, 'validation_error', errors.map((e) => `${e.path} ${e.message}`).join('; '), errors));
     }
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send(errorBody(request, 'unsupported_media_type', 'Content-Type must be application/json'));
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(errorBody(request, 'payload_too_large', 'request body larger than 1 MiB'));

@@ -7,6 +7,10 @@ import { dirname, join } from 'node:path';
 import { startCodexServer, type CodexServer } from '../src/index';
 import type { Role } from '../src/index';
 
+/** Test assertions read JSON of every shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
 export const PASSWORD = 'correct horse battery staple';
 export const SECRET = 'test-secret-0123456789abcdef-0123456789';
 export const ADMIN_KEY = 'admin-key-for-tests-0123456789abcdefgh';
@@ -19,7 +23,7 @@ export interface Harness {
   tokens: Record<Role | 'admin2', string>;
   /** User ids (the tokens' `sub`). */
   ids: Record<Role | 'admin2', string>;
-  call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: Json; headers: Headers }>;
   /** Writes `bots/<path>` (a Node.js script). */
   writeBot(path: string, source: string): void;
   close(): Promise<void>;
@@ -77,7 +81,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
         ...(options.body === undefined ? {} : { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }),
       });
       const text = await response.text();
-      const body: unknown = (response.headers.get('content-type') ?? '').includes('application/json') ? JSON.parse(text) : text;
+      const body: Json = (response.headers.get('content-type') ?? '').includes('application/json') ? JSON.parse(text) : text;
       return { status: response.status, body, headers: response.headers };
     },
     writeBot(path, source) {

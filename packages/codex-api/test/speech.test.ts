@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import WebSocket from 'ws';
 import { parseWav, resampleTo16k } from '../src/index';
-import { createHarness, eventually, LOOP_BOT, type Harness } from './harness';
+import { createHarness, eventually, LOOP_BOT, type Harness, type Json } from './harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -28,7 +28,7 @@ it('a spoken "start alpha one" starts bot alpha-1', async () => {
   const pcm = resampleTo16k(samples, sampleRateHz);
 
   const socket = new WebSocket(`${h.url.replace('http', 'ws')}/ws/command/${h.ids.operator}?token=${h.tokens.operator}`);
-  const replies: any[] = [];
+  const replies: Json[] = [];
   socket.on('message', (data) => replies.push(JSON.parse(data.toString())));
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   for (let offset = 0; offset < pcm.byteLength; offset += 32_000) {

@@ -2,8 +2,9 @@
 // The WebSocket channels over real sockets (checklist 24, 25): authentication and Origin at the upgrade, the snapshot,
 // ordered events, the slow-consumer close, the §6.2 decision table through /ws/command, and audio through the mock STT.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { createHarness, eventually, LOOP_BOT, type Harness } from './harness';
+import { createHarness, eventually, LOOP_BOT, type Harness, type Json } from './harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -23,7 +24,7 @@ const wsUrl = (path: string) => h.url.replace('http', 'ws') + path;
 /** A client that records every message; `next(pred)` waits for the first unseen message matching `pred`. */
 function client(path: string, headers: Record<string, string> = {}) {
   const socket = new WebSocket(wsUrl(path), { headers });
-  const messages: any[] = [];
+  const messages: Json[] = [];
   let read = 0;
   socket.on('message', (data, isBinary) => {
     if (!isBinary) messages.push(JSON.parse(data.toString()));
@@ -37,7 +38,7 @@ function client(path: string, headers: Record<string, string> = {}) {
       socket.once('open', () => resolve());
       socket.once('error', reject);
     }),
-    async next(pred: (m: any) => boolean = () => true): Promise<any> {
+    async next(pred: (m: Json) => boolean = () => true): Promise<Json> {
       return eventually(() => {
         for (; read < messages.length; read++) {
           if (pred(messages[read])) return messages[read++];
@@ -53,9 +54,9 @@ function refusedWith(path: string, headers: Record<string, string> = {}): Promis
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(wsUrl(path), { headers });
     // The server must close the refused connection itself (a leaked upgrade socket would keep the server from closing).
-    socket.on('unexpected-response', (req, res) => {
+    socket.on('unexpected-response', (_req, res) => {
       res.resume();
-      req.socket.once('close', () => resolve(res.statusCode ?? 0));
+      res.socket.once('close', () => resolve(res.statusCode ?? 0));
     });
     socket.on('open', () => reject(new Error('upgrade accepted')));
     socket.on('error', () => undefined);
@@ -106,7 +107,7 @@ describe('/ws/updates (checklist 24)', () => {
     const c = client(`/ws/updates?token=${h.tokens.operator}`);
     await c.opened;
     await c.next((m) => m.type === 'snapshot');
-    const raw = (c.socket as unknown as { _socket: import('node:net').Socket })._socket;
+    const raw = (c.socket as unknown as { _socket: Socket })._socket;
     raw.pause(); // the client stops reading: the kernel buffers fill, then the server's send buffer grows
     const bot = (await h.call('GET', '/api/v1/bots/alpha-1', { token: h.tokens.admin })).body;
     const big = { ...bot, description: 'x'.repeat(500_000) };
