@@ -67,7 +67,7 @@ describe('ecps demo: action log step', () => {
 describe('ecps demo: SW4RM step', () => {
   it('registers two agents, completes the ACK lifecycle and shows a redelivery after a restart', async () => {
     const lines: string[] = [];
-    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('SW4RM')) });
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('SW4RM agents')) });
     const text = lines.join('\n');
     expect(text).toMatch(/registry +← RegisterAgent planner: accepted=true/);
     expect(text).toMatch(/planner +← ACK RECEIVED/);
@@ -78,4 +78,20 @@ describe('ecps demo: SW4RM step', () => {
     expect(text).toMatch(new RegExp(`worker#2 +← seq ${crash![1]} `));
     expect(text).toMatch(/task-2 lifecycle ended FULFILLED .*router rows left for worker: 0/);
   }, 30_000);
+});
+
+describe('ecps demo: SW4RM services step', () => {
+  it('hands off by capability, runs a workflow, a worktree tool, a HITL-approved tool, reasoning and logging', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('SW4RM services')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/handoff +builder accepts; status ACCEPTED/);
+    expect(text).toMatch(/worktree +builder binds app\/feature-x \(git worktree add\): ok=true, state BOUND_HOME/);
+    expect(text).toMatch(/tools +count-files ran in the worktree, network off: \{"files":\d+,"cwd":".*feature-x"\}/);
+    expect(text).toMatch(/workflow +release: compile COMPLETED, package COMPLETED; data \{"artifact":"compile.tgz"\}/);
+    expect(text).toMatch(/hitl +a person is asked: TOOL_PRIVILEGE_ESCALATION/);
+    expect(text).toMatch(/deploy says \{"deployed":true\}/);
+    expect(text).toMatch(/reasoning +ui vs db in parallel: 1; src vs schema.sql: 0\.00/);
+    expect(text).toMatch(/logging +2 events appended/);
+  }, 60_000);
 });

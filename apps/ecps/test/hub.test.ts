@@ -1,11 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
-import { Client, credentials } from '@grpc/grpc-js';
-import { HEALTH_SERVICE, HEALTH_STATUS, createClient } from '@ecps/sw4rm';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { Client, credentials, status } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
+import { waitFor } from '@ecps/testkit';
+import { AgentState, HEALTH_SERVICE, HEALTH_STATUS, MessageType, SW4RM_SERVICES, buildEnvelope, createClient } from '@ecps/sw4rm';
+import type { ClientOf } from '@ecps/sw4rm';
+import { NodeStatus, StreamItem, WorkflowNode } from '@ecps/sw4rm/proto';
+import { parseControl, reportEnvelope } from '@ecps/sw4rm-scheduler';
 import { startHub } from '../src/hub/start-hub';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'hub-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function health(address: string, service: string): Promise<number> {
   const c = new Client(address, credentials.createInsecure());
@@ -19,32 +32,124 @@ function health(address: string, service: string): Promise<number> {
   );
 }
 
+/** Calls one RPC with an empty request and returns the status code it ends with (0 = OK). */
+function probe(address: string, def: { path: string; responseStream: boolean; requestSerialize(v: never): Buffer; responseDeserialize(b: Buffer): unknown }, request: unknown): Promise<number> {
+  const c = new Client(address, credentials.createInsecure());
+  const deadline = Date.now() + 1500;
+  return new Promise((resolve) => {
+    const done = (code: number) => {
+      c.close();
+      resolve(code);
+    };
+    if (def.responseStream) {
+      const s = c.makeServerStreamRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, request, { deadline });
+      s.on('error', (e: ServiceError) => done(e.code));
+      s.on('data', () => {
+        s.cancel();
+      });
+      s.on('end', () => done(0));
+    } else c.makeUnaryRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, request, { deadline }, (e) => done(e ? e.code : 0));
+  });
+}
+
+class Agent {
+  readonly items: StreamItem[] = [];
+  readonly call;
+  constructor(router: ClientOf<'router'>, readonly id: string) {
+    this.call = router.streamIncoming({ agentId: id }, { timeoutMs: 60_000 });
+    this.call.on('data', (i: StreamItem) => {
+      this.items.push(i);
+      void router.ackDelivery({ agentId: id, seq: i.seq, messageId: i.msg!.messageId }).catch(() => undefined);
+    });
+    this.call.on('error', () => undefined);
+  }
+  controls() {
+    return this.items.map((i) => parseControl(i.msg!, this.id)).filter((c) => c !== undefined);
+  }
+}
+
 describe('ecps hub', () => {
-  it('serves every service with health checks on ephemeral ports and stops gracefully', async () => {
-    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'hub-')), 'r.db'), drainGraceMs: 0, env: {} });
-    const { router, registry, scheduler } = hub.ports;
-    expect(new Set([router, registry, scheduler]).size).toBe(3);
-    for (const p of [router, registry, scheduler]) expect([50051, 50052, 50053]).not.toContain(p);
-    const checks: [number, string][] = [
-      [router, 'sw4rm.router.RouterService'],
-      [registry, 'sw4rm.registry.RegistryService'],
-      [scheduler, 'sw4rm.scheduler.SchedulerService'],
-      [scheduler, 'sw4rm.scheduler.SchedulerPolicyService'],
-      [scheduler, 'sw4rm.negotiation.NegotiationService'],
-      [scheduler, 'sw4rm.negotiation_room.NegotiationRoomService'],
-      [scheduler, 'sw4rm.activity.ActivityService'],
-      [router, ''],
-    ];
-    for (const [port, name] of checks) expect(await health(`127.0.0.1:${port}`, name)).toBe(HEALTH_STATUS.SERVING);
-    // services not hosted answer UNIMPLEMENTED
-    const tool = createClient('tool', `127.0.0.1:${scheduler}`);
-    await expect(tool.call({ callId: 'x' })).rejects.toMatchObject({ grpcCode: 12 });
-    tool.close();
-    // the scheduler's CONTROL envelopes go through the router to the agent
-    const sched = createClient('scheduler', `127.0.0.1:${scheduler}`);
-    expect(await sched.submitTask({ agentId: 'agent-x', taskId: 't1', priority: 0 })).toEqual({ accepted: true, reason: '' });
-    sched.close();
-    await hub.stop();
-    await expect(health(`127.0.0.1:${router}`, '')).rejects.toBeDefined();
-  }, 30_000);
+  it('serves all 15 services: health for each, and none of the 57 RPCs answers UNIMPLEMENTED', async () => {
+    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir: tmp(), drainGraceMs: 0, env: {} });
+    try {
+      const { router, registry, scheduler } = hub.ports;
+      expect(new Set([router, registry, scheduler]).size).toBe(3);
+      const portOf = (name: string) => (name === 'router' ? router : name === 'registry' ? registry : scheduler);
+      let rpcs = 0;
+      const unimplemented: string[] = [];
+      for (const [name, { grpc, generic }] of Object.entries(SW4RM_SERVICES)) {
+        const address = `127.0.0.1:${portOf(name)}`;
+        expect([name, await health(address, generic.fullName)]).toEqual([name, HEALTH_STATUS.SERVING]);
+        for (const [key, def] of Object.entries(grpc)) {
+          const request = (generic.methods as unknown as Record<string, { requestType: { create(): unknown } }>)[key]!.requestType.create();
+          const code = await probe(address, def as never, request);
+          rpcs++;
+          if (code === status.UNIMPLEMENTED) unimplemented.push(def.path);
+        }
+      }
+      expect(rpcs).toBe(57);
+      expect(unimplemented).toEqual([]);
+    } finally {
+      await hub.stop();
+    }
+  }, 60_000);
+
+  it('refuses a non-loopback host without TLS unless --insecure', async () => {
+    await expect(startHub({ host: '0.0.0.0', dataDir: tmp(), env: {} })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(startHub({ host: '192.0.2.1', dataDir: tmp(), env: {} })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('sends CONTROL only to its addressee, runs workflow nodes through the scheduler, and keeps state across a restart', async () => {
+    const dataDir = tmp();
+    let hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir, drainGraceMs: 0, env: {} });
+    const rc = createClient('router', `127.0.0.1:${hub.ports.router}`);
+    const reg = createClient('registry', `127.0.0.1:${hub.ports.registry}`);
+    const sched = createClient('scheduler', `127.0.0.1:${hub.ports.scheduler}`);
+    const wf = createClient('workflow', `127.0.0.1:${hub.ports.scheduler}`);
+    const x = new Agent(rc, 'agent-x');
+    const y = new Agent(rc, 'agent-y');
+    try {
+      await waitFor(() => hub.router.router.knownAgents().includes('agent-y') && hub.router.router.knownAgents().includes('agent-x'), 'agents streaming');
+      expect((await reg.registerAgent({ agent: { agentId: 'agent-x', capabilities: ['build'] } })).accepted).toBe(true);
+      expect(await reg.heartbeat({ agentId: 'agent-x', state: AgentState.RUNNABLE })).toEqual({ ok: true });
+      expect(await sched.submitTask({ agentId: 'agent-x', taskId: 't1', priority: 0 })).toEqual({ accepted: true, reason: '' });
+      await waitFor(() => x.controls().length === 1, 'RUN for agent-x');
+      // a sentinel behind the CONTROL row: once agent-y has it, a CONTROL for y would have arrived first
+      const sentinel = buildEnvelope({ producerId: 'agent-x', messageType: MessageType.DATA, payload: '{}', contentType: 'application/json' });
+      await rc.sendMessage({ msg: sentinel });
+      await waitFor(() => y.items.some((i) => i.msg!.messageId === sentinel.messageId), 'sentinel at agent-y');
+      expect(y.items.filter((i) => i.msg!.messageType === MessageType.CONTROL)).toEqual([]);
+      expect(x.controls()[0]).toMatchObject({ op: 'RUN', taskId: 't1' });
+
+      // a workflow node becomes a scheduler task for its agent; the agent's report completes it
+      const node = WorkflowNode.fromPartial({ nodeId: 'n1', agentId: 'agent-y', outputMapping: new Map([['result', 'answer']]) });
+      expect((await wf.createWorkflow({ definition: { workflowId: 'w1', nodes: new Map([['n1', node]]) } })).success).toBe(true);
+      expect((await wf.startWorkflow({ workflowId: 'w1', workflowData: '{}' })).success).toBe(true);
+      await waitFor(() => y.controls().length === 1, 'RUN for the workflow node');
+      expect(y.controls()[0]).toMatchObject({ op: 'RUN', taskId: 'wf:w1:n1' });
+      await rc.sendMessage({ msg: reportEnvelope('agent-y', 'wf:w1:n1', 'COMPLETED', '', '{"result":42}') });
+      await waitFor(() => hub.coordination.workflow !== undefined && hub.scheduler.scheduler.task('agent-y', 'wf:w1:n1')?.state === 'COMPLETED', 'report processed');
+      let state = (await wf.getWorkflowState({ workflowId: 'w1' })).state!;
+      for (let i = 0; i < 100 && state.nodeStates.get('n1')!.status !== NodeStatus.COMPLETED; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        state = (await wf.getWorkflowState({ workflowId: 'w1' })).state!;
+      }
+      expect(state.nodeStates.get('n1')!.status).toBe(NodeStatus.COMPLETED);
+      expect(JSON.parse(state.workflowData)).toEqual({ answer: 42 });
+    } finally {
+      x.call.cancel();
+      y.call.cancel();
+      for (const c of [rc, reg, sched, wf]) c.close();
+      await hub.stop();
+    }
+    hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir, drainGraceMs: 0, env: {} });
+    try {
+      expect(hub.registry.registry.get('agent-x')).toMatchObject({ state: AgentState.RUNNABLE, descriptor: { capabilities: ['build'] } });
+      expect(hub.scheduler.scheduler.task('agent-x', 't1')).toMatchObject({ state: 'RUNNING' });
+      expect(hub.router.router.knownAgents()).toEqual(['agent-x', 'agent-y', 'scheduler']);
+      expect((await hub.coordination.workflow.getWorkflowState({ workflowId: 'w1' })).state!.completedAt).toBeDefined();
+    } finally {
+      await hub.stop();
+    }
+  }, 60_000);
 });

@@ -17,6 +17,8 @@ export type NegotiationEventKind = 'open' | 'policy' | 'propose' | 'counter' | '
 export interface NegotiationRecord {
   open: NegotiationOpen;
   state: 'OPEN' | 'DECIDED' | 'ABORTED';
+  /** When it was decided or aborted. */
+  endedAtMs?: number;
   rounds: number;
   /** Evaluations since the latest proposal/counter, by agent. */
   evaluations: Map<string, number>;
@@ -26,8 +28,10 @@ export interface NegotiationRecord {
 /** Options of {@link NegotiationService}. */
 export interface NegotiationServiceOptions {
   policies: PolicyStore;
-  /** Fans out one event envelope (e.g. through the router). Errors are logged, never block the step. */
-  emit?(envelope: Envelope): Promise<void> | void;
+  /** Fans out one event envelope to the negotiation's participants (e.g. through the router). Errors are logged, never block the step. */
+  emit?(envelope: Envelope, participants: readonly string[]): Promise<void> | void;
+  /** Decided or aborted negotiations are forgotten this long after they ended; default 3 600 000 ms. */
+  retentionMs?: number;
   /** Producer id of event envelopes; default `negotiation`. */
   serviceId?: string;
   clock?: Clock;
@@ -48,6 +52,8 @@ const DECIDERS = new Set(['consensus', 'hitl', 'policy']);
 /** The negotiation service. */
 export class NegotiationService {
   private readonly records = new Map<string, NegotiationRecord>();
+  /** Ended negotiations in ending order (forgotten from the front after the retention time). */
+  private readonly ended = new Map<string, number>();
   private readonly timers = new Map<string, TimerHandle>();
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -62,6 +68,7 @@ export class NegotiationService {
   }
 
   async open(req: NegotiationOpen): Promise<Empty> {
+    this.prune();
     if (!req.negotiationId) throw new ValidationError('INVALID_ARGUMENT', 'negotiation_id is required');
     if (new Set(req.participants).size < 2) throw new ValidationError('INVALID_ARGUMENT', 'at least two participants are required');
     if (this.records.has(req.negotiationId)) throw new EcpsError('ALREADY_EXISTS', `negotiation ${req.negotiationId} exists`);
@@ -75,7 +82,7 @@ export class NegotiationService {
         this.clock.setTimeout(() => {
           this.timers.delete(req.negotiationId);
           if (rec.state === 'OPEN') {
-            rec.state = 'ABORTED';
+            this.end(rec, 'ABORTED');
             this.logger.warn('negotiation timed out', { negotiationId: req.negotiationId });
             void this.event(rec, { kind: 'abort', reason: 'debate_timeout' });
           }
@@ -120,7 +127,7 @@ export class NegotiationService {
         throw new EcpsError('CONFLICT', `no consensus: ${scores.length} evaluation(s) of the latest draft, threshold ${threshold}`);
       }
     }
-    rec.state = 'DECIDED';
+    this.end(rec, 'DECIDED');
     this.clearTimer(req.negotiationId);
     await this.event(rec, { kind: 'decide', by: req.decidedBy, ct: req.contentType, result_b64: Buffer.from(req.result).toString('base64') });
     return {};
@@ -128,7 +135,7 @@ export class NegotiationService {
 
   async abort(req: AbortRequest): Promise<Empty> {
     const rec = this.active(req.negotiationId);
-    rec.state = 'ABORTED';
+    this.end(rec, 'ABORTED');
     this.clearTimer(req.negotiationId);
     await this.event(rec, { kind: 'abort', reason: req.reason });
     return {};
@@ -165,6 +172,23 @@ export class NegotiationService {
     if (!rec.open.participants.includes(agent)) throw new ValidationError('INVALID_ARGUMENT', `${agent || '(empty)'} is not a participant`);
   }
 
+  private end(rec: NegotiationRecord, state: 'DECIDED' | 'ABORTED'): void {
+    rec.state = state;
+    rec.endedAtMs = this.clock.now();
+    this.ended.set(rec.open.negotiationId, rec.endedAtMs);
+  }
+
+  /** Forgets ended negotiations (and their policy records) past the retention time. */
+  private prune(): void {
+    const cutoff = this.clock.now() - (this.options.retentionMs ?? 3_600_000);
+    for (const [id, at] of this.ended) {
+      if (at > cutoff) break;
+      this.ended.delete(id);
+      this.records.delete(id);
+      this.options.policies.forget(id);
+    }
+  }
+
   private clearTimer(id: string): void {
     const t = this.timers.get(id);
     if (t !== undefined) this.clock.clearTimeout(t);
@@ -186,7 +210,7 @@ export class NegotiationService {
       { clock: this.clock },
     );
     try {
-      await this.options.emit?.(envelope);
+      await this.options.emit?.(envelope, rec.open.participants);
     } catch (err) {
       this.logger.warn('negotiation event fan-out failed', { kind: body.kind, error: String(err) });
     }

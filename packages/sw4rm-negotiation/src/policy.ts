@@ -58,9 +58,9 @@ const minPositiveBig = (a: bigint, b: bigint) => (b > 0n && (a === 0n || b < a) 
 /** Base policy + preferences: limits take the min (0 = unset), `score_threshold` the max. */
 export function effectivePolicy(base: NegotiationPolicy, prefs: ReadonlyMap<string, AgentPreferences>): EffectivePolicy {
   const p = NegotiationPolicy.fromPartial(base);
-  const applied: Record<string, AgentPreferences> = {};
+  const applied = new Map<string, AgentPreferences>();
   for (const [agent, pref] of prefs) {
-    applied[agent] = pref;
+    applied.set(agent, pref);
     p.maxRounds = minPositive(p.maxRounds, pref.maxRounds);
     p.scoreThreshold = Math.max(p.scoreThreshold, pref.scoreThreshold);
     p.diffTolerance = minPositive(p.diffTolerance, pref.diffTolerance);
@@ -158,6 +158,13 @@ export class PolicyStore {
     list.push(req);
     this.hitl.set(req.negotiationId, list);
     return { ok: true, reason: '' };
+  }
+
+  /** Drops everything recorded for a negotiation (called when it is forgotten). */
+  forget(negotiationId: string): void {
+    this.effective.delete(negotiationId);
+    this.evaluations.delete(negotiationId);
+    this.hitl.delete(negotiationId);
   }
 
   /** The profile a negotiation was opened with, if any. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serving NegotiationService, SchedulerPolicyService, NegotiationRoomService and ActivityService (+ health).
-import { Sw4rmServer, adaptUnary } from '@ecps/sw4rm';
+import { hostServices } from '@ecps/sw4rm';
+import type { Hosted, HostingOptions, Sw4rmServer } from '@ecps/sw4rm';
 import { ActivityServiceService, NegotiationRoomServiceService, NegotiationServiceService, SchedulerPolicyServiceService } from '@ecps/sw4rm/proto';
 import { ArtifactStore } from './artifacts';
 import type { NegotiationServiceOptions } from './negotiation';
@@ -10,44 +11,37 @@ import type { NegotiationRoomOptions } from './room';
 import { NegotiationRoom } from './room';
 
 /** Options of {@link startNegotiation}. */
-export interface StartNegotiationOptions extends Omit<NegotiationServiceOptions, 'policies'> {
+export interface StartNegotiationOptions extends Omit<NegotiationServiceOptions, 'policies'>, HostingOptions {
   room?: NegotiationRoomOptions;
-  host?: string;
-  /** 0 = ephemeral; default 50053 (co-hosted with the scheduler in `ecps hub`). */
-  port?: number;
-  server?: Sw4rmServer;
 }
 
 /** The running coordination services. */
-export interface RunningNegotiation {
+export interface RunningNegotiation extends Hosted {
   negotiation: NegotiationService;
   policies: PolicyStore;
   room: NegotiationRoom;
   artifacts: ArtifactStore;
-  server: Sw4rmServer;
-  port: number;
-  stop(): Promise<void>;
 }
 
 /** Adds the four services to `server`. */
 export function addNegotiationServices(server: Sw4rmServer, s: { negotiation: NegotiationService; policies: PolicyStore; room: NegotiationRoom; artifacts: ArtifactStore }): void {
   const { negotiation: n, policies: p, room: r, artifacts: a } = s;
-  server.addService(
+  server.addUnaryService(
     'sw4rm.negotiation.NegotiationService',
     NegotiationServiceService,
-    adaptUnary({
+    {
       open: (q: never) => n.open(q),
       propose: (q: never) => n.propose(q),
       counter: (q: never) => n.counter(q),
       evaluate: (q: never) => n.evaluate(q),
       decide: (q: never) => n.decide(q),
       abort: (q: never) => n.abort(q),
-    }),
+    },
   );
-  server.addService(
+  server.addUnaryService(
     'sw4rm.scheduler.SchedulerPolicyService',
     SchedulerPolicyServiceService,
-    adaptUnary({
+    {
       setNegotiationPolicy: (q: never) => p.setNegotiationPolicy(q),
       getNegotiationPolicy: () => p.getNegotiationPolicy(),
       setPolicyProfiles: (q: never) => p.setPolicyProfiles(q),
@@ -55,48 +49,32 @@ export function addNegotiationServices(server: Sw4rmServer, s: { negotiation: Ne
       getEffectivePolicy: (q: never) => p.getEffectivePolicy(q),
       submitEvaluation: (q: never) => p.submitEvaluation(q),
       hitlAction: (q: never) => p.hitlAction(q),
-    }),
+    },
   );
-  server.addService(
+  server.addUnaryService(
     'sw4rm.negotiation_room.NegotiationRoomService',
     NegotiationRoomServiceService,
-    adaptUnary({
+    {
       submitProposal: (q: never) => r.submitProposal(q),
       submitVote: (q: never) => r.submitVote(q),
       getVotes: (q: never) => r.getVotes(q),
       getDecision: (q: never) => r.getDecision(q),
       waitForDecision: (q: never) => r.waitForDecision(q),
-    }),
+    },
   );
-  server.addService(
-    'sw4rm.activity.ActivityService',
-    ActivityServiceService,
-    adaptUnary({ appendArtifact: (q: never) => a.appendArtifact(q), listArtifacts: (q: never) => a.listArtifacts(q) }),
-  );
+  server.addUnaryService('sw4rm.activity.ActivityService', ActivityServiceService, { appendArtifact: (q: never) => a.appendArtifact(q), listArtifacts: (q: never) => a.listArtifacts(q) });
 }
 
 /** Starts the coordination services on `host:port`. @throws EcpsError IO_ERROR when the port cannot be bound. */
 export async function startNegotiation(options: StartNegotiationOptions = {}): Promise<RunningNegotiation> {
-  const { host = '127.0.0.1', port = 50053, server: shared, room: roomOptions, ...rest } = options;
   const policies = new PolicyStore();
-  const negotiation = new NegotiationService({ ...rest, policies });
-  const room = new NegotiationRoom({ ...(rest.clock ? { clock: rest.clock } : {}), ...roomOptions });
+  const negotiation = new NegotiationService({ ...options, policies });
+  const room = await NegotiationRoom.open({ ...(options.clock ? { clock: options.clock } : {}), ...options.room });
   const artifacts = new ArtifactStore();
-  const server = shared ?? new Sw4rmServer();
-  addNegotiationServices(server, { negotiation, policies, room, artifacts });
-  const bound = shared ? shared.port : await server.bind(host, port);
-  return {
-    negotiation,
-    policies,
-    room,
-    artifacts,
-    server,
-    port: bound,
-    async stop() {
-      server.setServing(false);
-      negotiation.close();
-      room.close();
-      if (!shared) await server.shutdown(1000);
-    },
+  const services = { negotiation, policies, room, artifacts };
+  const cleanup = () => {
+    negotiation.close();
+    room.close();
   };
+  return { ...services, ...(await hostServices(options, 50053, (s: Sw4rmServer) => addNegotiationServices(s, services), cleanup)) };
 }

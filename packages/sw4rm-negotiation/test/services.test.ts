@@ -2,9 +2,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { ManualClock } from '@ecps/core';
 import { MessageType, createClient, durationFromMs } from '@ecps/sw4rm';
-import type { Envelope } from '@ecps/sw4rm';
+import type { Envelope, KvOp, KvStore } from '@ecps/sw4rm';
 import { DecisionOutcome } from '@ecps/sw4rm/proto';
-import { NegotiationRoom, PolicyStore, startNegotiation } from '../src/index';
+import { NegotiationRoom, NegotiationService, PolicyStore, startNegotiation } from '../src/index';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -69,7 +69,7 @@ describe('NegotiationService over gRPC (spec §3.10)', () => {
     expect(eff.policy).toMatchObject({ maxRounds: 5, roundTimeoutMs: 10n, oscillationLimit: 3 });
     expect(eff.policy!.scoreThreshold).toBeCloseTo(0.7, 5);
     expect(eff.policy!.diffTolerance).toBeCloseTo(0.05, 5);
-    expect(Object.keys(eff.applied)).toEqual(['x']);
+    expect([...eff.applied.keys()]).toEqual(['x']);
   });
 });
 
@@ -116,19 +116,66 @@ describe('Negotiation Room service (spec §3.11)', () => {
 });
 
 describe('Negotiation Room persistence', () => {
-  it('proposals, votes and decisions survive a restart', async () => {
-    const { mkdtempSync } = await import('node:fs');
+  it('proposals, votes and decisions survive a restart; a vote writes its own record, never the whole room', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const persistPath = join(mkdtempSync(join(tmpdir(), 'room-')), 'room.json');
-    const r1 = new NegotiationRoom({ persistPath });
-    await r1.submitProposal({ proposal: { artifactType: 2, artifactId: 'p1', producerId: 'x', artifact: enc('plan'), artifactContentType: 'text/plain', requestedCritics: ['c1', 'c2'], negotiationRoomId: 'r', createdAt: undefined } });
-    const v = (criticId: string) => ({ vote: { artifactId: 'p1', criticId, score: 9, confidence: 0.9, passed: true, strengths: [], weaknesses: [], recommendations: [], negotiationRoomId: 'r', votedAt: undefined } });
-    await r1.submitVote(v('c1'));
-    const r2 = new NegotiationRoom({ persistPath });
-    expect((await r2.getVotes({ artifactId: 'p1', negotiationRoomId: 'r' })).voteCount).toBe(1);
-    await r2.submitVote(v('c2'));
-    const r3 = new NegotiationRoom({ persistPath });
-    expect((await r3.getDecision({ artifactId: 'p1', negotiationRoomId: 'r' })).decision).toMatchObject({ outcome: DecisionOutcome.APPROVED, artifactId: 'p1' });
+    const { LevelKvStore } = await import('@ecps/sw4rm-store');
+    const dir = mkdtempSync(join(tmpdir(), 'room-'));
+    const commits: KvOp[][] = [];
+    const open = async () => {
+      const inner = await LevelKvStore.open(join(dir, 'state'));
+      const store: KvStore = { load: (p) => inner.load(p), close: () => inner.close(), commit: (ops, d) => (commits.push([...ops]), inner.commit(ops, d)) };
+      return store;
+    };
+    try {
+      let store = await open();
+      const r1 = await NegotiationRoom.open({ store });
+      for (let i = 0; i < 20; i++) await r1.submitProposal({ proposal: { artifactType: 2, artifactId: `other-${i}`, producerId: 'x', artifact: enc('plan'), artifactContentType: 'text/plain', requestedCritics: ['c1'], negotiationRoomId: 'r', createdAt: undefined } });
+      await r1.submitProposal({ proposal: { artifactType: 2, artifactId: 'p1', producerId: 'x', artifact: enc('plan'), artifactContentType: 'text/plain', requestedCritics: ['c1', 'c2'], negotiationRoomId: 'r', createdAt: undefined } });
+      const v = (criticId: string) => ({ vote: { artifactId: 'p1', criticId, score: 9, confidence: 0.9, passed: true, strengths: [], weaknesses: [], recommendations: [], negotiationRoomId: 'r', votedAt: undefined } });
+      commits.length = 0;
+      await r1.submitVote(v('c1'));
+      expect(commits.map((c) => c.map((op) => op.key))).toEqual([['room/vote/r\u0000p1\u0000c1']]);
+      r1.close();
+      await store.close();
+      store = await open();
+      const r2 = await NegotiationRoom.open({ store });
+      expect((await r2.getVotes({ artifactId: 'p1', negotiationRoomId: 'r' })).voteCount).toBe(1);
+      commits.length = 0;
+      await r2.submitVote(v('c2'));
+      expect(commits.map((c) => c.map((op) => op.key))).toEqual([['room/vote/r\u0000p1\u0000c2', 'room/decision/r\u0000p1']]);
+      r2.close();
+      await store.close();
+      store = await open();
+      const r3 = await NegotiationRoom.open({ store });
+      expect((await r3.getDecision({ artifactId: 'p1', negotiationRoomId: 'r' })).decision).toMatchObject({ outcome: DecisionOutcome.APPROVED, artifactId: 'p1' });
+      r3.close();
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('decided artifacts and ended negotiations are forgotten after their retention time', async () => {
+    const clock = new ManualClock();
+    const room = new NegotiationRoom({ clock, decidedRetentionMs: 60_000 });
+    await room.submitProposal({ proposal: { artifactType: 1, artifactId: 'old', producerId: 'p', artifact: enc('x'), artifactContentType: '', requestedCritics: ['c1'], negotiationRoomId: 'r', createdAt: undefined } });
+    await room.submitVote({ vote: { artifactId: 'old', criticId: 'c1', score: 9, confidence: 0.9, passed: true, strengths: [], weaknesses: [], recommendations: [], negotiationRoomId: 'r', votedAt: undefined } });
+    clock.advance(60_000);
+    await room.submitProposal({ proposal: { artifactType: 1, artifactId: 'new', producerId: 'p', artifact: enc('x'), artifactContentType: '', requestedCritics: ['c1'], negotiationRoomId: 'r', createdAt: undefined } });
+    await expect(room.getVotes({ artifactId: 'old', negotiationRoomId: 'r' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    room.close();
+
+    const policies = new PolicyStore();
+    const n = new NegotiationService({ policies, clock, retentionMs: 1000 });
+    await n.open({ negotiationId: 'n1', participants: ['a', 'b'], correlationId: '', topic: '', intensity: 0, debateTimeout: undefined });
+    await n.abort({ negotiationId: 'n1', reason: 'done' });
+    expect(policies.isKnown('n1')).toBe(true);
+    clock.advance(1000);
+    await n.open({ negotiationId: 'n2', participants: ['a', 'b'], correlationId: '', topic: '', intensity: 0, debateTimeout: undefined });
+    expect(n.get('n1')).toBeUndefined();
+    expect(policies.isKnown('n1')).toBe(false);
+    n.close();
   });
 });

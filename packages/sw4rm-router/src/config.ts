@@ -22,6 +22,16 @@ export interface RouterConfig {
   autoReleaseAgents: readonly string[];
   maxPayloadBytes: number;
   drainGraceMs: number;
+  /** Rows of one agent in flight (yielded, not yet acked) at once; more wait. Default 32. */
+  maxInFlight: number;
+  /** An agent without an open stream for this long is forgotten (rows NACKed, no longer a target). Default 1 day. */
+  agentRetentionMs: number;
+  /** Known agents at most; a new agent's stream beyond it is refused RESOURCE_EXHAUSTED. Default 10 000. */
+  maxKnownAgents: number;
+  /** Recipients of one SendMessage at most; a larger broadcast is refused `overloaded`. Default 1000. */
+  maxFanout: number;
+  /** Dedup records at most (oldest dropped first). Default 1 000 000. */
+  maxDedupRecords: number;
 }
 
 /** The spec defaults. */
@@ -38,6 +48,11 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
   autoReleaseAgents: [],
   maxPayloadBytes: 4_000_000,
   drainGraceMs: 5000,
+  maxInFlight: 32,
+  agentRetentionMs: 86_400_000,
+  maxKnownAgents: 10_000,
+  maxFanout: 1000,
+  maxDedupRecords: 1_000_000,
 };
 
 function num(env: Record<string, string | undefined>, name: string): number | undefined {
@@ -77,5 +92,15 @@ export function routerConfigFromEnv(env: Record<string, string | undefined> = pr
   if (payload !== undefined) out.maxPayloadBytes = payload;
   const drain = num(env, 'SW4RM_ROUTER_DRAIN_SECONDS');
   if (drain !== undefined) out.drainGraceMs = drain * 1000;
+  const inFlight = num(env, 'SW4RM_ROUTER_MAX_IN_FLIGHT');
+  if (inFlight !== undefined) out.maxInFlight = inFlight;
+  const retention = num(env, 'SW4RM_ROUTER_AGENT_RETENTION_SECONDS');
+  if (retention !== undefined) out.agentRetentionMs = retention * 1000;
+  const agents = num(env, 'SW4RM_ROUTER_MAX_AGENTS');
+  if (agents !== undefined) out.maxKnownAgents = agents;
+  const fanout = num(env, 'SW4RM_ROUTER_MAX_FANOUT');
+  if (fanout !== undefined) out.maxFanout = fanout;
+  const dedupMax = num(env, 'SW4RM_ROUTER_MAX_DEDUP_RECORDS');
+  if (dedupMax !== undefined) out.maxDedupRecords = dedupMax;
   return out;
 }

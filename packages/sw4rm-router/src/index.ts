@@ -6,7 +6,7 @@ export { startRouter, handleSignals } from './server';
 export { DEFAULT_ROUTER_CONFIG, routerConfigFromEnv } from './config';
 export { RAW_ROUTER_SERVICE, decodeRawSendRequest, encodeStreamItem } from './wire';
 
-export type { RouterOptions, SendResult, StreamSink } from './router';
+export type { RouterOptions, SendResult, SendOptions, StreamSink } from './router';
 export type { StartRouterOptions, RunningRouter } from './server';
 export type { RouterConfig } from './config';
 export type { RawSendRequest } from './wire';

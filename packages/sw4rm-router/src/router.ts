@@ -1,31 +1,44 @@
 // SPDX-License-Identifier: Apache-2.0
-// The SW4RM router (spec §3.1): durable per-recipient rows, router-wide seq, delivery acks, leases, TTL,
-// dedup, NACKs instead of silent drops, supersession and drain.
+// The SW4RM router (spec §3.1): durable per-recipient rows with per-recipient seq, delivery acks, leases, TTL,
+// dedup, an in-flight window per agent, NACKs instead of silent drops, supersession, agent retention and drain.
+// Every answer that reports a change is sent after the commit holding it is durable (group commit in the store).
 import type { ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { Clock, Logger, RandomSource, TimerHandle } from '@ecps/core';
-import { cryptoRandom, silentLogger, systemClock } from '@ecps/core';
-import { AckStage, CONTENT_TYPES, ErrorCode, MessageType, buildEnvelope, encodeAckPayload, normaliseEnum } from '@ecps/sw4rm';
+import { EcpsError, cryptoRandom, silentLogger, systemClock } from '@ecps/core';
+import { AckStage, CONTENT_TYPES, ErrorCode, MessageType, NO_AUTH, buildEnvelope, encodeAckPayload, grpcStatusOf, normaliseEnum } from '@ecps/sw4rm';
+import type { Authenticator, KvOp, KvStore } from '@ecps/sw4rm';
 import { DeliveryAckOutcome, Envelope } from '@ecps/sw4rm/proto';
 import type { DeliveryAckRequest, DeliveryAckResponse, SendMessageResponse, StreamRequest } from '@ecps/sw4rm/proto';
+import { LevelKvStore } from '@ecps/sw4rm-store';
 import type { RouterConfig } from './config';
 import { DEFAULT_ROUTER_CONFIG } from './config';
-import type { DedupRecord, DeliveryRow, StoreOp } from './store';
-import { RouterStore } from './store';
+import { decodeAgent, decodeDedup, decodeRow, encodeAgent, encodeDedup, encodeRow, keys } from './row-codec';
 import type { RawSendRequest } from './wire';
 import { encodeStreamItem } from './wire';
 
-/** Options of {@link Sw4rmRouter.open}: any config field plus injectable clock, randomness and logger. */
+/** Options of {@link Sw4rmRouter.open}: any config field plus injectable clock, randomness, logger and store. */
 export interface RouterOptions extends Partial<RouterConfig> {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
+  /** The durable store; default LevelDB at `dbPath`. The router owns it (closes it on close). */
+  store?: KvStore;
 }
 
 /** The SendMessage answer. */
 export interface SendResult {
   accepted: boolean;
   reason: string;
+}
+
+/** Options of {@link Sw4rmRouter.sendMessage}. */
+export interface SendOptions {
+  /** Unicast: only these known agents (in-process senders such as the scheduler); default every known agent. */
+  to?: readonly string[];
+  /** The caller's proven identity (undefined = authentication off): must be the envelope's producer. */
+  identity?: string;
+  auth?: Authenticator;
 }
 
 /** Where a stream session writes: a grpc-js server stream or any test double. */
@@ -37,7 +50,7 @@ export interface StreamSink {
 }
 
 interface Session {
-  agentId: string;
+  agent: AgentState;
   sink: StreamSink;
   queue: bigint[];
   queued: Set<bigint>;
@@ -46,26 +59,59 @@ interface Session {
   drainWaiter?: () => void;
 }
 
-interface MemRow extends DeliveryRow {
+interface AgentState {
+  id: string;
+  highWater: bigint;
+  lastSeenMs: number;
+  /** Deregistered: forgotten once no stream is open. */
+  departed: boolean;
+  rows: Map<bigint, MemRow>;
+  inFlight: number;
+  nacks: number;
+}
+
+interface MemRow {
+  agent: AgentState;
+  seq: bigint;
+  envelope: Uint8Array;
+  messageId: string;
+  producerId: string;
+  correlationId: string;
+  kind: 'msg' | 'nack';
+  enqueuedAt: number;
+  expiresAt: number;
+  attempts: number;
+  state: 'PENDING' | 'IN_FLIGHT';
+  yieldedAt: number;
   committed: boolean;
 }
 
-type NackCause = 'buffer_full' | 'ttl_expired' | 'delivery_attempts_exhausted';
+interface DedupEntry {
+  original: string;
+  acceptedAt: number;
+  /** Set until the original's commit is durable: a duplicate answers only after it. */
+  durable?: Promise<void>;
+}
+
+type NackCause = 'buffer_full' | 'ttl_expired' | 'delivery_attempts_exhausted' | 'agent_forgotten';
 const NACKS: Record<NackCause, [AckStage, ErrorCode]> = {
   buffer_full: [AckStage.REJECTED, ErrorCode.BUFFER_FULL],
   ttl_expired: [AckStage.FAILED, ErrorCode.TTL_EXPIRED],
   delivery_attempts_exhausted: [AckStage.FAILED, ErrorCode.AGENT_UNAVAILABLE],
+  agent_forgotten: [AckStage.FAILED, ErrorCode.AGENT_UNAVAILABLE],
 };
 
 /** The router. Create with {@link Sw4rmRouter.open}; expose with {@link Sw4rmRouter.grpcImplementation}. */
 export class Sw4rmRouter {
   readonly config: RouterConfig;
-  private readonly rows = new Map<bigint, MemRow>();
-  private readonly byAgent = new Map<string, Map<bigint, MemRow>>();
-  private readonly agents = new Set<string>();
-  private readonly dedup: Map<string, DedupRecord>;
+  private readonly agents = new Map<string, AgentState>();
+  /** Dedup records in accept order: pruning walks from the front and stops at the first live one. */
+  private readonly dedup = new Map<string, DedupEntry>();
+  /** IN_FLIGHT rows in yield order: lease expiry walks from the front. */
+  private readonly inFlight = new Set<MemRow>();
+  /** Rows with a TTL (the only ones the sweeper checks for expiry while pending). */
+  private readonly ttlRows = new Set<MemRow>();
   private readonly sessions = new Map<string, Session>();
-  private highWater: bigint;
   private draining = false;
   private closed = false;
   private sweepTimer: TimerHandle | undefined;
@@ -74,29 +120,51 @@ export class Sw4rmRouter {
   private readonly logger: Logger;
 
   private constructor(
-    private readonly store: RouterStore,
-    snapshot: Awaited<ReturnType<typeof RouterStore.open>>['snapshot'],
+    private readonly store: KvStore,
     options: RouterOptions,
   ) {
-    const { clock, random, logger, ...config } = options;
+    const { clock, random, logger, store: _store, ...config } = options;
     this.config = { ...DEFAULT_ROUTER_CONFIG, ...config };
     this.clock = clock ?? systemClock;
     this.random = random ?? cryptoRandom;
     this.logger = logger ?? silentLogger;
-    this.highWater = snapshot.highWater;
-    this.dedup = snapshot.dedup;
-    for (const a of snapshot.agents) this.agents.add(a);
-    for (const r of snapshot.rows) this.insert({ ...r, committed: true });
-    this.scheduleSweep();
   }
 
   /**
-   * Opens the store (restoring rows as PENDING, known agents, dedup records and the seq high-water mark)
-   * and starts the lease/TTL sweeper. @throws EcpsError IO_ERROR when the store cannot be opened.
+   * Opens the store (restoring rows as PENDING, known agents with their seq high-water marks and dedup records)
+   * and starts the lease/TTL/retention sweeper.
+   * @throws EcpsError IO_ERROR when the store cannot be opened; LOG_CORRUPT for unreadable records.
    */
   static async open(options: RouterOptions = {}): Promise<Sw4rmRouter> {
-    const { store, snapshot } = await RouterStore.open(options.dbPath ?? DEFAULT_ROUTER_CONFIG.dbPath);
-    return new Sw4rmRouter(store, snapshot, options);
+    const store = options.store ?? (await LevelKvStore.open(options.dbPath ?? DEFAULT_ROUTER_CONFIG.dbPath));
+    const router = new Sw4rmRouter(store, options);
+    try {
+      await router.restore();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+    router.scheduleSweep();
+    return router;
+  }
+
+  private async restore(): Promise<void> {
+    for (const [key, value] of await this.store.load('a/')) {
+      const rec = decodeAgent(value);
+      this.agents.set(key.slice(2), this.newAgent(key.slice(2), rec.highWater, rec.lastSeenMs));
+    }
+    for (const [key, value] of await this.store.load('r/')) {
+      const { agentId, seq } = keys.parseRow(key);
+      const rec = decodeRow(value);
+      const agent = this.agents.get(agentId) ?? this.remember(agentId, this.clock.now());
+      if (seq > agent.highWater) agent.highWater = seq;
+      const env = Envelope.decode(rec.envelope);
+      // restart: IN_FLIGHT → PENDING (same seq)
+      this.insert({ agent, seq, envelope: rec.envelope, messageId: env.messageId, producerId: env.producerId, correlationId: env.correlationId, kind: rec.kind, enqueuedAt: rec.enqueuedAt, expiresAt: rec.expiresAt, attempts: rec.attempts, state: 'PENDING', yieldedAt: 0, committed: true });
+    }
+    const dedup = (await this.store.load('d/')).map(([key, value]) => [key.slice(2), decodeDedup(value)] as const);
+    dedup.sort(([, a], [, b]) => a.acceptedAt - b.acceptedAt);
+    for (const [key, rec] of dedup) this.dedup.set(key, rec);
   }
 
   /** True once {@link drain} started. */
@@ -104,30 +172,59 @@ export class Sw4rmRouter {
     return this.draining;
   }
 
-  /** Rows waiting or in flight for an agent (for status and tests). */
+  /** Rows waiting or in flight for an agent, ascending `seq` (for status and tests). */
   pendingFor(agentId: string): { seq: bigint; messageId: string; state: 'PENDING' | 'IN_FLIGHT' }[] {
-    return [...(this.byAgent.get(agentId)?.values() ?? [])].map((r) => ({ seq: r.seq, messageId: r.messageId, state: r.state }));
+    const rows = [...(this.agents.get(agentId)?.rows.values() ?? [])].sort((a, b) => (a.seq < b.seq ? -1 : 1));
+    return rows.map((r) => ({ seq: r.seq, messageId: r.messageId, state: r.state }));
   }
 
-  /** Resolves once every queued store write has been committed. */
-  idle(): Promise<void> {
-    return this.store.idle();
+  /** Live dedup records (for status and tests). */
+  get dedupSize(): number {
+    return this.dedup.size;
+  }
+
+  /** Resolves once every commit issued so far is durable (a no-op commit queued behind them). */
+  async idle(): Promise<void> {
+    if (!this.closed) await this.store.commit([{ type: 'del', key: 'x/idle' }]);
   }
 
   /** Known agents, sorted. */
   knownAgents(): string[] {
-    return [...this.agents].sort();
+    return [...this.agents.keys()].sort();
   }
 
-  /** Persists an agent as known (fixture seeding; StreamIncoming does this too). */
+  /** Persists an agent as known (fixture seeding; StreamIncoming does this too). @throws EcpsError RESOURCE_EXHAUSTED past the agent limit. */
   async addKnownAgent(agentId: string): Promise<void> {
-    if (this.agents.has(agentId)) return;
-    this.agents.add(agentId);
-    await this.store.commit([{ type: 'agent', agentId }]);
+    const now = this.clock.now();
+    const known = this.agents.get(agentId);
+    if (known) {
+      known.departed = false;
+      known.lastSeenMs = now;
+      return;
+    }
+    if (this.agents.size >= this.config.maxKnownAgents) {
+      throw new EcpsError('RESOURCE_EXHAUSTED', `router knows ${this.agents.size} agents (max ${this.config.maxKnownAgents})`);
+    }
+    const agent = this.remember(agentId, now);
+    await this.store.commit([this.agentOp(agent)]);
   }
 
-  /** SendMessage (spec §3.1 steps 1–9) on the raw envelope bytes. @throws EcpsError IO_ERROR when the commit fails. */
-  async sendMessage(raw: Uint8Array | undefined): Promise<SendResult> {
+  /**
+   * An agent left (e.g. deregistered from the registry): it is forgotten once it has no open stream — its rows are
+   * dropped with AGENT_UNAVAILABLE NACKs to their producers and it is no longer a broadcast target.
+   */
+  async forgetAgent(agentId: string): Promise<void> {
+    const agent = this.agents.get(agentId);
+    if (!agent) return;
+    agent.departed = true;
+    if (!this.sessions.has(agentId)) await this.forget(agent, this.clock.now());
+  }
+
+  /**
+   * SendMessage (spec §3.1 steps 1–9) on the raw envelope bytes.
+   * @throws EcpsError IO_ERROR when the commit fails; PERMISSION_DENIED when the caller is not the producer.
+   */
+  async sendMessage(raw: Uint8Array | undefined, options: SendOptions = {}): Promise<SendResult> {
     if (this.draining || this.closed) return { accepted: false, reason: 'Router service is shutting down' };
     if (!raw) return { accepted: false, reason: 'validation_error: msg is required' };
     let env: Envelope;
@@ -136,6 +233,7 @@ export class Sw4rmRouter {
     } catch (err) {
       return { accepted: false, reason: `validation_error: envelope does not decode (${String(err)})` };
     }
+    (options.auth ?? NO_AUTH).authorize(options.identity, env.producerId, 'send messages');
     if (!env.messageId) return { accepted: false, reason: 'validation_error: message_id is required' };
     if (!env.producerId) return { accepted: false, reason: 'validation_error: producer_id is required' };
     if (env.contentLength !== 0n && env.contentLength !== BigInt(env.payload.length)) {
@@ -145,48 +243,66 @@ export class Sw4rmRouter {
       return { accepted: false, reason: `oversize_payload: ${env.payload.length} > ${this.config.maxPayloadBytes}` };
     }
     const now = this.clock.now();
-    const keys = [`${env.producerId}\u0000m:${env.messageId}`];
-    if (env.idempotencyToken) keys.push(`${env.producerId}\u0000t:${env.idempotencyToken}`);
+    const dedupKeys = [`${env.producerId}\u0000m:${env.messageId}`];
+    if (env.idempotencyToken) dedupKeys.push(`${env.producerId}\u0000t:${env.idempotencyToken}`);
     if (this.config.dedupWindowMs > 0) {
-      for (const k of keys) {
+      for (const k of dedupKeys) {
         const rec = this.dedup.get(k);
-        if (rec && rec.acceptedAt + this.config.dedupWindowMs > now) return { accepted: true, reason: `Duplicate of ${rec.original} suppressed` };
+        if (!rec || rec.acceptedAt + this.config.dedupWindowMs <= now) continue;
+        if (rec.durable) {
+          try {
+            await rec.durable;
+          } catch {
+            return this.sendMessage(raw, options); // the original was never stored: this copy is new
+          }
+        }
+        return { accepted: true, reason: `Duplicate of ${rec.original} suppressed` };
       }
     }
     const type = normaliseEnum(MessageType, env.messageType);
     if (type === MessageType.ACKNOWLEDGEMENT && this.config.ackMode === 'swallow') return { accepted: true, reason: 'ACK message accepted' };
-    const targets = [...this.agents].filter((a) => a !== env.producerId).sort();
+    const candidates = options.to ? [...new Set(options.to)].filter((a) => this.agents.has(a)) : [...this.agents.keys()];
+    const targets = candidates.filter((a) => a !== env.producerId).sort();
     if (targets.length === 0) return { accepted: false, reason: 'No recipients available' };
+    if (targets.length > this.config.maxFanout) {
+      return { accepted: false, reason: `overloaded: ${targets.length} recipients exceed the fan-out limit ${this.config.maxFanout}` };
+    }
 
     const expiresAt = env.ttlMs > 0n ? now + Number(env.ttlMs) : 0;
     const created: MemRow[] = [];
     const full: string[] = [];
     for (const target of targets) {
-      if ((this.byAgent.get(target)?.size ?? 0) < this.config.maxQueue) {
-        created.push(this.newRow(target, raw, env, 'msg', expiresAt, now));
-      } else full.push(target);
+      const agent = this.agents.get(target)!;
+      if (agent.rows.size < this.config.maxQueue) created.push(this.newRow(agent, raw, env, 'msg', expiresAt, now));
+      else full.push(target);
     }
     for (const target of full) {
       const nack = this.nackRow(env, 'buffer_full', target, now);
       if (nack) created.push(nack);
     }
-    const ops: StoreOp[] = created.map((row) => ({ type: 'row', row }));
-    const hasMsgRow = created.some((r) => r.kind === 'msg');
-    const dedupKeys = hasMsgRow && this.config.dedupWindowMs > 0 ? keys : [];
-    for (const key of dedupKeys) {
-      const record = { original: env.messageId, acceptedAt: now };
-      this.dedup.set(key, record);
-      ops.push({ type: 'dedup', key, record });
+    const ops: KvOp[] = [];
+    const recorded: string[] = [];
+    if (created.some((r) => r.kind === 'msg') && this.config.dedupWindowMs > 0) {
+      for (const key of dedupKeys) {
+        const rec: DedupEntry = { original: env.messageId, acceptedAt: now };
+        this.dedup.delete(key); // re-insert at the back: the map stays in accept order
+        this.dedup.set(key, rec);
+        recorded.push(key);
+        ops.push({ type: 'put', key: keys.dedup(key), value: encodeDedup(rec) });
+      }
     }
-    if (created.length) ops.push({ type: 'seq', highWater: this.highWater });
+    const commit = this.commitRows(ops, created);
+    for (const key of recorded) this.dedup.get(key)!.durable = commit;
     try {
-      await this.store.commit(ops);
+      await commit;
     } catch (err) {
-      for (const r of created) this.remove(r);
-      for (const key of dedupKeys) this.dedup.delete(key);
+      for (const key of recorded) if (this.dedup.get(key)?.durable === commit) this.dedup.delete(key);
       throw err;
     }
-    this.publish(created);
+    for (const key of recorded) {
+      const rec = this.dedup.get(key);
+      if (rec?.durable === commit) delete rec.durable;
+    }
     if (full.length) this.logger.warn('recipient queue full', { messageId: env.messageId, full });
     const nMsg = created.filter((r) => r.kind === 'msg').length;
     const fullNote = full.length ? `buffer_full: ${full.join(',')}` : '';
@@ -196,91 +312,93 @@ export class Sw4rmRouter {
 
   /**
    * Opens the delivery stream of `agentId`: persists the agent, supersedes an older stream (ABORTED), resets
-   * its IN_FLIGHT rows to PENDING and replays them first, then pending rows, then new rows as they arrive.
-   * Returns a function to call when the client goes away.
+   * its IN_FLIGHT rows to PENDING and replays them first, then pending rows, then new rows as they arrive — at most
+   * `maxInFlight` unacknowledged at a time. Returns a function to call when the client goes away.
+   * @throws EcpsError PERMISSION_DENIED (caller is another agent), RESOURCE_EXHAUSTED (agent limit).
    */
-  async openStream(agentId: string, sink: StreamSink): Promise<() => void> {
+  async openStream(agentId: string, sink: StreamSink, identity?: string, auth: Authenticator = NO_AUTH): Promise<() => void> {
+    auth.authorize(identity, agentId, 'read the stream');
     await this.addKnownAgent(agentId);
+    const agent = this.agents.get(agentId)!;
     const old = this.sessions.get(agentId);
     if (old) {
       this.logger.warn('stream superseded by a newer one', { agentId });
       this.closeSession(old);
       old.sink.fail(Status.ABORTED, 'superseded by a newer stream of the same agent');
     }
-    const session: Session = { agentId, sink, queue: [], queued: new Set(), pumping: false, closed: false };
+    const session: Session = { agent, sink, queue: [], queued: new Set(), pumping: false, closed: false };
     this.sessions.set(agentId, session);
-    const mine = [...(this.byAgent.get(agentId)?.values() ?? [])].sort((a, b) => (a.seq < b.seq ? -1 : 1));
+    const mine = [...agent.rows.values()].sort((a, b) => (a.seq < b.seq ? -1 : 1));
     const inFlight = mine.filter((r) => r.state === 'IN_FLIGHT');
-    for (const r of inFlight) r.state = 'PENDING';
+    for (const r of inFlight) this.toPending(r);
     for (const r of [...inFlight, ...mine.filter((r) => !inFlight.includes(r))]) this.enqueue(session, r.seq);
     void this.pump(session);
     return () => this.closeSession(session);
   }
 
-  /** AckDelivery (spec §3.1): true only for the owner's IN_FLIGHT row; the delete is committed first. */
-  async ackDelivery(req: DeliveryAckRequest): Promise<boolean> {
+  /**
+   * AckDelivery (spec §3.1): true only for the owner's IN_FLIGHT row; the delete is durable before it answers.
+   * @throws EcpsError PERMISSION_DENIED when the caller is not `agent_id`; IO_ERROR when the commit fails.
+   */
+  async ackDelivery(req: DeliveryAckRequest, identity?: string, auth: Authenticator = NO_AUTH): Promise<boolean> {
+    auth.authorize(identity, req.agentId, 'acknowledge deliveries');
     const outcome = normaliseEnum(DeliveryAckOutcome, req.outcome);
     if (!req.agentId || req.seq <= 0n || (outcome !== 0 && outcome !== 1)) return false;
-    const row = this.rows.get(req.seq);
-    if (!row || !row.committed) return false;
-    if (row.recipient !== req.agentId) return false;
+    const agent = this.agents.get(req.agentId);
+    const row = agent?.rows.get(req.seq); // seq is per recipient: another agent's rows are not even addressable
+    if (!agent || !row || !row.committed) return false;
     if (req.messageId && req.messageId !== row.messageId) return false;
     if (row.state !== 'IN_FLIGHT') return false;
     this.remove(row);
     try {
-      await this.store.commit([{ type: 'delRow', seq: row.seq }]);
+      await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }]);
     } catch (err) {
       row.state = 'PENDING';
       this.insert(row);
       throw err;
     }
     if (outcome === 1) this.logger.warn('delivery discarded by consumer (PERMANENT_FAILURE)', { messageId: row.messageId, seq: String(row.seq) });
+    this.wake(agent);
     return true;
   }
 
-  /** One sweep: lease expiry (→ PENDING, redelivered), TTL expiry (→ NACK), dedup pruning. */
+  /** One sweep: lease expiry (→ PENDING, redelivered), TTL expiry (→ NACK), dedup pruning, agent retention. */
   async sweep(): Promise<void> {
     const now = this.clock.now();
-    const ops: StoreOp[] = [];
+    const ops: KvOp[] = [];
     const nacks: MemRow[] = [];
-    const requeue: MemRow[] = [];
-    for (const row of [...this.rows.values()]) {
-      if (!row.committed) continue;
-      const expired = row.expiresAt > 0 && row.expiresAt <= now;
-      if (row.state === 'PENDING') {
-        if (expired) this.drop(row, 'ttl_expired', now, ops, nacks);
-        continue;
-      }
-      if (row.yieldedAt + this.config.leaseMs > now) continue;
-      if (expired) this.drop(row, 'ttl_expired', now, ops, nacks);
+    const woken = new Set<AgentState>();
+    for (const row of this.inFlight) {
+      if (row.yieldedAt + this.config.leaseMs > now) break; // yield order: the rest are younger
+      if (row.expiresAt > 0 && row.expiresAt <= now) this.drop(row, 'ttl_expired', now, ops, nacks);
       else if (this.config.maxDeliveryAttempts > 0 && row.attempts >= this.config.maxDeliveryAttempts) {
         this.drop(row, 'delivery_attempts_exhausted', now, ops, nacks);
       } else {
-        row.state = 'PENDING';
-        requeue.push(row);
+        this.toPending(row);
+        const s = this.sessions.get(row.agent.id);
+        if (s) this.enqueue(s, row.seq);
       }
+      woken.add(row.agent);
     }
-    if (this.config.dedupWindowMs > 0) {
-      for (const [key, rec] of this.dedup) {
-        if (rec.acceptedAt + this.config.dedupWindowMs <= now) {
-          this.dedup.delete(key);
-          ops.push({ type: 'delDedup', key });
-        }
-      }
+    for (const row of this.ttlRows) {
+      if (row.state === 'PENDING' && row.committed && row.expiresAt <= now) this.drop(row, 'ttl_expired', now, ops, nacks);
     }
-    for (const row of requeue) {
-      const s = this.sessions.get(row.recipient);
-      if (s) {
-        this.enqueue(s, row.seq);
-        void this.pump(s);
-      }
+    const window = this.config.dedupWindowMs;
+    for (const [key, rec] of this.dedup) {
+      if (rec.acceptedAt + window > now && this.dedup.size <= this.config.maxDedupRecords) break;
+      if (rec.durable) break;
+      this.dedup.delete(key);
+      ops.push({ type: 'del', key: keys.dedup(key) });
     }
-    await this.commitCreated(ops, nacks);
+    for (const agent of this.agents.values()) {
+      if (this.sessions.has(agent.id)) continue;
+      if (agent.departed || agent.lastSeenMs + this.config.agentRetentionMs <= now) this.forgetInto(agent, now, ops, nacks);
+    }
+    for (const agent of woken) this.wake(agent);
+    await this.commitRows(ops, nacks);
   }
 
-  /**
-   * Drain: refuse SendMessage, keep AckDelivery, end streams with UNAVAILABLE after `graceMs`, close the store.
-   */
+  /** Drain: refuse SendMessage, keep AckDelivery, end streams with UNAVAILABLE after `graceMs`, close the store. */
   async drain(graceMs = this.config.drainGraceMs): Promise<void> {
     this.draining = true;
     if (graceMs > 0) await new Promise<void>((r) => this.clock.setTimeout(r, graceMs));
@@ -290,9 +408,7 @@ export class Sw4rmRouter {
   /** Ends every stream (UNAVAILABLE), stops the sweeper and closes the store. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    this.draining = true;
-    if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer);
+    this.stopEverything();
     for (const s of [...this.sessions.values()]) {
       this.closeSession(s);
       s.sink.fail(Status.UNAVAILABLE, 'Router service is shutting down');
@@ -300,14 +416,29 @@ export class Sw4rmRouter {
     await this.store.close();
   }
 
-  /** grpc-js handlers for `RAW_ROUTER_SERVICE`. */
-  grpcImplementation(): UntypedServiceImplementation {
+  /**
+   * Crash tests: stop as `kill -9` would — no stream is told, commits not yet written are dropped and never
+   * answered, the store is released without a clean close.
+   */
+  async crash(): Promise<void> {
+    if (this.closed) return;
+    this.stopEverything();
+    for (const s of [...this.sessions.values()]) this.closeSession(s);
+    await (this.store.abandon ? this.store.abandon() : this.store.close());
+  }
+
+  /** grpc-js handlers for `RAW_ROUTER_SERVICE`; `auth` identifies callers (the hosting server's). */
+  grpcImplementation(auth: Authenticator = NO_AUTH): UntypedServiceImplementation {
+    const fail = (err: unknown) => ({ code: grpcStatusOf(err), details: err instanceof Error ? err.message : String(err) }) as never;
     return {
       SendMessage: (call: ServerUnaryCall<RawSendRequest, SendMessageResponse>, cb: sendUnaryData<SendMessageResponse>) => {
-        this.sendMessage(call.request.envelope).then(
-          (r) => cb(null, r),
-          (err: unknown) => cb({ code: Status.INTERNAL, details: String(err) } as never, null),
-        );
+        auth
+          .identify(call)
+          .then((identity) => this.sendMessage(call.request.envelope, { identity, auth }))
+          .then(
+            (r) => cb(null, r),
+            (err: unknown) => cb(fail(err), null),
+          );
       },
       StreamIncoming: (call: ServerWritableStream<StreamRequest, Buffer>) => {
         const agentId = call.request.agentId;
@@ -332,21 +463,34 @@ export class Sw4rmRouter {
             if (!call.cancelled) call.emit('error', { code, details });
           },
         };
-        this.openStream(agentId, sink).then(
-          (close) => {
-            done = close;
-            if (gone) close();
-          },
-          (err: unknown) => call.emit('error', { code: Status.INTERNAL, details: String(err) }),
-        );
+        auth
+          .identify(call)
+          .then((identity) => this.openStream(agentId, sink, identity, auth))
+          .then(
+            (close) => {
+              done = close;
+              if (gone) close();
+            },
+            (err: unknown) => call.emit('error', fail(err)),
+          );
       },
       AckDelivery: (call: ServerUnaryCall<DeliveryAckRequest, DeliveryAckResponse>, cb: sendUnaryData<DeliveryAckResponse>) => {
-        this.ackDelivery(call.request).then(
-          (recorded) => cb(null, { recorded }),
-          (err: unknown) => cb({ code: Status.INTERNAL, details: String(err) } as never, null),
-        );
+        auth
+          .identify(call)
+          .then((identity) => this.ackDelivery(call.request, identity, auth))
+          .then(
+            (recorded) => cb(null, { recorded }),
+            (err: unknown) => cb(fail(err), null),
+          );
       },
     };
+  }
+
+  private stopEverything(): void {
+    this.closed = true;
+    this.draining = true;
+    if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 
   private scheduleSweep(): void {
@@ -358,11 +502,39 @@ export class Sw4rmRouter {
     }, this.config.sweepIntervalMs);
   }
 
-  private newRow(recipient: string, envelope: Uint8Array, env: Envelope, kind: 'msg' | 'nack', expiresAt: number, now: number): MemRow {
-    this.highWater += 1n;
+  private newAgent(id: string, highWater: bigint, lastSeenMs: number): AgentState {
+    return { id, highWater, lastSeenMs, departed: false, rows: new Map(), inFlight: 0, nacks: 0 };
+  }
+
+  private remember(agentId: string, now: number): AgentState {
+    const agent = this.newAgent(agentId, 0n, now);
+    this.agents.set(agentId, agent);
+    return agent;
+  }
+
+  private agentOp(agent: AgentState): KvOp {
+    return { type: 'put', key: keys.agent(agent.id), value: encodeAgent({ highWater: agent.highWater, lastSeenMs: agent.lastSeenMs }) };
+  }
+
+  private async forget(agent: AgentState, now: number): Promise<void> {
+    const ops: KvOp[] = [];
+    const nacks: MemRow[] = [];
+    this.forgetInto(agent, now, ops, nacks);
+    await this.commitRows(ops, nacks);
+  }
+
+  private forgetInto(agent: AgentState, now: number, ops: KvOp[], nacks: MemRow[]): void {
+    this.agents.delete(agent.id);
+    ops.push({ type: 'del', key: keys.agent(agent.id) });
+    for (const row of [...agent.rows.values()]) this.drop(row, 'agent_forgotten', now, ops, nacks);
+    this.logger.info('agent forgotten', { agentId: agent.id, departed: agent.departed });
+  }
+
+  private newRow(agent: AgentState, envelope: Uint8Array, env: Envelope, kind: 'msg' | 'nack', expiresAt: number, now: number): MemRow {
+    agent.highWater += 1n;
     const row: MemRow = {
-      seq: this.highWater,
-      recipient,
+      agent,
+      seq: agent.highWater,
       envelope,
       messageId: env.messageId,
       producerId: env.producerId,
@@ -382,10 +554,10 @@ export class Sw4rmRouter {
   /** A NACK row for the producer of `original`, or undefined (producer unknown, cap reached, ACK original, disabled). */
   private nackRow(original: Pick<Envelope, 'messageId' | 'producerId' | 'correlationId' | 'messageType'>, cause: NackCause, recipient: string, now: number): MemRow | undefined {
     if (cause === 'buffer_full' && !this.config.nackOnFull) return undefined;
-    if (!this.agents.has(original.producerId) || original.producerId === this.config.routerId) return undefined;
+    const producer = this.agents.get(original.producerId);
+    if (!producer || original.producerId === this.config.routerId) return undefined;
     if (normaliseEnum(MessageType, original.messageType) === MessageType.ACKNOWLEDGEMENT) return undefined; // never NACK an ACK
-    const nackCount = [...(this.byAgent.get(original.producerId)?.values() ?? [])].filter((r) => r.kind === 'nack').length;
-    if (nackCount >= this.config.maxQueue) return undefined;
+    if (producer.nacks >= this.config.maxQueue) return undefined;
     const [stage, code] = NACKS[cause];
     const nack = buildEnvelope(
       {
@@ -397,21 +569,26 @@ export class Sw4rmRouter {
       },
       { clock: this.clock, random: this.random },
     );
-    return this.newRow(original.producerId, Envelope.encode(nack).finish(), nack, 'nack', 0, now);
+    return this.newRow(producer, Envelope.encode(nack).finish(), nack, 'nack', 0, now);
   }
 
-  private drop(row: MemRow, cause: NackCause, now: number, ops: StoreOp[], nacks: MemRow[]): void {
+  private drop(row: MemRow, cause: NackCause, now: number, ops: KvOp[], nacks: MemRow[]): void {
     this.remove(row);
-    ops.push({ type: 'delRow', seq: row.seq });
+    ops.push({ type: 'del', key: keys.row(row.agent.id, row.seq) });
     const original = { messageId: row.messageId, producerId: row.producerId, correlationId: row.correlationId, messageType: row.kind === 'nack' ? MessageType.ACKNOWLEDGEMENT : MessageType.DATA };
-    const nack = row.kind === 'msg' ? this.nackRow(original, cause, row.recipient, now) : undefined;
+    const nack = row.kind === 'msg' ? this.nackRow(original, cause, row.agent.id, now) : undefined;
     if (nack) nacks.push(nack);
-    this.logger.warn('delivery dropped', { cause, messageId: row.messageId, recipient: row.recipient, seq: String(row.seq) });
+    this.logger.warn('delivery dropped', { cause, messageId: row.messageId, recipient: row.agent.id, seq: String(row.seq) });
   }
 
-  private async commitCreated(ops: StoreOp[], created: MemRow[]): Promise<void> {
-    for (const row of created) ops.push({ type: 'row', row });
-    if (created.length) ops.push({ type: 'seq', highWater: this.highWater });
+  /** Commits `ops` plus the created rows (and their agents' seq high-water marks), then publishes the rows. */
+  private async commitRows(ops: KvOp[], created: MemRow[]): Promise<void> {
+    const agents = new Set<AgentState>();
+    for (const row of created) {
+      ops.push({ type: 'put', key: keys.row(row.agent.id, row.seq), value: encodeRow(row) });
+      agents.add(row.agent);
+    }
+    for (const agent of agents) if (this.agents.get(agent.id) === agent) ops.push(this.agentOp(agent));
     if (!ops.length) return;
     try {
       await this.store.commit(ops);
@@ -419,19 +596,17 @@ export class Sw4rmRouter {
       for (const r of created) this.remove(r);
       throw err;
     }
-    this.publish(created);
-  }
-
-  private publish(created: MemRow[]): void {
     for (const row of created) {
       row.committed = true;
-      const s = this.sessions.get(row.recipient);
+      const s = this.sessions.get(row.agent.id);
       if (s) this.enqueue(s, row.seq);
     }
-    for (const agent of new Set(created.map((r) => r.recipient))) {
-      const s = this.sessions.get(agent);
-      if (s) void this.pump(s);
-    }
+    for (const agent of agents) this.wake(agent);
+  }
+
+  private wake(agent: AgentState): void {
+    const s = this.sessions.get(agent.id);
+    if (s && s.agent === agent) void this.pump(s);
   }
 
   private enqueue(s: Session, seq: bigint): void {
@@ -443,29 +618,34 @@ export class Sw4rmRouter {
   private async pump(s: Session): Promise<void> {
     if (s.pumping) return;
     s.pumping = true;
+    const agent = s.agent;
     try {
-      while (!s.closed && s.queue.length) {
+      while (!s.closed && s.queue.length && agent.inFlight < this.config.maxInFlight) {
         const seq = s.queue.shift()!;
         s.queued.delete(seq);
-        const row = this.rows.get(seq);
-        if (!row || !row.committed || row.state !== 'PENDING' || row.recipient !== s.agentId) continue;
+        const row = agent.rows.get(seq);
+        if (!row || !row.committed || row.state !== 'PENDING') continue;
         const now = this.clock.now();
         if (row.expiresAt > 0 && row.expiresAt <= now) {
-          const ops: StoreOp[] = [];
+          const ops: KvOp[] = [];
           const nacks: MemRow[] = [];
           this.drop(row, 'ttl_expired', now, ops, nacks);
-          await this.commitCreated(ops, nacks);
+          await this.commitRows(ops, nacks);
           continue;
         }
         row.state = 'IN_FLIGHT';
         row.yieldedAt = now;
         row.attempts += 1;
-        if (this.config.maxDeliveryAttempts > 0) void this.store.commit([{ type: 'row', row }], false).catch(() => undefined);
+        agent.inFlight++;
+        this.inFlight.add(row);
+        if (this.config.maxDeliveryAttempts > 0) {
+          void this.store.commit([{ type: 'put', key: keys.row(agent.id, row.seq), value: encodeRow(row) }], false).catch(() => undefined);
+        }
         const more = s.sink.write(encodeStreamItem(row.envelope, row.seq));
         const release = this.config.autoReleaseAgents;
-        if (release.includes('*') || release.includes(s.agentId)) {
+        if (release.includes('*') || release.includes(agent.id)) {
           this.remove(row);
-          await this.store.commit([{ type: 'delRow', seq: row.seq }]);
+          await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }]);
         }
         if (!more && !s.closed) {
           await new Promise<void>((resolve) => {
@@ -476,7 +656,7 @@ export class Sw4rmRouter {
         }
       }
     } catch (err) {
-      this.logger.error('delivery loop failed', { agentId: s.agentId, error: String(err) });
+      this.logger.error('delivery loop failed', { agentId: agent.id, error: String(err) });
     } finally {
       s.pumping = false;
     }
@@ -485,20 +665,39 @@ export class Sw4rmRouter {
   private closeSession(s: Session): void {
     s.closed = true;
     s.drainWaiter?.();
-    if (this.sessions.get(s.agentId) === s) this.sessions.delete(s.agentId);
+    if (this.sessions.get(s.agent.id) === s) {
+      this.sessions.delete(s.agent.id);
+      s.agent.lastSeenMs = this.clock.now();
+      // retention counts from here, across restarts too (losing this write only delays forgetting)
+      if (!this.closed && this.agents.get(s.agent.id) === s.agent) void this.store.commit([this.agentOp(s.agent)], false).catch(() => undefined);
+    }
+  }
+
+  private toPending(row: MemRow): void {
+    if (row.state === 'IN_FLIGHT') {
+      row.agent.inFlight--;
+      this.inFlight.delete(row);
+    }
+    row.state = 'PENDING';
   }
 
   private insert(row: MemRow): void {
-    this.rows.set(row.seq, row);
-    let m = this.byAgent.get(row.recipient);
-    if (!m) this.byAgent.set(row.recipient, (m = new Map()));
-    m.set(row.seq, row);
+    row.agent.rows.set(row.seq, row);
+    if (row.kind === 'nack') row.agent.nacks++;
+    if (row.expiresAt > 0) this.ttlRows.add(row);
+    if (row.state === 'IN_FLIGHT') {
+      row.agent.inFlight++;
+      this.inFlight.add(row);
+    }
   }
 
   private remove(row: MemRow): void {
-    this.rows.delete(row.seq);
-    const m = this.byAgent.get(row.recipient);
-    m?.delete(row.seq);
-    if (m && m.size === 0) this.byAgent.delete(row.recipient);
+    if (!row.agent.rows.delete(row.seq)) return;
+    if (row.kind === 'nack') row.agent.nacks--;
+    this.ttlRows.delete(row);
+    if (row.state === 'IN_FLIGHT') {
+      row.agent.inFlight--;
+      this.inFlight.delete(row);
+    }
   }
 }

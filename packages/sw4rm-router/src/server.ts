@@ -2,12 +2,13 @@
 // Hosting the router on a gRPC port with health, and the SIGTERM/SIGINT drain sequence.
 import type { Logger } from '@ecps/core';
 import { Sw4rmServer } from '@ecps/sw4rm';
+import type { Sw4rmServerOptions } from '@ecps/sw4rm';
 import type { RouterOptions } from './router';
 import { Sw4rmRouter } from './router';
 import { RAW_ROUTER_SERVICE } from './wire';
 
 /** Options of {@link startRouter}. */
-export interface StartRouterOptions extends RouterOptions {
+export interface StartRouterOptions extends RouterOptions, Sw4rmServerOptions {
   /** Bind host; default `SW4RM_BIND_HOST` semantics are the caller's: here `127.0.0.1`. */
   host?: string;
   /** 0 = ephemeral. Default 50051. */
@@ -30,10 +31,10 @@ export interface RunningRouter {
  * @throws EcpsError IO_ERROR when the store cannot be opened or the port cannot be bound.
  */
 export async function startRouter(options: StartRouterOptions = {}): Promise<RunningRouter> {
-  const { host = '127.0.0.1', port = 50051, server: shared, ...routerOptions } = options;
+  const { host = '127.0.0.1', port = 50051, server: shared, tls, auth, ...routerOptions } = options;
+  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
   const router = await Sw4rmRouter.open(routerOptions);
-  const server = shared ?? new Sw4rmServer();
-  server.addService('sw4rm.router.RouterService', RAW_ROUTER_SERVICE, router.grpcImplementation());
+  server.addService('sw4rm.router.RouterService', RAW_ROUTER_SERVICE, router.grpcImplementation(server.auth));
   let bound = 0;
   try {
     bound = shared ? shared.port : await server.bind(host, port);

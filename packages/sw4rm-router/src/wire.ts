@@ -2,7 +2,7 @@
 // Raw-bytes codecs for the router: the envelope is kept exactly as received (unknown fields included) and
 // StreamItem is hand-encoded around those bytes (spec §2.4, §3.1).
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { DeliveryAckRequest, DeliveryAckResponse, SendMessageResponse, StreamRequest } from '@ecps/sw4rm/proto';
 
 /** SendMessageRequest as the router sees it: the raw envelope bytes, or undefined when `msg` is absent. */
@@ -22,9 +22,26 @@ export function decodeRawSendRequest(bytes: Uint8Array): RawSendRequest {
   return { envelope };
 }
 
-/** A pre-encoded StreamItem: `{1: envelope bytes, 2: seq}`. */
+function varint(out: Buffer, at: number, value: bigint): number {
+  let v = BigInt.asUintN(64, value);
+  while (v > 0x7fn) {
+    out[at++] = Number(v & 0x7fn) | 0x80;
+    v >>= 7n;
+  }
+  out[at++] = Number(v);
+  return at;
+}
+
+/** A pre-encoded StreamItem: `{1: envelope bytes, 2: seq}`, written straight into one buffer. */
 export function encodeStreamItem(envelope: Uint8Array, seq: bigint): Buffer {
-  return Buffer.from(new BinaryWriter().uint32(10).bytes(envelope).uint32(16).int64(seq).finish());
+  const out = Buffer.allocUnsafe(1 + 10 + envelope.length + 1 + 10);
+  out[0] = 10;
+  let at = varint(out, 1, BigInt(envelope.length));
+  out.set(envelope, at);
+  at += envelope.length;
+  out[at++] = 16;
+  at = varint(out, at, seq);
+  return out.subarray(0, at);
 }
 
 /** RouterService with the raw codecs (paths identical to the generated definition). */

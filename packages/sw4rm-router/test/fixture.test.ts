@@ -3,9 +3,10 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { createClient } from '@ecps/sw4rm';
 import { exitOf, killChildren, startChild } from './child';
-import { Consumer, status, tmpDb } from './helpers';
+import { Consumer, status, removeTmpDirs, tmpDb } from './helpers';
 
 afterAll(killChildren);
+afterAll(removeTmpDirs);
 
 describe('router fixture mode', () => {
   it('serves the seeded message with parity-test semantics and exits 0 within 2 s of SIGTERM', async () => {

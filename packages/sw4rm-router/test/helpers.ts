@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, credentials, status } from '@grpc/grpc-js';
@@ -12,7 +12,17 @@ import type { Envelope } from '@ecps/sw4rm/proto';
 import { startRouter } from '../src/index';
 import type { RunningRouter, StartRouterOptions, StreamSink } from '../src/index';
 
-export const tmpDb = () => join(mkdtempSync(join(tmpdir(), 'sw4rm-router-')), 'router.sqlite3');
+const dirs: string[] = [];
+/** A store path in a fresh temporary directory (removed by {@link removeTmpDirs}). */
+export const tmpDb = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sw4rm-router-'));
+  dirs.push(dir);
+  return join(dir, 'router.sqlite3');
+};
+/** afterAll: removes every directory {@link tmpDb} made. */
+export const removeTmpDirs = () => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+};
 
 export interface Harness {
   running: RunningRouter;

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // @ecps/sw4rm's IncomingStream against the real router: delivery acks, a handler failure left for redelivery,
 // and reconnect + resume after the router restarts on the same store and port.
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { waitFor } from '@ecps/testkit';
 import { IncomingStream, createClient } from '@ecps/sw4rm';
 import { Envelope } from '@ecps/sw4rm/proto';
 import { startRouter } from '../src/index';
-import { data, tmpDb } from './helpers';
+import { data, removeTmpDirs, tmpDb } from './helpers';
+
+afterAll(removeTmpDirs);
 
 describe('IncomingStream (resilient consumer)', () => {
   it('acks deliveries, leaves failures for redelivery and resumes after a router restart', async () => {

@@ -10,7 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { waitFor } from '@ecps/testkit';
 import { startRouter } from '../src/index';
 import type { RunningRouter } from '../src/index';
-import { tmpDb } from './helpers';
+import { removeTmpDirs, tmpDb } from './helpers';
 
 const protoDir = join(import.meta.dirname, '..', '..', '..', 'proto', 'sw4rm');
 type Obj = Record<string, unknown>;
@@ -29,6 +29,7 @@ beforeAll(async () => {
   const pkg = grpc.loadPackageDefinition(def) as unknown as { sw4rm: { router: { RouterService: RouterCtor } } };
   RouterService = pkg.sw4rm.router.RouterService;
 });
+afterAll(removeTmpDirs);
 afterAll(async () => {
   await running.stop(0);
 });

@@ -2,12 +2,12 @@
 // Model-based test: the router against a model of "accepted and not yet acknowledged" per recipient, through
 // sends, stream (re)connects, delivery acks, lease expiry and crash/restart. No accepted message is ever lost,
 // and a connected agent has every outstanding message in flight (delivered until acknowledged).
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { ManualClock } from '@ecps/core';
 import { Envelope } from '@ecps/sw4rm/proto';
 import { Sw4rmRouter } from '../src/index';
-import { Sink, data, tmpDb } from './helpers';
+import { Sink, data, removeTmpDirs, tmpDb } from './helpers';
 
 const AGENTS = ['a', 'b', 'c'] as const;
 type Agent = (typeof AGENTS)[number];
@@ -117,13 +117,16 @@ class CrashRestart implements fc.AsyncCommand<Model, Real> {
   check = () => true;
   async run(model: Model, real: Real): Promise<void> {
     real.sessions.clear();
-    await real.router.close();
-    real.router = await Sw4rmRouter.open({ dbPath: real.dbPath, clock: real.clock, leaseMs: LEASE });
+    // as kill -9: no clean close, whatever is not yet written is lost with the process
+    await real.router.crash();
+    real.router = await Sw4rmRouter.open({ dbPath: real.dbPath, clock: real.clock, leaseMs: LEASE, maxQueue: 1000, maxInFlight: 1000 });
     model.connected.clear();
     await checkInvariants(model, real);
   }
   toString = () => 'crash-restart';
 }
+
+afterAll(removeTmpDirs);
 
 describe('router model (fast-check commands)', () => {
   it('never loses an accepted message; delivers each until acknowledged', async () => {
@@ -143,7 +146,7 @@ describe('router model (fast-check commands)', () => {
       fc.asyncProperty(commands, async (cmds) => {
         const clock = new ManualClock();
         const dbPath = tmpDb();
-        const router = await Sw4rmRouter.open({ dbPath, clock, leaseMs: LEASE, maxQueue: 1000 });
+        const router = await Sw4rmRouter.open({ dbPath, clock, leaseMs: LEASE, maxQueue: 1000, maxInFlight: 1000 });
         for (const a of AGENTS) await router.addKnownAgent(a);
         const real: Real = { router, dbPath, clock, sessions: new Map(), lastSink: new Map() };
         const model: Model = { outstanding: new Map(AGENTS.map((a) => [a, new Set<string>()])), connected: new Set() };

@@ -4,7 +4,7 @@ import { CONTENT_TYPES, MessageType, buildEnvelope, contentTypeMatches, normalis
 import type { Envelope } from '@ecps/sw4rm';
 import type { ControlCommand } from './scheduler';
 
-/** The CONTROL envelope for a command; `to` names the agent since the router broadcasts. */
+/** The CONTROL envelope for a command (`to` names the agent too; the hub delivers it to that agent only). */
 export function controlEnvelope(producerId: string, command: ControlCommand): Envelope {
   const body: Record<string, unknown> = { op: command.op, to: command.agentId };
   if (command.taskId) body['task_id'] = command.taskId;
@@ -33,25 +33,32 @@ export function parseControl(envelope: Envelope, agentId: string): (ControlComma
   }
 }
 
-/** An agent report (`application/vnd.sw4rm.agent.report+json;v=1`): `{schema_version, stage, status, task_id}`. */
-export function reportEnvelope(agentId: string, taskId: string, status: 'COMPLETED' | 'FAILED' | 'YIELDED', logs = ''): Envelope {
+/**
+ * An agent report (`application/vnd.sw4rm.agent.report+json;v=1`): `{schema_version, stage, status, task_id, logs,
+ * diagnostics}`; `output` (e.g. a workflow node's JSON result) travels in `diagnostics.output`.
+ */
+export function reportEnvelope(agentId: string, taskId: string, status: 'COMPLETED' | 'FAILED' | 'YIELDED', logs = '', output?: string): Envelope {
   return buildEnvelope({
     producerId: agentId,
     messageType: MessageType.DATA,
     contentType: CONTENT_TYPES.agentReport,
     correlationId: taskId,
-    payload: JSON.stringify({ schema_version: 1, stage: 'task', status, task_id: taskId, logs, diagnostics: {} }),
+    payload: JSON.stringify({ schema_version: 1, stage: 'task', status, task_id: taskId, logs, diagnostics: output === undefined ? {} : { output } }),
   });
 }
 
 /** Reads an agent report, or undefined. */
-export function parseReport(envelope: Envelope): { agentId: string; taskId: string; status: 'COMPLETED' | 'FAILED' | 'YIELDED' } | undefined {
+export function parseReport(envelope: Envelope): { agentId: string; taskId: string; status: 'COMPLETED' | 'FAILED' | 'YIELDED'; logs?: string; output?: string } | undefined {
   if (!contentTypeMatches(envelope.contentType, CONTENT_TYPES.agentReport)) return undefined;
   try {
     const o = JSON.parse(new TextDecoder().decode(envelope.payload)) as Record<string, unknown>;
     const status = o['status'];
     if (typeof o['task_id'] !== 'string' || (status !== 'COMPLETED' && status !== 'FAILED' && status !== 'YIELDED')) return undefined;
-    return { agentId: envelope.producerId, taskId: o['task_id'], status };
+    const out: { agentId: string; taskId: string; status: 'COMPLETED' | 'FAILED' | 'YIELDED'; logs?: string; output?: string } = { agentId: envelope.producerId, taskId: o['task_id'], status };
+    if (typeof o['logs'] === 'string' && o['logs']) out.logs = o['logs'];
+    const diagnostics = o['diagnostics'] as Record<string, unknown> | undefined;
+    if (diagnostics && typeof diagnostics['output'] === 'string') out.output = diagnostics['output'];
+    return out;
   } catch {
     return undefined;
   }

@@ -3,7 +3,8 @@
 // cooperative preemption with forced TERMINATE/KILL past the bound, lanes, and the activity buffer.
 import type { Clock, Logger, TimerHandle } from '@ecps/core';
 import { silentLogger, systemClock } from '@ecps/core';
-import { AgentState, CommunicationClass, durationToMs } from '@ecps/sw4rm';
+import { AgentState, CommunicationClass, KvJsonTable, durationToMs } from '@ecps/sw4rm';
+import type { KvOp, KvStore } from '@ecps/sw4rm';
 import type {
   ActivityEntry,
   PollActivityBufferRequest,
@@ -46,14 +47,25 @@ export interface Task {
   order: number;
   submittedAtMs: number;
   finishedAtMs?: number;
-  /** e.g. `forced_preemption`, `agent_shutdown`. */
+  /** e.g. `forced_preemption`, `agent_shutdown`, `control_refused: …`. */
   failReason?: string;
+  /** What the agent reported with COMPLETED (e.g. JSON for a workflow node). */
+  output?: string;
+  /** RUN commands the router refused so far. */
+  runRefusals?: number;
+  /** A refused RUN is retried no earlier than this. */
+  notBeforeMs?: number;
 }
 
 /** Options of {@link Scheduler}. */
 export interface SchedulerOptions {
-  /** Delivers CONTROL commands (e.g. as envelopes through the router). Commands leave in lane order. */
+  /**
+   * Delivers CONTROL commands (e.g. as envelopes through the router, to their addressee only). Commands leave in
+   * lane order. Throw (or reject) when the command was refused: a refused RUN is retried, then the task FAILS.
+   */
   sendControl?(command: ControlCommand): Promise<void> | void;
+  /** Called when a task ends COMPLETED or FAILED (e.g. to advance a workflow). */
+  onFinished?(task: Task): void;
   /** The agent's registered communication class (UNSPECIFIED → STANDARD). */
   classOf?(agentId: string): CommunicationClass;
   clock?: Clock;
@@ -65,17 +77,31 @@ export interface SchedulerOptions {
   preemptTimeoutMs?: number;
   /** Grace between TERMINATE and KILL; default 3000 ms. */
   terminateGraceMs?: number;
-  /** How long finished tasks answer duplicates; default 3 600 000 ms. */
+  /** How long finished tasks answer duplicates (then they are forgotten); default 3 600 000 ms. */
   dedupWindowMs?: number;
+  /** RUN attempts when the transport refuses the command (backoff 1 s doubling ≤ 30 s), then FAILED; default 5. */
+  maxRunAttempts?: number;
+  /** Durable store (namespaces `scheduler/…`); memory only when absent. */
+  store?: KvStore;
 }
+
+type ActivityRecord = ActivityEntry & { agentId: string };
+type SavedTask = Omit<Task, 'params'> & { params: string };
 
 const TERMINAL: ReadonlySet<TaskState> = new Set(['COMPLETED', 'FAILED']);
 
 /** Scheduler state and RPC semantics. */
 export class Scheduler {
   private readonly tasks = new Map<string, Task>();
-  private readonly activity = new Map<string, ActivityEntry & { agentId: string }>();
+  /** Finished tasks in finishing order (pruned from the front after the dedup window). */
+  private readonly finished = new Map<string, number>();
+  private readonly activity = new Map<string, ActivityRecord>();
   private readonly agentStates = new Map<string, AgentState>();
+  private readonly taskTable: KvJsonTable<SavedTask> | undefined;
+  private readonly activityTable: KvJsonTable<ActivityRecord> | undefined;
+  private readonly agentTable: KvJsonTable<AgentState> | undefined;
+  /** The last write issued: answers wait for it (commits apply in order). */
+  private lastWrite: Promise<void> = Promise.resolve();
   private readonly timers = new Map<string, TimerHandle>();
   private readonly nonPreemptibleUntil = new Map<string, number>();
   private readonly outbox: LaneQueue<ControlCommand>;
@@ -89,9 +115,37 @@ export class Scheduler {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.outbox = new LaneQueue({ ...options.lanes, clock: this.clock });
+    if (options.store) {
+      this.taskTable = new KvJsonTable(options.store, 'scheduler/tasks');
+      this.activityTable = new KvJsonTable(options.store, 'scheduler/activity');
+      this.agentTable = new KvJsonTable(options.store, 'scheduler/agents');
+    }
+  }
+
+  /**
+   * A scheduler with its persisted tasks, activity entries and agent states restored. Tasks RUNNING at the crash
+   * stay RUNNING (their agents report on them); queued ones are dispatched.
+   * @throws EcpsError IO_ERROR, LOG_CORRUPT from the store.
+   */
+  static async open(options: SchedulerOptions = {}): Promise<Scheduler> {
+    const s = new Scheduler(options);
+    if (s.taskTable && s.activityTable && s.agentTable) {
+      const tasks = [...(await s.taskTable.load()).values()].sort((a, b) => a.order - b.order);
+      for (const t of tasks) {
+        const task: Task = { ...t, params: new Uint8Array(Buffer.from(t.params, 'base64')) };
+        s.tasks.set(s.key(t.agentId, t.taskId), task);
+        s.order = Math.max(s.order, t.order);
+      }
+      for (const t of tasks.filter((x) => x.finishedAtMs !== undefined).sort((a, b) => a.finishedAtMs! - b.finishedAtMs!)) s.finished.set(s.key(t.agentId, t.taskId), t.finishedAtMs!);
+      for (const [key, e] of await s.activityTable.load()) s.activity.set(key, e);
+      for (const [agentId, st] of await s.agentTable.load()) s.agentStates.set(agentId, st);
+      for (const agentId of new Set(tasks.map((t) => t.agentId))) s.dispatch(agentId);
+    }
+    return s;
   }
 
   async submitTask(req: SubmitTaskRequest): Promise<SubmitTaskResponse> {
+    this.prune();
     if (!req.agentId || !req.taskId) return { accepted: false, reason: 'validation_error: agent_id and task_id are required' };
     if (!Number.isInteger(req.priority) || req.priority < -19 || req.priority > 20) return { accepted: false, reason: 'validation_error: priority out of range' };
     const key = this.key(req.agentId, req.taskId);
@@ -123,6 +177,7 @@ export class Scheduler {
       submittedAtMs: now,
     };
     this.tasks.set(key, task);
+    this.finished.delete(key);
     // the activity entry exists before execution starts
     this.activity.set(key, {
       agentId: req.agentId,
@@ -133,8 +188,10 @@ export class Scheduler {
       description: req.scope ? `task ${req.taskId}: ${req.scope}` : `task ${req.taskId}`,
       timestamp: new Date(now).toISOString(),
     });
-    if (!this.agentStates.has(req.agentId)) this.agentStates.set(req.agentId, AgentState.RUNNABLE);
+    if (!this.agentStates.has(req.agentId)) this.setAgentState(req.agentId, AgentState.RUNNABLE);
+    this.saveTask(task, [this.activityTable?.put(key, this.activity.get(key)!)]);
     this.dispatch(req.agentId);
+    await this.lastWrite;
     return { accepted: true, reason: '' };
   }
 
@@ -142,20 +199,22 @@ export class Scheduler {
     const task = this.tasks.get(this.key(req.agentId, req.taskId));
     if (!task || TERMINAL.has(task.state)) return { enqueued: false };
     if (task.state === 'RUNNING') this.preempt(task, req.reason || 'requested');
+    await this.lastWrite;
     return { enqueued: true };
   }
 
   async shutdownAgent(req: ShutdownAgentRequest): Promise<ShutdownAgentResponse> {
     if (!this.agentStates.has(req.agentId)) return { ok: false };
     const grace = durationToMs(req.gracePeriod, 30_000);
-    this.agentStates.set(req.agentId, AgentState.SHUTTING_DOWN);
+    this.setAgentState(req.agentId, AgentState.SHUTTING_DOWN);
     this.send({ op: 'TERMINATE', agentId: req.agentId, graceMs: grace, reason: 'shutdown' });
     this.arm(`shutdown:${req.agentId}`, grace, () => {
       this.send({ op: 'KILL', agentId: req.agentId, reason: 'agent_shutdown_timeout' });
-      this.agentStates.set(req.agentId, AgentState.FAILED_STATE);
+      this.setAgentState(req.agentId, AgentState.FAILED_STATE);
       this.logger.warn('agent killed after shutdown grace', { agentId: req.agentId, trigger: 'agent_shutdown_timeout' });
       for (const t of this.tasks.values()) if (t.agentId === req.agentId && !TERMINAL.has(t.state)) this.finish(t, 'FAILED', 'agent_shutdown');
     });
+    await this.lastWrite;
     return { ok: true };
   }
 
@@ -172,9 +231,11 @@ export class Scheduler {
       const hit = req.taskIds.length ? req.taskIds.includes(e.taskId) : !task || TERMINAL.has(task.state);
       if (hit) {
         this.activity.delete(key);
+        if (this.activityTable) this.write([this.activityTable.del(key)]);
         purged++;
       }
     }
+    await this.lastWrite;
     return { purged };
   }
 
@@ -182,13 +243,18 @@ export class Scheduler {
    * An agent's report about its running task (false for any other): COMPLETED / FAILED end it (activity entry removed); YIELDED (after a
    * PREEMPT_REQUEST) puts it back in the queue at its original FIFO position.
    */
-  report(agentId: string, taskId: string, status: 'COMPLETED' | 'FAILED' | 'YIELDED', reason?: string): boolean {
+  report(agentId: string, taskId: string, status: 'COMPLETED' | 'FAILED' | 'YIELDED', reason?: string, output?: string): boolean {
     const task = this.tasks.get(this.key(agentId, taskId));
     if (!task || (task.state !== 'RUNNING' && task.state !== 'PREEMPTING')) return false;
     this.clear(`preempt:${this.key(agentId, taskId)}`);
     this.clear(`kill:${this.key(agentId, taskId)}`);
-    if (status === 'YIELDED') task.state = 'QUEUED';
-    else this.finish(task, status, reason);
+    if (status === 'YIELDED') {
+      task.state = 'QUEUED';
+      this.saveTask(task);
+    } else {
+      if (output !== undefined) task.output = output;
+      this.finish(task, status, reason);
+    }
     this.dispatch(agentId);
     return true;
   }
@@ -212,6 +278,11 @@ export class Scheduler {
     return this.agentStates.get(agentId);
   }
 
+  /** Resolves once every state change so far is durable. */
+  idle(): Promise<void> {
+    return this.lastWrite;
+  }
+
   /** Clears every timer. */
   close(): void {
     for (const t of this.timers.values()) this.clock.clearTimeout(t);
@@ -221,7 +292,8 @@ export class Scheduler {
   private dispatch(agentId: string): void {
     const mine = [...this.tasks.values()].filter((t) => t.agentId === agentId);
     const running = mine.find((t) => t.state === 'RUNNING' || t.state === 'PREEMPTING');
-    const next = mine.filter((t) => t.state === 'QUEUED').sort((a, b) => a.priority - b.priority || a.order - b.order)[0];
+    const now = this.clock.now();
+    const next = mine.filter((t) => t.state === 'QUEUED' && (t.notBeforeMs ?? 0) <= now).sort((a, b) => a.priority - b.priority || a.order - b.order)[0];
     if (!next) return;
     if (running) {
       // preempt only for a strictly higher priority (numerically lower)
@@ -230,13 +302,33 @@ export class Scheduler {
     }
     if (this.agentStates.get(agentId) === AgentState.SHUTTING_DOWN || this.agentStates.get(agentId) === AgentState.FAILED_STATE) return;
     next.state = 'RUNNING';
-    this.agentStates.set(agentId, AgentState.RUNNING);
+    this.setAgentState(agentId, AgentState.RUNNING);
+    this.saveTask(next);
     this.send({ op: 'RUN', agentId, taskId: next.taskId, params: next.params, contentType: next.contentType });
+  }
+
+  /** The transport refused a RUN: queue the task again after a backoff, FAILED after `maxRunAttempts`. */
+  private runRefused(cmd: ControlCommand, error: unknown): void {
+    const task = this.tasks.get(this.key(cmd.agentId, cmd.taskId ?? ''));
+    if (!task || task.state !== 'RUNNING') return;
+    task.runRefusals = (task.runRefusals ?? 0) + 1;
+    if (this.agentStates.get(task.agentId) === AgentState.RUNNING) this.setAgentState(task.agentId, AgentState.RUNNABLE);
+    if (task.runRefusals >= (this.options.maxRunAttempts ?? 5)) {
+      this.finish(task, 'FAILED', `control_refused: ${error instanceof Error ? error.message : String(error)}`);
+      this.dispatch(task.agentId);
+      return;
+    }
+    const delay = Math.min(30_000, 1000 * 2 ** (task.runRefusals - 1));
+    task.state = 'QUEUED';
+    task.notBeforeMs = this.clock.now() + delay;
+    this.saveTask(task);
+    this.arm(`retry:${this.key(task.agentId, task.taskId)}`, delay, () => this.dispatch(task.agentId));
   }
 
   private preempt(task: Task, reason: string): void {
     const key = this.key(task.agentId, task.taskId);
     task.state = 'PREEMPTING';
+    this.saveTask(task);
     this.send({ op: 'PREEMPT_REQUEST', agentId: task.agentId, taskId: task.taskId, reason });
     const until = this.nonPreemptibleUntil.get(key);
     const wait = Math.max(this.options.preemptTimeoutMs ?? 3000, until !== undefined ? until - this.clock.now() : 0);
@@ -258,9 +350,44 @@ export class Scheduler {
     task.finishedAtMs = this.clock.now();
     if (reason) task.failReason = reason;
     const key = this.key(task.agentId, task.taskId);
-    this.activity.delete(key);
+    this.finished.set(key, task.finishedAtMs);
+    const hadEntry = this.activity.delete(key);
     this.nonPreemptibleUntil.delete(key);
-    if (this.agentStates.get(task.agentId) === AgentState.RUNNING) this.agentStates.set(task.agentId, AgentState.RUNNABLE);
+    if (this.agentStates.get(task.agentId) === AgentState.RUNNING) this.setAgentState(task.agentId, AgentState.RUNNABLE);
+    this.saveTask(task, hadEntry && this.activityTable ? [this.activityTable.del(key)] : []);
+    this.options.onFinished?.({ ...task });
+  }
+
+  /** Forgets finished tasks older than the dedup window (finishing order: stops at the first younger one). */
+  private prune(): void {
+    const cutoff = this.clock.now() - (this.options.dedupWindowMs ?? 3_600_000);
+    const ops: KvOp[] = [];
+    for (const [key, at] of this.finished) {
+      if (at > cutoff) break;
+      this.finished.delete(key);
+      this.tasks.delete(key);
+      if (this.taskTable) ops.push(this.taskTable.del(key));
+    }
+    this.write(ops);
+  }
+
+  private setAgentState(agentId: string, state: AgentState): void {
+    this.agentStates.set(agentId, state);
+    if (this.agentTable) this.write([this.agentTable.put(agentId, state)]);
+  }
+
+  private saveTask(task: Task, extra: (KvOp | undefined)[] = []): void {
+    if (!this.taskTable) return;
+    const { params, ...rest } = task;
+    const ops = [this.taskTable.put(this.key(task.agentId, task.taskId), { ...rest, params: Buffer.from(params).toString('base64') }), ...extra];
+    this.write(ops.filter((o): o is KvOp => o !== undefined));
+  }
+
+  /** Issues a commit in order; failures are logged (the next answer still waits for the write queue). */
+  private write(ops: KvOp[]): void {
+    if (!ops.length || !this.options.store) return;
+    const commit = this.options.store.commit(ops);
+    this.lastWrite = commit.catch((err: unknown) => this.logger.error('scheduler state not saved', { error: String(err) }));
   }
 
   private send(command: ControlCommand): void {
@@ -277,6 +404,7 @@ export class Scheduler {
           await this.options.sendControl?.(cmd);
         } catch (err) {
           this.logger.warn('control delivery failed', { op: cmd.op, agentId: cmd.agentId, error: String(err) });
+          if (cmd.op === 'RUN') this.runRefused(cmd, err);
         }
       }
     } finally {

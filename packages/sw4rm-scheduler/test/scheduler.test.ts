@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { LevelKvStore } from '@ecps/sw4rm-store';
 import { ManualClock } from '@ecps/core';
 import { AgentState, CommunicationClass, createClient, durationFromMs } from '@ecps/sw4rm';
 import { LaneQueue, Scheduler, controlEnvelope, parseControl, parseReport, reportEnvelope, startScheduler } from '../src/index';
@@ -128,5 +132,67 @@ describe('scheduler (spec §3.3)', () => {
     expect((await client.pollActivityBuffer({ agentId: 'a' })).entries).toHaveLength(1);
     client.close();
     await running.stop();
+  });
+});
+
+describe('scheduler durability and refused commands (issue 14)', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('a RUN the transport refuses is retried with backoff, then the task FAILS instead of staying RUNNING', async () => {
+    const clock = new ManualClock();
+    const attempts: string[] = [];
+    const s = new Scheduler({
+      clock,
+      maxRunAttempts: 3,
+      sendControl: (c) => {
+        attempts.push(`${c.op}:${c.taskId}`);
+        if (c.op === 'RUN' && c.taskId === 't1') throw new Error('No recipients available');
+      },
+    });
+    await s.submitTask(task('t1'));
+    await flush();
+    expect(s.task('a', 't1')).toMatchObject({ state: 'QUEUED', runRefusals: 1 });
+    clock.advance(1000);
+    await flush();
+    clock.advance(2000);
+    await flush();
+    expect(s.task('a', 't1')).toMatchObject({ state: 'FAILED', failReason: 'control_refused: No recipients available' });
+    expect(attempts).toEqual(['RUN:t1', 'RUN:t1', 'RUN:t1']);
+    expect((await s.pollActivityBuffer({ agentId: 'a' })).entries).toEqual([]);
+    await s.submitTask(task('t2'));
+    await flush();
+    expect(s.task('a', 't2')).toMatchObject({ state: 'RUNNING' }); // the agent's queue moves on
+    s.close();
+  });
+
+  it('tasks, activity entries and agent states survive a restart; finished tasks are forgotten after the window', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sched-'));
+    dirs.push(dir);
+    const clock = new ManualClock();
+    let store = await LevelKvStore.open(join(dir, 'state'));
+    const sent: string[] = [];
+    const s1 = await Scheduler.open({ clock, store, dedupWindowMs: 60_000, sendControl: (c) => void sent.push(`${c.op}:${c.taskId}`) });
+    await s1.submitTask(task('done'));
+    await s1.submitTask(task('next'));
+    await flush();
+    s1.report('a', 'done', 'COMPLETED', undefined, '{"ok":true}');
+    await flush();
+    await s1.idle();
+    s1.close();
+    await store.close();
+    store = await LevelKvStore.open(join(dir, 'state'));
+    const s2 = await Scheduler.open({ clock, store, dedupWindowMs: 60_000, sendControl: (c) => void sent.push(`${c.op}:${c.taskId}`) });
+    expect(s2.task('a', 'done')).toMatchObject({ state: 'COMPLETED', output: '{"ok":true}' });
+    expect(s2.task('a', 'next')).toMatchObject({ state: 'RUNNING' });
+    expect(s2.agentState('a')).toBe(AgentState.RUNNING);
+    expect((await s2.pollActivityBuffer({ agentId: 'a' })).entries.map((e) => e.taskId)).toEqual(['next']);
+    expect(await s2.submitTask(task('done'))).toEqual({ accepted: true, reason: 'duplicate: task already COMPLETED' });
+    clock.advance(60_000);
+    await s2.submitTask(task('later'));
+    expect(s2.task('a', 'done')).toBeUndefined();
+    await s2.idle();
+    s2.close();
+    await store.close();
   });
 });

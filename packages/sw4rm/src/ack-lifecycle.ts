@@ -54,6 +54,10 @@ export interface AckLifecycleOptions {
   /** Backoff before a retry: initial 200 ms, doubling, at most 2000 ms. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** How long a finished operation is kept for late-ACK audit and `get`; default 600 000 ms. */
+  retentionMs?: number;
+  /** At most this many finished operations are kept (oldest dropped first); default 10 000. */
+  maxRetained?: number;
 }
 
 interface Operation {
@@ -62,6 +66,8 @@ interface Operation {
   timer?: unknown;
   waiters: { stage: AckStage; resolve: (s: OperationSnapshot) => void }[];
   done: boolean;
+  /** Message ids that route ACKs to this operation. */
+  aliases: string[];
 }
 
 const DUPLICATE_RE = /^Duplicate of (.+) suppressed$/;
@@ -72,6 +78,8 @@ const DUPLICATE_RE = /^Duplicate of (.+) suppressed$/;
 export class AckLifecycleManager {
   private readonly ops = new Map<string, Operation>();
   private readonly byMessageId = new Map<string, Operation>();
+  /** Finished operations in finishing order, with the time they finished (pruned from the front). */
+  private readonly finished = new Map<Operation, number>();
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly timeoutMs: number;
@@ -103,7 +111,11 @@ export class AckLifecycleManager {
       envelope,
       waiters: [],
       done: false,
+      aliases: [],
     };
+    this.prune();
+    const previous = this.ops.get(token);
+    if (previous?.done) this.forget(previous);
     this.ops.set(token, op);
     const result = this.wait(op, until);
     try {
@@ -117,6 +129,7 @@ export class AckLifecycleManager {
 
   /** Applies an ACK payload; returns false when it is for no message we track. */
   handleAck(ack: AckPayload): boolean {
+    this.prune();
     const op = this.byMessageId.get(ack.ackForMessageId);
     if (!op) return false;
     const now = this.clock.now();
@@ -150,6 +163,11 @@ export class AckLifecycleManager {
     return this.ops.get(token)?.snapshot;
   }
 
+  /** Operations tracked (live and retained finished ones). */
+  get size(): number {
+    return this.ops.size;
+  }
+
   /** Number of live timers (RECEIVED timeouts and pending retries); 0 when idle. */
   get pendingTimers(): number {
     let n = 0;
@@ -176,11 +194,11 @@ export class AckLifecycleManager {
       lateAcks: [],
     };
     op.snapshot.attempts.push(record);
-    this.byMessageId.set(envelope.messageId, op);
+    this.alias(op, envelope.messageId);
     const outcome = await this.options.send(envelope);
     if (op.done) return;
     const dup = DUPLICATE_RE.exec(outcome.reason);
-    if (dup) this.byMessageId.set(dup[1]!, op); // an ACK for the original completes this operation too
+    if (dup) this.alias(op, dup[1]!); // an ACK for the original completes this operation too
     if (!outcome.accepted) {
       op.snapshot.stage = AckStage.REJECTED;
       op.snapshot.note = outcome.reason;
@@ -250,6 +268,28 @@ export class AckLifecycleManager {
 
   private finish(op: Operation): void {
     this.clearTimer(op);
+    if (!op.done) this.finished.set(op, this.clock.now());
     op.done = true;
+  }
+
+  private alias(op: Operation, messageId: string): void {
+    this.byMessageId.set(messageId, op);
+    op.aliases.push(messageId);
+  }
+
+  /** Drops finished operations past the retention time or beyond the retained count, oldest first. */
+  private prune(): void {
+    const cutoff = this.clock.now() - (this.options.retentionMs ?? 600_000);
+    const max = this.options.maxRetained ?? 10_000;
+    for (const [op, at] of this.finished) {
+      if (at > cutoff && this.finished.size <= max) break;
+      this.forget(op);
+    }
+  }
+
+  private forget(op: Operation): void {
+    this.finished.delete(op);
+    if (this.ops.get(op.snapshot.token) === op) this.ops.delete(op.snapshot.token);
+    for (const id of op.aliases) if (this.byMessageId.get(id) === op) this.byMessageId.delete(id);
   }
 }

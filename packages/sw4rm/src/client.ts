@@ -30,6 +30,8 @@ export interface ClientOptions {
   attempts?: number;
   /** grpc-js channel options. */
   channelOptions?: Record<string, string | number>;
+  /** Metadata sent with every call (e.g. `authorization: Bearer <jwt>`). */
+  metadata?: Record<string, string>;
 }
 
 /** A failed RPC: `grpcCode` as received, `sw4rmCode` mapped as SW4RM clients do (spec §6.1). */
@@ -71,13 +73,18 @@ type AnyMethod = {
 };
 type ReqOf<M> = M extends { requestSerialize(value: infer R): Buffer } ? R : never;
 type ResOf<M> = M extends { responseDeserialize(bytes: Buffer): infer R } ? R : never;
-/** Accepted request objects: absent fields default (at any depth), 64-bit fields may be safe numbers or decimal strings. */
+/**
+ * Accepted request objects: absent fields default (at any depth), 64-bit fields may be safe numbers or decimal strings;
+ * protobuf maps are `Map`s (they keep entry order on the wire, integer-like keys included).
+ */
 export type RequestInput<T> = { [K in keyof T]?: InputValue<T[K]> };
 type InputValue<V> = V extends bigint
   ? bigint | number | string
   : V extends Uint8Array | string | number | boolean | undefined
     ? V
-    : V extends readonly (infer U)[]
+    : V extends Map<infer K, infer U>
+      ? Map<K, InputValue<U>>
+      : V extends readonly (infer U)[]
       ? InputValue<U>[]
       : V extends object
         ? RequestInput<V>
@@ -102,6 +109,9 @@ interface MessageFns {
   create(base?: never): unknown;
 }
 
+/** One default instance per message type: the field list `prepareRequest` checks against. */
+const templates = new WeakMap<MessageFns, Record<string, unknown>>();
+
 /**
  * Checks a request object against its message type: unknown fields are rejected, 64-bit fields are converted
  * to bigint without precision loss.
@@ -109,7 +119,8 @@ interface MessageFns {
  */
 export function prepareRequest(type: MessageFns, request: Record<string, unknown>): Record<string, unknown> {
   const create = type.create as (base?: unknown) => Record<string, unknown>;
-  const template = create();
+  let template = templates.get(type);
+  if (!template) templates.set(type, (template = create()));
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(request)) {
     if (!(key in template)) throw new ValidationError('INVALID_ARGUMENT', `unknown field "${key}" in request`);
@@ -148,7 +159,7 @@ export function createClient<N extends Sw4rmServiceName>(name: N, address: strin
       const metadata = new Metadata();
       const correlation = (prepared['msg'] as { correlationId?: string } | undefined)?.correlationId;
       if (correlation) metadata.set('x-correlation-id', correlation);
-      for (const [k, v] of Object.entries(call.metadata ?? {})) metadata.set(k, v);
+      for (const [k, v] of Object.entries({ ...options.metadata, ...call.metadata })) metadata.set(k, v);
       const timeoutMs = call.timeoutMs ?? options.timeoutMs ?? 10_000;
       const serialize = (v: unknown) => def.requestSerialize(v as never);
       if (def.responseStream) {

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Hosting helper for our services: one grpc-js server, grpc.health.v1.Health (Check), bind, graceful shutdown.
 import type { ServiceDefinition, UntypedServiceImplementation, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { Server, ServerCredentials, status as Status } from '@grpc/grpc-js';
+import { Server, status as Status } from '@grpc/grpc-js';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { EcpsError } from '@ecps/core';
+import type { AuthOptions, Authenticator, ServerTlsOptions } from './security';
+import { NO_AUTH, createAuthenticator, serverCredentials } from './security';
 
 const SERVING = 1;
 const NOT_SERVING = 2;
@@ -43,14 +45,29 @@ const HealthService: ServiceDefinition = {
 /** The grpc.health.v1 Check definition (request `{service}`, response `{status}`; 1 = SERVING). */
 export const HEALTH_SERVICE = HealthService;
 
+/** Options of {@link Sw4rmServer}. */
+export interface Sw4rmServerOptions {
+  /** TLS (mutual TLS with `ca`); insecure without. */
+  tls?: ServerTlsOptions;
+  /** Caller identification; off by default (identity fields are then claims, as in the reference). */
+  auth?: AuthOptions | Authenticator;
+}
+
 /** A gRPC server hosting any of our services plus health. */
 export class Sw4rmServer {
   readonly grpc = new Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  /** Identifies callers of every service on this server. */
+  readonly auth: Authenticator;
   private readonly names = new Set<string>(['']);
   private serving = true;
   private boundPort = 0;
 
-  constructor() {
+  constructor(private readonly options: Sw4rmServerOptions = {}) {
+    const auth = options.auth;
+    this.auth = !auth ? NO_AUTH : 'identify' in auth ? auth : createAuthenticator(auth);
+    if (this.auth.enabled && options.auth && !('identify' in options.auth) && options.auth.certificates && !options.tls?.ca) {
+      throw new EcpsError('CONFIG_INVALID', 'identifying callers by certificate needs mutual TLS (tls.ca)');
+    }
     this.grpc.addService(HealthService, {
       Check: (call: ServerUnaryCall<{ service: string }, { status: number }>, cb: sendUnaryData<{ status: number }>) => {
         if (!this.names.has(call.request.service)) return cb({ code: Status.NOT_FOUND, details: 'unknown service' } as never, null);
@@ -65,6 +82,11 @@ export class Sw4rmServer {
     this.names.add(fullName);
   }
 
+  /** Adds a service of promise-returning handlers, each called with the caller's identity (see {@link adaptUnary}). */
+  addUnaryService(fullName: string, definition: ServiceDefinition, implementation: AsyncUnaryImpl): void {
+    this.addService(fullName, definition, adaptUnary(implementation, this.auth));
+  }
+
   /** Health answers NOT_SERVING from now on (drain). */
   setServing(serving: boolean): void {
     this.serving = serving;
@@ -77,7 +99,7 @@ export class Sw4rmServer {
   /** Binds `host:port` (port 0 = ephemeral) and returns the port. @throws EcpsError IO_ERROR when binding fails. */
   bind(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.grpc.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, actual) => {
+      this.grpc.bindAsync(`${host}:${port}`, serverCredentials(this.options.tls), (err, actual) => {
         if (err) return reject(new EcpsError('IO_ERROR', `cannot bind ${host}:${port}: ${err.message}`, { cause: err }));
         this.boundPort = actual;
         resolve(actual);
@@ -103,8 +125,16 @@ export class Sw4rmServer {
 /** Health status names for tests and CLIs. */
 export const HEALTH_STATUS = { SERVING, NOT_SERVING, SERVICE_UNKNOWN } as const;
 
+/** What a handler knows about its caller. */
+export interface CallContext {
+  /** The proven identity, or undefined when authentication is off. */
+  identity: string | undefined;
+  /** The server's authenticator (for `authorize`). */
+  auth: Authenticator;
+}
+
 /** A promise-based unary implementation: one async function per method (camelCase keys, as generated). */
-export type AsyncUnaryImpl = Record<string, (request: never) => Promise<unknown>>;
+export type AsyncUnaryImpl = Record<string, (request: never, context: CallContext) => Promise<unknown>>;
 
 const statusByEcpsCode: Record<string, Status> = {
   INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
@@ -116,7 +146,9 @@ const statusByEcpsCode: Record<string, Status> = {
   RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
   QUEUE_FULL: Status.RESOURCE_EXHAUSTED,
   PERMISSION_DENIED: Status.PERMISSION_DENIED,
+  UNAUTHENTICATED: Status.UNAUTHENTICATED,
   UNSUPPORTED: Status.UNIMPLEMENTED,
+  CANCELLED: Status.CANCELLED,
 };
 
 /** The gRPC status for a thrown error: EcpsError codes map by meaning, anything else is INTERNAL. */
@@ -125,16 +157,65 @@ export function grpcStatusOf(err: unknown): Status {
   return (typeof code === 'string' && statusByEcpsCode[code]) || Status.INTERNAL;
 }
 
-/** Adapts promise-returning handlers to grpc-js callbacks; thrown errors become gRPC statuses. */
-export function adaptUnary(impl: AsyncUnaryImpl): UntypedServiceImplementation {
+/**
+ * Adapts promise-returning handlers to grpc-js callbacks: the caller is identified first (UNAUTHENTICATED when
+ * `auth` is on and the call proves nothing), thrown errors become gRPC statuses.
+ */
+export function adaptUnary(impl: AsyncUnaryImpl, auth: Authenticator = NO_AUTH): UntypedServiceImplementation {
   const out: UntypedServiceImplementation = {};
   for (const [name, fn] of Object.entries(impl)) {
     out[name] = (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
-      fn(call.request as never).then(
-        (res) => cb(null, res),
-        (err: unknown) => cb({ code: grpcStatusOf(err), details: err instanceof Error ? err.message : String(err) } as never, null),
-      );
+      auth
+        .identify(call)
+        .then((identity) => fn(call.request as never, { identity, auth }))
+        .then(
+          (res) => cb(null, res),
+          (err: unknown) => cb({ code: grpcStatusOf(err), details: err instanceof Error ? err.message : String(err) } as never, null),
+        );
     };
   }
   return out;
+}
+
+/** Where a service is served: its own server on `host:port`, or a shared one the caller binds. */
+export interface HostingOptions extends Sw4rmServerOptions {
+  host?: string;
+  /** 0 = ephemeral. */
+  port?: number;
+  /** Host on an existing server (the caller binds it and owns its shutdown). */
+  server?: Sw4rmServer;
+}
+
+/** A service being served. */
+export interface Hosted {
+  server: Sw4rmServer;
+  port: number;
+  /** Health NOT_SERVING, `cleanup`, then (own server only) shutdown. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Registers services on a server (a new one with `tls`/`auth`, or `options.server`) and binds it when it is ours.
+ * @throws EcpsError IO_ERROR when the port cannot be bound (after running `cleanup`).
+ */
+export async function hostServices(options: HostingOptions, defaultPort: number, register: (server: Sw4rmServer) => void, cleanup: () => void | Promise<void> = () => undefined): Promise<Hosted> {
+  const { host = '127.0.0.1', port = defaultPort, server: shared, tls, auth } = options;
+  const server = shared ?? new Sw4rmServer({ ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) });
+  register(server);
+  let bound: number;
+  try {
+    bound = shared ? shared.port : await server.bind(host, port);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return {
+    server,
+    port: bound,
+    async stop() {
+      server.setServing(false);
+      await cleanup();
+      if (!shared) await server.shutdown(1000);
+    },
+  };
 }

@@ -5,12 +5,12 @@ import type { WorkflowDefinition } from './gen/workflow';
 /** `undefined` when valid, else the `error` string CreateWorkflow reports. */
 export function validateWorkflowDag(definition: Pick<WorkflowDefinition, 'nodes'>): string | undefined {
   const nodes = definition.nodes;
-  const ids = Object.keys(nodes);
+  const ids = [...nodes.keys()];
   if (ids.length === 0) return 'workflow_invalid: no nodes';
   const indegree = new Map<string, number>(ids.map((id) => [id, 0]));
   const dependents = new Map<string, string[]>(ids.map((id) => [id, []]));
   for (const id of ids) {
-    const node = nodes[id]!;
+    const node = nodes.get(id)!;
     if (node.nodeId && node.nodeId !== id) return `workflow_invalid: map key ${id} != node_id ${node.nodeId}`;
     for (const dep of node.dependencies) {
       if (dep === id) return `workflow_self_dependency: ${id}`;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from '@jest/globals';
 import { ManualClock, seededRandom } from '@ecps/core';
-import { AckLifecycleManager, AckStage, ErrorCode, MessageProcessor, MessageType, ackOf, buildAckEnvelope, buildEnvelope } from '../src/index';
+import { AckLifecycleManager, AckStage, ErrorCode, MessageProcessor, MessageType, ackOf, buildAckEnvelope, buildEnvelope, memoryKvStore } from '../src/index';
 import type { Envelope } from '../src/index';
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -152,12 +152,20 @@ describe('message processor (spec §3.4)', () => {
     await p.submit(data('x2')); // waits in the buffer
     expect(await p.submit(data('x3'))).toBe('rejected');
     expect(ackOf(acks.at(-1)!)!.errorCode).toBe(ErrorCode.BUFFER_FULL);
-    expect(await p.submit(data('x1'))).toBe('duplicate');
+    // x1 is still being processed: ALREADY_IN_PROGRESS with the cached outcome, not a second run
+    expect(await p.submit(data('x1'))).toBe('in_progress');
+    const inProgress = ackOf(acks.at(-1)!)!;
+    expect(inProgress).toMatchObject({ ackStage: AckStage.REJECTED, errorCode: ErrorCode.ALREADY_IN_PROGRESS });
+    expect(JSON.parse(inProgress.note!.replace(/^already_in_progress: /, ''))).toMatchObject({ original_status: 'READ' });
     release();
     await flush();
     release();
     await p.idle();
     expect(stages().filter((s) => s === AckStage.FULFILLED)).toHaveLength(2);
+    expect(await p.submit(data('x1'))).toBe('duplicate');
+    const dup = ackOf(acks.at(-1)!)!;
+    expect(dup.errorCode).toBe(ErrorCode.DUPLICATE_DETECTED);
+    expect(JSON.parse(dup.note!.replace(/^duplicate_detected: /, ''))).toMatchObject({ original_status: 'FULFILLED', cached_at: expect.any(Number) });
     const q = proc();
     q.p.on(MessageType.DATA, () => {
       throw new Error('boom');
@@ -165,5 +173,44 @@ describe('message processor (spec §3.4)', () => {
     await q.p.submit(data('y'));
     await q.p.idle();
     expect(q.stages()).toEqual([AckStage.RECEIVED, AckStage.READ, AckStage.FAILED]);
+  });
+
+  it('keeps receiver dedup records in a store: a restarted processor answers duplicates with the cached outcome', async () => {
+    const store = memoryKvStore();
+    const acks: Envelope[] = [];
+    const make = () =>
+      new MessageProcessor({ agentId: 'b', store, sendAck: async (e) => void acks.push(e) }).on(MessageType.DATA, (e) => `done ${e.idempotencyToken}`).load();
+    const first = await make();
+    const original = data('op-1');
+    await first.submit(original);
+    await first.idle();
+    const second = await make(); // a new process on the same store
+    const retry = data('op-1');
+    expect(await second.submit(retry)).toBe('duplicate');
+    const nack = ackOf(acks.at(-1)!)!;
+    expect(nack.ackForMessageId).toBe(retry.messageId);
+    expect(JSON.parse(nack.note!.replace(/^duplicate_detected: /, ''))).toEqual({ original_message_id: original.messageId, original_status: 'FULFILLED', result: 'done op-1', cached_at: expect.any(Number) });
+    expect(second.outcome('a', 'op-1')).toMatchObject({ original_status: 'FULFILLED' });
+  });
+});
+
+describe('AckLifecycleManager memory', () => {
+  it('forgets finished operations after the retention time and beyond the retained count', async () => {
+    const clock = new ManualClock();
+    const m = new AckLifecycleManager({ clock, send: async () => ({ accepted: true, reason: '' }), retentionMs: 60_000, maxRetained: 3 });
+    for (let i = 0; i < 5; i++) {
+      const e = buildEnvelope({ producerId: 'a', messageType: MessageType.DATA, idempotencyToken: `op-${i}` });
+      const done = m.send(e, AckStage.FULFILLED);
+      await Promise.resolve();
+      m.handleAck({ ackForMessageId: e.messageId, ackStage: AckStage.FULFILLED, errorCode: ErrorCode.ERROR_CODE_UNSPECIFIED });
+      await done;
+    }
+    expect(m.size).toBeLessThanOrEqual(4); // at most maxRetained finished + the one just sent
+    clock.advance(60_000);
+    const last = buildEnvelope({ producerId: 'a', messageType: MessageType.DATA, idempotencyToken: 'op-last' });
+    void m.send(last);
+    expect(m.size).toBe(1);
+    expect(m.get('op-0')).toBeUndefined();
+    m.close();
   });
 });

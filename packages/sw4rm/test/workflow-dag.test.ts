@@ -4,7 +4,7 @@ import { WorkflowNode } from '../src/gen/workflow';
 import { validateWorkflowDag } from '../src/index';
 
 const node = (nodeId: string, ...dependencies: string[]) => WorkflowNode.fromPartial({ nodeId, dependencies });
-const dag = (...ns: WorkflowNode[]) => ({ nodes: Object.fromEntries(ns.map((n) => [n.nodeId, n])) });
+const dag = (...ns: WorkflowNode[]) => ({ nodes: new Map(ns.map((n) => [n.nodeId, n])) });
 
 describe('workflow DAG validation (spec §3.13, checklist 14)', () => {
   it('accepts a DAG and rejects cycles, missing and self dependencies, and graphs without a root', () => {
@@ -13,6 +13,6 @@ describe('workflow DAG validation (spec §3.13, checklist 14)', () => {
     expect(validateWorkflowDag(dag(node('a'), node('b', 'zzz')))).toBe('workflow_missing_dependency: b -> zzz');
     expect(validateWorkflowDag(dag(node('a', 'a')))).toBe('workflow_self_dependency: a');
     expect(validateWorkflowDag(dag(node('a', 'b'), node('b', 'a')))).toMatch(/^workflow_no_root/);
-    expect(validateWorkflowDag({ nodes: {} })).toMatch(/no nodes/);
+    expect(validateWorkflowDag({ nodes: new Map() })).toMatch(/no nodes/);
   });
 });

@@ -46,7 +46,7 @@ export interface AgentPreferences {
 
 export interface EffectivePolicy {
   policy: NegotiationPolicy | undefined;
-  applied: { [key: string]: AgentPreferences };
+  applied: Map<string, AgentPreferences>;
 }
 
 export interface EffectivePolicy_AppliedEntry {
@@ -730,7 +730,7 @@ export const AgentPreferences: MessageFns<AgentPreferences> = {
 };
 
 function createBaseEffectivePolicy(): EffectivePolicy {
-  return { policy: undefined, applied: {} };
+  return { policy: undefined, applied: new Map() };
 }
 
 export const EffectivePolicy: MessageFns<EffectivePolicy> = {
@@ -738,7 +738,7 @@ export const EffectivePolicy: MessageFns<EffectivePolicy> = {
     if (message.policy !== undefined) {
       NegotiationPolicy.encode(message.policy, writer.uint32(10).fork()).join();
     }
-    globalThis.Object.entries(message.applied).forEach(([key, value]: [string, AgentPreferences]) => {
+    message.applied.forEach((value, key) => {
       EffectivePolicy_AppliedEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
     });
     return writer;
@@ -772,7 +772,7 @@ export const EffectivePolicy: MessageFns<EffectivePolicy> = {
 
             const entry2 = EffectivePolicy_AppliedEntry.decode(reader, reader.uint32());
             if (entry2.value !== undefined) {
-              message.applied[entry2.key] = entry2.value;
+              message.applied.set(entry2.key, entry2.value);
             }
             continue;
           }
@@ -793,18 +793,13 @@ export const EffectivePolicy: MessageFns<EffectivePolicy> = {
       policy: isSet(object.policy) ? NegotiationPolicy.fromJSON(object.policy) : undefined,
       applied: isObject(object.applied)
         ? (globalThis.Object.entries(object.applied) as [string, any][]).reduce(
-          (acc: { [key: string]: AgentPreferences }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: AgentPreferences.fromJSON(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, AgentPreferences>, [key, value]: [string, any]) => {
+            acc.set(key, AgentPreferences.fromJSON(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
     };
   },
 
@@ -813,14 +808,11 @@ export const EffectivePolicy: MessageFns<EffectivePolicy> = {
     if (message.policy !== undefined) {
       obj.policy = NegotiationPolicy.toJSON(message.policy);
     }
-    if (message.applied) {
-      const entries = globalThis.Object.entries(message.applied) as [string, AgentPreferences][];
-      if (entries.length > 0) {
-        obj.applied = {};
-        entries.forEach(([k, v]) => {
-          obj.applied[k] = AgentPreferences.toJSON(v);
-        });
-      }
+    if (message.applied?.size) {
+      obj.applied = {};
+      message.applied.forEach((v, k) => {
+        obj.applied[k] = AgentPreferences.toJSON(v);
+      });
     }
     return obj;
   },
@@ -833,15 +825,15 @@ export const EffectivePolicy: MessageFns<EffectivePolicy> = {
     message.policy = (object.policy !== undefined && object.policy !== null)
       ? NegotiationPolicy.fromPartial(object.policy)
       : undefined;
-    message.applied = (globalThis.Object.entries(object.applied ?? {}) as [string, AgentPreferences][]).reduce(
-      (acc: { [key: string]: AgentPreferences }, [key, value]: [string, AgentPreferences]) => {
+    message.applied = (() => {
+      const m = new Map();
+      (object.applied as Map<string, AgentPreferences> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = AgentPreferences.fromPartial(value);
+          m.set(key, AgentPreferences.fromPartial(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     return message;
   },
 };
@@ -852,12 +844,8 @@ function createBaseEffectivePolicy_AppliedEntry(): EffectivePolicy_AppliedEntry 
 
 export const EffectivePolicy_AppliedEntry: MessageFns<EffectivePolicy_AppliedEntry> = {
   encode(message: EffectivePolicy_AppliedEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== undefined) {
-      AgentPreferences.encode(message.value, writer.uint32(18).fork()).join();
-    }
+    writer.uint32(10).string(message.key);
+    AgentPreferences.encode(message.value ?? AgentPreferences.create(), writer.uint32(18).fork()).join();
     return writer;
   },
 

@@ -96,7 +96,7 @@ export interface RegisterAgentResponse {
 export interface HeartbeatRequest {
   agentId: string;
   state: AgentState;
-  health: { [key: string]: string };
+  health: Map<string, string>;
 }
 
 export interface HeartbeatRequest_HealthEntry {
@@ -526,7 +526,7 @@ export const RegisterAgentResponse: MessageFns<RegisterAgentResponse> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { agentId: "", state: 0, health: {} };
+  return { agentId: "", state: 0, health: new Map() };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -537,7 +537,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.state !== 0) {
       writer.uint32(16).int32(message.state);
     }
-    globalThis.Object.entries(message.health).forEach(([key, value]: [string, string]) => {
+    message.health.forEach((value, key) => {
       HeartbeatRequest_HealthEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
     });
     return writer;
@@ -579,7 +579,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
 
             const entry3 = HeartbeatRequest_HealthEntry.decode(reader, reader.uint32());
             if (entry3.value !== undefined) {
-              message.health[entry3.key] = entry3.value;
+              message.health.set(entry3.key, entry3.value);
             }
             continue;
           }
@@ -605,18 +605,13 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
       state: isSet(object.state) ? agentStateFromJSON(object.state) : 0,
       health: isObject(object.health)
         ? (globalThis.Object.entries(object.health) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
     };
   },
 
@@ -628,14 +623,11 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.state !== 0) {
       obj.state = agentStateToJSON(message.state);
     }
-    if (message.health) {
-      const entries = globalThis.Object.entries(message.health) as [string, string][];
-      if (entries.length > 0) {
-        obj.health = {};
-        entries.forEach(([k, v]) => {
-          obj.health[k] = v;
-        });
-      }
+    if (message.health?.size) {
+      obj.health = {};
+      message.health.forEach((v, k) => {
+        obj.health[k] = v;
+      });
     }
     return obj;
   },
@@ -647,15 +639,15 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     const message = createBaseHeartbeatRequest();
     message.agentId = object.agentId ?? "";
     message.state = object.state ?? 0;
-    message.health = (globalThis.Object.entries(object.health ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+    message.health = (() => {
+      const m = new Map();
+      (object.health as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     return message;
   },
 };
@@ -666,12 +658,8 @@ function createBaseHeartbeatRequest_HealthEntry(): HeartbeatRequest_HealthEntry 
 
 export const HeartbeatRequest_HealthEntry: MessageFns<HeartbeatRequest_HealthEntry> = {
   encode(message: HeartbeatRequest_HealthEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 

@@ -144,9 +144,9 @@ export interface WorkflowNode {
   agentId: string;
   dependencies: string[];
   triggerType: TriggerType;
-  inputMapping: { [key: string]: string };
-  outputMapping: { [key: string]: string };
-  metadata: { [key: string]: string };
+  inputMapping: Map<string, string>;
+  outputMapping: Map<string, string>;
+  metadata: Map<string, string>;
 }
 
 export interface WorkflowNode_InputMappingEntry {
@@ -166,9 +166,9 @@ export interface WorkflowNode_MetadataEntry {
 
 export interface WorkflowDefinition {
   workflowId: string;
-  nodes: { [key: string]: WorkflowNode };
+  nodes: Map<string, WorkflowNode>;
   createdAt: Timestamp | undefined;
-  metadata: { [key: string]: string };
+  metadata: Map<string, string>;
 }
 
 export interface WorkflowDefinition_NodesEntry {
@@ -192,11 +192,11 @@ export interface NodeState {
 
 export interface WorkflowState {
   workflowId: string;
-  nodeStates: { [key: string]: NodeState };
+  nodeStates: Map<string, NodeState>;
   workflowData: string;
   startedAt: Timestamp | undefined;
   completedAt: Timestamp | undefined;
-  metadata: { [key: string]: string };
+  metadata: Map<string, string>;
 }
 
 export interface WorkflowState_NodeStatesEntry {
@@ -222,7 +222,7 @@ export interface CreateWorkflowResponse {
 export interface StartWorkflowRequest {
   workflowId: string;
   workflowData: string;
-  metadata: { [key: string]: string };
+  metadata: Map<string, string>;
 }
 
 export interface StartWorkflowRequest_MetadataEntry {
@@ -251,7 +251,7 @@ export interface ResumeWorkflowRequest {
   workflowId: string;
   nodeId: string;
   workflowData: string;
-  metadata: { [key: string]: string };
+  metadata: Map<string, string>;
 }
 
 export interface ResumeWorkflowRequest_MetadataEntry {
@@ -272,9 +272,9 @@ function createBaseWorkflowNode(): WorkflowNode {
     agentId: "",
     dependencies: [],
     triggerType: 0,
-    inputMapping: {},
-    outputMapping: {},
-    metadata: {},
+    inputMapping: new Map(),
+    outputMapping: new Map(),
+    metadata: new Map(),
   };
 }
 
@@ -292,13 +292,13 @@ export const WorkflowNode: MessageFns<WorkflowNode> = {
     if (message.triggerType !== 0) {
       writer.uint32(32).int32(message.triggerType);
     }
-    globalThis.Object.entries(message.inputMapping).forEach(([key, value]: [string, string]) => {
+    message.inputMapping.forEach((value, key) => {
       WorkflowNode_InputMappingEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
     });
-    globalThis.Object.entries(message.outputMapping).forEach(([key, value]: [string, string]) => {
+    message.outputMapping.forEach((value, key) => {
       WorkflowNode_OutputMappingEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
     });
-    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+    message.metadata.forEach((value, key) => {
       WorkflowNode_MetadataEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
     });
     return writer;
@@ -356,7 +356,7 @@ export const WorkflowNode: MessageFns<WorkflowNode> = {
 
             const entry5 = WorkflowNode_InputMappingEntry.decode(reader, reader.uint32());
             if (entry5.value !== undefined) {
-              message.inputMapping[entry5.key] = entry5.value;
+              message.inputMapping.set(entry5.key, entry5.value);
             }
             continue;
           }
@@ -367,7 +367,7 @@ export const WorkflowNode: MessageFns<WorkflowNode> = {
 
             const entry6 = WorkflowNode_OutputMappingEntry.decode(reader, reader.uint32());
             if (entry6.value !== undefined) {
-              message.outputMapping[entry6.key] = entry6.value;
+              message.outputMapping.set(entry6.key, entry6.value);
             }
             continue;
           }
@@ -378,7 +378,7 @@ export const WorkflowNode: MessageFns<WorkflowNode> = {
 
             const entry7 = WorkflowNode_MetadataEntry.decode(reader, reader.uint32());
             if (entry7.value !== undefined) {
-              message.metadata[entry7.key] = entry7.value;
+              message.metadata.set(entry7.key, entry7.value);
             }
             continue;
           }
@@ -416,72 +416,47 @@ export const WorkflowNode: MessageFns<WorkflowNode> = {
         : 0,
       inputMapping: isObject(object.inputMapping)
         ? (globalThis.Object.entries(object.inputMapping) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
         : isObject(object.input_mapping)
         ? (globalThis.Object.entries(object.input_mapping) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
       outputMapping: isObject(object.outputMapping)
         ? (globalThis.Object.entries(object.outputMapping) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
         : isObject(object.output_mapping)
         ? (globalThis.Object.entries(object.output_mapping) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
     };
   },
 
@@ -499,32 +474,23 @@ export const WorkflowNode: MessageFns<WorkflowNode> = {
     if (message.triggerType !== 0) {
       obj.triggerType = triggerTypeToJSON(message.triggerType);
     }
-    if (message.inputMapping) {
-      const entries = globalThis.Object.entries(message.inputMapping) as [string, string][];
-      if (entries.length > 0) {
-        obj.inputMapping = {};
-        entries.forEach(([k, v]) => {
-          obj.inputMapping[k] = v;
-        });
-      }
+    if (message.inputMapping?.size) {
+      obj.inputMapping = {};
+      message.inputMapping.forEach((v, k) => {
+        obj.inputMapping[k] = v;
+      });
     }
-    if (message.outputMapping) {
-      const entries = globalThis.Object.entries(message.outputMapping) as [string, string][];
-      if (entries.length > 0) {
-        obj.outputMapping = {};
-        entries.forEach(([k, v]) => {
-          obj.outputMapping[k] = v;
-        });
-      }
+    if (message.outputMapping?.size) {
+      obj.outputMapping = {};
+      message.outputMapping.forEach((v, k) => {
+        obj.outputMapping[k] = v;
+      });
     }
-    if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
-      if (entries.length > 0) {
-        obj.metadata = {};
-        entries.forEach(([k, v]) => {
-          obj.metadata[k] = v;
-        });
-      }
+    if (message.metadata?.size) {
+      obj.metadata = {};
+      message.metadata.forEach((v, k) => {
+        obj.metadata[k] = v;
+      });
     }
     return obj;
   },
@@ -538,33 +504,33 @@ export const WorkflowNode: MessageFns<WorkflowNode> = {
     message.agentId = object.agentId ?? "";
     message.dependencies = object.dependencies?.map((e) => e) || [];
     message.triggerType = object.triggerType ?? 0;
-    message.inputMapping = (globalThis.Object.entries(object.inputMapping ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+    message.inputMapping = (() => {
+      const m = new Map();
+      (object.inputMapping as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
-    message.outputMapping = (globalThis.Object.entries(object.outputMapping ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+      });
+      return m;
+    })();
+    message.outputMapping = (() => {
+      const m = new Map();
+      (object.outputMapping as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
-    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+      });
+      return m;
+    })();
+    message.metadata = (() => {
+      const m = new Map();
+      (object.metadata as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     return message;
   },
 };
@@ -575,12 +541,8 @@ function createBaseWorkflowNode_InputMappingEntry(): WorkflowNode_InputMappingEn
 
 export const WorkflowNode_InputMappingEntry: MessageFns<WorkflowNode_InputMappingEntry> = {
   encode(message: WorkflowNode_InputMappingEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 
@@ -660,12 +622,8 @@ function createBaseWorkflowNode_OutputMappingEntry(): WorkflowNode_OutputMapping
 
 export const WorkflowNode_OutputMappingEntry: MessageFns<WorkflowNode_OutputMappingEntry> = {
   encode(message: WorkflowNode_OutputMappingEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 
@@ -745,12 +703,8 @@ function createBaseWorkflowNode_MetadataEntry(): WorkflowNode_MetadataEntry {
 
 export const WorkflowNode_MetadataEntry: MessageFns<WorkflowNode_MetadataEntry> = {
   encode(message: WorkflowNode_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 
@@ -825,7 +779,7 @@ export const WorkflowNode_MetadataEntry: MessageFns<WorkflowNode_MetadataEntry> 
 };
 
 function createBaseWorkflowDefinition(): WorkflowDefinition {
-  return { workflowId: "", nodes: {}, createdAt: undefined, metadata: {} };
+  return { workflowId: "", nodes: new Map(), createdAt: undefined, metadata: new Map() };
 }
 
 export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
@@ -833,13 +787,13 @@ export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
     if (message.workflowId !== "") {
       writer.uint32(10).string(message.workflowId);
     }
-    globalThis.Object.entries(message.nodes).forEach(([key, value]: [string, WorkflowNode]) => {
+    message.nodes.forEach((value, key) => {
       WorkflowDefinition_NodesEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
     });
     if (message.createdAt !== undefined) {
       Timestamp.encode(message.createdAt, writer.uint32(26).fork()).join();
     }
-    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+    message.metadata.forEach((value, key) => {
       WorkflowDefinition_MetadataEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
     return writer;
@@ -873,7 +827,7 @@ export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
 
             const entry2 = WorkflowDefinition_NodesEntry.decode(reader, reader.uint32());
             if (entry2.value !== undefined) {
-              message.nodes[entry2.key] = entry2.value;
+              message.nodes.set(entry2.key, entry2.value);
             }
             continue;
           }
@@ -892,7 +846,7 @@ export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
 
             const entry4 = WorkflowDefinition_MetadataEntry.decode(reader, reader.uint32());
             if (entry4.value !== undefined) {
-              message.metadata[entry4.key] = entry4.value;
+              message.metadata.set(entry4.key, entry4.value);
             }
             continue;
           }
@@ -917,18 +871,13 @@ export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
         : "",
       nodes: isObject(object.nodes)
         ? (globalThis.Object.entries(object.nodes) as [string, any][]).reduce(
-          (acc: { [key: string]: WorkflowNode }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: WorkflowNode.fromJSON(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, WorkflowNode>, [key, value]: [string, any]) => {
+            acc.set(key, WorkflowNode.fromJSON(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
       createdAt: isSet(object.createdAt)
         ? fromJsonTimestamp(object.createdAt)
         : isSet(object.created_at)
@@ -936,18 +885,13 @@ export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
         : undefined,
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
     };
   },
 
@@ -956,26 +900,20 @@ export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
     if (message.workflowId !== "") {
       obj.workflowId = message.workflowId;
     }
-    if (message.nodes) {
-      const entries = globalThis.Object.entries(message.nodes) as [string, WorkflowNode][];
-      if (entries.length > 0) {
-        obj.nodes = {};
-        entries.forEach(([k, v]) => {
-          obj.nodes[k] = WorkflowNode.toJSON(v);
-        });
-      }
+    if (message.nodes?.size) {
+      obj.nodes = {};
+      message.nodes.forEach((v, k) => {
+        obj.nodes[k] = WorkflowNode.toJSON(v);
+      });
     }
     if (message.createdAt !== undefined) {
       obj.createdAt = fromTimestamp(message.createdAt).toISOString();
     }
-    if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
-      if (entries.length > 0) {
-        obj.metadata = {};
-        entries.forEach(([k, v]) => {
-          obj.metadata[k] = v;
-        });
-      }
+    if (message.metadata?.size) {
+      obj.metadata = {};
+      message.metadata.forEach((v, k) => {
+        obj.metadata[k] = v;
+      });
     }
     return obj;
   },
@@ -986,27 +924,27 @@ export const WorkflowDefinition: MessageFns<WorkflowDefinition> = {
   fromPartial(object: DeepPartial<WorkflowDefinition>): WorkflowDefinition {
     const message = createBaseWorkflowDefinition();
     message.workflowId = object.workflowId ?? "";
-    message.nodes = (globalThis.Object.entries(object.nodes ?? {}) as [string, WorkflowNode][]).reduce(
-      (acc: { [key: string]: WorkflowNode }, [key, value]: [string, WorkflowNode]) => {
+    message.nodes = (() => {
+      const m = new Map();
+      (object.nodes as Map<string, WorkflowNode> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = WorkflowNode.fromPartial(value);
+          m.set(key, WorkflowNode.fromPartial(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     message.createdAt = (object.createdAt !== undefined && object.createdAt !== null)
       ? Timestamp.fromPartial(object.createdAt)
       : undefined;
-    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+    message.metadata = (() => {
+      const m = new Map();
+      (object.metadata as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     return message;
   },
 };
@@ -1017,12 +955,8 @@ function createBaseWorkflowDefinition_NodesEntry(): WorkflowDefinition_NodesEntr
 
 export const WorkflowDefinition_NodesEntry: MessageFns<WorkflowDefinition_NodesEntry> = {
   encode(message: WorkflowDefinition_NodesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== undefined) {
-      WorkflowNode.encode(message.value, writer.uint32(18).fork()).join();
-    }
+    writer.uint32(10).string(message.key);
+    WorkflowNode.encode(message.value ?? WorkflowNode.create(), writer.uint32(18).fork()).join();
     return writer;
   },
 
@@ -1104,12 +1038,8 @@ function createBaseWorkflowDefinition_MetadataEntry(): WorkflowDefinition_Metada
 
 export const WorkflowDefinition_MetadataEntry: MessageFns<WorkflowDefinition_MetadataEntry> = {
   encode(message: WorkflowDefinition_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 
@@ -1351,11 +1281,11 @@ export const NodeState: MessageFns<NodeState> = {
 function createBaseWorkflowState(): WorkflowState {
   return {
     workflowId: "",
-    nodeStates: {},
+    nodeStates: new Map(),
     workflowData: "",
     startedAt: undefined,
     completedAt: undefined,
-    metadata: {},
+    metadata: new Map(),
   };
 }
 
@@ -1364,7 +1294,7 @@ export const WorkflowState: MessageFns<WorkflowState> = {
     if (message.workflowId !== "") {
       writer.uint32(10).string(message.workflowId);
     }
-    globalThis.Object.entries(message.nodeStates).forEach(([key, value]: [string, NodeState]) => {
+    message.nodeStates.forEach((value, key) => {
       WorkflowState_NodeStatesEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
     });
     if (message.workflowData !== "") {
@@ -1376,7 +1306,7 @@ export const WorkflowState: MessageFns<WorkflowState> = {
     if (message.completedAt !== undefined) {
       Timestamp.encode(message.completedAt, writer.uint32(42).fork()).join();
     }
-    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+    message.metadata.forEach((value, key) => {
       WorkflowState_MetadataEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
     });
     return writer;
@@ -1410,7 +1340,7 @@ export const WorkflowState: MessageFns<WorkflowState> = {
 
             const entry2 = WorkflowState_NodeStatesEntry.decode(reader, reader.uint32());
             if (entry2.value !== undefined) {
-              message.nodeStates[entry2.key] = entry2.value;
+              message.nodeStates.set(entry2.key, entry2.value);
             }
             continue;
           }
@@ -1445,7 +1375,7 @@ export const WorkflowState: MessageFns<WorkflowState> = {
 
             const entry6 = WorkflowState_MetadataEntry.decode(reader, reader.uint32());
             if (entry6.value !== undefined) {
-              message.metadata[entry6.key] = entry6.value;
+              message.metadata.set(entry6.key, entry6.value);
             }
             continue;
           }
@@ -1470,31 +1400,21 @@ export const WorkflowState: MessageFns<WorkflowState> = {
         : "",
       nodeStates: isObject(object.nodeStates)
         ? (globalThis.Object.entries(object.nodeStates) as [string, any][]).reduce(
-          (acc: { [key: string]: NodeState }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: NodeState.fromJSON(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, NodeState>, [key, value]: [string, any]) => {
+            acc.set(key, NodeState.fromJSON(value));
             return acc;
           },
-          {},
+          new Map(),
         )
         : isObject(object.node_states)
         ? (globalThis.Object.entries(object.node_states) as [string, any][]).reduce(
-          (acc: { [key: string]: NodeState }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: NodeState.fromJSON(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, NodeState>, [key, value]: [string, any]) => {
+            acc.set(key, NodeState.fromJSON(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
       workflowData: isSet(object.workflowData)
         ? globalThis.String(object.workflowData)
         : isSet(object.workflow_data)
@@ -1512,18 +1432,13 @@ export const WorkflowState: MessageFns<WorkflowState> = {
         : undefined,
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
     };
   },
 
@@ -1532,14 +1447,11 @@ export const WorkflowState: MessageFns<WorkflowState> = {
     if (message.workflowId !== "") {
       obj.workflowId = message.workflowId;
     }
-    if (message.nodeStates) {
-      const entries = globalThis.Object.entries(message.nodeStates) as [string, NodeState][];
-      if (entries.length > 0) {
-        obj.nodeStates = {};
-        entries.forEach(([k, v]) => {
-          obj.nodeStates[k] = NodeState.toJSON(v);
-        });
-      }
+    if (message.nodeStates?.size) {
+      obj.nodeStates = {};
+      message.nodeStates.forEach((v, k) => {
+        obj.nodeStates[k] = NodeState.toJSON(v);
+      });
     }
     if (message.workflowData !== "") {
       obj.workflowData = message.workflowData;
@@ -1550,14 +1462,11 @@ export const WorkflowState: MessageFns<WorkflowState> = {
     if (message.completedAt !== undefined) {
       obj.completedAt = fromTimestamp(message.completedAt).toISOString();
     }
-    if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
-      if (entries.length > 0) {
-        obj.metadata = {};
-        entries.forEach(([k, v]) => {
-          obj.metadata[k] = v;
-        });
-      }
+    if (message.metadata?.size) {
+      obj.metadata = {};
+      message.metadata.forEach((v, k) => {
+        obj.metadata[k] = v;
+      });
     }
     return obj;
   },
@@ -1568,15 +1477,15 @@ export const WorkflowState: MessageFns<WorkflowState> = {
   fromPartial(object: DeepPartial<WorkflowState>): WorkflowState {
     const message = createBaseWorkflowState();
     message.workflowId = object.workflowId ?? "";
-    message.nodeStates = (globalThis.Object.entries(object.nodeStates ?? {}) as [string, NodeState][]).reduce(
-      (acc: { [key: string]: NodeState }, [key, value]: [string, NodeState]) => {
+    message.nodeStates = (() => {
+      const m = new Map();
+      (object.nodeStates as Map<string, NodeState> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = NodeState.fromPartial(value);
+          m.set(key, NodeState.fromPartial(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     message.workflowData = object.workflowData ?? "";
     message.startedAt = (object.startedAt !== undefined && object.startedAt !== null)
       ? Timestamp.fromPartial(object.startedAt)
@@ -1584,15 +1493,15 @@ export const WorkflowState: MessageFns<WorkflowState> = {
     message.completedAt = (object.completedAt !== undefined && object.completedAt !== null)
       ? Timestamp.fromPartial(object.completedAt)
       : undefined;
-    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+    message.metadata = (() => {
+      const m = new Map();
+      (object.metadata as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     return message;
   },
 };
@@ -1603,12 +1512,8 @@ function createBaseWorkflowState_NodeStatesEntry(): WorkflowState_NodeStatesEntr
 
 export const WorkflowState_NodeStatesEntry: MessageFns<WorkflowState_NodeStatesEntry> = {
   encode(message: WorkflowState_NodeStatesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== undefined) {
-      NodeState.encode(message.value, writer.uint32(18).fork()).join();
-    }
+    writer.uint32(10).string(message.key);
+    NodeState.encode(message.value ?? NodeState.create(), writer.uint32(18).fork()).join();
     return writer;
   },
 
@@ -1690,12 +1595,8 @@ function createBaseWorkflowState_MetadataEntry(): WorkflowState_MetadataEntry {
 
 export const WorkflowState_MetadataEntry: MessageFns<WorkflowState_MetadataEntry> = {
   encode(message: WorkflowState_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 
@@ -1944,7 +1845,7 @@ export const CreateWorkflowResponse: MessageFns<CreateWorkflowResponse> = {
 };
 
 function createBaseStartWorkflowRequest(): StartWorkflowRequest {
-  return { workflowId: "", workflowData: "", metadata: {} };
+  return { workflowId: "", workflowData: "", metadata: new Map() };
 }
 
 export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
@@ -1955,7 +1856,7 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
     if (message.workflowData !== "") {
       writer.uint32(18).string(message.workflowData);
     }
-    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+    message.metadata.forEach((value, key) => {
       StartWorkflowRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
     });
     return writer;
@@ -1997,7 +1898,7 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
 
             const entry3 = StartWorkflowRequest_MetadataEntry.decode(reader, reader.uint32());
             if (entry3.value !== undefined) {
-              message.metadata[entry3.key] = entry3.value;
+              message.metadata.set(entry3.key, entry3.value);
             }
             continue;
           }
@@ -2027,18 +1928,13 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
         : "",
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
     };
   },
 
@@ -2050,14 +1946,11 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
     if (message.workflowData !== "") {
       obj.workflowData = message.workflowData;
     }
-    if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
-      if (entries.length > 0) {
-        obj.metadata = {};
-        entries.forEach(([k, v]) => {
-          obj.metadata[k] = v;
-        });
-      }
+    if (message.metadata?.size) {
+      obj.metadata = {};
+      message.metadata.forEach((v, k) => {
+        obj.metadata[k] = v;
+      });
     }
     return obj;
   },
@@ -2069,15 +1962,15 @@ export const StartWorkflowRequest: MessageFns<StartWorkflowRequest> = {
     const message = createBaseStartWorkflowRequest();
     message.workflowId = object.workflowId ?? "";
     message.workflowData = object.workflowData ?? "";
-    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+    message.metadata = (() => {
+      const m = new Map();
+      (object.metadata as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     return message;
   },
 };
@@ -2088,12 +1981,8 @@ function createBaseStartWorkflowRequest_MetadataEntry(): StartWorkflowRequest_Me
 
 export const StartWorkflowRequest_MetadataEntry: MessageFns<StartWorkflowRequest_MetadataEntry> = {
   encode(message: StartWorkflowRequest_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 
@@ -2467,7 +2356,7 @@ export const GetWorkflowStateResponse: MessageFns<GetWorkflowStateResponse> = {
 };
 
 function createBaseResumeWorkflowRequest(): ResumeWorkflowRequest {
-  return { workflowId: "", nodeId: "", workflowData: "", metadata: {} };
+  return { workflowId: "", nodeId: "", workflowData: "", metadata: new Map() };
 }
 
 export const ResumeWorkflowRequest: MessageFns<ResumeWorkflowRequest> = {
@@ -2481,7 +2370,7 @@ export const ResumeWorkflowRequest: MessageFns<ResumeWorkflowRequest> = {
     if (message.workflowData !== "") {
       writer.uint32(26).string(message.workflowData);
     }
-    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+    message.metadata.forEach((value, key) => {
       ResumeWorkflowRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
     return writer;
@@ -2531,7 +2420,7 @@ export const ResumeWorkflowRequest: MessageFns<ResumeWorkflowRequest> = {
 
             const entry4 = ResumeWorkflowRequest_MetadataEntry.decode(reader, reader.uint32());
             if (entry4.value !== undefined) {
-              message.metadata[entry4.key] = entry4.value;
+              message.metadata.set(entry4.key, entry4.value);
             }
             continue;
           }
@@ -2566,18 +2455,13 @@ export const ResumeWorkflowRequest: MessageFns<ResumeWorkflowRequest> = {
         : "",
       metadata: isObject(object.metadata)
         ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
-          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: globalThis.String(value),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, string>, [key, value]: [string, any]) => {
+            acc.set(key, globalThis.String(value));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
     };
   },
 
@@ -2592,14 +2476,11 @@ export const ResumeWorkflowRequest: MessageFns<ResumeWorkflowRequest> = {
     if (message.workflowData !== "") {
       obj.workflowData = message.workflowData;
     }
-    if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
-      if (entries.length > 0) {
-        obj.metadata = {};
-        entries.forEach(([k, v]) => {
-          obj.metadata[k] = v;
-        });
-      }
+    if (message.metadata?.size) {
+      obj.metadata = {};
+      message.metadata.forEach((v, k) => {
+        obj.metadata[k] = v;
+      });
     }
     return obj;
   },
@@ -2612,15 +2493,15 @@ export const ResumeWorkflowRequest: MessageFns<ResumeWorkflowRequest> = {
     message.workflowId = object.workflowId ?? "";
     message.nodeId = object.nodeId ?? "";
     message.workflowData = object.workflowData ?? "";
-    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+    message.metadata = (() => {
+      const m = new Map();
+      (object.metadata as Map<string, string> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = globalThis.String(value);
+          m.set(key, globalThis.String(value));
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     return message;
   },
 };
@@ -2631,12 +2512,8 @@ function createBaseResumeWorkflowRequest_MetadataEntry(): ResumeWorkflowRequest_
 
 export const ResumeWorkflowRequest_MetadataEntry: MessageFns<ResumeWorkflowRequest_MetadataEntry> = {
   encode(message: ResumeWorkflowRequest_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.key !== "") {
-      writer.uint32(10).string(message.key);
-    }
-    if (message.value !== "") {
-      writer.uint32(18).string(message.value);
-    }
+    writer.uint32(10).string(message.key);
+    writer.uint32(18).string(message.value);
     return writer;
   },
 

@@ -26,7 +26,7 @@ const step: DemoStep = {
   title: 'SW4RM agents: registry, router with delivery acks, ACK lifecycle, redelivery after a restart',
   async run(ctx) {
     const dir = mkdtempSync(join(tmpdir(), 'ecps-demo-sw4rm-'));
-    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dbPath: join(dir, 'router.db'), drainGraceMs: 0, schedulerInbox: false, env: {} });
+    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir: dir, drainGraceMs: 0, schedulerInbox: false, env: {} });
     const routerAddr = `127.0.0.1:${hub.ports.router}`;
     const router = createClient('router', routerAddr);
     const registry = createClient('registry', `127.0.0.1:${hub.ports.registry}`);

@@ -7,6 +7,7 @@ import vectorMemory from './03-vector-memory';
 import trust from './06-trust';
 import actionLog from './07-action-log';
 import sw4rmAgents from './07-sw4rm-agents';
+import sw4rmServices from './07-sw4rm-services';
 import swarmCoordination from './08-swarm-coordination';
 import grpcTraced from './30-grpc-traced';
 
@@ -16,6 +17,7 @@ export const demoSteps: DemoStep[] = [
   vectorMemory,
   trust,
   sw4rmAgents,
+  sw4rmServices,
   swarmCoordination,
   grpcTraced,
   // last: the robot's action log of the whole demo, its `eaplog info`, and a replay

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// A PeatLink over any ECPS publish/subscribe Transport (MQTT 5 through @ecps/transport-mqtt, or the in-process
+// and gRPC-bus transports): unicast on `peat/v1/<mesh_id>/n/<node_id>`, broadcast on `peat/v1/<mesh_id>/b`, QoS 1.
+// The sender is the event's CloudEvents source. The broker is not trusted: run the mutual handshake and signed
+// changes on top.
+import { nodeIdFromSource, nodeSource } from '@ecps/core';
+import type { EcpsEvent, QosLevel, Subscription, Transport } from '@ecps/core';
+import { PeatError } from '../errors';
+import type { LinkHandler, PeatLink } from './types';
+
+/** CloudEvents type of a Peat link message. */
+export const PEAT_EVENT_TYPE = 'ecps.ext.peat.frame';
+
+export interface PubSubLinkOptions {
+  /** A connected (or connecting) ECPS transport; the link does not own it. */
+  readonly transport: Transport;
+  readonly meshId: string;
+  readonly nodeId: string;
+  /** Default 1. */
+  readonly qos?: QosLevel;
+}
+
+/** Topic of `nodeId`'s unicast inbox. */
+export function peatUnicastTopic(meshId: string, nodeId: string): string {
+  return `peat/v1/${meshId}/n/${nodeId}`;
+}
+export function peatBroadcastTopic(meshId: string): string {
+  return `peat/v1/${meshId}/b`;
+}
+
+/** @throws PeatError `INVALID_ARGUMENT` for ids that cannot be topic segments. */
+export function pubsubLink(options: PubSubLinkOptions): PeatLink {
+  for (const [name, v] of [
+    ['meshId', options.meshId],
+    ['nodeId', options.nodeId],
+  ] as const) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(v)) throw new PeatError('INVALID_ARGUMENT', `${name} ${JSON.stringify(v)} is not a topic segment`);
+  }
+  const { transport, meshId, nodeId } = options;
+  const qos = options.qos ?? 1;
+  const source = nodeSource(nodeId);
+  let seq = 0;
+  let subs: Subscription[] = [];
+  const event = (data: Uint8Array): EcpsEvent => ({ id: `${nodeId}-${++seq}`, source, type: PEAT_EVENT_TYPE, data });
+
+  return {
+    nodeId,
+    get maxMessageBytes() {
+      return transport.maxPayloadSize;
+    },
+    async start(handler: LinkHandler) {
+      if (subs.length) return;
+      const deliver = (e: EcpsEvent) => {
+        if (e.type !== PEAT_EVENT_TYPE) return;
+        const from = nodeIdFromSource(e.source);
+        if (from !== undefined && from !== nodeId) handler.message(from, e.data);
+      };
+      subs = [
+        await transport.subscribe(peatUnicastTopic(meshId, nodeId), deliver, { qos }),
+        await transport.subscribe(peatBroadcastTopic(meshId), deliver, { qos }),
+      ];
+    },
+    async stop() {
+      const s = subs;
+      subs = [];
+      await Promise.all(s.map((x) => x.unsubscribe()));
+    },
+    send: (to, data) => transport.publish(peatUnicastTopic(meshId, to), event(data), { qos }),
+    broadcast: (data) => transport.publish(peatBroadcastTopic(meshId), event(data), { qos }),
+  };
+}
