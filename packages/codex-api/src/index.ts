@@ -6,7 +6,7 @@ export { startCodexServer } from './main';
 export { apiConfigFromEnv } from './config';
 export { ApiError, isApiError, API_ERROR_REASONS } from './errors';
 export { ROLES, PERMISSIONS, ROLE_PERMISSIONS, permissionsOf, hasPermission } from './permissions';
-export { Authenticator, publicUser, ISSUER, AUDIENCE } from './auth/authenticator';
+export { Authenticator, publicUser, hashPassword, ISSUER, AUDIENCE } from './auth/authenticator';
 export { JsonAuthStore } from './auth/auth-store';
 export { PostgresAuthStore } from './auth/pg-auth-store';
 export { PatchProposals, PATCH_STATUSES } from './patches';

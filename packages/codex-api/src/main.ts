@@ -55,6 +55,7 @@ function speechProvider(name: string, registry: Registry, env: Readonly<Record<s
  * Starts the server described by the environment: `REGISTRY_BACKEND=json` (default, `REGISTRY_FILE`) or `postgres`
  * (`DATABASE_URL`, credentials in the same database), the supervisor on `BOTS_DIRECTORY` (reconciled, then its loop),
  * `STT_PROVIDER` `none` | `mock` | `pocketsphinx`, and the API on `HOST`:`PORT` (default 127.0.0.1:8000).
+ * `CODEX32_DASHBOARD_DIR` serves the dashboard from another folder (default: the package's own `dashboard/`).
  * Throws `ApiError` `config_invalid` for unsafe settings and `CodexError` `registry_locked`/`registry_corrupt` from the
  * registry; whatever was opened before the failure is closed again.
  */
@@ -103,6 +104,7 @@ export async function startCodexServer(options: CodexServerOptions = {}): Promis
       botsDirectory: supervisorConfig.botsDirectory,
       ...(env['BUILDER_INTERPRETER'] ? { builderInterpreter: env['BUILDER_INTERPRETER'] } : {}),
       stt: speechProvider(config.sttProvider, registry, env),
+      ...(env['CODEX32_DASHBOARD_DIR'] ? { dashboardDir: resolve(baseDir, env['CODEX32_DASHBOARD_DIR']) } : {}),
     });
     cleanups.push(() => api.close());
     const address = await api.app.listen({ host: config.host, port: config.port });

@@ -273,7 +273,10 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
       security: [{ bearer: [] }, { apiKey: [] }],
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, staticCSP: true });
+  // Our own (blank) logo: the plugin would otherwise read its logo from beside its sources at start-up, which a
+  // bundled server does not have.
+  const logo = { type: 'image/svg+xml', content: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>') };
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, staticCSP: true, logo });
 
   app.options('/*', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => reply.code(204).send());
   app.get('/openapi.json', { config: { access: docsAccess }, schema: { hide: true } }, async () => app.swagger());

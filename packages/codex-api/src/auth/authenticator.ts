@@ -39,6 +39,15 @@ export function publicUser(user: UserRecord) {
   return { id: user.id, username: user.username, email: user.email, roles: user.roles, is_active: user.is_active, created_at: user.created_at };
 }
 
+/**
+ * A bcrypt hash of `password` (cost 12 by default), e.g. for `CODEX32_BOOTSTRAP_ADMIN=<user>:<hash>`. Throws `ApiError`
+ * `validation_error` for a password shorter than 12 characters.
+ */
+export async function hashPassword(password: string, cost = 12): Promise<string> {
+  if (password.length < MIN_PASSWORD) throw new ApiError('validation_error', `password must have at least ${MIN_PASSWORD} characters`);
+  return bcrypt.hash(password, cost);
+}
+
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 /**
