@@ -60,7 +60,8 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   const tokens = {} as Harness['tokens'];
   const ids = {} as Harness['ids'];
   for (const [name, role] of [['admin', 'admin'], ['operator', 'operator'], ['viewer', 'viewer'], ['user', 'user'], ['admin2', 'admin']] as const) {
-    const user = await auth.createUser({ username: name, password: PASSWORD, roles: [role] });
+    // A second server on a shared database finds the users already there.
+    const user = (await auth.store.getUser(name)) ?? (await auth.createUser({ username: name, password: PASSWORD, roles: [role] }));
     ids[name] = user.id;
     tokens[name] = (await auth.login(name, PASSWORD, '127.0.0.1')).access_token;
   }
