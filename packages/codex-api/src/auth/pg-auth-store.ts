@@ -4,18 +4,10 @@
 import pg from 'pg';
 import { CodexError } from '@ecps/codex-registry';
 import { ApiError } from '../errors';
-import type { Role } from '../permissions';
 import type { ApiKeyRecord, AuthStore, RefreshConsumption, RefreshTokenRecord, UserRecord } from './auth-store';
 
-interface UserRow {
-  id: string;
-  username: string;
-  email: string | null;
-  hashed_password: string;
-  roles: Role[];
-  is_active: boolean;
-  created_at: Date;
-}
+/** A `users` row: the record with `created_at` as the driver returns a timestamptz. */
+type UserRow = Omit<UserRecord, 'created_at'> & { created_at: Date };
 
 const user = (r: UserRow): UserRecord => ({ ...r, created_at: r.created_at.toISOString() });
 
