@@ -150,3 +150,20 @@ it('a viewer sees no controls it may not use', async () => {
   expect(await page.locator('button[data-action]').count()).toBe(0);
   expect(await page.locator('#create-form').isHidden()).toBe(true);
 }, 30_000);
+
+it('falls back to polling while the WebSocket is down, and reconnects', async () => {
+  // From now on every new /ws/updates connection is refused at once; then the live one is cut from the server side.
+  let refuse = true;
+  await page.routeWebSocket(/\/ws\/updates/, (ws) => (refuse ? ws.close({ code: 1011, reason: 'test: refused' }) : ws.connectToServer()));
+  const wss = (h.server.api.app as unknown as { websocketServer: { clients: Set<{ terminate(): void }> } }).websocketServer;
+  for (const client of wss.clients) client.terminate();
+  await page.locator('#connection').filter({ hasText: 'polling' }).waitFor();
+  // A change made elsewhere still arrives, through /api/v1/dashboard/data every 2 s.
+  await h.call('POST', '/api/v1/bots/web-1/start', { token: h.tokens.operator });
+  await statusOf('web-1').filter({ hasText: 'running' }).waitFor({ timeout: 10_000 });
+  expect(await page.locator('#connection').textContent()).toBe('polling');
+  refuse = false; // the next attempt (backoff at most 30 s) gets through
+  await page.locator('#connection').filter({ hasText: 'live' }).waitFor({ timeout: 40_000 });
+  await h.call('POST', '/api/v1/bots/web-1/stop', { token: h.tokens.operator });
+  await statusOf('web-1').filter({ hasText: 'stopped' }).waitFor();
+}, 60_000);
