@@ -119,3 +119,20 @@ describe('ecps demo: SW4RM services step', () => {
     expect(text).toMatch(/logging +2 events appended/);
   }, 60_000);
 });
+
+describe('ecps demo: Codex step', () => {
+  it('starts the robot bots through the API, a crashed bot is healed, and the dashboard URL is printed', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('Codex')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/codex +started arm-controller +running as ECPS node robot-arm/);
+    expect(text).toMatch(/codex +started task-planner +running as SW4RM agent planner/);
+    expect(text).toMatch(/codex +✗ camera-driver crashed \(exit code 1\)/);
+    expect(text).toMatch(/codex +✓ camera-driver healed/);
+    expect(text).toMatch(/codex +3 of 3 bots running/);
+    const url = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/api\/v1\/dashboard)/.exec(text)?.[1];
+    expect(url).toBeDefined();
+    // The server is gone with the step: nothing keeps running after the demo.
+    await expect(fetch(url!)).rejects.toThrow();
+  }, 60_000);
+});

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // `ecps codex bots …`: the Codex registry and supervisor from the command line, on the JSON file by default and on
-// PostgreSQL with --database-url. The management API (`ecps codex serve`) comes with @ecps/codex-api.
+// PostgreSQL with --database-url; `ecps codex serve` runs the management API and dashboard of @ecps/codex-api.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -23,6 +23,7 @@ import {
   type Registry,
 } from '@ecps/codex-registry';
 import { logFile, readLogTail, Supervisor, supervisorConfigFromEnv } from '@ecps/codex-supervisor';
+import { hashPassword, isApiError, startCodexServer } from '@ecps/codex-api';
 
 interface RegistryFlags {
   registry?: string;
@@ -97,7 +98,7 @@ const positiveInteger = (what: string) => (value: string): number => {
 export function registerCodex(program: Command): void {
   const codex = program
     .command('codex')
-    .description('Codex bot orchestration: the registry and the supervisor (the management API `serve` comes with @ecps/codex-api)')
+    .description('Codex bot orchestration: the registry, the supervisor, and the management API with its dashboard')
     .option('--registry <file>', 'JSON registry file (default REGISTRY_FILE or ./codex32_registry.json)')
     .option('--database-url <url>', 'PostgreSQL registry (default DATABASE_URL when REGISTRY_BACKEND=postgres)');
   const bots = codex.command('bots').description('list, add, run, stop and inspect bots');
@@ -211,4 +212,54 @@ export function registerCodex(program: Command): void {
       for (const i of found) console.log(opts.json ? JSON.stringify(i) : `${i.created_at}  ${i.bot_id ?? 'system'}  ${i.kind}  ${i.message}`);
     }),
   );
+
+  codex
+    .command('serve')
+    .description('run the management API, the supervisor and the dashboard until SIGINT/SIGTERM, which stop every bot (configured by the environment: HOST, PORT, API_SECRET_KEY, REGISTRY_BACKEND, DATABASE_URL, BOTS_DIRECTORY, STT_PROVIDER, …)')
+    .action(async () => {
+      const flags = codex.opts<RegistryFlags>();
+      const env = { ...process.env };
+      if (flags.registry) env['REGISTRY_FILE'] = resolve(flags.registry);
+      if (flags.databaseUrl) Object.assign(env, { REGISTRY_BACKEND: 'postgres', DATABASE_URL: flags.databaseUrl });
+      let server;
+      try {
+        server = await startCodexServer({ env, baseDir: process.cwd(), logger: stderrLogger });
+      } catch (error) {
+        if (isApiError(error, 'config_invalid')) {
+          console.error(error.message);
+          process.exitCode = 2; // a configuration refusal: retrying the same command cannot help
+          return;
+        }
+        if (!isCodexError(error)) throw error;
+        console.error(error.message);
+        process.exitCode = error.reason === 'registry_locked' || error.reason === 'registry_corrupt' ? EXIT_CODES[error.reason] : 1;
+        return;
+      }
+      console.log(`Codex API listening on ${server.url}`);
+      console.log(`dashboard: ${server.url}/api/v1/dashboard`);
+      await new Promise<void>((done) => {
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+      });
+      await server.close();
+      console.log('stopped every bot; bye');
+    });
+
+  codex
+    .command('hash-password')
+    .description('read a password (at least 12 characters) on stdin and print CODEX32_BOOTSTRAP_ADMIN=<username>:<bcrypt hash>')
+    .argument('<username>', 'the admin to create at the next start: [a-z0-9_.-]{3,64}')
+    .action(async (username: string) => {
+      if (!/^[a-z0-9_.-]{3,64}$/.test(username)) throw new Error('username must match [a-z0-9_.-]{3,64}');
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      try {
+        console.log(`CODEX32_BOOTSTRAP_ADMIN=${username}:${await hashPassword(password)}`);
+      } catch (error) {
+        if (!isApiError(error)) throw error;
+        console.error(error.message);
+        process.exitCode = 2;
+      }
+    });
 }

@@ -10,6 +10,7 @@ import actionLog from './07-action-log';
 import sw4rmAgents from './07-sw4rm-agents';
 import sw4rmServices from './07-sw4rm-services';
 import swarmCoordination from './08-swarm-coordination';
+import codexFleet from './09-codex-fleet';
 import grpcTraced from './30-grpc-traced';
 
 export const demoSteps: DemoStep[] = [
@@ -21,6 +22,7 @@ export const demoSteps: DemoStep[] = [
   sw4rmAgents,
   sw4rmServices,
   swarmCoordination,
+  codexFleet,
   grpcTraced,
   // last: the robot's action log of the whole demo, its `eaplog info`, and a replay
   actionLog,
