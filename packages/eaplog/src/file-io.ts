@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // File helpers with typed errors and durable semantics: whole-file reads, atomic replacement (temp file, fsync,
 // rename, fsync of the directory so the rename itself survives a power cut) and moving a damaged tail aside.
-// Local to this package for now; a shared durable-write helper can replace `AtomicFile` and `syncDirectory`.
+// Directory fsyncs go through @ecps/core's shared helper; `AtomicFile` streams (the shared one writes one buffer).
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EcpsError } from '@ecps/core';
+import { syncDirectory } from '@ecps/core/internal';
 
 const ioError = (what: string, path: string, cause: unknown): EcpsError => {
   const code = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'IO_ERROR';
@@ -18,24 +19,6 @@ export async function readBytes(path: string): Promise<Uint8Array> {
     return new Uint8Array(await readFile(path));
   } catch (cause) {
     throw ioError('read', path, cause);
-  }
-}
-
-/**
- * fsyncs the directory holding `path`, so that a file created or renamed there is still there after a crash.
- * Throws `IO_ERROR`; a filesystem that cannot fsync directories (EINVAL, EISDIR on some platforms) is accepted.
- */
-export async function syncDirectory(path: string): Promise<void> {
-  const dir = dirname(path);
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'ENOTSUP' && code !== 'EPERM') throw ioError('fsync directory', dir, cause);
-  } finally {
-    await handle?.close();
   }
 }
 
@@ -106,7 +89,7 @@ export class AtomicFile {
       await unlink(this.temp).catch(() => undefined);
       throw ioError('write', this.path, cause);
     }
-    await syncDirectory(this.path);
+    await syncDirectory(dirname(this.path));
   }
 
   /** Drops what was written; `path` is untouched. Never throws. */
@@ -151,7 +134,7 @@ export async function createFileDurable(path: string, bytes: Uint8Array): Promis
   } finally {
     await handle.close();
   }
-  await syncDirectory(path);
+  await syncDirectory(dirname(path));
 }
 
 const COPY_CHUNK = 1024 * 1024;
@@ -179,7 +162,7 @@ export async function moveTailAside(handle: FileHandle, path: string, offset: nu
   } finally {
     await side.close();
   }
-  await syncDirectory(sideFile);
+  await syncDirectory(dirname(sideFile));
   try {
     await handle.truncate(offset);
     await handle.sync();

@@ -4,13 +4,15 @@
 // and a final checkpoint at close for signed logs.
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { EcpsError, ValidationError, isEcpsError, silentLogger } from '@ecps/core';
+import { syncDirectory } from '@ecps/core/internal';
 import type { Logger } from '@ecps/core';
 import { chainNext, chainStart, decodeCheckpointBody } from './chain';
 import { NativeEncoder, encodeReferenceRecord } from './encoder';
 import type { SigningOptions } from './encoder';
 import { zstdImplementation } from './compression';
-import { moveTailAside, syncDirectory } from './file-io';
+import { moveTailAside } from './file-io';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES } from './format';
 import type { HeaderFields } from './format';
 import { planNewLog } from './log-plan';
@@ -296,7 +298,7 @@ export class EaplogWriter {
     if (plan.header.length > 0) writer.size = await writeAll(handle, [plan.header], 0);
     if (writer.policy !== 'never') {
       await handle.sync();
-      await syncDirectory(path);
+      await syncDirectory(dirname(path));
     }
     return writer;
   }

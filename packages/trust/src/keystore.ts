@@ -3,7 +3,7 @@
 import { randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { KeyAlgorithm } from '@ecps/core';
-import { writeFileDurably } from './durable-write';
+import { writeFileDurable } from '@ecps/core/internal';
 import { TrustError } from './errors';
 import { SoftwareKeyProvider, aesGcmOpen, aesGcmSeal, type ExportedKey, type SoftwareKeyProviderOptions } from './software-key-provider';
 
@@ -76,7 +76,7 @@ export async function saveKeystore(path: string, provider: SoftwareKeyProvider, 
     cipher: { name: 'aes-256-gcm', nonce: Buffer.from(sealed.nonce).toString('base64'), ciphertext: Buffer.from(sealed.ciphertext).toString('base64') },
   };
   try {
-    await writeFileDurably(path, JSON.stringify(file, null, 2), 0o600);
+    await writeFileDurable(path, JSON.stringify(file, null, 2), { mode: 0o600 });
   } catch (cause) {
     throw new TrustError('IO_ERROR', `cannot write keystore ${path}`, { cause });
   }
