@@ -10,6 +10,7 @@ import sw4rmAgents from './07-sw4rm-agents';
 import sw4rmServices from './07-sw4rm-services';
 import swarmCoordination from './08-swarm-coordination';
 import grpcTraced from './30-grpc-traced';
+import peatCells from './40-peat-cells';
 
 export const demoSteps: DemoStep[] = [
   promptAndAction,
@@ -20,6 +21,7 @@ export const demoSteps: DemoStep[] = [
   sw4rmServices,
   swarmCoordination,
   grpcTraced,
+  peatCells,
   // last: the robot's action log of the whole demo, its `eaplog info`, and a replay
   actionLog,
 ];
