@@ -8,6 +8,7 @@ export { ZoneCoordinator, zoneCapabilities, HierarchyMaintainer } from './zone';
 export { LwwMap, RoutingTable } from './routing';
 export { CELL_FLOW, ZONE_FLOW, TokenBucket, FlowController } from './flow';
 export { EventAggregator, WeightedFairQueue } from './events';
+export { simulateReplication } from './replication-sim';
 
 export type {
   LatLonAlt,
@@ -24,3 +25,4 @@ export type { SummaryOp, SummaryDelta } from './delta';
 export type { ZoneCell, ZoneStatus, ZoneOptions, RebalanceAction } from './zone';
 export type { DropPolicy, FlowLimits, Queued } from './flow';
 export type { EventPriority, EventMode, PeatEvent, EventSummary, EventAggregatorOptions } from './events';
+export type { ReplicationSimOptions, ReplicationSimResult } from './replication-sim';
