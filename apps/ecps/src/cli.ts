@@ -6,6 +6,7 @@ import { registerCodex } from './commands/codex';
 import { registerDemo } from './commands/demo';
 import { registerEaplog } from './commands/eaplog';
 import { registerHub } from './commands/hub';
+import { registerPeat } from './commands/peat';
 
 const program = new Command('ecps')
   .description('ECPS: the Embodied Cognition Protocol Stack')
@@ -18,6 +19,7 @@ registerBroker(program);
 registerEaplog(program);
 registerHub(program);
 registerCodex(program);
+registerPeat(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);
