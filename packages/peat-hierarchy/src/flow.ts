@@ -25,11 +25,16 @@ export class TokenBucket {
     this.at = now;
   }
 
-  /** Takes `n` tokens if available. */
-  take(n: number, now: number): boolean {
+  /** Whether `n` tokens are available now (without taking them). */
+  has(n: number, now: number): boolean {
     this.tokens = Math.min(this.ratePerSecond, this.tokens + ((now - this.at) / 1000) * this.ratePerSecond);
     this.at = now;
-    if (this.tokens < n) return false;
+    return this.tokens >= n;
+  }
+
+  /** Takes `n` tokens if available. */
+  take(n: number, now: number): boolean {
+    if (!this.has(n, now)) return false;
     this.tokens -= n;
     return true;
   }
@@ -104,8 +109,10 @@ export class FlowController<T> {
     const out: T[] = [];
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
-      if (!this.messages.take(1, now)) break;
-      if (!this.bytes.take(head.bytes, now)) break;
+      // both buckets must allow it, so a refusal by one never spends the other's tokens
+      if (!this.messages.has(1, now) || !this.bytes.has(head.bytes, now)) break;
+      this.messages.take(1, now);
+      this.bytes.take(head.bytes, now);
       out.push(this.queue.shift()!.item);
     }
     return out;

@@ -85,6 +85,21 @@ export function boxCentre(b: BoundingBox): { lat: number; lon: number } {
 
 const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
+type Extent = Omit<BoundingBox, 'radius_m'>;
+
+/** The smallest box holding every extent (a point is an extent of zero size). */
+function envelope(items: readonly Extent[]): BoundingBox {
+  return {
+    min_lat: Math.min(...items.map((b) => b.min_lat)),
+    max_lat: Math.max(...items.map((b) => b.max_lat)),
+    min_lon: Math.min(...items.map((b) => b.min_lon)),
+    max_lon: Math.max(...items.map((b) => b.max_lon)),
+    min_alt: Math.min(...items.map((b) => b.min_alt)),
+    max_alt: Math.max(...items.map((b) => b.max_alt)),
+    radius_m: 0,
+  };
+}
+
 /** One squad member as its leader last heard it. */
 export interface SquadSource {
   readonly node_id: string;
@@ -108,15 +123,7 @@ export function squadSummary(squadId: string, leaderId: string, members: readonl
   const used = members.filter((m) => isOperational(m.state) && options.now - m.state.timestamp <= staleMs);
   if (used.length === 0) throw new PeatError('INVALID_ARGUMENT', `squad ${squadId}: no operational, fresh member to summarise`);
   const pos = used.map((m) => ({ lat: m.state.position.latitude, lon: m.state.position.longitude, alt: m.state.position.altitude }));
-  const box0 = {
-    min_lat: Math.min(...pos.map((p) => p.lat)),
-    max_lat: Math.max(...pos.map((p) => p.lat)),
-    min_lon: Math.min(...pos.map((p) => p.lon)),
-    max_lon: Math.max(...pos.map((p) => p.lon)),
-    min_alt: Math.min(...pos.map((p) => p.alt)),
-    max_alt: Math.max(...pos.map((p) => p.alt)),
-    radius_m: 0,
-  };
+  const box0 = envelope(pos.map((p) => ({ min_lat: p.lat, max_lat: p.lat, min_lon: p.lon, max_lon: p.lon, min_alt: p.alt, max_alt: p.alt })));
   const centre = boxCentre(box0);
   const aggregation = aggregateCell(used, options);
   const times = used.map((m) => m.state.timestamp);
@@ -156,15 +163,7 @@ function rollUp(leaderId: string, children: readonly Child[], options: { now: nu
   const weighted = (f: (c: Child) => number) => used.reduce((s, c) => s + f(c) * c.operational_count, 0) / ops;
   const caps = new Map<string, Capability>();
   for (const c of used) for (const cap of c.aggregated_capabilities) if ((caps.get(cap.id)?.confidence ?? -1) < cap.confidence) caps.set(cap.id, cap);
-  const box0 = {
-    min_lat: Math.min(...used.map((c) => c.bounding_box.min_lat)),
-    max_lat: Math.max(...used.map((c) => c.bounding_box.max_lat)),
-    min_lon: Math.min(...used.map((c) => c.bounding_box.min_lon)),
-    max_lon: Math.max(...used.map((c) => c.bounding_box.max_lon)),
-    min_alt: Math.min(...used.map((c) => c.bounding_box.min_alt)),
-    max_alt: Math.max(...used.map((c) => c.bounding_box.max_alt)),
-    radius_m: 0,
-  };
+  const box0 = envelope(used.map((c) => c.bounding_box));
   const centre = boxCentre(box0);
   const times = used.map((c) => c.aggregated_at);
   return {

@@ -73,6 +73,14 @@ describe('checklist 12: flow control', () => {
     const big = new FlowController<number>(CELL_FLOW, 0);
     for (let i = 0; i < 5; i++) big.offer({ item: i, priority: 1, bytes: 40_000 });
     expect(big.drain(0)).toHaveLength(2);
+    // a message the byte bucket refuses spends no message token: polling while bytes refill costs nothing
+    const mixed = new FlowController<number>({ messagesPerSecond: 2, bytesPerSecond: 100 }, 0);
+    mixed.offer({ item: 1, priority: 1, bytes: 90 });
+    mixed.offer({ item: 2, priority: 1, bytes: 90 });
+    expect(mixed.drain(0)).toEqual([1]);
+    const sent: number[] = [];
+    for (let t = 100; t <= 800 && sent.length === 0; t += 100) sent.push(...mixed.drain(t));
+    expect(sent).toEqual([2]); // bytes are back at 800 ms, and so must the message token be
   });
 
   it('drop policies: low priority first; oldest; never (throws), with a backpressure flag', () => {
