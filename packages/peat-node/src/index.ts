@@ -3,6 +3,8 @@
 
 export { NodeOrchestrator, DEFAULT_TIMINGS } from './orchestrator';
 export { SimMedium } from './medium';
+export { transportMedium, NODE_MESSAGE_EVENT_TYPE } from './transport-medium';
 
 export type { OrchestratorState, Transition, OrchestratorTimings, OrchestratorOptions } from './orchestrator';
 export type { NodeMessage, Envelope, NodeMedium, SimMediumStats } from './medium';
+export type { TransportMediumOptions } from './transport-medium';
