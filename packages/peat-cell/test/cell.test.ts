@@ -5,7 +5,7 @@ import { CellMembership, assessCell, assignRoles, chooseRole, decideApproval, ro
 import type { CellRole, CellState, LeaderRecord } from '../src/index';
 import { cap, config, operator } from './fixtures';
 
-const ok = { health: Health.NOMINAL, fuel_minutes: 100 };
+const ok: { health: number; fuel_minutes: number } = { health: Health.NOMINAL, fuel_minutes: 100 };
 
 describe('checklist 8: role assignment', () => {
   const plain = { config: config('x', [cap(T.SENSOR, 0.8), cap(T.COMMUNICATION, 0.9)]), state: ok };
