@@ -8,6 +8,7 @@ import { registerEaplog } from './commands/eaplog';
 import { registerHub } from './commands/hub';
 import { registerInit } from './commands/init';
 import { registerNode } from './commands/node';
+import { registerPeat } from './commands/peat';
 
 const program = new Command('ecps')
   .description('ECPS: the Embodied Cognition Protocol Stack')
@@ -22,6 +23,7 @@ registerHub(program);
 registerCodex(program);
 registerNode(program);
 registerInit(program);
+registerPeat(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`ecps: ${error instanceof Error ? error.message : String(error)}`);

@@ -12,6 +12,7 @@ import sw4rmServices from './07-sw4rm-services';
 import swarmCoordination from './08-swarm-coordination';
 import codexFleet from './09-codex-fleet';
 import grpcTraced from './30-grpc-traced';
+import peatCells from './40-peat-cells';
 
 export const demoSteps: DemoStep[] = [
   promptAndAction,
@@ -24,6 +25,7 @@ export const demoSteps: DemoStep[] = [
   swarmCoordination,
   codexFleet,
   grpcTraced,
+  peatCells,
   // last: the robot's action log of the whole demo, its `eaplog info`, and a replay
   actionLog,
 ];
