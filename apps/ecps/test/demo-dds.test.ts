@@ -10,7 +10,7 @@ const overDds = demoSteps.filter((s) => !s.title.startsWith('SW4RM') && !s.title
 
 describe('ecps demo --transport dds', () => {
   it('runs every step that uses the demo network over DDS', async () => {
-    expect(overDds.length).toBe(6);
+    expect(overDds.length).toBe(9);
     const lines: string[] = [];
     await runDemo({ transport: 'dds', domainId: DOMAIN_ID, out: (l) => lines.push(l), steps: overDds });
     const text = lines.join('\n');
