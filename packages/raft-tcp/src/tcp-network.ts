@@ -13,7 +13,7 @@ import type { Meter } from '@opentelemetry/api';
 import { silentLogger, systemClock } from '@ecps/core';
 import type { Clock, Logger } from '@ecps/core';
 import { RaftMessage, RaftMessageType } from '@ecps/proto/ext/v1';
-import { decodeRaftMessage, encodeRaftMessage } from '@ecps/raft';
+import { decodeRaftMessage, encodeRaftMessage, peerWarner } from '@ecps/raft';
 import type { Message, NodeId, RaftNetwork } from '@ecps/raft';
 import { assertAddress, certificateNames, dial, frame, frames, readFrames } from './framing';
 import type { TcpTlsOptions } from './framing';
@@ -46,7 +46,6 @@ export interface TcpRaftNetwork extends RaftNetwork {
   setPeer(id: NodeId, address: string | undefined): void;
 }
 
-const WARN_INTERVAL_MS = 5_000;
 
 interface Peer {
   readonly id: NodeId;
@@ -80,15 +79,7 @@ export function tcpRaftNetwork(options: TcpRaftNetworkOptions): TcpRaftNetwork {
   const dropped = (options.meter ?? metrics.getMeter('@ecps/raft-tcp')).createCounter('ecps.raft.tcp.dropped', {
     description: 'Raft messages or connections dropped by the TCP peer network',
   });
-  const lastWarned = new Map<string, number>();
-  const warn = (peer: string, message: string, fields: Record<string, unknown>) => {
-    const now = clock.monotonic();
-    const last = lastWarned.get(peer);
-    if (last !== undefined && now - last < WARN_INTERVAL_MS) return;
-    if (lastWarned.size > 1024) lastWarned.clear();
-    lastWarned.set(peer, now);
-    logger.warn(message, { node: nodeId, peer, ...fields });
-  };
+  const warn = peerWarner(logger, clock, nodeId);
   const drop = (peer: string, direction: 'in' | 'out', reason: string, message: string, fields: Record<string, unknown> = {}) => {
     dropped.add(1, { direction, reason });
     warn(peer, message, { reason, ...fields });

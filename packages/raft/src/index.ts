@@ -10,7 +10,7 @@ export { encodeConfChange, decodeConfChange, applyConfChange } from './conf-chan
 export { encodeRaftMessage, decodeRaftMessage } from './message-codec';
 export { RaftNode } from './raft-node';
 export { sendableBeforePersist } from './types';
-export { transportNetwork, raftTopic, RAFT_EVENT_TYPE } from './transport-network';
+export { transportNetwork, raftTopic, RAFT_EVENT_TYPE, peerWarner } from './transport-network';
 export { serveKv, kvService, KV_REQUEST_TYPE, KV_RESPONSE_TYPE } from './kv-service';
 export { kvEndpoint } from './kv-endpoint';
 export { KvClient, transportKvChannel } from './kv-client';

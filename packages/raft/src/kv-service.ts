@@ -4,11 +4,9 @@
 // (the spec's request/reply topics). A client keeps one correlation id, hence one reply subscription, for its whole
 // life and pipelines its calls over it.
 import { EcpsError, cryptoRandom, eventTime, nodeIdFromSource, nodeSource, rpcTopics, silentLogger, systemClock, uuidv4 } from '@ecps/core';
-import type { Clock, EcpsEvent, Logger, RandomSource, Subscription, Transport } from '@ecps/core';
+import type { EcpsEvent, Logger, RandomSource, Subscription, Transport } from '@ecps/core';
 import { kvEndpoint } from './kv-endpoint';
-import type { KvOperation } from './kv-endpoint';
-import type { KvStateMachine } from './kv-state-machine';
-import type { RaftNode } from './raft-node';
+import type { KvEndpointOptions, KvOperation } from './kv-endpoint';
 import { assertTopicId } from './transport-network';
 import type { NodeId } from './types';
 
@@ -20,22 +18,15 @@ export function kvService(clusterId: string, nodeId: NodeId): string {
   return `ecps.ext.v1.RaftKv/${clusterId}/${nodeId}`;
 }
 
-export interface KvServerOptions {
+export interface KvServerOptions extends KvEndpointOptions {
   readonly transport: Transport;
   readonly clusterId: string;
-  readonly node: RaftNode;
-  readonly store: KvStateMachine;
-  /** Per-request deadline inside the cluster. Default 5000 ms. */
-  readonly timeoutMs?: number;
   /**
    * Decides whether node `client` may do `op` on `key` (the prefix for ranges, '' for lease and session calls).
    * When set, the transport must authenticate senders (`@ecps/trust` at AUTHENTICATED or above), or `serveKv`
    * throws `CONFIG_INVALID`. Refused requests get `PERMISSION_DENIED`.
    */
   readonly authorize?: (client: string, op: KvOperation, key: string) => boolean;
-  /** How often the leader advances the store's clock while leases exist (so idle leases expire). Default 500 ms. */
-  readonly leaseTickMs?: number;
-  readonly clock?: Clock;
   readonly random?: RandomSource;
   readonly logger?: Logger;
 }

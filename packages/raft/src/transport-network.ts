@@ -33,6 +33,22 @@ export interface TransportNetworkOptions {
 /** Warnings about one peer are logged at most this often; the metric counts every failure. */
 const WARN_INTERVAL_MS = 5_000;
 
+/**
+ * A `warn(peer, message, fields)` that logs about each peer at most once per 5 s (a dead peer would otherwise log on
+ * every heartbeat), remembering at most 1,024 peers. Shared by the Raft peer networks.
+ */
+export function peerWarner(logger: Logger, clock: Clock, nodeId: string): (peer: string, message: string, fields: Record<string, unknown>) => void {
+  const lastWarned = new Map<string, number>();
+  return (peer, message, fields) => {
+    const now = clock.monotonic();
+    const last = lastWarned.get(peer);
+    if (last !== undefined && now - last < WARN_INTERVAL_MS) return;
+    if (lastWarned.size > 1024) lastWarned.clear();
+    lastWarned.set(peer, now);
+    logger.warn(message, { node: nodeId, peer, ...fields });
+  };
+}
+
 /** Checks a cluster or node id (they are topic levels). @throws EcpsError `INVALID_ARGUMENT`. */
 export function assertTopicId(what: string, value: string): void {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(value)) throw new EcpsError('INVALID_ARGUMENT', `${what} '${value}' must match [A-Za-z0-9._-]{1,64}`);
@@ -55,15 +71,7 @@ export function transportNetwork(options: TransportNetworkOptions): RaftNetwork 
   const dropped = (options.meter ?? metrics.getMeter('@ecps/raft')).createCounter('ecps.raft.messages.dropped', {
     description: 'Raft messages not sent (send failures) or not accepted (bad sender, undecodable)',
   });
-  const lastWarned = new Map<string, number>();
-  const warn = (peer: string, message: string, fields: Record<string, unknown>) => {
-    const now = clock.monotonic();
-    const last = lastWarned.get(peer);
-    if (last !== undefined && now - last < WARN_INTERVAL_MS) return;
-    if (lastWarned.size > 1024) lastWarned.clear();
-    lastWarned.set(peer, now);
-    logger.warn(message, { node: nodeId, peer, ...fields });
-  };
+  const warn = peerWarner(logger, clock, nodeId);
   const source = nodeSource(nodeId);
   let sub: Subscription | undefined;
   return {
