@@ -122,7 +122,7 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
    * and hold every save it acknowledged: each acknowledged entry (or a newer entry at its index, or a snapshot
    * covering it), the acknowledged term and vote, and the acknowledged snapshot.
    */
-  async function run(seed: number): Promise<{ torn: number; acks: number }> {
+  async function run(seed: number, lie?: 'file sync' | 'directory sync'): Promise<{ torn: number; acks: number }> {
     const net = new SimNetwork<never>({ seed });
     const random = seededRandom(seed * 7 + 1);
     const disk = new SimDisk({ schedule: (ms, fn) => net.schedule(ms, fn), random, syncLatencyMs: 2 });
@@ -135,7 +135,7 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
     let torn = 0;
     let acks = 0;
     for (let life = 0; life < 6; life++) {
-      const storage = new FileStorage({ dir: path, disk: disk as unknown as Disk });
+      const storage = new FileStorage({ dir: path, disk: lie ? lyingDisk(disk as unknown as Disk, lie) : (disk as unknown as Disk) });
       torn += storage.tornBytes;
       const state = storage.load();
       const base = state.snapshot?.meta.index ?? 0;
@@ -226,5 +226,31 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
     // the fault did something: crashes cut writes in half
     expect(torn).toBeGreaterThan(0);
     expect(acks).toBeGreaterThan(40 * 20);
+  });
+
+  /** The same disk, except that one kind of fsync reports success without making anything durable. */
+  function lyingDisk(disk: Disk, lie: 'file sync' | 'directory sync'): Disk {
+    return new Proxy(disk, {
+      get(target, prop) {
+        if (lie === 'directory sync' && prop === 'syncDir') return () => Promise.resolve();
+        if (lie === 'file sync' && prop === 'openAppend') {
+          return (path: string) => {
+            const file = target.openAppend(path);
+            return { append: (data: Uint8Array) => file.append(data), sync: () => Promise.resolve(), close: () => file.close() };
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  }
+
+  it.each(['file sync', 'directory sync'] as const)('the check catches a storage whose %s does nothing', async (lie) => {
+    let caught: unknown;
+    for (let seed = 1; seed <= 40 && caught === undefined; seed++) {
+      await run(seed, lie).catch((error: unknown) => (caught = error));
+    }
+    // an acknowledged entry, term/vote or snapshot (the base check) went missing
+    expect(String(caught)).toMatch(/acknowledged .* lost|toBeGreaterThanOrEqual/);
   });
 });
