@@ -404,26 +404,25 @@ static napi_value create_topic(napi_env env, napi_callback_info info) {
 }
 
 // createPublisher(participantHandle, qos) / createSubscriber(participantHandle, qos) -> handle (for partitions)
-static napi_value create_publisher(napi_env env, napi_callback_info info) {
+typedef dds_entity_t (*group_factory)(dds_entity_t, const dds_qos_t *, const dds_listener_t *);
+
+static napi_value create_group(napi_env env, napi_callback_info info, group_factory create, const char *what) {
   napi_value argv[2];
   int32_t participant;
   if (!get_args(env, info, 2, argv) || !get_i32(env, argv[0], &participant)) return NULL;
   dds_qos_t *qos = qos_from_object(env, argv[1]);
-  dds_entity_t e = dds_create_publisher(participant, qos, NULL);
+  dds_entity_t e = create(participant, qos, NULL);
   dds_delete_qos(qos);
-  if (e < 0) return throw_dds(env, "dds_create_publisher", e);
+  if (e < 0) return throw_dds(env, what, e);
   return make_i32(env, e);
 }
 
+static napi_value create_publisher(napi_env env, napi_callback_info info) {
+  return create_group(env, info, dds_create_publisher, "dds_create_publisher");
+}
+
 static napi_value create_subscriber(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  int32_t participant;
-  if (!get_args(env, info, 2, argv) || !get_i32(env, argv[0], &participant)) return NULL;
-  dds_qos_t *qos = qos_from_object(env, argv[1]);
-  dds_entity_t e = dds_create_subscriber(participant, qos, NULL);
-  dds_delete_qos(qos);
-  if (e < 0) return throw_dds(env, "dds_create_subscriber", e);
-  return make_i32(env, e);
+  return create_group(env, info, dds_create_subscriber, "dds_create_subscriber");
 }
 
 // createWriter(participant, parentHandle, topicHandle, qos) -> writer handle
