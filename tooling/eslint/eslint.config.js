@@ -19,4 +19,25 @@ export default tseslint.config(
     files: ['**/*.test.ts', '**/test/**', '**/bin/**', '**/cli/**', 'apps/**', '**/bench/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  {
+    // Browser pages (e.g. @ecps/codex-api's dashboard): DOM built with createElement/textContent only, never from HTML.
+    files: ['**/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', fetch: 'readonly', WebSocket: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' },
+    },
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'write', 'writeln', 'createContextualFragment', 'setHTMLUnsafe'].map((property) => ({ property, message: 'build nodes with createElement/textContent' })),
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "AssignmentExpression > MemberExpression.left[property.name=/^(innerHTML|outerHTML|on[a-z]+)$/]", message: 'no HTML strings or inline handlers: use textContent and addEventListener' },
+        { selector: "CallExpression[callee.property.name='setAttribute'][arguments.0.value=/^(on|style$|href$|src$)/]", message: 'no inline handlers, styles or URLs set from data' },
+      ],
+      'no-implied-eval': 'error',
+      'no-new-func': 'error',
+    },
+  },
 );

@@ -46,6 +46,9 @@ export function createJestConfig(packageDir, overrides = {}) {
     moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
     testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
     transform: {
+      // @fastify/static (under @fastify/swagger-ui, used by @ecps/codex-api) require()s content-disposition, which
+      // ships only ESM: Node 20 loads it natively, Jest's CommonJS loader does not, so it is compiled to CommonJS.
+      'content-disposition/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
       '^.+\\.(t|j)s$': [
         '@swc/jest',
         {
@@ -55,7 +58,7 @@ export function createJestConfig(packageDir, overrides = {}) {
         },
       ],
     },
-    transformIgnorePatterns: ['/node_modules/'],
+    transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm/content-disposition@[^/]+/node_modules/)?content-disposition/)'],
     moduleNameMapper: { ...workspaceSourceMap(), '^(\\.{1,2}/.*)\\.js$': '$1' },
     testTimeout: 30_000,
     ...overrides,

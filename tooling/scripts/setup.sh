@@ -40,4 +40,10 @@ if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.pnpm/lock.y
   echo "› pnpm install"
   pnpm install --frozen-lockfile --reporter=append-only >/dev/null
 fi
+# The Cyclone DDS binding is built by @ecps/transport-dds's install script; build it now if Cyclone DDS arrived after
+# the last install (the script never fails: without Cyclone DDS it records why and the transport says what to install).
+if [ ! -f packages/transport-dds/build/Release/ecps_dds.node ]; then
+  echo "› native build: @ecps/transport-dds"
+  pnpm --filter @ecps/transport-dds run build:native >/dev/null
+fi
 node tooling/scripts/build.mjs

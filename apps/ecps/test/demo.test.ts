@@ -2,7 +2,9 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { runDemo } from '../src/demo/run-demo';
+import { swtpmInstalled } from '../src/demo/software-tpm';
 import type { DemoEvent, DemoStep } from '../src/demo/step';
+import { tpmAttestationStep } from '../src/demo/steps/06-tpm-attestation';
 import { demoSteps } from '../src/demo/steps/index';
 
 describe('ecps demo', () => {
@@ -87,6 +89,28 @@ describe('ecps demo', () => {
   });
 });
 
+describe('ecps demo: TPM attestation step', () => {
+  const step = demoSteps.find((s) => s.title.startsWith('TPM attestation'))!;
+
+  (swtpmInstalled() ? it : it.skip)('rejects actions until a verified quote, then accepts them; refuses the robot with a patched image', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: [step] });
+    const text = lines.join('\n');
+    expect(text).toMatch(/controller ✗ rejected UNAUTHENTICATED \(not-admitted\): arm-tpm is not admitted/);
+    expect(text).toMatch(/controller ✓ quote verified: .*PCRs 0, 4, 8, 9, boot chain firmware → bootloader → image → config/);
+    expect(text).toMatch(/controller ✓ accepted .* from urn:ecps:arm-tpm/);
+    expect(text).toMatch(/arm-rogue refused: ATTESTATION_FAILED \(measurement\), first mismatching measurement: image/);
+    expect(text).toMatch(/controller ✗ rejected UNAUTHENTICATED \(not-admitted\): arm-rogue is not admitted/);
+    expect(text).toMatch(/accepted 1 of 3 actions/);
+  }, 60_000);
+
+  it('says how to install swtpm when it is missing, and skips', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: [tpmAttestationStep('swtpm-not-installed')] });
+    expect(lines.join('\n')).toMatch(/swtpm is not installed, so this step is skipped: apt-get install swtpm/);
+  });
+});
+
 describe('ecps demo: action log step', () => {
   it('logs every action, prints eaplog info and replays the log with the same state_sha sequence', async () => {
     const lines: string[] = [];
@@ -133,5 +157,22 @@ describe('ecps demo: SW4RM services step', () => {
     expect(text).toMatch(/deploy says \{"deployed":true\}/);
     expect(text).toMatch(/reasoning +ui vs db in parallel: 1\.00; src vs schema.sql: 0\.00/);
     expect(text).toMatch(/logging +2 events appended/);
+  }, 60_000);
+});
+
+describe('ecps demo: Codex step', () => {
+  it('starts the robot bots through the API, a crashed bot is healed, and the dashboard URL is printed', async () => {
+    const lines: string[] = [];
+    await runDemo({ out: (l) => lines.push(l), steps: demoSteps.filter((s) => s.title.startsWith('Codex')) });
+    const text = lines.join('\n');
+    expect(text).toMatch(/codex +started arm-controller +running as ECPS node robot-arm/);
+    expect(text).toMatch(/codex +started task-planner +running as SW4RM agent planner/);
+    expect(text).toMatch(/codex +✗ camera-driver crashed \(exit code 1\)/);
+    expect(text).toMatch(/codex +✓ camera-driver healed/);
+    expect(text).toMatch(/codex +3 of 3 bots running/);
+    const url = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/api\/v1\/dashboard)/.exec(text)?.[1];
+    expect(url).toBeDefined();
+    // The server is gone with the step: nothing keeps running after the demo.
+    await expect(fetch(url!)).rejects.toThrow();
   }, 60_000);
 });

@@ -2,8 +2,8 @@
 // Agent-to-agent coordination over any ECPS Transport: periodic heartbeats that advertise capabilities and load
 // (discovery), liveness (agents that stop heart-beating are marked unavailable, never forgotten), and unary
 // coordination requests between agents.
-import { EcpsError, eventTime, nodeSource, silentLogger, systemClock, uuidv4 } from '@ecps/core';
-import type { Clock, EcpsEvent, Logger, Subscription, TimerHandle, Transport } from '@ecps/core';
+import { EcpsError, cryptoRandom, eventTime, nodeIdFromSource, nodeSource, silentLogger, systemClock, uuidv4 } from '@ecps/core';
+import type { Clock, EcpsEvent, Logger, RandomSource, Subscription, TimerHandle, Transport } from '@ecps/core';
 import { AgentHeartbeat, CoordinationRequest, CoordinationResponse } from '@ecps/proto/ext/v1';
 import type { AgentCapability } from '@ecps/proto/ext/v1';
 
@@ -40,7 +40,7 @@ export interface PeerRecord {
   readonly left: boolean;
 }
 
-export type PeerChange = 'discovered' | 'updated' | 'unavailable' | 'available' | 'left';
+export type PeerChange = 'discovered' | 'updated' | 'unavailable' | 'available' | 'left' | 'forgotten';
 
 export interface CoordinationReply {
   readonly accepted: boolean;
@@ -68,8 +68,24 @@ export interface A2aAgentOptions {
   readonly unavailableAfterMs?: number;
   /** Answers coordination requests; without one every request is refused. */
   readonly onRequest?: CoordinationHandler;
+  /** Most peers remembered; beyond it the one silent longest is dropped ('forgotten'). Default 10 000. */
+  readonly maxPeers?: number;
+  /** A peer unavailable (or gone) this long is dropped ('forgotten'). Default 10 minutes. */
+  readonly forgetAfterMs?: number;
   readonly clock?: Clock;
+  /** Picks this agent's incarnation (default crypto). */
+  readonly random?: RandomSource;
   readonly logger?: Logger;
+}
+
+/** Earlier incarnations remembered per peer, so that their late heartbeats are recognised. */
+const RETIRED_INCARNATIONS = 8;
+
+interface PeerState extends PeerRecord {
+  readonly incarnation: bigint;
+  readonly seq: bigint;
+  /** Incarnations this peer had before (a restart changes it): their heartbeats are stale. */
+  readonly retired: readonly bigint[];
 }
 
 function event(source: string, type: string, data: Uint8Array, clock: Clock): EcpsEvent {
@@ -83,9 +99,14 @@ const advertised = (p: Pick<PeerRecord, 'type' | 'capabilities' | 'load' | 'meta
 const toWire = (c: Capability): AgentCapability => ({ name: c.name, version: c.version ?? '', parameters: { ...c.parameters } });
 const fromWire = (c: AgentCapability): Capability => ({ name: c.name, version: c.version, parameters: c.parameters });
 
+function publicRecord(p: PeerState): PeerRecord {
+  const { incarnation: _i, seq: _s, retired: _r, ...record } = p;
+  return record;
+}
+
 /** One agent's presence on the network. Create with {@link startA2aAgent}. */
 export class A2aAgent {
-  private readonly peersById = new Map<string, PeerRecord & { seq: bigint; ts: bigint }>();
+  private readonly peersById = new Map<string, PeerState>();
   private readonly listeners = new Set<(peer: PeerRecord, change: PeerChange) => void>();
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -93,6 +114,8 @@ export class A2aAgent {
   private subs: Subscription[] = [];
   private timer: TimerHandle | undefined;
   private sequence = 0n;
+  /** Random per start: a restarted agent's sequence numbers start again in a new incarnation. */
+  private readonly incarnation: bigint;
   private capabilities: readonly Capability[];
   private load = 0;
   private stopped = false;
@@ -105,6 +128,8 @@ export class A2aAgent {
     this.logger = options.logger ?? silentLogger;
     this.source = nodeSource(options.agentId);
     this.capabilities = options.capabilities ?? [];
+    const bytes = (options.random ?? cryptoRandom).bytes(8);
+    this.incarnation = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0) | 1n;
   }
 
   get id(): string {
@@ -114,15 +139,16 @@ export class A2aAgent {
   /** @internal started by startA2aAgent */
   async start(): Promise<void> {
     const { transport } = this.options;
-    this.subs.push(await transport.subscribe(heartbeatTopic('+'), (e) => this.onHeartbeat(e)));
+    // heartbeats go out BEST_EFFORT; a reliable subscription would not match them on DDS
+    this.subs.push(await transport.subscribe(heartbeatTopic('+'), (e) => this.onHeartbeat(e), { qos: 0 }));
     this.subs.push(await transport.serve(coordinationService(this.id), (req) => this.onCoordination(req)));
     await this.beat(false);
     this.loop();
   }
 
-  /** Every peer ever heard of, available or not, sorted by id. */
+  /** The peers remembered (available or not; see `maxPeers` and `forgetAfterMs`), sorted by id. */
   peers(): PeerRecord[] {
-    return [...this.peersById.values()].map(({ seq: _s, ts: _t, ...p }) => p).sort((a, b) => (a.id < b.id ? -1 : 1));
+    return [...this.peersById.values()].map(publicRecord).sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   /** Available peers advertising capability `name`. */
@@ -144,7 +170,8 @@ export class A2aAgent {
 
   /**
    * Asks agent `to` to coordinate on `action`.
-   * @throws EcpsError `TIMEOUT`, `CLOSED` from the transport; `DECODE_ERROR` for a malformed reply.
+   * @throws EcpsError `TIMEOUT`, `CLOSED` from the transport; `DECODE_ERROR` for a malformed reply;
+   *   `PERMISSION_DENIED` for a reply that does not come from `to`.
    */
   async request(to: string, action: string, payload: Uint8Array = new Uint8Array(0), timeoutMs = 5_000): Promise<CoordinationReply> {
     const requestId = uuidv4();
@@ -157,6 +184,9 @@ export class A2aAgent {
       deadlineNs: this.clock.nowNs() + BigInt(timeoutMs) * 1_000_000n,
     }).finish();
     const reply = await this.options.transport.request(coordinationService(to), event(this.source, COORDINATION_REQUEST_TYPE, body, this.clock), { timeoutMs });
+    if (nodeIdFromSource(reply.source) !== to) {
+      throw new EcpsError('PERMISSION_DENIED', `the reply comes from ${reply.source}, not ${to}`);
+    }
     let r: CoordinationResponse;
     try {
       r = CoordinationResponse.decode(reply.data);
@@ -197,20 +227,38 @@ export class A2aAgent {
       load: this.load,
       metadata: { ...this.options.metadata },
       leaving,
+      incarnation: this.incarnation,
     }).finish();
     await this.options.transport.publish(heartbeatTopic(this.id), event(this.source, HEARTBEAT_EVENT_TYPE, hb, this.clock), { qos: 0 });
   }
 
   private checkLiveness(): void {
     const limit = this.options.unavailableAfterMs ?? 3 * (this.options.heartbeatIntervalMs ?? 1_000);
+    const forget = this.options.forgetAfterMs ?? 600_000;
     const now = this.clock.now();
     for (const [id, p] of this.peersById) {
-      if (p.available && now - p.lastSeenMs > limit) {
+      if (!p.available && now - p.lastSeenMs > forget) {
+        this.peersById.delete(id);
+        this.emit(p, 'forgotten');
+      } else if (p.available && now - p.lastSeenMs > limit) {
         const next = { ...p, available: false };
         this.peersById.set(id, next);
         this.emit(next, 'unavailable');
       }
     }
+  }
+
+  /**
+   * Whether a heartbeat says something new. Order is by incarnation and sequence, never by the sender's clock (which
+   * may step back): the same incarnation must raise the sequence; a new incarnation (a restart) replaces the old
+   * one, whose late heartbeats are then ignored. Peers without an incarnation (older versions) are ordered by
+   * sequence, a sequence back at 1 being a restart.
+   */
+  private isNews(hb: AgentHeartbeat, prev: PeerState | undefined): boolean {
+    if (!prev) return true;
+    if (hb.incarnation === 0n) return hb.sequence > prev.seq || hb.sequence === 1n;
+    if (hb.incarnation === prev.incarnation) return hb.sequence > prev.seq;
+    return !prev.retired.includes(hb.incarnation);
   }
 
   private onHeartbeat(e: EcpsEvent): void {
@@ -223,10 +271,15 @@ export class A2aAgent {
       return;
     }
     if (hb.agentId === this.id || hb.agentId === '') return;
+    // an agent speaks only for itself (the source is the verified signer with the trust layer on)
+    if (nodeIdFromSource(e.source) !== hb.agentId) {
+      this.logger.warn('dropping a heartbeat whose agent is not its sender', { source: e.source, agentId: hb.agentId });
+      return;
+    }
     const prev = this.peersById.get(hb.agentId);
-    // out-of-order or duplicated heartbeats say nothing new
-    if (prev && (hb.timestampNs < prev.ts || (hb.timestampNs === prev.ts && hb.sequence <= prev.seq))) return;
-    const record = {
+    if (!this.isNews(hb, prev)) return;
+    const restarted = prev !== undefined && hb.incarnation !== prev.incarnation;
+    const record: PeerState = {
       id: hb.agentId,
       type: hb.agentType,
       capabilities: hb.capabilities.map(fromWire),
@@ -235,9 +288,11 @@ export class A2aAgent {
       lastSeenMs: this.clock.now(),
       available: !hb.leaving,
       left: hb.leaving,
+      incarnation: hb.incarnation,
       seq: hb.sequence,
-      ts: hb.timestampNs,
+      retired: restarted ? [prev.incarnation, ...prev.retired].slice(0, RETIRED_INCARNATIONS) : (prev?.retired ?? []),
     };
+    if (!prev) this.makeRoom();
     this.peersById.set(hb.agentId, record);
     const change: PeerChange | undefined = !prev
       ? 'discovered'
@@ -251,6 +306,20 @@ export class A2aAgent {
     if (change) this.emit(record, change);
   }
 
+  /** Keeps the table within `maxPeers`: drops the peer unavailable longest, else the one heard from longest ago. */
+  private makeRoom(): void {
+    const max = this.options.maxPeers ?? 10_000;
+    while (this.peersById.size >= max) {
+      let victim: PeerState | undefined;
+      for (const p of this.peersById.values()) {
+        if (!victim || (p.available === victim.available ? p.lastSeenMs < victim.lastSeenMs : !p.available)) victim = p;
+      }
+      if (!victim) return;
+      this.peersById.delete(victim.id);
+      this.emit(victim, 'forgotten');
+    }
+  }
+
   private async onCoordination(req: EcpsEvent): Promise<EcpsEvent> {
     const reply = (r: CoordinationResponse) => event(this.source, COORDINATION_RESPONSE_TYPE, CoordinationResponse.encode(r).finish(), this.clock);
     let cr: CoordinationRequest;
@@ -260,21 +329,23 @@ export class A2aAgent {
       return reply({ requestId: '', fromAgent: this.id, accepted: false, reason: 'DECODE_ERROR: not a CoordinationRequest', payload: new Uint8Array(0) });
     }
     const base = { requestId: cr.requestId, fromAgent: this.id };
+    // the requester is who sent the request (verified with the trust layer on), whatever the body claims
+    const requester = nodeIdFromSource(req.source) ?? '';
     if (cr.deadlineNs > 0n && cr.deadlineNs < this.clock.nowNs()) {
       return reply({ ...base, accepted: false, reason: 'deadline passed', payload: new Uint8Array(0) });
     }
     const handler = this.options.onRequest;
     if (!handler) return reply({ ...base, accepted: false, reason: 'no handler', payload: new Uint8Array(0) });
     try {
-      const r = await handler({ requestId: cr.requestId, fromAgent: cr.fromAgent, action: cr.action, payload: cr.payload });
+      const r = await handler({ requestId: cr.requestId, fromAgent: requester, action: cr.action, payload: cr.payload });
       return reply({ ...base, accepted: r.accepted, reason: r.reason ?? '', payload: r.payload ?? new Uint8Array(0) });
     } catch (error) {
       return reply({ ...base, accepted: false, reason: `handler failed: ${(error as Error).message}`, payload: new Uint8Array(0) });
     }
   }
 
-  private emit(peer: PeerRecord & { seq?: bigint; ts?: bigint }, change: PeerChange): void {
-    const { seq: _s, ts: _t, ...p } = peer;
+  private emit(peer: PeerState, change: PeerChange): void {
+    const p = publicRecord(peer);
     for (const l of this.listeners) l(p, change);
   }
 }

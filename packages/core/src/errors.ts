@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'CLOSED',
   'NOT_CONNECTED',
   'UNAVAILABLE',
+  /** The transport cannot run here: a native library or tool it needs is not installed (the message names it). */
+  'TRANSPORT_UNAVAILABLE',
   'MESSAGE_TOO_LARGE',
   'QUEUE_FULL',
   'RESOURCE_EXHAUSTED',
@@ -51,6 +53,8 @@ export const ERROR_CODES = [
   'TOKEN_EXPIRED',
   'KEY_NOT_FOUND',
   'KEY_REVOKED',
+  /** A key that exists but is disabled (reversibly, unlike a revoked one), e.g. in a KMS. */
+  'KEY_DISABLED',
   'TOKEN_ABSENT',
   'PIN_INCORRECT',
   'MECHANISM_UNSUPPORTED',

@@ -17,7 +17,7 @@ export {
 } from './event';
 export { assertTopic, assertTopicFilter, topicMatches } from './topic';
 export { DEFAULT_REQUEST_TIMEOUT_MS, ENVELOPE_HEADROOM_BYTES } from './transport';
-export { PubSubRpc, rpcTopics, correlationOf, withCorrelation } from './rpc';
+export { PubSubRpc, rpcTopics, perCorrelationRpcTopics, fixedRpcTopics, correlationOf, withCorrelation } from './rpc';
 export { AsyncQueue } from './async-queue';
 export { encodeAck, decodeAck } from './ack';
 export { silentLogger } from './logger';
@@ -64,7 +64,7 @@ export type {
   StreamHandler,
   Subscription,
 } from './transport';
-export type { PubSub, PubSubRpcOptions } from './rpc';
+export type { PubSub, PubSubRpcOptions, RpcTopicScheme } from './rpc';
 export type { AckMessage } from './ack';
 export type { CodecName, MessageCodec } from './codec';
 export type { Logger } from './logger';

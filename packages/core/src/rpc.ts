@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Request/reply and server streaming over plain publish/subscribe, with the topic scheme of spec §9:
+// Request/reply and server streaming over plain publish/subscribe, with the topic schemes of spec §9:
 //   request  -> `{service}/request`           (extension `correlationid`)
-//   reply    -> `response/{correlation}`
-//   stream   -> `{service}/stream/{correlation}`, ended by `ecps.stream.end` (an Ack; success=false carries the error)
+//   reply    -> `response/{correlation}`       (DDS: `{service}/reply`, filtered on `correlationid`)
+//   stream   -> `{service}/stream/{correlation}` (DDS: `{service}/stream`), ended by `ecps.stream.end` (an Ack;
+//               success=false carries the error)
 // Transports without a native RPC mechanism compose this; those with one (gRPC) may map it natively.
 // Served requests have a deadline, and nothing that fails on the way back is dropped without a word to the logger.
 import { decodeAck, encodeAck } from './ack';
@@ -45,6 +46,20 @@ export interface PubSubRpcOptions {
   maxStreamBuffer?: number;
   /** Replies, stream ends and cancels that could not be sent, and handlers past their deadline, are reported at warn. */
   logger?: Logger;
+  /** Where requests, replies and stream events go. Default {@link perCorrelationRpcTopics} (MQTT and the like). */
+  topics?: RpcTopicScheme;
+}
+
+/**
+ * The topics one request/reply or server-stream call uses. Reply and stream topics either name the correlation
+ * (a subscription per call) or are fixed per service (`shared`: one subscription per service, kept until close,
+ * and replies are told apart by their `correlationid` extension), which suits wires where a topic is expensive (DDS).
+ */
+export interface RpcTopicScheme {
+  request(service: string): string;
+  reply(service: string, correlation: string): string;
+  stream(service: string, correlation: string): string;
+  readonly shared: boolean;
 }
 
 /** Topic helpers of the spec §9 scheme. */
@@ -53,6 +68,28 @@ export const rpcTopics = {
   reply: (correlation: string) => `response/${correlation}`,
   stream: (service: string, correlation: string) => `${service}/stream/${correlation}`,
 };
+
+/** Spec §9 for MQTT and other brokers: `response/{correlation}` and `{service}/stream/{correlation}`. */
+export const perCorrelationRpcTopics: RpcTopicScheme = {
+  request: rpcTopics.request,
+  reply: (_service, correlation) => rpcTopics.reply(correlation),
+  stream: rpcTopics.stream,
+  shared: false,
+};
+
+/** Spec §9 for DDS: the fixed topics `{service}/request`, `{service}/reply` and `{service}/stream`. */
+export const fixedRpcTopics: RpcTopicScheme = {
+  request: rpcTopics.request,
+  reply: (service) => `${service}/reply`,
+  stream: (service) => `${service}/stream`,
+  shared: true,
+};
+
+/** One kept subscription to a fixed reply or stream topic, handing each event to the call it correlates to. */
+interface SharedTopic {
+  subscription: Promise<Subscription>;
+  calls: Map<string, EventHandler>;
+}
 
 export function correlationOf(event: EcpsEvent): string | undefined {
   return event.extensions?.['correlationid'];
@@ -70,6 +107,9 @@ export class PubSubRpc {
   private readonly logger: Logger;
   private readonly inFlight = new Set<(error: unknown) => void>();
   private readonly serverStreams = new Map<string, AbortController>();
+  private readonly shared = new Map<string, SharedTopic>();
+  private readonly pending = new Set<string>();
+  private readonly topics: RpcTopicScheme;
 
   constructor(
     private readonly bus: PubSub,
@@ -78,40 +118,38 @@ export class PubSubRpc {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
     this.logger = options.logger ?? silentLogger;
+    this.topics = options.topics ?? perCorrelationRpcTopics;
   }
 
   async request(service: string, request: EcpsEvent, options: RequestOptions = {}): Promise<EcpsEvent> {
     this.ensureOpen();
     const correlation = uuidv4(this.random);
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.pending.add(correlation);
     let settle!: { resolve: (e: EcpsEvent) => void; reject: (e: unknown) => void };
     const reply = new Promise<EcpsEvent>((resolve, reject) => (settle = { resolve, reject }));
     reply.catch(() => undefined); // a failing publish is reported instead; the reply must not be an unhandled rejection
-    const sub = await this.bus.subscribe(
-      rpcTopics.reply(correlation),
-      (event) => {
-        if (correlationOf(event) !== correlation) return;
-        if (event.type === EVENT_TYPES.streamEnd) settle.reject(remoteError(service, event));
-        else settle.resolve(event);
-      },
-      { qos: 1 },
-    );
+    const sub = await this.listen(this.topics.reply(service, correlation), correlation, (event) => {
+      if (event.type === EVENT_TYPES.streamEnd) settle.reject(remoteError(service, event));
+      else settle.resolve(event);
+    });
     const stop = this.guard(service, timeoutMs, options.signal, settle.reject);
     try {
-      await this.bus.publish(rpcTopics.request(service), withCorrelation(request, correlation), {
+      await this.bus.publish(this.topics.request(service), withCorrelation(request, correlation), {
         qos: options.qos ?? 1,
         expirySeconds: Math.ceil(timeoutMs / 1000),
       });
       return await reply;
     } finally {
       stop();
+      this.pending.delete(correlation);
       await sub.unsubscribe().catch((error: unknown) => this.logger.debug('rpc: reply subscription not removed', { service, error: String(error) }));
     }
   }
 
   async serve(service: string, handler: RequestHandler): Promise<Subscription> {
     this.ensureOpen();
-    return this.bus.subscribe(rpcTopics.request(service), (request) => {
+    return this.bus.subscribe(this.topics.request(service), (request) => {
       const correlation = correlationOf(request);
       if (!correlation || request.type === RPC_EVENT_TYPES.streamCancel) return;
       // Requests are answered concurrently: one slow request must not hold up the next.
@@ -146,14 +184,14 @@ export class PubSubRpc {
   private async reply(service: string, correlation: string, reply: EcpsEvent): Promise<void> {
     if (this.closed) return;
     try {
-      await this.bus.publish(rpcTopics.reply(correlation), withCorrelation(reply, correlation), { qos: 1 });
+      await this.bus.publish(this.topics.reply(service, correlation), withCorrelation(reply, correlation), { qos: 1 });
       return;
     } catch (error) {
       this.logger.warn('rpc: reply not sent', { service, error: String(error) });
       if (reply.type === EVENT_TYPES.streamEnd || this.closed) return;
       const end = this.endEvent(correlation, false, `${errorMessage(error)} (the reply could not be sent)`);
       await this.bus
-        .publish(rpcTopics.reply(correlation), end, { qos: 1 })
+        .publish(this.topics.reply(service, correlation), end, { qos: 1 })
         .catch((second: unknown) => this.logger.warn('rpc: error reply not sent', { service, error: String(second) }));
     }
   }
@@ -163,21 +201,17 @@ export class PubSubRpc {
     const correlation = uuidv4(this.random);
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const queue = new AsyncQueue<EcpsEvent>(this.options.maxStreamBuffer ?? 10_000);
-    const sub = await this.bus.subscribe(
-      rpcTopics.stream(service, correlation),
-      (event) => {
-        if (correlationOf(event) !== correlation) return;
-        if (event.type !== EVENT_TYPES.streamEnd) return queue.push(event);
-        const ack = decodeAck(event.data);
-        if (ack.success) queue.end();
-        else queue.fail(remoteError(service, event));
-      },
-      { qos: 1 },
-    );
+    this.pending.add(correlation);
+    const sub = await this.listen(this.topics.stream(service, correlation), correlation, (event) => {
+      if (event.type !== EVENT_TYPES.streamEnd) return queue.push(event);
+      const ack = decodeAck(event.data);
+      if (ack.success) queue.end();
+      else queue.fail(remoteError(service, event));
+    });
     const stop = this.guard(service, timeoutMs, options.signal, (e) => queue.fail(e));
     let finished = false;
     try {
-      await this.bus.publish(rpcTopics.request(service), withCorrelation(request, correlation), {
+      await this.bus.publish(this.topics.request(service), withCorrelation(request, correlation), {
         qos: options.qos ?? 1,
         expirySeconds: Math.ceil(timeoutMs / 1000),
       });
@@ -185,6 +219,7 @@ export class PubSubRpc {
       finished = true;
     } finally {
       stop();
+      this.pending.delete(correlation);
       if (!finished && !this.closed) {
         // Tell the server to stop producing; best effort, the stream is abandoned either way.
         const cancel: EcpsEvent = {
@@ -195,7 +230,7 @@ export class PubSubRpc {
           data: new Uint8Array(0),
         };
         await this.bus
-          .publish(rpcTopics.request(service), withCorrelation(cancel, correlation), { qos: 1 })
+          .publish(this.topics.request(service), withCorrelation(cancel, correlation), { qos: 1 })
           .catch((error: unknown) => this.logger.warn('rpc: stream cancel not sent', { service, error: String(error) }));
       }
       await sub.unsubscribe().catch((error: unknown) => this.logger.debug('rpc: stream subscription not removed', { service, error: String(error) }));
@@ -204,7 +239,7 @@ export class PubSubRpc {
 
   async serveStream(service: string, handler: StreamHandler): Promise<Subscription> {
     this.ensureOpen();
-    return this.bus.subscribe(rpcTopics.request(service), (request) => {
+    return this.bus.subscribe(this.topics.request(service), (request) => {
       const correlation = correlationOf(request);
       if (!correlation) return;
       if (request.type === RPC_EVENT_TYPES.streamCancel) {
@@ -213,7 +248,7 @@ export class PubSubRpc {
       }
       const controller = new AbortController();
       this.serverStreams.set(correlation, controller);
-      const topic = rpcTopics.stream(service, correlation);
+      const topic = this.topics.stream(service, correlation);
       void (async () => {
         let end: EcpsEvent;
         try {
@@ -233,6 +268,14 @@ export class PubSubRpc {
     });
   }
 
+  /**
+   * Whether a request or stream of this endpoint is waiting for events with `correlation`. Lets a wrapper skip work
+   * (signature checks) for the events of other callers that fixed reply topics also bring.
+   */
+  awaits(correlation: string | undefined): boolean {
+    return correlation !== undefined && this.pending.has(correlation);
+  }
+
   /** Fails every pending request and stream with `CLOSED` and aborts server streams. Idempotent. */
   close(): void {
     if (this.closed) return;
@@ -241,6 +284,38 @@ export class PubSubRpc {
     for (const fail of [...this.inFlight]) fail(error);
     for (const controller of this.serverStreams.values()) controller.abort();
     this.serverStreams.clear();
+    for (const topic of this.shared.values()) {
+      void topic.subscription.then((s) => s.unsubscribe()).catch(() => undefined);
+    }
+    this.shared.clear();
+  }
+
+  /**
+   * Subscribes `handler` to the events of one call on `topic`: a subscription of its own (removed by unsubscribe),
+   * or, with a shared scheme, a place in the topic's kept subscription (unsubscribe gives the place up).
+   */
+  private async listen(topic: string, correlation: string, handler: EventHandler): Promise<Subscription> {
+    const forCall: EventHandler = (event, t) => (correlationOf(event) === correlation ? handler(event, t) : undefined);
+    if (!this.topics.shared) return this.bus.subscribe(topic, forCall, { qos: 1 });
+    let entry = this.shared.get(topic);
+    if (!entry) {
+      const calls = new Map<string, EventHandler>();
+      const subscription = this.bus.subscribe(
+        topic,
+        (event, t) => {
+          const correlationId = correlationOf(event);
+          return correlationId === undefined ? undefined : calls.get(correlationId)?.(event, t);
+        },
+        { qos: 1 },
+      );
+      entry = { subscription, calls };
+      this.shared.set(topic, entry);
+      subscription.catch(() => this.shared.get(topic) === entry && this.shared.delete(topic));
+    }
+    await entry.subscription;
+    const { calls } = entry;
+    calls.set(correlation, forCall);
+    return { filter: topic, unsubscribe: async () => void calls.delete(correlation) };
   }
 
   private ensureOpen(): void {

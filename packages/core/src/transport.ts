@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Transport contract. Layer protocols (LTP, MCP, MEP, EAP, Raft, ...) reach the network only through it.
 import type { EcpsEvent } from './event';
+import type { RpcTopicScheme } from './rpc';
 
 /**
  * Delivery level, numerically equal to the spec's `QoSLevel` and to the MQTT QoS it maps to:
@@ -58,6 +59,11 @@ export interface Transport {
   readonly kind: string;
   /** Largest `data` this transport accepts (profile `max_message_size` + 4096 envelope headroom unless configured). */
   readonly maxPayloadSize: number;
+  /**
+   * The topics this transport's request/reply uses on its own publish/subscribe, for wrappers that run request/reply
+   * over it (the trust layer). Absent means the per-correlation scheme of spec §9.
+   */
+  readonly rpcTopics?: RpcTopicScheme;
   connect(): Promise<void>;
   publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void>;
   subscribe(filter: string, handler: EventHandler, options?: SubscribeOptions): Promise<Subscription>;

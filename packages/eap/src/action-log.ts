@@ -47,7 +47,7 @@ export function openActionLog(
   const writerOptions = (): EaplogWriterOptions => ({
       ...(options.writer ?? {}),
       mode: options.mode ?? 'native',
-      version: '2.1',
+      version: options.writer?.version ?? '2.1',
       robotId: options.robotId ?? context.nodeId,
       sessionId: options.sessionId ?? uuidv4(context.random ?? cryptoRandom),
       clock,

@@ -6,12 +6,17 @@ import type { KeyProvider } from '@ecps/core';
 import { chainNext, chainStart, checkpointSigningInput, decodeCheckpointBody, verifyEd25519 } from './chain';
 import { decompress, decompressSync } from './compression';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES, u64le } from './format';
+import type { HeaderFields } from './format';
+import { LocalKeyFileProvider } from './local-key-provider';
 import { MAX_LISTED } from './scan';
 import type { LogHead, LogRecord } from './scan';
 import type { ParsedEaplog } from './reader';
 
 export interface DecodeOptions {
-  /** Needed for encrypted logs; the header's `key_id` names the key. */
+  /**
+   * Needed for encrypted logs; the header's `key_id` names the key. When the header has a `data_key`, a provider
+   * with `unwrapKey` (a KMS) unwraps it once and the records are decrypted locally.
+   */
   keyProvider?: KeyProvider;
   maxRecordBytes?: number;
 }
@@ -40,13 +45,36 @@ export async function recordPayload(head: LogHead, record: LogRecord, options: D
       throw new EcpsError('KEY_NOT_FOUND', `log is encrypted with key ${JSON.stringify(keyId)}; no key given`, { details: { keyId } });
     }
     if (content.length < 28) throw new EcpsError('DECRYPTION_FAILED', `record ${record.index} is too short to be AES-GCM`);
-    content = await options.keyProvider.decrypt(keyId, {
+    const keys = await recordKeys(options.keyProvider, fields);
+    content = await keys.decrypt(keyId, {
       nonce: content.subarray(0, 12),
       ciphertext: content.subarray(12),
       aad: u64le(record.index),
     });
   }
   return decompress(fields?.compression ?? 'none', content, options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES);
+}
+
+/** Data keys unwrapped per provider (at most {@link MAX_UNWRAPPED} each), so a log costs one KMS call, not one per record. */
+const unwrapped = new WeakMap<KeyProvider, Map<string, Promise<KeyProvider>>>();
+const MAX_UNWRAPPED = 64;
+
+/** The provider that decrypts the records: `provider` itself, or the log's data key after unwrapping it with `provider`. */
+function recordKeys(provider: KeyProvider, fields: HeaderFields): Promise<KeyProvider> {
+  const dataKey = fields.dataKey;
+  if (!dataKey || !provider.unwrapKey) return Promise.resolve(provider);
+  let cache = unwrapped.get(provider);
+  if (!cache) unwrapped.set(provider, (cache = new Map()));
+  const id = `${dataKey.kek}\0${Buffer.from(dataKey.wrapped).toString('base64')}`;
+  let keys = cache.get(id);
+  if (!keys) {
+    const entries = cache;
+    if (entries.size >= MAX_UNWRAPPED) entries.delete(entries.keys().next().value as string);
+    keys = provider.unwrapKey(dataKey.kek, dataKey.wrapped).then((key) => new LocalKeyFileProvider({ [fields.keyId ?? '']: { algorithm: 'aes-256-gcm', key } }));
+    entries.set(id, keys);
+    keys.catch(() => entries.delete(id));
+  }
+  return keys;
 }
 
 /** Turns DATA records into messages in order: records that fail their CRC and non-DATA records give none. */

@@ -41,6 +41,8 @@ export interface HeaderFields {
   metadata: PyObject;
   framing?: Framing;
   keyId?: string;
+  /** The record key as wrapped by a KMS (header key `data_key`), when the log uses envelope encryption. */
+  dataKey?: WrappedDataKey;
   signing?: 'ed25519-chain';
   /** 64 lowercase hex characters. */
   signingKey?: string;
@@ -52,10 +54,20 @@ export interface HeaderFields {
   extensions?: PyObject;
 }
 
+/**
+ * A data key wrapped by a KMS key (header key `data_key`): `kms` names the service kind (`aws-kms`, `vault`, ...),
+ * `kek` the wrapping key's id in it, `wrapped` the opaque bytes its unwrap operation takes.
+ */
+export interface WrappedDataKey {
+  kms: string;
+  kek: string;
+  wrapped: Uint8Array;
+}
+
 /** The keys {@link headerFields} understands; any other key is an extension. */
 const KNOWN_KEYS = new Set([
   'magic', 'version', 'created_at', 'sdk_version', 'robot_id', 'session_id', 'compression', 'encryption', 'checksum_type', 'metadata',
-  'framing', 'key_id', 'signing', 'signing_key', 'checkpoint_interval',
+  'framing', 'key_id', 'data_key', 'signing', 'signing_key', 'checkpoint_interval',
 ]);
 
 /** Builds a header object with the exact key order of spec §6.1 and §6.4. */
@@ -75,6 +87,10 @@ export function buildHeader(fields: HeaderFields): PyObject {
   if (fields.framing === 'ecps-v2') {
     header.set('framing', 'ecps-v2');
     if (fields.encryption !== 'none') header.set('key_id', fields.keyId ?? '');
+    if (fields.encryption !== 'none' && fields.dataKey) {
+      const { kms, kek, wrapped } = fields.dataKey;
+      header.set('data_key', pyObject([['kms', kms], ['kek', kek], ['wrapped', Buffer.from(wrapped).toString('base64')]]));
+    }
     if (fields.signing !== undefined) {
       header.set('signing', fields.signing);
       header.set('signing_key', fields.signingKey ?? '');
@@ -135,6 +151,8 @@ export function headerFields(header: PyObject): HeaderFields {
     fields.framing = 'ecps-v2';
     const keyId = option(header, 'key_id');
     if (keyId !== undefined) fields.keyId = keyId;
+    const dataKey = header.get('data_key');
+    if (dataKey !== undefined) fields.dataKey = wrappedDataKey(dataKey);
     const signing = option(header, 'signing');
     if (signing !== undefined) {
       if (signing !== 'ed25519-chain') throw new ValidationError('UNSUPPORTED', `unsupported signing ${JSON.stringify(signing)}`);
@@ -150,6 +168,17 @@ export function headerFields(header: PyObject): HeaderFields {
     }
   }
   return fields;
+}
+
+/** Reads a `data_key` header value. @throws ValidationError `LOG_CORRUPT` when it is not the object described above. */
+function wrappedDataKey(value: PyJson): WrappedDataKey {
+  const kms = value instanceof Map ? str(value.get('kms')) : undefined;
+  const kek = value instanceof Map ? str(value.get('kek')) : undefined;
+  const wrapped = value instanceof Map ? str(value.get('wrapped')) : undefined;
+  if (kms === undefined || kek === undefined || wrapped === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(wrapped) || wrapped.length % 4 !== 0) {
+    throw new ValidationError('LOG_CORRUPT', 'data_key must be an object with string kms, kek and base64 wrapped');
+  }
+  return { kms, kek, wrapped: new Uint8Array(Buffer.from(wrapped, 'base64')) };
 }
 
 /**

@@ -43,5 +43,5 @@ export type { RepairReport } from './repair';
 export type { ReplayOptions, ReplayResult, ReplayedAction } from './replay';
 export type { LocalKeySpec } from './local-key-provider';
 export type { PyJson, PyObject } from './py-json';
-export type { EaplogVersion, EaplogLayout, Framing, Compression, Encryption, HeaderFields } from './format';
+export type { EaplogVersion, EaplogLayout, Framing, Compression, Encryption, HeaderFields, WrappedDataKey } from './format';
 export type { CliIo } from './cli';

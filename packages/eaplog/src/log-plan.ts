@@ -79,6 +79,7 @@ export async function planNewLog(options: LogFormatOptions): Promise<LogPlan> {
   }
   fields.framing = 'ecps-v2';
   if (options.encryption) fields.keyId = options.encryption.keyId;
+  if (options.encryption?.dataKey) fields.dataKey = options.encryption.dataKey;
   let signing: (SigningOptions & { checkpointInterval: number }) | undefined;
   if (options.signing) {
     const info = await options.signing.provider.getKey(options.signing.keyId);

@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { trace } from '@opentelemetry/api';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { uuidv4 } from '@ecps/core';
@@ -65,4 +67,61 @@ it('exports the spans and metrics of a traced transport to an OTLP/HTTP receiver
     await telemetry.shutdown();
     await telemetry.shutdown();
   }
+});
+
+describe('configured by the standard OTEL_* variables', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    for (const key of Object.keys(process.env)) if (key.startsWith('OTEL_') && saved[key] === undefined) delete process.env[key];
+  });
+  type Body = { resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
+  const spansOf = (from: number) =>
+    received
+      .slice(from)
+      .filter((r) => r.path === '/v1/traces')
+      .flatMap((r) => (JSON.parse(r.body) as Body).resourceSpans);
+
+  it('exports to OTEL_EXPORTER_OTLP_ENDPOINT as OTEL_SERVICE_NAME with OTEL_RESOURCE_ATTRIBUTES, through the global NodeTracerProvider', async () => {
+    Object.assign(process.env, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_SERVICE_NAME: 'arm-from-env',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test-bench',
+      OTEL_METRICS_EXPORTER: 'none',
+    });
+    const from = received.length;
+    const telemetry = startNodeTelemetry();
+    try {
+      expect(telemetry.tracerProvider).toBeInstanceOf(NodeTracerProvider);
+      trace.getTracer('test').startActiveSpan('configured by env', (span) => span.end());
+      await telemetry.forceFlush();
+      const spans = spansOf(from);
+      expect(spans.flatMap((rs) => rs.scopeSpans.flatMap((s) => s.spans.map((x) => x.name)))).toEqual(['configured by env']);
+      expect(spans[0]!.resource.attributes).toEqual(
+        expect.arrayContaining([
+          { key: 'service.name', value: { stringValue: 'arm-from-env' } },
+          { key: 'deployment.environment', value: { stringValue: 'test-bench' } },
+        ]),
+      );
+      expect(received.slice(from).filter((r) => r.path === '/v1/metrics')).toEqual([]); // OTEL_METRICS_EXPORTER=none
+    } finally {
+      await telemetry.shutdown();
+    }
+  });
+
+  it('samples as OTEL_TRACES_SAMPLER says, and starts nothing under OTEL_SDK_DISABLED', async () => {
+    Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: 'always_off', OTEL_METRICS_EXPORTER: 'none' });
+    const from = received.length;
+    const telemetry = startNodeTelemetry({ serviceName: 'sampled-out' });
+    try {
+      trace.getTracer('test').startActiveSpan('dropped', (span) => span.end());
+      await telemetry.forceFlush();
+      expect(spansOf(from)).toEqual([]);
+    } finally {
+      await telemetry.shutdown();
+    }
+    process.env['OTEL_SDK_DISABLED'] = 'true';
+    const off = startNodeTelemetry({ serviceName: 'off' });
+    expect(off.tracerProvider).not.toBeInstanceOf(NodeTracerProvider);
+    await off.shutdown();
+  });
 });

@@ -19,6 +19,8 @@ export const FrameType = {
   NegentropyRequest: 0x0a,
   ChangeSignatures: 0x0b,
   Digest: 0x0c,
+  /** Ours: a message for the application above the replica (the cell message bus), under the group's doc key. */
+  Application: 0x0d,
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 

@@ -38,6 +38,26 @@ export { MemoryNetwork } from './transport/memory-link';
 export { pubsubLink, peatUnicastTopic, peatBroadcastTopic, PEAT_EVENT_TYPE } from './transport/pubsub-link';
 export { PeerChannel, CircuitBreaker, RELIABILITY_DEFAULTS, retryDelay } from './transport/reliability';
 export { VirtualClock } from './sim/virtual-clock';
+export {
+  CapabilityType,
+  Health,
+  Phase,
+  HierarchyLevel,
+  AUTHORITY_LEVELS,
+  RANK_SCORES,
+  capabilityTypeName,
+  capabilityTypeFromName,
+  healthScore,
+  authorityLevel,
+  authorityScore,
+  authorityRank,
+  canOverride,
+  rankScore,
+  isOperational,
+  needsRefuel,
+  maxAuthority,
+  hasOperator,
+} from './model';
 export { deviceIdFromPublicKey, isDeviceId, verifyEd25519, meshGenesis } from './security/ed25519';
 export { identityFromKeyProvider, actorIdFor, nodeIdOfActor } from './security/identity';
 export {
@@ -69,6 +89,19 @@ export { ChangeVerifier, changeSigningInput, signChange } from './security/signe
 export { DeviceChallenger, answerChallenge, challengeSigningInput } from './security/device-challenge';
 
 export type { PeatReplicaOptions } from './replica';
+export type {
+  CapabilityTypeValue,
+  HealthValue,
+  PhaseValue,
+  HierarchyLevelValue,
+  AuthorityLevel,
+  Capability,
+  Position,
+  NodeState,
+  Operator,
+  OperatorBinding,
+  NodeConfig,
+} from './model';
 export type { SyncMode, Direction, TombstonePropagation, DeletionPolicy, WriterRule, CollectionPolicy } from './policy';
 export type { Frame, FrameTypeValue, SyncBatch, DigestEntry, ChangeSignature, Tombstone } from './frame';
 export type { DocumentStoreOptions, ChangeEvent, ChangeObserver } from './store/document-store';

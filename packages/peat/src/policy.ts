@@ -39,6 +39,12 @@ export interface CollectionPolicy {
    * change, so two nodes that create the same document independently still share one map per set.
    */
   readonly sets?: readonly string[];
+  /**
+   * Whether a change learned from one peer is forwarded along the direction. Default true. False where one hop
+   * is the whole journey: members' `node_states` end at their leader, and each echelon's summary at the echelon
+   * above, which summarises it again rather than passing it on.
+   */
+  readonly relay?: boolean;
 }
 
 const HOUR = 3_600_000;
@@ -64,11 +70,14 @@ export const COLLECTION_POLICIES: Readonly<Record<string, CollectionPolicy>> = {
   platforms: row('latest-only', 'upward', { kind: 'implicit-ttl', ttlMs: HOUR }, 'owner'),
   nodes: row('latest-only', 'upward', { kind: 'tombstone', ttlMs: 24 * HOUR, resolution: 'delete-wins' }, 'owner'),
   node_configs: row('latest-only', 'upward', soft, 'owner'),
-  node_states: row('latest-only', 'upward', soft, 'owner'),
+  node_states: { ...row('latest-only', 'upward', soft, 'owner'), relay: false },
   cells: { ...row('latest-only', 'lateral', { kind: 'tombstone', ttlMs: 24 * HOUR, resolution: 'delete-wins' }, 'members', 'up-only'), sets: ['members', 'capabilities'] },
-  squad_summaries: row('latest-only', 'upward', soft, 'echelon-leader'),
-  platoon_summaries: row('latest-only', 'upward', soft, 'echelon-leader'),
-  company_summaries: row('latest-only', 'upward', soft, 'echelon-leader'),
+  // zones and companies: the cell document one echelon up (our names; the specification leaves them open)
+  zones: { ...row('latest-only', 'lateral', { kind: 'tombstone', ttlMs: 24 * HOUR, resolution: 'delete-wins' }, 'members', 'up-only'), sets: ['members'] },
+  companies: { ...row('latest-only', 'lateral', { kind: 'tombstone', ttlMs: 24 * HOUR, resolution: 'delete-wins' }, 'members', 'up-only'), sets: ['members'] },
+  squad_summaries: { ...row('latest-only', 'upward', soft, 'echelon-leader'), relay: false },
+  platoon_summaries: { ...row('latest-only', 'upward', soft, 'echelon-leader'), relay: false },
+  company_summaries: { ...row('latest-only', 'upward', soft, 'echelon-leader'), relay: false },
   tracks: row('latest-only', 'broadcast', { kind: 'tombstone', ttlMs: HOUR, resolution: 'delete-wins' }, 'producer'),
   alerts: row('full-history', 'broadcast', { kind: 'tombstone', ttlMs: 4 * HOUR, resolution: 'update-wins' }, 'any'),
   contact_reports: row('full-history', 'broadcast', soft, 'any', 'up-only'),

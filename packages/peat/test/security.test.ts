@@ -185,7 +185,11 @@ describe('checklist 20: identity, certificates, RBAC', () => {
     expect(() => rbac.authorize({ signer: me, collection: 'node_states', id: me })).not.toThrow();
     expect(() => rbac.authorize({ signer: me, collection: 'node_states', id: other })).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED' }));
     expect(() => rbac.authorize({ signer: me, collection: 'beacons', id: other })).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED' }));
-    expect(() => rbac.authorize({ signer: me, collection: 'cells', id: 'c1' })).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED' }));
+    // a member writes its own entry of a cell it joins; an observer may not write cells at all
+    expect(() => rbac.authorize({ signer: me, collection: 'cells', id: 'c1' })).not.toThrow();
+    const observer = 'c'.repeat(32);
+    rbac.setRoles(observer, ['observer']);
+    expect(() => rbac.authorize({ signer: observer, collection: 'cells', id: 'c1' })).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED' }));
     expect(() => rbac.authorize({ signer: me, collection: 'commands', id: 'x' })).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED' }));
     expect(() => rbac.authorize({ signer: me, collection: 'deployment_directives', id: 'd' })).toThrow(expect.objectContaining({ code: 'PERMISSION_DENIED' }));
     rbac.setRoles(me, ['leader']);

@@ -1,195 +1,379 @@
 // SPDX-License-Identifier: Apache-2.0
-// The file write-ahead log: one append-only file of CRC-framed protobuf records (entries and hard states) plus a
-// snapshot file replaced atomically. Recovery replays the log and cuts a torn tail at the first bad record.
-import {
-  closeSync,
-  existsSync,
-  fdatasyncSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+// The file write-ahead log: segment files of CRC-framed protobuf records (entries, hard states, snapshot marks) and
+// snapshot files written atomically. Appends go to the page cache at once; durability comes from a group commit
+// (one fdatasync for everything appended while the previous one ran) off the event loop. Each record's CRC chains
+// over every record before it, across segments (as etcd's WAL does), so recovery stops at the first record that is
+// torn, missing or out of place, wherever the file system lost unsynced data.
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { EcpsError } from '@ecps/core';
-import { RaftEntry, RaftHardState, RaftSnapshot } from '@ecps/proto/ext/v1';
+import { RaftEntry, RaftHardState, RaftSnapshot, RaftSnapshotMeta } from '@ecps/proto/ext/v1';
+import { nodeDisk } from './disk';
+import type { Disk, DiskFile } from './disk';
 import { entryFromWire, entryToWire, snapshotFromWire, snapshotToWire } from './message-codec';
 import type { PersistBatch, PersistedState, RaftStorage } from './storage';
 import type { Entry, HardState, Snapshot } from './types';
 
 /**
- * `always`: fdatasync once per Ready that changed the log, term or vote (the group commit: everything proposed in
- * one event-loop turn shares one fsync); safe against power loss. `never`: leave flushing to the OS; survives a
+ * `always`: a save that changed the log, term or vote resolves only once it is fdatasynced (group commit: saves made
+ * while a sync runs share the next one); safe against power loss. `never`: leave flushing to the OS; survives a
  * process crash (kill -9) but not a machine crash, where it may break Raft's safety.
  */
 export type FsyncPolicy = 'always' | 'never';
 
 export interface FileStorageOptions {
-  /** Directory holding `wal.log` and `snapshot.bin` (created if missing). */
+  /** Directory holding the `wal-*.log` segments and `snap-*.bin` snapshots (created if missing). */
   readonly dir: string;
   readonly fsync?: FsyncPolicy;
+  /** The file system (default: the real one). Tests pass a simulated disk to check what survives a crash. */
+  readonly disk?: Disk;
 }
 
 const KIND_ENTRY = 1;
 const KIND_HARD_STATE = 2;
-const HEADER = 9; // u32 length of body, u32 crc32 of body, u8 kind
+/** The log was replaced by the snapshot at this index: earlier records are void. */
+const KIND_SNAPSHOT_MARK = 3;
+/** First record of every segment: the CRC the chain continues from (u32 LE). */
+const KIND_CHAIN = 4;
+const HEADER = 9; // u32 length of body, u32 crc32 of kind + body (seeded with the previous record's), u8 kind
 
-function frame(kind: number, body: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(HEADER + body.length);
-  out.writeUInt32LE(body.length, 0);
-  out.writeUInt8(kind, 8);
+/** A record whose CRC continues the chain from `seed`. */
+function frame(kind: number, body: Uint8Array, seed = 0): Uint8Array {
+  const out = new Uint8Array(HEADER + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, body.length, true);
+  out[8] = kind;
   out.set(body, HEADER);
-  out.writeUInt32LE(crc32(out.subarray(8)), 4);
+  view.setUint32(4, crc32(out.subarray(8), seed), true);
   return out;
 }
 
-/** A durable {@link RaftStorage} on the local file system. Not for use by two processes at once. */
-export class FileStorage implements RaftStorage {
-  private readonly walPath: string;
-  private readonly snapPath: string;
-  private readonly fsync: FsyncPolicy;
-  private fd: number;
-  private hardState: HardState | undefined;
-  private snapshot: Snapshot | undefined;
-  private log: Entry[] = [];
-  /** Bytes of the log file cut off as a torn tail during the last load (for diagnostics and tests). */
-  tornBytes = 0;
+function chainBody(crc: number): Uint8Array {
+  const body = new Uint8Array(4);
+  new DataView(body.buffer).setUint32(0, crc, true);
+  return body;
+}
 
-  /** @throws EcpsError `IO_ERROR` when the directory cannot be used; `LOG_CORRUPT` when the snapshot is unreadable. */
-  constructor(options: FileStorageOptions) {
-    this.fsync = options.fsync ?? 'always';
-    try {
-      mkdirSync(options.dir, { recursive: true });
-    } catch (cause) {
-      throw new EcpsError('IO_ERROR', `cannot create ${options.dir}`, { cause });
-    }
-    this.walPath = join(options.dir, 'wal.log');
-    this.snapPath = join(options.dir, 'snapshot.bin');
-    this.recover();
-    this.fd = openSync(this.walPath, 'a');
-  }
+const hex16 = (n: number) => n.toString(16).padStart(16, '0');
+const segmentName = (seq: number) => `wal-${hex16(seq)}.log`;
+const snapshotName = (index: number) => `snap-${hex16(index)}.bin`;
+const SEGMENT = /^wal-([0-9a-f]{16})\.log$/;
+const SNAPSHOT = /^snap-([0-9a-f]{16})\.bin$/;
 
-  load(): PersistedState {
-    return {
-      ...(this.hardState ? { hardState: this.hardState } : {}),
-      ...(this.snapshot ? { snapshot: this.snapshot } : {}),
-      entries: [...this.log],
-    };
-  }
-
-  save(batch: PersistBatch, sync: boolean): void {
-    if (batch.snapshot) this.installSnapshot(batch.snapshot, true);
-    const parts: Buffer[] = [];
-    const first = batch.entries[0];
-    if (first) {
-      const keep = this.log.findIndex((e) => e.index >= first.index);
-      if (keep >= 0) this.log.length = keep;
-      for (const e of batch.entries) {
-        this.log.push(e);
-        parts.push(frame(KIND_ENTRY, RaftEntry.encode(entryToWire(e)).finish()));
-      }
-    }
-    if (batch.hardState) {
-      this.hardState = batch.hardState;
-      parts.push(frame(KIND_HARD_STATE, RaftHardState.encode(hardToWire(batch.hardState)).finish()));
-    }
-    if (parts.length === 0) return;
-    try {
-      writeSync(this.fd, Buffer.concat(parts));
-      if (sync && this.fsync === 'always') fdatasyncSync(this.fd);
-    } catch (cause) {
-      throw new EcpsError('IO_ERROR', `write to ${this.walPath} failed`, { cause });
-    }
-  }
-
-  compact(snapshot: Snapshot): void {
-    this.installSnapshot(snapshot, false);
-  }
-
-  close(): void {
-    try {
-      closeSync(this.fd);
-    } catch {
-      // already closed
-    }
-  }
-
-  private installSnapshot(snapshot: Snapshot, replaceLog: boolean): void {
-    if (this.snapshot && this.snapshot.meta.index >= snapshot.meta.index) return;
-    this.snapshot = snapshot;
-    this.log = replaceLog ? [] : this.log.filter((e) => e.index > snapshot.meta.index);
-    try {
-      // the snapshot first (atomically), then a fresh log holding what it does not cover
-      writeAtomically(this.snapPath, frame(0, RaftSnapshot.encode(snapshotToWire(snapshot)).finish()));
-      const parts = this.log.map((e) => frame(KIND_ENTRY, RaftEntry.encode(entryToWire(e)).finish()));
-      if (this.hardState) parts.push(frame(KIND_HARD_STATE, RaftHardState.encode(hardToWire(this.hardState)).finish()));
-      closeSync(this.fd);
-      writeAtomically(this.walPath, Buffer.concat(parts));
-      this.fd = openSync(this.walPath, 'a');
-    } catch (cause) {
-      throw new EcpsError('IO_ERROR', `cannot store the snapshot at ${snapshot.meta.index}`, { cause });
-    }
-  }
-
-  private recover(): void {
-    if (existsSync(this.snapPath)) {
-      const bytes = readFileSync(this.snapPath);
-      const body = bytes.subarray(HEADER, HEADER + (bytes.length >= HEADER ? bytes.readUInt32LE(0) : 0));
-      if (bytes.length < HEADER || body.length !== bytes.readUInt32LE(0) || crc32(bytes.subarray(8, HEADER + body.length)) !== bytes.readUInt32LE(4)) {
-        throw new EcpsError('LOG_CORRUPT', `${this.snapPath} fails its checksum`);
-      }
-      this.snapshot = snapshotFromWire(RaftSnapshot.decode(body));
-    }
-    if (!existsSync(this.walPath)) return;
-    const bytes = readFileSync(this.walPath);
-    let off = 0;
-    while (off + HEADER <= bytes.length) {
-      const len = bytes.readUInt32LE(off);
-      const end = off + HEADER + len;
-      if (end > bytes.length || crc32(bytes.subarray(off + 8, end)) !== bytes.readUInt32LE(off + 4)) break;
-      const kind = bytes.readUInt8(off + 8);
-      const body = bytes.subarray(off + HEADER, end);
-      if (kind === KIND_ENTRY) {
-        const e = entryFromWire(RaftEntry.decode(body));
-        const at = this.log.findIndex((x) => x.index >= e.index);
-        if (at >= 0) this.log.length = at;
-        if (!this.snapshot || e.index > this.snapshot.meta.index) this.log.push(e);
-      } else if (kind === KIND_HARD_STATE) {
-        const h = RaftHardState.decode(body);
-        this.hardState = { term: Number(h.term), vote: h.vote, commit: Number(h.commit) };
-      }
-      off = end;
-    }
-    if (off < bytes.length) {
-      // a torn write from a crash mid-append: what follows the last whole record was never acknowledged
-      this.tornBytes = bytes.length - off;
-      const fd = openSync(this.walPath, 'r+');
-      try {
-        ftruncateSync(fd, off);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
-  }
+interface Segment {
+  readonly seq: number;
+  readonly path: string;
+  /** The highest entry or snapshot-mark index recorded in it (0 = none). */
+  maxIndex: number;
+  /** Recovery cut it to nothing. */
+  empty?: boolean;
 }
 
 function hardToWire(h: HardState): RaftHardState {
   return { term: BigInt(h.term), vote: h.vote, commit: BigInt(h.commit) };
 }
 
-function writeAtomically(path: string, data: Uint8Array): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+/** A durable {@link RaftStorage} on a file system. Not for use by two processes at once. */
+export class FileStorage implements RaftStorage {
+  private readonly dir: string;
+  private readonly disk: Disk;
+  private readonly fsync: FsyncPolicy;
+  private segments: Segment[] = [];
+  private file!: DiskFile;
+  /** Files appended to since the last sync started. */
+  private dirty = new Set<DiskFile>();
+  /** Earlier segments still open: closed once their last sync is done. */
+  private readonly retired = new Set<DiskFile>();
+  /** Directory entries changed since the last sync started. */
+  private dirDirty = false;
+  private hardState: HardState | undefined;
+  private recovered: PersistedState | undefined;
+  private syncRunning: Promise<void> = Promise.resolve();
+  private syncQueued: Promise<void> | undefined;
+  /** Resolves when every earlier save is durable: saves are acknowledged in order. */
+  private lastAck: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private closed = false;
+  /** The CRC of the last record written: the next one chains from it. */
+  private crc = 0;
+  /** Bytes cut off as a torn or broken tail during recovery (for diagnostics and tests). */
+  tornBytes = 0;
+
+  /** @throws EcpsError `IO_ERROR` when the directory cannot be used; `LOG_CORRUPT` when the newest snapshot is unreadable. */
+  constructor(options: FileStorageOptions) {
+    this.dir = options.dir;
+    this.disk = options.disk ?? nodeDisk;
+    this.fsync = options.fsync ?? 'always';
+    try {
+      this.disk.mkdirp(this.dir);
+      this.recovered = this.recover();
+      const last = this.segments.at(-1);
+      if (last) {
+        this.file = this.disk.openAppend(last.path);
+        // a cut tail must be durably gone before anything written after it counts
+        if (this.tornBytes > 0) this.dirty.add(this.file);
+        // a segment cut to nothing starts its chain again
+        if (last.empty) this.append(KIND_CHAIN, chainBody(this.crc));
+      } else {
+        this.openSegment(1);
+      }
+    } catch (cause) {
+      if (cause instanceof EcpsError) throw cause;
+      throw new EcpsError('IO_ERROR', `cannot open the log in ${this.dir}`, { cause });
+    }
   }
-  renameSync(tmp, path);
+
+  load(): PersistedState {
+    const state = this.recovered ?? { entries: [] };
+    this.recovered = undefined; // the node holds the log from here on
+    return state;
+  }
+
+  save(batch: PersistBatch, sync: boolean): Promise<void> {
+    if (this.failure !== undefined || this.closed) return Promise.reject(this.failedError());
+    let snapshotWritten: Promise<void> | undefined;
+    const parts: Uint8Array[] = [];
+    const seg = this.segments.at(-1) as Segment;
+    const add = (kind: number, body: Uint8Array) => {
+      const rec = frame(kind, body, this.crc);
+      this.crc = new DataView(rec.buffer).getUint32(4, true);
+      parts.push(rec);
+    };
+    if (batch.snapshot) {
+      const meta = batch.snapshot.meta;
+      // the snapshot file must be durable before the mark counts; recovery stops at a mark without its snapshot
+      snapshotWritten = this.writeSnapshot(batch.snapshot);
+      add(KIND_SNAPSHOT_MARK, RaftSnapshotMeta.encode({ index: BigInt(meta.index), term: BigInt(meta.term), confState: undefined }).finish());
+      seg.maxIndex = Math.max(seg.maxIndex, meta.index);
+    }
+    for (const e of batch.entries) add(KIND_ENTRY, RaftEntry.encode(entryToWire(e)).finish());
+    const last = batch.entries.at(-1);
+    if (last) seg.maxIndex = Math.max(seg.maxIndex, last.index);
+    if (batch.hardState) {
+      this.hardState = batch.hardState;
+      add(KIND_HARD_STATE, RaftHardState.encode(hardToWire(batch.hardState)).finish());
+    }
+    if (parts.length > 0) {
+      try {
+        this.file.append(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts));
+        this.dirty.add(this.file);
+      } catch (cause) {
+        this.fail(cause);
+        return Promise.reject(this.failedError());
+      }
+    }
+    if (!sync && !snapshotWritten) return this.failure === undefined ? Promise.resolve() : Promise.reject(this.failedError());
+    const durable = this.fsync === 'always' || this.dirDirty ? this.requestSync() : Promise.resolve();
+    const ack = Promise.all([this.lastAck, durable, snapshotWritten]).then(() => undefined);
+    this.lastAck = ack;
+    return ack.catch((cause: unknown) => {
+      this.fail(cause);
+      throw this.failedError();
+    });
+  }
+
+  /**
+   * Stores a snapshot the node took itself, then drops the segments and snapshots it covers. Resolves once done;
+   * the log keeps everything until the snapshot is durable.
+   */
+  async compact(snapshot: Snapshot): Promise<void> {
+    if (this.failure !== undefined || this.closed) throw this.failedError();
+    try {
+      await this.writeSnapshot(snapshot);
+      if (this.closed) return;
+      // a fresh segment starting with the hard state, durable before the older segments go
+      this.openSegment((this.segments.at(-1)?.seq ?? 0) + 1);
+      if (this.hardState) this.append(KIND_HARD_STATE, RaftHardState.encode(hardToWire(this.hardState)).finish());
+      await this.requestSync(true);
+      const index = snapshot.meta.index;
+      // only a prefix of the segments goes: the CRC chain runs through the rest
+      let drop = 0;
+      while (drop < this.segments.length - 1 && (this.segments[drop] as Segment).maxIndex <= index) drop++;
+      for (const s of this.segments.splice(0, drop)) this.disk.remove(s.path);
+      for (const name of this.disk.list(this.dir)) {
+        const m = SNAPSHOT.exec(name);
+        if (m && parseInt(m[1] as string, 16) < index) this.disk.remove(join(this.dir, name));
+      }
+      this.dirDirty = true;
+    } catch (cause) {
+      this.fail(cause);
+      throw this.failedError();
+    }
+  }
+
+  /** Waits for pending syncs, then closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.syncRunning.catch(() => undefined);
+    await this.syncQueued?.catch(() => undefined);
+    for (const f of new Set([this.file, ...this.dirty, ...this.retired])) {
+      try {
+        f.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  /** One sync for everything appended so far: joins the queued sync if one waits, else queues one. */
+  private requestSync(force = false): Promise<void> {
+    if (this.syncQueued) return this.syncQueued;
+    const run = async () => {
+      this.syncQueued = undefined;
+      const files = [...this.dirty];
+      this.dirty.clear();
+      const dirDirty = this.dirDirty;
+      this.dirDirty = false;
+      // directory first: a segment dropped at recovery must be gone for good before records after it count
+      if (dirDirty) await this.disk.syncDir(this.dir);
+      if (this.fsync === 'always' || force) await Promise.all(files.map((f) => f.sync()));
+      // retired segments are done once synced (a sync of theirs may run until here)
+      for (const f of this.retired) {
+        if (this.dirty.has(f)) continue;
+        f.close();
+        this.retired.delete(f);
+      }
+    };
+    const queued = this.syncRunning.then(run);
+    this.syncQueued = queued;
+    this.syncRunning = queued.catch(() => undefined);
+    return queued;
+  }
+
+  /** Appends one chained record to the current segment (not durable yet). */
+  private append(kind: number, body: Uint8Array): void {
+    const rec = frame(kind, body, this.crc);
+    this.crc = new DataView(rec.buffer).getUint32(4, true);
+    this.file.append(rec);
+    this.dirty.add(this.file);
+  }
+
+  /** Starts a new segment; its first record carries the chain's CRC so far. */
+  private openSegment(seq: number): void {
+    const path = join(this.dir, segmentName(seq));
+    const previous = this.file as DiskFile | undefined;
+    this.file = this.disk.openAppend(path);
+    this.segments.push({ seq, path, maxIndex: 0 });
+    this.dirDirty = true;
+    this.append(KIND_CHAIN, chainBody(this.crc));
+    // the old segment is closed after the next sync (which covers what is still pending in it)
+    if (previous) this.retired.add(previous);
+  }
+
+  /** Writes `snapshot` to its own file atomically (temporary file, sync, rename, directory sync). */
+  private async writeSnapshot(snapshot: Snapshot): Promise<void> {
+    const path = join(this.dir, snapshotName(snapshot.meta.index));
+    const tmp = `${path}.tmp`;
+    await this.disk.writeDurably(tmp, frame(0, RaftSnapshot.encode(snapshotToWire(snapshot)).finish()));
+    this.disk.rename(tmp, path);
+    await this.disk.syncDir(this.dir);
+  }
+
+  private fail(cause: unknown): void {
+    if (this.failure === undefined) this.failure = cause;
+  }
+
+  private failedError(): EcpsError {
+    if (this.closed && this.failure === undefined) return new EcpsError('CLOSED', `the log in ${this.dir} is closed`);
+    return new EcpsError('IO_ERROR', `the log in ${this.dir} failed; its durable state is unknown`, { cause: this.failure });
+  }
+
+  private recover(): PersistedState {
+    const names = this.disk.list(this.dir);
+    for (const name of names) if (name.endsWith('.tmp')) this.disk.remove(join(this.dir, name));
+    let snapshot: Snapshot | undefined;
+    const snapshots = names.filter((n) => SNAPSHOT.test(n)).sort();
+    const newest = snapshots.at(-1);
+    if (newest) {
+      const path = join(this.dir, newest);
+      const bytes = this.disk.read(path) ?? new Uint8Array(0);
+      const rec = readRecord(bytes, 0);
+      if (!rec || rec.end !== bytes.length) throw new EcpsError('LOG_CORRUPT', `${path} fails its checksum`);
+      snapshot = snapshotFromWire(RaftSnapshot.decode(rec.body));
+    }
+    const segs = names
+      .map((n) => SEGMENT.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m): Segment => ({ seq: parseInt(m[1] as string, 16), path: join(this.dir, m[0]), maxIndex: 0 }))
+      .sort((a, b) => a.seq - b.seq);
+    let log: Entry[] = [];
+    let cut = false;
+    let crc: number | undefined;
+    for (const seg of segs) {
+      if (cut) {
+        // everything after a break in the chain was never acknowledged (syncs complete in order)
+        this.tornBytes += this.disk.read(seg.path)?.length ?? 0;
+        this.disk.remove(seg.path);
+        this.dirDirty = true;
+        continue;
+      }
+      this.segments.push(seg);
+      const bytes = this.disk.read(seg.path) ?? new Uint8Array(0);
+      let off = 0;
+      while (off < bytes.length) {
+        const rec = readRecord(bytes, off, crc);
+        // a torn record, or one that does not continue the chain (a segment that lost data before it)
+        if (!rec || (off === 0) !== (rec.kind === KIND_CHAIN)) break;
+        if (rec.kind === KIND_ENTRY) {
+          const e = entryFromWire(RaftEntry.decode(rec.body));
+          const at = log.findIndex((x) => x.index >= e.index);
+          if (at >= 0) log.length = at;
+          log.push(e);
+          seg.maxIndex = Math.max(seg.maxIndex, e.index);
+        } else if (rec.kind === KIND_HARD_STATE) {
+          const h = RaftHardState.decode(rec.body);
+          this.hardState = { term: Number(h.term), vote: h.vote, commit: Number(h.commit) };
+        } else if (rec.kind === KIND_SNAPSHOT_MARK) {
+          const index = Number(RaftSnapshotMeta.decode(rec.body).index);
+          if (!snapshot || snapshot.meta.index < index) break; // its snapshot never became durable: the end of the log
+          log = [];
+          seg.maxIndex = Math.max(seg.maxIndex, index);
+        }
+        crc = rec.crc;
+        off = rec.end;
+      }
+      if (off < bytes.length) {
+        this.tornBytes += bytes.length - off;
+        this.disk.truncate(seg.path, off);
+        cut = true;
+      }
+      if (off === 0) seg.empty = true;
+    }
+    this.crc = crc ?? 0;
+    if (snapshot) log = log.filter((e) => e.index > (snapshot as Snapshot).meta.index);
+    const first = log[0];
+    const base = snapshot?.meta.index ?? 0;
+    if (first && first.index !== base + 1 && !(base === 0 && first.index === 1)) {
+      throw new EcpsError('LOG_CORRUPT', `the log in ${this.dir} starts at ${first.index}, after a snapshot at ${base}`);
+    }
+    for (let i = 1; i < log.length; i++) {
+      if ((log[i] as Entry).index !== (log[i - 1] as Entry).index + 1) throw new EcpsError('LOG_CORRUPT', `the log in ${this.dir} has a gap`);
+    }
+    return { ...(this.hardState ? { hardState: this.hardState } : {}), ...(snapshot ? { snapshot } : {}), entries: log };
+  }
+}
+
+/**
+ * The record at `off` whose CRC continues the chain from `seed` (a chain record carries its own seed, which must be
+ * `seed` when one is given), or undefined when it is torn, corrupt or out of place.
+ */
+function readRecord(bytes: Uint8Array, off: number, seed?: number): { kind: number; body: Uint8Array; end: number; crc: number } | undefined {
+  if (off + HEADER > bytes.length) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const len = view.getUint32(off, true);
+  const end = off + HEADER + len;
+  if (end > bytes.length) return undefined;
+  const kind = bytes[off + 8] as number;
+  const body = bytes.subarray(off + HEADER, end);
+  let from = seed ?? 0;
+  if (kind === KIND_CHAIN) {
+    if (body.length !== 4) return undefined;
+    const carried = new DataView(body.buffer, body.byteOffset, 4).getUint32(0, true);
+    if (seed !== undefined && carried !== seed) return undefined;
+    from = carried;
+  }
+  const crc = view.getUint32(off + 4, true);
+  if (crc32(bytes.subarray(off + 8, end), from) !== crc) return undefined;
+  return { kind, body, end, crc };
 }

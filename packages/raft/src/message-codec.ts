@@ -23,14 +23,17 @@ const TYPES: Record<MessageType, RaftMessageType> = {
   readIndex: RaftMessageType.RAFT_READ_INDEX,
   readIndexResponse: RaftMessageType.RAFT_READ_INDEX_RESPONSE,
   transferLeader: RaftMessageType.RAFT_TRANSFER_LEADER,
+  snapshotAck: RaftMessageType.RAFT_SNAPSHOT_ACK,
 };
 const FROM_WIRE = new Map<RaftMessageType, MessageType>(
   (Object.entries(TYPES) as [MessageType, RaftMessageType][]).map(([k, v]) => [v, k]),
 );
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** @throws ValidationError `DECODE_ERROR` when a uint64 exceeds 2^53 (no real log gets there). */
 function num(v: bigint): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ValidationError('DECODE_ERROR', `index/term ${v} exceeds 2^53`);
+  if (v > MAX_SAFE) throw new ValidationError('DECODE_ERROR', `index/term ${v} exceeds 2^53`);
   return Number(v);
 }
 
@@ -91,6 +94,8 @@ export function encodeRaftMessage(m: Message, clusterId = ''): Uint8Array {
     snapshot: m.snapshot ? snapshotToWire(m.snapshot) : undefined,
     context: m.context ?? new Uint8Array(0),
     clusterId,
+    snapshotOffset: BigInt(m.snapshotOffset ?? 0),
+    snapshotSize: BigInt(m.snapshotSize ?? 0),
   }).finish();
 }
 
@@ -119,6 +124,30 @@ export function decodeRaftMessage(bytes: Uint8Array): { message: Message; cluste
     rejectHint: num(w.rejectHint),
     ...(w.snapshot ? { snapshot: snapshotFromWire(w.snapshot) } : {}),
     ...(w.context.length > 0 ? { context: w.context } : {}),
+    ...(w.snapshotOffset > 0n ? { snapshotOffset: num(w.snapshotOffset) } : {}),
+    ...(w.snapshotSize > 0n ? { snapshotSize: num(w.snapshotSize) } : {}),
   };
   return { message, clusterId: w.clusterId };
 }
+
+/** Bytes of a varint (up to 2^53). */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+/** An upper bound on the bytes `e` adds to an encoded `RaftMessage` (tag, length and the entry's fields). */
+export function entryWireSize(e: Entry): number {
+  const inner = 1 + varintSize(e.term) + 1 + varintSize(e.index) + 2 + 1 + varintSize(e.data.length) + e.data.length;
+  return 1 + varintSize(inner) + inner;
+}
+
+/**
+ * An upper bound on the bytes of a `RaftMessage` besides its entries and snapshot: the fixed fields, two node ids
+ * and a cluster id of at most 64 characters, and a read context of up to 256 bytes.
+ */
+export const MESSAGE_OVERHEAD_BYTES = 512;

@@ -2,17 +2,27 @@
 // Scenario tests in the style of etcd's raft tests: scripted steps, the messages each produces, and the state after.
 import { describe, expect, it } from '@jest/globals';
 import { isEcpsError, seededRandom } from '@ecps/core';
+import { encodeRaftMessage } from './message-codec';
 import { RaftCore } from './raft-core';
 import type { RaftCoreOptions } from './raft-core';
-import type { Entry, Message, Snapshot } from './types';
+import type { Entry, Message, Ready, Snapshot } from './types';
 
 const enc = (s: string) => new TextEncoder().encode(s);
+
+/** Tells a core its Ready is durable (these tests persist instantly). */
+function persisted(r: RaftCore, rd: Ready): void {
+  if (rd.snapshot) r.stableTo(rd.snapshot.meta.index, rd.snapshot.meta.term);
+  const last = rd.entries.at(-1);
+  if (last) r.stableTo(last.index, last.term);
+}
 
 /** Cores wired by hand: `deliver` runs messages until quiet, dropping those to or from cut-off nodes. */
 class Net {
   readonly nodes = new Map<string, RaftCore>();
   readonly cut = new Set<string>();
   readonly sent: Message[] = [];
+  /** Read states each node produced, in order. */
+  readonly reads = new Map<string, { index: number; context: string }[]>();
   constructor(ids: string[], extra: Partial<RaftCoreOptions> = {}, learners: string[] = []) {
     for (const [i, id] of [...ids, ...learners].entries()) {
       this.nodes.set(id, new RaftCore({ id, random: seededRandom(i + 1), peers: { voters: ids, learners }, ...extra }));
@@ -24,8 +34,15 @@ class Net {
   /** Drains every node's Ready; returns the messages produced. */
   collect(): Message[] {
     const out: Message[] = [];
-    for (const r of this.nodes.values()) {
-      while (r.hasReady()) out.push(...r.ready().messages);
+    for (const [id, r] of this.nodes) {
+      while (r.hasReady()) {
+        const rd = r.ready();
+        persisted(r, rd);
+        out.push(...rd.messages);
+        const list = this.reads.get(id) ?? [];
+        list.push(...rd.readStates.map((s) => ({ index: s.index, context: new TextDecoder().decode(s.context) })));
+        this.reads.set(id, list);
+      }
     }
     return out;
   }
@@ -226,7 +243,7 @@ describe('RaftCore: snapshots', () => {
     const snapshot: Snapshot = { meta: { index: 20, term: 3, confState: { voters: ['a', 'b', 'c'], learners: [] } }, data: enc('s') };
     c.step({ type: 'snapshot', from: 'a', to: 'c', term: 3, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, snapshot });
     const rd = c.ready();
-    expect(rd.snapshot).toBe(snapshot);
+    expect(rd.snapshot).toEqual(snapshot);
     expect(rd.hardState).toEqual({ term: 3, vote: '', commit: 20 });
     expect(rd.messages[0]).toMatchObject({ type: 'appendResponse', to: 'a', index: 20, reject: false });
   });
@@ -238,6 +255,117 @@ describe('RaftCore: snapshots', () => {
     expect(() => net.n('a').compact({ meta: { index: 2, term: 1, confState: net.n('a').confState }, data: enc('') })).toThrow(
       /not an applied entry/,
     );
+  });
+});
+
+describe('RaftCore: message sizes and snapshot streaming', () => {
+  it('cuts appends by encoded size so that every message fits, and refuses a command that never could', () => {
+    const limit = 4096;
+    const net = new Net(['a', 'b', 'c'], { maxSizePerMsg: limit });
+    net.elect('a');
+    const a = net.n('a');
+    for (let i = 0; i < 40; i++) a.propose(new Uint8Array(900).fill(i));
+    net.deliver();
+    const appends = net.sent.filter((m) => m.type === 'append' && m.entries.length > 0);
+    expect(appends.length).toBeGreaterThan(10);
+    for (const m of appends) expect(encodeRaftMessage(m, 'cluster-with-a-name').length).toBeLessThanOrEqual(limit);
+    expect(net.n('b').commitIndex).toBe(41);
+    expect(() => a.propose(new Uint8Array(limit))).toThrow(expect.objectContaining({ code: 'MESSAGE_TOO_LARGE' }));
+  });
+
+  it('streams a snapshot larger than a message in chunks, re-sends lost chunks and resumes after a stall', () => {
+    const limit = 4096;
+    const net = new Net(['a', 'b', 'c'], { maxSizePerMsg: limit });
+    net.elect('a');
+    const a = net.n('a');
+    net.cut.add('c');
+    a.propose(enc('x'));
+    net.deliver();
+    const data = new Uint8Array(100_000).map((_, i) => i % 251);
+    a.compact({ meta: { index: 2, term: 1, confState: a.confState }, data });
+    net.cut.delete('c');
+    // lose every 7th chunk on the way
+    let chunks = 0;
+    const c = net.n('c');
+    const step = c.step.bind(c);
+    c.step = (m: Message) => {
+      if (m.type === 'snapshot' && ++chunks % 7 === 0) return;
+      step(m);
+    };
+    let installed: Snapshot | undefined;
+    for (let i = 0; i < 200 && c.commitIndex < 2; i++) {
+      for (const [id, r] of net.nodes) {
+        while (r.hasReady()) {
+          const rd = r.ready();
+          persisted(r, rd);
+          if (id === 'c' && rd.snapshot) installed = rd.snapshot;
+          for (const m of rd.messages) {
+            expect(encodeRaftMessage(m, 'cluster-with-a-name').length).toBeLessThanOrEqual(limit);
+            if (!net.cut.has(m.to)) net.n(m.to).step(m);
+          }
+        }
+      }
+      if (i % 5 === 4) for (const r of net.nodes.values()) r.tick();
+    }
+    expect(installed?.data).toEqual(data);
+    expect(chunks).toBeGreaterThan(100_000 / limit);
+    expect(a.progressOf('c')?.match).toBe(2);
+  });
+
+  it('resumes a snapshot stream at the offset the follower holds', () => {
+    const limit = 4096;
+    const net = new Net(['a', 'b', 'c'], { maxSizePerMsg: limit, maxSnapshotChunksInflight: 2 });
+    net.elect('a');
+    const a = net.n('a');
+    net.cut.add('c');
+    a.propose(enc('x'));
+    net.deliver();
+    a.compact({ meta: { index: 2, term: 1, confState: a.confState }, data: new Uint8Array(60_000).fill(3) });
+    net.cut.delete('c');
+    const toC: number[] = [];
+    /** Delivers messages (ticking when idle) until `stop` holds; messages to cut nodes are lost. */
+    const pump = (stop: () => boolean) => {
+      for (let i = 0; i < 500 && !stop(); i++) {
+        const msgs = net.collect();
+        if (msgs.length === 0) for (const r of net.nodes.values()) r.tick();
+        for (const m of msgs) {
+          if (net.cut.has(m.to) || net.cut.has(m.from)) continue;
+          if (m.type === 'snapshot' && m.to === 'c') toC.push(m.snapshotOffset ?? 0);
+          net.n(m.to).step(m);
+        }
+      }
+    };
+    pump(() => toC.length >= 8);
+    net.cut.add('c');
+    const held = Math.max(...toC);
+    expect(held).toBeGreaterThan(limit * 4);
+    // a stall of an election timeout restarts the stream; it resumes where c is, not at 0
+    toC.length = 0;
+    pump(() => a.progressOf('c')?.state !== 'snapshot');
+    net.cut.delete('c');
+    pump(() => net.n('c').commitIndex >= 2);
+    expect(net.n('c').commitIndex).toBeGreaterThanOrEqual(2);
+    expect(toC.filter((o) => o === 0).length).toBeLessThanOrEqual(1);
+    expect(toC.filter((o) => o > 0 && o < held - limit)).toEqual([]);
+  });
+});
+
+describe('RaftCore: durability of the leader copy', () => {
+  it('the leader counts its own entry only once the driver reports it durable', () => {
+    const a = new RaftCore({ id: 'a', random: seededRandom(1), peers: { voters: ['a'], learners: [] } });
+    a.campaign();
+    a.ready();
+    expect(a.currentRole).toBe('leader');
+    expect(a.commitIndex).toBe(0);
+    a.stableTo(1, 1);
+    const { index } = a.propose(enc('x'));
+    expect(a.ready().committedEntries.map((e) => e.index)).toEqual([1]);
+    expect(a.commitIndex).toBe(1);
+    a.stableTo(index, 1);
+    expect(a.commitIndex).toBe(2);
+    // a stale report (an entry since replaced, or already stable) changes nothing
+    a.stableTo(2, 7);
+    expect(a.commitIndex).toBe(2);
   });
 });
 
@@ -344,11 +472,64 @@ describe('RaftCore: reads and leadership transfer', () => {
     expect(a.ready().readStates).toEqual([]);
   });
 
-  it('lease reads answer at once', () => {
-    const net = new Net(['a', 'b', 'c'], { readOnly: 'lease' });
+  it('a read whose heartbeat round was lost is confirmed by the next periodic heartbeat', () => {
+    const net = new Net(['a', 'b', 'c']);
     net.elect('a');
-    net.n('a').readIndex(enc('r'));
-    expect(net.n('a').ready().readStates).toEqual([{ index: 1, context: enc('r') }]);
+    const a = net.n('a');
+    a.readIndex(enc('lost-round'));
+    // the confirmation round goes nowhere
+    expect(a.ready().messages.filter((m) => m.type === 'heartbeat')).toHaveLength(2);
+    net.reads.clear();
+    net.tick(1);
+    expect(net.reads.get('a')).toEqual([{ index: 1, context: 'lost-round' }]);
+  });
+
+  it('lease reads: answered at once while a quorum answered a recent heartbeat, by a round trip otherwise', () => {
+    const net = new Net(['a', 'b', 'c'], { readOnly: 'lease' });
+    // with leases on, even a fresh node refuses votes for an election timeout
+    net.n('a').campaign();
+    net.deliver();
+    expect(net.n('a').currentRole).not.toBe('leader');
+    net.tick(10);
+    if (net.n('a').currentRole !== 'leader') net.elect('a');
+    const a = net.n('a');
+    net.reads.clear();
+    // a new leader has no lease yet: the read takes a heartbeat round
+    a.readIndex(enc('first'));
+    const first = a.ready();
+    expect(first.readStates).toEqual([]);
+    expect(first.messages.filter((m) => m.type === 'heartbeat')).toHaveLength(2);
+    for (const m of first.messages) net.n(m.to).step(m);
+    net.deliver();
+    expect(net.reads.get('a')).toEqual([{ index: a.commitIndex, context: 'first' }]);
+    // answered heartbeats give the lease: no round trip
+    a.readIndex(enc('leased'));
+    const leased = a.ready();
+    expect(leased.readStates).toEqual([{ index: a.commitIndex, context: enc('leased') }]);
+    expect(leased.messages).toEqual([]);
+    // cut off, the lease runs out before an election timeout and reads need a quorum again
+    net.cut.add('b');
+    net.cut.add('c');
+    net.tick(8);
+    a.readIndex(enc('late'));
+    expect(a.ready().readStates).toEqual([]);
+  });
+
+  it('lease reads: void once a leadership transfer sent TimeoutNow', () => {
+    const net = new Net(['a', 'b', 'c'], { readOnly: 'lease' });
+    net.tick(10);
+    const leader = [...net.nodes.values()].find((n) => n.currentRole === 'leader') ?? (net.elect('a'), net.n('a'));
+    net.tick(1);
+    const target = leader.id === 'b' ? 'c' : 'b';
+    // the transferee never answers: the transfer hangs and the old leader stays leader
+    net.cut.add(target);
+    leader.transferLeadership(target);
+    net.deliver();
+    net.cut.delete(target);
+    leader.readIndex(enc('during-transfer'));
+    const rd = leader.ready();
+    expect(rd.readStates).toEqual([]);
+    expect(rd.messages.some((m) => m.type === 'heartbeat')).toBe(true);
   });
 
   it('transfers leadership to an up-to-date follower, even while it is inside the old leader lease', () => {

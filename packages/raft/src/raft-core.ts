@@ -6,6 +6,7 @@
 import { EcpsError, ValidationError, toHex } from '@ecps/core';
 import type { RandomSource } from '@ecps/core';
 import { applyConfChange, decodeConfChange, encodeConfChange } from './conf-change';
+import { MESSAGE_OVERHEAD_BYTES, entryWireSize } from './message-codec';
 import { Progress } from './progress';
 import type {
   ConfChange,
@@ -34,10 +35,28 @@ export interface RaftCoreOptions {
   readonly checkQuorum?: boolean;
   /** 'safe' (ReadIndex, a heartbeat round per read batch) or 'lease' (trusts the check-quorum lease; needs bounded clock drift). */
   readonly readOnly?: 'safe' | 'lease';
-  /** Upper bound on entry bytes per append message (at least one entry is always sent). Default 1 MiB. */
+  /**
+   * Upper bound on the encoded size of one message (appends are cut to fit, snapshots are sent in chunks that fit).
+   * Set it to the network's limit: the driver does. Default 1 MiB.
+   */
   readonly maxSizePerMsg?: number;
+  /** Largest snapshot a follower accepts from a leader (memory bound). Default 1 GiB. */
+  readonly maxSnapshotBytes?: number;
+  /** Snapshot chunks in flight per follower. Default 4. */
+  readonly maxSnapshotChunksInflight?: number;
+  /**
+   * Bound on the relative rate difference of any two members' clocks, for `readOnly: 'lease'` (0.05 = 5 %): the
+   * lease is `(electionTick - 1) · (1 - d) / (1 + d)` ticks from the send of the last heartbeat a quorum answered.
+   * Default 0.05.
+   */
+  readonly maxClockDrift?: number;
   /** Appends in flight per follower while replicating (pipelining window). Default 256. */
   readonly maxInflight?: number;
+  /**
+   * Entry bytes in flight per follower: keeps a slow follower (or a full transport buffer, which would drop best-effort
+   * messages) from piling up data. Default 8 MiB.
+   */
+  readonly maxInflightBytes?: number;
   /** Spreads election timeouts. */
   readonly random: RandomSource;
   /** The persisted state to start from (what a storage's `load()` returns). */
@@ -50,17 +69,42 @@ export interface RaftCoreOptions {
 
 const NONE = '';
 const TRANSFER_CONTEXT = new TextEncoder().encode('transfer');
+/** Longest read context accepted (it rides in heartbeats). */
+const MAX_READ_CONTEXT = 128;
 
 interface PendingRead {
+  /** Hex of `wireContext`: what heartbeat responses echo. */
   readonly key: string;
+  readonly wireContext: Uint8Array;
   readonly index: number;
   readonly from: NodeId;
+  /** The requester's context, returned in its read state. */
   readonly context: Uint8Array;
   readonly acks: Set<NodeId>;
 }
 
+/** A snapshot being received in chunks. */
+interface IncomingSnapshot {
+  /** The leader streaming it (another leader's stream starts over: its bytes may differ). */
+  readonly from: NodeId;
+  readonly meta: Snapshot['meta'];
+  readonly size: number;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
 function quorum(n: number): number {
   return Math.floor(n / 2) + 1;
+}
+
+function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
@@ -90,7 +134,10 @@ export class RaftCore {
   private commit = 0;
   private applied = 0;
   private unstableFrom = 1;
+  /** The last index the driver reported durable (the leader counts its own copy only up to here). */
+  private stable = 0;
   private pendingSnapshot: Snapshot | undefined;
+  private incoming: IncomingSnapshot | undefined;
 
   private conf: ConfState;
   private confApplied = 0;
@@ -102,9 +149,18 @@ export class RaftCore {
   private readonly checkQuorum: boolean;
   private readonly readOnly: 'safe' | 'lease';
   private readonly maxSizePerMsg: number;
+  private readonly maxSnapshotBytes: number;
+  private readonly maxSnapshotChunksInflight: number;
   private readonly maxInflight: number;
+  private readonly maxInflightBytes: number;
+  /** Ticks a lease lasts from the send of the heartbeat a quorum answered; 0 = leases never valid. */
+  private readonly leaseTicks: number;
   private readonly random: RandomSource;
 
+  /** Ticks since this core was created: the leader stamps heartbeats with it. */
+  private ticks = 0;
+  /** A TimeoutNow went out in this term: a forced election may happen at any time, so the lease is void. */
+  private leaseVoid = false;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -137,7 +193,16 @@ export class RaftCore {
       throw new ValidationError('CONFIG_INVALID', "readOnly 'lease' needs checkQuorum");
     }
     this.maxSizePerMsg = options.maxSizePerMsg ?? 1024 * 1024;
+    if (this.maxSizePerMsg < 4 * MESSAGE_OVERHEAD_BYTES) {
+      throw new ValidationError('CONFIG_INVALID', `maxSizePerMsg must be at least ${4 * MESSAGE_OVERHEAD_BYTES} bytes`);
+    }
+    this.maxSnapshotBytes = options.maxSnapshotBytes ?? 1024 * 1024 * 1024;
+    this.maxSnapshotChunksInflight = Math.max(1, options.maxSnapshotChunksInflight ?? 4);
+    const drift = options.maxClockDrift ?? 0.05;
+    if (!(drift >= 0 && drift < 1)) throw new ValidationError('CONFIG_INVALID', 'maxClockDrift must be in [0, 1)');
+    this.leaseTicks = Math.floor(((this.electionTick - 1) * (1 - drift)) / (1 + drift));
     this.maxInflight = options.maxInflight ?? 256;
+    this.maxInflightBytes = options.maxInflightBytes ?? 8 * 1024 * 1024;
     this.random = options.random;
 
     const snap = options.snapshot;
@@ -160,6 +225,8 @@ export class RaftCore {
       this.log.push(e);
     }
     this.unstableFrom = this.lastIndex() + 1;
+    // what the storage handed us is durable
+    this.stable = this.lastIndex();
     const hs = options.hardState;
     if (hs !== undefined) {
       if (hs.commit > this.lastIndex()) {
@@ -292,8 +359,26 @@ export class RaftCore {
 
   /** Advances logical time by one tick (the driver decides how long a tick is; etcd uses 100 ms). */
   tick(): void {
+    this.ticks++;
     if (this.role === 'leader') this.tickLeader();
     else this.tickElection();
+  }
+
+  /**
+   * The storage made everything up to the entry (`index`, `term`) durable (or the snapshot at `index`). Ignored when
+   * that entry has since been replaced. The leader counts its own copy towards commitment only from here.
+   */
+  stableTo(index: number, term: number): void {
+    if (index <= this.stable || index > this.lastIndex() || this.termAt(index) !== term) return;
+    this.stable = index;
+    if (this.role !== 'leader') return;
+    const self = this.progress.get(this.id);
+    if (self?.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
+  }
+
+  /** The largest command `propose` accepts: what fits one message with the framing. */
+  get maxEntryBytes(): number {
+    return this.maxSizePerMsg - MESSAGE_OVERHEAD_BYTES - 32;
   }
 
   /**
@@ -303,6 +388,11 @@ export class RaftCore {
    *   `UNAVAILABLE` while a leadership transfer is in progress.
    */
   propose(data: Uint8Array): { index: number; term: number } {
+    if (data.length > this.maxEntryBytes) {
+      throw new EcpsError('MESSAGE_TOO_LARGE', `a command of ${data.length} bytes exceeds the ${this.maxEntryBytes}-byte limit`, {
+        details: { size: data.length, limit: this.maxEntryBytes },
+      });
+    }
     return this.appendProposal('normal', data);
   }
 
@@ -338,8 +428,12 @@ export class RaftCore {
   /**
    * Asks for a linearizable read point. The answer arrives as a {@link ReadState} carrying `context` (on this node,
    * also when it is a follower: the leader is asked). Lost requests are not retried: the caller times out and retries.
+   * @throws ValidationError `INVALID_ARGUMENT` for an empty context or one over 128 bytes.
    */
   readIndex(context: Uint8Array): void {
+    if (context.length === 0 || context.length > MAX_READ_CONTEXT) {
+      throw new ValidationError('INVALID_ARGUMENT', `a read context must have 1 to ${MAX_READ_CONTEXT} bytes`);
+    }
     this.step(this.msg('readIndex', this.id, { context }));
   }
 
@@ -374,7 +468,9 @@ export class RaftCore {
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         const force = sameBytes(m.context, TRANSFER_CONTEXT);
-        const inLease = this.checkQuorum && this.leader !== NONE && this.electionElapsed < this.electionTick;
+        // with lease reads a restarted node also waits an election timeout: a leader may count on its earlier answers
+        const startupLease = this.readOnly === 'lease' && this.ticks < this.electionTick;
+        const inLease = this.checkQuorum && ((this.leader !== NONE && this.electionElapsed < this.electionTick) || startupLease);
         // a node that hears from a live leader does not help depose it (thesis §4.2.3)
         if (!force && inLease) return;
       }
@@ -448,6 +544,7 @@ export class RaftCore {
     this.reset(this.term);
     this.role = 'leader';
     this.leader = this.id;
+    this.leaseVoid = false;
     for (const id of [...this.conf.voters, ...this.conf.learners]) this.addProgress(id);
     const self = this.progress.get(this.id);
     // the no-op of thesis §6.4: commits the previous terms' entries and opens the way to ReadIndex and conf changes
@@ -458,8 +555,8 @@ export class RaftCore {
   }
 
   private addProgress(id: NodeId): void {
-    const p = new Progress(this.lastIndex() + 1, this.maxInflight);
-    if (id === this.id) p.match = this.lastIndex();
+    const p = new Progress(this.lastIndex() + 1, this.maxInflight, this.maxInflightBytes);
+    if (id === this.id) p.match = Math.min(this.stable, this.lastIndex());
     p.recentActive = true;
     this.progress.set(id, p);
   }
@@ -538,11 +635,16 @@ export class RaftCore {
       this.leadTransferee = NONE;
     }
     for (const [id, p] of this.progress) {
-      if (id !== this.id && p.state === 'snapshot' && ++p.snapshotTicks >= this.electionTick) p.becomeProbe();
+      // a stalled snapshot stream restarts; the follower tells where to resume
+      if (id !== this.id && p.state === 'snapshot' && ++p.snapshotTicks >= this.electionTick) {
+        p.becomeProbe();
+        this.sendAppend(id);
+      }
     }
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.pendingReads.at(-1)?.context);
+      // re-asks the newest pending read: its confirmation releases every earlier one too
+      this.bcastHeartbeat(this.pendingReads.at(-1)?.wireContext);
     }
   }
 
@@ -649,6 +751,7 @@ export class RaftCore {
         // conflict (or new): drop our suffix from here and take the leader's entries
         this.log.length = e.index - this.offset;
         this.unstableFrom = Math.min(this.unstableFrom, e.index);
+        this.stable = Math.min(this.stable, e.index - 1);
         for (const n of m.entries) if (n.index >= e.index) this.log.push(n);
         break;
       }
@@ -667,12 +770,41 @@ export class RaftCore {
 
   private handleHeartbeat(m: Message): void {
     this.commitTo(Math.min(m.commit, this.lastIndex()));
-    this.send(this.msg('heartbeatResponse', m.from, m.context ? { context: m.context } : {}));
+    this.send(this.msg('heartbeatResponse', m.from, { index: m.index, ...(m.context ? { context: m.context } : {}) }));
   }
 
+  /** One chunk of a snapshot stream; installs the snapshot once every byte is here. */
   private handleSnapshot(m: Message): void {
     const s = m.snapshot;
-    if (s && this.restore(s)) {
+    if (!s) return;
+    if (s.meta.index <= this.commit) {
+      // nothing to install: tell the leader where we are
+      this.send(this.msg('appendResponse', m.from, { index: this.commit }));
+      return;
+    }
+    const offset = m.snapshotOffset ?? 0;
+    const size = m.snapshotSize ?? s.data.length;
+    let inc = this.incoming;
+    if (!inc || inc.from !== m.from || inc.meta.index !== s.meta.index || inc.meta.term !== s.meta.term || inc.size !== size) {
+      if (size > this.maxSnapshotBytes) {
+        this.incoming = undefined;
+        this.send(this.msg('snapshotAck', m.from, { index: s.meta.index, reject: true }));
+        return;
+      }
+      inc = { from: m.from, meta: s.meta, size, chunks: [], received: 0 };
+      this.incoming = inc;
+    }
+    if (offset === inc.received && s.data.length > 0 && inc.received + s.data.length <= size) {
+      inc.chunks.push(s.data);
+      inc.received += s.data.length;
+    }
+    if (inc.received < size) {
+      this.send(this.msg('snapshotAck', m.from, { index: s.meta.index, snapshotOffset: inc.received }));
+      return;
+    }
+    this.incoming = undefined;
+    const data = inc.chunks.length === 1 ? (inc.chunks[0] as Uint8Array) : concat(inc.chunks, size);
+    if (this.restore({ meta: inc.meta, data })) {
       this.send(this.msg('appendResponse', m.from, { index: this.lastIndex() }));
     } else {
       this.send(this.msg('appendResponse', m.from, { index: this.commit }));
@@ -695,6 +827,7 @@ export class RaftCore {
     this.applied = index;
     this.confApplied = index;
     this.unstableFrom = index + 1;
+    this.stable = Math.min(this.stable, index - 1);
     this.pendingSnapshot = s;
     this.conf = s.meta.confState;
     return true;
@@ -720,9 +853,37 @@ export class RaftCore {
       case 'transferLeader':
         this.handleTransfer(m.from);
         return;
+      case 'snapshotAck':
+        this.handleSnapshotAck(m);
+        return;
       default:
         return;
     }
+  }
+
+  private handleSnapshotAck(m: Message): void {
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    if (pr.state !== 'snapshot' || m.index !== pr.pendingSnapshot) return;
+    if (m.reject) {
+      // the follower cannot take a snapshot this large; retried after the stall timeout
+      return;
+    }
+    const held = Math.min(m.snapshotOffset ?? 0, pr.snapshotSent);
+    if (held > pr.snapshotAcked) {
+      pr.snapshotAcked = held;
+      pr.snapshotTicks = 0;
+    } else if (held < pr.snapshotAcked) {
+      // the follower lost what it had (a restart): start again from what it holds
+      pr.snapshotAcked = held;
+      pr.snapshotSent = held;
+    } else if (held < pr.snapshotSent && pr.snapshotResentFrom !== held) {
+      // a repeated answer while chunks are in flight: the chunk at `held` was lost (resend once per position)
+      pr.snapshotResentFrom = held;
+      pr.snapshotSent = held;
+    }
+    this.sendSnapshotChunks(m.from, pr);
   }
 
   private handleAppendResponse(m: Message): void {
@@ -750,9 +911,7 @@ export class RaftCore {
     while (this.sendAppend(m.from, false)) {
       /* sent one more */
     }
-    if (m.from === this.leadTransferee && pr.match === this.lastIndex()) {
-      this.send(this.msg('timeoutNow', m.from));
-    }
+    if (m.from === this.leadTransferee && pr.match === this.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
   private handleHeartbeatResponse(m: Message): void {
@@ -760,9 +919,10 @@ export class RaftCore {
     if (!pr) return;
     pr.recentActive = true;
     pr.probeSent = false;
+    if (m.index <= this.ticks && m.index > pr.ackedStamp) pr.ackedStamp = m.index;
     if (pr.state === 'replicate') pr.freeFirst();
     if (pr.match < this.lastIndex()) this.sendAppend(m.from);
-    if (this.readOnly !== 'safe' || !m.context || !this.isVoter(m.from)) return;
+    if (!m.context || !this.isVoter(m.from)) return;
     const key = toHex(m.context);
     const at = this.pendingReads.findIndex((r) => r.key === key);
     const read = this.pendingReads[at];
@@ -784,14 +944,28 @@ export class RaftCore {
       this.answerRead(m.from, this.commit, m.context);
       return;
     }
-    if (this.readOnly === 'lease') {
-      // check-quorum guarantees no other leader exists within an election timeout of the last quorum contact
+    if (this.leaseValid()) {
+      // no other leader can exist before the lease runs out (see leaseValid)
       this.answerRead(m.from, this.commit, m.context);
       return;
     }
-    const context = new Uint8Array([...m.context, ...new TextEncoder().encode(`#${this.readSeq++}`)]);
-    this.pendingReads.push({ key: toHex(context), index: this.commit, from: m.from, context: m.context, acks: new Set([this.id]) });
-    this.bcastHeartbeat(context);
+    const wireContext = new Uint8Array([...m.context, ...new TextEncoder().encode(`#${this.readSeq++}`)]);
+    this.pendingReads.push({ key: toHex(wireContext), wireContext, index: this.commit, from: m.from, context: m.context, acks: new Set([this.id]) });
+    this.bcastHeartbeat(wireContext);
+  }
+
+  /**
+   * The leader lease (thesis §6.4.1). A follower that accepted a heartbeat refuses every vote for an election timeout
+   * of its own ticks (and so does a restarted one, with lease reads on). Count from the tick at which the newest
+   * heartbeat a quorum answered was sent: while fewer than `leaseTicks` ticks have passed here, even with clocks
+   * off by `maxClockDrift`, no quorum can have elected another leader. Void after a TimeoutNow (the forced election
+   * skips those refusals) and before the leader commits in its term.
+   */
+  private leaseValid(): boolean {
+    if (this.readOnly !== 'lease' || this.leaseVoid || this.leaseTicks < 1) return false;
+    const stamps = this.conf.voters.map((v) => (v === this.id ? this.ticks : (this.progress.get(v)?.ackedStamp ?? -1))).sort((a, b) => b - a);
+    const oldest = stamps[quorum(stamps.length) - 1] ?? -1;
+    return oldest >= 0 && this.ticks - oldest < this.leaseTicks;
   }
 
   private answerRead(to: NodeId, index: number, context: Uint8Array): void {
@@ -804,8 +978,13 @@ export class RaftCore {
     this.electionElapsed = 0;
     this.leadTransferee = transferee;
     const pr = this.progress.get(transferee);
-    if (pr && pr.match === this.lastIndex()) this.send(this.msg('timeoutNow', transferee));
+    if (pr && pr.match === this.lastIndex()) this.sendTimeoutNow(transferee);
     else this.sendAppend(transferee);
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.leaseVoid = true;
+    this.send(this.msg('timeoutNow', to));
   }
 
   private maybeCommit(): boolean {
@@ -843,12 +1022,10 @@ export class RaftCore {
     return { index: e.index, term: e.term };
   }
 
+  /** Appends to the log; the leader's own copy counts once the driver reports it durable ({@link stableTo}). */
   private appendEntry(type: Entry['type'], data: Uint8Array): Entry {
     const e: Entry = { term: this.term, index: this.lastIndex() + 1, type, data };
     this.log.push(e);
-    const self = this.progress.get(this.id);
-    if (self) self.maybeUpdate(e.index);
-    this.maybeCommit();
     return e;
   }
 
@@ -862,6 +1039,7 @@ export class RaftCore {
       this.send(
         this.msg('heartbeat', id, {
           commit: Math.min(p.match, this.commit),
+          index: this.ticks,
           ...(context && this.isVoter(id) ? { context } : {}),
         }),
       );
@@ -876,23 +1054,51 @@ export class RaftCore {
     const prevTerm = this.termAt(prevIndex);
     if (prevTerm === undefined) {
       if (!this.snap) return false;
-      this.send(this.msg('snapshot', to, { snapshot: this.snap }));
       pr.becomeSnapshot(this.snap.meta.index);
+      this.sendSnapshotChunks(to, pr);
       return true;
     }
+    // cut by encoded size so that the message fits the network's limit (propose refuses larger entries)
     const ents: Entry[] = [];
-    let bytes = 0;
+    let bytes = MESSAGE_OVERHEAD_BYTES;
     for (let i = pr.next; i <= this.lastIndex(); i++) {
       const e = this.entryAt(i) as Entry;
-      if (ents.length > 0 && bytes + e.data.length > this.maxSizePerMsg) break;
+      const size = entryWireSize(e);
+      if (ents.length > 0 && bytes + size > this.maxSizePerMsg) break;
       ents.push(e);
-      bytes += e.data.length;
+      bytes += size;
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
     this.send(this.msg('append', to, { index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.commit }));
-    if (ents.length > 0) pr.sent(prevIndex + ents.length);
+    if (ents.length > 0) pr.sent(prevIndex + ents.length, bytes);
     else if (pr.state === 'probe') pr.probeSent = true;
     return true;
+  }
+
+  /** Streams the pending snapshot: chunks that fit one message, at most `maxSnapshotChunksInflight` unacknowledged. */
+  private sendSnapshotChunks(to: NodeId, pr: Progress): void {
+    const snap = this.snap;
+    if (!snap || snap.meta.index !== pr.pendingSnapshot) return;
+    const metaBytes = 64 + [...snap.meta.confState.voters, ...snap.meta.confState.learners].reduce((n, id) => n + id.length + 3, 0);
+    const chunk = Math.max(1, this.maxSizePerMsg - MESSAGE_OVERHEAD_BYTES - metaBytes);
+    const size = snap.data.length;
+    const window = this.maxSnapshotChunksInflight * chunk;
+    if (size === 0) {
+      this.send(this.msg('snapshot', to, { snapshot: snap, snapshotOffset: 0, snapshotSize: 0 }));
+      return;
+    }
+    while (pr.snapshotSent < size && pr.snapshotSent - pr.snapshotAcked < window) {
+      const offset = pr.snapshotSent;
+      const end = Math.min(size, offset + chunk);
+      this.send(
+        this.msg('snapshot', to, {
+          snapshot: { meta: snap.meta, data: snap.data.subarray(offset, end) },
+          snapshotOffset: offset,
+          snapshotSize: size,
+        }),
+      );
+      pr.snapshotSent = end;
+    }
   }
 
   // ------------------------------------------------------------------ membership

@@ -17,21 +17,24 @@ export interface PersistBatch {
 }
 
 /**
- * Durable Raft state. Synchronous on purpose: a node must not send the messages of a Ready before its state is
- * stable, and one synchronous write + fsync per Ready is the group commit.
+ * Durable Raft state. Saves are ordered: each is applied after the previous one, and their promises resolve in
+ * order. This is the contract a storage (or an etcd-style WAL) implements for {@link RaftNode}.
  */
 export interface RaftStorage {
-  /** @throws EcpsError `LOG_CORRUPT` when the stored state cannot be read back. */
+  /** Called once at start-up. @throws EcpsError `LOG_CORRUPT` when the stored state cannot be read back. */
   load(): PersistedState;
   /**
    * Persists `batch`: the snapshot (replacing the log), then the entries (dropping any stored entry at or after
-   * `entries[0].index`), then the hard state. Durable on return when `sync` is true (per the storage's policy).
-   * @throws EcpsError `IO_ERROR` when the write fails (the node must stop: its state is unknown).
+   * `entries[0].index`), then the hard state. The write itself happens before `save` returns (later saves and loads
+   * see it); the promise resolves once it is durable when `sync` is true (per the storage's policy), at once
+   * otherwise.
+   * @throws EcpsError `IO_ERROR` (rejection) when the write fails: the node must stop, its state is unknown.
    */
-  save(batch: PersistBatch, sync: boolean): void;
-  /** Stores a snapshot the node took itself and drops the entries it covers. */
-  compact(snapshot: Snapshot): void;
-  close(): void;
+  save(batch: PersistBatch, sync: boolean): Promise<void>;
+  /** Stores a snapshot the node took itself and drops the entries it covers, in the background. */
+  compact(snapshot: Snapshot): Promise<void>;
+  /** Waits for pending writes and releases the files. */
+  close(): Promise<void>;
 }
 
 /**
@@ -51,7 +54,7 @@ export class MemoryStorage implements RaftStorage {
     };
   }
 
-  save(batch: PersistBatch, _sync = true): void {
+  save(batch: PersistBatch, _sync = true): Promise<void> {
     if (batch.snapshot) this.installSnapshot(batch.snapshot, true);
     const first = batch.entries[0];
     if (first) {
@@ -60,13 +63,17 @@ export class MemoryStorage implements RaftStorage {
       this.log.push(...batch.entries);
     }
     if (batch.hardState) this.hardState = batch.hardState;
+    return Promise.resolve();
   }
 
-  compact(snapshot: Snapshot): void {
+  compact(snapshot: Snapshot): Promise<void> {
     this.installSnapshot(snapshot, false);
+    return Promise.resolve();
   }
 
-  close(): void {}
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 
   private installSnapshot(snapshot: Snapshot, replaceLog: boolean): void {
     if (this.snapshot && this.snapshot.meta.index >= snapshot.meta.index) return;

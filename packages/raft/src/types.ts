@@ -58,9 +58,13 @@ export type MessageType =
   | 'timeoutNow'
   | 'readIndex'
   | 'readIndexResponse'
-  | 'transferLeader';
+  | 'transferLeader'
+  | 'snapshotAck';
 
-/** One Raft message; the type decides which fields mean something (as in etcd's raftpb.Message). */
+/**
+ * One Raft message; the type decides which fields mean something (as in etcd's raftpb.Message). Heartbeats carry the
+ * leader's tick stamp in `index` and their responses echo it (the leader lease).
+ */
 export interface Message {
   readonly type: MessageType;
   readonly from: NodeId;
@@ -72,8 +76,13 @@ export interface Message {
   readonly commit: number;
   readonly reject: boolean;
   readonly rejectHint: number;
+  /** `snapshot`: the chunk's meta and bytes (`data` is the chunk). */
   readonly snapshot?: Snapshot;
   readonly context?: Uint8Array;
+  /** `snapshot`: where the chunk starts in the snapshot data; `snapshotAck`: the bytes the follower holds. */
+  readonly snapshotOffset?: number;
+  /** `snapshot`: the total size of the snapshot data. */
+  readonly snapshotSize?: number;
 }
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
@@ -90,11 +99,14 @@ export interface ReadState {
 }
 
 /**
- * What the core asks its driver to do, in this order:
+ * What the core asks its driver to do:
  * 1. persist `snapshot` (if any), then `entries` (truncating the stored log at `entries[0].index`), then `hardState`,
- *    and make that durable when `mustSync`;
- * 2. send `messages`;
- * 3. restore the state machine from `snapshot` (if any), then apply `committedEntries` in order;
+ *    in the order of the Readys, and make that durable when `mustSync`; once durable, report it with
+ *    `RaftCore.stableTo` (the leader counts its own copy of an entry only then);
+ * 2. send `messages`: when `mustSync`, only those {@link sendableBeforePersist} may leave before the write is durable
+ *    (the leader's appends go out in parallel with its own write, thesis §10.2.1); the rest wait for it;
+ * 3. restore the state machine from `snapshot` (if any), then apply `committedEntries` in order (they are durable on
+ *    a majority, so this does not wait for the local write);
  * 4. serve `readStates` once the applied index reaches each one's index.
  */
 export interface Ready {
@@ -106,4 +118,28 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
   readonly mustSync: boolean;
+}
+
+/**
+ * True for the messages a node may send before the write of their Ready is durable: what a leader sends to replicate
+ * (appends, heartbeats, snapshot chunks, the transfer's TimeoutNow), read-index traffic, and pre-votes (which change
+ * no state). Votes, vote responses and acknowledgements promise durable state and wait for the write.
+ */
+export function sendableBeforePersist(m: Message): boolean {
+  switch (m.type) {
+    case 'append':
+    case 'heartbeat':
+    case 'heartbeatResponse':
+    case 'snapshot':
+    case 'timeoutNow':
+    case 'readIndex':
+    case 'readIndexResponse':
+    case 'transferLeader':
+    case 'preVote':
+    case 'preVoteResponse':
+    case 'snapshotAck':
+      return true;
+    default:
+      return false;
+  }
 }

@@ -12,7 +12,7 @@ import { grpcBusServer, grpcTransport } from '@ecps/transport-grpc';
 import type { GrpcBusServer } from '@ecps/transport-grpc';
 import { mqttTransport } from '@ecps/transport-mqtt';
 import type { Transport } from '@ecps/core';
-import { KvClient } from '../src/kv-service';
+import { KvClient } from '../src/kv-client';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ids = ['p1', 'p2', 'p3'];

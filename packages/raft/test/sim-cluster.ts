@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
-// A Raft cluster of KV replicas inside the seeded SimNetwork of @ecps/testkit, with clients that retry through
-// leader changes, a recorded history, and the Raft safety invariants checked after every step.
+// A Raft KV cluster made of the production pieces (RaftNode, FileStorage, transportNetwork, serveKv, KvClient)
+// running inside the seeded SimNetwork of @ecps/testkit: every node has its own simulated disk (only synced bytes
+// survive a crash, unsynced writes may be torn), its own clock (drifting, stepped, paused) and its own transport on
+// the simulated broker. Clients record a history for the linearizability checker; the cluster checks election
+// safety and state machine safety as it runs.
 import { seededRandom, toHex } from '@ecps/core';
-import { KvCommand, KvResult } from '@ecps/proto/ext/v1';
-import { SimNetwork } from '@ecps/testkit';
-import type { HistoryOperation, LinearizabilityModel } from '@ecps/testkit';
+import type { RandomSource, Subscription, Transport } from '@ecps/core';
+import { SimBroker, SimDisk, SimNetwork } from '@ecps/testkit';
+import type { HistoryOperation, LinearizabilityModel, SimPacket } from '@ecps/testkit';
+import type { Disk } from '../src/disk';
+import { FileStorage } from '../src/file-storage';
+import { KvClient } from '../src/kv-client';
+import { serveKv } from '../src/kv-service';
 import { KvStateMachine } from '../src/kv-state-machine';
-import { decodeRaftMessage, encodeRaftMessage } from '../src/message-codec';
-import { RaftCore } from '../src/raft-core';
-import { MemoryStorage } from '../src/storage';
-import type { Message, NodeId, Snapshot } from '../src/types';
+import { RaftNode } from '../src/raft-node';
+import type { StateMachine } from '../src/state-machine';
+import { transportNetwork } from '../src/transport-network';
+import type { ConfChange } from '../src/types';
 
 export type KvInput =
   | { kind: 'put'; key: string; value: string }
@@ -21,50 +28,8 @@ export interface KvOutput {
   value: string | null;
 }
 
-interface ClientRequest {
-  kind: 'request';
-  clientId: string;
-  seq: number;
-  attempt: number;
-  input: KvInput;
-}
-interface ClientReply {
-  kind: 'reply';
-  clientId: string;
-  seq: number;
-  attempt: number;
-  output?: KvOutput;
-  redirect?: string;
-}
-type Wire = { kind: 'raft'; bytes: Uint8Array } | ClientRequest | ClientReply;
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-export function toCommand(clientId: string, seq: number, input: KvInput): Uint8Array {
-  const base = { clientId, sequence: BigInt(seq) };
-  switch (input.kind) {
-    case 'put':
-      return KvCommand.encode({ ...base, op: { $case: 'put', value: { key: input.key, value: enc.encode(input.value) } } }).finish();
-    case 'delete':
-      return KvCommand.encode({ ...base, op: { $case: 'delete', value: { key: input.key } } }).finish();
-    case 'cas':
-      return KvCommand.encode({
-        ...base,
-        op: {
-          $case: 'cas',
-          value: {
-            key: input.key,
-            expectAbsent: input.expected === null,
-            expected: enc.encode(input.expected ?? ''),
-            value: enc.encode(input.value),
-          },
-        },
-      }).finish();
-    case 'get':
-      return KvCommand.encode({ ...base, op: { $case: 'get', value: { key: input.key } } }).finish();
-  }
-}
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** The sequential specification of one key. */
 export const kvModel: LinearizabilityModel<string | null, KvInput, KvOutput> = {
@@ -99,7 +64,6 @@ export const kvModel: LinearizabilityModel<string | null, KvInput, KvOutput> = {
 export interface SimClusterOptions {
   seed: number;
   voters?: number;
-  learners?: number;
   /** Nodes that start outside the configuration; the nemesis adds and removes members when > 0. */
   spares?: number;
   dropRate?: number;
@@ -108,232 +72,142 @@ export interface SimClusterOptions {
   snapshotEvery?: number;
   tickMs?: number;
   readOnly?: 'safe' | 'lease';
-  /** A deliberate bug for checking the checker: serve gets from the local replica without ReadIndex. */
-  unsafeLocalReads?: boolean;
+  /** Clock rates are drawn from [1 - clockSpread, 1 + clockSpread]. Default 0.02. */
+  clockSpread?: number;
+  /** The bound the nodes assume (RaftNodeOptions.maxClockDrift). Default 0.05. */
+  maxClockDrift?: number;
+  /** Virtual ms an fsync takes. Default 1. */
+  syncLatencyMs?: number;
 }
 
-class SimReplica {
-  core: RaftCore;
-  sm = new KvStateMachine();
-  waiting = new Map<string, ClientRequest>();
-  reads = new Map<string, ClientRequest>();
-  readyReads: { index: number; req: ClientRequest }[] = [];
+interface Member {
+  readonly node: RaftNode;
+  readonly store: KvStateMachine;
+  readonly transport: Transport;
+  readonly kv: Subscription;
+}
 
+/** Records what each node applies at each index (state machine safety) around the real store. */
+class Recorder implements StateMachine {
   constructor(
-    readonly id: NodeId,
-    readonly storage: MemoryStorage,
-    readonly cluster: SimCluster,
-    voters: string[],
-    learners: string[],
-    seed: number,
-  ) {
-    const st = storage.load();
-    this.core = new RaftCore({
-      id,
-      random: seededRandom(seed),
-      ...st,
-      peers: { voters, learners },
-      readOnly: cluster.options.readOnly ?? 'safe',
-      maxInflight: 8,
-      maxSizePerMsg: 4096,
-    });
-    if (st.snapshot) this.sm.restore(st.snapshot.data);
-    // committed entries after the snapshot are re-applied by the first ready()
+    private readonly id: string,
+    private readonly inner: KvStateMachine,
+    private readonly cluster: SimCluster,
+  ) {}
+  apply(command: Uint8Array, index: number): Uint8Array {
+    this.cluster.recordApplied(this.id, index, command);
+    return this.inner.apply(command, index);
   }
-
-  flush(): void {
-    const c = this.cluster;
-    while (this.core.hasReady()) {
-      const rd = this.core.ready();
-      if (rd.softState?.role === 'leader') c.recordLeader(this.core.currentTerm, this.id);
-      this.storage.save(rd, rd.mustSync);
-      for (const m of rd.messages) c.sendRaft(m);
-      if (rd.snapshot) this.sm.restore(rd.snapshot.data);
-      for (const e of rd.committedEntries) {
-        c.recordApplied(this.id, e.index, e.term, e.data);
-        if (e.type !== 'normal' || e.data.length === 0) continue;
-        const result = this.sm.applyCommand(e.data, e.index);
-        const cmd = KvCommand.decode(e.data);
-        const w = this.waiting.get(cmd.clientId);
-        if (w && BigInt(w.seq) === cmd.sequence) {
-          this.waiting.delete(cmd.clientId);
-          c.reply(this.id, w, { output: outputOf(w.input, result) });
-        }
-      }
-      for (const rs of rd.readStates) {
-        const key = toHex(rs.context);
-        const req = this.reads.get(key);
-        if (req) {
-          this.reads.delete(key);
-          this.readyReads.push({ index: rs.index, req });
-        }
-      }
-      this.serveReads();
-      this.maybeSnapshot();
-    }
+  snapshot(): Uint8Array {
+    return this.inner.snapshot();
   }
-
-  private serveReads(): void {
-    const applied = this.core.appliedIndex;
-    this.readyReads = this.readyReads.filter(({ index, req }) => {
-      if (index > applied) return true;
-      const v = this.sm.read(req.input.key);
-      this.cluster.reply(this.id, req, { output: { ok: v !== undefined, value: v === undefined ? null : dec.decode(v) } });
-      return false;
-    });
+  restore(data: Uint8Array): void {
+    this.inner.restore(data);
   }
-
-  private maybeSnapshot(): void {
-    const every = this.cluster.options.snapshotEvery ?? 25;
-    const applied = this.core.appliedIndex;
-    if (applied - this.core.firstIndex() < every) return;
-    const term = this.core.termAt(applied);
-    if (term === undefined) return;
-    const snap: Snapshot = { meta: { index: applied, term, confState: this.core.confState }, data: this.sm.snapshot() };
-    this.core.compact(snap);
-    this.storage.compact(snap);
-  }
-
-  onRequest(req: ClientRequest): void {
-    if (req.input.kind === 'get' && this.cluster.options.unsafeLocalReads) {
-      const v = this.sm.read(req.input.key);
-      this.cluster.reply(this.id, req, { output: { ok: v !== undefined, value: v === undefined ? null : dec.decode(v) } });
-      return;
-    }
-    if (req.input.kind === 'get') {
-      const ctx = enc.encode(`${req.clientId}/${req.seq}/${req.attempt}`);
-      if (this.core.currentLeader === '') {
-        this.cluster.reply(this.id, req, { redirect: '' });
-        return;
-      }
-      this.reads.set(toHex(ctx), req);
-      this.core.readIndex(ctx);
-    } else {
-      try {
-        this.core.propose(toCommand(req.clientId, req.seq, req.input));
-        this.waiting.set(req.clientId, req);
-      } catch {
-        this.cluster.reply(this.id, req, { redirect: this.core.currentLeader });
-        return;
-      }
-    }
-    this.flush();
-  }
-}
-
-function outputOf(input: KvInput, r: KvResult): KvOutput {
-  if (input.kind === 'cas') return { ok: r.ok, value: null };
-  if (input.kind === 'get') return { ok: r.found, value: r.found ? dec.decode(r.value) : null };
-  return { ok: true, value: null };
-}
-
-interface SimClient {
-  id: string;
-  seq: number;
-  attempt: number;
-  target: string;
-  current?: { input: KvInput; call: number; index: number };
-  done: boolean;
 }
 
 export class SimCluster {
-  readonly net: SimNetwork<Wire>;
+  readonly net: SimNetwork<SimPacket>;
+  readonly broker: SimBroker;
   readonly ids: string[];
-  readonly replicas = new Map<string, SimReplica | undefined>();
-  readonly storages = new Map<string, MemoryStorage>();
+  readonly voterIds: string[];
+  readonly clientIds: string[] = [];
+  readonly members = new Map<string, Member | undefined>();
+  readonly disks = new Map<string, SimDisk>();
   readonly history: HistoryOperation<KvInput, KvOutput>[] = [];
   /** Safety violations found by the invariant checks. */
   readonly violations: string[] = [];
+  /** What the nemesis did (for failure reports). */
+  readonly faults: string[] = [];
+  readonly rand: RandomSource;
   private readonly leaders = new Map<number, string>();
   private readonly applied = new Map<number, string>();
-  private readonly rand;
   private stamp = 0;
-  private clients: SimClient[] = [];
   private restarts = 0;
-  private readonly voterIds: string[];
-  private readonly learnerIds: string[];
+  private running = 0;
+  membershipChanges = 0;
 
   constructor(readonly options: SimClusterOptions) {
     const voters = options.voters ?? 3;
-    const learners = options.learners ?? 0;
     this.voterIds = Array.from({ length: voters }, (_, i) => `n${i + 1}`);
-    this.learnerIds = Array.from({ length: learners }, (_, i) => `l${i + 1}`);
     const spares = Array.from({ length: options.spares ?? 0 }, (_, i) => `s${i + 1}`);
-    this.ids = [...this.voterIds, ...this.learnerIds, ...spares];
-    this.net = new SimNetwork<Wire>({
+    this.ids = [...this.voterIds, ...spares];
+    this.net = new SimNetwork<SimPacket>({
       seed: options.seed,
-      dropRate: options.dropRate ?? 0.05,
+      dropRate: options.dropRate ?? 0.03,
       duplicateRate: options.duplicateRate ?? 0.02,
       minDelay: 1,
-      maxDelay: options.maxDelay ?? 20,
+      maxDelay: options.maxDelay ?? 12,
     });
+    this.broker = new SimBroker(this.net);
     this.rand = seededRandom(options.seed ^ 0x5eed);
-    this.net.onDeliver((to, w) => this.deliver(to, w));
+    const spread = options.clockSpread ?? 0.02;
     for (const id of this.ids) {
-      this.storages.set(id, new MemoryStorage());
-      this.start(id);
+      this.net.setClock(id, { rate: 1 - spread + 2 * spread * this.rand.float() });
+      this.disks.set(id, new SimDisk({ schedule: (ms, fn) => this.net.schedule(ms, fn), random: seededRandom(this.rand.int(1 << 30)), syncLatencyMs: options.syncLatencyMs ?? 1 }));
     }
   }
 
-  private start(id: string): void {
-    const storage = this.storages.get(id) as MemoryStorage;
-    const r = new SimReplica(id, storage, this, this.voterIds, this.learnerIds, this.options.seed * 31 + this.restarts++);
-    this.replicas.set(id, r);
-    this.net.restart(id);
-    const tickMs = this.options.tickMs ?? 10;
-    const loop = () => {
-      if (this.replicas.get(id) !== r) return;
-      r.core.tick();
-      r.flush();
-      this.net.schedule(tickMs, loop);
-    };
-    this.net.schedule(1 + this.rand.int(tickMs), loop);
-    r.flush();
+  /** Starts every node (asynchronously: run the network to let them come up). */
+  startAll(): void {
+    for (const id of this.ids) this.start(id);
   }
 
+  /** Starts (or restarts) node `id` from its disk. */
+  start(id: string): void {
+    this.net.restart(id);
+    const incarnation = this.net.incarnation(id);
+    const random = seededRandom(this.options.seed * 131 + this.restarts++);
+    const transport = this.broker.transport(id, { random });
+    const store = new KvStateMachine();
+    const clock = this.net.clock(id);
+    const started = (async () => {
+      const node = await RaftNode.start({
+        id,
+        peers: { voters: this.voterIds, learners: [] },
+        storage: new FileStorage({ dir: `/${id}`, disk: this.disks.get(id) as unknown as Disk }),
+        stateMachine: new Recorder(id, store, this),
+        network: transportNetwork({ transport, clusterId: 'sim', nodeId: id, clock, random }),
+        tickMs: this.options.tickMs ?? 10,
+        electionTick: 10,
+        snapshotEvery: this.options.snapshotEvery ?? 25,
+        readOnly: this.options.readOnly ?? 'safe',
+        maxClockDrift: this.options.maxClockDrift ?? 0.05,
+        maxInflight: 8,
+        maxSizePerMsg: 4096,
+        clock,
+        random,
+        defer: (fn) => this.net.scheduleOn(id, 0, fn, incarnation),
+      });
+      node.onLeaderChange((leader, term) => {
+        if (leader === id) this.recordLeader(term, id);
+      });
+      const kv = await serveKv({ transport, clusterId: 'sim', node, store, timeoutMs: 300, clock, random });
+      if (this.net.incarnation(id) === incarnation) this.members.set(id, { node, store, transport, kv });
+    })();
+    started.catch((error: unknown) => this.violations.push(`${id} failed to start: ${String(error)}`));
+  }
+
+  /** Kills node `id`: its process stops and its disk loses what was not synced (maybe tearing the last write). */
   crash(id: string): void {
-    this.replicas.set(id, undefined);
+    this.members.set(id, undefined);
     this.net.crash(id);
+    this.disks.get(id)?.crash();
+    this.faults.push(`${this.net.now}: crash ${id}`);
   }
 
   restart(id: string): void {
-    if (this.replicas.get(id) === undefined) this.start(id);
+    if (this.net.isUp(id)) return;
+    this.faults.push(`${this.net.now}: restart ${id}`);
+    this.start(id);
   }
 
-  replica(id: string): SimReplica | undefined {
-    return this.replicas.get(id);
-  }
-
-  leader(): SimReplica | undefined {
-    let best: SimReplica | undefined;
-    for (const r of this.replicas.values()) {
-      if (r && r.core.currentRole === 'leader' && (!best || r.core.currentTerm > best.core.currentTerm)) best = r;
+  leader(): Member | undefined {
+    let best: Member | undefined;
+    for (const m of this.members.values()) {
+      if (m?.node.isLeader() && (!best || m.node.status().term > best.node.status().term)) best = m;
     }
     return best;
-  }
-
-  sendRaft(m: Message): void {
-    // every message crosses the simulated wire in its protobuf form
-    this.net.send(m.from, m.to, { kind: 'raft', bytes: encodeRaftMessage(m) });
-  }
-
-  private deliver(to: string, w: Wire): void {
-    const r = this.replicas.get(to);
-    if (w.kind === 'reply') {
-      this.onReply(w);
-      return;
-    }
-    if (!r) return;
-    if (w.kind === 'raft') {
-      r.core.step(decodeRaftMessage(w.bytes).message);
-      r.flush();
-    } else {
-      r.onRequest(w);
-    }
-  }
-
-  reply(from: string, req: ClientRequest, body: { output?: KvOutput; redirect?: string }): void {
-    this.net.send(from, req.clientId, { kind: 'reply', clientId: req.clientId, seq: req.seq, attempt: req.attempt, ...body });
   }
 
   recordLeader(term: number, id: string): void {
@@ -342,158 +216,226 @@ export class SimCluster {
     this.leaders.set(term, id);
   }
 
-  recordApplied(node: string, index: number, term: number, data: Uint8Array): void {
-    const sig = `${term}:${toHex(data)}`;
+  recordApplied(node: string, index: number, command: Uint8Array): void {
+    const sig = toHex(command);
     const prev = this.applied.get(index);
-    if (prev !== undefined && prev !== sig) this.violations.push(`${node} applied a different entry at ${index}`);
+    if (prev !== undefined && prev !== sig) this.violations.push(`${node} applied a different command at ${index}`);
     this.applied.set(index, sig);
   }
 
   // ------------------------------------------------------------------ clients
 
-  /** Starts `n` clients that issue random operations on `keys` keys until virtual time `until`. */
-  startClients(n: number, keys: number, until: number, timeoutMs = 150): void {
+  /**
+   * Starts `n` clients, each with its own node and KvClient, running `lanes` concurrent loops of random operations
+   * on `keys` keys until virtual time `until` (the lanes of one client pipeline over its one session).
+   */
+  startClients(n: number, keys: number, until: number, lanes = 2): void {
     for (let i = 0; i < n; i++) {
-      const c: SimClient = { id: `c${i + 1}`, seq: 0, attempt: 0, target: this.voterIds[0] as string, done: false };
-      this.clients.push(c);
-      this.net.restart(c.id);
-      this.net.schedule(this.rand.int(20), () => this.nextOp(c, keys, until, timeoutMs));
-    }
-  }
-
-  private nextOp(c: SimClient, keys: number, until: number, timeoutMs: number): void {
-    if (this.net.now >= until) {
-      c.done = true;
-      return;
-    }
-    const key = `k${this.rand.int(keys)}`;
-    const roll = this.rand.int(10);
-    const value = `${c.id}-${c.seq + 1}`;
-    const input: KvInput =
-      roll < 3
-        ? { kind: 'put', key, value }
-        : roll < 4
-          ? { kind: 'delete', key }
-          : roll < 6
-            ? { kind: 'cas', key, expected: this.rand.int(2) === 0 ? null : `c${1 + this.rand.int(3)}-${1 + this.rand.int(Math.max(1, c.seq))}`, value }
-            : { kind: 'get', key };
-    c.seq++;
-    c.attempt = 0;
-    c.current = { input, call: this.stamp++, index: this.history.length };
-    this.history.push({ clientId: c.id, input, output: undefined, call: c.current.call, return: Infinity });
-    this.sendAttempt(c, keys, until, timeoutMs);
-  }
-
-  private sendAttempt(c: SimClient, keys: number, until: number, timeoutMs: number): void {
-    const cur = c.current;
-    if (!cur) return;
-    const attempt = ++c.attempt;
-    this.net.send(c.id, c.target, { kind: 'request', clientId: c.id, seq: c.seq, attempt, input: cur.input });
-    this.net.schedule(timeoutMs, () => {
-      if (c.current !== cur || c.attempt !== attempt) return;
-      // no answer: try another node with the same sequence number (the state machine deduplicates)
-      c.target = this.ids[this.rand.int(this.ids.length)] as string;
-      if (this.net.now > until + 20 * timeoutMs) {
-        c.current = undefined;
-        c.done = true;
-        return;
+      const id = `c${i + 1}`;
+      // a short deadline: some calls end without knowing their outcome, which the checker must handle
+      const client = this.client(id, 700);
+      for (let lane = 0; lane < lanes; lane++) {
+        this.running++;
+        void this.loop(`${id}/${lane}`, client, keys, until).finally(() => this.running--);
       }
-      this.sendAttempt(c, keys, until, timeoutMs);
-    });
-    this.pending.set(c.id, { keys, until, timeoutMs });
+    }
   }
 
-  private pending = new Map<string, { keys: number; until: number; timeoutMs: number }>();
+  /** A KvClient on its own simulated node `id` (listed among the clients, so partitions place it). */
+  client(id: string, deadlineMs = 2_500, attemptTimeoutMs = 120): KvClient {
+    this.clientIds.push(id);
+    const seed = this.options.seed * 977 + this.clientIds.length;
+    return new KvClient({
+      transport: this.broker.transport(id, { random: seededRandom(seed) }),
+      clusterId: 'sim',
+      members: this.voterIds,
+      nodeId: id,
+      attemptTimeoutMs,
+      deadlineMs,
+      clock: this.net.clock(id),
+      random: seededRandom(seed + 1),
+    });
+  }
 
-  private onReply(w: ClientReply): void {
-    const c = this.clients.find((x) => x.id === w.clientId);
-    const p = this.pending.get(w.clientId);
-    if (!c || !c.current || !p || w.seq !== c.seq || w.attempt !== c.attempt) return;
-    if (w.output === undefined) {
-      if (w.redirect) c.target = w.redirect;
-      else c.target = this.ids[this.rand.int(this.ids.length)] as string;
-      const attempt = c.attempt;
-      const cur = c.current;
-      this.net.schedule(5, () => {
-        if (c.current === cur && c.attempt === attempt) this.sendAttempt(c, p.keys, p.until, p.timeoutMs);
-      });
-      return;
-    }
-    const op = this.history[c.current.index] as HistoryOperation<KvInput, KvOutput>;
-    this.history[c.current.index] = { ...op, output: w.output, return: this.stamp++ };
-    c.current = undefined;
-    this.nextOp(c, p.keys, p.until, p.timeoutMs);
+  /** Runs the network until `done` holds (or `ms` of virtual time pass); true when it holds. */
+  runUntil(done: () => boolean, ms = 5_000): Promise<boolean> {
+    return this.net.runWhileAsync(done, this.net.now + ms);
+  }
+
+  /** Runs the network until `promise` settles (or `ms` pass) and returns its outcome. */
+  async settle<T>(promise: Promise<T>, ms = 5_000): Promise<{ value?: T; error?: unknown; done: boolean }> {
+    let out: { value?: T; error?: unknown; done: boolean } = { done: false };
+    promise.then(
+      (value) => (out = { value, done: true }),
+      (error: unknown) => (out = { error, done: true }),
+    );
+    await this.runUntil(() => out.done, ms);
+    return out;
   }
 
   clientsDone(): boolean {
-    return this.clients.every((c) => c.done);
+    return this.running === 0;
+  }
+
+  /** Calls that failed after the faults stopped (there must be none: the cluster makes progress again). */
+  readonly failedAfterFaults: string[] = [];
+
+  private async loop(who: string, client: KvClient, keys: number, until: number): Promise<void> {
+    let n = 0;
+    while (this.net.now < until) {
+      n++;
+      const key = `k${this.rand.int(keys)}`;
+      const roll = this.rand.int(10);
+      const value = `${who}-${n}`;
+      const input: KvInput =
+        roll < 3
+          ? { kind: 'put', key, value }
+          : roll < 4
+            ? { kind: 'delete', key }
+            : roll < 6
+              ? { kind: 'cas', key, expected: this.rand.int(2) === 0 ? null : `${who}-${Math.max(1, n - 1 - this.rand.int(3))}`, value }
+              : { kind: 'get', key };
+      await this.record(who, client, input);
+    }
+    // once the faults stop every call must succeed: write and read each key
+    for (let k = 0; k < keys; k++) {
+      for (const input of [{ kind: 'put', key: `k${k}`, value: `${who}-final` }, { kind: 'get', key: `k${k}` }] as KvInput[]) {
+        if (!(await this.record(who, client, input, true))) this.failedAfterFaults.push(`${who} ${input.kind} k${k}`);
+      }
+    }
+  }
+
+  /** Performs one call (a patient caller tries again, as a new call) and records it; false when all stayed unknown. */
+  private async record(who: string, client: KvClient, input: KvInput, patient = false): Promise<boolean> {
+    for (let attempt = 0; attempt < (patient ? 6 : 1); attempt++) {
+      const at = this.history.length;
+      this.history.push({ clientId: who, input, output: undefined, call: this.stamp++, return: Infinity });
+      try {
+        const output = await this.perform(client, input);
+        this.history[at] = { ...(this.history[at] as HistoryOperation<KvInput, KvOutput>), output, return: this.stamp++ };
+        return true;
+      } catch {
+        // outcome unknown (TIMEOUT): the call stays open-ended in the history
+      }
+    }
+    return false;
+  }
+
+  private async perform(client: KvClient, input: KvInput): Promise<KvOutput> {
+    switch (input.kind) {
+      case 'put':
+        await client.put(input.key, enc(input.value));
+        return { ok: true, value: null };
+      case 'delete':
+        await client.delete(input.key);
+        return { ok: true, value: null };
+      case 'cas':
+        return { ok: await client.compareAndSet(input.key, input.expected === null ? undefined : enc(input.expected), enc(input.value)), value: null };
+      case 'get': {
+        const r = await client.get(input.key);
+        return { ok: r.value !== undefined, value: r.value === undefined ? null : dec(r.value) };
+      }
+    }
   }
 
   // ------------------------------------------------------------------ faults
 
-  /** Random faults every `period` ms until `until`: partitions, heals, crashes and restarts, leadership transfers. */
-  startNemesis(until: number, period = 150): void {
+  /**
+   * Random faults every ~`period` ms until `until`: partitions that split nodes and clients into two sides, leader
+   * isolation, one-way cuts, crashes with disk loss and restarts, process pauses, wall-clock steps, leadership
+   * transfers and membership changes.
+   */
+  startNemesis(until: number, period = 120): void {
+    const everyone = () => [...this.ids, ...this.clientIds];
     const act = () => {
-      if (this.net.now >= until) {
-        this.net.heal();
-        for (const id of this.ids) this.restart(id);
-        return;
-      }
-      const roll = (this.options.spares ?? 0) > 0 && this.rand.int(3) === 0 ? -1 : this.rand.int(10);
-      const up = this.ids.filter((id) => this.replicas.get(id) !== undefined);
-      const down = this.ids.filter((id) => this.replicas.get(id) === undefined);
+      if (this.net.now >= until) return;
+      const up = this.ids.filter((id) => this.members.get(id) !== undefined);
+      const down = this.ids.filter((id) => !this.net.isUp(id));
+      const roll = (this.options.spares ?? 0) > 0 && this.rand.int(4) === 0 ? -1 : this.rand.int(12);
       if (roll < 0) {
         this.changeMembership();
       } else if (roll < 2) {
-        const shuffled = [...this.ids].sort(() => this.rand.float() - 0.5);
-        const cut = 1 + this.rand.int(this.ids.length - 1);
+        const shuffled = [...everyone()].sort(() => this.rand.float() - 0.5);
+        const cut = 1 + this.rand.int(shuffled.length - 1);
         this.net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+        this.faults.push(`${this.net.now}: partition ${shuffled.slice(0, cut).join(',')} | ${shuffled.slice(cut).join(',')}`);
       } else if (roll < 4) {
         this.net.heal();
-      } else if (roll < 6 && up.length > 1) {
+        this.faults.push(`${this.net.now}: heal`);
+      } else if (roll < 5) {
         const l = this.leader();
-        const victim = l && this.rand.int(2) === 0 ? l.id : (up[this.rand.int(up.length)] as string);
-        this.crash(victim);
-      } else if (roll < 8 && down.length > 0) {
-        this.restart(down[this.rand.int(down.length)] as string);
-      } else if (roll < 9) {
-        const l = this.leader();
-        const target = this.ids[this.rand.int(this.ids.length)] as string;
         if (l) {
-          l.core.transferLeadership(target);
-          l.flush();
+          // the old leader keeps one client on its side: reads there must not be served stale
+          const client = this.clientIds[this.rand.int(this.clientIds.length)] as string;
+          this.net.partition([[l.node.id, client]]);
+          this.faults.push(`${this.net.now}: isolate leader ${l.node.id} with ${client}`);
         }
+      } else if (roll < 6) {
+        const all = everyone();
+        const a = all[this.rand.int(all.length)] as string;
+        const b = all[this.rand.int(all.length)] as string;
+        if (a !== b) {
+          this.net.cutOneWay(a, b);
+          this.faults.push(`${this.net.now}: cut ${a} -> ${b}`);
+        }
+      } else if (roll < 8 && up.length > 1) {
+        const l = this.leader();
+        this.crash(l && this.rand.int(2) === 0 ? l.node.id : (up[this.rand.int(up.length)] as string));
+      } else if (roll < 9 && down.length > 0) {
+        this.restart(down[this.rand.int(down.length)] as string);
+      } else if (roll < 10 && up.length > 0) {
+        const l = this.leader();
+        const victim = l && this.rand.int(2) === 0 ? l.node.id : (up[this.rand.int(up.length)] as string);
+        const ms = 30 + this.rand.int(250);
+        this.net.pause(victim, ms);
+        this.faults.push(`${this.net.now}: pause ${victim} ${ms} ms`);
+      } else if (roll < 11 && up.length > 0) {
+        const victim = up[this.rand.int(up.length)] as string;
+        const step = (this.rand.int(2) === 0 ? -1 : 1) * (1_000 + this.rand.int(60_000));
+        this.net.jumpClock(victim, step);
+        this.faults.push(`${this.net.now}: clock of ${victim} steps ${step} ms`);
       } else {
         const l = this.leader();
-        if (l) this.net.partition([[l.id]]);
+        const target = this.voterIds[this.rand.int(this.voterIds.length)] as string;
+        if (l && target !== l.node.id) {
+          l.node.transferLeadership(target);
+          this.faults.push(`${this.net.now}: transfer ${l.node.id} -> ${target}`);
+        }
       }
       this.net.schedule(period / 2 + this.rand.int(period), act);
     };
     this.net.schedule(period, act);
   }
 
+  /** Faults stop: the network heals and every node comes back. */
+  endFaults(): void {
+    this.net.heal();
+    for (const id of this.ids) this.restart(id);
+    this.faults.push(`${this.net.now}: faults end`);
+  }
+
   /** Asks the leader for one random single-server change, keeping at least three voters. */
   private changeMembership(): void {
     const l = this.leader();
     if (!l) return;
-    const conf = l.core.confState;
+    const conf = l.node.status().confState;
     const id = this.ids[this.rand.int(this.ids.length)] as string;
-    const type = conf.voters.includes(id)
+    const type: ConfChange['type'] | undefined = conf.voters.includes(id)
       ? conf.voters.length > 3
         ? 'removeNode'
         : undefined
       : conf.learners.includes(id)
-        ? this.rand.int(3) === 0 ? 'removeNode' : 'addVoter'
-        : this.rand.int(2) === 0 ? 'addLearner' : 'addVoter';
+        ? this.rand.int(3) === 0
+          ? 'removeNode'
+          : 'addVoter'
+        : this.rand.int(2) === 0
+          ? 'addLearner'
+          : 'addVoter';
     if (!type) return;
-    try {
-      l.core.proposeConfChange({ type, nodeId: id });
-      this.membershipChanges++;
-    } catch {
-      // a change in progress, or a transfer: the nemesis just tries again later
-    }
-    l.flush();
+    l.node.changeMembership({ type, nodeId: id }, 1_000).then(
+      () => this.membershipChanges++,
+      () => undefined,
+    );
+    this.faults.push(`${this.net.now}: ${type} ${id}`);
   }
-
-  membershipChanges = 0;
 }

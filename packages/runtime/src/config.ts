@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Node configuration: built-in defaults < file named by ECPS_CONFIG < ECPS_* environment < explicit options.
-import { assertNodeId, getProfile, resolveConfig, type ProfileName } from '@ecps/core';
+// The identity settings createNode needs: built-in defaults < file named by ECPS_CONFIG < ECPS_* environment < options.
+import { assertNodeId, getProfile, type ProfileName } from '@ecps/core';
+import { configFileFromEnv } from './config-file';
 
 export interface NodeConfig {
   /** Node id (`ECPS_NODE_ID`). */
@@ -13,16 +14,24 @@ export interface NodeConfig {
 
 export const NODE_CONFIG_DEFAULTS: NodeConfig = { nodeId: '', profile: 'standard', topicPrefix: '' };
 
+const ENV_NAMES: Record<keyof NodeConfig, string> = { nodeId: 'ECPS_NODE_ID', profile: 'ECPS_PROFILE', topicPrefix: 'ECPS_TOPIC_PREFIX' };
+
 /**
- * Resolves a node's configuration through every layer of precedence and validates it.
- * Throws `INVALID_ARGUMENT` for a bad node id or profile, `CONFIG_INVALID` for a bad config file.
+ * Resolves a node's id, profile and topic prefix through every layer of precedence and validates them (the other
+ * settings are `resolveSettings`'s). Throws `INVALID_ARGUMENT` for a bad node id or profile, `CONFIG_INVALID` for a
+ * bad config file.
  */
-export function resolveNodeConfig(options: { [K in keyof NodeConfig]?: NodeConfig[K] | undefined }, env?: Readonly<Record<string, string | undefined>>): NodeConfig {
-  const config = resolveConfig<NodeConfig & Record<string, unknown>>({
-    defaults: { ...NODE_CONFIG_DEFAULTS },
-    options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-    ...(env ? { env } : {}),
-  });
+export function resolveNodeConfig(
+  options: { [K in keyof NodeConfig]?: NodeConfig[K] | undefined },
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): NodeConfig {
+  const complete = options.nodeId !== undefined && options.profile !== undefined && options.topicPrefix !== undefined;
+  const file = complete ? {} : (configFileFromEnv(env) ?? {});
+  const config = { ...NODE_CONFIG_DEFAULTS };
+  for (const key of Object.keys(ENV_NAMES) as Array<keyof NodeConfig>) {
+    const value = options[key] ?? env[ENV_NAMES[key]] ?? file[key];
+    if (value !== undefined) (config as Record<string, unknown>)[key] = value;
+  }
   assertNodeId(config.nodeId);
   getProfile(config.profile);
   return config;

@@ -41,4 +41,37 @@ describe('createNode with a trust layer', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('passes admit through: an enrolled sender is rejected (not-admitted) until the gate admits it', async () => {
+    const bus = new MemoryBus();
+    const keys = new KeyDirectory();
+    const admitted = new Set<string>();
+    const rejected: TrustError[] = [];
+    const identity = async (id: string) => {
+      const provider = new SoftwareKeyProvider();
+      await provider.generateKey(`${id}-signing`, 'ed25519');
+      return provider;
+    };
+    const controller = await createNode({
+      id: 'controller',
+      transport: memoryTransport({ nodeId: 'controller', bus }),
+      trust: softwareTrust({ level: 'authenticated', keys, provider: await identity('controller'), confidentiality: false, admit: (p) => admitted.has(p), onReject: (e) => rejected.push(e) }),
+    });
+    const robot = await createNode({
+      id: 'robot',
+      transport: memoryTransport({ nodeId: 'robot', bus }),
+      trust: softwareTrust({ level: 'authenticated', keys, provider: await identity('robot'), confidentiality: false }),
+    });
+    const got: string[] = [];
+    await controller.subscribe('MCP', 'mcp', (m) => void got.push(m.id));
+    const prompt = (id: string): MCP => ({ spec: 'mcp/1.0', id, prompt: 'pick', toolJson: new Uint8Array(), meta: {} });
+    await robot.publish('MCP', 'mcp', prompt('before'));
+    await waitFor(() => rejected.length === 1, 'rejection before admission');
+    expect(rejected[0]).toMatchObject({ code: 'UNAUTHENTICATED', details: { reason: 'not-admitted', principal: 'robot' } });
+    admitted.add('robot');
+    await robot.publish('MCP', 'mcp', prompt('after'));
+    await waitFor(() => got.length === 1, 'delivery once admitted');
+    expect(got).toEqual(['after']);
+    for (const n of [controller, robot]) await n.close();
+  });
 });

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// @ecps/tasks: distribution strategies, rebalancing, and a Raft-replicated task table.
+// @ecps/tasks: distribution strategies, rebalancing, and a task table and leader election on a coordination store.
 
 export { STRATEGIES, DEFAULT_BOOST, effectivePriority, orderTasks, chooseAgent, planAssignments, rebalance } from './strategies';
-export { TaskStateMachine, taskCommands, decodeTaskResult } from './task-state-machine';
+export { TaskTable } from './task-table';
+export { LeaderElection } from './leader-election';
 
 export type { Strategy, TaskSpec, AgentInfo, DeadlineBoost, Plan } from './strategies';
-export type { TaskState, TaskEntry } from './task-state-machine';
+export type { TaskState, TaskEntry, TaskChange, TaskTableOptions } from './task-table';
+export type { LeaderElectionOptions } from './leader-election';
+export type { CoordinationStore, CoordinationWriteOptions } from './coordination-store';

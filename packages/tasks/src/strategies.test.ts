@@ -2,7 +2,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { chooseAgent, effectivePriority, orderTasks, planAssignments, rebalance } from './strategies';
 import type { AgentInfo, TaskSpec } from './strategies';
-import { TaskStateMachine, decodeTaskResult, taskCommands } from './task-state-machine';
 
 const task = (id: string, over: Partial<TaskSpec> = {}): TaskSpec => ({ id, priority: 0, requiredCapabilities: [], submittedSeq: Number(id.slice(1)), ...over });
 const agent = (id: string, over: Partial<AgentInfo> = {}): AgentInfo => ({ id, capabilities: [], load: 0, available: true, ...over });
@@ -75,25 +74,5 @@ describe('rebalance', () => {
     const counts = [...final.values()].reduce((m, a) => m.set(a, (m.get(a) ?? 0) + 1), new Map<string, number>());
     expect(counts.get('gone')).toBeUndefined();
     expect(Math.abs((counts.get('a') ?? 0) - (counts.get('b') ?? 0))).toBeLessThanOrEqual(1);
-  });
-});
-
-describe('TaskStateMachine', () => {
-  it('assigns a pending task once, fences stale epochs, and survives a snapshot', () => {
-    const sm = new TaskStateMachine();
-    const r = (b: Uint8Array) => decodeTaskResult(sm.apply(b));
-    expect(r(taskCommands.submit({ id: 't1', kind: 'pick', priority: 1, deadlineMs: 0n, requiredCapabilities: [], cost: 1, payload: new Uint8Array(0) })).ok).toBe(true);
-    expect(r(taskCommands.assign('t1', 'a', 0n)).ok).toBe(true);
-    expect(r(taskCommands.assign('t1', 'b', 0n))).toMatchObject({ ok: false, agentId: 'a' });
-    expect(r(taskCommands.release('t1', 'b')).ok).toBe(false);
-    expect(r(taskCommands.release('t1', 'a')).ok).toBe(true);
-    expect(r(taskCommands.assign('t1', 'b', 0n)).ok).toBe(false); // stale epoch
-    expect(r(taskCommands.assign('t1', 'b', 2n)).ok).toBe(true);
-    const copy = new TaskStateMachine();
-    copy.restore(sm.snapshot());
-    expect(copy.get('t1')).toMatchObject({ state: 'assigned', agentId: 'b', epoch: 3n });
-    expect(r(taskCommands.complete('t1', 'b')).ok).toBe(true);
-    expect(sm.get('t1')?.state).toBe('done');
-    expect(() => copy.restore(new Uint8Array([0xff]))).toThrow(expect.objectContaining({ code: 'DECODE_ERROR' }));
   });
 });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { EVENT_TYPES, ManualClock, RPC_EVENT_TYPES, encodeAck, nodeSource, type EcpsEvent, type Transport } from '@ecps/core';
+import { EVENT_TYPES, ManualClock, RPC_EVENT_TYPES, encodeAck, fixedRpcTopics, nodeSource, type EcpsEvent, type Transport } from '@ecps/core';
 import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
 import { describeTransportConformance, sleep, testEvent, waitFor } from '@ecps/testkit';
 import { MemoryAuditSink } from './audit';
@@ -28,7 +28,24 @@ interface Fleet {
   close(): Promise<void>;
 }
 
-async function fleet(level: TrustLevelName, principals: Principal[] = [], clock?: ManualClock): Promise<Fleet> {
+/** `inner` as a transport whose request/reply uses the fixed DDS topics `{service}/request|reply|stream`. */
+function withFixedRpcTopics(inner: Transport): Transport {
+  return {
+    kind: inner.kind,
+    maxPayloadSize: inner.maxPayloadSize,
+    rpcTopics: fixedRpcTopics,
+    connect: () => inner.connect(),
+    close: () => inner.close(),
+    publish: (topic, event, options) => inner.publish(topic, event, options),
+    subscribe: (filter, handler, options) => inner.subscribe(filter, handler, options),
+    request: (service, request, options) => inner.request(service, request, options),
+    serve: (service, handler) => inner.serve(service, handler),
+    requestStream: (service, request, options) => inner.requestStream(service, request, options),
+    serveStream: (service, handler) => inner.serveStream(service, handler),
+  };
+}
+
+async function fleet(level: TrustLevelName, principals: Principal[] = [], clock?: ManualClock, fixedTopics = false): Promise<Fleet> {
   const bus = new MemoryBus();
   const keys = new KeyDirectory(clock ? { clock } : {});
   const rbac = new Rbac({ principals, ...(clock ? { clock } : {}) });
@@ -49,7 +66,8 @@ async function fleet(level: TrustLevelName, principals: Principal[] = [], clock?
       await provider.generateKey(`${id}-k`, 'ed25519');
       const identity = { id, keyId: `${id}-k`, provider };
       if (options.trusted !== false) keys.add(await new IdentitySigner(identity).trustedKey());
-      const t = secureTransport(memoryTransport({ nodeId: id, bus }), {
+      const inner = memoryTransport({ nodeId: id, bus });
+      const t = secureTransport(fixedTopics ? withFixedRpcTopics(inner) : inner, {
         identity,
         keys,
         level,
@@ -82,6 +100,46 @@ describeTransportConformance('secure(memory) at AUDITED, all trusted', async () 
     { id: 'b', kind: 'robot', roles: ['system_admin'] },
   ]);
   return { a: await f.node('a'), b: await f.node('b'), teardown: () => f.close() };
+});
+
+describeTransportConformance('secure(memory with the fixed DDS request/reply topics) at AUTHENTICATED', async () => {
+  const f = await fleet('authenticated', [], undefined, true);
+  return { a: await f.node('a'), b: await f.node('b'), teardown: () => f.close() };
+});
+
+describe('secure transport over fixed request/reply topics (DDS)', () => {
+  it('rejects a captured reply replayed with the correlation of another call; the real one still arrives', async () => {
+    const f = await fleet('authenticated', [], undefined, true);
+    try {
+      const arm = await f.node('arm');
+      const planner = await f.node('planner');
+      const viewer = await f.node('viewer');
+      expect(planner.rpcTopics.shared).toBe(true);
+      const spy = f.raw('spy');
+      const replies: EcpsEvent[] = [];
+      await spy.subscribe('Arm.Status/reply', (e) => void replies.push(e));
+      await arm.serve('Arm.Status', async (req) => {
+        await sleep(30); // the replayed reply gets there first
+        return testEvent(nodeSource('arm'), 0, { data: req.data });
+      });
+      await viewer.request('Arm.Status', testEvent(nodeSource('viewer'), 0, { data: Uint8Array.of(1) }), { timeoutMs: 2000 });
+      await planner.request('Arm.Status', testEvent(nodeSource('planner'), 0, { data: Uint8Array.of(2) }), { timeoutMs: 2000 });
+      await waitFor(() => replies.length === 2, 'captured replies');
+      let replay = replies[0]!; // the viewer's: signed for another call
+      await spy.subscribe('Arm.Status/request', async (req) => {
+        if (req.source !== nodeSource('planner')) return;
+        await spy.publish('Arm.Status/reply', { ...replay, extensions: { correlationid: req.extensions!['correlationid']! } });
+      });
+      const reply = await planner.request('Arm.Status', testEvent(nodeSource('planner'), 0, { data: Uint8Array.of(3) }), { timeoutMs: 2000 });
+      expect([...reply.data]).toEqual([3]);
+      replay = replies[1]!; // the planner's own earlier reply: its nonce was seen on this kept subscription
+      const again = await planner.request('Arm.Status', testEvent(nodeSource('planner'), 0, { data: Uint8Array.of(4) }), { timeoutMs: 2000 });
+      expect([...again.data]).toEqual([4]);
+      expect(f.rejects.map((e) => e.code)).toEqual(['WRONG_RECIPIENT', 'REPLAY_DETECTED']);
+    } finally {
+      await f.close();
+    }
+  });
 });
 
 describe('secure transport: attacks', () => {
@@ -230,6 +288,28 @@ describe('secure transport: attacks', () => {
     expect([...reply.data]).toEqual([9]);
     await expect(viewer.request('Arm.Status', testEvent(nodeSource('viewer')), { timeoutMs: 2000 })).rejects.toMatchObject({ code: 'REMOTE_ERROR' });
     expect(seen).toHaveLength(0);
+  });
+
+  it('admit: an authenticated sender that is not admitted is rejected (UNAUTHENTICATED, not-admitted) until it is', async () => {
+    f = await fleet('authenticated');
+    const admitted = new Set<string>();
+    const asked: string[] = [];
+    const controller = await f.node('controller', {
+      admit: (principal, ctx) => {
+        asked.push(`${principal}:${ctx.direction}:${ctx.target}`);
+        return admitted.has(principal);
+      },
+    });
+    const robot = await f.node('robot');
+    const seen: EcpsEvent[] = [];
+    await controller.subscribe('eap', (e) => void seen.push(e));
+    await robot.publish('eap', action('robot'));
+    await waitFor(() => f.rejects.length === 1, 'rejection');
+    expect(f.rejects[0]).toMatchObject({ code: 'UNAUTHENTICATED', details: { reason: 'not-admitted', principal: 'robot' } });
+    admitted.add('robot');
+    await robot.publish('eap', action('robot'));
+    await waitFor(() => seen.length === 1, 'delivery once admitted');
+    expect(asked).toEqual(['robot:publish:eap', 'robot:publish:eap']);
   });
 
   it('rejects a captured reply replayed as the answer to another request with WRONG_RECIPIENT; the real one still arrives', async () => {

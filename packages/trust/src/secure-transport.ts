@@ -13,7 +13,7 @@ import {
   isEcpsError,
   nodeIdFromSource,
   nodeSource,
-  rpcTopics,
+  perCorrelationRpcTopics,
   silentLogger,
   systemClock,
   uuidv4,
@@ -26,6 +26,7 @@ import {
   type RandomSource,
   type RequestHandler,
   type RequestOptions,
+  type RpcTopicScheme,
   type StreamHandler,
   type SubscribeOptions,
   type Subscription,
@@ -70,6 +71,12 @@ export interface SecureTransportOptions {
   principals?: Rbac;
   /** Replaces RBAC: decides whether `principal` (undefined when unknown) may do `action` on `resource`. */
   authorizer?: (principalId: string, principal: Principal | undefined, action: string, resource: string) => boolean;
+  /**
+   * Admission beyond the signature, from AUTHENTICATED up: called for every authenticated message; `false` rejects it
+   * with `UNAUTHENTICATED` (`details.reason` `not-admitted`) before authorization, as if the sender were unknown.
+   * For example a gate that admits a robot only after a fresh TPM quote of its boot state verified.
+   */
+  admit?: (principalId: string, ctx: MessageContext) => boolean;
   /** Maps a received message to the permission it needs. Default {@link defaultPermissionFor}. */
   permissionFor?: (ctx: MessageContext) => { action: string; resource: string };
   /** Receives an event per decision at AUDITED. */
@@ -147,6 +154,11 @@ export class SecureTransport implements Transport {
     const first = chain[0];
     if (!first) throw new TrustError('INVALID_ARGUMENT', 'empty delegation chain');
     this.delegations.set(first.delegator, [...chain]);
+  }
+
+  /** The inner transport's request/reply topics: this wrapper runs request/reply over them. */
+  get rpcTopics(): RpcTopicScheme {
+    return this.inner.rpcTopics ?? perCorrelationRpcTopics;
   }
 
   connect(): Promise<void> {
@@ -237,22 +249,31 @@ export class SecureTransport implements Transport {
    */
   private rpcOver(service: string, role: 'client' | 'unary' | 'stream'): PubSubRpc {
     if (this.closed) throw new TransportError('CLOSED', 'transport closed');
-    const requestTopic = rpcTopics.request(service);
-    const destinationOf = (topic: string): string => {
+    const topics = this.rpcTopics;
+    const requestTopic = topics.request(service);
+    // The destination signed into each message binds it to its call. Per-correlation topics name the call; on
+    // fixed topics (DDS) the correlation travels in the event, outside the seal, and the signed copy must match it.
+    const destinationOf = (topic: string, event: EcpsEvent): string => {
       if (topic === requestTopic) return `request:${service}`;
+      if (topics.shared) {
+        const correlation = correlationOf(event) ?? '';
+        return `${topic === topics.reply(service, correlation) ? 'reply' : 'stream'}:${service}:${correlation}`;
+      }
       if (topic.startsWith('response/')) return `reply:${service}:${topic.slice('response/'.length)}`;
       return `stream:${service}:${topic.slice(`${service}/stream/`.length)}`;
     };
     const bus: PubSub = {
-      publish: async (topic, event, options) => this.inner.publish(topic, await this.protect(event, destinationOf(topic)), options),
+      publish: async (topic, event, options) => this.inner.publish(topic, await this.protect(event, destinationOf(topic, event)), options),
       subscribe: (filter, handler, options) => {
         const replay = this.replayGuard();
         const direction = filter === requestTopic ? 'request' : 'reply';
         return this.inner.subscribe(
           filter,
           async (outer, topic) => {
+            // fixed reply topics carry every caller's replies: check only those of this endpoint's calls
+            if (topics.shared && direction === 'reply' && !rpc.awaits(correlationOf(outer))) return;
             const ctx: MessageContext = { direction, target: service, event: outer };
-            const verified = await this.verify(outer, destinationOf(topic), ctx, replay).catch(() => undefined);
+            const verified = await this.verify(outer, destinationOf(topic, outer), ctx, replay).catch(() => undefined);
             if (!verified) return;
             try {
               this.check(verified, ctx);
@@ -271,6 +292,7 @@ export class SecureTransport implements Transport {
       clock: this.clock,
       ...(this.options.random ? { random: this.options.random } : {}),
       defaultTimeoutMs: this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      topics,
     });
     this.rpcs.add(rpc);
     return rpc;
@@ -292,7 +314,7 @@ export class SecureTransport implements Transport {
       extensions: { correlationid: correlation },
       data: encodeAck({ success: false, message: error instanceof TrustError ? `${error.code}: ${error.message}` : 'refused' }),
     };
-    const topic = kind === 'unary' ? rpcTopics.reply(correlation) : rpcTopics.stream(service, correlation);
+    const topic = kind === 'unary' ? this.rpcTopics.reply(service, correlation) : this.rpcTopics.stream(service, correlation);
     const destination = kind === 'unary' ? `reply:${service}:${correlation}` : `stream:${service}:${correlation}`;
     await this.inner.publish(topic, await this.protect(end, destination), { qos: 1 }).catch((e: unknown) => {
       this.logger.warn('could not answer a refused request', { service, error: String(e) });
@@ -342,6 +364,9 @@ export class SecureTransport implements Transport {
     if (!this.protector) return;
     const permission = (this.options.permissionFor ?? defaultPermissionFor)({ ...ctx, event: verified.event });
     try {
+      if (this.behaviour.sign && this.options.admit && !this.options.admit(verified.principalId, ctx)) {
+        throw new TrustError('UNAUTHENTICATED', `${verified.principalId} is not admitted`, { details: { reason: 'not-admitted', principal: verified.principalId } });
+      }
       if (this.behaviour.authorize) this.authorize(verified, permission.action, permission.resource);
     } catch (error) {
       throw this.reject(error, verified.principalId, permission, verified.event, ctx);

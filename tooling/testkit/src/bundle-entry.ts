@@ -6,11 +6,20 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { workspaceSources } from './workspace-sources';
 
+export interface BundleEntryOptions {
+  /**
+   * Bundle the other packages too (the ones the workspace packages depend on, which `packageDir` may not see), except
+   * these, which stay external (native modules, loaded lazily). Imports of computed names are left to run time
+   * either way, so they resolve from `packageDir`: what the app has installed. Default: every other package external.
+   */
+  bundleDependencies?: { external: readonly string[] };
+}
+
 /**
  * Bundles `entry` to `<packageDir>/node_modules/.cache/ecps-testkit/<name>.mjs` (inside the package, so its
  * node_modules resolve) and returns that path.
  */
-export async function bundleEntry(entry: string, packageDir: string, name: string): Promise<string> {
+export async function bundleEntry(entry: string, packageDir: string, name: string, options: BundleEntryOptions = {}): Promise<string> {
   const outDir = join(packageDir, 'node_modules', '.cache', 'ecps-testkit');
   mkdirSync(outDir, { recursive: true });
   const outfile = join(outDir, `${name}.mjs`);
@@ -31,6 +40,8 @@ export async function bundleEntry(entry: string, packageDir: string, name: strin
           b.onResolve({ filter: /^[^./]/ }, (args) => {
             const source = sources.get(args.path);
             if (source) return { path: source };
+            const bundled = options.bundleDependencies;
+            if (bundled && !bundled.external.some((e) => args.path === e || args.path.startsWith(`${e}/`))) return undefined;
             return { path: args.path, external: true };
           });
         },

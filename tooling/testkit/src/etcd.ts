@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Launches a real etcd cluster (Debian `etcd-server`) of N members on free loopback ports; stops them by pid.
+// Single members can be killed (SIGKILL, as a crash) and restarted on their data directory, to test failover.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,12 @@ import { freePort, waitForPort } from './free-port';
 export interface EtcdClusterHandle {
   /** `http://127.0.0.1:<port>` per member. */
   readonly endpoints: readonly string[];
+  /** The current process id of each member (-1 while a member is killed). */
   readonly pids: readonly number[];
+  /** SIGKILLs member `index` (a crash: no clean shutdown); resolves when the process is gone. */
+  kill(index: number): Promise<void>;
+  /** Starts a killed member again on its data directory; resolves when its client port accepts. */
+  restart(index: number): Promise<void>;
   /** SIGTERM each member (SIGKILL after 3 s) and remove the data directories. Idempotent. */
   stop(): Promise<void>;
 }
@@ -19,14 +25,29 @@ function etcdBinary(): string {
   return 'etcd';
 }
 
+/** Sends `signal` to a running child and resolves when it has exited. */
+function end(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
+    const pid = child.pid;
+    const t = signal === 'SIGKILL' ? undefined : setTimeout(() => process.kill(pid, 'SIGKILL'), 3_000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    process.kill(pid, signal);
+  });
+}
+
 /** Starts `members` etcd members (default 3) forming one new cluster; resolves when every client port accepts. */
 export async function startEtcdCluster(members = 3): Promise<EtcdClusterHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'ecps-etcd-'));
   const ports = await Promise.all(Array.from({ length: members }, async () => ({ client: await freePort(), peer: await freePort() })));
   const names = ports.map((_, i) => `m${i + 1}`);
   const initial = ports.map((p, i) => `${names[i]}=http://127.0.0.1:${p.peer}`).join(',');
-  const children: ChildProcess[] = ports.map((p, i) =>
-    spawn(
+  const launch = (i: number, state: 'new' | 'existing'): ChildProcess => {
+    const p = ports[i] as { client: number; peer: number };
+    return spawn(
       etcdBinary(),
       [
         '--name', names[i] as string,
@@ -36,31 +57,26 @@ export async function startEtcdCluster(members = 3): Promise<EtcdClusterHandle> 
         '--listen-peer-urls', `http://127.0.0.1:${p.peer}`,
         '--initial-advertise-peer-urls', `http://127.0.0.1:${p.peer}`,
         '--initial-cluster', initial,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', 'ecps-bench',
+        '--initial-cluster-state', state,
+        '--initial-cluster-token', 'ecps-testkit',
         '--log-level', 'error',
       ],
       { stdio: 'ignore' },
-    ),
-  );
+    );
+  };
+  const children: (ChildProcess | undefined)[] = ports.map((_, i) => launch(i, 'new'));
+  const running = (i: number): ChildProcess | undefined => {
+    const c = children[i];
+    return c && c.exitCode === null && c.signalCode === null ? c : undefined;
+  };
+  const member = (i: number): void => {
+    if (!Number.isInteger(i) || i < 0 || i >= members) throw new RangeError(`no etcd member ${i}`);
+  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return resolve();
-            const t = setTimeout(() => c.pid !== undefined && process.kill(c.pid, 'SIGKILL'), 3_000);
-            c.once('exit', () => {
-              clearTimeout(t);
-              resolve();
-            });
-            process.kill(c.pid, 'SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(children.map((c) => (c ? end(c, 'SIGTERM') : undefined)));
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -69,5 +85,23 @@ export async function startEtcdCluster(members = 3): Promise<EtcdClusterHandle> 
     await stop();
     throw error;
   }
-  return { endpoints: ports.map((p) => `http://127.0.0.1:${p.client}`), pids: children.map((c) => c.pid ?? -1), stop };
+  return {
+    endpoints: ports.map((p) => `http://127.0.0.1:${p.client}`),
+    get pids() {
+      return children.map((_, i) => running(i)?.pid ?? -1);
+    },
+    async kill(i) {
+      member(i);
+      const c = running(i);
+      if (c) await end(c, 'SIGKILL');
+    },
+    async restart(i) {
+      member(i);
+      if (stopped) throw new Error('the etcd cluster was stopped');
+      if (running(i)) return;
+      children[i] = launch(i, 'existing');
+      await waitForPort((ports[i] as { client: number }).client, 20_000);
+    },
+    stop,
+  };
 }

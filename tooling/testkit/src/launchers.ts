@@ -5,8 +5,9 @@ export { freePort, waitForPort } from './free-port';
 export { startMosquitto } from './mosquitto';
 export { startAedes } from './aedes';
 export { startEtcdCluster } from './etcd';
-export { startNodeScript, bundleScript } from './node-script';
+export { startNodeScript, startProcess, bundleScript } from './node-script';
 export { startPostgres, postgresBinDir } from './postgres';
+export { startSwtpm, startSwtpmCharDev, swtpmAvailable } from './swtpm';
 export { unprivilegedUser, TEST_USER } from './unprivileged-user';
 
 export type { MosquittoOptions, MosquittoHandle } from './mosquitto';
@@ -14,4 +15,5 @@ export type { AedesHandle } from './aedes';
 export type { EtcdClusterHandle } from './etcd';
 export type { NodeScriptHandle } from './node-script';
 export type { PostgresHandle } from './postgres';
+export type { SwtpmHandle, SwtpmCharDevHandle } from './swtpm';
 export type { UnprivilegedUser } from './unprivileged-user';

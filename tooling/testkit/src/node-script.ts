@@ -59,6 +59,8 @@ export interface NodeScriptHandle {
   waitForLine(predicate: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   /** Every stdout line so far. */
   readonly lines: readonly string[];
+  /** Resolves with the exit code (null when a signal ended it) once the process is gone. */
+  readonly exited: Promise<number | null>;
   /** SIGKILL; resolves when the process is gone. */
   kill9(): Promise<void>;
   /** SIGTERM, then SIGKILL after 3 s; idempotent. */
@@ -68,7 +70,12 @@ export interface NodeScriptHandle {
 /** Starts `entry` (TypeScript) in its own Node process with `args`; stdout is read line by line, stderr inherited. */
 export async function startNodeScript(entry: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<NodeScriptHandle> {
   const file = await bundleScript(entry);
-  const child: ChildProcess = spawn(process.execPath, [file, ...args], {
+  return startProcess(process.execPath, [file, ...args], env);
+}
+
+/** Starts any program with `args` (environment: this one plus `env`); stdout is read line by line, stderr inherited. */
+export function startProcess(command: string, args: readonly string[] = [], env: Record<string, string> = {}): NodeScriptHandle {
+  const child: ChildProcess = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
@@ -81,15 +88,19 @@ export async function startNodeScript(entry: string, args: readonly string[] = [
       w.resolve(line);
     }
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(null));
+  });
+  const gone = () => child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
   const signal = async (sig: NodeJS.Signals) => {
-    if (!gone() && child.pid !== undefined) process.kill(child.pid, sig);
+    if (!gone()) process.kill(child.pid!, sig);
     await exited;
   };
   return {
     pid: child.pid ?? -1,
     lines,
+    exited,
     waitForLine(predicate, timeoutMs = 15_000) {
       const seen = lines.find(predicate);
       if (seen !== undefined) return Promise.resolve(seen);

@@ -58,3 +58,33 @@ export function generateTestCertificates(options: { clientNames?: readonly strin
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Certificates for a set of nodes that are both TLS servers and clients (mutual TLS between peers). */
+export interface NodeCertificates {
+  /** PEM of the CA that signed every node certificate. */
+  readonly ca: string;
+  /** Per node id: a certificate whose common name and DNS name are the id (plus IP 127.0.0.1), and its key. */
+  readonly nodes: Readonly<Record<string, { readonly cert: string; readonly key: string }>>;
+  /** A certificate named `ids[0]` signed by an unrelated CA: what the peers must refuse. */
+  readonly rogue: { readonly cert: string; readonly key: string };
+}
+
+/** Generates a CA and one certificate per node id (and a rogue one) in a temporary directory. Needs `openssl`. */
+export function generateNodeCertificates(ids: readonly string[]): NodeCertificates {
+  const dir = mkdtempSync(join(tmpdir(), 'ecps-pki-'));
+  try {
+    makeCa(dir, 'ca');
+    makeCa(dir, 'rogue-ca');
+    const ext = (id: string) => `subjectAltName=DNS:${id},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`;
+    for (const id of ids) makeLeaf(dir, 'ca', id, ext(id));
+    makeLeaf(dir, 'rogue-ca', 'rogue', ext(ids[0] ?? 'rogue'));
+    const read = (file: string) => readFileSync(join(dir, file), 'utf8');
+    return {
+      ca: read('ca.crt'),
+      nodes: Object.fromEntries(ids.map((id) => [id, { cert: read(`${id}.crt`), key: read(`${id}.key`) }])),
+      rogue: { cert: read('rogue.crt'), key: read('rogue.key') },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

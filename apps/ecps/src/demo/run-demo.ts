@@ -78,8 +78,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<DemoSummary
       emit({ type: 'line', step: current, text: `${actor.padEnd(10)} ⊘ expected refusal: ${text}`, check: 'refused' });
     },
     createNode: async (id, nodeOptions = {}) => {
-      // the demo network is MQTT, which only the cloud-fleet profile allows (spec §8)
-      const node = await createNode({ profile: 'cloud-fleet', ...nodeOptions, id, transport: network.transportFor(id) });
+      const node = await createNode({ profile: network.profile, ...nodeOptions, id, transport: network.transportFor(id) });
       nodes.push(node);
       return node;
     },

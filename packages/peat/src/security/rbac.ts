@@ -53,7 +53,7 @@ export interface WriteAuthorizer {
 const OWNER_ONLY: ReadonlySet<string> = new Set(['node_states', 'beacons']);
 
 /**
- * Role-based write rules: `cells` needs WriteCellState; `commands` needs the leader or commander role;
+ * Role-based write rules: `cells` needs WriteCellState or JoinCell (members write their own entry); `commands` needs the leader or commander role;
  * `deployment_*` needs commander or admin; `node_states` and `beacons` may be written only by their owner (the
  * document id is the node id); `deployment_status` ids end in the writing node's id. Everything else is open to
  * any member. Roles are assigned by the application (cell formation, elections); certificates with ADMIN add `admin`.
@@ -93,7 +93,8 @@ export class RoleBasedAuthorizer implements WriteAuthorizer {
     };
     if (OWNER_ONLY.has(collection) && id !== signer) deny('only the owner writes it');
     if (collection === 'deployment_status' && !id.endsWith(`:${signer}`)) deny('only the reporting node writes its status');
-    if (collection === 'cells' && !this.can(signer, 'WriteCellState')) deny('needs WriteCellState');
+    // members write their own member entry when they join (spec §1.1), so JoinCell suffices as well
+    if (collection === 'cells' && !this.can(signer, 'WriteCellState') && !this.can(signer, 'JoinCell')) deny('needs WriteCellState or JoinCell');
     if (collection === 'commands' && !this.hasRole(signer, 'leader', 'commander')) deny('needs the leader or commander role');
     if (collection.startsWith('deployment_') && collection !== 'deployment_status' && !this.hasRole(signer, 'commander', 'admin')) {
       deny('needs the commander or admin role');

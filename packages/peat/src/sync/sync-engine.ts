@@ -117,6 +117,8 @@ export class SyncEngine {
   private readonly peers = new Map<string, PeerSync>();
   private readonly pendingSignatures = new Map<string, Promise<void>>();
   private readonly rejectionHandlers = new Set<(e: RejectionEvent) => void>();
+  /** Documents this replica wrote since it started (one-hop collections leave only from their author). */
+  private readonly authored = new Set<string>();
   private topology: Topology;
   private antiEntropyTimer: TimerHandle | undefined;
   private unobserve: (() => void) | undefined;
@@ -196,7 +198,10 @@ export class SyncEngine {
 
   private routes(key: string): string[] {
     const { collection } = splitDocKey(key);
-    return routeDocument(this.store.policy(collection).direction, this.topology, this.transport.peers());
+    const policy = this.store.policy(collection);
+    // a one-hop collection leaves only from its author: a leader does not pass its members' states on
+    if (policy.relay === false && !this.authored.has(key)) return [];
+    return routeDocument(policy.direction, this.topology, this.transport.peers(), collection);
   }
 
   private docSync(peer: string, key: string): DocSync | undefined {
@@ -211,7 +216,9 @@ export class SyncEngine {
   }
 
   private onStoreChange(e: ChangeEvent): void {
+    if (e.origin === 'local' && !e.removed) this.authored.add(e.key);
     if (e.removed) {
+      this.authored.delete(e.key);
       for (const p of this.peers.values()) {
         const d = p.docs.get(e.key);
         if (d?.timer !== undefined) this.clock.clearTimeout(d.timer);
@@ -219,7 +226,7 @@ export class SyncEngine {
       }
       return;
     }
-    if (e.origin === 'remote' && this.options.relay === false) return;
+    if (e.origin === 'remote' && (this.options.relay === false || this.store.policy(e.collection).relay === false)) return;
     for (const peer of this.routes(e.key)) if (peer !== e.peer) this.schedule(peer, e.key);
   }
 
@@ -365,6 +372,9 @@ export class SyncEngine {
       }
       case FrameType.ChangeSignatures:
         // signatures outside a batch are not tied to a message: ignored
+        return;
+      case FrameType.Application:
+        // for the layer above (the cell message bus), which listens on the transport itself
         return;
       default:
         throw new PeatError('UNSUPPORTED', `frame type 0x${frame.type.toString(16)} is not handled`);

@@ -11,10 +11,15 @@ export interface Topology {
   readonly children?: readonly string[];
   /** Other members of this node's cell. */
   readonly cellmates?: readonly string[];
+  /**
+   * Lateral peers per collection, in place of `cellmates`: a cell leader is also a member of its zone, so the
+   * `zones` document goes to its zone mates while `cells` goes to its cell mates.
+   */
+  readonly lateral?: Readonly<Record<string, readonly string[]>>;
 }
 
 function unplaced(t: Topology): boolean {
-  return t.parent === undefined && !t.children?.length && !t.cellmates?.length;
+  return t.parent === undefined && !t.children?.length && !t.cellmates?.length && !Object.values(t.lateral ?? {}).some((g) => g.length > 0);
 }
 
 function pick(ids: readonly (string | undefined)[], connected: readonly string[]): string[] {
@@ -26,7 +31,7 @@ function pick(ids: readonly (string | undefined)[], connected: readonly string[]
  * The connected peers a document with `direction` goes to. A top leader (children, no parent) sends Upward
  * documents nowhere: they have arrived.
  */
-export function routeDocument(direction: Direction, topology: Topology, connected: readonly string[]): string[] {
+export function routeDocument(direction: Direction, topology: Topology, connected: readonly string[], collection?: string): string[] {
   if (direction === 'broadcast' || unplaced(topology)) return [...connected];
   switch (direction) {
     case 'upward':
@@ -35,8 +40,10 @@ export function routeDocument(direction: Direction, topology: Topology, connecte
       return topology.parent === undefined ? [...connected] : pick([topology.parent], connected);
     case 'downward':
       return pick(topology.children ?? [], connected);
-    case 'lateral':
-      return pick([...(topology.cellmates ?? []), topology.parent], connected);
+    case 'lateral': {
+      const group = collection === undefined ? undefined : topology.lateral?.[collection];
+      return group ? pick(group, connected) : pick([...(topology.cellmates ?? []), topology.parent], connected);
+    }
   }
 }
 

@@ -43,6 +43,7 @@ export class MemoryNetwork {
   private readonly handlers = new Map<string, LinkHandler>();
   private groupOf = new Map<string, number>();
   private readonly cuts = new Set<string>();
+  private readonly scopes = new Map<string, Set<string>>();
   private readonly maxBytes: number;
 
   constructor(options: MemoryNetworkOptions = {}) {
@@ -84,9 +85,23 @@ export class MemoryNetwork {
     return a === undefined || b === undefined || a === b;
   }
 
-  /** Node ids with a started link. */
-  nodes(): string[] {
-    return [...this.handlers.keys()];
+  /** Node ids with a started link (in `scope` only, when given). */
+  nodes(scope?: string): string[] {
+    if (scope === undefined) return [...this.handlers.keys()];
+    return [...(this.scopes.get(scope) ?? [])].filter((id) => this.handlers.has(id));
+  }
+
+  /** @internal */
+  join(id: string, scope: string): void {
+    let members = this.scopes.get(scope);
+    if (!members) this.scopes.set(scope, (members = new Set()));
+    members.add(id);
+  }
+  /** @internal */
+  leave(id: string, scope: string): void {
+    const members = this.scopes.get(scope);
+    members?.delete(id);
+    if (members?.size === 0) this.scopes.delete(scope);
   }
 
   /** @internal */
@@ -97,6 +112,7 @@ export class MemoryNetwork {
   /** @internal */
   detach(id: string): void {
     this.handlers.delete(id);
+    for (const scope of [...this.scopes.keys()]) this.leave(id, scope);
   }
 
   /** @internal Sends one message; loss happens after the sender was told it was accepted (as on a real network). */
@@ -157,8 +173,15 @@ class MemoryLink implements PeatLink {
     this.check(data);
     this.network.transmit(this.nodeId, to, data);
   }
-  async broadcast(data: Uint8Array): Promise<void> {
+  async broadcast(data: Uint8Array, scope?: string): Promise<void> {
     this.check(data);
-    for (const to of this.network.nodes()) if (to !== this.nodeId) this.network.transmit(this.nodeId, to, data);
+    for (const to of this.network.nodes(scope)) if (to !== this.nodeId) this.network.transmit(this.nodeId, to, data);
+  }
+  async joinScope(scope: string): Promise<void> {
+    if (!this.started) throw new PeatError('CLOSED', 'link stopped');
+    this.network.join(this.nodeId, scope);
+  }
+  async leaveScope(scope: string): Promise<void> {
+    this.network.leave(this.nodeId, scope);
   }
 }

@@ -39,6 +39,11 @@ export interface MeshTransportOptions {
   readonly handshakeRetryMs?: number;
   /** Largest frame payload accepted. Default 16 MiB. */
   readonly maxFrameBytes?: number;
+  /**
+   * Broadcast scopes to announce in (and hear announcements from), when the link supports scopes; absent or
+   * empty = mesh-wide announcements. Changeable with {@link MeshTransport.setScopes}.
+   */
+  readonly scopes?: readonly string[];
 }
 
 /** What the transport counted. */
@@ -101,8 +106,13 @@ export class MeshTransport implements PeatTransport {
   private heartbeatTimer: TimerHandle | undefined;
   private announceTimer: TimerHandle | undefined;
   private running = false;
+  private scopes: readonly string[];
 
   constructor(private readonly options: MeshTransportOptions) {
+    this.scopes = [...new Set(options.scopes ?? [])];
+    if (this.scopes.length && (!options.link.joinScope || !options.link.leaveScope)) {
+      throw new PeatError('UNSUPPORTED', 'this link has no broadcast scopes');
+    }
     this.link = options.link;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
@@ -149,6 +159,7 @@ export class MeshTransport implements PeatTransport {
       reachable: (peer) => this.discovered(peer, true),
       unreachable: (peer) => this.down(peer),
     });
+    for (const scope of this.scopes) await this.link.joinScope!(scope);
     this.announce();
     this.scheduleHeartbeat();
   }
@@ -180,13 +191,41 @@ export class MeshTransport implements PeatTransport {
     await Promise.all(this.peers().map((p) => this.send(p, frame)));
   }
 
+  /** The broadcast scopes this transport announces in. */
+  get currentScopes(): readonly string[] {
+    return this.scopes;
+  }
+
+  /**
+   * Replaces the broadcast scopes (a node that becomes a cell leader adds its zone's scope): leaves the old ones,
+   * joins and announces in the new ones. Peers already up stay up. @throws PeatError `UNSUPPORTED` when the link has
+   * no scopes.
+   */
+  async setScopes(scopes: readonly string[]): Promise<void> {
+    const next = [...new Set(scopes)];
+    if (next.length && (!this.link.joinScope || !this.link.leaveScope)) throw new PeatError('UNSUPPORTED', 'this link has no broadcast scopes');
+    const added = next.filter((s) => !this.scopes.includes(s));
+    const removed = this.scopes.filter((s) => !next.includes(s));
+    this.scopes = next;
+    if (!this.running) return;
+    for (const scope of removed) await this.link.leaveScope!(scope);
+    for (const scope of added) await this.link.joinScope!(scope);
+    for (const scope of added) this.announceIn(scope);
+    if (next.length === 0 && removed.length) this.announceIn(undefined);
+  }
+
   // ---- discovery and handshake ----
+
+  private announceIn(scope: string | undefined): void {
+    void this.link.broadcast(linkMessage(LinkKind.Announce, new ByteWriter().lp(this.nodeId).finish()), scope).catch((e: unknown) => {
+      this.logger.debug('peat announce failed', { error: String(e) });
+    });
+  }
 
   private announce(): void {
     if (!this.running) return;
-    void this.link.broadcast(linkMessage(LinkKind.Announce, new ByteWriter().lp(this.nodeId).finish())).catch((e: unknown) => {
-      this.logger.debug('peat announce failed', { error: String(e) });
-    });
+    if (this.scopes.length === 0) this.announceIn(undefined);
+    for (const scope of this.scopes) this.announceIn(scope);
     const every = this.options.announceMs ?? 5_000;
     if (every > 0) this.announceTimer = this.clock.setTimeout(() => this.announce(), every);
   }

@@ -24,23 +24,26 @@ export interface PubSubLinkOptions {
 export function peatUnicastTopic(meshId: string, nodeId: string): string {
   return `peat/v1/${meshId}/n/${nodeId}`;
 }
-export function peatBroadcastTopic(meshId: string): string {
-  return `peat/v1/${meshId}/b`;
+/** Topic of the mesh-wide broadcast, or of one broadcast scope (`peat/v1/<mesh_id>/b/<scope>`). */
+export function peatBroadcastTopic(meshId: string, scope?: string): string {
+  return scope === undefined ? `peat/v1/${meshId}/b` : `peat/v1/${meshId}/b/${scope}`;
+}
+
+function checkSegment(name: string, v: string): void {
+  if (!/^[A-Za-z0-9_.-]+$/.test(v)) throw new PeatError('INVALID_ARGUMENT', `${name} ${JSON.stringify(v)} is not a topic segment`);
 }
 
 /** @throws PeatError `INVALID_ARGUMENT` for ids that cannot be topic segments. */
 export function pubsubLink(options: PubSubLinkOptions): PeatLink {
-  for (const [name, v] of [
-    ['meshId', options.meshId],
-    ['nodeId', options.nodeId],
-  ] as const) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(v)) throw new PeatError('INVALID_ARGUMENT', `${name} ${JSON.stringify(v)} is not a topic segment`);
-  }
+  checkSegment('meshId', options.meshId);
+  checkSegment('nodeId', options.nodeId);
   const { transport, meshId, nodeId } = options;
   const qos = options.qos ?? 1;
   const source = nodeSource(nodeId);
   let seq = 0;
   let subs: Subscription[] = [];
+  const scoped = new Map<string, Subscription>();
+  let deliver: ((e: EcpsEvent) => void) | undefined;
   const event = (data: Uint8Array): EcpsEvent => ({ id: `${nodeId}-${++seq}`, source, type: PEAT_EVENT_TYPE, data });
 
   return {
@@ -50,7 +53,7 @@ export function pubsubLink(options: PubSubLinkOptions): PeatLink {
     },
     async start(handler: LinkHandler) {
       if (subs.length) return;
-      const deliver = (e: EcpsEvent) => {
+      deliver = (e: EcpsEvent) => {
         if (e.type !== PEAT_EVENT_TYPE) return;
         const from = nodeIdFromSource(e.source);
         if (from !== undefined && from !== nodeId) handler.message(from, e.data);
@@ -61,11 +64,27 @@ export function pubsubLink(options: PubSubLinkOptions): PeatLink {
       ];
     },
     async stop() {
-      const s = subs;
+      const s = [...subs, ...scoped.values()];
       subs = [];
+      scoped.clear();
+      deliver = undefined;
       await Promise.all(s.map((x) => x.unsubscribe()));
     },
     send: (to, data) => transport.publish(peatUnicastTopic(meshId, to), event(data), { qos }),
-    broadcast: (data) => transport.publish(peatBroadcastTopic(meshId), event(data), { qos }),
+    broadcast: (data, scope) => {
+      if (scope !== undefined) checkSegment('scope', scope);
+      return transport.publish(peatBroadcastTopic(meshId, scope), event(data), { qos });
+    },
+    async joinScope(scope) {
+      checkSegment('scope', scope);
+      if (!deliver) throw new PeatError('CLOSED', 'link not started');
+      if (scoped.has(scope)) return;
+      scoped.set(scope, await transport.subscribe(peatBroadcastTopic(meshId, scope), deliver, { qos }));
+    },
+    async leaveScope(scope) {
+      const sub = scoped.get(scope);
+      scoped.delete(scope);
+      await sub?.unsubscribe();
+    },
   };
 }

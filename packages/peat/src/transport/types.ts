@@ -24,7 +24,14 @@ export interface PeatLink {
   stop(): Promise<void>;
   /** Resolves when the binding accepted the message (e.g. MQTT PUBACK); rejects when it could not. */
   send(to: string, data: Uint8Array): Promise<void>;
-  broadcast(data: Uint8Array): Promise<void>;
+  /** To every link (no scope), or to the links that joined `scope`. */
+  broadcast(data: Uint8Array, scope?: string): Promise<void>;
+  /**
+   * Joins a broadcast scope, e.g. a geohash cell: broadcasts to it reach every link that joined it, so discovery
+   * stays local at any fleet size. Optional: a link without scopes broadcasts to everyone.
+   */
+  joinScope?(scope: string): Promise<void>;
+  leaveScope?(scope: string): Promise<void>;
 }
 
 /** Frames between authenticated peers (spec §6.3 transport interface). */

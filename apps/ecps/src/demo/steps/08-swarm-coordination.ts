@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
-// Three robots form a Raft group, elect a leader, take a formation and share tasks through the replicated task
-// table; the leader is then killed and the survivors fail over, re-plan the formation and take its tasks.
-import { MemoryStorage, RaftNode, transportNetwork } from '@ecps/raft';
+// Three robots form a Raft group serving the replicated key-value store, elect a leader, take a formation and share
+// tasks through the task table on that store; the leader is then killed and the survivors fail over, re-plan the
+// formation and take its tasks.
+import type { Subscription } from '@ecps/core';
+import { KvClient, KvStateMachine, MemoryStorage, RaftNode, serveKv, transportNetwork } from '@ecps/raft';
 import { startA2aAgent } from '@ecps/a2a';
 import type { A2aAgent } from '@ecps/a2a';
 import { planFormation } from '@ecps/swarm';
 import type { Vec3 } from '@ecps/swarm';
-import { TaskStateMachine, decodeTaskResult, planAssignments, taskCommands } from '@ecps/tasks';
+import { TaskTable, planAssignments } from '@ecps/tasks';
 import type { DemoStep } from '../step';
 
 interface Robot {
   id: string;
   node: RaftNode;
-  tasks: TaskStateMachine;
+  kv: Subscription;
+  /** This robot's view of the task table, through its own KV client session. */
+  client: KvClient;
+  tasks: TaskTable;
   agent: A2aAgent;
   position: Vec3;
 }
@@ -36,17 +41,19 @@ const step: DemoStep = {
     for (const [i, id] of ids.entries()) {
       const transport = ctx.transportFor(id);
       await transport.connect();
-      const tasks = new TaskStateMachine();
+      const store = new KvStateMachine();
       const node = await RaftNode.start({
         id,
         peers: { voters: ids, learners: [] },
         storage: new MemoryStorage(),
-        stateMachine: tasks,
+        stateMachine: store,
         network: transportNetwork({ transport, clusterId: 'demo-swarm', nodeId: id }),
         tickMs: 20,
       });
+      const kv = await serveKv({ transport, clusterId: 'demo-swarm', node, store });
+      const client = new KvClient({ transport, clusterId: 'demo-swarm', members: ids, nodeId: id });
       const agent = await startA2aAgent({ transport, agentId: id, agentType: 'robot', capabilities: [{ name: 'move' }, { name: i === 2 ? 'camera' : 'gripper' }], heartbeatIntervalMs: 100 });
-      robots.push({ id, node, tasks, agent, position: start[i] as Vec3 });
+      robots.push({ id, node, kv, client, tasks: new TaskTable({ store: client }), agent, position: start[i] as Vec3 });
     }
     const leader = () => robots.find((r) => r.node.isLeader());
     await until(() => leader() !== undefined, 5_000, 'a leader');
@@ -64,23 +71,18 @@ const step: DemoStep = {
     const taskIds = ['inspect-shelf', 'pick-cube', 'scan-aisle', 'pick-box'];
     for (const [i, id] of taskIds.entries()) {
       const caps = id.startsWith('pick') ? ['gripper'] : id.startsWith('scan') ? ['camera'] : [];
-      await l.node.propose(taskCommands.submit({ id, kind: id, priority: i, deadlineMs: 0n, requiredCapabilities: caps, cost: 1, payload: new Uint8Array(0) }));
+      await l.tasks.submit({ id, kind: id, priority: i, deadlineMs: 0n, requiredCapabilities: caps, cost: 1, payload: new Uint8Array(0) });
     }
-    const agentsView = () =>
-      robots
+    const agentsView = async () => {
+      const table = await l.tasks.list();
+      return robots
         .filter((r) => r === l || l.agent.peers().some((p) => p.id === r.id && p.available))
-        .map((r) => ({ id: r.id, capabilities: r.id === 'robot-3' ? ['move', 'camera'] : ['move', 'gripper'], load: l.tasks.list().filter((t) => t.agentId === r.id && t.state === 'assigned').length, available: true }));
+        .map((r) => ({ id: r.id, capabilities: r.id === 'robot-3' ? ['move', 'camera'] : ['move', 'gripper'], load: table.filter((t) => t.agentId === r.id && t.state === 'assigned').length, available: true }));
+    };
     const distribute = async () => {
-      const pending = l.tasks.list().filter((t) => t.state === 'pending');
-      const plan = planAssignments(
-        'capability-based',
-        pending.map((t) => ({ id: t.task.id, priority: t.task.priority, requiredCapabilities: t.task.requiredCapabilities, submittedSeq: t.submittedSeq })),
-        agentsView(),
-        { nowMs: Date.now() },
-      );
+      const plan = planAssignments('capability-based', await l.tasks.pending(), await agentsView(), { nowMs: Date.now() });
       for (const a of plan.assignments) {
-        const epoch = l.tasks.get(a.taskId)?.epoch ?? 0n;
-        const r = decodeTaskResult(await l.node.propose(taskCommands.assign(a.taskId, a.agentId, epoch)));
+        const r = await l.tasks.assign(a.taskId, a.agentId);
         ctx.log(`tasks      ${a.taskId} → ${a.agentId} ${r.ok ? '(committed through Raft)' : `refused: ${r.reason}`}`);
       }
     };
@@ -90,17 +92,20 @@ const step: DemoStep = {
     const victim = l;
     ctx.log(`raft       killing the leader ${victim.id}…`);
     await victim.agent.stop(false);
+    await victim.client.close();
+    await victim.kv.unsubscribe();
     await victim.node.close();
     const survivors = robots.filter((r) => r !== victim);
     const t0 = Date.now();
     await until(() => survivors.some((r) => r.node.isLeader()), 10_000, 'a new leader');
     l = survivors.find((r) => r.node.isLeader()) as Robot;
-    if (l.tasks.list().length !== taskIds.length) throw new Error(`the new leader has ${l.tasks.list().length} tasks, not ${taskIds.length}`);
-    ctx.held('raft', `${l.id} took over in term ${l.node.status().term} after ${Date.now() - t0} ms; the task table survived (${l.tasks.list().length} tasks)`);
+    const survived = (await l.tasks.list()).length;
+    if (survived !== taskIds.length) throw new Error(`the new leader has ${survived} tasks, not ${taskIds.length}`);
+    ctx.held('raft', `${l.id} took over in term ${l.node.status().term} after ${Date.now() - t0} ms; the task table survived (${survived} tasks)`);
     await until(() => l.agent.peers().some((p) => p.id === victim.id && !p.available), 5_000, 'the heartbeat timeout');
     ctx.held('a2a', `${victim.id} marked unavailable after its heartbeats stopped (kept in the registry)`);
-    for (const t of l.tasks.list().filter((x) => x.agentId === victim.id && x.state === 'assigned')) {
-      await l.node.propose(taskCommands.release(t.task.id, victim.id));
+    for (const t of (await l.tasks.list()).filter((x) => x.agentId === victim.id && x.state === 'assigned')) {
+      await l.tasks.release(t.task.id, victim.id);
       ctx.log(`tasks      ${t.task.id} released from ${victim.id}`);
     }
     robots.splice(robots.indexOf(victim), 1);
@@ -109,6 +114,8 @@ const step: DemoStep = {
     for (const r of survivors) ctx.log(`swarm      ${r.id} → line slot ${line.slots.get(r.id)} ${fmt(line.targets.get(r.id) as Vec3)}`);
     for (const r of survivors) {
       await r.agent.stop();
+      await r.client.close();
+      await r.kv.unsubscribe();
       await r.node.close();
     }
   },

@@ -32,6 +32,8 @@ export enum RaftMessageType {
   RAFT_READ_INDEX_RESPONSE = 12,
   /** RAFT_TRANSFER_LEADER - follower -> leader: please hand leadership to `from` */
   RAFT_TRANSFER_LEADER = 13,
+  /** RAFT_SNAPSHOT_ACK - follower -> leader: how many bytes of the streamed snapshot `index` it holds */
+  RAFT_SNAPSHOT_ACK = 14,
   UNRECOGNIZED = -1,
 }
 
@@ -79,6 +81,9 @@ export function raftMessageTypeFromJSON(object: any): RaftMessageType {
     case 13:
     case "RAFT_TRANSFER_LEADER":
       return RaftMessageType.RAFT_TRANSFER_LEADER;
+    case 14:
+    case "RAFT_SNAPSHOT_ACK":
+      return RaftMessageType.RAFT_SNAPSHOT_ACK;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -116,6 +121,8 @@ export function raftMessageTypeToJSON(object: RaftMessageType): string {
       return "RAFT_READ_INDEX_RESPONSE";
     case RaftMessageType.RAFT_TRANSFER_LEADER:
       return "RAFT_TRANSFER_LEADER";
+    case RaftMessageType.RAFT_SNAPSHOT_ACK:
+      return "RAFT_SNAPSHOT_ACK";
     case RaftMessageType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -228,7 +235,12 @@ export interface RaftHardState {
   commit: bigint;
 }
 
-/** One Raft message; the type decides which fields mean something (as in etcd's raftpb.Message). */
+/**
+ * One Raft message; the type decides which fields mean something (as in etcd's raftpb.Message).
+ * Heartbeats carry the leader's tick stamp in `index` and responses echo it (the leader lease).
+ * A snapshot travels in chunks: `snapshot.data` is the chunk at `snapshot_offset` of `snapshot_size` bytes;
+ * RAFT_SNAPSHOT_ACK answers with the bytes held in `snapshot_offset` (a transfer resumes from there).
+ */
 export interface RaftMessage {
   type: RaftMessageType;
   from: string;
@@ -243,22 +255,46 @@ export interface RaftMessage {
   snapshot: RaftSnapshot | undefined;
   context: Uint8Array;
   clusterId: string;
+  snapshotOffset: bigint;
+  snapshotSize: bigint;
 }
 
+/**
+ * A command of the replicated store. Writes from a client belong to a session (registered once, expired when idle
+ * or evicted) and carry a sequence number, so a retried write is applied once; the proposing member stamps
+ * `owner` (the requesting node) and the replicated clock fields before proposing.
+ */
 export interface KvCommand {
-  clientId: string;
+  /** per-session write sequence (1, 2, ...); 0 = not deduplicated */
   sequence: bigint;
   op:
     | { $case: "put"; value: KvPut }
     | { $case: "delete"; value: KvDelete }
     | { $case: "cas"; value: KvCompareAndSet }
     | { $case: "get"; value: KvGet }
+    | { $case: "registerSession"; value: KvRegisterSession }
+    | { $case: "range"; value: KvRange }
+    | { $case: "leaseGrant"; value: KvLeaseGrant }
+    | { $case: "leaseKeepAlive"; value: KvLeaseKeepAlive }
+    | { $case: "leaseRevoke"; value: KvLeaseRevoke }
+    | { $case: "clockTick"; value: KvClockTick }
     | undefined;
+  /** from register_session; 0 = none */
+  session: bigint;
+  /** the client has the answer of every sequence below this one */
+  ackedBelow: bigint;
+  /** set by the member: the node the request came from */
+  owner: string;
+  /** set by the member: its term and monotonic clock (ms), which drive the */
+  leaderTerm: bigint;
+  /** replicated clock of session and lease expiry */
+  leaderClockMs: bigint;
 }
 
 export interface KvPut {
   key: string;
   value: Uint8Array;
+  lease: bigint;
 }
 
 export interface KvDelete {
@@ -271,10 +307,37 @@ export interface KvCompareAndSet {
   expectAbsent: boolean;
   expected: Uint8Array;
   value: Uint8Array;
+  /** attach the new value to this lease (0 = none) */
+  lease: bigint;
+  /** on a match, remove the key instead of writing `value` */
+  delete: boolean;
 }
 
 export interface KvGet {
   key: string;
+}
+
+export interface KvRange {
+  prefix: string;
+  limit: number;
+}
+
+export interface KvRegisterSession {
+}
+
+export interface KvLeaseGrant {
+  ttlMs: bigint;
+}
+
+export interface KvLeaseKeepAlive {
+  lease: bigint;
+}
+
+export interface KvLeaseRevoke {
+  lease: bigint;
+}
+
+export interface KvClockTick {
 }
 
 export interface KvResult {
@@ -286,10 +349,25 @@ export interface KvResult {
   found: boolean;
   /** the log index the command was applied at (read index for reads) */
   index: bigint;
+  /** a refused command: SESSION_EXPIRED, PERMISSION_DENIED, NOT_FOUND, RESOURCE_EXHAUSTED */
+  error: string;
+  /** register_session: the new session id */
+  session: bigint;
+  /** range */
+  entries: KvEntry[];
+  /** lease_grant: the new lease */
+  lease: bigint;
+  /** lease_grant / lease_keep_alive: the time to live granted */
+  ttlMs: bigint;
 }
 
+/**
+ * A client request, published to `<kv service>/request` with the client's session correlation id; the answer goes
+ * to `response/<correlation id>` and echoes `request_id`.
+ */
 export interface KvRequest {
   command: KvCommand | undefined;
+  requestId: bigint;
 }
 
 export interface KvResponse {
@@ -297,26 +375,50 @@ export interface KvResponse {
     $case: "error";
     value: string;
   } | undefined;
+  requestId: bigint;
 }
 
 export interface KvRedirect {
   leaderId: string;
 }
 
-export interface KvSession {
-  clientId: string;
+export interface KvSessionResult {
   sequence: bigint;
   result: KvResult | undefined;
+}
+
+export interface KvSession {
+  id: bigint;
+  owner: string;
+  /** answers below this sequence were dropped */
+  floor: bigint;
+  results: KvSessionResult[];
+  /** on the replicated clock */
+  lastActiveMs: bigint;
 }
 
 export interface KvEntry {
   key: string;
   value: Uint8Array;
+  lease: bigint;
+}
+
+export interface KvLease {
+  id: bigint;
+  ttlMs: bigint;
+  expiresAtMs: bigint;
+  keys: string[];
 }
 
 export interface KvSnapshotData {
   entries: KvEntry[];
   sessions: KvSession[];
+  leases: KvLease[];
+  /** the replicated clock */
+  clockMs: bigint;
+  /** term and leader clock of its last advance */
+  clockTerm: bigint;
+  clockLeaderMs: bigint;
 }
 
 export interface AgentCapability {
@@ -339,6 +441,8 @@ export interface AgentHeartbeat {
   load: number;
   metadata: { [key: string]: string };
   leaving: boolean;
+  /** random per agent start: `sequence` counts within one incarnation */
+  incarnation: bigint;
 }
 
 export interface AgentHeartbeat_MetadataEntry {
@@ -405,38 +509,7 @@ export interface Task {
   payload: Uint8Array;
 }
 
-export interface TaskCommand {
-  op:
-    | { $case: "submit"; value: Task }
-    | { $case: "assign"; value: TaskAssign }
-    | { $case: "complete"; value: TaskComplete }
-    | { $case: "release"; value: TaskRelease }
-    | undefined;
-}
-
-export interface TaskAssign {
-  taskId: string;
-  agentId: string;
-  epoch: bigint;
-}
-
-export interface TaskComplete {
-  taskId: string;
-  agentId: string;
-  success: boolean;
-}
-
-export interface TaskRelease {
-  taskId: string;
-  agentId: string;
-}
-
-export interface TaskCommandResult {
-  ok: boolean;
-  reason: string;
-  agentId: string;
-}
-
+/** One task of the task table, stored as the value of its key in the coordination store. */
 export interface TaskRecord {
   task:
     | Task
@@ -444,11 +517,9 @@ export interface TaskRecord {
   /** pending | assigned | done | failed */
   state: string;
   agentId: string;
+  /** bumped by every assignment and release */
   epoch: bigint;
-}
-
-export interface TaskSnapshotData {
-  tasks: TaskRecord[];
+  submittedAtMs: bigint;
 }
 
 function createBaseRaftEntry(): RaftEntry {
@@ -1070,6 +1141,8 @@ function createBaseRaftMessage(): RaftMessage {
     snapshot: undefined,
     context: new Uint8Array(0),
     clusterId: "",
+    snapshotOffset: 0n,
+    snapshotSize: 0n,
   };
 }
 
@@ -1128,6 +1201,18 @@ export const RaftMessage: MessageFns<RaftMessage> = {
     }
     if (message.clusterId !== "") {
       writer.uint32(106).string(message.clusterId);
+    }
+    if (message.snapshotOffset !== 0n) {
+      if (BigInt.asUintN(64, message.snapshotOffset) !== message.snapshotOffset) {
+        throw new globalThis.Error("value provided for field message.snapshotOffset of type uint64 too large");
+      }
+      writer.uint32(112).uint64(message.snapshotOffset);
+    }
+    if (message.snapshotSize !== 0n) {
+      if (BigInt.asUintN(64, message.snapshotSize) !== message.snapshotSize) {
+        throw new globalThis.Error("value provided for field message.snapshotSize of type uint64 too large");
+      }
+      writer.uint32(120).uint64(message.snapshotSize);
     }
     return writer;
   },
@@ -1249,6 +1334,22 @@ export const RaftMessage: MessageFns<RaftMessage> = {
             message.clusterId = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.snapshotOffset = reader.uint64() as bigint;
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.snapshotSize = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1284,6 +1385,16 @@ export const RaftMessage: MessageFns<RaftMessage> = {
         : isSet(object.cluster_id)
         ? globalThis.String(object.cluster_id)
         : "",
+      snapshotOffset: isSet(object.snapshotOffset)
+        ? BigInt(object.snapshotOffset)
+        : isSet(object.snapshot_offset)
+        ? BigInt(object.snapshot_offset)
+        : 0n,
+      snapshotSize: isSet(object.snapshotSize)
+        ? BigInt(object.snapshotSize)
+        : isSet(object.snapshot_size)
+        ? BigInt(object.snapshot_size)
+        : 0n,
     };
   },
 
@@ -1328,6 +1439,12 @@ export const RaftMessage: MessageFns<RaftMessage> = {
     if (message.clusterId !== "") {
       obj.clusterId = message.clusterId;
     }
+    if (message.snapshotOffset !== 0n) {
+      obj.snapshotOffset = message.snapshotOffset.toString();
+    }
+    if (message.snapshotSize !== 0n) {
+      obj.snapshotSize = message.snapshotSize.toString();
+    }
     return obj;
   },
 
@@ -1353,19 +1470,22 @@ export const RaftMessage: MessageFns<RaftMessage> = {
       : undefined;
     message.context = object.context ?? new Uint8Array(0);
     message.clusterId = object.clusterId ?? "";
+    message.snapshotOffset = (object.snapshotOffset !== undefined && object.snapshotOffset !== null)
+      ? BigInt(object.snapshotOffset)
+      : 0n;
+    message.snapshotSize = (object.snapshotSize !== undefined && object.snapshotSize !== null)
+      ? BigInt(object.snapshotSize)
+      : 0n;
     return message;
   },
 };
 
 function createBaseKvCommand(): KvCommand {
-  return { clientId: "", sequence: 0n, op: undefined };
+  return { sequence: 0n, op: undefined, session: 0n, ackedBelow: 0n, owner: "", leaderTerm: 0n, leaderClockMs: 0n };
 }
 
 export const KvCommand: MessageFns<KvCommand> = {
   encode(message: KvCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.clientId !== "") {
-      writer.uint32(10).string(message.clientId);
-    }
     if (message.sequence !== 0n) {
       if (BigInt.asUintN(64, message.sequence) !== message.sequence) {
         throw new globalThis.Error("value provided for field message.sequence of type uint64 too large");
@@ -1385,6 +1505,51 @@ export const KvCommand: MessageFns<KvCommand> = {
       case "get":
         KvGet.encode(message.op.value, writer.uint32(50).fork()).join();
         break;
+      case "registerSession":
+        KvRegisterSession.encode(message.op.value, writer.uint32(58).fork()).join();
+        break;
+      case "range":
+        KvRange.encode(message.op.value, writer.uint32(66).fork()).join();
+        break;
+      case "leaseGrant":
+        KvLeaseGrant.encode(message.op.value, writer.uint32(74).fork()).join();
+        break;
+      case "leaseKeepAlive":
+        KvLeaseKeepAlive.encode(message.op.value, writer.uint32(82).fork()).join();
+        break;
+      case "leaseRevoke":
+        KvLeaseRevoke.encode(message.op.value, writer.uint32(90).fork()).join();
+        break;
+      case "clockTick":
+        KvClockTick.encode(message.op.value, writer.uint32(98).fork()).join();
+        break;
+    }
+    if (message.session !== 0n) {
+      if (BigInt.asUintN(64, message.session) !== message.session) {
+        throw new globalThis.Error("value provided for field message.session of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.session);
+    }
+    if (message.ackedBelow !== 0n) {
+      if (BigInt.asUintN(64, message.ackedBelow) !== message.ackedBelow) {
+        throw new globalThis.Error("value provided for field message.ackedBelow of type uint64 too large");
+      }
+      writer.uint32(112).uint64(message.ackedBelow);
+    }
+    if (message.owner !== "") {
+      writer.uint32(122).string(message.owner);
+    }
+    if (message.leaderTerm !== 0n) {
+      if (BigInt.asUintN(64, message.leaderTerm) !== message.leaderTerm) {
+        throw new globalThis.Error("value provided for field message.leaderTerm of type uint64 too large");
+      }
+      writer.uint32(128).uint64(message.leaderTerm);
+    }
+    if (message.leaderClockMs !== 0n) {
+      if (BigInt.asUintN(64, message.leaderClockMs) !== message.leaderClockMs) {
+        throw new globalThis.Error("value provided for field message.leaderClockMs of type uint64 too large");
+      }
+      writer.uint32(136).uint64(message.leaderClockMs);
     }
     return writer;
   },
@@ -1402,14 +1567,6 @@ export const KvCommand: MessageFns<KvCommand> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.clientId = reader.string();
-            continue;
-          }
           case 2: {
             if (tag !== 16) {
               break;
@@ -1450,6 +1607,94 @@ export const KvCommand: MessageFns<KvCommand> = {
             message.op = { $case: "get", value: KvGet.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.op = { $case: "registerSession", value: KvRegisterSession.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.op = { $case: "range", value: KvRange.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.op = { $case: "leaseGrant", value: KvLeaseGrant.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.op = { $case: "leaseKeepAlive", value: KvLeaseKeepAlive.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.op = { $case: "leaseRevoke", value: KvLeaseRevoke.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.op = { $case: "clockTick", value: KvClockTick.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.session = reader.uint64() as bigint;
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.ackedBelow = reader.uint64() as bigint;
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.leaderTerm = reader.uint64() as bigint;
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.leaderClockMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1464,11 +1709,6 @@ export const KvCommand: MessageFns<KvCommand> = {
 
   fromJSON(object: any): KvCommand {
     return {
-      clientId: isSet(object.clientId)
-        ? globalThis.String(object.clientId)
-        : isSet(object.client_id)
-        ? globalThis.String(object.client_id)
-        : "",
       sequence: isSet(object.sequence) ? BigInt(object.sequence) : 0n,
       op: isSet(object.put)
         ? { $case: "put", value: KvPut.fromJSON(object.put) }
@@ -1478,15 +1718,51 @@ export const KvCommand: MessageFns<KvCommand> = {
         ? { $case: "cas", value: KvCompareAndSet.fromJSON(object.cas) }
         : isSet(object.get)
         ? { $case: "get", value: KvGet.fromJSON(object.get) }
+        : isSet(object.registerSession)
+        ? { $case: "registerSession", value: KvRegisterSession.fromJSON(object.registerSession) }
+        : isSet(object.register_session)
+        ? { $case: "registerSession", value: KvRegisterSession.fromJSON(object.register_session) }
+        : isSet(object.range)
+        ? { $case: "range", value: KvRange.fromJSON(object.range) }
+        : isSet(object.leaseGrant)
+        ? { $case: "leaseGrant", value: KvLeaseGrant.fromJSON(object.leaseGrant) }
+        : isSet(object.lease_grant)
+        ? { $case: "leaseGrant", value: KvLeaseGrant.fromJSON(object.lease_grant) }
+        : isSet(object.leaseKeepAlive)
+        ? { $case: "leaseKeepAlive", value: KvLeaseKeepAlive.fromJSON(object.leaseKeepAlive) }
+        : isSet(object.lease_keep_alive)
+        ? { $case: "leaseKeepAlive", value: KvLeaseKeepAlive.fromJSON(object.lease_keep_alive) }
+        : isSet(object.leaseRevoke)
+        ? { $case: "leaseRevoke", value: KvLeaseRevoke.fromJSON(object.leaseRevoke) }
+        : isSet(object.lease_revoke)
+        ? { $case: "leaseRevoke", value: KvLeaseRevoke.fromJSON(object.lease_revoke) }
+        : isSet(object.clockTick)
+        ? { $case: "clockTick", value: KvClockTick.fromJSON(object.clockTick) }
+        : isSet(object.clock_tick)
+        ? { $case: "clockTick", value: KvClockTick.fromJSON(object.clock_tick) }
         : undefined,
+      session: isSet(object.session) ? BigInt(object.session) : 0n,
+      ackedBelow: isSet(object.ackedBelow)
+        ? BigInt(object.ackedBelow)
+        : isSet(object.acked_below)
+        ? BigInt(object.acked_below)
+        : 0n,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      leaderTerm: isSet(object.leaderTerm)
+        ? BigInt(object.leaderTerm)
+        : isSet(object.leader_term)
+        ? BigInt(object.leader_term)
+        : 0n,
+      leaderClockMs: isSet(object.leaderClockMs)
+        ? BigInt(object.leaderClockMs)
+        : isSet(object.leader_clock_ms)
+        ? BigInt(object.leader_clock_ms)
+        : 0n,
     };
   },
 
   toJSON(message: KvCommand): unknown {
     const obj: any = {};
-    if (message.clientId !== "") {
-      obj.clientId = message.clientId;
-    }
     if (message.sequence !== 0n) {
       obj.sequence = message.sequence.toString();
     }
@@ -1498,6 +1774,33 @@ export const KvCommand: MessageFns<KvCommand> = {
       obj.cas = KvCompareAndSet.toJSON(message.op.value);
     } else if (message.op?.$case === "get") {
       obj.get = KvGet.toJSON(message.op.value);
+    } else if (message.op?.$case === "registerSession") {
+      obj.registerSession = KvRegisterSession.toJSON(message.op.value);
+    } else if (message.op?.$case === "range") {
+      obj.range = KvRange.toJSON(message.op.value);
+    } else if (message.op?.$case === "leaseGrant") {
+      obj.leaseGrant = KvLeaseGrant.toJSON(message.op.value);
+    } else if (message.op?.$case === "leaseKeepAlive") {
+      obj.leaseKeepAlive = KvLeaseKeepAlive.toJSON(message.op.value);
+    } else if (message.op?.$case === "leaseRevoke") {
+      obj.leaseRevoke = KvLeaseRevoke.toJSON(message.op.value);
+    } else if (message.op?.$case === "clockTick") {
+      obj.clockTick = KvClockTick.toJSON(message.op.value);
+    }
+    if (message.session !== 0n) {
+      obj.session = message.session.toString();
+    }
+    if (message.ackedBelow !== 0n) {
+      obj.ackedBelow = message.ackedBelow.toString();
+    }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
+    if (message.leaderTerm !== 0n) {
+      obj.leaderTerm = message.leaderTerm.toString();
+    }
+    if (message.leaderClockMs !== 0n) {
+      obj.leaderClockMs = message.leaderClockMs.toString();
     }
     return obj;
   },
@@ -1507,7 +1810,6 @@ export const KvCommand: MessageFns<KvCommand> = {
   },
   fromPartial(object: DeepPartial<KvCommand>): KvCommand {
     const message = createBaseKvCommand();
-    message.clientId = object.clientId ?? "";
     message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
     switch (object.op?.$case) {
       case "put": {
@@ -1534,13 +1836,60 @@ export const KvCommand: MessageFns<KvCommand> = {
         }
         break;
       }
+      case "registerSession": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "registerSession", value: KvRegisterSession.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "range": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "range", value: KvRange.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "leaseGrant": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "leaseGrant", value: KvLeaseGrant.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "leaseKeepAlive": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "leaseKeepAlive", value: KvLeaseKeepAlive.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "leaseRevoke": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "leaseRevoke", value: KvLeaseRevoke.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "clockTick": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "clockTick", value: KvClockTick.fromPartial(object.op.value) };
+        }
+        break;
+      }
     }
+    message.session = (object.session !== undefined && object.session !== null) ? BigInt(object.session) : 0n;
+    message.ackedBelow = (object.ackedBelow !== undefined && object.ackedBelow !== null)
+      ? BigInt(object.ackedBelow)
+      : 0n;
+    message.owner = object.owner ?? "";
+    message.leaderTerm = (object.leaderTerm !== undefined && object.leaderTerm !== null)
+      ? BigInt(object.leaderTerm)
+      : 0n;
+    message.leaderClockMs = (object.leaderClockMs !== undefined && object.leaderClockMs !== null)
+      ? BigInt(object.leaderClockMs)
+      : 0n;
     return message;
   },
 };
 
 function createBaseKvPut(): KvPut {
-  return { key: "", value: new Uint8Array(0) };
+  return { key: "", value: new Uint8Array(0), lease: 0n };
 }
 
 export const KvPut: MessageFns<KvPut> = {
@@ -1550,6 +1899,12 @@ export const KvPut: MessageFns<KvPut> = {
     }
     if (message.value.length !== 0) {
       writer.uint32(18).bytes(message.value);
+    }
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.lease);
     }
     return writer;
   },
@@ -1583,6 +1938,14 @@ export const KvPut: MessageFns<KvPut> = {
             message.value = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1599,6 +1962,7 @@ export const KvPut: MessageFns<KvPut> = {
     return {
       key: isSet(object.key) ? globalThis.String(object.key) : "",
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
     };
   },
 
@@ -1610,6 +1974,9 @@ export const KvPut: MessageFns<KvPut> = {
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
     }
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
+    }
     return obj;
   },
 
@@ -1620,6 +1987,7 @@ export const KvPut: MessageFns<KvPut> = {
     const message = createBaseKvPut();
     message.key = object.key ?? "";
     message.value = object.value ?? new Uint8Array(0);
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     return message;
   },
 };
@@ -1692,7 +2060,14 @@ export const KvDelete: MessageFns<KvDelete> = {
 };
 
 function createBaseKvCompareAndSet(): KvCompareAndSet {
-  return { key: "", expectAbsent: false, expected: new Uint8Array(0), value: new Uint8Array(0) };
+  return {
+    key: "",
+    expectAbsent: false,
+    expected: new Uint8Array(0),
+    value: new Uint8Array(0),
+    lease: 0n,
+    delete: false,
+  };
 }
 
 export const KvCompareAndSet: MessageFns<KvCompareAndSet> = {
@@ -1708,6 +2083,15 @@ export const KvCompareAndSet: MessageFns<KvCompareAndSet> = {
     }
     if (message.value.length !== 0) {
       writer.uint32(34).bytes(message.value);
+    }
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.lease);
+    }
+    if (message.delete !== false) {
+      writer.uint32(48).bool(message.delete);
     }
     return writer;
   },
@@ -1757,6 +2141,22 @@ export const KvCompareAndSet: MessageFns<KvCompareAndSet> = {
             message.value = reader.bytes();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.delete = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1779,6 +2179,8 @@ export const KvCompareAndSet: MessageFns<KvCompareAndSet> = {
         : false,
       expected: isSet(object.expected) ? bytesFromBase64(object.expected) : new Uint8Array(0),
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
+      delete: isSet(object.delete) ? globalThis.Boolean(object.delete) : false,
     };
   },
 
@@ -1796,6 +2198,12 @@ export const KvCompareAndSet: MessageFns<KvCompareAndSet> = {
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
     }
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
+    }
+    if (message.delete !== false) {
+      obj.delete = message.delete;
+    }
     return obj;
   },
 
@@ -1808,6 +2216,8 @@ export const KvCompareAndSet: MessageFns<KvCompareAndSet> = {
     message.expectAbsent = object.expectAbsent ?? false;
     message.expected = object.expected ?? new Uint8Array(0);
     message.value = object.value ?? new Uint8Array(0);
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
+    message.delete = object.delete ?? false;
     return message;
   },
 };
@@ -1879,8 +2289,417 @@ export const KvGet: MessageFns<KvGet> = {
   },
 };
 
+function createBaseKvRange(): KvRange {
+  return { prefix: "", limit: 0 };
+}
+
+export const KvRange: MessageFns<KvRange> = {
+  encode(message: KvRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.prefix !== "") {
+      writer.uint32(10).string(message.prefix);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvRange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvRange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.prefix = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvRange {
+    return {
+      prefix: isSet(object.prefix) ? globalThis.String(object.prefix) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: KvRange): unknown {
+    const obj: any = {};
+    if (message.prefix !== "") {
+      obj.prefix = message.prefix;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvRange>): KvRange {
+    return KvRange.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvRange>): KvRange {
+    const message = createBaseKvRange();
+    message.prefix = object.prefix ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseKvRegisterSession(): KvRegisterSession {
+  return {};
+}
+
+export const KvRegisterSession: MessageFns<KvRegisterSession> = {
+  encode(_: KvRegisterSession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvRegisterSession {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvRegisterSession();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): KvRegisterSession {
+    return {};
+  },
+
+  toJSON(_: KvRegisterSession): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvRegisterSession>): KvRegisterSession {
+    return KvRegisterSession.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<KvRegisterSession>): KvRegisterSession {
+    const message = createBaseKvRegisterSession();
+    return message;
+  },
+};
+
+function createBaseKvLeaseGrant(): KvLeaseGrant {
+  return { ttlMs: 0n };
+}
+
+export const KvLeaseGrant: MessageFns<KvLeaseGrant> = {
+  encode(message: KvLeaseGrant, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ttlMs !== 0n) {
+      if (BigInt.asUintN(64, message.ttlMs) !== message.ttlMs) {
+        throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.ttlMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvLeaseGrant {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvLeaseGrant();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ttlMs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvLeaseGrant {
+    return { ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n };
+  },
+
+  toJSON(message: KvLeaseGrant): unknown {
+    const obj: any = {};
+    if (message.ttlMs !== 0n) {
+      obj.ttlMs = message.ttlMs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvLeaseGrant>): KvLeaseGrant {
+    return KvLeaseGrant.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvLeaseGrant>): KvLeaseGrant {
+    const message = createBaseKvLeaseGrant();
+    message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
+    return message;
+  },
+};
+
+function createBaseKvLeaseKeepAlive(): KvLeaseKeepAlive {
+  return { lease: 0n };
+}
+
+export const KvLeaseKeepAlive: MessageFns<KvLeaseKeepAlive> = {
+  encode(message: KvLeaseKeepAlive, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.lease);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvLeaseKeepAlive {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvLeaseKeepAlive();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvLeaseKeepAlive {
+    return { lease: isSet(object.lease) ? BigInt(object.lease) : 0n };
+  },
+
+  toJSON(message: KvLeaseKeepAlive): unknown {
+    const obj: any = {};
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvLeaseKeepAlive>): KvLeaseKeepAlive {
+    return KvLeaseKeepAlive.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvLeaseKeepAlive>): KvLeaseKeepAlive {
+    const message = createBaseKvLeaseKeepAlive();
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
+    return message;
+  },
+};
+
+function createBaseKvLeaseRevoke(): KvLeaseRevoke {
+  return { lease: 0n };
+}
+
+export const KvLeaseRevoke: MessageFns<KvLeaseRevoke> = {
+  encode(message: KvLeaseRevoke, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.lease);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvLeaseRevoke {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvLeaseRevoke();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvLeaseRevoke {
+    return { lease: isSet(object.lease) ? BigInt(object.lease) : 0n };
+  },
+
+  toJSON(message: KvLeaseRevoke): unknown {
+    const obj: any = {};
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvLeaseRevoke>): KvLeaseRevoke {
+    return KvLeaseRevoke.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvLeaseRevoke>): KvLeaseRevoke {
+    const message = createBaseKvLeaseRevoke();
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
+    return message;
+  },
+};
+
+function createBaseKvClockTick(): KvClockTick {
+  return {};
+}
+
+export const KvClockTick: MessageFns<KvClockTick> = {
+  encode(_: KvClockTick, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvClockTick {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvClockTick();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): KvClockTick {
+    return {};
+  },
+
+  toJSON(_: KvClockTick): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvClockTick>): KvClockTick {
+    return KvClockTick.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<KvClockTick>): KvClockTick {
+    const message = createBaseKvClockTick();
+    return message;
+  },
+};
+
 function createBaseKvResult(): KvResult {
-  return { ok: false, value: new Uint8Array(0), found: false, index: 0n };
+  return {
+    ok: false,
+    value: new Uint8Array(0),
+    found: false,
+    index: 0n,
+    error: "",
+    session: 0n,
+    entries: [],
+    lease: 0n,
+    ttlMs: 0n,
+  };
 }
 
 export const KvResult: MessageFns<KvResult> = {
@@ -1899,6 +2718,30 @@ export const KvResult: MessageFns<KvResult> = {
         throw new globalThis.Error("value provided for field message.index of type uint64 too large");
       }
       writer.uint32(32).uint64(message.index);
+    }
+    if (message.error !== "") {
+      writer.uint32(42).string(message.error);
+    }
+    if (message.session !== 0n) {
+      if (BigInt.asUintN(64, message.session) !== message.session) {
+        throw new globalThis.Error("value provided for field message.session of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.session);
+    }
+    for (const v of message.entries) {
+      KvEntry.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.lease);
+    }
+    if (message.ttlMs !== 0n) {
+      if (BigInt.asUintN(64, message.ttlMs) !== message.ttlMs) {
+        throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.ttlMs);
     }
     return writer;
   },
@@ -1948,6 +2791,46 @@ export const KvResult: MessageFns<KvResult> = {
             message.index = reader.uint64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.session = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.entries.push(KvEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.ttlMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1966,6 +2849,11 @@ export const KvResult: MessageFns<KvResult> = {
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
       found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
       index: isSet(object.index) ? BigInt(object.index) : 0n,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      session: isSet(object.session) ? BigInt(object.session) : 0n,
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => KvEntry.fromJSON(e)) : [],
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
+      ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
     };
   },
 
@@ -1983,6 +2871,21 @@ export const KvResult: MessageFns<KvResult> = {
     if (message.index !== 0n) {
       obj.index = message.index.toString();
     }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.session !== 0n) {
+      obj.session = message.session.toString();
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => KvEntry.toJSON(e));
+    }
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
+    }
+    if (message.ttlMs !== 0n) {
+      obj.ttlMs = message.ttlMs.toString();
+    }
     return obj;
   },
 
@@ -1995,18 +2898,29 @@ export const KvResult: MessageFns<KvResult> = {
     message.value = object.value ?? new Uint8Array(0);
     message.found = object.found ?? false;
     message.index = (object.index !== undefined && object.index !== null) ? BigInt(object.index) : 0n;
+    message.error = object.error ?? "";
+    message.session = (object.session !== undefined && object.session !== null) ? BigInt(object.session) : 0n;
+    message.entries = object.entries?.map((e) => KvEntry.fromPartial(e)) || [];
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
+    message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
     return message;
   },
 };
 
 function createBaseKvRequest(): KvRequest {
-  return { command: undefined };
+  return { command: undefined, requestId: 0n };
 }
 
 export const KvRequest: MessageFns<KvRequest> = {
   encode(message: KvRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.command !== undefined) {
       KvCommand.encode(message.command, writer.uint32(10).fork()).join();
+    }
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.requestId);
     }
     return writer;
   },
@@ -2032,6 +2946,14 @@ export const KvRequest: MessageFns<KvRequest> = {
             message.command = KvCommand.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2045,13 +2967,23 @@ export const KvRequest: MessageFns<KvRequest> = {
   },
 
   fromJSON(object: any): KvRequest {
-    return { command: isSet(object.command) ? KvCommand.fromJSON(object.command) : undefined };
+    return {
+      command: isSet(object.command) ? KvCommand.fromJSON(object.command) : undefined,
+      requestId: isSet(object.requestId)
+        ? BigInt(object.requestId)
+        : isSet(object.request_id)
+        ? BigInt(object.request_id)
+        : 0n,
+    };
   },
 
   toJSON(message: KvRequest): unknown {
     const obj: any = {};
     if (message.command !== undefined) {
       obj.command = KvCommand.toJSON(message.command);
+    }
+    if (message.requestId !== 0n) {
+      obj.requestId = message.requestId.toString();
     }
     return obj;
   },
@@ -2064,12 +2996,13 @@ export const KvRequest: MessageFns<KvRequest> = {
     message.command = (object.command !== undefined && object.command !== null)
       ? KvCommand.fromPartial(object.command)
       : undefined;
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
     return message;
   },
 };
 
 function createBaseKvResponse(): KvResponse {
-  return { outcome: undefined };
+  return { outcome: undefined, requestId: 0n };
 }
 
 export const KvResponse: MessageFns<KvResponse> = {
@@ -2084,6 +3017,12 @@ export const KvResponse: MessageFns<KvResponse> = {
       case "error":
         writer.uint32(26).string(message.outcome.value);
         break;
+    }
+    if (message.requestId !== 0n) {
+      if (BigInt.asUintN(64, message.requestId) !== message.requestId) {
+        throw new globalThis.Error("value provided for field message.requestId of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.requestId);
     }
     return writer;
   },
@@ -2125,6 +3064,14 @@ export const KvResponse: MessageFns<KvResponse> = {
             message.outcome = { $case: "error", value: reader.string() };
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.requestId = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2146,6 +3093,11 @@ export const KvResponse: MessageFns<KvResponse> = {
         : isSet(object.error)
         ? { $case: "error", value: globalThis.String(object.error) }
         : undefined,
+      requestId: isSet(object.requestId)
+        ? BigInt(object.requestId)
+        : isSet(object.request_id)
+        ? BigInt(object.request_id)
+        : 0n,
     };
   },
 
@@ -2157,6 +3109,9 @@ export const KvResponse: MessageFns<KvResponse> = {
       obj.redirect = KvRedirect.toJSON(message.outcome.value);
     } else if (message.outcome?.$case === "error") {
       obj.error = message.outcome.value;
+    }
+    if (message.requestId !== 0n) {
+      obj.requestId = message.requestId.toString();
     }
     return obj;
   },
@@ -2186,6 +3141,7 @@ export const KvResponse: MessageFns<KvResponse> = {
         break;
       }
     }
+    message.requestId = (object.requestId !== undefined && object.requestId !== null) ? BigInt(object.requestId) : 0n;
     return message;
   },
 };
@@ -2263,28 +3219,25 @@ export const KvRedirect: MessageFns<KvRedirect> = {
   },
 };
 
-function createBaseKvSession(): KvSession {
-  return { clientId: "", sequence: 0n, result: undefined };
+function createBaseKvSessionResult(): KvSessionResult {
+  return { sequence: 0n, result: undefined };
 }
 
-export const KvSession: MessageFns<KvSession> = {
-  encode(message: KvSession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.clientId !== "") {
-      writer.uint32(10).string(message.clientId);
-    }
+export const KvSessionResult: MessageFns<KvSessionResult> = {
+  encode(message: KvSessionResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sequence !== 0n) {
       if (BigInt.asUintN(64, message.sequence) !== message.sequence) {
         throw new globalThis.Error("value provided for field message.sequence of type uint64 too large");
       }
-      writer.uint32(16).uint64(message.sequence);
+      writer.uint32(8).uint64(message.sequence);
     }
     if (message.result !== undefined) {
-      KvResult.encode(message.result, writer.uint32(26).fork()).join();
+      KvResult.encode(message.result, writer.uint32(18).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): KvSession {
+  decode(input: BinaryReader | Uint8Array, length?: number): KvSessionResult {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -2293,28 +3246,20 @@ export const KvSession: MessageFns<KvSession> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseKvSession();
+      const message = createBaseKvSessionResult();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.clientId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
+            if (tag !== 8) {
               break;
             }
 
             message.sequence = reader.uint64() as bigint;
             continue;
           }
-          case 3: {
-            if (tag !== 26) {
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
@@ -2333,23 +3278,15 @@ export const KvSession: MessageFns<KvSession> = {
     }
   },
 
-  fromJSON(object: any): KvSession {
+  fromJSON(object: any): KvSessionResult {
     return {
-      clientId: isSet(object.clientId)
-        ? globalThis.String(object.clientId)
-        : isSet(object.client_id)
-        ? globalThis.String(object.client_id)
-        : "",
       sequence: isSet(object.sequence) ? BigInt(object.sequence) : 0n,
       result: isSet(object.result) ? KvResult.fromJSON(object.result) : undefined,
     };
   },
 
-  toJSON(message: KvSession): unknown {
+  toJSON(message: KvSessionResult): unknown {
     const obj: any = {};
-    if (message.clientId !== "") {
-      obj.clientId = message.clientId;
-    }
     if (message.sequence !== 0n) {
       obj.sequence = message.sequence.toString();
     }
@@ -2359,12 +3296,11 @@ export const KvSession: MessageFns<KvSession> = {
     return obj;
   },
 
-  create(base?: DeepPartial<KvSession>): KvSession {
-    return KvSession.fromPartial(base ?? {});
+  create(base?: DeepPartial<KvSessionResult>): KvSessionResult {
+    return KvSessionResult.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<KvSession>): KvSession {
-    const message = createBaseKvSession();
-    message.clientId = object.clientId ?? "";
+  fromPartial(object: DeepPartial<KvSessionResult>): KvSessionResult {
+    const message = createBaseKvSessionResult();
     message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
     message.result = (object.result !== undefined && object.result !== null)
       ? KvResult.fromPartial(object.result)
@@ -2373,8 +3309,158 @@ export const KvSession: MessageFns<KvSession> = {
   },
 };
 
+function createBaseKvSession(): KvSession {
+  return { id: 0n, owner: "", floor: 0n, results: [], lastActiveMs: 0n };
+}
+
+export const KvSession: MessageFns<KvSession> = {
+  encode(message: KvSession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.id);
+    }
+    if (message.owner !== "") {
+      writer.uint32(42).string(message.owner);
+    }
+    if (message.floor !== 0n) {
+      if (BigInt.asUintN(64, message.floor) !== message.floor) {
+        throw new globalThis.Error("value provided for field message.floor of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.floor);
+    }
+    for (const v of message.results) {
+      KvSessionResult.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.lastActiveMs !== 0n) {
+      if (BigInt.asUintN(64, message.lastActiveMs) !== message.lastActiveMs) {
+        throw new globalThis.Error("value provided for field message.lastActiveMs of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.lastActiveMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvSession {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvSession();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.floor = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.results.push(KvSessionResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lastActiveMs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvSession {
+    return {
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      floor: isSet(object.floor) ? BigInt(object.floor) : 0n,
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => KvSessionResult.fromJSON(e))
+        : [],
+      lastActiveMs: isSet(object.lastActiveMs)
+        ? BigInt(object.lastActiveMs)
+        : isSet(object.last_active_ms)
+        ? BigInt(object.last_active_ms)
+        : 0n,
+    };
+  },
+
+  toJSON(message: KvSession): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
+    if (message.floor !== 0n) {
+      obj.floor = message.floor.toString();
+    }
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => KvSessionResult.toJSON(e));
+    }
+    if (message.lastActiveMs !== 0n) {
+      obj.lastActiveMs = message.lastActiveMs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvSession>): KvSession {
+    return KvSession.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvSession>): KvSession {
+    const message = createBaseKvSession();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.owner = object.owner ?? "";
+    message.floor = (object.floor !== undefined && object.floor !== null) ? BigInt(object.floor) : 0n;
+    message.results = object.results?.map((e) => KvSessionResult.fromPartial(e)) || [];
+    message.lastActiveMs = (object.lastActiveMs !== undefined && object.lastActiveMs !== null)
+      ? BigInt(object.lastActiveMs)
+      : 0n;
+    return message;
+  },
+};
+
 function createBaseKvEntry(): KvEntry {
-  return { key: "", value: new Uint8Array(0) };
+  return { key: "", value: new Uint8Array(0), lease: 0n };
 }
 
 export const KvEntry: MessageFns<KvEntry> = {
@@ -2384,6 +3470,12 @@ export const KvEntry: MessageFns<KvEntry> = {
     }
     if (message.value.length !== 0) {
       writer.uint32(18).bytes(message.value);
+    }
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.lease);
     }
     return writer;
   },
@@ -2417,6 +3509,14 @@ export const KvEntry: MessageFns<KvEntry> = {
             message.value = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2433,6 +3533,7 @@ export const KvEntry: MessageFns<KvEntry> = {
     return {
       key: isSet(object.key) ? globalThis.String(object.key) : "",
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
     };
   },
 
@@ -2444,6 +3545,9 @@ export const KvEntry: MessageFns<KvEntry> = {
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
     }
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
+    }
     return obj;
   },
 
@@ -2454,12 +3558,145 @@ export const KvEntry: MessageFns<KvEntry> = {
     const message = createBaseKvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? new Uint8Array(0);
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
+    return message;
+  },
+};
+
+function createBaseKvLease(): KvLease {
+  return { id: 0n, ttlMs: 0n, expiresAtMs: 0n, keys: [] };
+}
+
+export const KvLease: MessageFns<KvLease> = {
+  encode(message: KvLease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.ttlMs !== 0n) {
+      if (BigInt.asUintN(64, message.ttlMs) !== message.ttlMs) {
+        throw new globalThis.Error("value provided for field message.ttlMs of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.ttlMs);
+    }
+    if (message.expiresAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.expiresAtMs) !== message.expiresAtMs) {
+        throw new globalThis.Error("value provided for field message.expiresAtMs of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.expiresAtMs);
+    }
+    for (const v of message.keys) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KvLease {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKvLease();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiresAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.keys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KvLease {
+    return {
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      ttlMs: isSet(object.ttlMs) ? BigInt(object.ttlMs) : isSet(object.ttl_ms) ? BigInt(object.ttl_ms) : 0n,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? BigInt(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? BigInt(object.expires_at_ms)
+        : 0n,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: KvLease): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.ttlMs !== 0n) {
+      obj.ttlMs = message.ttlMs.toString();
+    }
+    if (message.expiresAtMs !== 0n) {
+      obj.expiresAtMs = message.expiresAtMs.toString();
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KvLease>): KvLease {
+    return KvLease.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KvLease>): KvLease {
+    const message = createBaseKvLease();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.ttlMs = (object.ttlMs !== undefined && object.ttlMs !== null) ? BigInt(object.ttlMs) : 0n;
+    message.expiresAtMs = (object.expiresAtMs !== undefined && object.expiresAtMs !== null)
+      ? BigInt(object.expiresAtMs)
+      : 0n;
+    message.keys = object.keys?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseKvSnapshotData(): KvSnapshotData {
-  return { entries: [], sessions: [] };
+  return { entries: [], sessions: [], leases: [], clockMs: 0n, clockTerm: 0n, clockLeaderMs: 0n };
 }
 
 export const KvSnapshotData: MessageFns<KvSnapshotData> = {
@@ -2469,6 +3706,27 @@ export const KvSnapshotData: MessageFns<KvSnapshotData> = {
     }
     for (const v of message.sessions) {
       KvSession.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.leases) {
+      KvLease.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.clockMs !== 0n) {
+      if (BigInt.asUintN(64, message.clockMs) !== message.clockMs) {
+        throw new globalThis.Error("value provided for field message.clockMs of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.clockMs);
+    }
+    if (message.clockTerm !== 0n) {
+      if (BigInt.asUintN(64, message.clockTerm) !== message.clockTerm) {
+        throw new globalThis.Error("value provided for field message.clockTerm of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.clockTerm);
+    }
+    if (message.clockLeaderMs !== 0n) {
+      if (BigInt.asUintN(64, message.clockLeaderMs) !== message.clockLeaderMs) {
+        throw new globalThis.Error("value provided for field message.clockLeaderMs of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.clockLeaderMs);
     }
     return writer;
   },
@@ -2502,6 +3760,38 @@ export const KvSnapshotData: MessageFns<KvSnapshotData> = {
             message.sessions.push(KvSession.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.leases.push(KvLease.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.clockMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.clockTerm = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.clockLeaderMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2520,6 +3810,18 @@ export const KvSnapshotData: MessageFns<KvSnapshotData> = {
       sessions: globalThis.Array.isArray(object?.sessions)
         ? object.sessions.map((e: any) => KvSession.fromJSON(e))
         : [],
+      leases: globalThis.Array.isArray(object?.leases) ? object.leases.map((e: any) => KvLease.fromJSON(e)) : [],
+      clockMs: isSet(object.clockMs) ? BigInt(object.clockMs) : isSet(object.clock_ms) ? BigInt(object.clock_ms) : 0n,
+      clockTerm: isSet(object.clockTerm)
+        ? BigInt(object.clockTerm)
+        : isSet(object.clock_term)
+        ? BigInt(object.clock_term)
+        : 0n,
+      clockLeaderMs: isSet(object.clockLeaderMs)
+        ? BigInt(object.clockLeaderMs)
+        : isSet(object.clock_leader_ms)
+        ? BigInt(object.clock_leader_ms)
+        : 0n,
     };
   },
 
@@ -2531,6 +3833,18 @@ export const KvSnapshotData: MessageFns<KvSnapshotData> = {
     if (message.sessions?.length) {
       obj.sessions = message.sessions.map((e) => KvSession.toJSON(e));
     }
+    if (message.leases?.length) {
+      obj.leases = message.leases.map((e) => KvLease.toJSON(e));
+    }
+    if (message.clockMs !== 0n) {
+      obj.clockMs = message.clockMs.toString();
+    }
+    if (message.clockTerm !== 0n) {
+      obj.clockTerm = message.clockTerm.toString();
+    }
+    if (message.clockLeaderMs !== 0n) {
+      obj.clockLeaderMs = message.clockLeaderMs.toString();
+    }
     return obj;
   },
 
@@ -2541,6 +3855,12 @@ export const KvSnapshotData: MessageFns<KvSnapshotData> = {
     const message = createBaseKvSnapshotData();
     message.entries = object.entries?.map((e) => KvEntry.fromPartial(e)) || [];
     message.sessions = object.sessions?.map((e) => KvSession.fromPartial(e)) || [];
+    message.leases = object.leases?.map((e) => KvLease.fromPartial(e)) || [];
+    message.clockMs = (object.clockMs !== undefined && object.clockMs !== null) ? BigInt(object.clockMs) : 0n;
+    message.clockTerm = (object.clockTerm !== undefined && object.clockTerm !== null) ? BigInt(object.clockTerm) : 0n;
+    message.clockLeaderMs = (object.clockLeaderMs !== undefined && object.clockLeaderMs !== null)
+      ? BigInt(object.clockLeaderMs)
+      : 0n;
     return message;
   },
 };
@@ -2771,6 +4091,7 @@ function createBaseAgentHeartbeat(): AgentHeartbeat {
     load: 0,
     metadata: {},
     leaving: false,
+    incarnation: 0n,
   };
 }
 
@@ -2805,6 +4126,12 @@ export const AgentHeartbeat: MessageFns<AgentHeartbeat> = {
     });
     if (message.leaving !== false) {
       writer.uint32(64).bool(message.leaving);
+    }
+    if (message.incarnation !== 0n) {
+      if (BigInt.asUintN(64, message.incarnation) !== message.incarnation) {
+        throw new globalThis.Error("value provided for field message.incarnation of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.incarnation);
     }
     return writer;
   },
@@ -2889,6 +4216,14 @@ export const AgentHeartbeat: MessageFns<AgentHeartbeat> = {
             message.leaving = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.incarnation = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2938,6 +4273,7 @@ export const AgentHeartbeat: MessageFns<AgentHeartbeat> = {
         )
         : {},
       leaving: isSet(object.leaving) ? globalThis.Boolean(object.leaving) : false,
+      incarnation: isSet(object.incarnation) ? BigInt(object.incarnation) : 0n,
     };
   },
 
@@ -2973,6 +4309,9 @@ export const AgentHeartbeat: MessageFns<AgentHeartbeat> = {
     if (message.leaving !== false) {
       obj.leaving = message.leaving;
     }
+    if (message.incarnation !== 0n) {
+      obj.incarnation = message.incarnation.toString();
+    }
     return obj;
   },
 
@@ -2999,6 +4338,9 @@ export const AgentHeartbeat: MessageFns<AgentHeartbeat> = {
       {},
     );
     message.leaving = object.leaving ?? false;
+    message.incarnation = (object.incarnation !== undefined && object.incarnation !== null)
+      ? BigInt(object.incarnation)
+      : 0n;
     return message;
   },
 };
@@ -4140,570 +5482,8 @@ export const Task: MessageFns<Task> = {
   },
 };
 
-function createBaseTaskCommand(): TaskCommand {
-  return { op: undefined };
-}
-
-export const TaskCommand: MessageFns<TaskCommand> = {
-  encode(message: TaskCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    switch (message.op?.$case) {
-      case "submit":
-        Task.encode(message.op.value, writer.uint32(10).fork()).join();
-        break;
-      case "assign":
-        TaskAssign.encode(message.op.value, writer.uint32(18).fork()).join();
-        break;
-      case "complete":
-        TaskComplete.encode(message.op.value, writer.uint32(26).fork()).join();
-        break;
-      case "release":
-        TaskRelease.encode(message.op.value, writer.uint32(34).fork()).join();
-        break;
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TaskCommand {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTaskCommand();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.op = { $case: "submit", value: Task.decode(reader, reader.uint32()) };
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.op = { $case: "assign", value: TaskAssign.decode(reader, reader.uint32()) };
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.op = { $case: "complete", value: TaskComplete.decode(reader, reader.uint32()) };
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.op = { $case: "release", value: TaskRelease.decode(reader, reader.uint32()) };
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TaskCommand {
-    return {
-      op: isSet(object.submit)
-        ? { $case: "submit", value: Task.fromJSON(object.submit) }
-        : isSet(object.assign)
-        ? { $case: "assign", value: TaskAssign.fromJSON(object.assign) }
-        : isSet(object.complete)
-        ? { $case: "complete", value: TaskComplete.fromJSON(object.complete) }
-        : isSet(object.release)
-        ? { $case: "release", value: TaskRelease.fromJSON(object.release) }
-        : undefined,
-    };
-  },
-
-  toJSON(message: TaskCommand): unknown {
-    const obj: any = {};
-    if (message.op?.$case === "submit") {
-      obj.submit = Task.toJSON(message.op.value);
-    } else if (message.op?.$case === "assign") {
-      obj.assign = TaskAssign.toJSON(message.op.value);
-    } else if (message.op?.$case === "complete") {
-      obj.complete = TaskComplete.toJSON(message.op.value);
-    } else if (message.op?.$case === "release") {
-      obj.release = TaskRelease.toJSON(message.op.value);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<TaskCommand>): TaskCommand {
-    return TaskCommand.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<TaskCommand>): TaskCommand {
-    const message = createBaseTaskCommand();
-    switch (object.op?.$case) {
-      case "submit": {
-        if (object.op?.value !== undefined && object.op?.value !== null) {
-          message.op = { $case: "submit", value: Task.fromPartial(object.op.value) };
-        }
-        break;
-      }
-      case "assign": {
-        if (object.op?.value !== undefined && object.op?.value !== null) {
-          message.op = { $case: "assign", value: TaskAssign.fromPartial(object.op.value) };
-        }
-        break;
-      }
-      case "complete": {
-        if (object.op?.value !== undefined && object.op?.value !== null) {
-          message.op = { $case: "complete", value: TaskComplete.fromPartial(object.op.value) };
-        }
-        break;
-      }
-      case "release": {
-        if (object.op?.value !== undefined && object.op?.value !== null) {
-          message.op = { $case: "release", value: TaskRelease.fromPartial(object.op.value) };
-        }
-        break;
-      }
-    }
-    return message;
-  },
-};
-
-function createBaseTaskAssign(): TaskAssign {
-  return { taskId: "", agentId: "", epoch: 0n };
-}
-
-export const TaskAssign: MessageFns<TaskAssign> = {
-  encode(message: TaskAssign, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.taskId !== "") {
-      writer.uint32(10).string(message.taskId);
-    }
-    if (message.agentId !== "") {
-      writer.uint32(18).string(message.agentId);
-    }
-    if (message.epoch !== 0n) {
-      if (BigInt.asUintN(64, message.epoch) !== message.epoch) {
-        throw new globalThis.Error("value provided for field message.epoch of type uint64 too large");
-      }
-      writer.uint32(24).uint64(message.epoch);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TaskAssign {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTaskAssign();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.taskId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.agentId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.epoch = reader.uint64() as bigint;
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TaskAssign {
-    return {
-      taskId: isSet(object.taskId)
-        ? globalThis.String(object.taskId)
-        : isSet(object.task_id)
-        ? globalThis.String(object.task_id)
-        : "",
-      agentId: isSet(object.agentId)
-        ? globalThis.String(object.agentId)
-        : isSet(object.agent_id)
-        ? globalThis.String(object.agent_id)
-        : "",
-      epoch: isSet(object.epoch) ? BigInt(object.epoch) : 0n,
-    };
-  },
-
-  toJSON(message: TaskAssign): unknown {
-    const obj: any = {};
-    if (message.taskId !== "") {
-      obj.taskId = message.taskId;
-    }
-    if (message.agentId !== "") {
-      obj.agentId = message.agentId;
-    }
-    if (message.epoch !== 0n) {
-      obj.epoch = message.epoch.toString();
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<TaskAssign>): TaskAssign {
-    return TaskAssign.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<TaskAssign>): TaskAssign {
-    const message = createBaseTaskAssign();
-    message.taskId = object.taskId ?? "";
-    message.agentId = object.agentId ?? "";
-    message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
-    return message;
-  },
-};
-
-function createBaseTaskComplete(): TaskComplete {
-  return { taskId: "", agentId: "", success: false };
-}
-
-export const TaskComplete: MessageFns<TaskComplete> = {
-  encode(message: TaskComplete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.taskId !== "") {
-      writer.uint32(10).string(message.taskId);
-    }
-    if (message.agentId !== "") {
-      writer.uint32(18).string(message.agentId);
-    }
-    if (message.success !== false) {
-      writer.uint32(24).bool(message.success);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TaskComplete {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTaskComplete();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.taskId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.agentId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.success = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TaskComplete {
-    return {
-      taskId: isSet(object.taskId)
-        ? globalThis.String(object.taskId)
-        : isSet(object.task_id)
-        ? globalThis.String(object.task_id)
-        : "",
-      agentId: isSet(object.agentId)
-        ? globalThis.String(object.agentId)
-        : isSet(object.agent_id)
-        ? globalThis.String(object.agent_id)
-        : "",
-      success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
-    };
-  },
-
-  toJSON(message: TaskComplete): unknown {
-    const obj: any = {};
-    if (message.taskId !== "") {
-      obj.taskId = message.taskId;
-    }
-    if (message.agentId !== "") {
-      obj.agentId = message.agentId;
-    }
-    if (message.success !== false) {
-      obj.success = message.success;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<TaskComplete>): TaskComplete {
-    return TaskComplete.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<TaskComplete>): TaskComplete {
-    const message = createBaseTaskComplete();
-    message.taskId = object.taskId ?? "";
-    message.agentId = object.agentId ?? "";
-    message.success = object.success ?? false;
-    return message;
-  },
-};
-
-function createBaseTaskRelease(): TaskRelease {
-  return { taskId: "", agentId: "" };
-}
-
-export const TaskRelease: MessageFns<TaskRelease> = {
-  encode(message: TaskRelease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.taskId !== "") {
-      writer.uint32(10).string(message.taskId);
-    }
-    if (message.agentId !== "") {
-      writer.uint32(18).string(message.agentId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TaskRelease {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTaskRelease();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.taskId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.agentId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TaskRelease {
-    return {
-      taskId: isSet(object.taskId)
-        ? globalThis.String(object.taskId)
-        : isSet(object.task_id)
-        ? globalThis.String(object.task_id)
-        : "",
-      agentId: isSet(object.agentId)
-        ? globalThis.String(object.agentId)
-        : isSet(object.agent_id)
-        ? globalThis.String(object.agent_id)
-        : "",
-    };
-  },
-
-  toJSON(message: TaskRelease): unknown {
-    const obj: any = {};
-    if (message.taskId !== "") {
-      obj.taskId = message.taskId;
-    }
-    if (message.agentId !== "") {
-      obj.agentId = message.agentId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<TaskRelease>): TaskRelease {
-    return TaskRelease.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<TaskRelease>): TaskRelease {
-    const message = createBaseTaskRelease();
-    message.taskId = object.taskId ?? "";
-    message.agentId = object.agentId ?? "";
-    return message;
-  },
-};
-
-function createBaseTaskCommandResult(): TaskCommandResult {
-  return { ok: false, reason: "", agentId: "" };
-}
-
-export const TaskCommandResult: MessageFns<TaskCommandResult> = {
-  encode(message: TaskCommandResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.ok !== false) {
-      writer.uint32(8).bool(message.ok);
-    }
-    if (message.reason !== "") {
-      writer.uint32(18).string(message.reason);
-    }
-    if (message.agentId !== "") {
-      writer.uint32(26).string(message.agentId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TaskCommandResult {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTaskCommandResult();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.ok = reader.bool();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.reason = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.agentId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TaskCommandResult {
-    return {
-      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
-      agentId: isSet(object.agentId)
-        ? globalThis.String(object.agentId)
-        : isSet(object.agent_id)
-        ? globalThis.String(object.agent_id)
-        : "",
-    };
-  },
-
-  toJSON(message: TaskCommandResult): unknown {
-    const obj: any = {};
-    if (message.ok !== false) {
-      obj.ok = message.ok;
-    }
-    if (message.reason !== "") {
-      obj.reason = message.reason;
-    }
-    if (message.agentId !== "") {
-      obj.agentId = message.agentId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<TaskCommandResult>): TaskCommandResult {
-    return TaskCommandResult.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<TaskCommandResult>): TaskCommandResult {
-    const message = createBaseTaskCommandResult();
-    message.ok = object.ok ?? false;
-    message.reason = object.reason ?? "";
-    message.agentId = object.agentId ?? "";
-    return message;
-  },
-};
-
 function createBaseTaskRecord(): TaskRecord {
-  return { task: undefined, state: "", agentId: "", epoch: 0n };
+  return { task: undefined, state: "", agentId: "", epoch: 0n, submittedAtMs: 0n };
 }
 
 export const TaskRecord: MessageFns<TaskRecord> = {
@@ -4722,6 +5502,12 @@ export const TaskRecord: MessageFns<TaskRecord> = {
         throw new globalThis.Error("value provided for field message.epoch of type uint64 too large");
       }
       writer.uint32(32).uint64(message.epoch);
+    }
+    if (message.submittedAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.submittedAtMs) !== message.submittedAtMs) {
+        throw new globalThis.Error("value provided for field message.submittedAtMs of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.submittedAtMs);
     }
     return writer;
   },
@@ -4771,6 +5557,14 @@ export const TaskRecord: MessageFns<TaskRecord> = {
             message.epoch = reader.uint64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.submittedAtMs = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4793,6 +5587,11 @@ export const TaskRecord: MessageFns<TaskRecord> = {
         ? globalThis.String(object.agent_id)
         : "",
       epoch: isSet(object.epoch) ? BigInt(object.epoch) : 0n,
+      submittedAtMs: isSet(object.submittedAtMs)
+        ? BigInt(object.submittedAtMs)
+        : isSet(object.submitted_at_ms)
+        ? BigInt(object.submitted_at_ms)
+        : 0n,
     };
   },
 
@@ -4810,6 +5609,9 @@ export const TaskRecord: MessageFns<TaskRecord> = {
     if (message.epoch !== 0n) {
       obj.epoch = message.epoch.toString();
     }
+    if (message.submittedAtMs !== 0n) {
+      obj.submittedAtMs = message.submittedAtMs.toString();
+    }
     return obj;
   },
 
@@ -4822,75 +5624,9 @@ export const TaskRecord: MessageFns<TaskRecord> = {
     message.state = object.state ?? "";
     message.agentId = object.agentId ?? "";
     message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
-    return message;
-  },
-};
-
-function createBaseTaskSnapshotData(): TaskSnapshotData {
-  return { tasks: [] };
-}
-
-export const TaskSnapshotData: MessageFns<TaskSnapshotData> = {
-  encode(message: TaskSnapshotData, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.tasks) {
-      TaskRecord.encode(v!, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): TaskSnapshotData {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTaskSnapshotData();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tasks.push(TaskRecord.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): TaskSnapshotData {
-    return {
-      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => TaskRecord.fromJSON(e)) : [],
-    };
-  },
-
-  toJSON(message: TaskSnapshotData): unknown {
-    const obj: any = {};
-    if (message.tasks?.length) {
-      obj.tasks = message.tasks.map((e) => TaskRecord.toJSON(e));
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<TaskSnapshotData>): TaskSnapshotData {
-    return TaskSnapshotData.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<TaskSnapshotData>): TaskSnapshotData {
-    const message = createBaseTaskSnapshotData();
-    message.tasks = object.tasks?.map((e) => TaskRecord.fromPartial(e)) || [];
+    message.submittedAtMs = (object.submittedAtMs !== undefined && object.submittedAtMs !== null)
+      ? BigInt(object.submittedAtMs)
+      : 0n;
     return message;
   },
 };

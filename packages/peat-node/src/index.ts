@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
+// The public surface of @ecps/peat-node: the node state machine and the medium it runs on.
+
+export { NodeOrchestrator, DEFAULT_TIMINGS } from './orchestrator';
+export { SimMedium } from './medium';
+export { transportMedium, NODE_MESSAGE_EVENT_TYPE } from './transport-medium';
+
+export type { OrchestratorState, Transition, OrchestratorTimings, OrchestratorOptions } from './orchestrator';
+export type { NodeMessage, Envelope, NodeMedium, SimMediumStats } from './medium';
+export type { TransportMediumOptions } from './transport-medium';

@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: Apache-2.0
+// The node state machine (spec §1.1): one object per node runs discovery, bootstrap, the election, role
+// assignment, the CellCoordinator, approval, degradation and recovery, driven by timers on an injected clock and
+// by what it hears on its medium. Every transition is labelled (T1..T16) and logged, so tests and operators can
+// see why a node is where it is.
+import { randomUUID } from 'node:crypto';
+import type { Clock, TimerHandle } from '@ecps/core';
+import { silentLogger } from '@ecps/core';
+import type { Logger } from '@ecps/core';
+import { Health, Phase } from '@ecps/peat';
+import type { NodeConfig, NodeState, Position } from '@ecps/peat';
+import {
+  BeaconTable,
+  BootstrapCoordinator,
+  CELL_GEOHASH_PRECISION,
+  DEFAULT_CELL_SIZE,
+  Election,
+  LEADER_TIMEOUT_MS,
+  assessCell,
+  assignRoles,
+  candidateScore,
+  decideApproval,
+  geohashOf,
+} from '@ecps/peat-cell';
+import type { BootstrapStatus, CellRole, CellState, CellStatus, CoordinatorOptions, ElectionSettings, LeaderRecord } from '@ecps/peat-cell';
+import type { Envelope, NodeMedium, NodeMessage } from './medium';
+
+export type OrchestratorState = 'init' | 'discovering' | 'joining' | 'electing' | 'forming' | 'awaiting_approval' | 'operational' | 'degraded' | 'leaving' | 'stopped';
+
+export interface Transition {
+  readonly label: string;
+  readonly from: OrchestratorState;
+  readonly to: OrchestratorState;
+  readonly at: number;
+}
+
+/** Timings (defaults from the specification). */
+export interface OrchestratorTimings {
+  readonly beaconIntervalMs: number;
+  readonly tickMs: number;
+  readonly statePublishMs: number;
+  readonly joinDeadlineMs: number;
+  readonly formationDeadlineMs: number;
+  readonly degradedDeadlineMs: number;
+  readonly bootstrapTimeoutMs: number;
+}
+
+export const DEFAULT_TIMINGS: OrchestratorTimings = {
+  beaconIntervalMs: 5_000,
+  tickMs: 1_000,
+  statePublishMs: 2_000,
+  joinDeadlineMs: 75_000,
+  formationDeadlineMs: 60_000,
+  degradedDeadlineMs: 60_000,
+  bootstrapTimeoutMs: 60_000,
+};
+
+export interface OrchestratorOptions {
+  readonly config: NodeConfig;
+  readonly position: Position;
+  readonly clock: Clock;
+  readonly medium: NodeMedium;
+  /** Starting fuel (minutes) and health. Default 120, NOMINAL. */
+  readonly fuelMinutes?: number;
+  readonly health?: number;
+  /** Largest cell proposed by discovery. Default 5. */
+  readonly maxCellSize?: number;
+  readonly election?: ElectionSettings;
+  readonly coordinator?: CoordinatorOptions;
+  readonly timings?: Partial<OrchestratorTimings>;
+  /** Cell ids. Default random UUIDs. */
+  readonly newId?: () => string;
+  readonly logger?: Logger;
+  readonly onTransition?: (t: Transition) => void;
+}
+
+interface Cell {
+  readonly id: string;
+  members: string[];
+  readonly configs: Map<string, NodeConfig>;
+  readonly heard: Map<string, { state: NodeState; at: number }>;
+  roles: Map<string, CellRole>;
+  bootstrap: BootstrapCoordinator | null;
+  joined: Set<string>;
+  status: CellStatus | null;
+  approval: { approved_by: string; approved_at: number } | null;
+  election: Election;
+  leader: LeaderRecord | null;
+  leaderHeardAt: number;
+}
+
+/** One Peat node. */
+export class NodeOrchestrator {
+  private _state: OrchestratorState = 'init';
+  private readonly log: Transition[] = [];
+  private readonly beacons = new BeaconTable();
+  private readonly timings: OrchestratorTimings;
+  private readonly timers = new Set<TimerHandle>();
+  private send: ((m: NodeMessage) => void) | null = null;
+  private cell: Cell | null = null;
+  private fuel: number;
+  private health: number;
+  private joinDeadline = 0;
+  private formationDeadline = 0;
+  private degradedDeadline = 0;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: OrchestratorOptions) {
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.fuel = options.fuelMinutes ?? 120;
+    this.health = options.health ?? Health.NOMINAL;
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  get id(): string {
+    return this.options.config.id;
+  }
+  get state(): OrchestratorState {
+    return this._state;
+  }
+  get transitions(): readonly Transition[] {
+    return this.log;
+  }
+  get cellId(): string | null {
+    return this.cell?.id ?? null;
+  }
+  get leader(): LeaderRecord | null {
+    return this.cell?.leader ?? null;
+  }
+  get role(): CellRole | null {
+    return this.cell?.roles.get(this.id) ?? null;
+  }
+  /** The CellCoordinator status last decided by the leader (as this node heard it). */
+  get cellStatus(): CellStatus | null {
+    return this.cell?.status ?? null;
+  }
+
+  /** T1: attach to the medium and start beaconing. */
+  start(): void {
+    if (this._state !== 'init') return;
+    this.send = this.options.medium.attach(this.id, (e) => this.receive(e));
+    this.move('T1', 'discovering');
+    this.every(this.timings.beaconIntervalMs, () => this.beacon());
+    this.every(this.timings.tickMs, () => this.tick());
+    this.every(this.timings.statePublishMs, () => this.publishState());
+    this.beacon();
+  }
+
+  /** T16: leave the cell and stop. */
+  stop(): void {
+    if (this._state === 'stopped') return;
+    this.move('T16', 'leaving');
+    if (this.cell) this.send?.({ kind: 'bus', cell_id: this.cell.id, payload: { type: 'Leave', platform_id: this.id, reason: 'shutdown' } });
+    this.halt();
+    this.move('T16', 'stopped');
+  }
+
+  /** Simulates a crash: every timer stops and nothing more is sent (no Leave). */
+  crash(): void {
+    this.halt();
+    this._state = 'stopped';
+  }
+
+  setHealth(health: number): void {
+    this.health = health;
+  }
+  setFuel(minutes: number): void {
+    this.fuel = minutes;
+  }
+
+  /**
+   * A human's decision on a cell AwaitingApproval (on the leader). Approve → Ready on the next check; reject →
+   * the cell is disbanded. @throws PeatError `CONFLICT` outside AwaitingApproval, `PERMISSION_DENIED` without ApproveFormation.
+   */
+  decide(approve: boolean, by: string, canApproveFormation = true): void {
+    const cell = this.cell;
+    const approval = decideApproval(cell?.status ?? { type: 'Forming' }, { approve, by, at: this.options.clock.now(), canApproveFormation });
+    if (!cell) return;
+    if (approval) {
+      cell.approval = approval;
+      this.coordinate();
+    } else {
+      this.send?.({ kind: 'disband', cell_id: cell.id });
+      this.toDiscovery('T9');
+    }
+  }
+
+  // ---- timers ----
+
+  private every(ms: number, fn: () => void): void {
+    const arm = () => {
+      const h = this.options.clock.setTimeout(() => {
+        this.timers.delete(h);
+        if (this._state === 'stopped') return;
+        fn();
+        arm();
+      }, ms);
+      this.timers.add(h);
+    };
+    arm();
+  }
+
+  private halt(): void {
+    for (const t of this.timers) this.options.clock.clearTimeout(t);
+    this.timers.clear();
+    this.cell?.election.close();
+    this.options.medium.detach(this.id);
+  }
+
+  private now(): number {
+    return this.options.clock.now();
+  }
+
+  private nodeState(): NodeState {
+    const phase = this._state === 'discovering' || this._state === 'joining' ? Phase.DISCOVERY : this._state === 'operational' || this._state === 'degraded' ? Phase.HIERARCHY : Phase.CELL;
+    return { position: this.options.position, fuel_minutes: this.fuel, health: this.health, phase, cell_id: this.cell?.id ?? null, zone_id: null, timestamp: this.now() };
+  }
+
+  private beacon(): void {
+    const p = this.options.position;
+    const b = {
+      platform_id: this.id,
+      position: { lat: p.latitude, lon: p.longitude, alt: p.altitude },
+      geohash_cell: geohashOf(p, CELL_GEOHASH_PRECISION),
+      operational: this.health !== Health.FAILED && this.fuel > 0,
+      timestamp: this.now(),
+      capabilities: this.options.config.capabilities.map((c) => c.id),
+      hierarchy_level: 0,
+      mobility: 'Mobile' as const,
+      resources: { cpu_usage_percent: 0, memory_usage_percent: 0, battery_percent: null },
+      can_parent: true,
+      parent_priority: 128,
+    };
+    this.beacons.upsert(b);
+    if (this._state === 'discovering') this.send?.({ kind: 'beacon', beacon: b });
+  }
+
+  private publishState(): void {
+    if (!this.cell || this._state === 'joining') return;
+    const state = this.nodeState();
+    this.cell.heard.set(this.id, { state, at: this.now() });
+    this.send?.({ kind: 'state', cell_id: this.cell.id, state });
+  }
+
+  private tick(): void {
+    const now = this.now();
+    this.beacons.sweep(now);
+    switch (this._state) {
+      case 'discovering':
+        return this.discover();
+      case 'joining':
+        if (this.cell?.bootstrap) this.finishBootstrap();
+        if (this._state === 'joining' && now > this.joinDeadline) this.toDiscovery('T5');
+        return;
+      case 'forming':
+      case 'awaiting_approval':
+      case 'operational':
+      case 'degraded':
+        if (this.cell?.leader?.node_id === this.id) this.coordinate();
+        if (this._state === 'degraded' && now > this.degradedDeadline) this.toDiscovery('T15');
+        else if ((this._state === 'forming' || this._state === 'awaiting_approval') && now > this.formationDeadline && this.cell?.status?.type === 'Failed') this.toDiscovery('T10');
+        return;
+      default:
+        return;
+    }
+  }
+
+  // ---- phase 1 ----
+
+  private discover(): void {
+    const mine = this.beacons.get(this.id);
+    if (!mine) return;
+    const cluster = this.beacons.clusters(this.now(), { maxSize: this.options.maxCellSize ?? DEFAULT_CELL_SIZE }).find((c) => c.members.includes(this.id));
+    if (!cluster?.formable || cluster.initiator !== this.id || !cluster.proposed.includes(this.id)) return;
+    // T2 (c): we initiate
+    const cell = this.enterCell((this.options.newId ?? randomUUID)(), cluster.proposed);
+    cell.bootstrap = new BootstrapCoordinator({ strategy: 'geographic', timeoutMs: this.timings.bootstrapTimeoutMs });
+    cell.bootstrap.start(cluster.proposed, this.now());
+    this.send?.({ kind: 'propose', cell_id: cell.id, members: cluster.proposed });
+    this.join(cell, 'T2');
+  }
+
+  private enterCell(id: string, members: readonly string[]): Cell {
+    this.cell?.election.close();
+    const election = new Election({
+      nodeId: this.id,
+      clock: this.options.clock,
+      self: () => candidateScore(this.id, this.options.config, { fuel_minutes: this.fuel, health: this.health, phase: Phase.CELL }, this.options.election),
+      broadcast: (payload) => this.send?.({ kind: 'bus', cell_id: id, payload }),
+      onLeader: (leader) => this.onLeader(leader),
+    });
+    this.cell = { id, members: [...members], configs: new Map(), heard: new Map(), roles: new Map(), bootstrap: null, joined: new Set(), status: null, approval: null, election, leader: null, leaderHeardAt: 0 };
+    return this.cell;
+  }
+
+  private join(cell: Cell, label: string): void {
+    cell.configs.set(this.id, this.options.config);
+    this.joinDeadline = this.now() + this.timings.joinDeadlineMs;
+    this.move(label, 'joining');
+    this.send?.({ kind: 'join', cell_id: cell.id, config: this.options.config });
+    this.onJoin(cell, this.id);
+  }
+
+  private onJoin(cell: Cell, from: string): void {
+    if (!cell.bootstrap || cell.bootstrap.status !== 'InProgress') return;
+    cell.joined.add(from);
+    cell.bootstrap.markAssigned(from);
+    this.finishBootstrap();
+  }
+
+  /** The initiator publishes the bootstrap result once it leaves InProgress. */
+  private finishBootstrap(): void {
+    const cell = this.cell!;
+    const b = cell.bootstrap!;
+    const status = b.tick(this.now());
+    if (status === 'InProgress' || status === 'NotStarted') return;
+    const members = cell.members.filter((m) => cell.joined.has(m));
+    cell.bootstrap = null;
+    const msg: NodeMessage = { kind: 'cell', cell_id: cell.id, bootstrap_status: status, members, status: null };
+    this.send?.(msg);
+    this.onBootstrapResult(status, members);
+  }
+
+  private onBootstrapResult(status: BootstrapStatus, members: readonly string[]): void {
+    const cell = this.cell!;
+    if (status === 'Failed' || !members.includes(this.id)) return this.toDiscovery('T5');
+    cell.members = [...members];
+    this.formationDeadline = this.now() + this.timings.formationDeadlineMs;
+    if (cell.leader && this.now() - cell.leaderHeardAt < LEADER_TIMEOUT_MS) {
+      this.move('T4', 'forming');
+      return;
+    }
+    this.move('T3', 'electing');
+    this.publishState();
+    cell.election.startElection('normal');
+  }
+
+  // ---- phase 2 ----
+
+  private onLeader(leader: LeaderRecord | null): void {
+    const cell = this.cell;
+    if (!cell) return;
+    cell.leader = leader;
+    if (leader === null) {
+      if (this._state === 'operational' || this._state === 'degraded' || this._state === 'forming' || this._state === 'awaiting_approval') this.move('T11', 'electing');
+      return;
+    }
+    cell.leaderHeardAt = this.now();
+    if (this._state === 'electing') this.move('T6', 'forming');
+    if (leader.node_id === this.id) {
+      cell.status = null;
+      cell.approval = null;
+      this.assign();
+      this.coordinate();
+    }
+  }
+
+  private assign(): void {
+    const cell = this.cell!;
+    const members = new Map([...cell.configs].filter(([id]) => cell.members.includes(id)).map(([id, config]) => [id, { config, state: { health: this.healthOf(id) } }]));
+    const roles = assignRoles(members, this.id);
+    cell.roles = new Map([...roles].map(([id, r]) => [id, r.role]));
+    this.send?.({ kind: 'role', cell_id: cell.id, roles: Object.fromEntries(cell.roles) });
+  }
+
+  private healthOf(id: string): number {
+    return id === this.id ? this.health : (this.cell?.heard.get(id)?.state.health ?? Health.NOMINAL);
+  }
+
+  /** The leader runs the CellCoordinator over the members it has heard from in the last 6 s. */
+  private coordinate(): void {
+    const cell = this.cell;
+    if (!cell || cell.leader?.node_id !== this.id) return;
+    const now = this.now();
+    cell.heard.set(this.id, { state: this.nodeState(), at: now });
+    const live = cell.members.filter((m) => {
+      const h = cell.heard.get(m);
+      return h !== undefined && now - h.at <= LEADER_TIMEOUT_MS && cell.configs.has(m);
+    });
+    if (live.some((m) => !cell.roles.has(m))) this.assign();
+    const state: CellState = {
+      cell_id: cell.id,
+      max_size: this.options.maxCellSize ?? DEFAULT_CELL_SIZE,
+      members: new Map(live.map((m) => [m, { node_id: m, config: cell.configs.get(m)!, state: cell.heard.get(m)!.state, role: cell.roles.get(m) ?? null }])),
+      leader: cell.leader,
+      approval: cell.approval,
+    };
+    const { status } = assessCell(state, this.options.coordinator);
+    const changed = JSON.stringify(status) !== JSON.stringify(cell.status);
+    this.applyStatus(status);
+    if (changed) this.send?.({ kind: 'cell', cell_id: cell.id, bootstrap_status: 'Completed', members: cell.members, status: JSON.stringify(status) });
+  }
+
+  private applyStatus(status: CellStatus): void {
+    const cell = this.cell!;
+    cell.status = status;
+    switch (status.type) {
+      case 'Ready':
+        if (this._state === 'forming') this.move('T7', 'operational');
+        else if (this._state === 'awaiting_approval') this.move('T9', 'operational');
+        else if (this._state === 'degraded') this.move('T13', 'operational');
+        return;
+      case 'AwaitingApproval':
+        if (this._state === 'forming') this.move('T8', 'awaiting_approval');
+        return;
+      case 'Failed':
+        if (this._state === 'operational') {
+          this.degradedDeadline = this.now() + this.timings.degradedDeadlineMs;
+          this.move('T12', 'degraded');
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private toDiscovery(label: string): void {
+    this.cell?.election.close();
+    this.cell = null;
+    this.move(label, 'discovering');
+  }
+
+  // ---- receiving ----
+
+  private receive({ from, message: m }: Envelope): void {
+    if (this._state === 'stopped' || this._state === 'init') return;
+    if (m.kind === 'beacon') {
+      this.beacons.upsert(m.beacon);
+      return;
+    }
+    if (m.kind === 'propose') {
+      if (this._state === 'discovering' && m.members.includes(this.id)) this.join(this.enterCell(m.cell_id, m.members), 'T2');
+      return;
+    }
+    const cell = this.cell;
+    if (!cell || m.cell_id !== cell.id) return;
+    switch (m.kind) {
+      case 'join':
+        cell.configs.set(from, m.config);
+        this.onJoin(cell, from);
+        return;
+      case 'cell':
+        if (m.status === null) {
+          if (this._state === 'joining') this.onBootstrapResult(m.bootstrap_status, m.members);
+        } else if (from === cell.leader?.node_id && this._state !== 'joining' && this._state !== 'electing') {
+          this.applyStatus(JSON.parse(m.status) as CellStatus);
+        }
+        return;
+      case 'role':
+        cell.roles = new Map(Object.entries(m.roles));
+        return;
+      case 'state':
+        cell.heard.set(from, { state: m.state, at: this.now() });
+        return;
+      case 'disband':
+        if (from === cell.leader?.node_id || from === cell.members[0]) this.toDiscovery(this._state === 'awaiting_approval' ? 'T9' : 'T10');
+        return;
+      case 'bus':
+        if (!cell.members.includes(from)) return;
+        if (from === cell.leader?.node_id) cell.leaderHeardAt = this.now();
+        cell.election.handle(m.payload);
+        return;
+    }
+  }
+
+  private move(label: string, to: OrchestratorState): void {
+    const t: Transition = { label, from: this._state, to, at: this.now() };
+    if (t.from === to) return;
+    this._state = to;
+    this.log.push(t);
+    this.logger.debug('peat node transition', { node: this.id, ...t });
+    this.options.onTransition?.(t);
+  }
+}

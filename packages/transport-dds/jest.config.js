@@ -1,0 +1,5 @@
+import { createJestConfig } from '@ecps/jest-preset';
+
+export default createJestConfig(import.meta.dirname, {
+  globalSetup: '<rootDir>/test/cyclone-global-setup.ts',
+});

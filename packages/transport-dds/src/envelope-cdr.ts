@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+// ecps::dds::Envelope <-> XCDR bytes (spec §9). We write XCDR1 little-endian (encapsulation 00 01 00 00), which is
+// what Cyclone writes for this @final type; we read XCDR1 and XCDR2 little-endian (Cyclone hands samples over in
+// native byte order). Strings are u32 length (NUL included) + UTF-8 + NUL; sequences are u32 count + elements;
+// every u32 is 4-aligned from the end of the 4-byte header. XCDR2 adds a u32 byte-length (DHEADER) before the
+// sequence of KeyValue structs, and changes nothing else for this type.
+import { PROTOBUF_CONTENT_TYPE, ValidationError, type EcpsEvent } from '@ecps/core';
+
+/** Most extensions one envelope may carry (the native writer has room for this many). */
+export const MAX_EXTENSIONS = 64;
+/** Extension that carries a non-default CloudEvents `datacontenttype` (the envelope has no field for it). */
+const CONTENT_TYPE_EXTENSION = 'datacontenttype';
+
+const XCDR1_LE = 0x01;
+const XCDR2_LE = 0x07;
+
+const malformed = (reason: string) => new ValidationError('DECODE_ERROR', `malformed ecps::dds::Envelope: ${reason}`);
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+function stringSize(at: number, s: string): number {
+  return align4(at) + 4 + Buffer.byteLength(s) + 1;
+}
+
+/** The extensions as they go on the wire: the event's, plus `datacontenttype` when it is not protobuf. */
+function wireExtensions(event: EcpsEvent): Array<[string, string]> {
+  const entries = event.extensions ? Object.entries(event.extensions) : [];
+  if (event.datacontenttype !== undefined && event.datacontenttype !== PROTOBUF_CONTENT_TYPE) {
+    entries.push([CONTENT_TYPE_EXTENSION, event.datacontenttype]);
+  }
+  return entries;
+}
+
+/**
+ * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope.
+ * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
+ *   contains NUL (neither fits the envelope).
+ */
+export function encodeEnvelope(event: EcpsEvent): Uint8Array {
+  const extensions = wireExtensions(event);
+  if (extensions.length > MAX_EXTENSIONS) {
+    throw new ValidationError('INVALID_ARGUMENT', `an envelope carries at most ${MAX_EXTENSIONS} extensions, not ${extensions.length}`);
+  }
+  const strings = [event.source, event.id, event.type, event.time ?? ''];
+  let size = 4;
+  for (const s of strings) size = stringSize(size, s);
+  size = align4(size) + 4;
+  for (const [k, v] of extensions) size = stringSize(stringSize(size, k), v);
+  size = align4(size) + 4 + event.data.length;
+
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32BE(XCDR1_LE << 16, 0);
+  let at = 4;
+  const u32 = (v: number) => {
+    while (at & 3) out[at++] = 0;
+    out.writeUInt32LE(v, at);
+    at += 4;
+  };
+  const str = (s: string) => {
+    if (s.includes('\0')) throw new ValidationError('INVALID_ARGUMENT', 'envelope strings (attributes, extension names and values) may not contain NUL');
+    const n = Buffer.byteLength(s);
+    u32(n + 1);
+    out.write(s, at, n, 'utf8');
+    at += n;
+    out[at++] = 0;
+  };
+  for (const s of strings) str(s);
+  u32(extensions.length);
+  for (const [k, v] of extensions) {
+    str(k);
+    str(v);
+  }
+  u32(event.data.length);
+  out.set(event.data, at);
+  return out;
+}
+
+/** Reads XCDR little-endian values from `buf` between `start` and `end` (one sample, header included). */
+class CdrReader {
+  readonly xcdr2: boolean;
+  private at: number;
+  private readonly base: number;
+
+  constructor(
+    private readonly buf: Buffer,
+    start: number,
+    private readonly end: number,
+  ) {
+    if (end - start < 4 || buf[start] !== 0) throw malformed('not an XCDR sample');
+    const kind = buf[start + 1];
+    if (kind !== XCDR1_LE && kind !== XCDR2_LE) throw malformed(`unsupported encapsulation 0x${buf.readUInt16BE(start).toString(16)}`);
+    this.xcdr2 = kind === XCDR2_LE;
+    this.base = start + 4;
+    this.at = this.base;
+  }
+
+  u32(): number {
+    this.at = this.base + align4(this.at - this.base);
+    if (this.at + 4 > this.end) throw malformed('truncated sample');
+    const v = this.buf.readUInt32LE(this.at);
+    this.at += 4;
+    return v;
+  }
+
+  string(): string {
+    const n = this.u32();
+    // exactly one NUL, the last byte: C peers end the string at the first one
+    if (n === 0 || n > this.end - this.at || this.buf.indexOf(0, this.at) !== this.at + n - 1) throw malformed('malformed string');
+    const s = this.buf.toString('utf8', this.at, this.at + n - 1);
+    this.at += n;
+    return s;
+  }
+
+  /** The bytes of a sequence<octet>: a view when they are most of the buffer (it is then theirs), else a copy. */
+  octets(): Uint8Array {
+    const n = this.u32();
+    if (n > this.end - this.at) throw malformed('truncated octet sequence');
+    const start = this.at;
+    this.at += n;
+    return n * 2 >= this.buf.length ? this.buf.subarray(start, start + n) : Uint8Array.prototype.slice.call(this.buf, start, start + n);
+  }
+}
+
+/**
+ * Decodes one ecps::dds::Envelope sample (`buf[start, end)`, encapsulation header included).
+ * @throws ValidationError `DECODE_ERROR` for anything malformed: truncated, unsupported encapsulation, a string
+ *   without its NUL, too many extensions.
+ */
+export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEvent {
+  const r = new CdrReader(buf, start, end);
+  const source = r.string();
+  const id = r.string();
+  const type = r.string();
+  const time = r.string();
+  if (r.xcdr2) r.u32(); // DHEADER of the KeyValue sequence
+  const count = r.u32();
+  if (count > MAX_EXTENSIONS) throw malformed(`${count} extensions (at most ${MAX_EXTENSIONS})`);
+  let extensions: Record<string, string> | undefined;
+  let datacontenttype = PROTOBUF_CONTENT_TYPE;
+  for (let i = 0; i < count; i++) {
+    const key = r.string();
+    const value = r.string();
+    if (key === CONTENT_TYPE_EXTENSION) datacontenttype = value;
+    else (extensions ??= {})[key] = value;
+  }
+  const data = r.octets();
+  return {
+    id,
+    source,
+    type,
+    ...(time ? { time } : {}),
+    datacontenttype,
+    ...(extensions ? { extensions } : {}),
+    data,
+  };
+}
