@@ -23,6 +23,22 @@ export function integer(range: { min?: number; max?: number } = {}): (text: stri
   return (text) => parseInteger(text, range);
 }
 
+/** Reads a decimal number in [min, max] (`48.85`, `-2`, `1e-3`); anything else is refused with the same sentence. */
+export function parseDecimal(text: string, range: { min?: number; max?: number } = {}): number {
+  const { min = -Number.MAX_VALUE, max = Number.MAX_VALUE } = range;
+  const value = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isFinite(value) || value < min || value > max) {
+    const bounds = min > -Number.MAX_VALUE && max < Number.MAX_VALUE ? ` from ${min} to ${max}` : min > -Number.MAX_VALUE ? ` of at least ${min}` : max < Number.MAX_VALUE ? ` of at most ${max}` : '';
+    throw new InvalidArgumentError(`Expected a number${bounds}.`);
+  }
+  return value;
+}
+
+/** A commander argument parser for decimal numbers in [min, max] (`.option('--lat <deg>', 'latitude', decimal({ min: -90, max: 90 }))`). */
+export function decimal(range: { min?: number; max?: number } = {}): (text: string) => number {
+  return (text) => parseDecimal(text, range);
+}
+
 /** A TCP port: 0 (pick a free one) to 65535. */
 export const port = integer({ min: 0, max: 65_535 });
 
