@@ -59,7 +59,7 @@ function ecps(args: string[], env: Record<string, string> = {}): Child {
   const err: string[] = [];
   const waiters: Array<() => void> = [];
   createInterface({ input: child.stdout }).on('line', (l) => (lines.push(l), waiters.forEach((w) => w())));
-  createInterface({ input: child.stderr }).on('line', (l) => void err.push(l));
+  createInterface({ input: child.stderr }).on('line', (l) => (err.push(l), waiters.forEach((w) => w())));
   // a signal shows as its name (e.g. a crash while closing), so that a test says what happened
   const exited = new Promise<number | string | null>((r) => child.once('exit', (code, signal) => r(code ?? signal)));
   const handle: Child = {
@@ -69,7 +69,7 @@ function ecps(args: string[], env: Record<string, string> = {}): Child {
     waitFor: (pattern) =>
       new Promise((resolve, reject) => {
         const check = () => {
-          const hit = lines.find((l) => pattern.test(l));
+          const hit = [...lines, ...err].find((l) => pattern.test(l)); // data on stdout, "ready" on stderr
           if (hit !== undefined) resolve(hit);
         };
         waiters.push(check);
@@ -116,7 +116,7 @@ describe('ecps node', () => {
     await robot.waitFor(/ready/);
     expect(robot.lines).toEqual(
       expect.arrayContaining([
-        'ecps node: arm-1 up',
+        'arm-1 up',
         `  transport: mqtt ${mosquitto.url} connected (profile cloud-fleet)`,
         '  trust: none, keys none, hardware off',
         expect.stringMatching(/^ {2}eap: handlers .*handlers\.mjs; action log .*mqtt-logs \(version 2\.1/),
@@ -131,7 +131,7 @@ describe('ecps node', () => {
       await planner.close();
     }
     expect(await robot.stop()).toBe(0);
-    expect(robot.lines.slice(-2)).toEqual(['ecps node: SIGTERM, closing', 'ecps node: stopped']);
+    expect(robot.err.slice(-2)).toEqual(['ecps node: closing', 'ecps node: stopped']);
     await expectValidLog(logDir);
     expect(robot.err.join('\n')).not.toContain('hunter2');
   });
@@ -227,14 +227,14 @@ describe('ecps node', () => {
     expect(await run.exited).not.toBe(0);
     // without @ecps/trust-tpm: the package to install; with it: the device that cannot be opened
     expect(run.err.join('\n')).toMatch(/@ecps\/trust-tpm, which is not installed|tpm key store cannot be used/);
-    expect(run.lines).not.toContain('ecps node: ready (Ctrl-C to stop)');
+    expect(run.err).not.toContain('ecps node: tpm-required ready (Ctrl-C to stop)');
   });
 
   it('hardware preferred without a TPM: falls back to software keys and says so', async () => {
     const run = ecps(['node'], { ECPS_NODE_ID: 'tpm-preferred', ...secure, ECPS_HARDWARE_SECURITY: 'preferred', ECPS_TPM_DEVICE: join(dir, 'no-tpm-here'), ...keystore('tpm-preferred') });
     await run.waitFor(/ready/);
     expect(run.lines).toContain('  trust: authenticated, keys keystore, hardware unavailable (1 warning)');
-    expect(run.err.join('\n')).toMatch(/^ecps node: warning: hardware key store tpm unavailable .*using software keys$/m);
+    expect(run.err.join('\n')).toMatch(/^WARN  hardware key store tpm unavailable .*using software keys$/m);
     expect(await run.stop()).toBe(0);
   });
 
@@ -272,7 +272,8 @@ describe('ecps node', () => {
     expect(printed.sources).toMatchObject({ transport: 'env', 'mqtt.broker': 'default' });
     const bad = ecps(['node'], { ECPS_NODE_ID: 'cfg', ECPS_PROFILE: 'cloud-fleet', ECPS_TRANSPORT: 'mqtt', ECPS_MQTT_BROKER: 'http://wrong' });
     expect(await bad.exited).toBe(2);
-    expect(bad.err).toEqual([expect.stringContaining('ecps node: ECPS_MQTT_BROKER: invalid value "http://wrong"')]);
+    expect(bad.err).toEqual([expect.stringContaining('ecps node: ECPS_MQTT_BROKER: invalid value "http://wrong"'), expect.stringMatching(/^hint: the settings are listed by 'ecps init'/)]);
+    expect(bad.lines).toEqual([]);
   });
 });
 
@@ -289,6 +290,6 @@ describe('ecps init', () => {
     expect(JSON.parse(shown.lines.join('\n'))).toMatchObject({ settings: { nodeId: 'robot-1', transport: 'mqtt', profile: 'cloud-fleet' }, sources: { nodeId: 'file' } });
     const again = ecps(['init', '--output', file]);
     expect(await again.exited).toBe(2);
-    expect(again.err.join('\n')).toContain('exists (use --force to overwrite)');
+    expect(again.err).toEqual([`ecps init: ${file} exists`, 'hint: use --force to overwrite it']);
   });
 });

@@ -2,9 +2,8 @@
 // `ecps init [--output FILE] [--force]`: writes a commented example configuration for a robot node, one entry per
 // setting of @ecps/runtime (so it never falls behind the settings table).
 import { writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { stringify } from 'yaml';
-import { SETTINGS } from '@ecps/runtime';
+import { CliError, jsonOption } from '../kit/index';
+import type { EcpsCommand } from '../kit/index';
 
 /** Values of the example robot where they differ from the defaults. */
 const EXAMPLE: Readonly<Record<string, string | number | boolean>> = {
@@ -15,7 +14,8 @@ const EXAMPLE: Readonly<Record<string, string | number | boolean>> = {
 };
 
 /** The example configuration, YAML with a comment above each setting (unset ones commented out). */
-export function exampleConfig(): string {
+export async function exampleConfig(): Promise<string> {
+  const [{ stringify }, { SETTINGS }] = await Promise.all([import('yaml'), import('@ecps/runtime')]);
   const lines = [
     '# ECPS robot node configuration (`ecps node --config FILE`, or ECPS_CONFIG=FILE).',
     '# Precedence: these values < ECPS_* environment variables < explicit options. Every setting is listed;',
@@ -37,22 +37,26 @@ export function exampleConfig(): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Registers `ecps init` on `program`. */
-export function registerInit(program: Command): void {
+const init: EcpsCommand = (program, ctx) => {
   program
     .command('init')
-    .description('write a commented example configuration for a robot node')
+    .description('write a commented example configuration for a robot node (every setting of `ecps node`)')
     .option('--output <file>', 'where to write it', 'ecps.yaml')
     .option('--force', 'overwrite an existing file')
-    .action((opts: { output: string; force?: boolean }) => {
+    .addOption(jsonOption())
+    .action(async (opts: { output: string; force?: boolean; json?: boolean }) => {
       try {
-        writeFileSync(opts.output, exampleConfig(), { flag: opts.force ? 'w' : 'wx', mode: 0o600 });
+        writeFileSync(opts.output, await exampleConfig(), { flag: opts.force ? 'w' : 'wx', mode: 0o600 });
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        console.error(`ecps init: ${opts.output} exists (use --force to overwrite)`);
-        process.exitCode = 2;
-        return;
+        const code = (error as NodeJS.ErrnoException).code;
+        // an existing file is a usage error (exit 2): the same command cannot succeed without --force
+        if (code === 'EEXIST') throw new CliError('INVALID_ARGUMENT', `${opts.output} exists`, { hint: 'use --force to overwrite it' });
+        throw new CliError('INVALID_ARGUMENT', `cannot write ${opts.output}: ${(error as Error).message}`);
       }
-      console.log(`ecps init: wrote ${opts.output}; run it with: ecps node --config ${opts.output}`);
+      if (opts.json) ctx.out.json({ written: opts.output });
+      else ctx.out.line(opts.output);
+      ctx.out.message(`ecps init: wrote ${opts.output}; run a node with it: ecps node --config ${opts.output}`);
     });
-}
+};
+
+export default init;
