@@ -1,14 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-// `ecps peat sim --nodes N`: the hierarchical replication simulation of @ecps/peat-hierarchy (real replicas on the
-// in-memory network), with a progress bar on stderr and a summary table (or JSON) on stdout.
-import type { Command } from 'commander';
-import { systemClock } from '@ecps/core';
-import { CapabilityType } from '@ecps/peat';
+// `ecps peat node`: one Peat node against an MQTT broker, printing its state transitions; `ecps peat sim`: the
+// hierarchical replication simulation of @ecps/peat-hierarchy (real replicas on the in-memory network), with progress on
+// stderr and a summary table (or JSON) on stdout.
 import type { Capability } from '@ecps/peat';
-import { simulateReplication } from '@ecps/peat-hierarchy';
 import type { ReplicationSimResult } from '@ecps/peat-hierarchy';
-import { NodeOrchestrator, transportMedium } from '@ecps/peat-node';
-import { mqttTransport } from '@ecps/transport-mqtt';
+import { decimal, integer, jsonOption, untilAborted, usageError } from '../kit/index';
+import type { EcpsCommand, Output } from '../kit/index';
+
+/** One state transition of a Peat node; `cell`, `leader` and `role` once it is operational. */
+export interface PeatTransition {
+  readonly label: string;
+  readonly from: string;
+  readonly to: string;
+  readonly cell?: string;
+  readonly leader?: string;
+  readonly role?: string;
+}
 
 export interface PeatNodeOptions {
   readonly broker: string;
@@ -20,21 +27,45 @@ export interface PeatNodeOptions {
   readonly capabilities: readonly string[];
   /** Bind a qualifying operator (E6 Supervisor) so the node may lead and oversee communications. */
   readonly operator: boolean;
-  readonly out: (line: string) => void;
+  readonly onTransition: (transition: PeatTransition) => void;
+}
+
+/** The text line of a transition (`T7 forming → operational (cell …, leader n3, role Leader)`). */
+export function formatTransition(t: PeatTransition): string {
+  return `${t.label} ${t.from} → ${t.to}${t.cell !== undefined ? ` (cell ${t.cell}, leader ${t.leader}, role ${t.role})` : ''}`;
 }
 
 /**
- * Runs one Peat node against an MQTT broker until `signal` aborts, printing each state transition.
- * @throws Error for a capability that is not `<TYPE>=<confidence>`.
+ * Capabilities from `<TYPE>=<confidence>` specs (confidence 0 to 1, default 0.9).
+ * @throws CliError `INVALID_ARGUMENT` (a usage error) for anything else.
  */
-export async function runPeatNode(options: PeatNodeOptions, signal: AbortSignal): Promise<void> {
-  const capabilities: Capability[] = options.capabilities.map((spec, i) => {
+export async function parseCapabilities(id: string, specs: readonly string[]): Promise<Capability[]> {
+  const { CapabilityType } = await import('@ecps/peat');
+  return specs.map((spec, i) => {
     const [name, conf] = spec.split('=');
     const type = (CapabilityType as Record<string, number>)[(name ?? '').toUpperCase()];
     const confidence = Number(conf ?? '0.9');
-    if (type === undefined || !(confidence >= 0 && confidence <= 1)) throw new Error(`capability ${JSON.stringify(spec)} is not <TYPE>=<confidence>`);
-    return { id: `${options.id}-${i}`, name: name!.toLowerCase(), capability_type: type, confidence, metadata: {}, registered_at: Date.now() };
+    if (type === undefined || !(confidence >= 0 && confidence <= 1)) {
+      throw usageError(`capability ${JSON.stringify(spec)} is not <TYPE>=<confidence>`, `TYPE is one of ${Object.keys(CapabilityType).filter((k) => Number.isNaN(Number(k))).join(', ')}; confidence from 0 to 1`);
+    }
+    return { id: `${id}-${i}`, name: name!.toLowerCase(), capability_type: type, confidence, metadata: {}, registered_at: Date.now() };
   });
+}
+
+/**
+ * Runs one Peat node against an MQTT broker until `signal` aborts, reporting each state transition.
+ * @throws CliError `INVALID_ARGUMENT` for a capability that is not `<TYPE>=<confidence>`; TransportError `UNAVAILABLE`
+ *   when the broker cannot be reached (within about 2 s).
+ */
+export async function runPeatNode(options: PeatNodeOptions, signal: AbortSignal): Promise<void> {
+  const capabilities = await parseCapabilities(options.id, options.capabilities);
+  const [{ systemClock }, { NodeOrchestrator, transportMedium }, { mqttTransport }, { probeBroker }] = await Promise.all([
+    import('@ecps/core'),
+    import('@ecps/peat-node'),
+    import('@ecps/transport-mqtt'),
+    import('../broker-probe'),
+  ]);
+  await probeBroker(options.broker);
   const transport = mqttTransport({ url: options.broker, nodeId: options.id, protocolVersion: 4, connectTimeoutMs: 10_000 });
   await transport.connect();
   const node = new NodeOrchestrator({
@@ -52,31 +83,31 @@ export async function runPeatNode(options: PeatNodeOptions, signal: AbortSignal)
         ? { operators: [{ id: `op-${options.id}`, rank: 'E6', authority_level: 'Supervisor', mos: '19D', cognitive_load: 0.3, fatigue: 0.2, effectiveness: 0.9 }], platform_ids: [options.id], binding_type: 'direct', bound_at: Date.now() }
         : null,
     },
-    onTransition: (t) => options.out(`${t.label} ${t.from} → ${t.to}${t.to === 'operational' ? ` (cell ${node.cellId}, leader ${node.leader?.node_id}, role ${node.role})` : ''}`),
+    onTransition: (t) =>
+      options.onTransition({
+        label: t.label,
+        from: t.from,
+        to: t.to,
+        ...(t.to === 'operational' ? { cell: String(node.cellId), leader: String(node.leader?.node_id), role: String(node.role) } : {}),
+      }),
   });
   node.start();
   try {
-    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    await untilAborted(signal);
   } finally {
     node.stop();
     await transport.close();
   }
 }
 
-interface SimOptions {
-  nodes: string;
-  rounds: string;
-  baseline?: boolean;
-  json?: boolean;
-}
-
-function progressBar(label: string): (done: number, total: number) => void {
+/** Progress of a simulation on stderr: a bar redrawn in place on a terminal, else only the final line. */
+function progressBar(out: Output, label: string): (done: number, total: number) => void {
   return (done, total) => {
     const width = 30;
     const filled = Math.round((done / total) * width);
     const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
     if (process.stderr.isTTY) process.stderr.write(`\r${line}${done === total ? '\n' : ''}`);
-    else if (done === total) process.stderr.write(`${line}\n`);
+    else if (done === total) out.message(line);
   };
 }
 
@@ -88,49 +119,50 @@ function table(rows: readonly ReplicationSimResult[]): string {
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n');
 }
 
-export function registerPeat(program: Command): void {
-  const peat = program.command('peat').description('Peat capability composition (see `ecps peat node --help`, `ecps peat sim --help`)');
-  peat
+/** `ecps peat node`, `ecps peat sim`. */
+const peat: EcpsCommand = (program, ctx) => {
+  const group = program.command('peat').description('Peat capability composition: run a node, simulate a fleet');
+  group
     .command('node')
     .description('run one Peat node against an MQTT broker until Ctrl-C, printing its state transitions')
-    .requiredOption('--broker <url>', 'MQTT broker URL')
+    .requiredOption('--broker <url>', 'MQTT broker URL (e.g. mqtt://127.0.0.1:1883; `ecps broker` starts one)')
     .requiredOption('--id <node-id>', 'this node id')
     .option('--mesh <id>', 'mesh id (topic segment)', 'default')
-    .option('--lat <deg>', 'latitude', '48.8566')
-    .option('--lon <deg>', 'longitude', '2.3522')
+    .option('--lat <deg>', 'latitude in degrees, -90 to 90', decimal({ min: -90, max: 90 }), 48.8566)
+    .option('--lon <deg>', 'longitude in degrees, -180 to 180', decimal({ min: -180, max: 180 }), 2.3522)
     .option('--cap <TYPE=confidence...>', 'capabilities, e.g. COMMUNICATION=0.9 SENSOR=0.85', ['COMMUNICATION=0.9', 'SENSOR=0.85'])
     .option('--no-operator', 'no bound operator (the node cannot lead without approval)')
-    .action(async (opts: { broker: string; id: string; mesh: string; lat: string; lon: string; cap: string[]; operator: boolean }) => {
-      const controller = new AbortController();
-      const onSigint = (): void => controller.abort();
-      process.once('SIGINT', onSigint);
-      try {
-        await runPeatNode(
-          { broker: opts.broker, id: opts.id, mesh: opts.mesh, latitude: Number(opts.lat), longitude: Number(opts.lon), capabilities: opts.cap, operator: opts.operator, out: (l) => process.stdout.write(`${l}\n`) },
-          controller.signal,
-        );
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
+    .addOption(jsonOption())
+    .action(async (opts: { broker: string; id: string; mesh: string; lat: number; lon: number; cap: string[]; operator: boolean; json?: boolean }) => {
+      await runPeatNode(
+        {
+          broker: opts.broker,
+          id: opts.id,
+          mesh: opts.mesh,
+          latitude: opts.lat,
+          longitude: opts.lon,
+          capabilities: opts.cap,
+          operator: opts.operator,
+          onTransition: (t) => (opts.json ? ctx.out.json(t) : ctx.out.line(formatTransition(t))),
+        },
+        AbortSignal.any([ctx.interrupted, ctx.out.closed]),
+      );
     });
-  peat
+  group
     .command('sim')
     .description('simulate a fleet (platoons of 3 squads of 8) and count replication ops and bytes per round')
-    .option('--nodes <n>', 'fleet size, rounded up to a multiple of 24', '24')
-    .option('--rounds <n>', 'measured rounds', '4')
+    .option('--nodes <n>', 'fleet size, rounded up to a multiple of 24', integer({ min: 1 }), 24)
+    .option('--rounds <n>', 'measured rounds', integer({ min: 1 }), 4)
     .option('--baseline', 'also run full replication of the same workload')
-    .option('--json', 'print the results as JSON')
-    .action(async (opts: SimOptions) => {
-      const nodes = Number(opts.nodes);
-      const rounds = Number(opts.rounds);
-      if (!(Number.isInteger(nodes) && nodes >= 1) || !(Number.isInteger(rounds) && rounds >= 1)) {
-        process.stderr.write('ecps peat sim: --nodes and --rounds must be positive integers\n');
-        process.exitCode = 2;
-        return;
-      }
-      const platoons = Math.ceil(nodes / 24);
-      const results = [await simulateReplication({ platoons, rounds, onProgress: progressBar(`hierarchical ${platoons * 24}`) })];
-      if (opts.baseline) results.push(await simulateReplication({ platoons, rounds, hierarchical: false, onProgress: progressBar(`full ${platoons * 24}`) }));
-      process.stdout.write(opts.json ? `${JSON.stringify(results)}\n` : `${table(results)}\n`);
+    .addOption(jsonOption())
+    .action(async (opts: { nodes: number; rounds: number; baseline?: boolean; json?: boolean }) => {
+      const { simulateReplication } = await import('@ecps/peat-hierarchy');
+      const platoons = Math.ceil(opts.nodes / 24);
+      const results = [await simulateReplication({ platoons, rounds: opts.rounds, onProgress: progressBar(ctx.out, `hierarchical ${platoons * 24}`) })];
+      if (opts.baseline) results.push(await simulateReplication({ platoons, rounds: opts.rounds, hierarchical: false, onProgress: progressBar(ctx.out, `full ${platoons * 24}`) }));
+      if (opts.json) ctx.out.json(results);
+      else ctx.out.line(table(results));
     });
-}
+};
+
+export default peat;
