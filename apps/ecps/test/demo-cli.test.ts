@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { freePort } from '@ecps/testkit';
+import { swtpmInstalled } from '../src/demo/software-tpm';
 import { ecps, startEcps } from './run-ecps';
 
 // Each run gets its own TMPDIR, so "nothing left behind" is checked per run.
@@ -17,7 +18,9 @@ let runs = 0;
 const privateTmp = (): string => mkdtempSync(join(root, `run-${runs++}-`));
 
 /** The demo's steps (src/demo/steps/index.ts). */
-const STEPS = 9;
+const STEPS = 12;
+/** Expected refusals: five, one in the Peat step, and three in the TPM step where swtpm is installed (else it is skipped). */
+const REFUSALS = 6 + (swtpmInstalled() ? 3 : 0);
 
 const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/^\s+at |EPIPE|Error:/m);
 
@@ -28,7 +31,7 @@ describe('ecps demo (built CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.at(-1)).toMatch(new RegExp(`^demo complete: ${STEPS} steps, \\d+ checks held \\(5 of them expected refusals\\)$`));
+    expect(lines.at(-1)).toMatch(new RegExp(`^demo complete: ${STEPS} steps, \\d+ checks held \\(${REFUSALS} of them expected refusals\\)$`));
     const held = Number(/(\d+) checks held/.exec(lines.at(-1)!)![1]);
     expect(lines.filter((l) => /^ {2}\S.* [✓⊘] /.test(l))).toHaveLength(held);
     expect(r.stdout).not.toMatch(/✗/); // ✗ is for failures only
@@ -48,7 +51,7 @@ describe('ecps demo (built CLI)', () => {
     expect(r).toMatchObject({ code: 0, stderr: '' });
     const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; check?: string });
     expect(events[0]).toMatchObject({ type: 'start', embeddedBroker: true, steps: STEPS, brokerUrl: expect.stringMatching(/^mqtt:/) });
-    expect(events.at(-1)).toEqual({ type: 'end', steps: STEPS, checks: expect.any(Number), refusals: 5 });
+    expect(events.at(-1)).toEqual({ type: 'end', steps: STEPS, checks: expect.any(Number), refusals: REFUSALS });
     expect(events.filter((e) => e.check === 'refused')).toHaveLength(5);
     expect(events.filter((e) => e.type === 'step')).toHaveLength(STEPS);
     expect(r.stdout).toMatch(/\(kept: --keep-log\)/);
@@ -75,7 +78,7 @@ describe('ecps demo (built CLI)', () => {
     demo.child.kill('SIGINT');
     const r = await demo.exited;
     expect(r.code).toBe(130);
-    expect(r.stdout.trimEnd().split('\n').at(-1)).toMatch(/^demo stopped during step [4-9] after \d+ checks? held$/);
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toMatch(/^demo stopped during step ([4-9]|1[0-2]) after \d+ checks? held$/);
     noStackTrace(r.stderr);
     expect(readdirSync(tmp)).toEqual([]);
   }, 60_000);

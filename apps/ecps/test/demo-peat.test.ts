@@ -12,7 +12,7 @@ describe('ecps demo: the Peat step', () => {
     expect(text).toMatch(/cell-B: .*→ leader ugv-\d round 1, operational/);
     expect(text).toMatch(/composed .*isr_chain 0\.86/);
     expect(text).toMatch(/platoon-1: 2 squads, 8 robots/);
-    expect(text).toContain('ugv-8 failed (hash mismatch)');
+    expect(text).toContain('⊘ expected refusal: detector-v2: 7/8 active; ugv-8 refused its copy (hash mismatch)');
     expect(text).toMatch(/success 87\.5 % < 100 % → rollback/);
     expect(text).toContain('reads "detector.threshold = 0.5" again');
   }, 60_000);

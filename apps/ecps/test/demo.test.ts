@@ -96,12 +96,12 @@ describe('ecps demo: TPM attestation step', () => {
     const lines: string[] = [];
     await runDemo({ out: (l) => lines.push(l), steps: [step] });
     const text = lines.join('\n');
-    expect(text).toMatch(/controller ✗ rejected UNAUTHENTICATED \(not-admitted\): arm-tpm is not admitted/);
-    expect(text).toMatch(/controller ✓ quote verified: .*PCRs 0, 4, 8, 9, boot chain firmware → bootloader → image → config/);
-    expect(text).toMatch(/controller ✓ accepted .* from urn:ecps:arm-tpm/);
-    expect(text).toMatch(/arm-rogue refused: ATTESTATION_FAILED \(measurement\), first mismatching measurement: image/);
-    expect(text).toMatch(/controller ✗ rejected UNAUTHENTICATED \(not-admitted\): arm-rogue is not admitted/);
-    expect(text).toMatch(/accepted 1 of 3 actions/);
+    expect(text).toMatch(/controller +⊘ expected refusal: rejected UNAUTHENTICATED \(not-admitted\): arm-tpm is not admitted/);
+    expect(text).toMatch(/controller +✓ quote verified: .*PCRs 0, 4, 8, 9, boot chain firmware → bootloader → image → config/);
+    expect(text).toMatch(/controller +← accepted .* from urn:ecps:arm-tpm/);
+    expect(text).toMatch(/controller +⊘ expected refusal: arm-rogue refused: ATTESTATION_FAILED \(measurement\), first mismatching measurement: image/);
+    expect(text).toMatch(/controller +⊘ expected refusal: rejected UNAUTHENTICATED \(not-admitted\): arm-rogue is not admitted/);
+    expect(text).toMatch(/controller +✓ accepted 1 of 3 actions/);
   }, 60_000);
 
   it('says how to install swtpm when it is missing, and skips', async () => {

@@ -39,6 +39,12 @@ export function tpmAttestationStep(swtpm = 'swtpm'): DemoStep {
       const tpms: TpmKeyProvider[] = [];
       try {
         const keys = new KeyDirectory();
+        // the controller's refusals, reported once the step has checked they happened
+        const rejections: string[] = [];
+        const refusedNext = async (who: string) => {
+          await waitUntil(() => rejections.length > 0, 5000, `the controller to refuse ${who}'s action`);
+          ctx.refused('controller', rejections.shift()!);
+        };
         const devices = new Map<string, AttestedDevice>();
         const policy = bootPolicy(BOOT_CHAIN.map(({ name, pcr, data }) => ({ name, pcr, digest: measurementDigest(data) })));
         const gate = new AttestationGate({ nodeId: 'fleet-controller', devices, admissionTtlMs: 10 * 60_000 });
@@ -51,13 +57,13 @@ export function tpmAttestationStep(swtpm = 'swtpm'): DemoStep {
             provider: controllerKey,
             confidentiality: false,
             admit: gate.admit,
-            onReject: (error) => ctx.log(`controller ✗ rejected ${error.code} (${String(error.details?.['reason'] ?? '')}): ${error.message}`),
+            onReject: (error) => rejections.push(`rejected ${error.code} (${String(error.details?.['reason'] ?? '')}): ${error.message}`),
           }),
         });
         const executed: string[] = [];
         await controller.subscribe('EAP', TOPIC, (action, event) => {
           executed.push(action.id);
-          ctx.log(`controller ✓ accepted ${action.id.slice(0, 8)}… from ${event.source}`);
+          ctx.log(`controller ← accepted ${action.id.slice(0, 8)}… from ${event.source}`);
         });
 
         const robot = async (id: string, image: string) => {
@@ -79,14 +85,14 @@ export function tpmAttestationStep(swtpm = 'swtpm'): DemoStep {
         const first = gripperAction(0.2);
         ctx.log(`arm-tpm    → gripper OPEN ${first.id.slice(0, 8)}… before attesting`);
         await arm.publish('EAP', TOPIC, first);
-        await settle();
+        await refusedNext('arm-tpm');
 
         const quote = await gate.attest(controller.transport, 'arm-tpm');
-        ctx.log(`controller ✓ quote verified: nonce, AK signature, PCRs ${Object.keys(quote.pcrs).join(', ')}, boot chain ${quote.log.map((m) => m.name).join(' → ')}`);
+        ctx.held('controller', `quote verified: nonce, AK signature, PCRs ${Object.keys(quote.pcrs).join(', ')}, boot chain ${quote.log.map((m) => m.name).join(' → ')}`);
         const second = gripperAction(0.4);
         ctx.log(`arm-tpm    → gripper OPEN ${second.id.slice(0, 8)}… after attesting`);
         await arm.publish('EAP', TOPIC, second);
-        await waitUntil(() => executed.includes(second.id), 5000);
+        await waitUntil(() => executed.includes(second.id), 5000, 'the attested action to be accepted');
 
         const rogue = await robot('arm-rogue', 'robot image 7.3.0-patched');
         await gate.attest(controller.transport, 'arm-rogue').then(
@@ -94,12 +100,13 @@ export function tpmAttestationStep(swtpm = 'swtpm'): DemoStep {
             throw new Error('the patched robot was admitted');
           },
           (error: { code?: string; details?: Record<string, unknown> }) =>
-            ctx.log(`controller ✗ arm-rogue refused: ${error.code} (${String(error.details?.['reason'])}), first mismatching measurement: ${String(error.details?.['measurement'])}`),
+            ctx.refused('controller', `arm-rogue refused: ${error.code} (${String(error.details?.['reason'])}), first mismatching measurement: ${String(error.details?.['measurement'])}`),
         );
         await rogue.publish('EAP', TOPIC, gripperAction(1));
-        await settle();
+        await refusedNext('arm-rogue');
+        await settle(); // nothing else may arrive
         if (executed.length !== 1 || executed[0] !== second.id) throw new Error(`expected only the attested action, accepted ${executed.join(', ')}`);
-        ctx.log('controller accepted 1 of 3 actions: the one sent after a verified quote');
+        ctx.held('controller', 'accepted 1 of 3 actions: the one sent after a verified quote');
       } finally {
         for (const tpm of tpms) await tpm.close().catch(() => undefined);
         for (const software of swtpms) await software.stop();
@@ -120,10 +127,10 @@ function gripperAction(position: number): EAP {
 
 const settle = () => new Promise((r) => setTimeout(r, 200));
 
-async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
+async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error('the attested action was not accepted');
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

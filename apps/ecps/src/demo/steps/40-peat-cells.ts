@@ -2,8 +2,7 @@
 // Peat: eight simulated robots in two areas form two cells and elect leaders, compose an ISR chain from their
 // sensors, compute and radios, summarise up to a platoon, and take a deployment that one robot fails (its copy of
 // the artifact is corrupt), so the issuer rolls every robot back to the previous configuration.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapabilityType as T, VirtualClock } from '@ecps/peat';
 import type { Capability, NodeConfig, NodeState } from '@ecps/peat';
@@ -45,8 +44,8 @@ const step: DemoStep = {
     for (const n of nodes) byCell.set(n.cellId ?? '-', [...(byCell.get(n.cellId ?? '-') ?? []), n]);
     for (const [cell, members] of byCell) {
       const leader = members[0]!.leader;
-      ctx.log(`${cell}: ${members.map((m) => `${m.id}(${m.role})`).join(' ')} → leader ${leader?.node_id} round ${leader?.round}, ${members[0]!.state}`);
       if (members.some((m) => m.state !== 'operational')) throw new Error(`${cell} is not operational`);
+      ctx.held('peat', `${cell}: ${members.map((m) => `${m.id}(${m.role})`).join(' ')} → leader ${leader?.node_id} round ${leader?.round}, ${members[0]!.state}`);
     }
 
     // composition over each cell's capabilities
@@ -55,8 +54,8 @@ const step: DemoStep = {
       const caps = members.flatMap((m) => robot(m.id, nodes.indexOf(m)).capabilities);
       const composed = composedCapabilities(compose(caps, { node_ids: members.map((m) => m.id), cell_id: cell, timestamp: clock.now(), node_configs: members.map((m) => robot(m.id, nodes.indexOf(m))) }));
       const isr = composed.find((c) => c.metadata['pattern'] === 'isr_chain');
-      ctx.log(`${cell}: composed ${composed.map((c) => `${String(c.metadata['pattern'])} ${c.confidence.toFixed(2)}`).join(', ')}`);
       if (!isr) throw new Error(`${cell} composed no ISR chain`);
+      ctx.held('peat', `${cell}: composed ${composed.map((c) => `${String(c.metadata['pattern'])} ${c.confidence.toFixed(2)}`).join(', ')}`);
       const sources = members.map((m, k) => ({
         node_id: m.id,
         config: robot(m.id, nodes.indexOf(m)),
@@ -65,10 +64,10 @@ const step: DemoStep = {
       summaries.push(squadSummary(cell, members[0]!.leader!.node_id, sources, { now: clock.now() }));
     }
     const platoon = platoonSummary('platoon-1', summaries[0]!.leader_id, summaries, { now: clock.now() });
-    ctx.log(`platoon-1: ${platoon.squad_count} squads, ${platoon.total_member_count} robots, fuel ${platoon.avg_fuel_minutes.toFixed(0)} min, readiness ${platoon.readiness_score.toFixed(3)}, radius ${platoon.bounding_box.radius_m.toFixed(0)} m`);
+    ctx.log(`peat       platoon-1: ${platoon.squad_count} squads, ${platoon.total_member_count} robots, fuel ${platoon.avg_fuel_minutes.toFixed(0)} min, readiness ${platoon.readiness_score.toFixed(3)}, radius ${platoon.bounding_box.radius_m.toFixed(0)} m`);
 
     // deployment: v2 of a detector config replaces v1; ugv-8's copy of v2 is corrupt
-    const dir = await mkdtemp(join(tmpdir(), 'ecps-demo-peat-'));
+    const dir = ctx.tempDir('peat');
     try {
       const mirror = new FolderBlobStore(join(dir, 'mirror'));
       const v1 = Buffer.from('detector.threshold = 0.5\n');
@@ -116,18 +115,18 @@ const step: DemoStep = {
       for (const a of agents) await a.settled('detector-v2');
       for (const s of statuses) tracker.onStatus(s);
       const failed = statuses.filter((s) => s.directive_id === 'detector-v2' && s.state === 'failed');
-      ctx.log(`detector-v2: ${8 - failed.length}/8 active; ${failed.map((s) => `${s.node_id} failed (${s.error_message})`).join(', ')}`);
+      if (failed.length !== 1 || failed[0]!.node_id !== 'ugv-8') throw new Error(`expected ugv-8 alone to refuse its corrupt copy, failed: ${failed.map((s) => s.node_id).join(', ') || 'none'}`);
+      ctx.refused('peat', `detector-v2: ${8 - failed.length}/8 active; ${failed.map((s) => `${s.node_id} refused its copy (${s.error_message})`).join(', ')}`);
       const outcome = tracker.decide(clock.now());
       if (!outcome?.rollback) throw new Error('the deployment should have been rolled back');
-      ctx.log(`issuer: success ${outcome.success_percent.toFixed(1)} % < 100 % → rollback`);
+      ctx.log(`peat       issuer: success ${outcome.success_percent.toFixed(1)} % < 100 % → rollback`);
       for (const a of agents) await a.control('detector-v2', outcome.rollback);
       const restored = await readFile(target('ugv-1'), 'utf8');
-      ctx.log(`ugv-1: rolled back, ${target('ugv-1').slice(dir.length + 1)} reads "${restored.trim()}" again`);
       if (restored !== v1.toString()) throw new Error('rollback did not restore v1');
+      ctx.held('peat', `ugv-1: rolled back, ${target('ugv-1').slice(dir.length + 1)} reads "${restored.trim()}" again`);
       for (const a of agents) a.close();
     } finally {
       for (const n of nodes) n.stop();
-      await rm(dir, { recursive: true, force: true });
     }
   },
 };
