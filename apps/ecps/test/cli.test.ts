@@ -13,6 +13,7 @@ import { vectorsDir } from '@ecps/testkit';
 import { ecps, repoRoot, startEcps } from './run-ecps';
 
 const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+const CODEX_BOTS_COMMANDS = ['list', 'add', 'start', 'stop', 'logs', 'incidents'];
 const EAPLOG_COMMANDS = ['info', 'validate', 'verify', 'migrate', 'batch-migrate', 'convert', 'repair', 'extract', 'list', 'create', 'list-versions', 'replay'];
 
 /** The option lines of a help text, each with whether it has a description. */
@@ -31,7 +32,7 @@ describe('ecps help', () => {
     const r = await ecps([]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toMatch(/^Usage: ecps \[options\] \[command\]/);
-    for (const command of ['demo', 'broker', 'hub', 'hitl', 'eaplog', 'codex', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['demo', 'broker', 'hub', 'hitl', 'eaplog', 'codex', 'node', 'init', 'peat', 'help']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 the operation failed, 2 usage error/);
   });
 
@@ -49,7 +50,24 @@ describe('ecps help', () => {
       await Promise.all(commandsIn(r.stdout).map((sub) => walk([...path, sub])));
     };
     await walk([]);
-    expect(seen).toEqual(expect.arrayContaining(['demo', 'broker', 'hub', 'hitl list', 'hitl answer', 'codex bots list', 'eaplog', ...EAPLOG_COMMANDS.map((c) => `eaplog ${c}`)]));
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        'demo',
+        'broker',
+        'hub',
+        'hitl list',
+        'hitl answer',
+        ...CODEX_BOTS_COMMANDS.map((c) => `codex bots ${c}`),
+        'codex serve',
+        'codex hash-password',
+        'node',
+        'init',
+        'peat node',
+        'peat sim',
+        'eaplog',
+        ...EAPLOG_COMMANDS.map((c) => `eaplog ${c}`),
+      ]),
+    );
     expect((await ecps(['help', 'demo'])).stdout).toMatch(/^ {2}--json +/m);
     expect((await ecps(['help', 'eaplog', 'list'])).stdout).toMatch(/^ {2}--json +/m);
   }, 120_000); // about 40 processes: slow on a loaded machine
@@ -92,11 +110,14 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
 
   it('an unknown flag, on every command', async () => {
     expect(await usage(['--bogus'])).toEqual(["ecps: unknown option '--bogus'", "hint: see 'ecps --help'"]);
-    const commands = ['demo', 'broker', 'hub', 'hitl list', 'codex bots list'];
+    const commands = ['demo', 'broker', 'hub', 'hitl list', ...CODEX_BOTS_COMMANDS.map((c) => `codex bots ${c}`), 'codex serve', 'codex hash-password', 'node', 'init', 'peat sim'];
     const errors = await Promise.all(commands.map((command) => usage([...command.split(' '), '--bogus'])));
     for (const [i, command] of commands.entries()) {
       expect(errors[i]).toEqual([`ecps ${command}: unknown option '--bogus'`, `hint: see 'ecps ${command} --help'`]);
     }
+    // peat node checks its required options first
+    expect(await usage(['peat', 'node', '--broker', 'mqtt://127.0.0.1:1', '--id', 'a', '--bogus'])).toEqual(["ecps peat node: unknown option '--bogus'", "hint: see 'ecps peat node --help'"]);
+    expect(await usage(['peat', 'node', '--id', 'a'])).toEqual(["ecps peat node: required option '--broker <url>' not specified", "hint: see 'ecps peat node --help'"]);
     expect(await usage(['eaplog', 'list', 'x.eaplog', '--bogus'])).toEqual(["ecps eaplog list: unknown option '--bogus'", "hint: see 'ecps eaplog list --help'"]);
   });
 
@@ -105,6 +126,10 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
     expect((await usage(['hub', '--scheduler-port', '1.5']))[0]).toMatch(/'1\.5' is invalid\. Expected an integer from 0 to 65535\.$/);
     expect((await usage(['broker', '--port', '70000']))[0]).toBe("ecps broker: option '--port <port>' argument '70000' is invalid. Expected an integer from 0 to 65535.");
     expect((await usage(['eaplog', 'list', 'x.eaplog', '--max', 'many']))[0]).toBe("ecps eaplog list: option '--max <n>' argument 'many' is invalid. Expected an integer of at least 0.");
+    expect((await usage(['peat', 'sim', '--nodes', 'many']))[0]).toBe("ecps peat sim: option '--nodes <n>' argument 'many' is invalid. Expected an integer of at least 1.");
+    expect((await usage(['peat', 'node', '--broker', 'mqtt://127.0.0.1:1', '--id', 'a', '--lat', '91']))[0]).toBe("ecps peat node: option '--lat <deg>' argument '91' is invalid. Expected a number from -90 to 90.");
+    expect((await usage(['demo', '--transport', 'dds', '--domain', '233']))[0]).toBe("ecps demo: option '--domain <id>' argument '233' is invalid. Expected an integer from 0 to 232.");
+    expect((await usage(['codex', 'bots', 'logs', 'x', '--tail', '0']))[0]).toBe("ecps codex bots logs: option '--tail <bytes>' argument '0' is invalid. Expected an integer of at least 1.");
     expect(await usage(['hub'], { ROUTER_PORT: 'abc' })).toEqual(['ecps hub: ROUTER_PORT=abc is invalid. Expected an integer from 0 to 65535.', "hint: see 'ecps hub --help'"]);
   });
 
@@ -117,6 +142,11 @@ describe('ecps usage errors: exit 2, one line on stderr and a hint, nothing on s
     expect((await usage(['hub', '--tls-cert', 'missing.pem', '--tls-key', 'missing.key']))[0]).toMatch(/^ecps hub: --tls-cert missing\.pem: ENOENT/);
     expect((await usage(['hub', '--repo', 'app']))[0]).toBe('ecps hub: --repo wants id=path, got app');
     expect((await usage(['hub', '--host', '0.0.0.0']))[0]).toMatch(/^ecps hub: refusing to serve SW4RM on 0\.0\.0\.0 without TLS/);
+    expect((await usage(['demo', '--transport', 'zenoh']))[0]).toBe("ecps demo: option '--transport <kind>' argument 'zenoh' is invalid. Allowed choices are mqtt, dds.");
+    expect(await usage(['demo', '--transport', 'dds', '--broker', 'mqtt://127.0.0.1:1883'])).toEqual(['ecps demo: --broker is for MQTT; DDS needs no broker', "hint: see 'ecps demo --help'"]);
+    expect(await usage(['demo', '--domain', '3'])).toEqual(['ecps demo: --domain is for DDS', 'hint: add --transport dds']);
+    expect(await usage(['codex', 'hash-password', 'Root!'])).toEqual(['ecps codex hash-password: username Root! must match [a-z0-9_.-]{3,64}', "hint: see 'ecps codex hash-password --help'"]);
+    expect((await usage(['peat', 'node', '--broker', 'mqtt://127.0.0.1:1', '--id', 'a', '--cap', 'WARP=2']))[0]).toBe('ecps peat node: capability "WARP=2" is not <TYPE>=<confidence>');
     expect((await usage(['hub', '--hitl-fallback', 'maybe']))[0]).toBe("ecps hub: option '--hitl-fallback <action>' argument 'maybe' is invalid. Allowed choices are approve, deny, modify, defer.");
   });
 });

@@ -36,6 +36,12 @@ function ecps(env: Record<string, string>, ...args: string[]): Promise<{ code: n
 }
 
 describe('ecps codex bots', () => {
+  it("offers the registry's statuses, roles and incident kinds (the command keeps its own copy so as not to load the registry for --help)", async () => {
+    const { CODEX_CHOICES } = await import('../src/commands/codex');
+    const registry = await import('@ecps/codex-registry');
+    expect(CODEX_CHOICES).toEqual({ statuses: registry.BOT_STATUSES, roles: registry.BOT_ROLES, incidentKinds: registry.INCIDENT_KINDS });
+  });
+
   it('adds, lists, runs in the foreground until SIGTERM, shows logs and incidents; a second instance on the file exits 75', async () => {
     const env = setup();
     expect((await ecps(env, 'bots', 'list')).out).toContain('no bots yet');
@@ -59,9 +65,26 @@ describe('ecps codex bots', () => {
     const listed = JSON.parse((await ecps(env, 'bots', 'list', '--json')).out) as { bots: { id: string; status: string; desired_state: string; process_id: number | null }[] };
     expect(listed.bots).toEqual([expect.objectContaining({ id: 'hello', status: 'stopped', desired_state: 'running', process_id: null })]);
     expect((await ecps(env, 'bots', 'logs', 'hello')).out).toBe('hello from hello\n');
+    const logs = JSON.parse((await ecps(env, 'bots', 'logs', 'hello', '--json')).out) as Record<string, unknown>;
+    expect(logs).toEqual({ id: 'hello', stream: 'stdout', file: join(dir, 'logs', 'hello', 'stdout.log'), text: 'hello from hello\n' });
     expect((await ecps(env, 'bots', 'list', '--status', 'running', '--json')).out).toContain('"total":0');
     expect((await ecps(env, 'bots', 'incidents')).out).toBe('');
     expect((await ecps(env, 'bots', 'stop', 'hello')).out).toBe('hello: not running (stopped)\n');
+    expect(JSON.parse((await ecps(env, 'bots', 'stop', 'hello', '--json')).out)).toEqual({ id: 'hello', stopped: false, status: 'stopped' });
+
+    // the same foreground run as JSON lines
+    const json = spawn(process.execPath, [cli, 'codex', 'bots', 'start', 'hello', '--json'], { env, cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+    const jsonExited = new Promise<number | null>((r) => json.once('exit', (code) => r(code)));
+    const objects: Record<string, unknown>[] = [];
+    await new Promise<void>((ready) =>
+      createInterface({ input: json.stdout! }).on('line', (line) => {
+        objects.push(JSON.parse(line) as Record<string, unknown>);
+        if (objects.some((o) => o['supervising'] === true) && objects.some((o) => o['type'] === 'bot.status' && (o['data'] as { to?: string }).to === 'running')) ready();
+      }),
+    );
+    expect(objects).toEqual(expect.arrayContaining([{ id: 'hello', started: true, pid: expect.any(Number) }, { supervising: true }]));
+    json.kill('SIGTERM');
+    expect(await jsonExited).toBe(0);
   }, 120_000);
 
   it('works against PostgreSQL with --database-url', async () => {

@@ -7,6 +7,9 @@ import demo from './demo';
 import eaplog from './eaplog';
 import hitl from './hitl';
 import hub from './hub';
+import init from './init';
+import node from './node';
+import peat from './peat';
 
 export const commands: readonly EcpsCommand[] = [
   demo,
@@ -15,4 +18,7 @@ export const commands: readonly EcpsCommand[] = [
   hitl,
   eaplog,
   codex,
+  node,
+  init,
+  peat,
 ];
