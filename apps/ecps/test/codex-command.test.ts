@@ -13,7 +13,9 @@ let dir: string;
 beforeAll(async () => {
   cli = await bundleScript(join(import.meta.dirname, 'fixtures', 'codex-cli.ts'));
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 function setup(): Record<string, string> {
   dir = mkdtempSync(join(tmpdir(), 'ecps-codex-'));

@@ -52,7 +52,7 @@ describe('ecps demo (built CLI)', () => {
     const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; check?: string });
     expect(events[0]).toMatchObject({ type: 'start', embeddedBroker: true, steps: STEPS, brokerUrl: expect.stringMatching(/^mqtt:/) });
     expect(events.at(-1)).toEqual({ type: 'end', steps: STEPS, checks: expect.any(Number), refusals: REFUSALS });
-    expect(events.filter((e) => e.check === 'refused')).toHaveLength(5);
+    expect(events.filter((e) => e.check === 'refused')).toHaveLength(REFUSALS);
     expect(events.filter((e) => e.type === 'step')).toHaveLength(STEPS);
     expect(r.stdout).toMatch(/\(kept: --keep-log\)/);
     expect(readdirSync(keep).filter((f) => f.endsWith('.eaplog'))).toHaveLength(1);

@@ -234,7 +234,7 @@ describe('ecps node', () => {
     const run = ecps(['node'], { ECPS_NODE_ID: 'tpm-preferred', ...secure, ECPS_HARDWARE_SECURITY: 'preferred', ECPS_TPM_DEVICE: join(dir, 'no-tpm-here'), ...keystore('tpm-preferred') });
     await run.waitFor(/ready/);
     expect(run.lines).toContain('  trust: authenticated, keys keystore, hardware unavailable (1 warning)');
-    expect(run.err.join('\n')).toMatch(/^WARN  hardware key store tpm unavailable .*using software keys$/m);
+    expect(run.err.join('\n')).toMatch(/^WARN  hardware key store tpm unavailable .*; using software keys \{"setting":"ECPS_HARDWARE_SECURITY","backend":"tpm"\}$/m);
     expect(await run.stop()).toBe(0);
   });
 

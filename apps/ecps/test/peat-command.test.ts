@@ -25,6 +25,8 @@ describe('ecps peat node', () => {
   it('three nodes against a broker form a cell and report their transitions', async () => {
     const { startBroker } = await import('@ecps/broker');
     const { formatTransition, runPeatNode } = await import('../src/commands/peat');
+    // loaded once before three nodes start at the same time (Jest's ESM loader races on concurrent first imports)
+    for (const load of [() => import('@ecps/peat'), () => import('@ecps/peat-node'), () => import('@ecps/transport-mqtt'), () => import('../src/broker-probe')]) await load();
     const broker = await startBroker({ port: 0 });
     const controller = new AbortController();
     const seen = new Map<string, PeatTransition[]>();
