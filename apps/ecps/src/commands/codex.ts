@@ -21,7 +21,7 @@ export const CODEX_CHOICES = {
     'unhealthy', 'restart', 'restart_failed', 'fallback', 'fallback_failed', 'quarantined',
     'exited', 'health_check_failed', 'memory_limit_exceeded', 'cpu_warning', 'reconciled', 'registry_corrupt',
   ],
-} as const satisfies Record<string, readonly string[]>;
+} as const satisfies { statuses: readonly BotStatus[]; roles: readonly BotRole[]; incidentKinds: readonly IncidentKind[] };
 
 interface RegistryFlags {
   registry?: string;
