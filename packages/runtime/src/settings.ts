@@ -63,7 +63,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'log.dir', env: 'ECPS_LOG_DIR', kind: str(NON_EMPTY), default: '.', reader: '@ecps/eap', meaning: 'directory of `eap_<unix_seconds>.eaplog`' },
   { key: 'log.version', env: 'ECPS_LOG_VERSION', kind: oneOf('2.0', '2.1'), default: '2.1', reader: '@ecps/eaplog', meaning: 'header version (2.0 has no compression or encryption)' },
   { key: 'log.compression', env: 'ECPS_LOG_COMPRESSION', kind: oneOf('none', 'deflate', 'zstd'), default: 'none', reader: '@ecps/eaplog', meaning: 'record compression' },
-  { key: 'log.encryption', env: 'ECPS_LOG_ENCRYPTION', kind: oneOf('none', 'kms'), default: 'none', reader: '@ecps/eaplog', meaning: '`kms`: records sealed with AES-256-GCM under `kms.keyId` of `kms.provider`' },
+  { key: 'log.encryption', env: 'ECPS_LOG_ENCRYPTION', kind: oneOf('none', 'kms'), default: 'none', reader: '@ecps/kms', meaning: '`kms`: envelope encryption: records sealed with AES-256-GCM under a data key that `kms.keyId` of `kms.provider` wraps' },
   { key: 'kms.provider', env: 'ECPS_KMS_PROVIDER', kind: oneOf('none', 'aws_kms', 'vault', 'azure_kv', 'gcp_kms'), default: 'none', reader: '@ecps/runtime', meaning: 'cloud key service; each reads its own standard variables (`AWS_REGION`, `VAULT_ADDR`/`VAULT_TOKEN`, `ECPS_AZURE_KEYVAULT_URL`, `ECPS_GCP_KMS_KEY_RING`, ...)' },
   { key: 'kms.keyId', env: 'ECPS_KMS_KEY_ID', kind: str(NON_EMPTY), reader: '@ecps/runtime', meaning: 'key of the KMS that encrypts the action log' },
   { key: 'eap.handlers', env: 'ECPS_EAP_HANDLERS', kind: str(NON_EMPTY), reader: 'ecps node', meaning: 'module whose default export `(node) => void` registers EAP action handlers' },
