@@ -95,7 +95,7 @@ describe('ECPS_SECURITY_LEVEL=encryption', () => {
     expect(wire).toHaveLength(1);
     expect(wire[0]!.type).toBe(SEALED_EVENT_TYPE);
     expect(Buffer.from(wire[0]!.data).includes(outcome.action.id)).toBe(false);
-    expect(Buffer.from(wire[0]!.data).includes(outcome.action.stateSha)).toBe(false);
+    expect(Buffer.from(wire[0]!.data).includes(Buffer.from(outcome.action.stateSha))).toBe(false);
     expect(robot.effectiveConfig.trust).toEqual({ level: 'encryption', sealed: true, keys: 'none', hardware: 'off' });
     expect(robot.effectiveConfig.settings.security.sealingPassphrase).toBe('<redacted>');
     expect(robot.trustLevel).toBe(1);
