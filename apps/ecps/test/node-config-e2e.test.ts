@@ -118,7 +118,9 @@ it('ECPS_LOG_ENCRYPTION=kms with AWS KMS from AWS_* variables: the node encrypts
   await expect(readEaplog(path)).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
   const contents = await readEaplog(path, { keyProvider: admin });
   await admin.close();
-  expect((contents.header as unknown as Map<string, unknown>).get('encryption')).toBe('aes-256-gcm');
+  const header = contents.header as unknown as Map<string, unknown>;
+  expect(header.get('encryption')).toBe('aes-256-gcm');
+  expect(header.get('data_key')).toBeDefined(); // envelope encryption: the KMS-wrapped data key travels with the file
   expect(contents.messages.some((m) => Buffer.from(m.data).includes(actionId))).toBe(true);
   expect(robot.err.join('\n')).not.toContain(kms.credentials.secretAccessKey);
 });
