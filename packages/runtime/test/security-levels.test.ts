@@ -102,6 +102,24 @@ describe('ECPS_SECURITY_LEVEL=encryption', () => {
   });
 });
 
+describe('ECPS_SEALING_KEYSTORE at authenticated', () => {
+  it('signs and seals: the action is executed, the wire shows only a sealed envelope', async () => {
+    const sealing = { ECPS_SEALING_KEYSTORE: fleet, ECPS_SEALING_PASSPHRASE: PASS };
+    const robot = await start({ ...signing('robot'), ...sealing });
+    const planner = await start({ ...signing('planner'), ...sealing });
+    const executed: unknown[] = [];
+    robot.eap.onAction('gripper', (body) => void executed.push(body.forceLimit));
+    const wire = await eavesdrop('eap');
+    const outcome = await planner.eap.send('gripper', { command: 'CLOSE', forceLimit: 0.5 }, { snapshot });
+    expect(executed).toEqual([0.5]);
+    expect(wire.map((e) => e.type)).toEqual([SEALED_EVENT_TYPE]);
+    expect(Buffer.from(wire[0]!.data).includes(outcome.action.id)).toBe(false);
+    expect(robot.effectiveConfig.trust).toEqual({ level: 'authenticated', sealed: true, keys: 'keystore', hardware: 'off' });
+    await robot.close();
+    await planner.close();
+  });
+});
+
 describe.each(['authorized', 'audited'] as const)('ECPS_SECURITY_LEVEL=%s', (level) => {
   it(`executes the action of a principal the ECPS_PRINCIPALS policy allows and refuses a signed but unauthorized one${level === 'audited' ? ', with an audit record for each decision' : ''}`, async () => {
     const policy = join(dir, `policy-${level}.yaml`);
