@@ -13,32 +13,28 @@ import { createNode } from '@ecps/runtime';
 import { bundleEntry, freePort, startMosquitto, type MosquittoHandle } from '@ecps/testkit';
 import { startAwsKmsServer, type AwsKmsServer } from '@ecps/testkit/kms';
 import { mqttTransport } from '@ecps/transport-mqtt';
-import { spawnEcps, type EcpsChild } from './fixtures/ecps-child';
+import { ecpsRunner, type EcpsChild, type EcpsRunner } from './fixtures/ecps-child';
 
 let cli: string;
 let dir: string;
 let mosquitto: MosquittoHandle | undefined;
 let kms: AwsKmsServer | undefined;
-const children = new Set<EcpsChild>();
+let runner: EcpsRunner;
 
 beforeAll(async () => {
   cli = await bundleEntry(join(import.meta.dirname, 'fixtures', 'node-cli.ts'), join(import.meta.dirname, '..'), 'ecps-node-cli', { bundleDependencies: { external: ['@mongodb-js/zstd'] } });
   dir = mkdtempSync(join(tmpdir(), 'ecps-node-e2e-'));
+  runner = ecpsRunner(cli, dir);
   writeFileSync(join(dir, 'handlers.mjs'), `export default (node) => node.eap.onAction('gripper', (body) => console.log('executed gripper ' + body.command));\n`);
 });
 afterAll(async () => {
-  for (const c of children) await c.stop();
+  await runner?.stopAll();
   await mosquitto?.stop();
   await kms?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-function ecps(args: string[], env: Record<string, string>): EcpsChild {
-  const child = spawnEcps(cli, dir, args, env);
-  children.add(child);
-  void child.exited.then(() => children.delete(child));
-  return child;
-}
+const ecps = (args: string[], env: Record<string, string> = {}): EcpsChild => runner.run(args, env);
 
 const isRunning = (pid: number) => {
   try {
