@@ -162,9 +162,12 @@ function transportFactory(s: NodeSettings, module: BackendModule): (context: Tra
  * be installed. `ECPS_HARDWARE_SECURITY`: `required` fails closed when the TPM/HSM cannot be used, `preferred`
  * falls back to the software keystore with a warning, `off` never touches hardware. The result's `effectiveConfig`
  * reports what is in force, secrets redacted.
- * Throws {@link ConfigError} for bad settings, `BackendMissingError` (`NOT_FOUND`, naming the package to install)
- * for a configured backend that is not installed, {@link HardwareUnavailableError} when required hardware fails,
- * and whatever the transport's `connect()` throws. Nothing it opened stays open when it throws.
+ * Throws {@link ConfigError} for bad settings (a trust level's sealing key, RBAC policy or audit log missing or
+ * unusable, a KMS key that does not exist included), `BackendMissingError` (`NOT_FOUND`, naming the package to
+ * install) for a configured backend that is not installed, {@link HardwareUnavailableError} when required hardware
+ * fails, whatever the KMS answers when asked for the log key, and whatever the transport's `connect()` throws
+ * (`UNAVAILABLE` once `ECPS_CONNECT_TIMEOUT_MS` has passed without a broker). Nothing it opened stays open when it
+ * throws; `close()` of the node also releases the audit log, the encrypted log's data keys and the KMS client.
  */
 export async function createNodeFromConfig(options: NodeFromConfigOptions = {}): Promise<ConfiguredNode> {
   const { settings, sources } = resolveNodeSettings(options);
@@ -231,7 +234,7 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       trust: {
         level: settings.security.level,
         sealed: trust?.sealed ?? false,
-        keys: securityLevelValue(settings.security.level) < 2 ? 'none' : hardware ? settings.hardware.backend : 'keystore',
+        keys: securityLevelValue(settings.security.level) < securityLevelValue('authenticated') ? 'none' : hardware ? settings.hardware.backend : 'keystore',
         hardware: hardwareState,
       },
       warnings,
