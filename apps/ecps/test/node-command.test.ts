@@ -2,20 +2,19 @@
 // `ecps node` and `ecps init` as real processes: an MQTT node (Mosquitto) and a gRPC node executing EAP actions sent
 // by another node and logging them; backends configured but not installed; hardware required/preferred on a TPM
 // and on a PKCS#11 token (SoftHSM2); SIGTERM leaving a valid .eaplog; --print-config; a bad configuration.
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readEaplog, validateEaplog } from '@ecps/eaplog';
 import { createNode, type EcpsNode } from '@ecps/runtime';
 import { bundleEntry, createSoftHsmToken, softHsmAvailable, startMosquitto, type MosquittoHandle, type SoftHsmToken } from '@ecps/testkit';
 import { grpcBusServer, grpcTransport, type GrpcBusServer } from '@ecps/transport-grpc';
 import { mqttTransport } from '@ecps/transport-mqtt';
+import { ecpsRunner, type EcpsChild, type EcpsRunner } from './fixtures/ecps-child';
 
 const appRoot = join(import.meta.dirname, '..');
 let cli: string;
@@ -23,69 +22,26 @@ let dir: string;
 let mosquitto: MosquittoHandle | undefined;
 let bus: GrpcBusServer | undefined;
 let token: SoftHsmToken | undefined;
-const children = new Set<Child>();
+let runner: EcpsRunner;
 
 beforeAll(async () => {
   cli = await bundleEntry(join(import.meta.dirname, 'fixtures', 'node-cli.ts'), appRoot, 'ecps-node-cli', { bundleDependencies: { external: ['@mongodb-js/zstd'] } });
   dir = mkdtempSync(join(tmpdir(), 'ecps-node-cmd-'));
+  runner = ecpsRunner(cli, dir);
   writeFileSync(
     join(dir, 'handlers.mjs'),
     `export default (node) => {\n  node.eap.onAction('gripper', (body, ctx) => { console.log('executed gripper ' + body.command + ' from ' + ctx.sender); });\n};\n`,
   );
 });
 afterAll(async () => {
-  for (const c of children) await c.stop();
+  await runner?.stopAll();
   await mosquitto?.stop();
   await bus?.close();
   token?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Child {
-  readonly lines: string[];
-  readonly err: string[];
-  waitFor(pattern: RegExp): Promise<string>;
-  readonly exited: Promise<number | string | null>;
-  stop(): Promise<number | string | null>;
-}
-
-function ecps(args: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, [cli, ...args], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
-  });
-  const lines: string[] = [];
-  const err: string[] = [];
-  const waiters: Array<() => void> = [];
-  createInterface({ input: child.stdout }).on('line', (l) => (lines.push(l), waiters.forEach((w) => w())));
-  createInterface({ input: child.stderr }).on('line', (l) => (err.push(l), waiters.forEach((w) => w())));
-  // a signal shows as its name (e.g. a crash while closing), so that a test says what happened
-  const exited = new Promise<number | string | null>((r) => child.once('exit', (code, signal) => r(code ?? signal)));
-  const handle: Child = {
-    lines,
-    err,
-    exited,
-    waitFor: (pattern) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const hit = [...lines, ...err].find((l) => pattern.test(l)); // data on stdout, "ready" on stderr
-          if (hit !== undefined) resolve(hit);
-        };
-        waiters.push(check);
-        check();
-        void exited.then(() => setTimeout(() => reject(new Error(`exited before ${pattern}: ${[...lines, ...err].join("\n")}`)), 200));
-      }),
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const code = await exited;
-      children.delete(handle);
-      return code;
-    },
-  };
-  children.add(handle);
-  return handle;
-}
+const ecps = (args: string[], env: Record<string, string> = {}): EcpsChild => runner.run(args, env);
 
 const snapshot = new Uint8Array(32).fill(7);
 

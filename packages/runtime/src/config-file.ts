@@ -30,22 +30,23 @@ export function readSettingFile(path: string, setting: string, maxBytes: number)
 }
 
 /**
- * Reads and parses a config file. YAML is parsed with the `yaml` package (YAML 1.2, aliases bounded).
- * Throws {@link ConfigError} (setting `ECPS_CONFIG`) when the file is unreadable, too large, malformed, or not an
- * object.
+ * Reads and parses a config file (or another settings file, named by `setting`). YAML is parsed with the `yaml`
+ * package (YAML 1.2, aliases bounded).
+ * Throws {@link ConfigError} (naming `setting`, default `ECPS_CONFIG`) when the file is unreadable, too large,
+ * malformed, or not an object.
  */
-export function loadConfigFile(path: string): Record<string, unknown> {
-  const text = readSettingFile(path, 'ECPS_CONFIG', MAX_CONFIG_FILE_BYTES);
+export function loadConfigFile(path: string, setting = 'ECPS_CONFIG'): Record<string, unknown> {
+  const text = readSettingFile(path, setting, MAX_CONFIG_FILE_BYTES);
   const json = /\.json$/i.test(path);
   let parsed: unknown;
   try {
     parsed = json ? JSON.parse(text) : parseYaml(text, { maxAliasCount: 100 });
   } catch (error) {
-    throw new ConfigError(`ECPS_CONFIG: ${path}: not valid ${json ? 'JSON' : 'YAML'} (${(error as Error).message})`, { setting: 'ECPS_CONFIG', value: path }, error);
+    throw new ConfigError(`${setting}: ${path}: not valid ${json ? 'JSON' : 'YAML'} (${(error as Error).message})`, { setting, value: path }, error);
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigError(`ECPS_CONFIG: ${path}: not an object of settings`, { setting: 'ECPS_CONFIG', value: path });
+    throw new ConfigError(`${setting}: ${path}: not an object of settings`, { setting, value: path });
   }
   return parsed as Record<string, unknown>;
 }

@@ -11,7 +11,7 @@ export { BACKEND_PACKAGES, BackendMissingError, loadBackend } from './backends';
 export type { EcpsNode, NodeOptions, TransportContext, PublishMessageOptions, MessageHandler } from './create-node';
 export type { NodeConfig } from './config';
 export type { NodeFromConfigOptions, ConfiguredNode, EffectiveConfig, EffectiveTrust } from './node-from-config';
-export type { NodeSettings, NodeSettingsInput, SettingSpec, SettingSource, ResolveSettingsInput, ResolvedSettings } from './settings';
+export type { NodeSettings, NodeSettingsInput, SecurityLevel, SettingSpec, SettingSource, ResolveSettingsInput, ResolvedSettings } from './settings';
 export type { ImportBackend, BackendModule } from './backends';
 export type { NodeLtpOptions } from './layers/ltp';
 export type { NodeMcpOptions } from './layers/mcp';

@@ -2,13 +2,13 @@
 // createNodeFromConfig: a node from settings alone. Resolves every setting, loads the configured backends from the
 // installed packages, applies the hardware fallback policy, and reports the effective configuration.
 import { EcpsError, getProfile, isEcpsError, type Clock, type KeyProvider, type Logger, type RandomSource, type Transport } from '@ecps/core';
-import type { ActionLogOptions } from '@ecps/eap';
 import { BACKEND_PACKAGES, loadBackend, type BackendModule, type ImportBackend } from './backends';
-import { configFileFromEnv, readSettingFile } from './config-file';
+import { configFileFromEnv } from './config-file';
 import { createNode, type EcpsNode, type TransportContext } from './create-node';
 import type { ObservabilityOption } from './layers/observability';
-import type { NodeTrust } from './layers/trust';
+import { actionLogFromSettings } from './log-from-config';
 import { ConfigError, redactSettings, resolveSettings, type NodeSettings, type NodeSettingsInput, type SettingSource } from './settings';
+import { checkTrustSettings, securityLevelValue, trustFromSettings } from './trust-from-config';
 
 export interface NodeFromConfigOptions {
   /** Explicit settings: the highest precedence. */
@@ -26,8 +26,10 @@ export interface NodeFromConfigOptions {
 
 /** How the node's keys are held, as it turned out. */
 export interface EffectiveTrust {
-  /** `none` or `authenticated`. */
+  /** `ECPS_SECURITY_LEVEL`: `none`, `encryption`, `authenticated`, `authorized` or `audited`. */
   readonly level: NodeSettings['security']['level'];
+  /** Whether payloads are sealed under the fleet key (`ECPS_SEALING_KEYSTORE`). */
+  readonly sealed: boolean;
   /** Where the signing key lives: `tpm`, `pkcs11`, `keystore` (software), or `none`. */
   readonly keys: 'tpm' | 'pkcs11' | 'keystore' | 'none';
   /** `off`, `in use`, or `unavailable` (preferred hardware was absent: software keys are used). */
@@ -91,13 +93,16 @@ function checkCombinations(s: NodeSettings): void {
       if (!s.hardware[key]) throw new ConfigError(`${env}: required with ECPS_HARDWARE_BACKEND=pkcs11`, { setting: env });
     }
   }
-  // Software keys are needed unless hardware is required (preferred hardware may fall back to them).
-  if (s.security.level !== 'none' && s.hardware.mode !== 'required' && (!s.security.keystore || !s.security.keystorePassphrase)) {
-    const missing = s.security.keystore ? 'ECPS_KEYSTORE_PASSPHRASE' : 'ECPS_KEYSTORE';
-    throw new ConfigError(`${missing}: ECPS_SECURITY_LEVEL=${s.security.level} needs a keystore and its passphrase${s.hardware.mode === 'preferred' ? ' (the fallback of preferred hardware)' : ''}`, {
-      setting: missing,
-    });
+  checkTrustSettings(s);
+}
+
+/** Runs the release functions in reverse order, each one even when an earlier one failed; rethrows the first error. */
+async function runCleanup(cleanup: Array<() => Promise<void>>): Promise<void> {
+  let first: unknown;
+  for (const fn of cleanup.splice(0).reverse()) {
+    await fn().catch((error: unknown) => void (first ??= error));
   }
+  if (first !== undefined) throw first;
 }
 
 /** Opens the hardware key store and makes sure it holds the node's signing key. */
@@ -126,35 +131,10 @@ async function openHardware(s: NodeSettings, keyId: string, importBackend: Impor
   return provider;
 }
 
-/** A trusted-keys file larger than this is refused. */
-const MAX_TRUSTED_KEYS_BYTES = 4 * 1024 * 1024;
-
-/** Reads the fleet's public keys: `[{ principalId, keyId, algorithm, publicKey }]` with `publicKey` base64 SPKI DER. */
-function readTrustedKeys(path: string | undefined): Array<{ principalId: string; keyId: string; algorithm: string; publicKey: Uint8Array }> {
-  if (!path) return [];
-  const fail = (why: string, cause?: unknown): never => {
-    throw new ConfigError(`ECPS_TRUSTED_KEYS: ${path}: ${why}`, { setting: 'ECPS_TRUSTED_KEYS', value: path }, cause);
-  };
-  let entries: unknown;
-  try {
-    entries = JSON.parse(readSettingFile(path, 'ECPS_TRUSTED_KEYS', MAX_TRUSTED_KEYS_BYTES));
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    fail(`not valid JSON (${(error as Error).message})`, error);
-  }
-  if (!Array.isArray(entries)) return fail('not a JSON array of keys');
-  return entries.map((entry: unknown, i) => {
-    const e = entry as Record<string, unknown> | null;
-    if (!e || typeof e['principalId'] !== 'string' || typeof e['keyId'] !== 'string' || typeof e['algorithm'] !== 'string' || typeof e['publicKey'] !== 'string') {
-      return fail(`entry ${i} needs principalId, keyId, algorithm and publicKey (base64) strings`);
-    }
-    return { principalId: e['principalId'], keyId: e['keyId'], algorithm: e['algorithm'], publicKey: new Uint8Array(Buffer.from(e['publicKey'], 'base64')) };
-  });
-}
-
 function transportFactory(s: NodeSettings, module: BackendModule): (context: TransportContext) => Transport {
   return ({ nodeId, topicPrefix }) => {
     const prefix = topicPrefix ? { topicPrefix } : {};
+    const timeout = s.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: s.connectTimeoutMs };
     switch (s.transport) {
       case 'mqtt':
         return module.get<(o: object) => Transport>('mqttTransport')({
@@ -163,10 +143,11 @@ function transportFactory(s: NodeSettings, module: BackendModule): (context: Tra
           protocolVersion: s.mqtt.protocolVersion,
           ...(s.mqtt.username ? { username: s.mqtt.username } : {}),
           ...(s.mqtt.password ? { password: s.mqtt.password } : {}),
+          ...timeout,
           ...prefix,
         });
       case 'grpc':
-        return module.get<(o: object) => Transport>('grpcTransport')({ target: s.grpc.target, nodeId, ...prefix });
+        return module.get<(o: object) => Transport>('grpcTransport')({ target: s.grpc.target, nodeId, ...timeout, ...prefix });
       case 'dds':
         return module.get<(o: object) => Transport>('ddsTransport')({ nodeId, domainId: s.dds.domainId, profile: s.profile, ...prefix });
       case 'memory':
@@ -175,17 +156,18 @@ function transportFactory(s: NodeSettings, module: BackendModule): (context: Tra
   };
 }
 
-const KMS_FACTORIES = { aws_kms: 'awsKmsKeyProvider', vault: 'vaultKeyProvider', azure_kv: 'azureKeyVaultKeyProvider', gcp_kms: 'gcpKmsKeyProvider' } as const;
-
 /**
  * Creates and connects a node from configuration alone (see {@link resolveNodeSettings} for the precedence):
  * the transport, trust and KMS packages named by the settings are imported when configured, so only those need to
  * be installed. `ECPS_HARDWARE_SECURITY`: `required` fails closed when the TPM/HSM cannot be used, `preferred`
  * falls back to the software keystore with a warning, `off` never touches hardware. The result's `effectiveConfig`
  * reports what is in force, secrets redacted.
- * Throws {@link ConfigError} for bad settings, `BackendMissingError` (`NOT_FOUND`, naming the package to install)
- * for a configured backend that is not installed, {@link HardwareUnavailableError} when required hardware fails,
- * and whatever the transport's `connect()` throws. Nothing it opened stays open when it throws.
+ * Throws {@link ConfigError} for bad settings (a trust level's sealing key, RBAC policy or audit log missing or
+ * unusable, a KMS key that does not exist included), `BackendMissingError` (`NOT_FOUND`, naming the package to
+ * install) for a configured backend that is not installed, {@link HardwareUnavailableError} when required hardware
+ * fails, whatever the KMS answers when asked for the log key, and whatever the transport's `connect()` throws
+ * (`UNAVAILABLE` once `ECPS_CONNECT_TIMEOUT_MS` has passed without a broker). Nothing it opened stays open when it
+ * throws; `close()` of the node also releases the audit log, the encrypted log's data keys and the KMS client.
  */
 export async function createNodeFromConfig(options: NodeFromConfigOptions = {}): Promise<ConfiguredNode> {
   const { settings, sources } = resolveNodeSettings(options);
@@ -222,67 +204,44 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       }
     }
 
-    let trust: NodeTrust | undefined;
-    if (settings.security.level !== 'none') {
-      const module = await loadBackend('ECPS_SECURITY_LEVEL', settings.security.level, BACKEND_PACKAGES.trust.software, importBackend);
-      const KeyDirectory = module.get<(...args: never[]) => unknown>('KeyDirectory') as unknown as new (o: object) => object;
-      const softwareTrust = module.get<(o: object) => NodeTrust>('softwareTrust');
-      let keys: object;
-      try {
-        keys = new KeyDirectory({ keys: readTrustedKeys(settings.security.trustedKeys) });
-      } catch (error) {
-        if (error instanceof ConfigError) throw error;
-        throw new ConfigError(`ECPS_TRUSTED_KEYS: ${(error as Error).message}`, { setting: 'ECPS_TRUSTED_KEYS', value: settings.security.trustedKeys }, error);
-      }
-      trust = softwareTrust({
-        level: settings.security.level,
-        confidentiality: false, // sealing needs fleet key-agreement keys, which are given in code
-        keys,
-        ...(hardware
-          ? { provider: hardware, keyId }
-          : { keyFile: settings.security.keystore, passphrase: settings.security.keystorePassphrase }),
-        ...(options.clock ? { clock: options.clock } : {}),
-        ...(logger ? { logger } : {}),
-      });
-    }
-
-    let encryption: { provider: KeyProvider; keyId: string } | undefined;
-    if (settings.log.encryption === 'kms' && settings.kms.provider !== 'none') {
-      const module = await loadBackend('ECPS_KMS_PROVIDER', settings.kms.provider, BACKEND_PACKAGES.kms[settings.kms.provider], importBackend);
-      encryption = { provider: module.get<(o: object) => KeyProvider>(KMS_FACTORIES[settings.kms.provider])({}), keyId: settings.kms.keyId! };
-    }
-    const log: ActionLogOptions | false = settings.log.enabled && {
-      dir: settings.log.dir,
-      writer: { version: settings.log.version, compression: settings.log.compression, ...(encryption ? { encryption } : {}) },
-    };
+    const trust = await trustFromSettings(settings, { hardware: hardware && { provider: hardware, keyId }, importBackend, clock: options.clock, logger });
+    if (trust) cleanup.push(async () => trust.close());
+    const log = await actionLogFromSettings(settings, { importBackend, clock: options.clock, logger });
+    cleanup.push(() => log.close());
 
     const node = await createNode({
       id: settings.nodeId,
       profile: settings.profile,
       topicPrefix: settings.topicPrefix,
       transport: transportFactory(settings, transportModule),
-      ...(trust ? { trust } : {}),
+      ...(trust ? { trust: trust.trust } : {}),
       ...(settings.observability.enabled ? { observability: options.observability ?? true } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.random ? { random: options.random } : {}),
       ...(logger ? { logger } : {}),
-      eap: { log },
+      eap: { log: log.log },
       ...(settings.mep.store ? { mep: { store: true } } : {}),
     });
-    for (const fn of cleanup) node.onClose(fn);
+    // released once the node (its layers, then its transport) has closed: the log and keys outlive their last use
+    const closeNode = node.close.bind(node);
+    node.close = async () => {
+      await closeNode();
+      await runCleanup(cleanup);
+    };
     const effectiveConfig: EffectiveConfig = {
       settings: redactSettings(settings),
       sources,
       trust: {
         level: settings.security.level,
-        keys: settings.security.level === 'none' ? 'none' : hardware ? settings.hardware.backend : 'keystore',
+        sealed: trust?.sealed ?? false,
+        keys: securityLevelValue(settings.security.level) < securityLevelValue('authenticated') ? 'none' : hardware ? settings.hardware.backend : 'keystore',
         hardware: hardwareState,
       },
       warnings,
     };
     return Object.assign(node, { effectiveConfig });
   } catch (error) {
-    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+    await runCleanup(cleanup).catch(() => undefined);
     throw error;
   }
 }

@@ -36,16 +36,22 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'profile', env: 'ECPS_PROFILE', kind: oneOf('edge-lite', 'standard', 'cloud-fleet'), default: 'standard', reader: '@ecps/runtime', meaning: 'conformance profile: limits and allowed transports' },
   { key: 'topicPrefix', env: 'ECPS_TOPIC_PREFIX', kind: str(), default: '', reader: '@ecps/runtime', meaning: 'prepended to every topic' },
   { key: 'transport', env: 'ECPS_TRANSPORT', kind: oneOf('dds', 'grpc', 'mqtt', 'memory'), default: 'dds', reader: '@ecps/runtime', meaning: 'transport backend (the package must be installed)' },
+  { key: 'connectTimeoutMs', env: 'ECPS_CONNECT_TIMEOUT_MS', kind: { type: 'int', min: 100, max: 3_600_000 }, reader: '@ecps/runtime', meaning: 'how long the node keeps retrying (with backoff) to reach its MQTT broker or gRPC router before it fails with `UNAVAILABLE`; unset: the transport\'s default (MQTT 30 s, gRPC 10 s)' },
   { key: 'mqtt.broker', env: 'ECPS_MQTT_BROKER', kind: str(/^(mqtts?|wss?):\/\/\S+$/, 'mqtt://, mqtts://, ws:// or wss:// URL'), default: 'mqtt://127.0.0.1:1883', reader: '@ecps/transport-mqtt', meaning: 'broker URL' },
   { key: 'mqtt.protocolVersion', env: 'ECPS_MQTT_PROTOCOL_VERSION', kind: { type: 'int', min: 4, max: 5 }, default: 5, reader: '@ecps/transport-mqtt', meaning: '5 (CloudEvents binary mode) or 4 (MQTT 3.1.1, structured mode)' },
   { key: 'mqtt.username', env: 'ECPS_MQTT_USERNAME', kind: str(), reader: '@ecps/transport-mqtt', meaning: 'broker user name' },
   { key: 'mqtt.password', env: 'ECPS_MQTT_PASSWORD', kind: str(), secret: true, reader: '@ecps/transport-mqtt', meaning: 'broker password' },
   { key: 'grpc.target', env: 'ECPS_GRPC_TARGET', kind: str(/^\S+:\d{1,5}$/, 'host:port'), default: '127.0.0.1:50051', reader: '@ecps/transport-grpc', meaning: 'the gRPC bus router, `host:port`' },
   { key: 'dds.domainId', env: 'ECPS_DDS_DOMAIN_ID', kind: { type: 'int', min: 0, max: 232 }, default: 0, reader: '@ecps/transport-dds', meaning: 'DDS domain id' },
-  { key: 'security.level', env: 'ECPS_SECURITY_LEVEL', kind: oneOf('none', 'authenticated'), default: 'none', reader: '@ecps/trust', meaning: '`authenticated`: every message is signed, and only messages signed by a key of `ECPS_TRUSTED_KEYS` (or this node) are accepted. Sealing, RBAC (`authorized`) and auditing take keys and principals given in code (`createNode({ trust })`)' },
+  { key: 'security.level', env: 'ECPS_SECURITY_LEVEL', kind: oneOf('none', 'encryption', 'authenticated', 'authorized', 'audited'), default: 'none', reader: '@ecps/trust', meaning: 'trust level, cumulative: `encryption` seals payloads under the fleet key of `ECPS_SEALING_KEYSTORE`; `authenticated` signs every message and accepts only those signed by a key of `ECPS_TRUSTED_KEYS` (or this node), sealed too when `ECPS_SEALING_KEYSTORE` is set; `authorized` also checks each sender against `ECPS_PRINCIPALS` (RBAC); `audited` also writes every decision to `ECPS_AUDIT_LOG`' },
   { key: 'security.keystore', env: 'ECPS_KEYSTORE', kind: str(NON_EMPTY), reader: '@ecps/trust', meaning: 'encrypted keystore file of the node signing key (created when absent); software keys only' },
   { key: 'security.keystorePassphrase', env: 'ECPS_KEYSTORE_PASSPHRASE', kind: str(NON_EMPTY), secret: true, reader: '@ecps/trust', meaning: 'passphrase of the keystore' },
   { key: 'security.trustedKeys', env: 'ECPS_TRUSTED_KEYS', kind: str(NON_EMPTY), reader: '@ecps/runtime', meaning: 'JSON file of the fleet public keys: `[{ principalId, keyId, algorithm, publicKey }]`, `publicKey` in base64 as a KeyProvider reports it (raw 32 bytes for ed25519, SPKI DER for ecdsa-p256)' },
+  { key: 'security.sealingKeystore', env: 'ECPS_SEALING_KEYSTORE', kind: str(NON_EMPTY), reader: '@ecps/trust', meaning: 'encrypted keystore file (as `saveKeystore` of @ecps/trust writes it) holding the fleet sealing key, an x25519 or ecdsa-p256 key every member holds; required at `encryption`' },
+  { key: 'security.sealingPassphrase', env: 'ECPS_SEALING_PASSPHRASE', kind: str(NON_EMPTY), secret: true, reader: '@ecps/trust', meaning: 'passphrase of the sealing keystore' },
+  { key: 'security.sealingKeyId', env: 'ECPS_SEALING_KEY_ID', kind: str(NON_EMPTY), default: 'fleet-sealing', reader: '@ecps/trust', meaning: 'id of the sealing key in that keystore' },
+  { key: 'security.principals', env: 'ECPS_PRINCIPALS', kind: str(NON_EMPTY), reader: '@ecps/runtime', meaning: 'JSON or YAML file of the RBAC policy: `{ roles?: { <role>: { \'<action>:<resource>\': true } }, principals: [{ id, kind, roles, permissions?, expiresAt? }] }`; a message needs `publish:<topic>` (requests `call:<service>`); required from `authorized`' },
+  { key: 'security.auditLog', env: 'ECPS_AUDIT_LOG', kind: str(NON_EMPTY), reader: '@ecps/trust', meaning: 'file the audit records are appended to, one JSON object a line (created with mode 0600); required at `audited`' },
   { key: 'hardware.mode', env: 'ECPS_HARDWARE_SECURITY', kind: oneOf('off', 'preferred', 'required'), default: 'off', reader: '@ecps/runtime', meaning: '`required` fails when the TPM/HSM is absent; `preferred` falls back to software keys with a warning; `off` never touches hardware' },
   { key: 'hardware.backend', env: 'ECPS_HARDWARE_BACKEND', kind: oneOf('tpm', 'pkcs11'), default: 'tpm', reader: '@ecps/runtime', meaning: 'hardware key store: `tpm` (@ecps/trust-tpm) or `pkcs11` (@ecps/trust-pkcs11)' },
   { key: 'hardware.tpmDevice', env: 'ECPS_TPM_DEVICE', kind: str(NON_EMPTY), default: '/dev/tpmrm0', reader: '@ecps/trust-tpm', meaning: 'TPM device (the kernel resource manager), or `tcp://host:port` for a TPM simulator (swtpm) command port' },
@@ -57,7 +63,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'log.dir', env: 'ECPS_LOG_DIR', kind: str(NON_EMPTY), default: '.', reader: '@ecps/eap', meaning: 'directory of `eap_<unix_seconds>.eaplog`' },
   { key: 'log.version', env: 'ECPS_LOG_VERSION', kind: oneOf('2.0', '2.1'), default: '2.1', reader: '@ecps/eaplog', meaning: 'header version (2.0 has no compression or encryption)' },
   { key: 'log.compression', env: 'ECPS_LOG_COMPRESSION', kind: oneOf('none', 'deflate', 'zstd'), default: 'none', reader: '@ecps/eaplog', meaning: 'record compression' },
-  { key: 'log.encryption', env: 'ECPS_LOG_ENCRYPTION', kind: oneOf('none', 'kms'), default: 'none', reader: '@ecps/eaplog', meaning: '`kms`: records sealed with AES-256-GCM under `kms.keyId` of `kms.provider`' },
+  { key: 'log.encryption', env: 'ECPS_LOG_ENCRYPTION', kind: oneOf('none', 'kms'), default: 'none', reader: '@ecps/kms', meaning: '`kms`: envelope encryption: records sealed with AES-256-GCM under a data key that `kms.keyId` of `kms.provider` wraps' },
   { key: 'kms.provider', env: 'ECPS_KMS_PROVIDER', kind: oneOf('none', 'aws_kms', 'vault', 'azure_kv', 'gcp_kms'), default: 'none', reader: '@ecps/runtime', meaning: 'cloud key service; each reads its own standard variables (`AWS_REGION`, `VAULT_ADDR`/`VAULT_TOKEN`, `ECPS_AZURE_KEYVAULT_URL`, `ECPS_GCP_KMS_KEY_RING`, ...)' },
   { key: 'kms.keyId', env: 'ECPS_KMS_KEY_ID', kind: str(NON_EMPTY), reader: '@ecps/runtime', meaning: 'key of the KMS that encrypts the action log' },
   { key: 'eap.handlers', env: 'ECPS_EAP_HANDLERS', kind: str(NON_EMPTY), reader: 'ecps node', meaning: 'module whose default export `(node) => void` registers EAP action handlers' },
@@ -65,16 +71,30 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'observability.enabled', env: 'ECPS_OBSERVABILITY', kind: { type: 'bool' }, default: false, reader: '@ecps/runtime', meaning: 'trace and meter all traffic; `ecps node` then exports over OTLP/HTTP as the `OTEL_*` variables say (@ecps/observability-node)' },
 ];
 
+/** `ECPS_SECURITY_LEVEL`: the trust levels of @ecps/trust, by name. */
+export type SecurityLevel = 'none' | 'encryption' | 'authenticated' | 'authorized' | 'audited';
+
 /** The resolved settings of a node, nested as in a config file. */
 export interface NodeSettings {
   nodeId: string;
   profile: 'edge-lite' | 'standard' | 'cloud-fleet';
   topicPrefix: string;
   transport: 'dds' | 'grpc' | 'mqtt' | 'memory';
+  connectTimeoutMs?: number;
   mqtt: { broker: string; protocolVersion: 4 | 5; username?: string; password?: string };
   grpc: { target: string };
   dds: { domainId: number };
-  security: { level: 'none' | 'authenticated'; keystore?: string; keystorePassphrase?: string; trustedKeys?: string };
+  security: {
+    level: SecurityLevel;
+    keystore?: string;
+    keystorePassphrase?: string;
+    trustedKeys?: string;
+    sealingKeystore?: string;
+    sealingPassphrase?: string;
+    sealingKeyId: string;
+    principals?: string;
+    auditLog?: string;
+  };
   hardware: {
     mode: 'off' | 'preferred' | 'required';
     backend: 'tpm' | 'pkcs11';

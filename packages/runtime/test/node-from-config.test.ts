@@ -108,7 +108,7 @@ describe('a node from settings alone', () => {
     expect(contents.messages.length).toBeGreaterThanOrEqual(1);
     expect(robot.effectiveConfig.settings.mqtt.password).toBe('<redacted>');
     expect(robot.effectiveConfig.sources).toMatchObject({ nodeId: 'env', profile: 'default', 'log.compression': 'env' });
-    expect(robot.effectiveConfig.trust).toEqual({ level: 'none', keys: 'none', hardware: 'off' });
+    expect(robot.effectiveConfig.trust).toEqual({ level: 'none', sealed: false, keys: 'none', hardware: 'off' });
   });
 
   it('writes the header version ECPS_LOG_VERSION names', async () => {
@@ -126,7 +126,7 @@ describe('a node from settings alone', () => {
   it('signs with the software keystore at ECPS_SECURITY_LEVEL=authenticated', async () => {
     const node = await start({ ECPS_NODE_ID: 'signer', ECPS_TRANSPORT: 'memory', ECPS_SECURITY_LEVEL: 'authenticated', ECPS_LOG_ENABLED: 'false', ...keystore('signer') });
     expect(node.trustLevel).toBe(2);
-    expect(node.effectiveConfig.trust).toEqual({ level: 'authenticated', keys: 'keystore', hardware: 'off' });
+    expect(node.effectiveConfig.trust).toEqual({ level: 'authenticated', sealed: false, keys: 'keystore', hardware: 'off' });
     expect(node.effectiveConfig.settings.security.keystorePassphrase).toBe('<redacted>');
   });
 });
@@ -193,7 +193,7 @@ describe('hardware fallback policy', () => {
       ECPS_LOG_ENABLED: 'false',
       ...keystore('tpm-preferred'),
     });
-    expect(node.effectiveConfig.trust).toEqual({ level: 'authenticated', keys: 'keystore', hardware: 'unavailable' });
+    expect(node.effectiveConfig.trust).toEqual({ level: 'authenticated', sealed: false, keys: 'keystore', hardware: 'unavailable' });
     expect(node.effectiveConfig.warnings).toEqual([expect.stringMatching(/hardware key store tpm unavailable .*(@ecps\/trust-tpm|\/dev\/tpmrm0).*using software keys/)]);
     expect(warnings).toEqual(node.effectiveConfig.warnings);
   });

@@ -24,6 +24,7 @@ export { KeyDirectory } from './key-directory';
 export { IdentitySigner, signedInput } from './identity';
 export { createDelegation, verifyDelegationChain } from './delegation';
 export { MemoryAuditSink } from './audit';
+export { FileAuditSink } from './file-audit-sink';
 export { Protector, SIGNED_EVENT_TYPE } from './protect';
 export { SecureTransport, secureTransport, defaultPermissionFor, SECURE_ENVELOPE_OVERHEAD } from './secure-transport';
 export { REVOCATION_TOPIC, REVOCATION_EVENT_TYPE, publishRevocationList, applyRevocationList, subscribeRevocations } from './revocation';

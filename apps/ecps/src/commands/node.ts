@@ -42,7 +42,7 @@ function layerStatus(node: ConfiguredNode, telemetry: boolean): Record<string, s
   const where = { mqtt: s.mqtt.broker, grpc: s.grpc.target, dds: `domain ${s.dds.domainId}`, memory: 'in process' }[s.transport];
   return {
     transport: `${s.transport} ${where} connected (profile ${s.profile})`,
-    trust: `${trust.level}, keys ${trust.keys}, hardware ${trust.hardware}${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''})` : ''}`,
+    trust: `${trust.level}${trust.sealed ? ', sealed' : ''}, keys ${trust.keys}, hardware ${trust.hardware}${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''})` : ''}`,
     eap: `handlers ${s.eap.handlers ?? 'none'}; action log ${s.log.enabled ? `${s.log.dir} (version ${s.log.version}, compression ${s.log.compression}, encryption ${s.log.encryption})` : 'off'}`,
     mep: s.mep.store ? 'store hosted' : 'client',
     observability: s.observability.enabled ? (telemetry ? 'traced, exported over OTLP/HTTP' : 'traced (OTEL_SDK_DISABLED)') : 'off',
