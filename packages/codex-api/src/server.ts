@@ -31,7 +31,7 @@ import { dashboardRoutes } from './routes/dashboard';
 import { systemRoutes } from './routes/system';
 import { BotService } from './service';
 import type { SpeechToTextProvider } from './speech/provider';
-import { serveCommandSocket } from './ws/command';
+import { CommandRateLimiter, serveCommandSocket } from './ws/command';
 import { UpdatesHub, WS_CLOSE } from './ws/updates';
 
 export interface CodexApiOptions {
@@ -289,6 +289,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
   dashboardRoutes(app, ctx);
 
   const hub = new UpdatesHub(options.registry, { ...config.ws, clock });
+  const commandLimiter = new CommandRateLimiter(config.ws.commandsPerWindow, config.ws.commandWindowSec, clock);
   const wsOrigin = async (request: FastifyRequest) => {
     if (!originAllowed(request, config)) throw new ApiError('forbidden', 'origin not allowed');
   };
@@ -306,7 +307,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
     if (!principal) return socket.close(WS_CLOSE.unauthenticated, 'authentication required');
     if ((request.params as { user_id: string }).user_id !== principal.sub || !hasPermission(principal, 'bot:read')) return socket.close(WS_CLOSE.forbidden, 'forbidden');
     closeAtExpiry(socket, principal);
-    serveCommandSocket(socket, principal, { conversation, stt: ctx.stt, clock, commandsPerWindow: config.ws.commandsPerWindow, windowSec: config.ws.commandWindowSec });
+    serveCommandSocket(socket, principal, { conversation, stt: ctx.stt, limiter: commandLimiter });
   });
 
   function closeAtExpiry(socket: WebSocket, principal: Principal): void {
