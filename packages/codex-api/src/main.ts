@@ -97,7 +97,7 @@ export async function startCodexServer(options: CodexServerOptions = {}): Promis
     await supervisor.reconcile();
     supervisor.startLoop();
 
-    const authStore: AuthStore = backend === 'postgres' ? new PostgresAuthStore(env['DATABASE_URL']!) : await JsonAuthStore.open(config.authFile, () => clock.now());
+    const authStore: AuthStore = backend === 'postgres' ? await PostgresAuthStore.open({ connectionString: env['DATABASE_URL']!, now: () => clock.now() }) : await JsonAuthStore.open(config.authFile, () => clock.now());
     cleanups.push(() => authStore.close());
     const patches = await PatchProposals.open(config.patchesFile, clock);
     const deployments = new Deployments([supervisorDriver(supervisor)]);
