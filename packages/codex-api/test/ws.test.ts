@@ -2,8 +2,10 @@
 // The WebSocket channels over real sockets (checklist 24, 25): authentication and Origin at the upgrade, the snapshot,
 // ordered events, the slow-consumer close, the §6.2 decision table through /ws/command, and audio through the mock STT.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
+import WebSocket from 'ws';
 import { createHarness, eventually, LOOP_BOT, type Harness } from './harness';
+import { isLoopbackHost } from './loopback-only';
 import { refusedWith, wsClient, type WsClient } from './ws-client';
 
 let h: Harness;
@@ -165,6 +167,14 @@ describe('/ws/command/{user} (checklist 25)', () => {
     expect(r.details.parsed.confidence).toBe(1);
     viewer.socket.close();
     await viewer.closed;
+  });
+
+  it('no test opens a non-loopback socket: the guard every test file runs under refuses one', async () => {
+    expect(() => net.connect(80, '192.0.2.1')).toThrow('a test tried to open a non-loopback socket to 192.0.2.1');
+    const refused = await new Promise<Error>((resolve) => new WebSocket('ws://example.invalid/ws/updates').once('error', resolve));
+    expect(refused.message).toBe('a test tried to open a non-loopback socket to example.invalid');
+    for (const host of ['127.0.0.1', 'localhost', '::1', '[::ffff:127.0.0.2]']) expect(isLoopbackHost(host)).toBe(true);
+    expect(isLoopbackHost('10.0.0.1')).toBe(false);
   });
 
   it('audio goes through speech-to-text first: a transcript, then the response', async () => {
