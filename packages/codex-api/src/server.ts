@@ -46,7 +46,10 @@ export interface CodexApiOptions {
   builderInterpreter?: string;
   stt?: SpeechToTextProvider | null;
   clock?: Clock;
-  /** A pino-compatible logger, or true for Fastify's; default none. Query strings are never logged. */
+  /**
+   * A pino-compatible logger, or true for Fastify's own (pino on stdout); default none. Each request is logged once,
+   * when answered, with its method, path (never the query string, which may carry a token), status and duration.
+   */
   logger?: FastifyBaseLogger | boolean;
   version?: string;
   /** Where index.html, app.js and app.css are (default: the package's `dashboard/`). */
@@ -155,12 +158,13 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
   if (!existsSync(join(ctx.dashboardDir, 'index.html'))) throw new ApiError('config_invalid', `dashboard assets not found in ${ctx.dashboardDir}`);
 
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(typeof options.logger === 'object' ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
+    // Fastify's own request lines carry the whole URL; ours (onResponse below) carry the path only.
+    disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
     genReqId: () => randomUUID(),
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false, useDefaults: false, coerceTypes: false, allErrors: true } },
-    ...(options.logger ? { disableRequestLogging: false } : {}),
   });
   app.removeContentTypeParser(['text/plain']);
   // First, so its onRequest hook marks upgrades before any of ours can refuse one: a refused upgrade's socket is then
@@ -231,6 +235,12 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
       if (!hasPermission(request.principal, permission)) throw new ApiError('forbidden', `missing permission ${permission}`);
     }
   });
+
+  if (options.logger) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info({ method: request.method, path: request.url.split('?')[0], statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    });
+  }
 
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('x-frame-options', 'DENY');
