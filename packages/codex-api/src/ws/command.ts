@@ -20,8 +20,8 @@ export interface CommandChannelOptions {
 
 /**
  * At most `limit` commands in any `windowSec` per principal, whichever socket they arrive on (20 per 10 s by default).
- * Memory stays bounded: a principal is remembered only while it has commands in the window, and at most
- * `maxPrincipals` are (the least recently active one is forgotten first).
+ * Memory stays bounded: at most `maxPrincipals` principals are remembered; past that, those with no command left in
+ * the window are dropped first, then the least recently active.
  */
 export class CommandRateLimiter {
   private readonly recent = new Map<string, number[]>();
