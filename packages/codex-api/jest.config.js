@@ -1,3 +1,3 @@
 import { createJestConfig } from '@ecps/jest-preset';
 
-export default createJestConfig(import.meta.dirname);
+export default createJestConfig(import.meta.dirname, { setupFiles: ['<rootDir>/test/loopback-only.ts'] });

@@ -32,6 +32,7 @@ export type { ApiErrorReason } from './errors';
 export type { Role, Permission, Principal } from './permissions';
 export type { TokenPair, AuthenticatorOptions } from './auth/authenticator';
 export type { AuthStore, UserRecord, ApiKeyRecord, RefreshTokenRecord, RefreshConsumption } from './auth/auth-store';
+export type { PostgresAuthStoreOptions } from './auth/pg-auth-store';
 export type { PatchProposal, PatchStatus, NewPatch } from './patches';
 export type { DeploymentDriver, DriverStartResult, DriverStopResult } from './deployments';
 export type { ConversationalResponse, ConversationAction, ActionStatus, ConversationOptions } from './intent/conversation';

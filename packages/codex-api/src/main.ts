@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { openRegistry, type CorruptPolicy, type Registry } from '@ecps/codex-registry';
 import { Supervisor, supervisorConfigFromEnv } from '@ecps/codex-supervisor';
-import type { Logger } from '@ecps/core';
+import { systemClock, type Clock, type Logger } from '@ecps/core';
 import { JsonAuthStore, type AuthStore } from './auth/auth-store';
 import { PostgresAuthStore } from './auth/pg-auth-store';
 import { apiConfigFromEnv, type ApiConfig } from './config';
@@ -21,6 +21,11 @@ export interface CodexServerOptions {
   /** Relative paths (registry, bots, logs) are taken against this folder (default the working directory). */
   baseDir?: string;
   logger?: Logger;
+  /**
+   * The API's time (token issue and expiry, WebSocket expiry closes, heartbeats, command rate limits, login lockout,
+   * credential pruning, patch times); default the system clock. The supervisor keeps its own.
+   */
+  clock?: Clock;
 }
 
 /** A running Codex server. */
@@ -63,6 +68,7 @@ export async function startCodexServer(options: CodexServerOptions = {}): Promis
   const env = options.env ?? process.env;
   const baseDir = options.baseDir ?? process.cwd();
   const logger = options.logger;
+  const clock = options.clock ?? systemClock;
   const config = apiConfigFromEnv(env, baseDir, (m) => logger?.warn(m));
   const backend = env['REGISTRY_BACKEND'] ?? 'json';
   if (backend !== 'json' && backend !== 'postgres') throw new ApiError('config_invalid', `REGISTRY_BACKEND must be json or postgres, got ${backend}`);
@@ -91,9 +97,9 @@ export async function startCodexServer(options: CodexServerOptions = {}): Promis
     await supervisor.reconcile();
     supervisor.startLoop();
 
-    const authStore: AuthStore = backend === 'postgres' ? new PostgresAuthStore(env['DATABASE_URL']!) : await JsonAuthStore.open(config.authFile);
+    const authStore: AuthStore = backend === 'postgres' ? await PostgresAuthStore.open({ connectionString: env['DATABASE_URL']!, now: () => clock.now() }) : await JsonAuthStore.open(config.authFile, () => clock.now());
     cleanups.push(() => authStore.close());
-    const patches = await PatchProposals.open(config.patchesFile);
+    const patches = await PatchProposals.open(config.patchesFile, clock);
     const deployments = new Deployments([supervisorDriver(supervisor)]);
     const api = await createCodexApi({
       config,
@@ -104,6 +110,7 @@ export async function startCodexServer(options: CodexServerOptions = {}): Promis
       botsDirectory: supervisorConfig.botsDirectory,
       ...(env['BUILDER_INTERPRETER'] ? { builderInterpreter: env['BUILDER_INTERPRETER'] } : {}),
       stt: speechProvider(config.sttProvider, registry, env),
+      clock,
       ...(env['CODEX32_DASHBOARD_DIR'] ? { dashboardDir: resolve(baseDir, env['CODEX32_DASHBOARD_DIR']) } : {}),
     });
     cleanups.push(() => api.close());

@@ -31,7 +31,7 @@ import { dashboardRoutes } from './routes/dashboard';
 import { systemRoutes } from './routes/system';
 import { BotService } from './service';
 import type { SpeechToTextProvider } from './speech/provider';
-import { serveCommandSocket } from './ws/command';
+import { CommandRateLimiter, serveCommandSocket } from './ws/command';
 import { UpdatesHub, WS_CLOSE } from './ws/updates';
 
 export interface CodexApiOptions {
@@ -46,7 +46,10 @@ export interface CodexApiOptions {
   builderInterpreter?: string;
   stt?: SpeechToTextProvider | null;
   clock?: Clock;
-  /** A pino-compatible logger, or true for Fastify's; default none. Query strings are never logged. */
+  /**
+   * A pino-compatible logger, or true for Fastify's own (pino on stdout); default none. Each request is logged once,
+   * when answered, with its method, path (never the query string, which may carry a token), status and duration.
+   */
   logger?: FastifyBaseLogger | boolean;
   version?: string;
   /** Where index.html, app.js and app.css are (default: the package's `dashboard/`). */
@@ -155,12 +158,13 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
   if (!existsSync(join(ctx.dashboardDir, 'index.html'))) throw new ApiError('config_invalid', `dashboard assets not found in ${ctx.dashboardDir}`);
 
   const app = Fastify({
-    logger: options.logger ?? false,
+    ...(typeof options.logger === 'object' ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
+    // Fastify's own request lines carry the whole URL; ours (onResponse below) carry the path only.
+    disableRequestLogging: true,
     bodyLimit: 1024 * 1024,
     genReqId: () => randomUUID(),
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false, useDefaults: false, coerceTypes: false, allErrors: true } },
-    ...(options.logger ? { disableRequestLogging: false } : {}),
   });
   app.removeContentTypeParser(['text/plain']);
   // First, so its onRequest hook marks upgrades before any of ours can refuse one: a refused upgrade's socket is then
@@ -232,6 +236,12 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
     }
   });
 
+  if (options.logger) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info({ method: request.method, path: request.url.split('?')[0], statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    });
+  }
+
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('x-frame-options', 'DENY');
     return payload;
@@ -289,6 +299,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
   dashboardRoutes(app, ctx);
 
   const hub = new UpdatesHub(options.registry, { ...config.ws, clock });
+  const commandLimiter = new CommandRateLimiter(config.ws.commandsPerWindow, config.ws.commandWindowSec, clock);
   const wsOrigin = async (request: FastifyRequest) => {
     if (!originAllowed(request, config)) throw new ApiError('forbidden', 'origin not allowed');
   };
@@ -306,7 +317,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
     if (!principal) return socket.close(WS_CLOSE.unauthenticated, 'authentication required');
     if ((request.params as { user_id: string }).user_id !== principal.sub || !hasPermission(principal, 'bot:read')) return socket.close(WS_CLOSE.forbidden, 'forbidden');
     closeAtExpiry(socket, principal);
-    serveCommandSocket(socket, principal, { conversation, stt: ctx.stt, clock, commandsPerWindow: config.ws.commandsPerWindow, windowSec: config.ws.commandWindowSec });
+    serveCommandSocket(socket, principal, { conversation, stt: ctx.stt, limiter: commandLimiter });
   });
 
   function closeAtExpiry(socket: WebSocket, principal: Principal): void {

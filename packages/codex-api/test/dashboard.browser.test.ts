@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a whole server: log in, create
-// a bot, start it, watch its status change live, stop it, and show that a bot named like an XSS payload is only text.
+// a bot, start it, watch its status change live, stop it, and show that a bot named like an XSS payload is only text;
+// then the polling fallback, and recovery from a 4401 (token expired) close.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { createHarness, LOOP_BOT, PASSWORD, type Harness } from './harness';
+import { createHarness, eventually, LOOP_BOT, PASSWORD, type Harness } from './harness';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const XSS = '<img src=x onerror=alert(1)>';
@@ -164,6 +165,30 @@ it('falls back to polling while the WebSocket is down, and reconnects', async ()
   expect(await page.locator('#connection').textContent()).toBe('polling');
   refuse = false; // the next attempt (backoff at most 30 s) gets through
   await page.locator('#connection').filter({ hasText: 'live' }).waitFor({ timeout: 40_000 });
+  await h.call('POST', '/api/v1/bots/web-1/stop', { token: h.tokens.operator });
+  await statusOf('web-1').filter({ hasText: 'stopped' }).waitFor();
+}, 60_000);
+
+it('when the server closes the live socket with 4401 (token expired), refreshes its token and reconnects', async () => {
+  const urls: string[] = [];
+  await page.routeWebSocket(/\/ws\/updates/, (ws) => {
+    urls.push(ws.url());
+    ws.connectToServer();
+  });
+  const wss = (h.server.api.app as unknown as { websocketServer: { clients: Set<{ close(code: number, reason: string): void; terminate(): void }> } }).websocketServer;
+  for (const client of wss.clients) client.terminate(); // reconnect through this route, so the test sees the token
+  await eventually(() => (urls.length === 1 ? true : undefined));
+  await page.locator('#connection').filter({ hasText: 'live' }).waitFor();
+  const tokenOf = (url: string) => new URL(url).searchParams.get('token')!;
+  const claims = JSON.parse(Buffer.from(tokenOf(urls[0]!).split('.')[1]!, 'base64url').toString()) as { jti: string; exp: number };
+  // The token is now dead for the server (as if expired), and the server closes the socket as it does at expiry.
+  await h.server.api.auth.store.revokeAccessToken(claims.jti, claims.exp * 1000);
+  for (const client of wss.clients) client.close(4401, 'token expired');
+  await eventually(() => (urls.length >= 2 ? true : undefined));
+  expect(tokenOf(urls[1]!)).not.toBe(tokenOf(urls[0]!)); // the very next attempt already carries a refreshed token
+  await page.locator('#connection').filter({ hasText: 'live' }).waitFor();
+  await h.call('POST', '/api/v1/bots/web-1/start', { token: h.tokens.operator });
+  await statusOf('web-1').filter({ hasText: 'running' }).waitFor();
   await h.call('POST', '/api/v1/bots/web-1/stop', { token: h.tokens.operator });
   await statusOf('web-1').filter({ hasText: 'stopped' }).waitFor();
 }, 60_000);

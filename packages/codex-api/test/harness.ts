@@ -4,6 +4,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Clock } from '@ecps/core';
 import { startCodexServer, type CodexServer } from '../src/index';
 import type { Role } from '../src/index';
 
@@ -31,13 +32,15 @@ export interface Harness {
 
 export const LOOP_BOT = "setInterval(() => console.log('tick'), 200); process.on('SIGTERM', () => process.exit(0));\n";
 
-export async function createHarness(env: Record<string, string> = {}): Promise<Harness> {
+/** A server with `env` over the defaults below; `clock` drives the API's time (tokens, WebSocket limits). */
+export async function createHarness(env: Record<string, string> = {}, clock?: Clock): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'codex-api-'));
   mkdirSync(join(dir, 'bots'));
   let server: CodexServer;
   try {
     server = await startCodexServer({
       baseDir: dir,
+      ...(clock ? { clock } : {}),
       env: {
         API_SECRET_KEY: SECRET,
         ADMIN_API_KEY: ADMIN_KEY,

@@ -2,9 +2,11 @@
 // The WebSocket channels over real sockets (checklist 24, 25): authentication and Origin at the upgrade, the snapshot,
 // ordered events, the slow-consumer close, the §6.2 decision table through /ws/command, and audio through the mock STT.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import WebSocket from 'ws';
-import { createHarness, eventually, LOOP_BOT, type Harness, type Json } from './harness';
+import { createHarness, eventually, LOOP_BOT, type Harness } from './harness';
+import { isLoopbackHost } from './loopback-only';
+import { refusedWith, wsClient, type WsClient } from './ws-client';
 
 let h: Harness;
 beforeAll(async () => {
@@ -21,53 +23,13 @@ afterAll(async () => {
 
 const wsUrl = (path: string) => h.url.replace('http', 'ws') + path;
 
-/** A client that records every message; `next(pred)` waits for the first unseen message matching `pred`. */
-function client(path: string, headers: Record<string, string> = {}) {
-  const socket = new WebSocket(wsUrl(path), { headers });
-  const messages: Json[] = [];
-  let read = 0;
-  socket.on('message', (data, isBinary) => {
-    if (!isBinary) messages.push(JSON.parse(data.toString()));
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  return {
-    socket,
-    messages,
-    closed,
-    opened: new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    }),
-    async next(pred: (m: Json) => boolean = () => true): Promise<Json> {
-      return eventually(() => {
-        for (; read < messages.length; read++) {
-          if (pred(messages[read])) return messages[read++];
-        }
-        return undefined;
-      });
-    },
-  };
-}
-
-/** The HTTP status an upgrade was refused with. */
-function refusedWith(path: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(wsUrl(path), { headers });
-    // The server must close the refused connection itself (a leaked upgrade socket would keep the server from closing).
-    socket.on('unexpected-response', (_req, res) => {
-      res.resume();
-      res.socket.once('close', () => resolve(res.statusCode ?? 0));
-    });
-    socket.on('open', () => reject(new Error('upgrade accepted')));
-    socket.on('error', () => undefined);
-  });
-}
+const client = (path: string, headers: Record<string, string> = {}) => wsClient(wsUrl(path), headers);
 
 describe('/ws/updates (checklist 24)', () => {
   it('refuses no token, a bad token and a foreign Origin at the upgrade', async () => {
-    expect(await refusedWith('/ws/updates')).toBe(401);
-    expect(await refusedWith('/ws/updates?token=not-a-jwt')).toBe(401);
-    expect(await refusedWith(`/ws/updates?token=${h.tokens.viewer}`, { origin: 'https://evil.example' })).toBe(403);
+    expect(await refusedWith(wsUrl('/ws/updates'))).toBe(401);
+    expect(await refusedWith(wsUrl('/ws/updates?token=not-a-jwt'))).toBe(401);
+    expect(await refusedWith(wsUrl(`/ws/updates?token=${h.tokens.viewer}`), { origin: 'https://evil.example' })).toBe(403);
   });
 
   it('sends a snapshot, then bot.created, bot.status and incident events in seq order', async () => {
@@ -138,7 +100,7 @@ describe('/ws/command/{user} (checklist 25)', () => {
     expect((await other.closed).code).toBe(4403);
   });
 
-  const say = async (c: ReturnType<typeof client>, message: string) => {
+  const say = async (c: WsClient, message: string) => {
     c.socket.send(JSON.stringify({ message, session_id: 's1' }));
     return c.next((m) => m.type === 'response' || m.type === 'error');
   };
@@ -205,6 +167,14 @@ describe('/ws/command/{user} (checklist 25)', () => {
     expect(r.details.parsed.confidence).toBe(1);
     viewer.socket.close();
     await viewer.closed;
+  });
+
+  it('no test opens a non-loopback socket: the guard every test file runs under refuses one', async () => {
+    expect(() => net.connect(80, '192.0.2.1')).toThrow('a test tried to open a non-loopback socket to 192.0.2.1');
+    const refused = await new Promise<Error>((resolve) => new WebSocket('ws://example.invalid/ws/updates').once('error', resolve));
+    expect(refused.message).toBe('a test tried to open a non-loopback socket to example.invalid');
+    for (const host of ['127.0.0.1', 'localhost', '::1', '[::ffff:127.0.0.2]']) expect(isLoopbackHost(host)).toBe(true);
+    expect(isLoopbackHost('10.0.0.1')).toBe(false);
   });
 
   it('audio goes through speech-to-text first: a transcript, then the response', async () => {

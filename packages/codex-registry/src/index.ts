@@ -34,7 +34,7 @@ export { atomicWriteFile, nodeDurableFs } from './atomic-write';
 export { acquireFileLock } from './file-lock';
 export { JsonFileStore } from './json-store';
 export { PostgresStore } from './pg-store';
-export { MIGRATIONS } from './pg-migrations';
+export { MIGRATIONS, migrate as migratePostgres } from './pg-migrations';
 export { JsonlIncidentLog, makeIncident, INCIDENT_KINDS } from './incidents';
 export { migrateReferenceFile } from './reference-file';
 export { processStartTime, isSameProcess } from './process-identity';

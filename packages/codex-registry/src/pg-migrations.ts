@@ -98,7 +98,10 @@ CREATE TRIGGER incidents_notify AFTER INSERT ON incidents FOR EACH ROW EXECUTE F
 /** An arbitrary constant for `pg_advisory_lock`, so two servers starting together migrate one after the other. */
 const MIGRATION_LOCK = 0x636f6465;
 
-/** Applies every migration not yet recorded, each in its own transaction. Returns the versions it applied. */
+/**
+ * Applies every migration not yet recorded, each in its own transaction, under an advisory lock. Returns the versions it
+ * applied. Throws the driver's error when a statement fails (that migration is rolled back).
+ */
 export async function migrate(client: PoolClient): Promise<number[]> {
   const applied: number[] = [];
   await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);

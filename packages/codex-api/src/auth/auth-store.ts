@@ -43,7 +43,8 @@ export type RefreshConsumption = { state: 'fresh' | 'reused' | 'revoked'; record
 
 /**
  * Durable credentials. Every mutation is durable before it resolves. Errors: `ApiError` `conflict` (duplicate
- * username or e-mail), `CodexError` `storage_unavailable`.
+ * username, e-mail or key), `CodexError` `storage_unavailable`. Every implementation passes the same contract suite
+ * (`test/auth-store-contract.ts`). Ids, jtis and families are UUIDs; a malformed one is simply not found.
  */
 export interface AuthStore {
   listUsers(): Promise<UserRecord[]>;
@@ -114,7 +115,7 @@ export class JsonAuthStore implements AuthStore {
   }
   createUser(user: UserRecord) {
     return this.mutate((s) => {
-      if (s.users.some((u) => u.username === user.username)) throw new ApiError('conflict', `user ${user.username} already exists`);
+      if (s.users.some((u) => u.username === user.username || u.id === user.id)) throw new ApiError('conflict', `user ${user.username} already exists`);
       if (user.email && s.users.some((u) => u.email === user.email)) throw new ApiError('conflict', 'e-mail already in use');
       s.users.push(user);
       return structuredClone(user);
@@ -131,6 +132,7 @@ export class JsonAuthStore implements AuthStore {
   }
   createApiKey(key: ApiKeyRecord) {
     return this.mutate((s) => {
+      if (s.api_keys.some((k) => k.id === key.id || k.key_hash === key.key_hash)) throw new ApiError('conflict', 'API key already exists');
       s.api_keys.push(key);
       return structuredClone(key);
     });

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The PostgreSQL AuthStore, on the users, api_keys, refresh_tokens and revoked_access_tokens tables that the registry's
-// migrations create. Refresh consumption is one conditional UPDATE, so two servers can never both rotate a token.
+// The PostgreSQL AuthStore, on the users, api_keys, refresh_tokens and revoked_access_tokens tables of the registry's
+// versioned schema. Refresh consumption is one conditional UPDATE, so two servers can never both rotate a token.
 import pg from 'pg';
-import { CodexError } from '@ecps/codex-registry';
+import { CodexError, migratePostgres } from '@ecps/codex-registry';
 import { ApiError } from '../errors';
 import type { ApiKeyRecord, AuthStore, RefreshConsumption, RefreshTokenRecord, UserRecord } from './auth-store';
 
@@ -11,16 +11,43 @@ type UserRow = Omit<UserRecord, 'created_at'> & { created_at: Date };
 
 const user = (r: UserRow): UserRecord => ({ ...r, created_at: r.created_at.toISOString() });
 
+export interface PostgresAuthStoreOptions {
+  connectionString: string;
+  /** Connections in the pool (default 5). */
+  poolSize?: number;
+  /** Wall time in ms, for dropping expired refresh tokens and denylist entries (default `Date.now`). */
+  now?: () => number;
+}
+
 /**
- * Credentials in PostgreSQL (open the registry first: its migrations create the tables). Errors: `ApiError`
- * `conflict` (duplicate username or e-mail), `CodexError` `storage_unavailable`.
+ * Credentials in PostgreSQL, on the registry's schema (so one database holds bots and credentials). Errors:
+ * `ApiError` `conflict` (duplicate username, e-mail or key), `CodexError` `storage_unavailable`.
  */
 export class PostgresAuthStore implements AuthStore {
-  private readonly pool: pg.Pool;
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly now: () => number,
+  ) {}
 
-  constructor(connectionString: string, poolSize = 5) {
-    this.pool = new pg.Pool({ connectionString, max: poolSize, application_name: 'codex32-auth' });
-    this.pool.on('error', () => {});
+  /**
+   * Connects and applies the schema's migrations (the registry's; a no-op when the registry already has). Throws
+   * `CodexError` `storage_unavailable` when the database cannot be reached or migrated.
+   */
+  static async open(options: PostgresAuthStoreOptions): Promise<PostgresAuthStore> {
+    const pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 5, application_name: 'codex32-auth' });
+    pool.on('error', () => {}); // an idle client's connection dropped; the next query reports it
+    try {
+      const client = await pool.connect();
+      try {
+        await migratePostgres(client);
+      } finally {
+        client.release();
+      }
+    } catch (cause) {
+      await pool.end();
+      throw new CodexError('storage_unavailable', 'cannot open the PostgreSQL credential store', { cause });
+    }
+    return new PostgresAuthStore(pool, options.now ?? Date.now);
   }
 
   private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
@@ -71,7 +98,7 @@ export class PostgresAuthStore implements AuthStore {
     return rows.rows.map((r) => ({ ...r, key_hash: r.key_hash.toString('hex'), expires_at: r.expires_at?.toISOString() ?? null }));
   }
   async addRefreshToken(t: RefreshTokenRecord) {
-    await this.query('DELETE FROM refresh_tokens WHERE expires_at < now()');
+    await this.query('DELETE FROM refresh_tokens WHERE expires_at <= $1', [new Date(this.now())]);
     await this.query('INSERT INTO refresh_tokens (jti, family, user_id, expires_at, used_at, revoked_at) VALUES ($1, $2, $3, $4, NULL, NULL)', [
       t.jti, t.family, t.user_id, new Date(t.expires_at),
     ]);
@@ -90,7 +117,7 @@ export class PostgresAuthStore implements AuthStore {
     await this.query('UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL', [family, new Date(nowMs)]);
   }
   async revokeAccessToken(jti: string, expMs: number) {
-    await this.query('DELETE FROM revoked_access_tokens WHERE expires_at < now()');
+    await this.query('DELETE FROM revoked_access_tokens WHERE expires_at <= $1', [new Date(this.now())]);
     await this.query('INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING', [jti, new Date(expMs)]);
   }
   async isAccessTokenRevoked(jti: string, nowMs: number) {

@@ -14,33 +14,55 @@ export const MAX_AUDIO_BYTES = 960_000;
 export interface CommandChannelOptions {
   conversation: Conversation;
   stt: SpeechToTextProvider | null;
-  clock: Clock;
-  /** At most this many messages per window per principal (20 per 10 s). */
-  commandsPerWindow: number;
-  windowSec: number;
+  /** The principal's command budget, shared by all of its sockets. */
+  limiter: CommandRateLimiter;
 }
 
-/** Recent command times per principal, shared by all of its sockets. */
-const recent = new WeakMap<CommandChannelOptions, Map<string, number[]>>();
+/**
+ * At most `limit` commands in any `windowSec` per principal, whichever socket they arrive on (20 per 10 s by default).
+ * Memory stays bounded: at most `maxPrincipals` principals are remembered; past that, those with no command left in
+ * the window are dropped first, then the least recently active.
+ */
+export class CommandRateLimiter {
+  private readonly recent = new Map<string, number[]>();
 
-/** Serves one authenticated command socket. Replies are `transcript`, `response` or `error {code, detail}`. */
+  constructor(
+    readonly limit: number,
+    readonly windowSec: number,
+    private readonly clock: Clock,
+    private readonly maxPrincipals = 10_000,
+  ) {}
+
+  /** Counts one command of `principal` and says whether it is within the budget (a refused one is not counted). */
+  take(principal: string): boolean {
+    const now = this.clock.now();
+    const live = (t: number) => now - t < this.windowSec * 1000;
+    const times = (this.recent.get(principal) ?? []).filter(live);
+    this.recent.delete(principal); // re-inserted last: the map is in order of activity
+    if (times.length >= this.limit) {
+      this.recent.set(principal, times);
+      return false;
+    }
+    times.push(now);
+    this.recent.set(principal, times);
+    if (this.recent.size > this.maxPrincipals) {
+      for (const [key, list] of this.recent) if (!list.some(live)) this.recent.delete(key);
+      while (this.recent.size > this.maxPrincipals) this.recent.delete(this.recent.keys().next().value!);
+    }
+    return true;
+  }
+}
+
+/**
+ * Serves one authenticated command socket. Replies are `transcript`, `response` or `error {code, detail}` (`rate_limited`
+ * past the principal's budget, `validation_error`, `audio_too_long`, `stt_disabled`, `stt_failed`, `internal_error`).
+ */
 export function serveCommandSocket(socket: WebSocket, principal: Principal, options: CommandChannelOptions): void {
   let audio: Buffer[] = [];
   let audioBytes = 0;
   let audioTooLong = false;
   let queue = Promise.resolve();
   const error = (code: string, detail: string) => socket.send(JSON.stringify({ type: 'error', code, detail }));
-
-  const allowed = (): boolean => {
-    let byPrincipal = recent.get(options);
-    if (!byPrincipal) recent.set(options, (byPrincipal = new Map()));
-    const now = options.clock.now();
-    const times = (byPrincipal.get(principal.sub) ?? []).filter((t) => now - t < options.windowSec * 1000);
-    if (times.length >= options.commandsPerWindow) return false;
-    times.push(now);
-    byPrincipal.set(principal.sub, times);
-    return true;
-  };
 
   const handleText = async (message: string, sessionId: string | undefined, transcriptConfidence?: number) => {
     const reply = await options.conversation.handle(principal, message, { ...(sessionId ? { sessionId } : {}), ...(transcriptConfidence === undefined ? {} : { transcriptConfidence }) });
@@ -84,7 +106,7 @@ export function serveCommandSocket(socket: WebSocket, principal: Principal, opti
       parsed = { message: raw.toString('utf8') };
     }
     const sessionId = typeof parsed.session_id === 'string' ? parsed.session_id.slice(0, 128) : undefined;
-    if (!allowed()) return error('rate_limited', `at most ${options.commandsPerWindow} commands per ${options.windowSec} s`);
+    if (!options.limiter.take(principal.sub)) return error('rate_limited', `at most ${options.limiter.limit} commands per ${options.limiter.windowSec} s`);
     const work = parsed.type === 'audio_end' ? () => handleAudioEnd(sessionId) : typeof parsed.message === 'string' ? () => handleText(parsed.message as string, sessionId) : null;
     if (!work) return error('validation_error', 'expected {"message": "..."} or {"type": "audio_end"}');
     // One command at a time per socket, in order.
