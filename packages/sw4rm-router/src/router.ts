@@ -442,14 +442,6 @@ export class Sw4rmRouter {
       },
       StreamIncoming: (call: ServerWritableStream<StreamRequest, Buffer>) => {
         const agentId = call.request.agentId;
-        if (!agentId) {
-          call.emit('error', { code: Status.INVALID_ARGUMENT, details: 'agent_id is required' });
-          return;
-        }
-        if (this.closed) {
-          call.emit('error', { code: Status.UNAVAILABLE, details: 'Router service is shutting down' });
-          return;
-        }
         let done: (() => void) | undefined;
         let gone = false;
         call.on('cancelled', () => {
@@ -463,16 +455,21 @@ export class Sw4rmRouter {
             if (!call.cancelled) call.emit('error', { code, details });
           },
         };
-        auth
-          .identify(call)
-          .then((identity) => this.openStream(agentId, sink, identity, auth))
-          .then(
-            (close) => {
-              done = close;
-              if (gone) close();
-            },
-            (err: unknown) => call.emit('error', fail(err)),
-          );
+        // identity first: a caller that proves nothing learns nothing, not even that its request was malformed
+        auth.identify(call).then(
+          (identity) => {
+            if (!agentId) return call.emit('error', { code: Status.INVALID_ARGUMENT, details: 'agent_id is required' });
+            if (this.closed) return call.emit('error', { code: Status.UNAVAILABLE, details: 'Router service is shutting down' });
+            return this.openStream(agentId, sink, identity, auth).then(
+              (close) => {
+                done = close;
+                if (gone) close();
+              },
+              (err: unknown) => call.emit('error', fail(err)),
+            );
+          },
+          (err: unknown) => call.emit('error', fail(err)),
+        );
       },
       AckDelivery: (call: ServerUnaryCall<DeliveryAckRequest, DeliveryAckResponse>, cb: sendUnaryData<DeliveryAckResponse>) => {
         auth

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import type { Logger } from '@ecps/core';
 import { isEcpsError } from '@ecps/core';
 import { HITL_ACTIONS, answerHitl, listPendingHitl } from '@ecps/sw4rm-hitl';
-import { startHub } from '../hub/start-hub';
+import { hubJwtVerification, startHub } from '../hub/start-hub';
+import type { HubJwtOptions } from '../hub/start-hub';
 
 const stderr: Logger = {
   debug: () => undefined,
@@ -32,6 +33,11 @@ interface HubFlags {
   repo?: string[];
   hitlDeadline?: number;
   hitlFallback?: string;
+  jwtKey?: string;
+  jwtKid?: string;
+  jwtAlg?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -50,6 +56,11 @@ export function registerHub(program: Command): void {
     .option('--tls-key <file>', 'server private key (PEM)')
     .option('--tls-client-ca <file>', 'CA of client certificates: mutual TLS, the certificate CN names the agent')
     .option('--insecure', 'allow plaintext on a non-loopback host')
+    .option('--jwt-key <file>', 'every call needs a JWT (authorization: Bearer) verified with this key: PEM public key, or the HS256 secret')
+    .option('--jwt-kid <kid>', 'key id the tokens carry')
+    .option('--jwt-alg <alg>', 'EdDSA (default), ES256, RS256 or HS256')
+    .option('--jwt-issuer <iss>', 'issuer the tokens must name')
+    .option('--jwt-audience <aud>', 'audience the tokens must name')
     .option('--admin <identity>', 'an identity allowed to act for any agent (repeatable)', collect)
     .option('--tools <file>', 'local tools manifest (JSON: [{descriptor, command, outputContentType?}])')
     .option('--repo <id=path>', 'a git repository agents bind worktrees of (repeatable)', collect)
@@ -68,6 +79,9 @@ export function registerHub(program: Command): void {
       );
       let hub;
       try {
+        const jwt = opts.jwtKey
+          ? hubJwtVerification({ keyFile: opts.jwtKey, kid: opts.jwtKid ?? '', issuer: opts.jwtIssuer ?? '', audience: opts.jwtAudience ?? '', ...(opts.jwtAlg ? { alg: opts.jwtAlg as NonNullable<HubJwtOptions['alg']> } : {}) })
+          : undefined;
         hub = await startHub({
           ...(opts.host ? { host: opts.host } : {}),
           ...(opts.routerPort !== undefined ? { routerPort: opts.routerPort } : {}),
@@ -76,7 +90,7 @@ export function registerHub(program: Command): void {
           ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
           ...(opts.db ? { dbPath: opts.db } : {}),
           ...(tls ? { tls } : {}),
-          ...(opts.tlsClientCa || opts.admin ? { auth: { certificates: Boolean(opts.tlsClientCa), ...(opts.admin ? { admins: opts.admin } : {}) } } : {}),
+          ...(opts.tlsClientCa || opts.admin || jwt ? { auth: { certificates: Boolean(opts.tlsClientCa), ...(jwt ? { jwt } : {}), ...(opts.admin ? { admins: opts.admin } : {}) } } : {}),
           ...(opts.insecure ? { insecure: true } : {}),
           ...(opts.tools ? { tools: opts.tools } : {}),
           repositories,

@@ -5,7 +5,8 @@
 // one shared store for registry/scheduler/negotiation room/handoff/workflow/worktree/connector state, the HITL
 // queue and the event log. Services talk to agents through the router, each envelope only to its addressees.
 import { isAbsolute, join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { Logger } from '@ecps/core';
 import { ValidationError, silentLogger } from '@ecps/core';
 import { CommunicationClass, MessageType, Sw4rmServer, buildEnvelope, createAuthenticator } from '@ecps/sw4rm';
@@ -27,6 +28,8 @@ import { controlEnvelope, parseReport, startScheduler } from '@ecps/sw4rm-schedu
 import type { RunningScheduler } from '@ecps/sw4rm-scheduler';
 import { LevelKvStore } from '@ecps/sw4rm-store';
 import { LocalTools, startTools } from '@ecps/sw4rm-tools';
+import { JwtKeyRing } from '@ecps/trust';
+import type { JwtAlgorithm, VerifyTokenOptions } from '@ecps/trust';
 import type { LocalToolSpec, RunningTools } from '@ecps/sw4rm-tools';
 import { startWorktreeService } from '@ecps/sw4rm-worktree';
 import type { RunningWorktree } from '@ecps/sw4rm-worktree';
@@ -76,6 +79,38 @@ export interface Hub {
   dataDir: string;
   /** Drains the router, stops every service, closes the stores. */
   stop(): Promise<void>;
+}
+
+/** Where the hub finds the key that verifies agents' JWTs, and what the tokens must say. */
+export interface HubJwtOptions {
+  /** PEM public (or private) key for EdDSA / ES256 / RS256; the raw shared secret for HS256. */
+  keyFile: string;
+  /** The `kid` the tokens carry in their header. */
+  kid: string;
+  /** Default EdDSA. */
+  alg?: JwtAlgorithm;
+  issuer: string;
+  audience: string;
+}
+
+const JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['EdDSA', 'ES256', 'RS256', 'HS256'];
+
+/**
+ * JWT verification options for {@link HubOptions.auth} from a key file (`ecps hub --jwt-*`): every call must then
+ * carry `authorization: Bearer <token>` signed by that key, for that issuer and audience.
+ * @throws ValidationError CONFIG_INVALID for a missing issuer, audience or kid, an unknown algorithm or an unreadable key.
+ */
+export function hubJwtVerification(options: HubJwtOptions): VerifyTokenOptions {
+  const alg = options.alg ?? 'EdDSA';
+  if (!JWT_ALGORITHMS.includes(alg)) throw new ValidationError('CONFIG_INVALID', `unknown JWT algorithm ${alg} (${JWT_ALGORITHMS.join(', ')})`);
+  if (!options.issuer || !options.audience || !options.kid) throw new ValidationError('CONFIG_INVALID', 'JWT verification needs the key id, the expected issuer and the expected audience');
+  try {
+    const raw = readFileSync(options.keyFile);
+    const key = alg === 'HS256' ? new Uint8Array(raw) : createPublicKey(raw);
+    return { ring: new JwtKeyRing({ kid: options.kid, alg, key }), algorithms: [alg], issuer: options.issuer, audience: options.audience };
+  } catch (err) {
+    throw new ValidationError('CONFIG_INVALID', `JWT key ${options.keyFile}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function port(value: number | undefined, env: string | undefined, fallback: number): number {
