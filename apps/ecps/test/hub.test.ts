@@ -9,8 +9,9 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { waitFor } from '@ecps/testkit';
 import { AgentState, HEALTH_SERVICE, HEALTH_STATUS, MessageType, SW4RM_SERVICES, buildEnvelope, createClient } from '@ecps/sw4rm';
 import type { ClientOf } from '@ecps/sw4rm';
-import { NodeStatus, RegisterAgentRequest, StreamItem, WorkflowNode } from '@ecps/sw4rm/proto';
+import { HitlReasonType, NodeStatus, RegisterAgentRequest, StreamItem, WorkflowNode } from '@ecps/sw4rm/proto';
 import { parseControl, reportEnvelope } from '@ecps/sw4rm-scheduler';
+import { hitlDecisionEnvelope, parseHitlInvocation } from '@ecps/sw4rm-hitl';
 import { JwtKeyRing, issueToken } from '@ecps/trust';
 import { hubJwtVerification, startHub } from '../src/hub/start-hub';
 
@@ -134,6 +135,32 @@ describe('ecps hub', () => {
       expect(await probe(`127.0.0.1:${registry}`, register as never, req, good)).toBe(status.OK);
       expect(hub.registry.registry.get('agent-a')).toBeDefined();
     } finally {
+      await hub.stop();
+    }
+  }, 60_000);
+
+  it('HITL questions reach reviewers as HITL_INVOCATION envelopes; a reviewer answers with a decision envelope', async () => {
+    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir: tmp(), drainGraceMs: 0, env: {}, hitl: { reviewers: ['reviewer'] } });
+    const rc = createClient('router', `127.0.0.1:${hub.ports.router}`);
+    const hitl = createClient('hitl', `127.0.0.1:${hub.ports.scheduler}`, { timeoutMs: 30_000 });
+    const reviewer = new Agent(rc, 'reviewer');
+    const bystander = new Agent(rc, 'bystander');
+    try {
+      await waitFor(() => ['reviewer', 'bystander'].every((a) => hub.router.router.knownAgents().includes(a)), 'agents streaming');
+      const decision = hitl.decide({ reasonType: HitlReasonType.CONFLICT, context: new TextEncoder().encode('two writers on src/'), proposedActions: ['deny', 'approve'], priority: 0 });
+      await waitFor(() => reviewer.items.some((i) => i.msg!.messageType === MessageType.HITL_INVOCATION), 'the question at the reviewer');
+      const question = parseHitlInvocation(reviewer.items.find((i) => i.msg!.messageType === MessageType.HITL_INVOCATION)!.msg!)!;
+      expect(question).toMatchObject({ reason_type: 'CONFLICT', context: 'two writers on src/', proposed_actions: ['deny', 'approve'] });
+      // someone who is not a reviewer cannot answer; the reviewer can
+      await rc.sendMessage({ msg: hitlDecisionEnvelope('bystander', question.invocation_id, 'approve') });
+      await rc.sendMessage({ msg: hitlDecisionEnvelope('reviewer', question.invocation_id, 'deny', { rationale: 'serialise them' }) });
+      expect(await decision).toMatchObject({ action: 'deny', rationale: 'serialise them' });
+      expect(bystander.items.filter((i) => parseHitlInvocation(i.msg!))).toEqual([]); // questions go to reviewers only
+    } finally {
+      reviewer.call.cancel();
+      bystander.call.cancel();
+      rc.close();
+      hitl.close();
       await hub.stop();
     }
   }, 60_000);

@@ -33,6 +33,7 @@ interface HubFlags {
   repo?: string[];
   hitlDeadline?: number;
   hitlFallback?: string;
+  hitlReviewer?: string[];
   jwtKey?: string;
   jwtKid?: string;
   jwtAlg?: string;
@@ -66,6 +67,7 @@ export function registerHub(program: Command): void {
     .option('--repo <id=path>', 'a git repository agents bind worktrees of (repeatable)', collect)
     .option('--hitl-deadline <ms>', 'HITL decisions not taken in time fall back (see --hitl-fallback) or fail', Number)
     .option('--hitl-fallback <action>', `decision taken at the HITL deadline (${HITL_ACTIONS.join('|')})`)
+    .option('--hitl-reviewer <agent>', 'an agent that gets HITL questions as envelopes and may answer them (repeatable)', collect)
     .option('--no-scheduler-inbox', 'do not subscribe the scheduler to the router (no agent reports)')
     .action(async (opts: HubFlags) => {
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
@@ -97,6 +99,7 @@ export function registerHub(program: Command): void {
           hitl: {
             ...(opts.hitlDeadline ? { deadlineMs: opts.hitlDeadline } : {}),
             ...(opts.hitlFallback ? { fallback: { action: opts.hitlFallback as (typeof HITL_ACTIONS)[number] } } : {}),
+            ...(opts.hitlReviewer ? { reviewers: opts.hitlReviewer } : {}),
           },
           schedulerInbox: opts.schedulerInbox,
           logger: stderr,

@@ -14,7 +14,7 @@ import type { AuthOptions, Envelope, ServerTlsOptions } from '@ecps/sw4rm';
 import { Envelope as EnvelopeCodec, HitlReasonType, StreamItem } from '@ecps/sw4rm/proto';
 import { startCoordination } from '@ecps/sw4rm-coordination';
 import type { RunningCoordination } from '@ecps/sw4rm-coordination';
-import { startHitl } from '@ecps/sw4rm-hitl';
+import { hitlInvocationEnvelope, parseHitlDecision, startHitl } from '@ecps/sw4rm-hitl';
 import type { FileHitlQueueOptions, RunningHitl } from '@ecps/sw4rm-hitl';
 import { startLogging } from '@ecps/sw4rm-logging';
 import { startNegotiation } from '@ecps/sw4rm-negotiation';
@@ -58,8 +58,11 @@ export interface HubOptions {
   tools?: readonly LocalToolSpec[] | string;
   /** Git repositories agents bind worktrees of (id → path); worktrees go under `<dataDir>/worktrees`. */
   repositories?: Readonly<Record<string, string>>;
-  /** HITL deadline and fallback (see @ecps/sw4rm-hitl). */
-  hitl?: Pick<FileHitlQueueOptions, 'deadlineMs' | 'fallback' | 'pollIntervalMs'>;
+  /**
+   * HITL deadline and fallback (see @ecps/sw4rm-hitl), and reviewers: agents that get every question as a
+   * HITL_INVOCATION envelope and may answer it with a decision envelope to the hub's inbox (agent `scheduler`).
+   */
+  hitl?: Pick<FileHitlQueueOptions, 'deadlineMs' | 'fallback' | 'pollIntervalMs'> & { reviewers?: readonly string[] };
   logger?: Logger;
   env?: Record<string, string | undefined>;
 }
@@ -200,7 +203,14 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     started.push(scheduler);
     const negotiation = await startNegotiation({ server: shared, logger, emit: (e, participants) => sendTo(participants, e), room: { store: state } });
     started.push(negotiation);
-    const hitl = await startHitl({ server: shared, dir: inData('hitl'), logger, ...options.hitl });
+    const { reviewers = [], ...hitlOptions } = options.hitl ?? {};
+    const hitl = await startHitl({
+      server: shared,
+      dir: inData('hitl'),
+      logger,
+      ...hitlOptions,
+      ...(reviewers.length ? { onInvocation: (p) => sendTo(reviewers, hitlInvocationEnvelope(HUB_AGENT_ID, p)) } : {}),
+    });
     started.push(hitl);
     const askHuman = async (reasonType: HitlReasonType, context: unknown) =>
       (await hitl.queue.decide({ reasonType, context: new TextEncoder().encode(JSON.stringify(context)), proposedActions: ['approve', 'deny'], priority: 0 })).action === 'approve';
@@ -257,12 +267,22 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         await shared.shutdown(1000);
       },
     });
+    /** A reviewer's decision envelope answers its question; anything else about HITL is logged and dropped. */
+    const answerFromEnvelope = (msg: Envelope) => {
+      try {
+        const d = parseHitlDecision(msg);
+        if (d) hitl.queue.answer(d.invocation_id, d.decision, { rationale: d.rationale, payload: new Uint8Array(Buffer.from(d.patch_b64, 'base64')), by: msg.producerId });
+      } catch (err) {
+        logger.warn('HITL decision envelope not applied', { from: msg.producerId, messageId: msg.messageId, error: String(err) });
+      }
+    };
     if (options.schedulerInbox ?? true) {
       await router.router.openStream(HUB_AGENT_ID, {
         write: (item) => {
           const { msg, seq } = StreamItem.decode(item);
           const report = msg && parseReport(msg);
           if (report) scheduler.scheduler.report(report.agentId, report.taskId, report.status, report.logs, report.output);
+          if (msg && reviewers.includes(msg.producerId)) answerFromEnvelope(msg);
           router.router
             .ackDelivery({ agentId: HUB_AGENT_ID, seq, messageId: msg?.messageId ?? '', outcome: 0 })
             .catch((err: unknown) => logger.warn('scheduler inbox could not ack a delivery (it will come again)', { seq: String(seq), error: String(err) }));
