@@ -201,7 +201,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
       },
     });
     started.push(scheduler);
-    const negotiation = await startNegotiation({ server: shared, logger, emit: (e, participants) => sendTo(participants, e), room: { store: state } });
+    const negotiation = await startNegotiation({ server: shared, logger, store: state, emit: (e, participants) => sendTo(participants, e), room: { store: state } });
     started.push(negotiation);
     const { reviewers = [], ...hitlOptions } = options.hitl ?? {};
     const hitl = await startHitl({
