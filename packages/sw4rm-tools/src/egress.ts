@@ -44,9 +44,9 @@ export class EgressProxy {
   /** Listens on `socketPath` and lets through only `allow` (`host:port`, host case-insensitive). */
   static async start(socketPath: string, allow: readonly string[]): Promise<EgressProxy> {
     const allowed = new Set(allow.map((a) => a.toLowerCase()));
-    let proxy!: EgressProxy;
-    const server = createServer((client) => proxy.serve(client, allowed));
-    proxy = new EgressProxy(server, socketPath);
+    const server = createServer();
+    const proxy = new EgressProxy(server, socketPath);
+    server.on('connection', (client: Socket) => proxy.serve(client, allowed));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socketPath, () => resolve());
