@@ -337,7 +337,7 @@ export class Sw4rmRouter {
   }
 
   /**
-   * AckDelivery (spec §3.1): true only for the owner's IN_FLIGHT row; the delete is durable before it answers.
+   * AckDelivery (spec §3.1): true only for the owner's IN_FLIGHT row; the delete is written (not fsync'd) before it answers.
    * @throws EcpsError PERMISSION_DENIED when the caller is not `agent_id`; IO_ERROR when the commit fails.
    */
   async ackDelivery(req: DeliveryAckRequest, identity?: string, auth: Authenticator = NO_AUTH): Promise<boolean> {
@@ -351,7 +351,9 @@ export class Sw4rmRouter {
     if (row.state !== 'IN_FLIGHT') return false;
     this.remove(row);
     try {
-      await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }]);
+      // handed to LevelDB before the answer (survives kill -9) but not fsync'd: a power loss can only bring the row
+      // back for a redelivery, which consumers tolerate anyway; an ack never waits for an fsync of its own
+      await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }], false);
     } catch (err) {
       row.state = 'PENDING';
       this.insert(row);
