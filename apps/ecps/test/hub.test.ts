@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { Client, credentials, status } from '@grpc/grpc-js';
+import { Client, Metadata, credentials, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { waitFor } from '@ecps/testkit';
 import { AgentState, HEALTH_SERVICE, HEALTH_STATUS, MessageType, SW4RM_SERVICES, buildEnvelope, createClient } from '@ecps/sw4rm';
 import type { ClientOf } from '@ecps/sw4rm';
-import { NodeStatus, StreamItem, WorkflowNode } from '@ecps/sw4rm/proto';
+import { HitlReasonType, NodeStatus, RegisterAgentRequest, StreamItem, WorkflowNode } from '@ecps/sw4rm/proto';
 import { parseControl, reportEnvelope } from '@ecps/sw4rm-scheduler';
-import { startHub } from '../src/hub/start-hub';
+import { hitlDecisionEnvelope, parseHitlInvocation } from '@ecps/sw4rm-hitl';
+import { JwtKeyRing, issueToken } from '@ecps/trust';
+import { hubJwtVerification, startHub } from '../src/hub/start-hub';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -32,8 +35,8 @@ function health(address: string, service: string): Promise<number> {
   );
 }
 
-/** Calls one RPC with an empty request and returns the status code it ends with (0 = OK). */
-function probe(address: string, def: { path: string; responseStream: boolean; requestSerialize(v: never): Buffer; responseDeserialize(b: Buffer): unknown }, request: unknown): Promise<number> {
+/** Calls one RPC (as SW4RM's reference clients do: plain grpc-js, no credentials unless given) and returns the status code it ends with (0 = OK). */
+function probe(address: string, def: { path: string; responseStream: boolean; requestSerialize(v: never): Buffer; responseDeserialize(b: Buffer): unknown }, request: unknown, metadata = new Metadata()): Promise<number> {
   const c = new Client(address, credentials.createInsecure());
   const deadline = Date.now() + 1500;
   return new Promise((resolve) => {
@@ -42,13 +45,13 @@ function probe(address: string, def: { path: string; responseStream: boolean; re
       resolve(code);
     };
     if (def.responseStream) {
-      const s = c.makeServerStreamRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, request, { deadline });
+      const s = c.makeServerStreamRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, request, metadata, { deadline });
       s.on('error', (e: ServiceError) => done(e.code));
       s.on('data', () => {
         s.cancel();
       });
       s.on('end', () => done(0));
-    } else c.makeUnaryRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, request, { deadline }, (e) => done(e ? e.code : 0));
+    } else c.makeUnaryRequest(def.path, def.requestSerialize as (v: unknown) => Buffer, def.responseDeserialize, request, metadata, { deadline }, (e) => done(e ? e.code : 0));
   });
 }
 
@@ -90,6 +93,74 @@ describe('ecps hub', () => {
       expect(rpcs).toBe(57);
       expect(unimplemented).toEqual([]);
     } finally {
+      await hub.stop();
+    }
+  }, 60_000);
+
+  it('with --jwt-* every service refuses callers without a valid token (issuer and audience checked)', async () => {
+    const dir = tmp();
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(join(dir, 'jwt.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+    expect(() => hubJwtVerification({ keyFile: join(dir, 'jwt.pub'), kid: 'k1', issuer: 'ops', audience: '' })).toThrow(/issuer and the expected audience/);
+    const jwt = hubJwtVerification({ keyFile: join(dir, 'jwt.pub'), kid: 'k1', issuer: 'ops', audience: 'sw4rm-hub' });
+    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir: dir, drainGraceMs: 0, env: {}, auth: { jwt } });
+    const ring = new JwtKeyRing({ kid: 'k1', alg: 'EdDSA', key: privateKey });
+    const bearer = (token: string) => {
+      const m = new Metadata();
+      m.set('authorization', `Bearer ${token}`);
+      return m;
+    };
+    const agent = { id: 'agent-a', kind: 'service' as const, roles: [] };
+    const good = bearer(await issueToken(agent, { ring, issuer: 'ops', audience: 'sw4rm-hub' }));
+    const otherAudience = bearer(await issueToken(agent, { ring, issuer: 'ops', audience: 'elsewhere' }));
+    const otherIssuer = bearer(await issueToken(agent, { ring, issuer: 'someone', audience: 'sw4rm-hub' }));
+    try {
+      const { router, registry, scheduler } = hub.ports;
+      const portOf = (name: string) => (name === 'router' ? router : name === 'registry' ? registry : scheduler);
+      const admitted: string[] = [];
+      for (const [name, { grpc, generic }] of Object.entries(SW4RM_SERVICES)) {
+        const address = `127.0.0.1:${portOf(name)}`;
+        expect(await health(address, generic.fullName)).toBe(HEALTH_STATUS.SERVING); // probes stay open
+        for (const [key, def] of Object.entries(grpc)) {
+          const request = (generic.methods as unknown as Record<string, { requestType: { create(): unknown } }>)[key]!.requestType.create();
+          if ((await probe(address, def as never, request)) !== status.UNAUTHENTICATED) admitted.push(def.path);
+        }
+      }
+      expect(admitted).toEqual([]);
+      const register = Object.values(SW4RM_SERVICES.registry.grpc).find((d) => d.path.endsWith('/RegisterAgent'))!;
+      const req = RegisterAgentRequest.fromPartial({ agent: { agentId: 'agent-a' } });
+      expect(await probe(`127.0.0.1:${registry}`, register as never, req, otherAudience)).toBe(status.UNAUTHENTICATED);
+      expect(await probe(`127.0.0.1:${registry}`, register as never, req, otherIssuer)).toBe(status.UNAUTHENTICATED);
+      expect(await probe(`127.0.0.1:${registry}`, register as never, RegisterAgentRequest.fromPartial({ agent: { agentId: 'agent-b' } }), good)).toBe(status.PERMISSION_DENIED);
+      expect(await probe(`127.0.0.1:${registry}`, register as never, req, good)).toBe(status.OK);
+      expect(hub.registry.registry.get('agent-a')).toBeDefined();
+    } finally {
+      await hub.stop();
+    }
+  }, 60_000);
+
+  it('HITL questions reach reviewers as HITL_INVOCATION envelopes; a reviewer answers with a decision envelope', async () => {
+    const hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir: tmp(), drainGraceMs: 0, env: {}, hitl: { reviewers: ['reviewer'] } });
+    const rc = createClient('router', `127.0.0.1:${hub.ports.router}`);
+    const hitl = createClient('hitl', `127.0.0.1:${hub.ports.scheduler}`, { timeoutMs: 30_000 });
+    const reviewer = new Agent(rc, 'reviewer');
+    const bystander = new Agent(rc, 'bystander');
+    try {
+      await waitFor(() => ['reviewer', 'bystander'].every((a) => hub.router.router.knownAgents().includes(a)), 'agents streaming');
+      const decision = hitl.decide({ reasonType: HitlReasonType.CONFLICT, context: new TextEncoder().encode('two writers on src/'), proposedActions: ['deny', 'approve'], priority: 0 });
+      await waitFor(() => reviewer.items.some((i) => i.msg!.messageType === MessageType.HITL_INVOCATION), 'the question at the reviewer');
+      const question = parseHitlInvocation(reviewer.items.find((i) => i.msg!.messageType === MessageType.HITL_INVOCATION)!.msg!)!;
+      expect(question).toMatchObject({ reason_type: 'CONFLICT', context: 'two writers on src/', proposed_actions: ['deny', 'approve'] });
+      // someone who is not a reviewer cannot answer; the reviewer can
+      await rc.sendMessage({ msg: hitlDecisionEnvelope('bystander', question.invocation_id, 'approve') });
+      await rc.sendMessage({ msg: hitlDecisionEnvelope('reviewer', question.invocation_id, 'deny', { rationale: 'serialise them' }) });
+      expect(await decision).toMatchObject({ action: 'deny', rationale: 'serialise them' });
+      expect(bystander.items.filter((i) => parseHitlInvocation(i.msg!))).toEqual([]); // questions go to reviewers only
+    } finally {
+      reviewer.call.cancel();
+      bystander.call.cancel();
+      rc.close();
+      hitl.close();
       await hub.stop();
     }
   }, 60_000);

@@ -8,6 +8,7 @@ import { ErrorCode, KvJsonTable, NO_AUTH, durationToMs, normaliseEnum } from '@e
 import type { Authenticator, Empty, KvStore } from '@ecps/sw4rm';
 import { HandoffRequest, HandoffStatus } from '@ecps/sw4rm/proto';
 import type {
+  BudgetEnvelope,
   CancelDelegation,
   CancelDelegationResponse,
   CompleteHandoffRequest,
@@ -66,6 +67,9 @@ const DEFAULT_POLICY: SwarmDelegationPolicy = {
 };
 
 const TERMINAL = new Set([HandoffStatus.REJECTED, HandoffStatus.COMPLETED, HandoffStatus.EXPIRED]);
+
+/** The budget's absolute deadline in ms, Infinity when it sets none. */
+const deadlineOf = (req: HandoffRequest) => (req.budget && req.budget.deadlineEpochMs > 0n ? Number(req.budget.deadlineEpochMs) : Infinity);
 const MIN_CANCEL_GRACE_MS = 5000;
 
 /** Handoff state and RPC semantics. */
@@ -93,6 +97,7 @@ export class HandoffService {
         s.records.set(id, { rec, request: HandoffRequest.fromJSON(rec.request) });
         if (rec.endedAtMs !== undefined) s.ended.set(id, rec.endedAtMs);
         else if (rec.status === HandoffStatus.PENDING) s.armExpiry(id, rec.expiresAtMs);
+        else if (rec.status === HandoffStatus.ACCEPTED) s.armBudget(id);
       }
     }
     return s;
@@ -114,15 +119,16 @@ export class HandoffService {
     auth.authorize(identity, req.fromAgent, 'request handoffs');
     if (this.records.has(req.requestId)) throw new EcpsError('ALREADY_EXISTS', `handoff ${req.requestId} exists`);
     const now = this.clock.now();
-    const b = req.budget;
+    const b = this.carriedBudget(req, now);
     if (b && b.maxDelegationDepth > 0 && b.currentDepth >= b.maxDelegationDepth) {
       throw new EcpsError('CONFLICT', `delegation_depth_exceeded: depth ${b.currentDepth} ≥ max ${b.maxDelegationDepth}`);
     }
     if (b && b.deadlineEpochMs > 0n && Number(b.deadlineEpochMs) <= now) throw new EcpsError('CONFLICT', 'budget_exhausted: deadline passed');
+    if (b) req = { ...req, budget: b };
     if (!req.toAgent) {
       if (!this.capable(req).length) throw new EcpsError('CONFLICT', `no_capable_agent: nobody holds ${req.capabilitiesRequired.join(',') || '(no capabilities)'}`);
     } else if (req.toAgent === req.fromAgent) throw new ValidationError('INVALID_ARGUMENT', 'to_agent must differ from from_agent');
-    const timeout = durationToMs(req.timeout, this.options.defaultTimeoutMs ?? 300_000);
+    const timeout = Math.min(durationToMs(req.timeout, this.options.defaultTimeoutMs ?? 300_000), deadlineOf(req) - now);
     const rec: HandoffRecord = {
       request: HandoffRequest.toJSON(req),
       status: HandoffStatus.PENDING,
@@ -151,6 +157,7 @@ export class HandoffService {
     const h = this.pending(res.requestId);
     if (!this.routableTo(h, res.acceptingAgent, this.clock.now())) throw new EcpsError('CONFLICT', `handoff ${res.requestId} is not offered to ${res.acceptingAgent}`);
     await this.transition(res.requestId, { status: HandoffStatus.ACCEPTED, acceptingAgent: res.acceptingAgent });
+    this.armBudget(res.requestId);
     this.tell(h.request.fromAgent, { kind: 'accepted', requestId: res.requestId, by: res.acceptingAgent });
     return {};
   }
@@ -241,6 +248,44 @@ export class HandoffService {
   close(): void {
     for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.timers.clear();
+  }
+
+  /**
+   * The budget a request carries: its own, tightened by every handoff its sender is working on (ACCEPTED by it), so
+   * delegating never escapes a budget — depth one deeper than the sender's, the smaller non-zero depth limit, token
+   * budget and deadline (a wall-time allowance becomes a deadline). Undefined when nothing sets a budget.
+   */
+  private carriedBudget(req: HandoffRequest, now: number): BudgetEnvelope | undefined {
+    const own = req.budget;
+    const parents = [...this.records.values()].filter((h) => h.rec.status === HandoffStatus.ACCEPTED && h.rec.acceptingAgent === req.fromAgent && h.request.budget);
+    if (!own && !parents.length) return undefined;
+    const minSet = (values: bigint[]) => values.filter((v) => v > 0n).reduce<bigint>((a, v) => (a === 0n || v < a ? v : a), 0n);
+    const all = [...(own ? [own] : []), ...parents.map((h) => h.request.budget!)];
+    const ownDeadline = own && own.wallTimeRemainingMs > 0n ? BigInt(now) + own.wallTimeRemainingMs : 0n;
+    const deadline = minSet([...all.map((x) => x.deadlineEpochMs), ownDeadline]);
+    return {
+      tokenBudgetRemaining: minSet(all.map((x) => x.tokenBudgetRemaining)),
+      wallTimeRemainingMs: deadline > 0n ? (deadline > BigInt(now) ? deadline - BigInt(now) : 0n) : 0n,
+      deadlineEpochMs: deadline,
+      currentDepth: Math.max(own?.currentDepth ?? 0, ...parents.map((h) => h.request.budget!.currentDepth + 1)),
+      maxDelegationDepth: Number(minSet(all.map((x) => BigInt(x.maxDelegationDepth)))),
+    };
+  }
+
+  /** An ACCEPTED handoff whose budget deadline passes before completion is cancelled: EXPIRED `budget_exhausted`. */
+  private armBudget(requestId: string): void {
+    const h = this.records.get(requestId);
+    const deadline = h ? deadlineOf(h.request) : Infinity;
+    if (!h || deadline === Infinity) return;
+    this.arm(requestId, Math.max(0, deadline - this.clock.now()), () => {
+      const cur = this.records.get(requestId);
+      if (cur?.rec.status !== HandoffStatus.ACCEPTED) return;
+      this.tell(cur.rec.acceptingAgent, { kind: 'cancel', requestId, reason: 'budget_exhausted', graceMs: 0 });
+      this.transition(requestId, { status: HandoffStatus.EXPIRED, message: 'budget_exhausted: deadline passed' }).then(
+        () => this.tell(cur.request.fromAgent, { kind: 'expired', requestId, reason: 'budget_exhausted' }),
+        (err: unknown) => this.logger.error('handoff budget expiry not saved', { requestId, error: String(err) }),
+      );
+    });
   }
 
   private capable(req: HandoffRequest): string[] {

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
 import { ManualClock } from '@ecps/core';
 import { ErrorCode, createClient, durationFromMs } from '@ecps/sw4rm';
-import { HandoffStatus, NodeStatus, TriggerType, WorkflowNode } from '@ecps/sw4rm/proto';
+import { HandoffRequest, HandoffResponse, HandoffStatus, NodeStatus, TriggerType, WorkflowNode } from '@ecps/sw4rm/proto';
 import type { WorkflowDefinition } from '@ecps/sw4rm/proto';
 import { LevelKvStore } from '@ecps/sw4rm-store';
 import { waitFor } from '@ecps/testkit';
@@ -98,6 +98,31 @@ describe('HandoffService over gRPC (spec §3.12)', () => {
     expect((await s2.getPendingHandoffs({ agentId: 'w' })).pendingRequests.map((r) => [r.requestId, [...r.contextSnapshot]])).toEqual([['long', [1, 2]]]);
     s2.close();
     await store.close();
+  });
+
+  it('a handoff carries its budget down the delegation chain and ends EXPIRED budget_exhausted at its deadline', async () => {
+    const clock = new ManualClock();
+    const told: string[] = [];
+    const s = await HandoffService.open({ clock, notify: (agent, e) => void told.push(`${agent}:${e.kind}:${'reason' in e ? e.reason : ''}`) });
+    const ask = (requestId: string, fromAgent: string, toAgent: string, budget?: Partial<HandoffRequest['budget']>) =>
+      s.requestHandoff(HandoffRequest.fromPartial({ requestId, fromAgent, toAgent, ...(budget ? { budget } : {}) }));
+    const t0 = clock.now();
+    await ask('h1', 'planner', 'b', { maxDelegationDepth: 2, wallTimeRemainingMs: 10_000n, tokenBudgetRemaining: 500n });
+    await s.acceptHandoff(HandoffResponse.fromPartial({ requestId: 'h1', accepted: true, acceptingAgent: 'b' }));
+    clock.advance(4000);
+    // b delegates with no budget of its own (or a bigger one): it still carries h1's
+    await ask('h2', 'b', 'c', { tokenBudgetRemaining: 9_000n });
+    const [carried] = (await s.getPendingHandoffs({ agentId: 'c' })).pendingRequests;
+    expect(carried!.budget).toEqual({ currentDepth: 1, maxDelegationDepth: 2, deadlineEpochMs: BigInt(t0 + 10_000), wallTimeRemainingMs: 6000n, tokenBudgetRemaining: 500n });
+    await s.acceptHandoff(HandoffResponse.fromPartial({ requestId: 'h2', accepted: true, acceptingAgent: 'c' }));
+    await expect(ask('h3', 'c', 'd')).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('delegation_depth_exceeded') });
+    clock.advance(6000); // h1's deadline: both accepted handoffs are cancelled
+    await waitFor(() => s.get('h1')?.status === HandoffStatus.EXPIRED && s.get('h2')?.status === HandoffStatus.EXPIRED, 'budget expiry');
+    expect(s.get('h2')!.message).toBe('budget_exhausted: deadline passed');
+    expect(told).toEqual(expect.arrayContaining(['b:cancel:budget_exhausted', 'c:cancel:budget_exhausted', 'planner:expired:budget_exhausted']));
+    expect(await s.completeHandoff({ requestId: 'h2', status: HandoffStatus.COMPLETED })).toMatchObject({ success: false });
+    await expect(ask('h4', 'b', 'c')).resolves.toEqual({}); // b holds no live handoff any more: nothing to carry
+    s.close();
   });
 });
 

@@ -58,6 +58,8 @@ export interface FileHitlQueueOptions {
   fallback?: { action: HitlAction; rationale?: string };
   /** Answered invocations are kept this long (a retry gets the same answer); default 3 600 000 ms. */
   retentionMs?: number;
+  /** Told about each new question once (e.g. to send it to reviewers as a HITL_INVOCATION envelope); errors are logged. */
+  onInvocation?(pending: PendingHitl): void | Promise<void>;
   clock?: Clock;
   logger?: Logger;
 }
@@ -128,10 +130,28 @@ export class FileHitlQueue implements HitlBackend {
         if (deadlineMs) w.deadline = this.clock.setTimeout(() => this.onDeadline(id), deadlineMs);
         this.waiting.set(id, w);
         this.logger.info('HITL decision requested', { id, reason: entry.reason_type });
+        const announce = this.options.onInvocation;
+        if (announce) {
+          Promise.resolve()
+            .then(() => announce({ ...entry }))
+            .catch((err: unknown) => this.logger.warn('HITL invocation not announced', { id, error: String(err) }));
+        }
       }
       w.waiters.push({ resolve, reject });
       this.arm();
     });
+  }
+
+  /**
+   * Answers a pending invocation now (a reviewer's decision envelope, a UI): recorded like `ecps hitl answer`, and
+   * the waiting callers are answered at once.
+   * @throws ValidationError INVALID_ARGUMENT; EcpsError NOT_FOUND (not pending), ALREADY_EXISTS (answered).
+   */
+  answer(id: string, action: string, options: { rationale?: string; payload?: Uint8Array; by?: string } = {}): StoredDecision {
+    const d = answerHitl(this.options.dir, id, action, { ...options, clock: this.clock });
+    const w = this.waiting.get(id);
+    if (w) this.settle(id, w, d);
+    return d;
   }
 
   /** Pending invocations, oldest first (what `ecps hitl list` shows). */

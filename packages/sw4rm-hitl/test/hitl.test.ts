@@ -7,9 +7,10 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
 import { ManualClock } from '@ecps/core';
 import { waitFor } from '@ecps/testkit';
-import { createClient } from '@ecps/sw4rm';
+import { MessageType, buildEnvelope, createClient } from '@ecps/sw4rm';
 import { HitlReasonType } from '@ecps/sw4rm/proto';
-import { FileHitlQueue, answerHitl, listPendingHitl, startHitl } from '../src/index';
+import { FileHitlQueue, answerHitl, hitlDecisionEnvelope, hitlInvocationEnvelope, listPendingHitl, parseHitlDecision, parseHitlInvocation, startHitl } from '../src/index';
+import type { PendingHitl } from '../src/index';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -68,5 +69,40 @@ describe('HitlService over gRPC (spec §3.14)', () => {
     clock.advance(10);
     expect((await again).action).toBe('approve');
     later.close();
+  });
+
+  it('questions go out as HITL_INVOCATION envelopes and a decision envelope answers them', async () => {
+    const dir = tmp();
+    const announced: PendingHitl[] = [];
+    const running = await startHitl({ port: 0, dir, pollIntervalMs: 60_000, onInvocation: (p) => void announced.push(p) });
+    const hitl = createClient('hitl', `127.0.0.1:${running.port}`, { timeoutMs: 20_000 });
+    try {
+      const decision = hitl.decide({ reasonType: HitlReasonType.TOOL_PRIVILEGE_ESCALATION, context: new Uint8Array([0xff, 0]), proposedActions: ['deny', 'approve'], priority: 2 });
+      await waitFor(() => announced.length === 1, 'the invocation announced');
+      const out = hitlInvocationEnvelope('hub', announced[0]!);
+      expect(out).toMatchObject({ messageType: MessageType.HITL_INVOCATION, correlationId: announced[0]!.id, producerId: 'hub' });
+      const seen = parseHitlInvocation(out)!;
+      expect(seen).toEqual({ invocation_id: announced[0]!.id, correlation_id: announced[0]!.id, reason_type: 'TOOL_PRIVILEGE_ESCALATION', priority: 2, proposed_actions: ['deny', 'approve'], suggested_action: 'deny', context_b64: '/wA=' });
+      // the reviewer answers with an envelope (the poll timer is an hour away: the answer takes effect at once)
+      const answer = hitlDecisionEnvelope('reviewer-1', seen.invocation_id, 'approve', { rationale: 'ok once', payload: enc('x') });
+      expect(answer.correlationId).toBe(seen.invocation_id);
+      const parsed = parseHitlDecision(answer)!;
+      running.queue.answer(parsed.invocation_id, parsed.decision, { rationale: parsed.rationale, payload: Buffer.from(parsed.patch_b64, 'base64'), by: answer.producerId });
+      const d = await decision;
+      expect({ action: d.action, rationale: d.rationale, payload: new TextDecoder().decode(d.decisionPayload) }).toEqual({ action: 'approve', rationale: 'ok once', payload: 'x' });
+      expect(announced).toHaveLength(1);
+      // other envelopes are not HITL; malformed HITL payloads are typed errors
+      expect(parseHitlDecision(out)).toBeUndefined();
+      expect(parseHitlInvocation(buildEnvelope({ producerId: 'p', messageType: MessageType.DATA, payload: '{}' }))).toBeUndefined();
+      const bad = (payload: string) => ({ ...answer, payload: enc(payload) });
+      for (const p of ['nope', '[]', '{"decision":"approve"}', `{"invocation_id":"${seen.invocation_id}","decision":"maybe"}`, `{"invocation_id":"x","decision":"deny","patch_b64":"%%"}`]) {
+        expect(() => parseHitlDecision(bad(p))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      }
+      expect(() => hitlDecisionEnvelope('r', 'x', 'maybe' as never)).toThrow(/decision must be one of/);
+      expect(() => running.queue.answer(seen.invocation_id, 'deny')).toThrow(/already decided/);
+    } finally {
+      hitl.close();
+      await running.stop();
+    }
   });
 });

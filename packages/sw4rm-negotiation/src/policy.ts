@@ -160,6 +160,16 @@ export class PolicyStore {
     return { ok: true, reason: '' };
   }
 
+  /** The effective policy derived for a negotiation, if any. */
+  effectiveOf(negotiationId: string): EffectivePolicy | undefined {
+    return this.effective.get(negotiationId)?.policy;
+  }
+
+  /** Puts back the effective policy of a negotiation restored from a store. */
+  restore(negotiationId: string, policy: EffectivePolicy, profile?: string): void {
+    this.effective.set(negotiationId, profile ? { policy, profile } : { policy });
+  }
+
   /** Drops everything recorded for a negotiation (called when it is forgotten). */
   forget(negotiationId: string): void {
     this.effective.delete(negotiationId);

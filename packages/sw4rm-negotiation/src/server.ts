@@ -68,7 +68,7 @@ export function addNegotiationServices(server: Sw4rmServer, s: { negotiation: Ne
 /** Starts the coordination services on `host:port`. @throws EcpsError IO_ERROR when the port cannot be bound. */
 export async function startNegotiation(options: StartNegotiationOptions = {}): Promise<RunningNegotiation> {
   const policies = new PolicyStore();
-  const negotiation = new NegotiationService({ ...options, policies });
+  const negotiation = await NegotiationService.open({ ...options, policies });
   const room = await NegotiationRoom.open({ ...(options.clock ? { clock: options.clock } : {}), ...options.room });
   const artifacts = new ArtifactStore();
   const services = { negotiation, policies, room, artifacts };

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { LevelKvStore } from '@ecps/sw4rm-store';
+import { waitFor } from '@ecps/testkit';
 import { ManualClock } from '@ecps/core';
 import { MessageType, createClient, durationFromMs } from '@ecps/sw4rm';
 import type { Envelope, KvOp, KvStore } from '@ecps/sw4rm';
-import { DecisionOutcome } from '@ecps/sw4rm/proto';
+import { DecisionOutcome, NegotiationPolicy } from '@ecps/sw4rm/proto';
 import { NegotiationRoom, NegotiationService, PolicyStore, startNegotiation } from '../src/index';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -177,5 +182,64 @@ describe('Negotiation Room persistence', () => {
     expect(n.get('n1')).toBeUndefined();
     expect(policies.isKnown('n1')).toBe(false);
     n.close();
+  });
+
+  it('negotiation steps survive a crash: a restarted service carries on (rounds, evaluations, events, policy, debate timeout)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'negotiation-'));
+    try {
+      const clock = new ManualClock();
+      const policies = new PolicyStore();
+      expect(await policies.setNegotiationPolicy({ policy: NegotiationPolicy.fromPartial({ maxRounds: 2, scoreThreshold: 0.6 }) })).toEqual({ ok: true, reason: '' });
+      let store = await LevelKvStore.open(join(dir, 'state'));
+      const first = await NegotiationService.open({ policies, clock, store });
+      const open = (negotiationId: string, debateTimeout?: number) =>
+        ({ negotiationId, participants: ['a', 'b'], correlationId: '', topic: `topic ${negotiationId}`, intensity: 0, debateTimeout: debateTimeout ? durationFromMs(debateTimeout) : undefined });
+      await first.open(open('n1'));
+      await first.propose({ negotiationId: 'n1', fromAgent: 'a', contentType: 'text/plain', payload: enc('plan A'), artifactType: 0 } as never);
+      await first.evaluate({ negotiationId: 'n1', fromAgent: 'a', confidenceScore: 0.9, notes: '' });
+      await first.evaluate({ negotiationId: 'n1', fromAgent: 'b', confidenceScore: 0.8, notes: 'fine' });
+      await first.open(open('slow', 10_000));
+      clock.advance(6000);
+      first.close();
+      await store.abandon(); // as kill -9 leaves it
+
+      const fresh = new PolicyStore(); // a new process: nothing in memory
+      store = await LevelKvStore.open(join(dir, 'state'));
+      const events: string[] = [];
+      const second = await NegotiationService.open({ policies: fresh, clock, store, emit: (e) => void events.push(JSON.parse(new TextDecoder().decode(e.payload)).kind) });
+      const n1 = second.get('n1')!;
+      expect(n1).toMatchObject({ state: 'OPEN', rounds: 1 });
+      expect([...n1.evaluations]).toEqual([['a', 0.9], ['b', 0.8]]);
+      expect(n1.events.map((e) => e['kind'])).toEqual(['open', 'policy', 'propose', 'evaluate', 'evaluate']);
+      expect((await fresh.getEffectivePolicy({ negotiationId: 'n1' })).effective?.policy).toMatchObject({ maxRounds: 2 });
+      await second.counter({ negotiationId: 'n1', fromAgent: 'b', contentType: 'text/plain', payload: enc('plan B'), artifactType: 0 } as never);
+      await expect(second.propose({ negotiationId: 'n1', fromAgent: 'a', contentType: 'text/plain', payload: enc('plan C'), artifactType: 0 } as never)).rejects.toMatchObject({ code: 'CONFLICT' }); // max_rounds 2 still applies
+      clock.advance(4000); // 'slow' was opened 10 s ago
+      expect(second.get('slow')?.state).toBe('ABORTED');
+      await waitFor(() => events.length === 2, 'the timeout saved and fanned out');
+      expect(events).toEqual(['counter', 'abort']);
+      second.close();
+      await store.close();
+      store = await LevelKvStore.open(join(dir, 'state'));
+      const third = await NegotiationService.open({ policies: new PolicyStore(), clock, store });
+      expect(third.get('n1')!.events.map((e) => e['kind'])).toEqual(['open', 'policy', 'propose', 'evaluate', 'evaluate', 'counter']);
+      expect(third.get('slow')).toMatchObject({ state: 'ABORTED' });
+      third.close();
+      // a step the store refuses is not taken: the error propagates and memory is as before
+      let failing = false;
+      const inner = store;
+      const flaky: KvStore = { load: (p) => inner.load(p), close: () => inner.close(), commit: (ops, d) => (failing ? Promise.reject(new Error('disk full')) : inner.commit(ops, d)) };
+      const fourth = await NegotiationService.open({ policies: new PolicyStore(), clock, store: flaky });
+      await fourth.open(open('n3'));
+      failing = true;
+      await expect(fourth.propose({ negotiationId: 'n3', fromAgent: 'a', contentType: 'text/plain', payload: enc('x'), artifactType: 0 } as never)).rejects.toThrow('disk full');
+      await expect(fourth.abort({ negotiationId: 'n3', reason: 'x' })).rejects.toThrow('disk full');
+      expect(fourth.get('n3')).toMatchObject({ state: 'OPEN', rounds: 0 });
+      expect(fourth.get('n3')!.events).toHaveLength(2);
+      fourth.close();
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

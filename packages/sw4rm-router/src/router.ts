@@ -337,7 +337,7 @@ export class Sw4rmRouter {
   }
 
   /**
-   * AckDelivery (spec §3.1): true only for the owner's IN_FLIGHT row; the delete is durable before it answers.
+   * AckDelivery (spec §3.1): true only for the owner's IN_FLIGHT row; the delete is written (not fsync'd) before it answers.
    * @throws EcpsError PERMISSION_DENIED when the caller is not `agent_id`; IO_ERROR when the commit fails.
    */
   async ackDelivery(req: DeliveryAckRequest, identity?: string, auth: Authenticator = NO_AUTH): Promise<boolean> {
@@ -351,7 +351,9 @@ export class Sw4rmRouter {
     if (row.state !== 'IN_FLIGHT') return false;
     this.remove(row);
     try {
-      await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }]);
+      // handed to LevelDB before the answer (survives kill -9) but not fsync'd: a power loss can only bring the row
+      // back for a redelivery, which consumers tolerate anyway; an ack never waits for an fsync of its own
+      await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }], false);
     } catch (err) {
       row.state = 'PENDING';
       this.insert(row);
@@ -442,14 +444,6 @@ export class Sw4rmRouter {
       },
       StreamIncoming: (call: ServerWritableStream<StreamRequest, Buffer>) => {
         const agentId = call.request.agentId;
-        if (!agentId) {
-          call.emit('error', { code: Status.INVALID_ARGUMENT, details: 'agent_id is required' });
-          return;
-        }
-        if (this.closed) {
-          call.emit('error', { code: Status.UNAVAILABLE, details: 'Router service is shutting down' });
-          return;
-        }
         let done: (() => void) | undefined;
         let gone = false;
         call.on('cancelled', () => {
@@ -463,16 +457,21 @@ export class Sw4rmRouter {
             if (!call.cancelled) call.emit('error', { code, details });
           },
         };
-        auth
-          .identify(call)
-          .then((identity) => this.openStream(agentId, sink, identity, auth))
-          .then(
-            (close) => {
-              done = close;
-              if (gone) close();
-            },
-            (err: unknown) => call.emit('error', fail(err)),
-          );
+        // identity first: a caller that proves nothing learns nothing, not even that its request was malformed
+        auth.identify(call).then(
+          (identity) => {
+            if (!agentId) return call.emit('error', { code: Status.INVALID_ARGUMENT, details: 'agent_id is required' });
+            if (this.closed) return call.emit('error', { code: Status.UNAVAILABLE, details: 'Router service is shutting down' });
+            return this.openStream(agentId, sink, identity, auth).then(
+              (close) => {
+                done = close;
+                if (gone) close();
+              },
+              (err: unknown) => call.emit('error', fail(err)),
+            );
+          },
+          (err: unknown) => call.emit('error', fail(err)),
+        );
       },
       AckDelivery: (call: ServerUnaryCall<DeliveryAckRequest, DeliveryAckResponse>, cb: sendUnaryData<DeliveryAckResponse>) => {
         auth

@@ -83,7 +83,19 @@ export interface SchedulerOptions {
   maxRunAttempts?: number;
   /** Durable store (namespaces `scheduler/…`); memory only when absent. */
   store?: KvStore;
+  /**
+   * Tasks one agent may run at the same time (`max_parallel_instances`; a function for per-agent / per-type
+   * limits); default 1. Never exceeded: RUN goes out only while fewer tasks are RUNNING or PREEMPTING.
+   */
+  maxParallel?: number | ((agentId: string) => number);
+  /**
+   * Whether a task with scope `a` may run alongside one with scope `b` (only asked when `maxParallel` > 1).
+   * Default: only non-empty, different scopes (an empty scope may touch anything: serialise).
+   */
+  canRunAlongside?(a: string, b: string): boolean;
 }
+
+const disjointScopes = (a: string, b: string) => a !== '' && b !== '' && a !== b;
 
 type ActivityRecord = ActivityEntry & { agentId: string };
 type SavedTask = Omit<Task, 'params'> & { params: string };
@@ -291,20 +303,39 @@ export class Scheduler {
 
   private dispatch(agentId: string): void {
     const mine = [...this.tasks.values()].filter((t) => t.agentId === agentId);
-    const running = mine.find((t) => t.state === 'RUNNING' || t.state === 'PREEMPTING');
+    const running = mine.filter((t) => t.state === 'RUNNING' || t.state === 'PREEMPTING');
     const now = this.clock.now();
-    const next = mine.filter((t) => t.state === 'QUEUED' && (t.notBeforeMs ?? 0) <= now).sort((a, b) => a.priority - b.priority || a.order - b.order)[0];
-    if (!next) return;
-    if (running) {
-      // preempt only for a strictly higher priority (numerically lower)
-      if (running.state === 'RUNNING' && next.priority < running.priority) this.preempt(running, `higher priority task ${next.taskId}`);
-      return;
+    const queued = mine.filter((t) => t.state === 'QUEUED' && (t.notBeforeMs ?? 0) <= now).sort((a, b) => a.priority - b.priority || a.order - b.order);
+    const limit = Math.max(1, this.maxParallelOf(agentId));
+    const alongside = this.options.canRunAlongside ?? disjointScopes;
+    for (const next of queued) {
+      if (running.length >= limit) {
+        // every slot taken: preempt the lowest-priority running task, only for a strictly higher priority, one at a time
+        if (running.some((t) => t.state === 'PREEMPTING')) return;
+        const victim = running.reduce((a, b) => (b.priority > a.priority || (b.priority === a.priority && b.order > a.order) ? b : a));
+        if (next.priority < victim.priority) this.preempt(victim, `higher priority task ${next.taskId}`);
+        return;
+      }
+      if (this.agentStates.get(agentId) === AgentState.SHUTTING_DOWN || this.agentStates.get(agentId) === AgentState.FAILED_STATE) return;
+      if (!running.every((r) => alongside(next.scope, r.scope))) continue; // overlapping scopes run one after the other
+      next.state = 'RUNNING';
+      running.push(next);
+      this.setAgentState(agentId, AgentState.RUNNING);
+      this.saveTask(next);
+      this.send({ op: 'RUN', agentId, taskId: next.taskId, params: next.params, contentType: next.contentType });
     }
-    if (this.agentStates.get(agentId) === AgentState.SHUTTING_DOWN || this.agentStates.get(agentId) === AgentState.FAILED_STATE) return;
-    next.state = 'RUNNING';
-    this.setAgentState(agentId, AgentState.RUNNING);
-    this.saveTask(next);
-    this.send({ op: 'RUN', agentId, taskId: next.taskId, params: next.params, contentType: next.contentType });
+  }
+
+  /** RUNNING → RUNNABLE once none of the agent's tasks runs any more. */
+  private runnableIfIdle(agentId: string): void {
+    if (this.agentStates.get(agentId) !== AgentState.RUNNING) return;
+    for (const t of this.tasks.values()) if (t.agentId === agentId && (t.state === 'RUNNING' || t.state === 'PREEMPTING')) return;
+    this.setAgentState(agentId, AgentState.RUNNABLE);
+  }
+
+  private maxParallelOf(agentId: string): number {
+    const m = this.options.maxParallel ?? 1;
+    return typeof m === 'number' ? m : m(agentId);
   }
 
   /** The transport refused a RUN: queue the task again after a backoff, FAILED after `maxRunAttempts`. */
@@ -312,7 +343,6 @@ export class Scheduler {
     const task = this.tasks.get(this.key(cmd.agentId, cmd.taskId ?? ''));
     if (!task || task.state !== 'RUNNING') return;
     task.runRefusals = (task.runRefusals ?? 0) + 1;
-    if (this.agentStates.get(task.agentId) === AgentState.RUNNING) this.setAgentState(task.agentId, AgentState.RUNNABLE);
     if (task.runRefusals >= (this.options.maxRunAttempts ?? 5)) {
       this.finish(task, 'FAILED', `control_refused: ${error instanceof Error ? error.message : String(error)}`);
       this.dispatch(task.agentId);
@@ -321,6 +351,7 @@ export class Scheduler {
     const delay = Math.min(30_000, 1000 * 2 ** (task.runRefusals - 1));
     task.state = 'QUEUED';
     task.notBeforeMs = this.clock.now() + delay;
+    this.runnableIfIdle(task.agentId);
     this.saveTask(task);
     this.arm(`retry:${this.key(task.agentId, task.taskId)}`, delay, () => this.dispatch(task.agentId));
   }
@@ -353,7 +384,7 @@ export class Scheduler {
     this.finished.set(key, task.finishedAtMs);
     const hadEntry = this.activity.delete(key);
     this.nonPreemptibleUntil.delete(key);
-    if (this.agentStates.get(task.agentId) === AgentState.RUNNING) this.setAgentState(task.agentId, AgentState.RUNNABLE);
+    this.runnableIfIdle(task.agentId);
     this.saveTask(task, hadEntry && this.activityTable ? [this.activityTable.del(key)] : []);
     this.options.onFinished?.({ ...task });
   }

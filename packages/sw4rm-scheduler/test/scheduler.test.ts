@@ -196,3 +196,50 @@ describe('scheduler durability and refused commands (issue 14)', () => {
     await store.close();
   });
 });
+
+describe('scheduler max_parallel', () => {
+  const scoped = (taskId: string, scope: string, priority = 0) => ({ ...task(taskId, priority), scope });
+  const runningNow = (s: Scheduler, ids: string[]) => ids.filter((id) => ['RUNNING', 'PREEMPTING'].includes(s.task('a', id)?.state ?? ''));
+
+  it('never runs more than maxParallel tasks of an agent; a finished one frees its slot', async () => {
+    const { s, ops } = setup({ maxParallel: (agentId) => (agentId === 'a' ? 2 : 1) });
+    const ids = ['t1', 't2', 't3', 't4'];
+    for (const id of ids) await s.submitTask(scoped(id, `repo:x src/${id}`));
+    await s.submitTask({ ...scoped('b1', 'repo:x src/b1'), agentId: 'b' });
+    await s.submitTask({ ...scoped('b2', 'repo:x src/b2'), agentId: 'b' });
+    await flush();
+    expect(ops()).toEqual(['RUN:t1', 'RUN:t2', 'RUN:b1']);
+    expect(runningNow(s, ids)).toEqual(['t1', 't2']);
+    expect(s.agentState('a')).toBe(AgentState.RUNNING);
+    s.report('a', 't1', 'COMPLETED');
+    await flush();
+    expect(ops().at(-1)).toBe('RUN:t3');
+    expect(runningNow(s, ids)).toEqual(['t2', 't3']);
+    s.report('a', 't2', 'COMPLETED');
+    expect(s.agentState('a')).toBe(AgentState.RUNNING); // t3 and then t4 still run
+    s.report('a', 't3', 'COMPLETED');
+    s.report('a', 't4', 'COMPLETED');
+    expect(s.agentState('a')).toBe(AgentState.RUNNABLE);
+    expect(ops().filter((o) => o.startsWith('RUN:t'))).toEqual(['RUN:t1', 'RUN:t2', 'RUN:t3', 'RUN:t4']);
+  });
+
+  it('serialises overlapping (or empty) scopes, and with every slot taken preempts the lowest-priority task', async () => {
+    const { s, ops } = setup({ maxParallel: 2 });
+    await s.submitTask(scoped('x1', 'repo:x'));
+    await s.submitTask(scoped('x2', 'repo:x')); // same scope as x1: waits
+    await s.submitTask(scoped('any', '')); // may touch anything: waits
+    await s.submitTask(scoped('y1', 'repo:y', 5));
+    await flush();
+    expect(ops()).toEqual(['RUN:x1', 'RUN:y1']);
+    await s.submitTask(scoped('urgent', 'repo:z', -5));
+    await flush();
+    expect(ops().at(-1)).toBe('PREEMPT_REQUEST:y1'); // the lower-priority of the two running
+    s.report('a', 'y1', 'YIELDED');
+    await flush();
+    expect(ops().at(-1)).toBe('RUN:urgent');
+    s.report('a', 'x1', 'COMPLETED');
+    s.report('a', 'urgent', 'COMPLETED');
+    await flush();
+    expect(ops().slice(-2)).toEqual(['RUN:x2', 'RUN:y1']);
+  });
+});

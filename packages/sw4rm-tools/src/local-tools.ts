@@ -12,6 +12,7 @@ import type { ValidateFunction } from 'ajv';
 import { EcpsError, ValidationError } from '@ecps/core';
 import { durationToMs } from '@ecps/sw4rm';
 import type { ExecutionPolicy, ToolCall, ToolDescriptor } from '@ecps/sw4rm/proto';
+import { EgressProxy, NAMESPACE_FORWARDER } from './egress';
 
 /** One local tool: its descriptor fields and the command that runs it. */
 export interface LocalToolSpec {
@@ -21,6 +22,11 @@ export interface LocalToolSpec {
   command: readonly string[];
   /** Content type of stdout; default `application/json`. */
   outputContentType?: string;
+  /**
+   * Destinations (`host:port`) the tool may reach under `network_policy` EGRESS_RESTRICTED, through the HTTP proxy
+   * in its `HTTP_PROXY`/`HTTPS_PROXY`; without a list such calls are refused.
+   */
+  egressAllow?: readonly string[];
 }
 
 /** Where a call runs and how it is allowed to behave. */
@@ -41,7 +47,7 @@ export interface RunResult {
 }
 
 /** Error codes of tool failures (ToolError.error_code / the gRPC details prefix). */
-export type ToolFailure = 'WALL_TIMEOUT' | 'CPU_BUDGET_EXCEEDED' | 'CANCELLED' | 'TOOL_FAILED' | 'INVALID_OUTPUT' | 'TOOL_BUSY';
+export type ToolFailure = 'WALL_TIMEOUT' | 'CPU_BUDGET_EXCEEDED' | 'CANCELLED' | 'TOOL_FAILED' | 'INVALID_OUTPUT' | 'TOOL_BUSY' | 'EGRESS_DENIED';
 
 /** A failed tool run: `failure` says why (the gRPC status follows from the EcpsError code). */
 export class ToolRunError extends EcpsError {
@@ -49,7 +55,16 @@ export class ToolRunError extends EcpsError {
     readonly failure: ToolFailure,
     detail: string,
   ) {
-    const code = failure === 'WALL_TIMEOUT' ? 'TIMEOUT' : failure === 'CANCELLED' ? 'CANCELLED' : failure === 'CPU_BUDGET_EXCEEDED' || failure === 'TOOL_BUSY' ? 'RESOURCE_EXHAUSTED' : 'REMOTE_ERROR';
+    const code =
+      failure === 'WALL_TIMEOUT'
+        ? 'TIMEOUT'
+        : failure === 'CANCELLED'
+          ? 'CANCELLED'
+          : failure === 'CPU_BUDGET_EXCEEDED' || failure === 'TOOL_BUSY'
+            ? 'RESOURCE_EXHAUSTED'
+            : failure === 'EGRESS_DENIED'
+              ? 'PERMISSION_DENIED'
+              : 'REMOTE_ERROR';
     super(code, `${failure}: ${detail}`);
     this.name = 'ToolRunError';
   }
@@ -127,17 +142,19 @@ export class LocalTools {
 
   /**
    * Runs one call to completion.
-   * @throws ValidationError INVALID_ARGUMENT (arguments); EcpsError UNSUPPORTED (network policy that cannot be
-   *   enforced here); ToolRunError for timeouts, budgets, cancellation, failures and invalid output.
+   * @throws ValidationError INVALID_ARGUMENT (arguments); EcpsError UNSUPPORTED (network isolation unavailable
+   *   here), CONFLICT (EGRESS_RESTRICTED for a tool without `egressAllow`); ToolRunError for timeouts, budgets,
+   *   cancellation, failures, invalid output and EGRESS_DENIED (the tool tried a destination outside its list).
    */
   async run(call: ToolCall, ctx: RunContext = {}): Promise<RunResult> {
     const spec = this.specs.get(call.toolName);
     if (!spec) throw new EcpsError('NOT_FOUND', `unknown tool ${call.toolName}`);
     const policy = effectivePolicy(call, spec.descriptor);
     const args = this.arguments(call, spec);
-    if (policy.network === 'EGRESS_RESTRICTED') throw new EcpsError('UNSUPPORTED', 'network_policy EGRESS_RESTRICTED cannot be enforced here (use DENY_ALL or EGRESS_UNRESTRICTED)');
-    const isolate = policy.network === 'DENY_ALL';
-    if (isolate && !(await this.canIsolate())) throw new EcpsError('UNSUPPORTED', 'network_policy DENY_ALL needs network namespaces (unshare) on this host');
+    const restricted = policy.network === 'EGRESS_RESTRICTED';
+    if (restricted && !spec.egressAllow?.length) throw new EcpsError('CONFLICT', `egress_not_allowed: ${call.toolName} declares no egress destinations for EGRESS_RESTRICTED`);
+    const isolate = policy.network === 'DENY_ALL' || restricted;
+    if (isolate && !(await this.canIsolate())) throw new EcpsError('UNSUPPORTED', `network_policy ${policy.network} needs network namespaces (unshare) on this host`);
     const max = spec.descriptor.maxConcurrency ?? 0;
     const now = this.running.get(call.toolName) ?? 0;
     if (max > 0 && now >= max) throw new ToolRunError('TOOL_BUSY', `${call.toolName} already runs ${now} call(s) (max ${max})`);
@@ -183,12 +200,32 @@ export class LocalTools {
     return this.isolation;
   }
 
-  private once(spec: LocalToolSpec, args: Uint8Array, policy: ReturnType<typeof effectivePolicy>, isolate: boolean, ctx: RunContext): Promise<Omit<RunResult, 'attempts'>> {
+  /** One attempt; under EGRESS_RESTRICTED inside the allow-list proxy, which fails the run if it refused anything. */
+  private async once(spec: LocalToolSpec, args: Uint8Array, policy: ReturnType<typeof effectivePolicy>, isolate: boolean, ctx: RunContext): Promise<Omit<RunResult, 'attempts'>> {
+    if (policy.network !== 'EGRESS_RESTRICTED') return this.spawnTool(spec, spec.command, args, policy, isolate, ctx);
+    const dir = mkdtempSync(join(tmpdir(), 'sw4rm-egress-'));
+    const proxy = await EgressProxy.start(join(dir, 'proxy.sock'), spec.egressAllow ?? []);
+    try {
+      // loopback up (we are root of the fresh namespace), then the forwarder, which starts the tool
+      const command = ['sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, '-e', NAMESPACE_FORWARDER, proxy.socketPath, ...spec.command];
+      const result = await this.spawnTool(spec, command, args, policy, true, ctx).catch((err: unknown) => {
+        if (proxy.denied.length && !(err instanceof ToolRunError && err.failure === 'CANCELLED')) throw deniedError(spec, proxy.denied);
+        throw err;
+      });
+      if (proxy.denied.length) throw deniedError(spec, proxy.denied);
+      return result;
+    } finally {
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private spawnTool(spec: LocalToolSpec, command: readonly string[], args: Uint8Array, policy: ReturnType<typeof effectivePolicy>, isolate: boolean, ctx: RunContext): Promise<Omit<RunResult, 'attempts'>> {
     const scratch = ctx.cwd ? undefined : mkdtempSync(join(tmpdir(), 'sw4rm-tool-'));
     const cwd = ctx.cwd ?? scratch!;
     const minimal = policy.privilege === 'MINIMAL';
     const env = minimal ? { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: cwd, LANG: 'C.UTF-8' } : { ...process.env };
-    const [cmd, ...rest] = isolate ? ['unshare', '--user', '--map-root-user', '--net', '--', ...spec.command] : spec.command;
+    const [cmd, ...rest] = isolate ? ['unshare', '--user', '--map-root-user', '--net', '--', ...command] : command;
     const started = Date.now();
     return new Promise((resolve, reject) => {
       const child = spawn(cmd!, rest, { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -256,6 +293,9 @@ export class LocalTools {
     });
   }
 }
+
+const deniedError = (spec: LocalToolSpec, denied: readonly string[]) =>
+  new ToolRunError('EGRESS_DENIED', `${spec.descriptor.toolName} tried to reach ${[...new Set(denied)].join(', ')} (allowed: ${(spec.egressAllow ?? []).join(', ')})`);
 
 /** CPU time (user + system, ms) of a process from /proc, or undefined when it is gone or /proc is absent. */
 function cpuMsOf(pid: number): number | undefined {

@@ -46,6 +46,16 @@ const specs = (): LocalToolSpec[] => [
   { descriptor: { toolName: 'forever-ticks' }, command: node("setInterval(()=>process.stdout.write('tick\\n'),50)"), outputContentType: 'text/plain' },
   { descriptor: { toolName: 'where', needsWorktree: true }, command: node('process.stdout.write(JSON.stringify({cwd:process.cwd()}))') },
   { descriptor: { toolName: 'root-thing' }, command: node("process.stdout.write('{}')") },
+  {
+    // through its proxy (CONNECT) and directly to the same port; prints what each got
+    descriptor: { toolName: 'fetch' },
+    egressAllow: [`127.0.0.1:${peerPort}`],
+    command: node(
+      `${readArgs}const u=new URL(process.env.HTTPS_PROXY);const out={};let n=0;const done=()=>{if(++n===2)process.stdout.write(JSON.stringify(out))};` +
+        `require('http').request({host:u.hostname,port:u.port,method:'CONNECT',path:'127.0.0.1:'+a.port}).on('connect',(r,sk)=>{out.proxied=r.statusCode;sk.destroy();done()}).on('error',e=>{out.proxied=e.code;done()}).end();` +
+        `require('net').connect(a.port,'127.0.0.1').on('connect',function(){out.direct='connected';this.destroy();done()}).on('error',e=>{out.direct=e.code;done()})})`,
+    ),
+  },
 ];
 
 beforeAll(async () => {
@@ -92,7 +102,7 @@ describe('ToolService over gRPC (spec §3.14)', () => {
       await expect(t.call({ callId: 'n1', toolName: 'connect', args: enc({ port: peerPort }) })).rejects.toThrow(/TOOL_FAILED: connect exited 1/);
       const open = await t.call({ callId: 'n2', toolName: 'connect', args: enc({ port: peerPort }), policy: { networkPolicy: 'EGRESS_UNRESTRICTED' } });
       expect(JSON.parse(dec(open.data))).toEqual({ connected: true });
-      await expect(t.call({ callId: 'n3', toolName: 'connect', policy: { networkPolicy: 'EGRESS_RESTRICTED' } })).rejects.toMatchObject({ grpcCode: status.UNIMPLEMENTED });
+      await expect(t.call({ callId: 'n3', toolName: 'connect', policy: { networkPolicy: 'EGRESS_RESTRICTED' } })).rejects.toMatchObject({ grpcCode: status.FAILED_PRECONDITION }); // no allow-list
       await expect(t.call({ callId: 'w1', toolName: 'sleep', policy: { timeout: durationFromMs(300) } })).rejects.toMatchObject({ grpcCode: status.DEADLINE_EXCEEDED });
       await expect(t.call({ callId: 'w2', toolName: 'sleep', policy: { budgetWallMs: 300 } })).rejects.toThrow(/WALL_TIMEOUT/);
       await expect(t.call({ callId: 'cpu', toolName: 'spin', policy: { budgetCpuMs: 200, timeout: durationFromMs(20_000) } })).rejects.toMatchObject({ grpcCode: status.RESOURCE_EXHAUSTED, message: expect.stringMatching(/CPU_BUDGET_EXCEEDED/) });
@@ -100,6 +110,25 @@ describe('ToolService over gRPC (spec §3.14)', () => {
       t.close();
     }
   }, 60_000);
+
+  it('EGRESS_RESTRICTED: only allowed destinations, only through the proxy; anything else fails the call EGRESS_DENIED', async () => {
+    const t = createClient('tool', `127.0.0.1:${running.port}`, { timeoutMs: 20_000 });
+    const other = createServer((s) => s.end());
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const restricted = { networkPolicy: 'EGRESS_RESTRICTED' };
+      const ok = await t.call({ callId: 'e1', toolName: 'fetch', args: enc({ port: peerPort }), policy: restricted });
+      const seen = JSON.parse(dec(ok.data)) as { proxied: number; direct: string };
+      expect(seen.proxied).toBe(200);
+      expect(seen.direct).not.toBe('connected'); // no route around the proxy
+      const port = (other.address() as { port: number }).port;
+      const denied = t.call({ callId: 'e2', toolName: 'fetch', args: enc({ port }), policy: restricted });
+      await expect(denied).rejects.toMatchObject({ grpcCode: status.PERMISSION_DENIED, message: expect.stringContaining(`EGRESS_DENIED: fetch tried to reach 127.0.0.1:${port}`) });
+    } finally {
+      t.close();
+      other.close();
+    }
+  }, 30_000);
 
   it('streams frames with increasing frame_no and a final frame, also when cancelled', async () => {
     const t = client();

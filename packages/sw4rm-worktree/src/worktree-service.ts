@@ -4,7 +4,7 @@
 import type { Clock, Logger } from '@ecps/core';
 import { silentLogger, systemClock } from '@ecps/core';
 import { KvJsonTable, NO_AUTH, WorktreeManager } from '@ecps/sw4rm';
-import type { Authenticator, KvStore, WorktreeBinding, WorktreeHooks } from '@ecps/sw4rm';
+import type { Authenticator, BindRetryOptions, KvStore, WorktreeBinding, WorktreeHooks } from '@ecps/sw4rm';
 import type {
   BindRequest,
   BindResponse,
@@ -16,7 +16,7 @@ import type {
   UnbindRequest,
   UnbindResponse,
 } from '@ecps/sw4rm/proto';
-import { GitWorktrees } from './git-worktrees';
+import { GitWorktrees, WorktreeBindError } from './git-worktrees';
 import type { GitWorktreesOptions } from './git-worktrees';
 
 /** Options of {@link WorktreeService.open}. */
@@ -28,6 +28,10 @@ export interface WorktreeServiceOptions {
   afterBind?: WorktreeHooks['afterBind'];
   /** A switch with `requires_hitl` asks a person (HITL WORKTREE_OVERRIDE); resolve true to approve it, false to reject. */
   askHuman?(binding: WorktreeBinding): Promise<boolean>;
+  /** Retries of binds that failed with `filesystem_error` / `worktree_locked` (default 3, from 1 s doubling; notify after 60 s). */
+  bindRetry?: BindRetryOptions;
+  /** An agent is still BIND_FAILED `bindRetry.notifyAfterMs` after its bind failed. */
+  onBindStuck?: WorktreeHooks['onBindStuck'];
   /** Non-home TTL when ApproveSwitch sets none; default 300 000 ms. */
   defaultTtlMs?: number;
   /** Durable bindings (namespace `worktree`); memory only when absent. */
@@ -61,12 +65,16 @@ export class WorktreeService {
       clock: options.clock ?? systemClock,
       logger: s.logger,
       ...(options.defaultTtlMs !== undefined ? { defaultTtlMs: options.defaultTtlMs } : {}),
+      ...(options.bindRetry ? { bindRetry: options.bindRetry } : {}),
       store: { load: () => loaded, save: (bindings) => s.persist(bindings) },
       hooks: {
         beforeBind: async (repoId, worktreeId, current) => (await options.beforeBind?.(repoId, worktreeId, current)) ?? true,
-        bind: async (repoId, worktreeId) => {
+        bind: async (repoId, worktreeId, agentId) => {
+          const other = s.holder(repoId, worktreeId, agentId); // a retry must not take a worktree bound meanwhile
+          if (other) throw new WorktreeBindError('worktree_locked', `bound by ${other}`);
           await s.git.ensure(repoId, worktreeId);
         },
+        ...(options.onBindStuck ? { onBindStuck: options.onBindStuck } : {}),
         ...(options.afterBind ? { afterBind: options.afterBind } : {}),
         onHitlRequired: (binding) => s.escalate(binding),
       },
@@ -84,8 +92,6 @@ export class WorktreeService {
   async bind(req: BindRequest, identity?: string, auth: Authenticator = NO_AUTH): Promise<BindResponse> {
     auth.authorize(identity, req.agentId, 'bind worktrees');
     if (!req.agentId || !req.repoId || !req.worktreeId) return { ok: false, reason: 'validation_error: agent_id, repo_id and worktree_id are required' };
-    const other = this.holder(req.repoId, req.worktreeId, req.agentId);
-    if (other) return { ok: false, reason: `worktree_locked: bound by ${other}` };
     const r = await this.manager.bind(req.agentId, req.repoId, req.worktreeId);
     await this.lastWrite;
     return r;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // WorktreeService over real gRPC on real git worktrees of a temporary repository.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -49,7 +49,7 @@ describe('WorktreeService over gRPC (spec §3.9)', () => {
       expect(git('worktree', 'list', '--porcelain')).toContain('branch refs/heads/sw4rm/feature-1');
       expect(await w.bind({ agentId: 'a', repoId: 'app', worktreeId: 'feature-1' })).toEqual({ ok: true, reason: '' }); // same binding again
       expect(await w.bind({ agentId: 'a', repoId: 'app', worktreeId: 'other' })).toEqual({ ok: false, reason: 'already_bound' });
-      expect((await w.bind({ agentId: 'b', repoId: 'app', worktreeId: 'feature-1' })).reason).toBe('worktree_locked: bound by a');
+      expect((await w.bind({ agentId: 'b', repoId: 'app', worktreeId: 'feature-1' })).reason).toBe('worktree_locked');
       expect(await w.bind({ agentId: 'b', repoId: 'app', worktreeId: 'forbidden' })).toEqual({ ok: false, reason: 'policy_denied' });
       expect((await w.bind({ agentId: 'b', repoId: 'app', worktreeId: '..' })).reason).toBe('permission_denied');
       expect(await w.status({ agentId: 'b' })).toMatchObject({ state: 'BIND_FAILED' });
@@ -95,6 +95,28 @@ describe('WorktreeService over gRPC (spec §3.9)', () => {
       w.close();
       await running.stop();
       await store.close();
+    }
+  }, 60_000);
+
+  it('a bind that failed on the file system is retried with backoff (injected clock) and recovers', async () => {
+    const clock = new ManualClock();
+    const root = join(dir, 'retry-worktrees');
+    const running = await startWorktreeService({ port: 0, clock, git: { repositories: { app: repo }, root }, bindRetry: { initialDelayMs: 1000 } });
+    const w = createClient('worktree', `127.0.0.1:${running.port}`);
+    try {
+      mkdirSync(join(root, 'app', 'busy'), { recursive: true }); // a directory in the way: git cannot add the worktree
+      expect(await w.bind({ agentId: 'a', repoId: 'app', worktreeId: 'busy' })).toEqual({ ok: false, reason: 'filesystem_error' });
+      expect(running.worktrees.workdirOf('a')).toBeUndefined(); // no worktree tasks meanwhile
+      rmSync(join(root, 'app', 'busy'), { recursive: true });
+      clock.advance(999);
+      expect(await w.status({ agentId: 'a' })).toMatchObject({ state: 'BIND_FAILED' });
+      clock.advance(1);
+      await waitFor(() => running.worktrees.workdirOf('a') !== undefined, 'bound by the retry');
+      expect(await w.status({ agentId: 'a' })).toMatchObject({ state: 'BOUND_HOME' });
+      expect(existsSync(join(root, 'app', 'busy', '.git'))).toBe(true);
+    } finally {
+      w.close();
+      await running.stop();
     }
   }, 60_000);
 });

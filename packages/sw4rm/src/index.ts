@@ -36,7 +36,7 @@ export type { SendOutcome, AttemptRecord, OperationSnapshot, AckLifecycleOptions
 export type { EnvelopeHandler, MessageProcessorOptions, SubmitResult, DedupRecord } from './message-processor';
 export type { ActivityRecord, ActivitySnapshot, ActivityStorage, JsonFileStorageOptions, ActivityBufferOptions } from './activity-buffer';
 export type { FileLock } from './json-file';
-export type { WorktreeState, WorktreeEvent, WorktreeBinding, WorktreeHooks, WorktreeStore, WorktreeManagerOptions, WorktreeResult, BindFailure } from './worktree';
+export type { WorktreeState, WorktreeEvent, WorktreeBinding, WorktreeHooks, WorktreeStore, WorktreeManagerOptions, WorktreeResult, BindFailure, BindRetryOptions } from './worktree';
 export type { Sw4rmServiceName, RpcInfo } from './services';
 export type { CallOptions, ClientOptions, Sw4rmClient, ClientOf, RequestInput } from './client';
 export type { DeliveryVerdict, IncomingStreamOptions } from './incoming-stream';

@@ -38,11 +38,28 @@ export interface WorktreeHooks {
   /** Return false to refuse a bind (`policy_denied`, state unchanged). */
   beforeBind?(repoId: string, worktreeId: string, current: WorktreeBinding): boolean | Promise<boolean>;
   /** Performs the bind (e.g. checks the directory); throw `Error(<BindFailure>)` on failure. */
-  bind?(repoId: string, worktreeId: string): void | Promise<void>;
+  bind?(repoId: string, worktreeId: string, agentId: string): void | Promise<void>;
   afterBind?(binding: WorktreeBinding): void | Promise<void>;
   /** Called for switches with `requires_hitl` (HITL WORKTREE_OVERRIDE). */
   onHitlRequired?(binding: WorktreeBinding): void;
+  /** Called once when an agent is still BIND_FAILED `notifyAfterMs` after its bind failed (retries exhausted or not). */
+  onBindStuck?(binding: WorktreeBinding, reason: BindFailure): void;
 }
+
+/** Automatic retries of a failed bind (spec: at most 3, exponential backoff, notify after 60 s). */
+export interface BindRetryOptions {
+  /** Retries after the first failure; default 3 (0 = none). */
+  attempts?: number;
+  /** Delay before the first retry; default 1000 ms, doubling each time. */
+  initialDelayMs?: number;
+  /** Cap of one delay; default 30 000 ms. */
+  maxDelayMs?: number;
+  /** When `onBindStuck` fires (and a WARN is logged) if the agent is still BIND_FAILED; default 60 000 ms. */
+  notifyAfterMs?: number;
+}
+
+/** Failures a retry can cure (a busy or failing file system); the others are answers, not accidents. */
+const TRANSIENT_BIND_FAILURES: ReadonlySet<BindFailure> = new Set(['filesystem_error', 'worktree_locked']);
 
 /** Where bindings persist. */
 export interface WorktreeStore {
@@ -69,6 +86,8 @@ export interface WorktreeManagerOptions {
   logger?: Logger;
   /** Default non-home TTL; 300 000 ms. */
   defaultTtlMs?: number;
+  /** Retries of binds failing with `filesystem_error` / `worktree_locked` (timers on `clock`). */
+  bindRetry?: BindRetryOptions;
 }
 
 /** Result of bind/unbind. */
@@ -98,30 +117,83 @@ export class WorktreeManager {
     return { ...(this.bindings.get(agentId) ?? this.fresh(agentId)) };
   }
 
+  /**
+   * Binds `agentId` to `repoId/worktreeId` (from UNBOUND or BIND_FAILED). A transient failure leaves it BIND_FAILED
+   * and schedules bounded retries with exponential backoff (see {@link BindRetryOptions}); a new bind, an unbind or
+   * an unbind cancels them.
+   */
   async bind(agentId: string, repoId: string, worktreeId: string): Promise<WorktreeResult> {
     const b = this.bindings.get(agentId) ?? this.fresh(agentId);
     if (b.state === 'BOUND_HOME' && b.repoId === repoId && b.worktreeId === worktreeId) return { ok: true, reason: '' };
     if (b.state !== 'UNBOUND' && b.state !== 'BIND_FAILED') return { ok: false, reason: 'already_bound' };
     const hooks = this.options.hooks ?? {};
     if (hooks.beforeBind && !(await hooks.beforeBind(repoId, worktreeId, { ...b }))) return { ok: false, reason: 'policy_denied' };
+    this.stopRetries(agentId);
+    return this.attemptBind(b, repoId, worktreeId, 0, this.clock.now());
+  }
+
+  private async attemptBind(b: WorktreeBinding, repoId: string, worktreeId: string, retry: number, firstFailureMs: number): Promise<WorktreeResult> {
+    const hooks = this.options.hooks ?? {};
     try {
-      await hooks.bind?.(repoId, worktreeId);
+      await hooks.bind?.(repoId, worktreeId, b.agentId);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const reason = (['worktree_not_found', 'permission_denied', 'filesystem_error', 'worktree_locked'] as const).find((r) => msg.startsWith(r)) ?? 'filesystem_error';
-      this.apply(b, 'BIND_ERROR');
+      if (b.state !== 'BIND_FAILED') this.apply(b, 'BIND_ERROR');
+      this.scheduleRetry(b, repoId, worktreeId, reason, retry, retry === 0 ? this.clock.now() : firstFailureMs);
       return { ok: false, reason };
     }
+    this.stopRetries(b.agentId);
     Object.assign(b, { repoId, homeWorktreeId: worktreeId, worktreeId });
     this.apply(b, 'BIND_OK');
     await hooks.afterBind?.({ ...b });
     return { ok: true, reason: '' };
   }
 
+  private scheduleRetry(b: WorktreeBinding, repoId: string, worktreeId: string, reason: BindFailure, retry: number, firstFailureMs: number): void {
+    const opts = this.options.bindRetry ?? {};
+    const key = `retry:${b.agentId}`;
+    if (retry === 0) {
+      const notifyKey = `stuck:${b.agentId}`;
+      this.arm(notifyKey, opts.notifyAfterMs ?? 60_000, () => {
+        if (b.state !== 'BIND_FAILED') return;
+        this.logger.warn('worktree bind still failing', { agentId: b.agentId, repoId, worktreeId, reason, sinceMs: firstFailureMs });
+        this.options.hooks?.onBindStuck?.({ ...b }, reason);
+      });
+    }
+    if (!TRANSIENT_BIND_FAILURES.has(reason) || retry >= (opts.attempts ?? 3)) return;
+    const delay = Math.min(opts.maxDelayMs ?? 30_000, (opts.initialDelayMs ?? 1000) * 2 ** retry);
+    this.arm(key, delay, () => {
+      if (b.state !== 'BIND_FAILED') return;
+      void this.attemptBind(b, repoId, worktreeId, retry + 1, firstFailureMs).catch((err: unknown) => this.logger.error('worktree bind retry failed', { agentId: b.agentId, error: String(err) }));
+    });
+  }
+
+  private stopRetries(agentId: string): void {
+    for (const key of [`retry:${agentId}`, `stuck:${agentId}`]) {
+      const t = this.timers.get(key);
+      if (t !== undefined) this.clock.clearTimeout(t);
+      this.timers.delete(key);
+    }
+  }
+
+  private arm(key: string, ms: number, fn: () => void): void {
+    const old = this.timers.get(key);
+    if (old !== undefined) this.clock.clearTimeout(old);
+    this.timers.set(
+      key,
+      this.clock.setTimeout(() => {
+        this.timers.delete(key);
+        fn();
+      }, ms),
+    );
+  }
+
   unbind(agentId: string): WorktreeResult {
     const b = this.bindings.get(agentId);
     if (!b || b.state === 'UNBOUND') return { ok: true, reason: '' };
     if (b.state === 'SWITCH_PENDING') return { ok: false, reason: 'switch_pending' };
+    this.stopRetries(agentId);
     this.apply(b, 'UNBIND');
     Object.assign(b, { repoId: '', homeWorktreeId: '', worktreeId: '', pendingTarget: '' });
     this.persist();

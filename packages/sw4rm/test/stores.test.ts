@@ -185,4 +185,65 @@ describe('worktree binding (spec §3.9, checklist 13)', () => {
     m.close();
     reloaded.close();
   });
+
+  it('retries a transiently failed bind at most 3 times with exponential backoff, then notifies once', async () => {
+    const clock = new ManualClock();
+    const t0 = clock.now();
+    const attempts: number[] = [];
+    const stuck: string[] = [];
+    let healthy = false;
+    const m = new WorktreeManager({
+      clock,
+      bindRetry: { initialDelayMs: 100 },
+      hooks: {
+        bind: (_r, wt, agentId) => {
+          attempts.push(clock.now() - t0);
+          if (wt === 'denied') throw new Error('permission_denied');
+          if (!healthy || agentId === 'never') throw new Error('filesystem_error: disk busy');
+        },
+        onBindStuck: (b, reason) => void stuck.push(`${b.agentId}:${reason}`),
+      },
+    });
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) await Promise.resolve();
+    };
+    expect(await m.bind('a', 'r', 'home')).toEqual({ ok: false, reason: 'filesystem_error' });
+    expect(m.status('a').state).toBe('BIND_FAILED');
+    clock.advance(99);
+    expect(attempts).toEqual([0]);
+    clock.advance(1); // retry 1 at +100 ms: fails again
+    await settle();
+    healthy = true; // the disk is back for retry 2 at +300 ms
+    clock.advance(200);
+    await settle();
+    expect(attempts).toEqual([0, 100, 300]);
+    expect(m.status('a')).toMatchObject({ state: 'BOUND_HOME', worktreeId: 'home' });
+
+    const base = clock.now() - t0;
+    await m.bind('never', 'r', 'x');
+    for (const step of [100, 200, 400, 800, 1600]) {
+      clock.advance(step);
+      await settle();
+    }
+    expect(attempts.slice(3).map((t) => t - base)).toEqual([0, 100, 300, 700]); // 3 retries, then none
+    expect(stuck).toEqual([]);
+    clock.advance(60_000);
+    expect(stuck).toEqual(['never:filesystem_error']);
+    clock.advance(600_000);
+    expect(stuck).toHaveLength(1);
+
+    await m.bind('d', 'r', 'denied'); // not transient: no retry
+    const before = attempts.length;
+    clock.advance(10_000);
+    await settle();
+    expect(attempts.length).toBe(before);
+    healthy = false;
+    await m.bind('u', 'r', 'y');
+    expect(m.unbind('u').ok).toBe(true); // unbind cancels the retries
+    healthy = true;
+    clock.advance(10_000);
+    await settle();
+    expect(m.status('u').state).toBe('UNBOUND');
+    m.close();
+  });
 });

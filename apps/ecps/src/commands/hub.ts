@@ -26,6 +26,12 @@ interface HubFlags {
   repo?: string[];
   hitlDeadline?: number;
   hitlFallback?: HitlAction;
+  hitlReviewer?: string[];
+  jwtKey?: string;
+  jwtKid?: string;
+  jwtAlg?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
   schedulerInbox: boolean;
   json?: boolean;
 }
@@ -71,6 +77,7 @@ function hubOptions(opts: HubFlags, logger: Logger): HubOptions {
   options.hitl = {
     ...(opts.hitlDeadline !== undefined ? { deadlineMs: opts.hitlDeadline } : {}),
     ...(opts.hitlFallback ? { fallback: { action: opts.hitlFallback } } : {}),
+    ...(opts.hitlReviewer ? { reviewers: opts.hitlReviewer } : {}),
   };
   return options;
 }
@@ -94,12 +101,22 @@ const hub: EcpsCommand = (program, ctx) => {
     .option('--repo <id=path>', 'a git repository agents bind worktrees of (repeatable)', collect)
     .option('--hitl-deadline <ms>', 'milliseconds a person has to answer a HITL question before the fallback (or a failure)', integer({ min: 1 }))
     .addOption(new Option('--hitl-fallback <action>', 'decision taken at the HITL deadline').choices(HITL_ACTION_CHOICES))
+    .option('--hitl-reviewer <agent>', 'an agent that gets HITL questions as envelopes and may answer them (repeatable)', collect)
+    .option('--jwt-key <file>', 'key that verifies agents\' JWTs (PEM public key; the raw secret for HS256): every call then needs a bearer token')
+    .option('--jwt-kid <kid>', 'the key id the tokens carry, with --jwt-key')
+    .addOption(new Option('--jwt-alg <alg>', 'JWT algorithm, with --jwt-key (default EdDSA)').choices(['EdDSA', 'ES256', 'RS256', 'HS256']))
+    .option('--jwt-issuer <iss>', 'the issuer tokens must name, with --jwt-key')
+    .option('--jwt-audience <aud>', 'the audience tokens must name, with --jwt-key')
     .option('--no-scheduler-inbox', 'do not subscribe the scheduler to the router (it then gets no agent reports)')
     .addOption(jsonOption())
     .action(async (opts: HubFlags) => {
       const logger = stderrLogger(ctx.out);
       const options = hubOptions(opts, logger);
-      const { startHub } = await import('../hub/start-hub'); // loaded on use: `ecps --help` stays fast
+      const { hubJwtVerification, startHub } = await import('../hub/start-hub'); // loaded on use: `ecps --help` stays fast
+      if (opts.jwtKey) {
+        const jwt = hubJwtVerification({ keyFile: opts.jwtKey, kid: opts.jwtKid ?? '', issuer: opts.jwtIssuer ?? '', audience: opts.jwtAudience ?? '', ...(opts.jwtAlg ? { alg: opts.jwtAlg as 'EdDSA' } : {}) });
+        options.auth = { certificates: Boolean(opts.tlsClientCa), ...options.auth, jwt };
+      }
       const running = await startHub(options).catch((cause: unknown) => {
         // a bad $ROUTER_PORT, a network host without TLS: a usage error (exit 2), retrying the same command cannot help
         if (isEcpsError(cause, 'CONFIG_INVALID')) throw cause;

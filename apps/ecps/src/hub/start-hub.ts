@@ -5,7 +5,8 @@
 // one shared store for registry/scheduler/negotiation room/handoff/workflow/worktree/connector state, the HITL
 // queue and the event log. Services talk to agents through the router, each envelope only to its addressees.
 import { isAbsolute, join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { Logger } from '@ecps/core';
 import { EcpsError, ValidationError, silentLogger } from '@ecps/core';
 import { CommunicationClass, MessageType, Sw4rmServer, buildEnvelope, createAuthenticator } from '@ecps/sw4rm';
@@ -13,7 +14,7 @@ import type { AuthOptions, Envelope, ServerTlsOptions } from '@ecps/sw4rm';
 import { Envelope as EnvelopeCodec, HitlReasonType, StreamItem } from '@ecps/sw4rm/proto';
 import { startCoordination } from '@ecps/sw4rm-coordination';
 import type { RunningCoordination } from '@ecps/sw4rm-coordination';
-import { startHitl } from '@ecps/sw4rm-hitl';
+import { hitlInvocationEnvelope, parseHitlDecision, startHitl } from '@ecps/sw4rm-hitl';
 import type { FileHitlQueueOptions, RunningHitl } from '@ecps/sw4rm-hitl';
 import { startLogging } from '@ecps/sw4rm-logging';
 import { startNegotiation } from '@ecps/sw4rm-negotiation';
@@ -27,6 +28,8 @@ import { controlEnvelope, parseReport, startScheduler } from '@ecps/sw4rm-schedu
 import type { RunningScheduler } from '@ecps/sw4rm-scheduler';
 import { LevelKvStore } from '@ecps/sw4rm-store';
 import { LocalTools, startTools } from '@ecps/sw4rm-tools';
+import { JwtKeyRing } from '@ecps/trust';
+import type { JwtAlgorithm, VerifyTokenOptions } from '@ecps/trust';
 import type { LocalToolSpec, RunningTools } from '@ecps/sw4rm-tools';
 import { startWorktreeService } from '@ecps/sw4rm-worktree';
 import type { RunningWorktree } from '@ecps/sw4rm-worktree';
@@ -56,8 +59,11 @@ export interface HubOptions {
   tools?: readonly LocalToolSpec[] | string;
   /** Git repositories agents bind worktrees of (id → path); worktrees go under `<dataDir>/worktrees`. */
   repositories?: Readonly<Record<string, string>>;
-  /** HITL deadline and fallback (see @ecps/sw4rm-hitl). */
-  hitl?: Pick<FileHitlQueueOptions, 'deadlineMs' | 'fallback' | 'pollIntervalMs'>;
+  /**
+   * HITL deadline and fallback (see @ecps/sw4rm-hitl), and reviewers: agents that get every question as a
+   * HITL_INVOCATION envelope and may answer it with a decision envelope to the hub's inbox (agent `scheduler`).
+   */
+  hitl?: Pick<FileHitlQueueOptions, 'deadlineMs' | 'fallback' | 'pollIntervalMs'> & { reviewers?: readonly string[] };
   logger?: Logger;
   env?: Record<string, string | undefined>;
 }
@@ -79,6 +85,38 @@ export interface Hub {
   dataDir: string;
   /** Drains the router, stops every service, closes the stores. */
   stop(): Promise<void>;
+}
+
+/** Where the hub finds the key that verifies agents' JWTs, and what the tokens must say. */
+export interface HubJwtOptions {
+  /** PEM public (or private) key for EdDSA / ES256 / RS256; the raw shared secret for HS256. */
+  keyFile: string;
+  /** The `kid` the tokens carry in their header. */
+  kid: string;
+  /** Default EdDSA. */
+  alg?: JwtAlgorithm;
+  issuer: string;
+  audience: string;
+}
+
+const JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['EdDSA', 'ES256', 'RS256', 'HS256'];
+
+/**
+ * JWT verification options for {@link HubOptions.auth} from a key file (`ecps hub --jwt-*`): every call must then
+ * carry `authorization: Bearer <token>` signed by that key, for that issuer and audience.
+ * @throws ValidationError CONFIG_INVALID for a missing issuer, audience or kid, an unknown algorithm or an unreadable key.
+ */
+export function hubJwtVerification(options: HubJwtOptions): VerifyTokenOptions {
+  const alg = options.alg ?? 'EdDSA';
+  if (!JWT_ALGORITHMS.includes(alg)) throw new ValidationError('CONFIG_INVALID', `unknown JWT algorithm ${alg} (${JWT_ALGORITHMS.join(', ')})`);
+  if (!options.issuer || !options.audience || !options.kid) throw new ValidationError('CONFIG_INVALID', 'JWT verification needs the key id, the expected issuer and the expected audience');
+  try {
+    const raw = readFileSync(options.keyFile);
+    const key = alg === 'HS256' ? new Uint8Array(raw) : createPublicKey(raw);
+    return { ring: new JwtKeyRing({ kid: options.kid, alg, key }), algorithms: [alg], issuer: options.issuer, audience: options.audience };
+  } catch (err) {
+    throw new ValidationError('CONFIG_INVALID', `JWT key ${options.keyFile}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** An integer setting from the environment, read like the command-line flags. @throws EcpsError CONFIG_INVALID */
@@ -176,9 +214,16 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
       },
     });
     started.push(scheduler);
-    const negotiation = await startNegotiation({ server: shared, logger, emit: (e, participants) => sendTo(participants, e), room: { store: state } });
+    const negotiation = await startNegotiation({ server: shared, logger, store: state, emit: (e, participants) => sendTo(participants, e), room: { store: state } });
     started.push(negotiation);
-    const hitl = await startHitl({ server: shared, dir: inData('hitl'), logger, ...options.hitl });
+    const { reviewers = [], ...hitlOptions } = options.hitl ?? {};
+    const hitl = await startHitl({
+      server: shared,
+      dir: inData('hitl'),
+      logger,
+      ...hitlOptions,
+      ...(reviewers.length ? { onInvocation: (p) => sendTo(reviewers, hitlInvocationEnvelope(HUB_AGENT_ID, p)) } : {}),
+    });
     started.push(hitl);
     const askHuman = async (reasonType: HitlReasonType, context: unknown) =>
       (await hitl.queue.decide({ reasonType, context: new TextEncoder().encode(JSON.stringify(context)), proposedActions: ['approve', 'deny'], priority: 0 })).action === 'approve';
@@ -235,12 +280,22 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         await shared.shutdown(1000);
       },
     });
+    /** A reviewer's decision envelope answers its question; anything else about HITL is logged and dropped. */
+    const answerFromEnvelope = (msg: Envelope) => {
+      try {
+        const d = parseHitlDecision(msg);
+        if (d) hitl.queue.answer(d.invocation_id, d.decision, { rationale: d.rationale, payload: new Uint8Array(Buffer.from(d.patch_b64, 'base64')), by: msg.producerId });
+      } catch (err) {
+        logger.warn('HITL decision envelope not applied', { from: msg.producerId, messageId: msg.messageId, error: String(err) });
+      }
+    };
     if (options.schedulerInbox ?? true) {
       await router.router.openStream(HUB_AGENT_ID, {
         write: (item) => {
           const { msg, seq } = StreamItem.decode(item);
           const report = msg && parseReport(msg);
           if (report) scheduler.scheduler.report(report.agentId, report.taskId, report.status, report.logs, report.output);
+          if (msg && reviewers.includes(msg.producerId)) answerFromEnvelope(msg);
           router.router
             .ackDelivery({ agentId: HUB_AGENT_ID, seq, messageId: msg?.messageId ?? '', outcome: 0 })
             .catch((err: unknown) => logger.warn('scheduler inbox could not ack a delivery (it will come again)', { seq: String(seq), error: String(err) }));
