@@ -65,6 +65,8 @@ export class KubernetesDriver {
   private readonly runningSince = new Map<string, string>();
   private readonly startedAtMs: number;
   private closed = false;
+  /** Both watches have their first list: until then a cache may look empty and prove nothing. */
+  private watching = false;
 
   private constructor(private readonly options: KubernetesDriverOptions) {
     this.store = options.store;
@@ -99,6 +101,7 @@ export class KubernetesDriver {
     const driver = new KubernetesDriver(options);
     try {
       await Promise.all([driver.podInformer.start(), driver.deploymentInformer.start()]);
+      driver.watching = true;
     } catch (cause) {
       await driver.shutdown();
       throw new CodexError('spawn_failed', `cannot watch Kubernetes namespace ${options.config.namespace}: ${describe(cause)}`, { cause });
@@ -148,7 +151,7 @@ export class KubernetesDriver {
     const gone = new Promise<void>((resolve) => this.stopWaiters.set(id, resolve));
     const outcome = await this.perBot.run(id, async () => {
       let bot = await this.mustGet(id);
-      if (!this.deployment(id)) {
+      if (!this.liveDeployment(id) && bot.status !== 'stopping') {
         if (bot.desired_state === 'running' || bot.status === 'running' || bot.status === 'deploying') {
           bot = await this.store.update(id, (b) => (LIVE.has(b.status) && b.status !== 'stopping' ? applyBotEvent(applyBotEvent(b, { type: 'stop', reason }, this.clock.now()), { type: 'exited', exitCode: null, reason }, this.clock.now()) : { ...b, desired_state: 'stopped' }));
         }
@@ -251,7 +254,7 @@ export class KubernetesDriver {
 
   private onChange(object: k8s.KubernetesObject): void {
     const id = object.metadata?.annotations?.[BOT_ID_ANNOTATION];
-    if (!id || this.closed) return;
+    if (!id || this.closed || !this.watching) return;
     this.perBot.run(id, () => this.observe(id)).catch((error) => this.logger.error('codex kubernetes: cannot record a change', { bot_id: id, error: String(error) }));
   }
 

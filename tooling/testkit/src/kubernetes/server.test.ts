@@ -81,10 +81,10 @@ describe('Kubernetes test API server with @kubernetes/client-node', () => {
     const events: string[] = [];
     const request = await new k8s.Watch(kc).watch(`/api/v1/namespaces/${NS}/pods`, { labelSelector: 'app in (beta),tier' }, (type, pod: k8s.V1Pod) => events.push(`${type} ${pod.status?.phase ?? ''}`), () => undefined);
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('beta') });
-    await waitFor(() => events.includes('MODIFIED Running'));
+    await waitFor(() => events.includes('MODIFIED Running'), "events.includes('MODIFIED Running')");
     expect(events[0]).toBe('ADDED Pending');
     await apps.deleteNamespacedDeployment({ namespace: NS, name: 'beta' });
-    await waitFor(() => events.some((e) => e.startsWith('DELETED')));
+    await waitFor(() => events.some((e) => e.startsWith('DELETED')), "events.some((e) => e.startsWith('DELETED'))");
     request.abort();
     expect(server.objects('pods', NS, 'app=beta')).toEqual([]);
   });
@@ -94,7 +94,7 @@ describe('Kubernetes test API server with @kubernetes/client-node', () => {
     await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'resume-me' }, stringData: { TOKEN: 'x' } } });
     const seen: string[] = [];
     const request = await new k8s.Watch(kc).watch(`/api/v1/namespaces/${NS}/secrets`, { resourceVersion: from }, (type, s: k8s.V1Secret) => seen.push(`${type} ${s.metadata?.name}`), () => undefined);
-    await waitFor(() => seen.length === 1);
+    await waitFor(() => seen.length === 1, 'seen.length === 1');
     request.abort();
     expect(seen).toEqual(['ADDED resume-me']);
     for (let i = 0; i < 30; i++) await core.patchNamespacedSecret({ namespace: NS, name: 'resume-me', body: { metadata: { labels: { n: String(i) } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
@@ -135,9 +135,9 @@ describe('Kubernetes test API server with @kubernetes/client-node', () => {
     let text = '';
     out.on('data', (c: Buffer) => (text += c.toString()));
     const request = await new k8s.Log(kc).log(NS, pod!.metadata.name, 'bot', out, { follow: true });
-    await waitFor(() => text === 'one\ntwo\n');
+    await waitFor(() => text === 'one\ntwo\n', "text === 'one\\ntwo\\n'");
     server.appendLog(NS, pod!.metadata.name, 'three\n');
-    await waitFor(() => text.endsWith('three\n'));
+    await waitFor(() => text.endsWith('three\n'), "text.endsWith('three\\n')");
     request.abort();
   });
 });
