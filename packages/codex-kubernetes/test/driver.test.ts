@@ -38,8 +38,8 @@ function config(): KubernetesDriverConfig {
   };
 }
 
-async function until<T>(probe: () => Promise<T | undefined | false>, what: string): Promise<T> {
-  const deadline = Date.now() + cluster.patienceMs;
+async function until<T>(probe: () => Promise<T | undefined | false>, what: string, patienceMs = cluster.patienceMs): Promise<T> {
+  const deadline = Date.now() + patienceMs;
   for (;;) {
     const value = await probe();
     if (value) return value;
@@ -182,10 +182,11 @@ describe(`KubernetesDriver (${process.env['ECPS_TEST_KUBECONFIG'] ? 'real cluste
   (process.env['ECPS_TEST_KUBECONFIG'] ? it.skip : it)('runs 100 bots at once and stops them all', async () => {
     const ids = Array.from({ length: 100 }, (_, i) => `fleet_${i}`);
     for (const id of ids) await addBot(id, 'steady.py');
+    // ~4 requests a bot; @kubernetes/client-node opens a new TLS connection for each (about 20 ms here)
     await Promise.all(ids.map((id) => driver.start(id)));
-    await until(async () => (await registry.bots.list({ status: 'running', limit: 1000 })).bots.filter((b) => b.id.startsWith('fleet_')).length === 100 || undefined, '100 running');
+    await until(async () => (await registry.bots.list({ status: 'running', limit: 1000 })).bots.filter((b) => b.id.startsWith('fleet_')).length === 100 || undefined, '100 running', 60_000);
     expect(new Set(ids.map(deploymentName)).size).toBe(100);
     await Promise.all(ids.map((id) => driver.stop(id)));
     expect((await registry.bots.list({ status: 'stopped', limit: 1000 })).bots.filter((b) => b.id.startsWith('fleet_')).length).toBe(100);
-  }, 60_000);
+  }, 120_000);
 });
