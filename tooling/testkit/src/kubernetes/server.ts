@@ -45,7 +45,7 @@ export interface KubernetesApiServer {
   appendLog(namespace: string, pod: string, text: string, container?: string): void;
   /** Resolves when the controller has reacted to every change so far. */
   settled(): Promise<void>;
-  /** Requests served, by `METHOD path` without the query (what a test can assert a client did, e.g. no polling). */
+  /** Requests served, by `METHOD path` without the query (`WATCH path` for watches): what a client did, e.g. no polling. */
   readonly requests: Map<string, number>;
   /** Closes every watch and log stream, then the listener. */
   close(): Promise<void>;
@@ -77,7 +77,8 @@ export async function startKubernetesApiServer(options: KubernetesApiServerOptio
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
-    requests.set(`${method} ${path}`, (requests.get(`${method} ${path}`) ?? 0) + 1);
+    const verb = method === 'GET' && ['true', '1'].includes(url.searchParams.get('watch') ?? '') ? 'WATCH' : method;
+    requests.set(`${verb} ${path}`, (requests.get(`${verb} ${path}`) ?? 0) + 1);
     if (req.headers.authorization !== `Bearer ${token}`) throw new KubeApiError(401, 'Unauthorized', 'Unauthorized');
 
     if (method === 'GET') {
@@ -136,7 +137,7 @@ export async function startKubernetesApiServer(options: KubernetesApiServerOptio
   function removeObject(type: ResourceType, namespace: string | null, name: string): KubeObject {
     const removed = store.delete(type, namespace, name);
     if (type === NAMESPACES) {
-      for (const t of ['pods', 'secrets', 'configmaps', 'services', 'serviceaccounts', 'networkpolicies', 'roles', 'rolebindings', 'deployments']) {
+      for (const t of ['pods', 'secrets', 'configmaps', 'services', 'serviceaccounts', 'persistentvolumeclaims', 'networkpolicies', 'roles', 'rolebindings', 'deployments']) {
         const nsType = typeByPlural(t);
         for (const object of store.list(nsType, name)) store.delete(nsType, name, object.metadata.name);
       }
