@@ -99,7 +99,7 @@ async function render(overlay: string): Promise<k8s.KubernetesObject[]> {
   });
 
   it('the Role allows every request the driver makes through a bot lifecycle', async () => {
-    const role = (await render('json-store')).find((o) => o.kind === 'Role') as k8s.V1Role & { rules: Rule[] };
+    const role = (await render('json-store')).find((o) => o.kind === 'Role') as unknown as { rules: Rule[] };
     const cluster = await startKubernetesApiServer({ namespaces: ['bots'] });
     const work = mkdtempSync(join(tmpdir(), 'codex-rbac-'));
     try {
