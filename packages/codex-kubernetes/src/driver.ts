@@ -224,7 +224,7 @@ export class KubernetesDriver {
           await this.observe(bot.id);
           return;
         }
-        await this.update(bot.id, { type: 'reconcile', error: KUBERNETES_RECONCILED_ERROR });
+        await this.update(bot.id, { type: 'reconcile', error: KUBERNETES_RECONCILED_ERROR }, { k8s_pod_name: null, k8s_deployment_name: this.deployment(bot.id) ? deploymentName(bot.id) : null });
         await this.incident(bot, 'reconciled', KUBERNETES_RECONCILED_ERROR, { deployment: deploymentName(bot.id) });
         report.reconciled.push(bot.id);
         if (bot.desired_state === 'running' && this.config.resumeOnBoot) resume.push(bot.id);
@@ -273,7 +273,10 @@ export class KubernetesDriver {
       const error = oom
         ? `memory_limit_exceeded: container OOMKilled in pod ${last.pod} (limit ${bot.deployment_config.memory_limit ?? '512Mi'})`
         : `container exited with code ${last.exitCode} in pod ${last.pod}${last.waiting ? ` (${last.waiting})` : ''}`;
-      bot = bot.status === 'running' ? await this.update(id, { type: 'failed', error, exitCode: last.exitCode }) : await this.update(id, { type: 'spawn_failed', error, countsAsFailure: true });
+      bot =
+        bot.status === 'running'
+          ? await this.update(id, { type: 'failed', error, exitCode: last.exitCode }, { k8s_pod_name: null })
+          : await this.update(id, { type: 'spawn_failed', error, countsAsFailure: true }, { k8s_pod_name: null });
       this.runningSince.delete(id);
       await this.incident(bot, kind, error, { pod: last.pod, exit_code: last.exitCode, reason: last.reason, restart_count: last.restartCount, failure_count: bot.failure_count });
       if (bot.failure_count > this.config.maxFailures || bot.deployment_config.restart_policy === 'never') {
@@ -291,21 +294,26 @@ export class KubernetesDriver {
 
     const ready = pods.filter(isReady);
     if (bot.status === 'deploying' && ready.length > 0) {
-      bot = await this.store.update(id, (b) => ({ ...applyBotEvent(b, { type: 'spawned', pid: 0, startedAt: null }, this.clock.now()), process_id: null }));
+      bot = await this.store.update(id, (b) => ({
+        ...applyBotEvent(b, { type: 'spawned', pid: 0, startedAt: null }, this.clock.now()),
+        process_id: null,
+        k8s_deployment_name: deploymentName(id),
+        k8s_pod_name: ready[0]!.metadata?.name ?? null,
+      }));
       this.runningSince.set(id, bot.started_at ?? isoTime(this.clock.now()));
     } else if (bot.status === 'running' && !this.runningSince.has(id)) {
       this.runningSince.set(id, bot.started_at ?? isoTime(this.clock.now()));
     }
     if (bot.status === 'running' || bot.status === 'deploying') for (const pod of ready) this.follow(id, pod);
     if (bot.status === 'stopping' && pods.length === 0 && !this.liveDeployment(id)) {
-      await this.update(id, { type: 'exited', exitCode: null, reason: this.stopReasons.get(id) ?? 'stopped' });
+      await this.update(id, { type: 'exited', exitCode: null, reason: this.stopReasons.get(id) ?? 'stopped' }, { k8s_pod_name: null, k8s_deployment_name: this.deployment(id) ? deploymentName(id) : null });
       this.stopReasons.delete(id);
       this.runningSince.delete(id);
       this.stopWaiters.get(id)?.();
     }
     if (bot.status === 'running' && !this.deployment(id)) {
       const error = 'Deployment deleted outside Codex';
-      const failed = await this.update(id, { type: 'failed', error, exitCode: null });
+      const failed = await this.update(id, { type: 'failed', error, exitCode: null }, { k8s_pod_name: null, k8s_deployment_name: null });
       this.runningSince.delete(id);
       await this.incident(failed, 'exited', error, { deployment: deploymentName(id) });
     }
@@ -421,8 +429,9 @@ export class KubernetesDriver {
 
   // ---- registry ----
 
-  private async update(id: string, event: BotEvent): Promise<Bot> {
-    return this.store.update(id, (b) => applyBotEvent(b, event, this.clock.now()));
+  /** Applies `event`; `k8s` sets where the bot runs (`k8s_deployment_name`, `k8s_pod_name`) in the same write. */
+  private async update(id: string, event: BotEvent, k8s: Partial<Pick<Bot, 'k8s_deployment_name' | 'k8s_pod_name'>> = {}): Promise<Bot> {
+    return this.store.update(id, (b) => ({ ...applyBotEvent(b, event, this.clock.now()), ...k8s }));
   }
 
   private async incident(bot: Pick<Bot, 'id' | 'name'>, kind: IncidentKind, message: string, data: Record<string, unknown>): Promise<void> {

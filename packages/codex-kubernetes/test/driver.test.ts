@@ -94,6 +94,8 @@ describe(`KubernetesDriver (${process.env['ECPS_TEST_KUBECONFIG'] ? 'real cluste
     expect(Buffer.from(secret.data?.['API_TOKEN'] ?? '', 'base64').toString() || secret.stringData?.['API_TOKEN']).toBe('s3cret-value');
     const running = await status('steady', 'running');
     expect(running.desired_state).toBe('running');
+    expect(running.k8s_deployment_name).toBe(deploymentName('steady'));
+    expect(running.k8s_pod_name).toBe(await readyPod('steady'));
     expect(driver.running().map((r) => r.bot_id)).toContain('steady');
     expect((await driver.start('steady')).status).toBe('already_running');
 
@@ -139,6 +141,7 @@ describe(`KubernetesDriver (${process.env['ECPS_TEST_KUBECONFIG'] ? 'real cluste
     expect(result.status).toBe('ok');
     expect(result.bot.status).toBe('stopped');
     expect(result.bot.desired_state).toBe('stopped');
+    expect(result.bot).toMatchObject({ k8s_pod_name: null, k8s_deployment_name: deploymentName('steady') });
     expect((await apps.readNamespacedDeployment({ namespace: NS, name: deploymentName('steady') })).spec?.replicas).toBe(0);
     expect(await podsOf('steady')).toEqual([]);
     expect((await driver.stop('steady')).status).toBe('not_running');
@@ -164,7 +167,7 @@ describe(`KubernetesDriver (${process.env['ECPS_TEST_KUBECONFIG'] ? 'real cluste
     expect(report.unknown).toEqual([{ deployment: 'codex-bot-stranger', bot_id: 'stranger' }]);
     expect(report.reconciled).toEqual(['vanished']);
     expect((await registry.bots.get('steady'))?.status).toBe('running');
-    expect((await registry.bots.get('vanished'))?.status).toBe('stopped');
+    expect(await registry.bots.get('vanished')).toMatchObject({ status: 'stopped', k8s_pod_name: null, k8s_deployment_name: null });
     expect((await registry.incidents.tail({ bot_id: 'vanished', kind: 'reconciled' })).length).toBe(1);
     await apps.readNamespacedDeployment({ namespace: NS, name: 'codex-bot-stranger' }); // still there
     // the adopted bot is still watched: stopping it works
