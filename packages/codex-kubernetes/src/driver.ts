@@ -59,8 +59,8 @@ export class KubernetesDriver {
   /** Pod uid → restarts already accounted for. */
   private readonly restartsSeen = new Map<string, number>();
   /** Pod name → its log follow. */
-  private readonly follows = new Map<string, { abort: () => void; file: WriteStream }>();
-  private readonly stopWaiters = new Map<string, () => void>();
+  private readonly follows = new Map<string, Follow>();
+  private readonly stopWaiters = new Map<string, Set<() => void>>();
   private readonly stopReasons = new Map<string, string>();
   private readonly runningSince = new Map<string, string>();
   private readonly startedAtMs: number;
@@ -148,30 +148,42 @@ export class KubernetesDriver {
    */
   async stop(id: string, reason = 'stopped by request'): Promise<{ status: 'ok' | 'not_running'; bot: Bot }> {
     this.assertOpen();
-    const gone = new Promise<void>((resolve) => this.stopWaiters.set(id, resolve));
-    const outcome = await this.perBot.run(id, async () => {
-      let bot = await this.mustGet(id);
-      if (!this.liveDeployment(id) && bot.status !== 'stopping') {
-        if (bot.desired_state === 'running' || bot.status === 'running' || bot.status === 'deploying') {
-          bot = await this.store.update(id, (b) => (LIVE.has(b.status) && b.status !== 'stopping' ? applyBotEvent(applyBotEvent(b, { type: 'stop', reason }, this.clock.now()), { type: 'exited', exitCode: null, reason }, this.clock.now()) : { ...b, desired_state: 'stopped' }));
+    let waiter!: () => void;
+    const gone = new Promise<void>((resolve) => (waiter = resolve));
+    const waiters = this.stopWaiters.get(id) ?? new Set();
+    this.stopWaiters.set(id, waiters.add(waiter));
+    const unwait = () => {
+      waiters.delete(waiter);
+      if (waiters.size === 0 && this.stopWaiters.get(id) === waiters) this.stopWaiters.delete(id);
+    };
+    try {
+      const outcome = await this.perBot.run(id, async () => {
+        let bot = await this.mustGet(id);
+        if (!this.liveDeployment(id) && bot.status !== 'stopping') {
+          // nothing runs: a record that says otherwise is corrected, and a pending wish to run is withdrawn
+          const now = this.clock.now();
+          if (bot.desired_state === 'stopped' && bot.status !== 'running' && bot.status !== 'deploying') return { status: 'not_running' as const, bot };
+          bot = await this.store.update(id, (b) =>
+            b.status === 'running' || b.status === 'deploying'
+              ? applyBotEvent(applyBotEvent(b, { type: 'stop', reason }, now), { type: 'exited', exitCode: null, reason }, now)
+              : { ...b, desired_state: 'stopped' },
+          );
+          return { status: 'not_running' as const, bot };
         }
-        return { status: 'not_running' as const, bot };
-      }
-      this.stopReasons.set(id, reason);
-      if (bot.status === 'running' || bot.status === 'deploying') bot = await this.update(id, { type: 'stop', reason });
-      else if (bot.status !== 'stopping') bot = await this.store.update(id, (b) => ({ ...b, desired_state: 'stopped' }));
-      await this.takeDown(id);
-      await this.observe(id);
-      return null;
-    });
-    if (outcome) {
-      this.stopWaiters.delete(id);
-      return outcome;
+        this.stopReasons.set(id, reason);
+        if (bot.status === 'running' || bot.status === 'deploying') bot = await this.update(id, { type: 'stop', reason });
+        else if (bot.status !== 'stopping') bot = await this.store.update(id, (b) => ({ ...b, desired_state: 'stopped' }));
+        await this.takeDown(id);
+        await this.observe(id);
+        return null;
+      });
+      if (outcome) return outcome;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.stopTimeoutSec * 1000)))]);
+      clearTimeout(timer);
+    } finally {
+      unwait();
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([gone, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.config.stopTimeoutSec * 1000)))]);
-    clearTimeout(timer);
-    this.stopWaiters.delete(id);
     return { status: 'ok', bot: await this.mustGet(id) };
   }
 
@@ -247,7 +259,7 @@ export class KubernetesDriver {
     this.closed = true;
     await Promise.allSettled([this.podInformer.stop(), this.deploymentInformer.stop()]);
     for (const name of [...this.follows.keys()]) this.unfollow(name);
-    for (const resolve of this.stopWaiters.values()) resolve();
+    for (const waiters of this.stopWaiters.values()) for (const resolve of waiters) resolve();
   }
 
   // ---- what the watches report ----
@@ -309,7 +321,7 @@ export class KubernetesDriver {
       await this.update(id, { type: 'exited', exitCode: null, reason: this.stopReasons.get(id) ?? 'stopped' }, { k8s_pod_name: null, k8s_deployment_name: this.deployment(id) ? deploymentName(id) : null });
       this.stopReasons.delete(id);
       this.runningSince.delete(id);
-      this.stopWaiters.get(id)?.();
+      for (const resolve of this.stopWaiters.get(id) ?? []) resolve();
     }
     if (bot.status === 'running' && !this.deployment(id)) {
       const error = 'Deployment deleted outside Codex';
@@ -406,17 +418,17 @@ export class KubernetesDriver {
     const name = pod.metadata?.name;
     if (!name || this.follows.has(name) || this.closed) return;
     const path = logFile(this.config.logDir, id, 'stdout');
-    const entry = { abort: () => undefined as void, file: null as unknown as WriteStream };
+    const entry: Follow = { request: null, file: null, stopped: false };
     this.follows.set(name, entry);
     void (async () => {
       await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+      if (entry.stopped) return;
       entry.file = createWriteStream(path, { flags: 'a', mode: 0o640 });
-      const request = await new k8s.Log(this.options.kubeConfig).log(this.config.namespace, name, 'bot', entry.file, { follow: true });
-      entry.abort = () => request.abort();
-      if (this.follows.get(name) !== entry) request.abort();
+      entry.request = await new k8s.Log(this.options.kubeConfig).log(this.config.namespace, name, 'bot', entry.file, { follow: true });
+      if (entry.stopped) entry.request.abort();
     })().catch((error) => {
       this.logger.warn('codex kubernetes: cannot follow pod log', { bot_id: id, pod: name, error: String(error) });
-      if (this.follows.get(name) === entry) this.follows.delete(name);
+      if (this.follows.get(name) === entry) this.unfollow(name);
     });
   }
 
@@ -424,7 +436,9 @@ export class KubernetesDriver {
     const entry = this.follows.get(name);
     if (!entry) return;
     this.follows.delete(name);
-    entry.abort();
+    entry.stopped = true;
+    entry.request?.abort();
+    entry.file?.end();
   }
 
   // ---- registry ----
@@ -451,6 +465,13 @@ export class KubernetesDriver {
   private assertOpen(): void {
     if (this.closed) throw new CodexError('closed', 'the Kubernetes driver is shut down');
   }
+}
+
+/** A pod log streamed into the bot's log file. */
+interface Follow {
+  request: AbortController | null;
+  file: WriteStream | null;
+  stopped: boolean;
 }
 
 function isReady(pod: k8s.V1Pod): boolean {
