@@ -37,6 +37,8 @@ export const KUBERNETES_RECONCILED_ERROR = 'reconciled at startup: no running De
 
 const MAX_BLUEPRINT_BYTES = 900 * 1024; // a ConfigMap holds at most 1 MiB
 const LIVE = new Set(['deploying', 'running', 'stopping']);
+/** Waiting reasons of a container that will not start without a change (a crash loop is a failure instead). */
+const START_FAILURES = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
 
 /**
  * Runs bots of deployment type `kubernetes_pod`. Create it with {@link KubernetesDriver.create} (which starts its
@@ -302,6 +304,15 @@ export class KubernetesDriver {
       // the kubelet restarts the container itself, with its own back-off
       bot = await this.update(id, { type: 'restart' });
       await this.incident(bot, 'restart', `restarted by the kubelet after failure ${bot.failure_count}`, { pod: last.pod, restart_count: last.restartCount });
+    }
+
+    const cannotStart = bot.status === 'deploying' ? pods.flatMap((p) => p.status?.containerStatuses ?? []).find((c) => START_FAILURES.has(c.state?.waiting?.reason ?? '')) : undefined;
+    if (cannotStart) {
+      // S5: the container cannot be created (image, configuration); retrying would not help, so nothing keeps running
+      const waiting = cannotStart.state!.waiting!;
+      await this.update(id, { type: 'spawn_failed', error: `cannot start container: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` }, { k8s_pod_name: null });
+      await this.takeDown(id, 'scale');
+      return;
     }
 
     const ready = pods.filter(isReady);

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { CodexError, type Bot } from '@ecps/codex-registry';
+import { identityEnvironment } from '@ecps/codex-supervisor';
 import type { KubernetesDriverConfig } from './config';
 
 export const LABELS = {
@@ -43,6 +44,17 @@ export function botLabels(bot: Pick<Bot, 'id'>, config: Pick<KubernetesDriverCon
 /** `"512"` (MB) → `"512Mi"`; `"512Mi"` and `"1Gi"` stay. */
 function memoryQuantity(value: string): string {
   return /^[0-9]+$/.test(value) ? `${value}Mi` : value;
+}
+
+/**
+ * The bot's `http` or `tcp` health check as the container's liveness probe: the kubelet restarts a container that
+ * fails it, which the driver sees as a restart (a failure). `heartbeat_file` has no probe (it reads the supervisor's
+ * view of a working directory).
+ */
+function livenessProbe(check: Bot['deployment_config']['health_check']): { livenessProbe?: k8s.V1Probe } {
+  if (!check || (check.type !== 'http' && check.type !== 'tcp')) return {};
+  const timing = { periodSeconds: Math.max(1, Math.round(check.interval_sec ?? 10)), timeoutSeconds: Math.max(1, Math.round(check.timeout_sec ?? 2)), failureThreshold: check.failure_threshold ?? 3 };
+  return { livenessProbe: check.type === 'http' ? { httpGet: { port: check.port, path: check.path ?? '/health' }, ...timing } : { tcpSocket: { port: check.port }, ...timing } };
 }
 
 export interface BotManifests {
@@ -91,8 +103,10 @@ export function botManifests(bot: Bot, script: string, config: KubernetesDriverC
                 image,
                 command: [interpreter, `/codex/blueprint/${file}`, ...(dc.args ?? [])],
                 workingDir: '/codex/blueprint',
-                env: [{ name: 'CODEX_BOT_ID', value: bot.id }],
+                // the same fixed variables as a local bot; the bot's own (possibly secret) ones come from the Secret
+                env: Object.entries({ ...identityEnvironment(dc.identity), CODEX32_BOT_ID: bot.id, PYTHONUNBUFFERED: '1' }).map(([k, v]) => ({ name: k, value: v })),
                 envFrom: [{ secretRef: { name: `${name}-env` } }],
+                ...livenessProbe(dc.health_check),
                 resources,
                 securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
                 volumeMounts: [{ name: 'blueprint', mountPath: '/codex/blueprint', readOnly: true }],

@@ -35,7 +35,11 @@ export async function openTestCluster(namespace: string): Promise<TestCluster> {
       close: async () => void (await core.deleteNamespace({ name: namespace })),
     };
   }
-  const server: KubernetesApiServer = await startKubernetesApiServer({ namespaces: [namespace] });
+  // pods of images on registry.invalid stay Pending, as a real image pull would, for the test to fail them
+  const server: KubernetesApiServer = await startKubernetesApiServer({
+    namespaces: [namespace],
+    startPods: (pod) => !JSON.stringify(pod.spec?.['containers'] ?? []).includes('registry.invalid/'),
+  });
   const kubeConfig = new k8s.KubeConfig();
   kubeConfig.loadFromString(server.kubeconfig(namespace));
   return {

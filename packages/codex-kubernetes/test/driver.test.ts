@@ -79,7 +79,7 @@ afterAll(async () => {
 
 describe(`KubernetesDriver (${process.env['ECPS_TEST_KUBECONFIG'] ? 'real cluster' : 'testkit API server'})`, () => {
   it('starts a bot as a Deployment: limits, labels, secrets by reference only, running once a pod is ready, logs streamed', async () => {
-    await addBot('steady', 'steady.py');
+    await addBot('steady', 'steady.py', { health_check: { type: 'tcp', port: 8080, interval_sec: 5, failure_threshold: 2 } });
     const started = await driver.start('steady');
     expect(started.status).toBe('ok');
     const d = await apps.readNamespacedDeployment({ namespace: NS, name: deploymentName('steady') });
@@ -87,6 +87,8 @@ describe(`KubernetesDriver (${process.env['ECPS_TEST_KUBECONFIG'] ? 'real cluste
     expect(d.spec?.replicas).toBe(1);
     expect(container.resources).toEqual({ requests: { memory: '128Mi', cpu: '100m' }, limits: { memory: '64Mi', cpu: '500m' } });
     expect(container.envFrom).toEqual([{ secretRef: { name: `${deploymentName('steady')}-env` } }]);
+    expect(container.env).toEqual([{ name: 'CODEX32_BOT_ID', value: 'steady' }, { name: 'PYTHONUNBUFFERED', value: '1' }]);
+    expect(container.livenessProbe).toEqual({ tcpSocket: { port: 8080 }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 });
     expect(JSON.stringify(d)).not.toContain('s3cret-value');
     expect(d.spec!.template.spec!.imagePullSecrets).toEqual([{ name: 'registry-cred' }]);
     expect(d.metadata?.annotations?.[BOT_ID_ANNOTATION]).toBe('steady');
@@ -134,6 +136,17 @@ describe(`KubernetesDriver (${process.env['ECPS_TEST_KUBECONFIG'] ? 'real cluste
     const kinds = (await registry.incidents.tail({ bot_id: 'crashy' })).map((i) => i.kind);
     expect(kinds).toEqual(expect.arrayContaining(['exited', 'restart', 'quarantined']));
     expect((await apps.readNamespacedDeployment({ namespace: NS, name: deploymentName('crashy') })).spec?.replicas).toBe(0);
+  });
+
+  (process.env['ECPS_TEST_KUBECONFIG'] ? it.skip : it)('an image that cannot be pulled fails the start (S5) and leaves nothing running', async () => {
+    await addBot('no-image', 'steady.py', { image_uri: 'registry.invalid/none:1' });
+    await driver.start('no-image');
+    const pod = await until(async () => (await podsOf('no-image'))[0]?.metadata?.name, 'the pod'); // left Pending by the test server
+    cluster.act(pod, { state: 'waiting', reason: 'ImagePullBackOff', message: 'Back-off pulling image "registry.invalid/none:1"' });
+    const failed = await status('no-image', 'failed');
+    expect(failed.last_error).toBe('cannot start container: ImagePullBackOff: Back-off pulling image "registry.invalid/none:1"');
+    expect(failed.error_count).toBe(1);
+    expect((await apps.readNamespacedDeployment({ namespace: NS, name: deploymentName('no-image') })).spec?.replicas).toBe(0);
   });
 
   it('stops by scaling to zero: stopping, then stopped once the watch shows no pod', async () => {

@@ -35,7 +35,7 @@ export class TestController {
 
   constructor(
     private readonly store: ObjectStore,
-    private readonly options: { startPods: boolean },
+    private readonly options: { startPods: boolean | ((pod: KubeObject) => boolean) },
   ) {
     this.unsubscribe = store.subscribe((event) => this.onEvent(event));
   }
@@ -129,7 +129,7 @@ export class TestController {
         for (const key of [...this.logs.text.keys()]) if (key.startsWith(prefix)) this.logs.text.delete(key);
         const owner = event.object.metadata.ownerReferences?.find((o) => o.kind === 'Deployment');
         if (owner) this.enqueue(() => this.reconcile(event.object.metadata.namespace!, owner.name));
-      } else if (event.type === 'ADDED' && this.options.startPods) {
+      } else if (event.type === 'ADDED' && (typeof this.options.startPods === 'function' ? this.options.startPods(event.object) : this.options.startPods)) {
         this.enqueue(() => this.startPod(event.object.metadata.namespace!, event.object.metadata.name));
       }
     }

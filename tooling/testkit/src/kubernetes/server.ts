@@ -18,8 +18,8 @@ import { KubeApiError, ObjectStore, type KubeObject, type StoreEvent } from './s
 export interface KubernetesApiServerOptions {
   /** Namespaces that exist from the start (besides `default` and `kube-system`). */
   namespaces?: string[];
-  /** Start every new pod's containers at once (default true); false leaves them Pending for the test to drive. */
-  startPods?: boolean;
+  /** Start new pods' containers at once (default true); false, or a predicate false for a pod, leaves it Pending for the test to drive. */
+  startPods?: boolean | ((pod: KubeObject) => boolean);
   /** Watch events kept for resuming watches; older resourceVersions get 410 Gone (default 10,000). */
   historyLimit?: number;
   /** Largest request body accepted (default 3 MiB, as etcd's default limit); larger gets 413. */
