@@ -20,7 +20,12 @@ if [ "${ECPS_SKIP_APT:-}" != "1" ] && [ "$(id -u)" = "0" ] && command -v apt-get
   missing=()
   while read -r pkg; do
     [ -z "$pkg" ] || [ "${pkg#\#}" != "$pkg" ] && continue
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    # "a|b": either package will do (kubectl comes from Debian or from Kubernetes' own repository); install the first
+    found=""
+    for alt in ${pkg//|/ }; do
+      dpkg-query -W -f='${Status}' "$alt" 2>/dev/null | grep -q "install ok installed" && found=1
+    done
+    [ -n "$found" ] || missing+=("${pkg%%|*}")
   done < tooling/scripts/apt-packages.txt
   if [ ${#missing[@]} -gt 0 ]; then
     echo "› installing Debian packages: ${missing[*]}"

@@ -168,9 +168,21 @@
     bots = new Map(data.bots.items.map((b) => [b.id, b]));
     incidents = data.incidents.slice().reverse().slice(-MAX_INCIDENTS);
     fleet = data.fleet;
+    renderDeploymentTypes(data.deployment_types || ['local_process']);
     renderBots();
     renderIncidents();
     renderFleet();
+  }
+
+  /** The deployment types this server can run (a Kubernetes pod only when the server has a cluster). */
+  function renderDeploymentTypes(types) {
+    const select = $('create-deployment');
+    const current = select.value;
+    const labels = { local_process: 'Local process', sandbox: 'Sandbox', kubernetes_pod: 'Kubernetes pod' };
+    const offered = types.filter((t) => labels[t]);
+    if (offered.join() === [...select.options].map((o) => o.value).join()) return;
+    select.replaceChildren(...offered.map((t) => el('option', labels[t], { value: t })));
+    if (offered.includes(current)) select.value = current;
   }
 
   function applyEvent(message) {
@@ -288,7 +300,8 @@
       blueprint: $('create-blueprint').value.trim(),
     };
     const interpreter = $('create-interpreter').value.trim();
-    if (interpreter) body.deployment_config = { interpreter };
+    const deploymentType = $('create-deployment').value;
+    if (interpreter || deploymentType) body.deployment_config = { ...(interpreter ? { interpreter } : {}), ...(deploymentType ? { deployment_type: deploymentType } : {}) };
     const problem = createFormErrors(body);
     $('create-error').textContent = problem || '';
     if (problem) return;

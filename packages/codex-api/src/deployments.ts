@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Deployment drivers: what runs a bot depends on its `deployment_type`. The supervisor runs local processes and
-// sandboxes; other drivers (Kubernetes pods, later) plug in here without touching the API.
+// sandboxes; the Kubernetes driver runs `kubernetes_pod` bots as Deployments.
 import { CodexError, type Bot } from '@ecps/codex-registry';
+import type { KubernetesDriver } from '@ecps/codex-kubernetes';
 import type { Supervisor } from '@ecps/codex-supervisor';
 
 export interface DriverStartResult {
@@ -40,6 +41,21 @@ export function supervisorDriver(supervisor: Supervisor): DeploymentDriver {
     running: () => supervisor.supervised().map((c) => ({ bot_id: c.bot_id, pid: c.pid, started_at: c.started_at })),
     capabilities: () => ({ sandbox: supervisor.capabilities() }),
     shutdown: () => supervisor.shutdown(),
+  };
+}
+
+/** The Kubernetes driver (`kubernetes_pod`): bots run as Deployments; shutting down leaves them running. */
+export function kubernetesDriver(driver: KubernetesDriver): DeploymentDriver {
+  return {
+    name: driver.name,
+    deploymentTypes: driver.deploymentTypes,
+    start: (id) => driver.start(id),
+    stop: (id, reason) => driver.stop(id, reason),
+    delete: (id) => driver.delete(id),
+    readLogs: (id, stream, tail) => driver.readLogs(id, stream, tail),
+    running: () => driver.running(),
+    capabilities: () => driver.capabilities(),
+    shutdown: () => driver.shutdown(),
   };
 }
 

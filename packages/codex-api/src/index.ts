@@ -10,7 +10,7 @@ export { Authenticator, publicUser, hashPassword, ISSUER, AUDIENCE } from './aut
 export { JsonAuthStore } from './auth/auth-store';
 export { PostgresAuthStore } from './auth/pg-auth-store';
 export { PatchProposals, PATCH_STATUSES } from './patches';
-export { Deployments, supervisorDriver } from './deployments';
+export { Deployments, supervisorDriver, kubernetesDriver } from './deployments';
 export { BotService, nextSteps, requirePermission } from './service';
 export { Conversation } from './intent/conversation';
 export { parseIntent, normalize, slug, editDistance, resolveBot, HELP_TEXT, INTENTS, EXECUTE_AT, CONFIRM_AT } from './intent/parser';

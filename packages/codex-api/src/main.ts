@@ -2,13 +2,14 @@
 // The whole Codex server from its environment: registry (JSON file or PostgreSQL), supervisor, credentials, patch
 // proposals, speech-to-text, the API and the dashboard, listening; `close` stops every bot and releases everything.
 import { resolve } from 'node:path';
+import { KubernetesDriver, kubernetesConfigFromEnv, loadKubeConfig } from '@ecps/codex-kubernetes';
 import { openRegistry, type CorruptPolicy, type Registry } from '@ecps/codex-registry';
 import { Supervisor, supervisorConfigFromEnv } from '@ecps/codex-supervisor';
 import { systemClock, type Clock, type Logger } from '@ecps/core';
 import { JsonAuthStore, type AuthStore } from './auth/auth-store';
 import { PostgresAuthStore } from './auth/pg-auth-store';
 import { apiConfigFromEnv, type ApiConfig } from './config';
-import { Deployments, supervisorDriver } from './deployments';
+import { Deployments, kubernetesDriver, supervisorDriver, type DeploymentDriver } from './deployments';
 import { ApiError } from './errors';
 import { PatchProposals } from './patches';
 import { createCodexApi, type CodexApi } from './server';
@@ -33,6 +34,8 @@ export interface CodexServer {
   readonly api: CodexApi;
   readonly registry: Registry;
   readonly supervisor: Supervisor;
+  /** The driver of `kubernetes_pod` bots, when `KUBERNETES_ENABLED=true`. */
+  readonly kubernetes: KubernetesDriver | null;
   readonly config: ApiConfig;
   /** `http://host:port` it listens on. */
   readonly url: string;
@@ -59,7 +62,8 @@ function speechProvider(name: string, registry: Registry, env: Readonly<Record<s
 /**
  * Starts the server described by the environment: `REGISTRY_BACKEND=json` (default, `REGISTRY_FILE`) or `postgres`
  * (`DATABASE_URL`, credentials in the same database), the supervisor on `BOTS_DIRECTORY` (reconciled, then its loop),
- * `STT_PROVIDER` `none` | `mock` | `pocketsphinx`, and the API on `HOST`:`PORT` (default 127.0.0.1:8000).
+ * `KUBERNETES_ENABLED=true` adds the Kubernetes driver (`KUBECONFIG` or the in-cluster account, `KUBERNETES_NAMESPACE`,
+ * `KUBERNETES_IMAGES`, …; reconciled before serving), `STT_PROVIDER` `none` | `mock` | `pocketsphinx`, and the API on `HOST`:`PORT` (default 127.0.0.1:8000).
  * `CODEX32_DASHBOARD_DIR` serves the dashboard from another folder (default: the package's own `dashboard/`).
  * Throws `ApiError` `config_invalid` for unsafe settings and `CodexError` `registry_locked`/`registry_corrupt` from the
  * registry; whatever was opened before the failure is closed again.
@@ -100,7 +104,16 @@ export async function startCodexServer(options: CodexServerOptions = {}): Promis
     const authStore: AuthStore = backend === 'postgres' ? await PostgresAuthStore.open({ connectionString: env['DATABASE_URL']!, now: () => clock.now() }) : await JsonAuthStore.open(config.authFile, () => clock.now());
     cleanups.push(() => authStore.close());
     const patches = await PatchProposals.open(config.patchesFile, clock);
-    const deployments = new Deployments([supervisorDriver(supervisor)]);
+    const drivers: DeploymentDriver[] = [supervisorDriver(supervisor)];
+    let kubernetes: KubernetesDriver | null = null;
+    if ((env['KUBERNETES_ENABLED'] ?? '').toLowerCase() === 'true') {
+      const k8sConfig = kubernetesConfigFromEnv(env, { ...supervisorConfig });
+      kubernetes = await KubernetesDriver.create({ store: registry.bots, incidents: registry.incidents, kubeConfig: loadKubeConfig(env), config: k8sConfig, ...(logger ? { logger } : {}) });
+      cleanups.push(() => kubernetes!.shutdown());
+      await kubernetes.reconcile();
+      drivers.push(kubernetesDriver(kubernetes));
+    }
+    const deployments = new Deployments(drivers);
     const api = await createCodexApi({
       config,
       registry,
@@ -120,6 +133,7 @@ export async function startCodexServer(options: CodexServerOptions = {}): Promis
       api,
       registry,
       supervisor,
+      kubernetes,
       config,
       url,
       close: unwind,

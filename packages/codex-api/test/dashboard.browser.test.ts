@@ -74,6 +74,8 @@ it('logs in, creates, starts and stops a bot with live status, and renders hosti
   await page.fill('#create-blueprint', 'hello/main.js');
   await page.click('#create-form button[type=submit]');
   expect(await page.locator('#create-error').textContent()).toContain('Id');
+  // Only the deployment types this server runs are offered (no cluster here: no Kubernetes pod).
+  expect(await page.locator('#create-deployment option').evaluateAll((options) => options.map((o) => o.getAttribute('value')))).toEqual(['local_process', 'sandbox']);
   await page.fill('#create-id', 'web-1');
   await page.fill('#create-interpreter', 'node');
   await page.click('#create-form button[type=submit]');

@@ -93,6 +93,12 @@ END $$;
 CREATE TRIGGER incidents_notify AFTER INSERT ON incidents FOR EACH ROW EXECUTE FUNCTION codex_notify_incident();
 `,
   },
+  {
+    version: 3,
+    name: 'kubernetes names',
+    // Where a kubernetes_pod bot runs: its Deployment and (while running) one of its pods.
+    sql: 'ALTER TABLE bots ADD COLUMN k8s_deployment_name text, ADD COLUMN k8s_pod_name text;',
+  },
 ];
 
 /** An arbitrary constant for `pg_advisory_lock`, so two servers starting together migrate one after the other. */

@@ -28,6 +28,7 @@ const COLUMNS = [
   'id', 'name', 'description', 'version', 'role', 'blueprint', 'deployment_config', 'status', 'desired_state', 'process_id',
   'process_started_at', 'sandbox_id', 'performance', 'last_error', 'error_count', 'failure_count', 'next_restart_at',
   'quarantined_at', 'exit_code', 'tags', 'annotations', 'revision', 'created_at', 'updated_at', 'started_at', 'stopped_at',
+  'k8s_deployment_name', 'k8s_pod_name',
 ] as const satisfies readonly (keyof Bot)[];
 const JSON_COLUMNS = new Set<string>(['deployment_config', 'performance', 'tags', 'annotations']);
 const TIME_COLUMNS = new Set<string>(['next_restart_at', 'quarantined_at', 'created_at', 'updated_at', 'started_at', 'stopped_at']);
@@ -304,7 +305,7 @@ function rowValues(bot: Bot): unknown[] {
 }
 
 function botFromRow(row: QueryResultRow): Bot {
-  const bot: Record<string, unknown> = { k8s_pod_name: null, k8s_deployment_name: null };
+  const bot: Record<string, unknown> = {};
   for (const c of COLUMNS) {
     const value: unknown = row[c];
     if (TIME_COLUMNS.has(c)) bot[c] = value === null ? null : (value as Date).toISOString();

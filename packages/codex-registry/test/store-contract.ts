@@ -163,7 +163,9 @@ export function describeBotStoreContract(name: string, makeFixture: () => Promis
 
     it('keeps everything across close and reopen', async () => {
       await store.create(bot('durable', { tags: { a: 'b' } }));
+      await store.update('durable', (b) => ({ ...b, k8s_deployment_name: 'codex-bot-durable', k8s_pod_name: 'codex-bot-durable-5d8f-x2k9q' }));
       const before = await store.get('durable');
+      expect(before).toMatchObject({ k8s_deployment_name: 'codex-bot-durable', k8s_pod_name: 'codex-bot-durable-5d8f-x2k9q' });
       await store.close();
       store = await fixture.open();
       expect(await store.get('durable')).toEqual(before);

@@ -94,6 +94,8 @@ interface Tracked {
 
 const CPU_WARNING_SPACING_MS = 5 * 60_000;
 const LIVE_STATUSES = new Set(['deploying', 'running', 'stopping']);
+/** Bots another driver runs (Kubernetes pods): this supervisor neither reconciles nor fails them. */
+const notOurs = (bot: Bot) => bot.deployment_config.deployment_type === 'kubernetes_pod';
 
 /**
  * Supervises the bots of one registry on this host. Create it with {@link Supervisor.create}, call `reconcile()`
@@ -240,7 +242,7 @@ export class Supervisor {
     const report: ReconcileReport = { reconciled: [], killed: [], pidReused: [], resumed: [] };
     const resume: string[] = [];
     for (const listed of (await this.store.list()).bots) {
-      if (this.children.has(listed.id)) continue;
+      if (this.children.has(listed.id) || notOurs(listed)) continue;
       if (LIVE_STATUSES.has(listed.status)) {
         try {
           if (await this.perBot.run(listed.id, () => this.reconcileOne(listed.id, report))) resume.push(listed.id);
@@ -307,6 +309,7 @@ export class Supervisor {
     try {
       const now = this.clock.now();
       for (const bot of (await this.store.list()).bots) {
+        if (notOurs(bot)) continue;
         if (bot.status === 'failed' && bot.desired_state === 'running' && bot.next_restart_at !== null && Date.parse(bot.next_restart_at) <= now) {
           await this.restartDue(bot.id);
         } else if (bot.status === 'running' && !this.children.has(bot.id)) {

@@ -55,6 +55,16 @@ describe('environment and identity (checklist 18)', () => {
     expect(isCodexError(error, 'unsupported_deployment_type') && error.status).toBe(400);
     expect(await get(bot.id)).toMatchObject({ status: 'created', revision: 1 });
   });
+
+  it('a running kubernetes_pod bot (another driver runs it) is neither reconciled nor failed by this supervisor', async () => {
+    h = await createHarness();
+    const bot = await h.addBot('pod.sh', 'sleep 1', { deployment_config: { deployment_type: 'kubernetes_pod' } });
+    await h.registry.bots.update(bot.id, (b) => ({ ...b, status: 'running', desired_state: 'running', started_at: b.created_at }));
+    const report = await h.supervisor.reconcile();
+    expect(report.reconciled).toEqual([]);
+    await h.supervisor.tick();
+    expect(await get(bot.id)).toMatchObject({ status: 'running', failure_count: 0 });
+  });
 });
 
 describe('blueprints', () => {

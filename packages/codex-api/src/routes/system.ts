@@ -50,7 +50,7 @@ export function systemRoutes(app: FastifyInstance, ctx: ServerContext): void {
     docs: '/docs',
     redoc: '/redoc',
     dashboard: '/api/v1/dashboard',
-    features: { container_engine: 'sandbox', deployment_types: ['local_process', 'sandbox', 'kubernetes_pod'], isolation_levels: ['minimal', 'standard', 'strict'] },
+    features: { container_engine: 'sandbox', deployment_types: deployments.types(), isolation_levels: ['minimal', 'standard', 'strict'] },
   }));
 
   app.get('/health', { config: { access: 'public' }, schema: { tags: ['system'], summary: 'Liveness and storage health' } }, async (_request, reply) => {
@@ -172,6 +172,7 @@ export function systemRoutes(app: FastifyInstance, ctx: ServerContext): void {
         })),
       },
       incidents,
+      deployment_types: deployments.types(),
       fleet: fleet(bots),
       executor: executor(),
       supervisor: { enabled: true, incidents_count: await incidentsCount() },
