@@ -70,6 +70,7 @@ function cases(): BenchCase[] {
         unit: 'GiB/s',
         higherIsBetter: true,
         repetitions: big ? 2 : 5,
+        target: 0.9,
         async setup() {
           tensor = sensorTensor(size);
         },
