@@ -15,8 +15,12 @@ interface CpuProfile {
   timeDeltas?: number[];
 }
 
-/** `name file:line` for a sampled frame (V8 pseudo-frames such as `(garbage collector)` keep their name). */
+/**
+ * `name file:line` for a sampled frame (V8 pseudo-frames such as `(garbage collector)` keep their name). The
+ * session's native `dispatch` (no file) is the in-process inspector itself, not the measured code.
+ */
 function frameLabel({ functionName, url, lineNumber }: ProfileNode['callFrame']): string {
+  if (functionName === 'dispatch' && !url) return '(inspector session)';
   const name = functionName || '(anonymous)';
   return url ? `${name} ${basename(url)}:${lineNumber + 1}` : name;
 }
