@@ -13,6 +13,11 @@ export interface BenchCase {
   higherIsBetter: boolean;
   /** Default 5. */
   repetitions?: number;
+  /**
+   * The ratio this case should reach (e.g. an issue's target). While the measured ratio is below it, the runner
+   * profiles one more `ours()` measurement and reports where its time goes.
+   */
+  target?: number;
   setup?(): Promise<void>;
   teardown?(): Promise<void>;
   ours(): Promise<number>;

@@ -6,6 +6,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median, type BenchCase } from './harness';
+import { profileSummary } from './profile';
 
 interface CaseResult {
   name: string;
@@ -15,6 +16,9 @@ interface CaseResult {
   ours: { median: number; samples: number[] };
   baseline: { median: number; samples: number[] };
   ratio: number;
+  target?: number;
+  /** Top self-time functions of one profiled `ours()` run, when the ratio is below `target`. */
+  profile?: string[];
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -50,6 +54,8 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     }
     const o = median(ours);
     const b = median(baseline);
+    const ratio = c.higherIsBetter ? o / b : b / o;
+    const belowTarget = c.target !== undefined && ratio < c.target;
     return {
       name: c.name,
       unit: c.unit,
@@ -57,7 +63,9 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       repetitions,
       ours: { median: o, samples: ours },
       baseline: { median: b, samples: baseline },
-      ratio: c.higherIsBetter ? o / b : b / o,
+      ratio,
+      ...(c.target === undefined ? {} : { target: c.target }),
+      ...(belowTarget ? { profile: await profileSummary(() => c.ours()) } : {}),
     };
   } finally {
     await c.teardown?.();
@@ -75,6 +83,7 @@ async function main(): Promise<void> {
       const r = await runCase(c);
       results.push(r);
       console.log(`ours ${fmt(r.ours.median)} ${r.unit}, baseline ${fmt(r.baseline.median)} ${r.unit}, ratio ${r.ratio.toFixed(2)}`);
+      if (r.profile) console.log(`  below target ${r.target}; ours' self time: ${r.profile.join(', ')}`);
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -84,8 +93,20 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   const rows = results.map(
-    (r) => `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.repetitions} |`,
+    (r) =>
+      `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.target ?? ''} | ${r.repetitions} |`,
   );
+  const profiled = results.filter((r) => r.profile);
+  const profiles = profiled.length === 0
+    ? []
+    : [
+        `## Below target: where ours spends its time`,
+        ``,
+        `Self time of one profiled run of ours (V8 CPU profiler, the sampler of \`node --cpu-prof\`), top functions.`,
+        ``,
+        ...profiled.map((r) => `- ${r.name} (ratio ${r.ratio.toFixed(2)}, target ${r.target}): ${r.profile!.join(', ')}`),
+        ``,
+      ];
   const md = [
     `# Benchmarks`,
     ``,
@@ -93,10 +114,11 @@ async function main(): Promise<void> {
     ``,
     `Medians of alternating runs. Ratio ≥ 1 means ours is at least as good as the raw baseline (throughput: ours ÷ raw; latency: raw ÷ ours).`,
     ``,
-    `| case | ours | raw baseline | unit | ratio | runs |`,
-    `|---|---:|---:|---|---:|---:|`,
+    `| case | ours | raw baseline | unit | ratio | target | runs |`,
+    `|---|---:|---:|---|---:|---:|---:|`,
     ...rows,
     ``,
+    ...profiles,
   ].join('\n');
   writeFileSync(join(outDir, 'latest.md'), md);
   console.log(`\nwrote bench/results/latest.json and bench/results/latest.md (${results.length} cases)`);

@@ -94,13 +94,25 @@ export class MessageDecoder {
     this.max = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   }
 
+  /** Whether {@link decodeSync} can decode this log's records (no decryption or zstd). */
+  get synchronous(): boolean {
+    return !this.slowPath;
+  }
+
   /** The message in `record`, or undefined when it holds none. Throws like {@link recordPayload}. */
   async decode(record: LogRecord): Promise<LogMessage | undefined> {
+    if (!this.slowPath) return this.decodeSync(record);
     if (record.kind !== 'data' || !record.crcOk) return undefined;
-    let data: Uint8Array;
-    if (!this.native) data = record.body;
-    else if (this.slowPath) data = await recordPayload(this.head, record, this.options);
-    else data = decompressSync((this.head.fields?.compression ?? 'none') as 'none' | 'deflate', record.body.subarray(1), this.max);
+    const data = this.native ? await recordPayload(this.head, record, this.options) : record.body;
+    return { index: this.count++, recordIndex: record.index, offset: record.offset, data };
+  }
+
+  /** {@link decode} without a promise per record, for logs that are {@link synchronous}. */
+  decodeSync(record: LogRecord): LogMessage | undefined {
+    if (record.kind !== 'data' || !record.crcOk) return undefined;
+    const data = this.native
+      ? decompressSync((this.head.fields?.compression ?? 'none') as 'none' | 'deflate', record.body.subarray(1), this.max)
+      : record.body;
     return { index: this.count++, recordIndex: record.index, offset: record.offset, data };
   }
 }
@@ -110,7 +122,7 @@ export async function decodeMessages(parsed: ParsedEaplog, options: DecodeOption
   const decoder = new MessageDecoder(parsed, options);
   const out: LogMessage[] = [];
   for (const record of parsed.records) {
-    const message = await decoder.decode(record);
+    const message = decoder.synchronous ? decoder.decodeSync(record) : await decoder.decode(record);
     if (message) out.push(message);
   }
   return out;

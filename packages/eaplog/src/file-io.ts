@@ -16,7 +16,9 @@ const ioError = (what: string, path: string, cause: unknown): EcpsError => {
 /** Reads a whole file. Throws `NOT_FOUND` or `IO_ERROR`. */
 export async function readBytes(path: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readFile(path));
+    // a view, not a copy: readFile gives a buffer of its own for any file
+    const bytes = await readFile(path);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (cause) {
     throw ioError('read', path, cause);
   }

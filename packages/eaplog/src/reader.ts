@@ -21,7 +21,7 @@ export interface ParsedEaplog extends LogHead, ScanFindings {
  * damage (torn tail, corrupt records, not an action log) is reported in the result.
  */
 export function parseEaplog(bytes: Uint8Array, options: ParseOptions = {}): ParsedEaplog {
-  const scan = scanLog(bytes.length, options);
+  const scan = scanLog(bytes.length, options, bytes);
   let head: LogHead | undefined;
   const records: LogRecord[] = [];
   let input: Uint8Array | undefined;

@@ -332,9 +332,14 @@ function* scanHeader(size: number, max: number): Generator<ScanStep, HeaderResul
 /**
  * Scans a log of `size` bytes. Yields the head, then stacked headers and records in file order; returns the findings.
  * Throws `LOG_CORRUPT` (damaged header, with `details.offset`), `UNSUPPORTED_VERSION` and `UNSUPPORTED`; all other
- * damage is reported in the findings.
+ * damage is reported in the findings. Given the `whole` file (`size` bytes), native records are read from it
+ * directly instead of through `read` steps.
  */
-export function* scanLog(size: number, options: ParseOptions = {}): Generator<ScanStep, ScanFindings, Uint8Array | undefined> {
+export function* scanLog(
+  size: number,
+  options: ParseOptions = {},
+  whole?: Uint8Array,
+): Generator<ScanStep, ScanFindings, Uint8Array | undefined> {
   const max = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const { head, tornHeader, warnings } = yield* scanHeader(size, max);
   yield { kind: 'head', head };
@@ -369,7 +374,7 @@ export function* scanLog(size: number, options: ParseOptions = {}): Generator<Sc
       torn(remaining, 'fewer than 4 bytes for a record length');
       break;
     }
-    const length = u32(yield* readBytes(offset, 4), 0);
+    const length = whole ? u32(whole, offset) : u32(yield* readBytes(offset, 4), 0);
     if (length === 0 && (yield* allZeroFrom(offset, size))) {
       torn(remaining, 'zero-filled tail');
       break;
@@ -411,12 +416,14 @@ export function* scanLog(size: number, options: ParseOptions = {}): Generator<Sc
       addCorruption({ index, offset, reason: `record ${index} has an empty body` });
       break;
     }
-    const framed = yield* readBytes(offset + 4, length + 4);
-    const body = framed.subarray(0, length);
-    const crcOk = u32(framed, length) === crc32(body);
+    // body and CRC trailer: straight from the whole file when we have it (one view per record, no read step)
+    const framed = whole ?? (yield* readBytes(offset + 4, length + 4));
+    const bodyAt = whole ? offset + 4 : 0;
+    const body = framed.subarray(bodyAt, bodyAt + length);
+    const crcOk = u32(framed, bodyAt + length) === crc32(body);
     if (!crcOk) {
       // A last record whose unwritten blocks read back as zeros (lost at power failure) is a torn tail.
-      if (end === size && length >= 4 && framed.subarray(length - 4).every((b) => b === 0)) {
+      if (end === size && length >= 4 && framed.subarray(bodyAt + length - 4, bodyAt + length + 4).every((b) => b === 0)) {
         torn(remaining, `last record ${index} is zero-filled`);
         break;
       }

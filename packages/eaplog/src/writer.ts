@@ -50,7 +50,10 @@ export interface Recovered {
 }
 
 interface Pending {
-  bytes: Promise<Uint8Array>;
+  /** Settles (never rejects) once this record's encoding has finished, successfully or not. */
+  encoded: Promise<void>;
+  bytes?: Uint8Array;
+  encodeError?: { cause: unknown };
   charge: number;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -93,7 +96,7 @@ export class EaplogWriter {
   private queued = 0;
   private draining = false;
   private drained: Promise<void> = Promise.resolve();
-  private encodeChain: Promise<unknown> = Promise.resolve();
+  private encodeChain: Promise<void> = Promise.resolve();
   private syncTimer: ReturnType<typeof setTimeout> | undefined;
   private dirty = false;
   private failed: unknown;
@@ -322,10 +325,16 @@ export class EaplogWriter {
 
   private enqueue(message: Uint8Array, charge: number): Promise<void> {
     this.queued += charge;
-    const bytes = this.encodeChain.then(() => this.encode(message));
-    this.encodeChain = bytes.catch(() => undefined);
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ bytes, charge, resolve, reject });
+      const item: Pending = { encoded: this.encodeChain, charge, resolve, reject };
+      // encodes run one after another, so a batch's last record finishing means the whole batch is encoded
+      item.encoded = this.encodeChain = this.encodeChain
+        .then(() => this.encode(message))
+        .then(
+          (bytes) => void (item.bytes = bytes),
+          (cause: unknown) => void (item.encodeError = { cause }),
+        );
+      this.pending.push(item);
       if (!this.draining) {
         this.draining = true;
         this.drained = this.drain();
@@ -346,16 +355,16 @@ export class EaplogWriter {
     while (this.pending.length > 0) {
       await Promise.resolve(); // appends made in the same tick join this batch
       const batch = this.pending.splice(0);
-      const settled = await Promise.allSettled(batch.map((p) => p.bytes));
+      await (batch[batch.length - 1] as Pending).encoded;
       const buffers: Uint8Array[] = [];
       const accepted: Pending[] = [];
-      settled.forEach((s, i) => {
-        const item = batch[i] as Pending;
-        if (s.status === 'fulfilled') {
-          buffers.push(s.value);
+      for (const item of batch) {
+        if (item.encodeError) item.reject(item.encodeError.cause);
+        else {
+          buffers.push(item.bytes as Uint8Array);
           accepted.push(item);
-        } else item.reject(s.reason);
-      });
+        }
+      }
       if (buffers.length > 0 && this.failed !== undefined) {
         for (const item of accepted) item.reject(new EcpsError('IO_ERROR', `${this.path} failed earlier`, { cause: this.failed }));
       } else if (buffers.length > 0) {

@@ -2,9 +2,9 @@
 // The three payload codecs of spec §4.2. zstd: node:zlib where the runtime has it (Node >= 22.15), else the
 // @mongodb-js/zstd binding (prebuilt binaries shipped in the npm package); frames it cannot bound up front are
 // decoded by the pure-JS fzstd under an output cap. Content checksums, when a frame has one, are verified here with
-// XXH64 (xxhash-wasm), whichever decoder ran. deflate: fflate (zlib stream, RFC 1950). none: raw bytes.
+// XXH64 (xxhash-wasm), whichever decoder ran. deflate: node:zlib's own zlib (a zlib stream, RFC 1950; native, and
+// able to stop inflating at an output cap). none: raw bytes.
 import * as zlib from 'node:zlib';
-import { Unzlib, zlibSync } from 'fflate';
 import { Decompress as FzstdDecompress } from 'fzstd';
 import loadXxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { ValidationError, type LtpCodecName } from '@ecps/core';
@@ -213,21 +213,22 @@ export async function decodeZstd(payload: Uint8Array, expected: number, backend:
   return out;
 }
 
-const DEFLATE_SLICE = 16 * 1024;
+/** A Buffer node:zlib returned, as a Uint8Array that owns its memory (small results share Node's buffer pool). */
+function ownBytes(out: Buffer): Uint8Array {
+  return out.byteOffset === 0 && out.buffer.byteLength === out.length ? new Uint8Array(out.buffer, 0, out.length) : new Uint8Array(out);
+}
 
+/** Inflates a zlib stream to exactly `expected` bytes; zlib stops as soon as the output would pass the cap. */
 function inflateCapped(data: Uint8Array, expected: number): Uint8Array {
-  const sink = cappedSink(expected);
+  let out: Buffer;
   try {
-    const stream = new Unzlib((chunk) => sink.push(chunk));
-    // small input slices bound what one push can inflate (deflate expands at most ~1032:1)
-    for (let i = 0; i < data.length; i += DEFLATE_SLICE) {
-      stream.push(data.subarray(i, i + DEFLATE_SLICE), i + DEFLATE_SLICE >= data.length);
-    }
-    if (data.length === 0) stream.push(data, true);
+    out = zlib.inflateSync(data, { maxOutputLength: Math.max(expected, 1) });
   } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw sizeMismatch(expected, `more than ${expected}`);
     throw decodeFailure('deflate', cause);
   }
-  return sink.result();
+  if (out.length !== expected) throw sizeMismatch(expected, String(out.length));
+  return ownBytes(out);
 }
 
 /**
@@ -239,7 +240,7 @@ export async function compressPayload(codec: LtpCodecName, data: Uint8Array, lev
     case 'none':
       return data;
     case 'deflate':
-      return zlibSync(data, { level: level as 1 });
+      return ownBytes(zlib.deflateSync(data, { level }));
     case 'zstd': {
       const impl = await zstdBackend();
       if (!impl) throw new ValidationError('UNSUPPORTED', 'no zstd compressor: node:zlib lacks zstd and @mongodb-js/zstd failed to load');

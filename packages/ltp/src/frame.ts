@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // One LTP DATA frame <-> one tensor (spec §4.4), with every receive check of spec §3.
 import {
+  LTP_DTYPES,
   SPEC_STRINGS,
   ValidationError,
   assertCompressionLevel,
@@ -14,9 +15,10 @@ import {
 } from '@ecps/core';
 import { LTP, type LTPFrameHeader } from '@ecps/proto';
 import { DEFAULT_LEVELS, LTP_CODECS, compressPayload, decompressPayload } from './codecs';
-import { crc32, crc32Bytes } from './crc32';
+import { copyWithCrc32, crc32, crc32Bytes } from './crc32';
+import { serializeDataFrame } from './frame-bytes';
 import { pythonFloatString } from './python-float';
-import { tensorFromBytes, tensorToBytes, type Tensor } from './tensor';
+import { HOST_IS_LITTLE_ENDIAN, tensorFromBytes, tensorToBytes, type Tensor } from './tensor';
 
 /** `header.message_type` values (spec §2). */
 export const LTP_MESSAGE_TYPES = { data: 1, ack: 2, chunkStart: 3, chunkEnd: 4 } as const;
@@ -104,8 +106,16 @@ function elementsOf(shape: readonly number[]): string {
   return shape.reduce((n, d) => n * BigInt(d), 1n).toString();
 }
 
-/** Builds the DATA frame of spec §4.4 around an already compressed tensor. */
-export function dataFrame(c: CompressedTensor, tensorId = 0, attributes: Readonly<Record<string, string>> = {}): LTP {
+/**
+ * Builds the DATA frame of spec §4.4 around an already compressed tensor. `checksum` defaults to the payload's
+ * CRC-32 (a serializer that computes it while copying passes a placeholder).
+ */
+export function dataFrame(
+  c: CompressedTensor,
+  tensorId = 0,
+  attributes: Readonly<Record<string, string>> = {},
+  checksum: Uint8Array = crc32Bytes(c.payload),
+): LTP {
   const metadata: Record<string, string> = { frame_id: c.frameId, dtype: c.dtype, timestamp: c.timestampNs.toString() };
   if (c.codec !== 'zstd') metadata['codec'] = c.codec;
   return {
@@ -117,7 +127,7 @@ export function dataFrame(c: CompressedTensor, tensorId = 0, attributes: Readonl
       sequenceNumber: tensorId >>> 0,
       totalChunks: 0,
       chunkIndex: 0,
-      checksum: crc32Bytes(c.payload),
+      checksum,
       metadata,
     },
     tensorZstd: c.payload,
@@ -156,10 +166,14 @@ export function codecOf(metadata: Readonly<Record<string, string>> | undefined):
 
 /**
  * Header checks of spec §3 for one frame's payload: version 0/1 (`UNSUPPORTED_VERSION`), payload_length and a
- * 0- or 4-byte checksum that matches the CRC-32 (`CHECKSUM_MISMATCH`).
+ * 0- or 4-byte checksum that matches the CRC-32 (`CHECKSUM_MISMATCH`). With `copyTo` (at least `payload.length`
+ * bytes), the payload is also copied there in the same pass over memory.
  */
-export function verifyHeader(header: LTPFrameHeader | undefined, payload: Uint8Array): void {
-  if (!header) return;
+export function verifyHeader(header: LTPFrameHeader | undefined, payload: Uint8Array, copyTo?: Uint8Array): void {
+  if (!header) {
+    if (copyTo) copyTo.set(payload);
+    return;
+  }
   if (header.version !== 0 && header.version !== 1) {
     throw new ValidationError('UNSUPPORTED_VERSION', `LTP header version ${header.version} is not supported`, { details: { version: header.version } });
   }
@@ -167,10 +181,13 @@ export function verifyHeader(header: LTPFrameHeader | undefined, payload: Uint8A
     throw new ValidationError('CHECKSUM_MISMATCH', `payload_length ${header.payloadLength} but the payload has ${payload.length} bytes`);
   }
   const sum = header.checksum;
-  if (sum.length === 0) return;
+  if (sum.length === 0) {
+    if (copyTo) copyTo.set(payload);
+    return;
+  }
   if (sum.length !== 4) throw new ValidationError('CHECKSUM_MISMATCH', `checksum must be 4 bytes, got ${sum.length}`);
   const expected = ((sum[0]! << 24) | (sum[1]! << 16) | (sum[2]! << 8) | sum[3]!) >>> 0;
-  const actual = crc32(payload);
+  const actual = copyTo ? copyWithCrc32(payload, copyTo) : crc32(payload);
   if (expected !== actual) {
     throw new ValidationError('CHECKSUM_MISMATCH', `CRC-32 0x${actual.toString(16).padStart(8, '0')} does not match 0x${expected.toString(16).padStart(8, '0')}`, {
       details: { expected, actual },
@@ -235,11 +252,21 @@ export async function decodeTensorFrame(message: LTP, options: DecodeTensorOptio
       details: { bytes: payload.length, limit: options.maxPayloadBytes },
     });
   }
-  verifyHeader(header, payload);
+  // an uncompressed payload that is not aligned for its dtype (protobuf puts it at any offset) must be copied to
+  // be viewed as a typed array: copy it while checking its CRC, into memory the copy fills completely
+  const itemSize = (LTP_DTYPES as Record<string, number>)[message.dtype] ?? 1;
+  const copy =
+    header?.metadata?.['codec'] === 'none' &&
+    payload.byteOffset % itemSize !== 0 &&
+    payload.length <= (options.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES) &&
+    HOST_IS_LITTLE_ENDIAN
+      ? new Uint8Array(Buffer.allocUnsafeSlow(payload.length).buffer, 0, payload.length)
+      : undefined;
+  verifyHeader(header, payload, copy);
   const codec = codecOf(header?.metadata);
   const tensor = await decodePayload(
     { dtype: message.dtype, shape: message.shape, codec, level: message.compressionLevel, originalSize: message.originalSize },
-    payload,
+    copy ?? payload,
     options.maxTensorBytes,
   );
   return {
@@ -264,12 +291,26 @@ export function parseLtp(bytes: Uint8Array): LTP {
   }
 }
 
-/** {@link decodeTensorFrame} from protobuf bytes. Throws its errors, and `DECODE_ERROR` for malformed protobuf. */
+/**
+ * {@link decodeTensorFrame} from protobuf bytes. An uncompressed tensor views `bytes` when its payload is aligned
+ * for the dtype (copy the tensor before reusing `bytes`), else it is copied once while its CRC-32 is checked.
+ * Throws {@link decodeTensorFrame}'s errors, and `DECODE_ERROR` for malformed protobuf.
+ */
 export async function decodeTensorFrameBytes(bytes: Uint8Array, options: DecodeTensorOptions = {}): Promise<DecodedTensor> {
   return decodeTensorFrame(parseLtp(bytes), options);
 }
 
-/** {@link encodeTensorFrame} to protobuf bytes. */
+/**
+ * {@link encodeTensorFrame} to protobuf bytes, in one allocation with the payload's CRC-32 computed while it is
+ * copied. With codec `none` the frame carries an alignment pad (unknown field 2047, skipped by every decoder) that
+ * puts the payload at an 8-byte offset, so {@link decodeTensorFrameBytes} on an aligned buffer views the tensor in
+ * place. Throws like {@link encodeTensorFrame}.
+ */
 export async function encodeTensorFrameBytes(tensor: Tensor, options: EncodeTensorOptions = {}): Promise<Uint8Array> {
-  return LTP.encode(await encodeTensorFrame(tensor, options)).finish();
+  const compressed = await compressTensor(tensor, options);
+  // uncompressed payloads are aligned so that receivers can view them in place
+  const frame = dataFrame(compressed, options.tensorId ?? 0, options.attributes, NO_CHECKSUM_YET);
+  return serializeDataFrame(frame, compressed.codec === 'none');
 }
+
+const NO_CHECKSUM_YET = new Uint8Array(4);

@@ -121,9 +121,9 @@ export function tensorFromBytes(dtype: string, shape: readonly number[], bytes: 
   return { dtype, shape: [...shape], data: new ctor(source.buffer, source.byteOffset, count) };
 }
 
-/** A copy in a fresh, aligned ArrayBuffer (`Buffer#slice` would return a view, possibly misaligned). */
+/** A copy in a fresh, aligned ArrayBuffer of its own, not zero-filled first (the copy overwrites every byte). */
 function copyBytes(bytes: Uint8Array): Uint8Array {
-  const copy = new Uint8Array(bytes.length);
+  const copy = new Uint8Array(Buffer.allocUnsafeSlow(bytes.length).buffer, 0, bytes.length);
   copy.set(bytes);
   return copy;
 }

@@ -10,9 +10,12 @@ import {
   createTensor,
   crc32,
   decodeTensorFrame,
+  decodeTensorFrameBytes,
   encodeTensorFrame,
+  encodeTensorFrameBytes,
   tensorToBytes,
   walkZstdFrames,
+  type Tensor,
 } from '../src/index';
 import { bytesField, stringMap, walkFields } from './proto-walker';
 import { expectCode } from './helpers';
@@ -100,5 +103,74 @@ describe('interoperability with third-party tools', () => {
       const decoded = await decodeTensorFrame(message);
       expect(Array.from(decoded.tensor.data as Int32Array)).toEqual(Array.from(data));
     }
+  });
+});
+
+describe('encodeTensorFrameBytes / decodeTensorFrameBytes (one-allocation serializer, fused copy and CRC)', () => {
+  const options = { frameId: 'lidar', timestampNs: 42n, tensorId: 7, attributes: { mep_id: 'm1' } };
+
+  // 140 000 bytes: two fused copy-and-CRC steps plus a partial one
+  const tensor = createTensor('f32', [140, 250], new Float32Array(35_000).map((_, i) => Math.cos(i / 7)));
+  const sameData = (a: Tensor, b: Tensor) => Buffer.from(tensorToBytes(a)).equals(Buffer.from(tensorToBytes(b)));
+
+  it.each(['zstd', 'deflate'] as const)('%s: bytes equal the generated encoder over the same frame', async (codec) => {
+    const bytes = await encodeTensorFrameBytes(tensor, { ...options, codec });
+    const expected = LTP.encode(await encodeTensorFrame(tensor, { ...options, codec })).finish();
+    expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
+    expect(bytes.byteOffset).toBe(0);
+    expect(bytes.buffer.byteLength).toBe(bytes.length);
+    const decoded = await decodeTensorFrameBytes(bytes);
+    expect(sameData(decoded.tensor, tensor)).toBe(true);
+    expect(decoded).toMatchObject({ frameId: 'lidar', tensorId: 7, codec });
+  });
+
+  it.each(['', 'a', 'ab', 'abc', 'abcd', 'abcde', 'abcdef', 'abcdefg'])(
+    'none (frame id %s): an unknown pad field aligns the payload; without it the bytes are the generated encoder\'s',
+    async (frameId) => {
+      const bytes = await encodeTensorFrameBytes(tensor, { ...options, frameId, codec: 'none' });
+      const expected = LTP.encode(await encodeTensorFrame(tensor, { ...options, frameId, codec: 'none' })).finish();
+      const payloadAt = LTP.decode(bytes).tensorZstd.byteOffset;
+      expect(payloadAt % 8).toBe(0);
+      // the generic walker sees field 2047 between the header (2) and the payload (3), and nothing else extra
+      const fields = walkFields(bytes);
+      const pad = fields.filter((f) => f.field === 2047);
+      expect(fields.map((f) => f.field).filter((n) => n !== 2047)).toEqual(walkFields(expected).map((f) => f.field));
+      expect(pad.length).toBeLessThanOrEqual(1);
+      const padValue = pad[0]?.value as Uint8Array | undefined;
+      expect(padValue?.every((b) => b === 0) ?? true).toBe(true);
+      // tag fa 7f and a one-byte length precede the pad's zero bytes
+      const stripped = padValue ? Buffer.concat([bytes.subarray(0, padValue.byteOffset - 3), bytes.subarray(padValue.byteOffset + padValue.length)]) : bytes;
+      expect(Buffer.from(stripped).equals(Buffer.from(expected))).toBe(true);
+      const decoded = await decodeTensorFrameBytes(bytes);
+      expect(sameData(decoded.tensor, tensor)).toBe(true);
+      // viewed in place, not copied
+      expect(decoded.tensor.data.buffer).toBe(bytes.buffer);
+      // the generated decoder drops the pad: re-encoding gives the canonical bytes
+      expect(Buffer.from(LTP.encode(LTP.decode(bytes)).finish()).equals(Buffer.from(expected))).toBe(true);
+    },
+  );
+
+  it('an empty tensor still gets the canonical empty-payload frame', async () => {
+    const tensor = createTensor('f32', [0, 4], new Float32Array(0));
+    const bytes = await encodeTensorFrameBytes(tensor, { ...options, codec: 'none' });
+    expect(Buffer.from(bytes).equals(Buffer.from(LTP.encode(await encodeTensorFrame(tensor, { ...options, codec: 'none' })).finish()))).toBe(true);
+    expect((await decodeTensorFrameBytes(bytes)).tensor.shape).toEqual([0, 4]);
+  });
+
+  it('a misaligned uncompressed payload is copied out aligned, and a flipped byte is still caught', async () => {
+    const data = new Float64Array(20_000).map((_, i) => i * 0.5);
+    const f64 = createTensor('f64', [20_000], data);
+    // a frame received at an odd address (e.g. inside a larger packet): the aligned payload lands misaligned
+    const aligned = await encodeTensorFrameBytes(f64, { codec: 'none' });
+    const packet = new Uint8Array(aligned.length + 3);
+    packet.set(aligned, 3);
+    const bytes = packet.subarray(3);
+    const message = LTP.decode(bytes);
+    expect(message.tensorZstd.byteOffset % 8).not.toBe(0);
+    const decoded = await decodeTensorFrameBytes(bytes);
+    expect(sameData(decoded.tensor, f64)).toBe(true);
+    expect(decoded.tensor.data.buffer).not.toBe(bytes.buffer);
+    bytes[message.tensorZstd.byteOffset - bytes.byteOffset + 100_000]! ^= 0x10;
+    await expectCode(decodeTensorFrameBytes(bytes), 'CHECKSUM_MISMATCH');
   });
 });

@@ -18,7 +18,7 @@ import {
   tensorToBytes,
   walkZstdFrames,
 } from '../src/index';
-import { tableCrc32 } from '../src/crc32';
+import { copyWithCrc32, tableCrc32 } from '../src/crc32';
 import { expectCode } from './helpers';
 import { corpus, expectTyped, mutate, mutatePayload } from './hostile';
 
@@ -69,6 +69,24 @@ describe('properties', () => {
     expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
     expect(tableCrc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (data) => crc32(data) === tableCrc32(data)));
+    // continuing a CRC over a split equals the CRC of the whole, in both implementations
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(300), (data, cut) => {
+        const head = data.subarray(0, cut);
+        const tail = data.subarray(cut);
+        return crc32(tail, crc32(head)) === crc32(data) && tableCrc32(tail, tableCrc32(head)) === crc32(data);
+      }),
+    );
+  });
+
+  it('copyWithCrc32 copies every byte to the offset and returns the CRC-32 of the source', () => {
+    for (const length of [0, 1, 65_535, 65_536, 65_537, 200_001]) {
+      const source = new Uint8Array(length).map((_, i) => (i * 31 + 7) & 0xff);
+      const target = new Uint8Array(length + 3).fill(0xee);
+      expect(copyWithCrc32(source, target, 2)).toBe(crc32(source));
+      expect(Buffer.from(target.subarray(2, 2 + length)).equals(Buffer.from(source))).toBe(true);
+      expect([target[0], target[1], target[length + 2]]).toEqual([0xee, 0xee, 0xee]);
+    }
   });
 
   it('f16 conversion round-trips every half-precision value', () => {

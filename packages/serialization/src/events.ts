@@ -28,18 +28,40 @@ export interface EventInit {
   random?: RandomSource;
 }
 
-/** Wraps any encoded payload as an event of `type`. */
-export function createEvent(type: string, data: Uint8Array, init: EventInit): EcpsEvent {
-  const clock = init.clock ?? systemClock;
-  return {
-    id: init.id ?? uuidv4(init.random ?? cryptoRandom),
+let lastTimeMs = Number.NaN;
+let lastTime = '';
+
+/** `eventTime(ms)`, formatted once per millisecond: events published in one millisecond share the string. */
+function timeAt(ms: number): string {
+  if (ms !== lastTimeMs) {
+    lastTime = eventTime(ms);
+    lastTimeMs = ms;
+  }
+  return lastTime;
+}
+
+function hasKeys(record: Readonly<Record<string, string>>): boolean {
+  for (const _ in record) return true;
+  return false;
+}
+
+/** {@link createEvent} with the id already chosen (or undefined for a fresh one). */
+function buildEvent(type: string, data: Uint8Array, init: EventInit, id: string | undefined): EcpsEvent {
+  const event: { -readonly [K in keyof EcpsEvent]: EcpsEvent[K] } = {
+    id: id ?? uuidv4(init.random ?? cryptoRandom),
     source: init.source,
     type,
-    time: init.time ?? eventTime(clock.now()),
+    time: init.time ?? timeAt((init.clock ?? systemClock).now()),
     datacontenttype: CONTENT_TYPES[init.codec ?? 'protobuf'],
-    ...(init.extensions && Object.keys(init.extensions).length > 0 ? { extensions: { ...init.extensions } } : {}),
     data,
   };
+  if (init.extensions && hasKeys(init.extensions)) event.extensions = { ...init.extensions };
+  return event;
+}
+
+/** Wraps any encoded payload as an event of `type`. */
+export function createEvent(type: string, data: Uint8Array, init: EventInit): EcpsEvent {
+  return buildEvent(type, data, init, init.id);
 }
 
 /** Encodes a canonical message as its CloudEvent. MCP and EAP events take the message id as the event id. */
@@ -48,7 +70,7 @@ export function encodeEvent<K extends MessageKind>(kind: K, message: MessageType
   const messageId = (message as { id?: unknown }).id;
   const id = init.id ?? (typeof messageId === 'string' && messageId !== '' ? messageId : undefined);
   const codec = codecFor(entry.fns as MessageFns<MessageTypes[K]>, init.codec ?? 'protobuf');
-  return createEvent(entry.eventType, codec.encode(message), { ...init, ...(id === undefined ? {} : { id }) });
+  return buildEvent(entry.eventType, codec.encode(message), init, id);
 }
 
 /** Encodes any ts-proto message (e.g. an ext/v1 message) as a CloudEvent of `type`. */

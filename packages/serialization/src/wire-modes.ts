@@ -24,8 +24,11 @@ export function toBinaryMode(event: EcpsEvent): BinaryModeMessage {
     type: event.type,
   };
   if (event.time) properties['time'] = event.time;
-  for (const [name, value] of Object.entries(event.extensions ?? {})) properties[name] = value;
-  return { ...(event.datacontenttype ? { contentType: event.datacontenttype } : {}), properties, data: event.data };
+  const extensions = event.extensions;
+  if (extensions) for (const name of Object.keys(extensions)) properties[name] = extensions[name]!;
+  const message: BinaryModeMessage = { properties, data: event.data };
+  if (event.datacontenttype) message.contentType = event.datacontenttype;
+  return message;
 }
 
 /**

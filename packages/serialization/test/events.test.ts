@@ -104,3 +104,19 @@ describe('trace context', () => {
     expect(t.traceId).toBe(createHash('sha256').update('test-eap-001').digest('hex').slice(0, 32));
   });
 });
+
+describe('event time', () => {
+  it('follows the clock to the millisecond, whichever clock asks', () => {
+    const eap = EAP.fromPartial({ spec: 'eap/0.1', id: 'e1' });
+    const a = new ManualClock(1_750_000_000_000);
+    const b = new ManualClock(1_600_000_000_000);
+    const timeOf = (clock: ManualClock) => encodeEvent('EAP', eap, { source: 'urn:ecps:n', clock }).time;
+    expect(timeOf(a)).toBe('2025-06-15T15:06:40.000Z');
+    expect(timeOf(a)).toBe('2025-06-15T15:06:40.000Z');
+    expect(timeOf(b)).toBe('2020-09-13T12:26:40.000Z');
+    a.advance(1);
+    expect(timeOf(a)).toBe('2025-06-15T15:06:40.001Z');
+    expect(encodeEvent('EAP', eap, { source: 'urn:ecps:n', clock: a, extensions: {} }).extensions).toBeUndefined();
+    expect(encodeEvent('EAP', eap, { source: 'urn:ecps:n', clock: a, extensions: { k: 'v' } }).extensions).toEqual({ k: 'v' });
+  });
+});

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The in-process medium that memory transports attach to: a topic-matching router with one ordered delivery
-// queue per subscription.
-import { TransportError, topicMatches, type EcpsEvent, type EventHandler, type QosLevel } from '@ecps/core';
+// The in-process medium that memory transports attach to: a topic router (exact map, wildcard trie, route cache)
+// with one ordered delivery queue per subscription.
+import { TransportError, type EcpsEvent, type EventHandler, type QosLevel } from '@ecps/core';
+import { TopicRouter } from './topic-router';
 
 export interface MemoryBusOptions {
   /** Events a subscriber may have queued before BEST_EFFORT events to it are dropped. Default 1024. */
@@ -28,11 +29,21 @@ interface Delivery {
   event: EcpsEvent;
 }
 
-/** One subscription's ordered queue, drained by a single pump so the handler sees one event at a time. */
+const SETTLED: Promise<void> = Promise.resolve();
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as PromiseLike<unknown> | null | undefined)?.then === 'function';
+
+/**
+ * One subscription's ordered queue, drained by one microtask at a time so the handler sees one event at a time: a
+ * handler that returns synchronously gets the next event in the same drain, a promise is awaited before the next.
+ */
 class MemorySubscriber {
-  readonly queue: Delivery[] = [];
   active = true;
-  private pumping = false;
+  /** Waiting deliveries are `items[head..]`: taking one moves `head` instead of shifting the array. */
+  private items: (Delivery | undefined)[] = [];
+  private head = 0;
+  private draining = false;
 
   constructor(
     readonly filter: string,
@@ -42,27 +53,74 @@ class MemorySubscriber {
     private readonly onError: HandlerErrorReporter | undefined,
   ) {}
 
-  enqueue(delivery: Delivery): void {
-    this.queue.push(delivery);
-    if (!this.pumping) void this.pump();
+  /** Deliveries waiting (not counting the one a handler is working on). */
+  get queued(): number {
+    return this.items.length - this.head;
   }
 
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    // Deliver on a later tick so publish() never runs handlers synchronously.
-    await Promise.resolve();
-    while (this.active && this.queue.length > 0) {
-      const { topic, event } = this.queue.shift()!;
-      try {
-        await this.handler(event, topic);
-        this.bus.stats.delivered++;
-      } catch (error) {
-        this.bus.stats.handlerErrors++;
-        this.onError?.(error, topic, this.filter);
-        this.bus.reportHandlerError(error, topic);
-      }
+  enqueue(delivery: Delivery): void {
+    if (!this.active) return;
+    this.items.push(delivery);
+    if (!this.draining) {
+      this.draining = true;
+      // a later tick, so publish() never runs handlers synchronously (a promise job: queueMicrotask costs an
+      // async_hooks resource per call)
+      void SETTLED.then(this.drain);
     }
-    this.pumping = false;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+
+  private take(): Delivery {
+    const delivery = this.items[this.head]!;
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
+    else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return delivery;
+  }
+
+  private readonly drain = (): void => {
+    while (this.active && this.queued > 0) {
+      const { topic, event } = this.take();
+      let result: unknown;
+      try {
+        result = this.handler(event, topic);
+      } catch (error) {
+        this.failed(error, topic);
+        continue;
+      }
+      if (isThenable(result)) {
+        // still draining: the next event waits for this one
+        result.then(
+          () => {
+            this.bus.stats.delivered++;
+            this.drain();
+          },
+          (error: unknown) => {
+            this.failed(error, topic);
+            this.drain();
+          },
+        );
+        return;
+      }
+      this.bus.stats.delivered++;
+    }
+    this.draining = false;
+  };
+
+  private failed(error: unknown, topic: string): void {
+    this.bus.stats.handlerErrors++;
+    this.onError?.(error, topic, this.filter);
+    this.bus.reportHandlerError(error, topic);
   }
 }
 
@@ -72,7 +130,7 @@ class MemorySubscriber {
  */
 export class MemoryBus {
   readonly stats: MemoryBusStats = { dropped: 0, delivered: 0, handlerErrors: 0 };
-  private readonly subscribers = new Set<MemorySubscriber>();
+  private readonly router = new TopicRouter<MemorySubscriber>();
   private readonly bestEffortLimit: number;
   private readonly reliableLimit: number;
 
@@ -84,12 +142,12 @@ export class MemoryBus {
   /** @internal used by memory transports */
   attach(filter: string, qos: QosLevel, handler: EventHandler, onError?: HandlerErrorReporter): { detach(): void } {
     const subscriber = new MemorySubscriber(filter, qos, handler, this, onError);
-    this.subscribers.add(subscriber);
+    this.router.add(filter, subscriber);
     return {
       detach: () => {
         subscriber.active = false;
-        subscriber.queue.length = 0;
-        this.subscribers.delete(subscriber);
+        subscriber.clear();
+        this.router.remove(filter, subscriber);
       },
     };
   }
@@ -100,16 +158,16 @@ export class MemoryBus {
    * the event to nobody (the caller can retry without creating duplicates).
    */
   route(topic: string, event: EcpsEvent, qos: QosLevel): void {
-    const targets = [...this.subscribers].filter((s) => topicMatches(s.filter, topic));
+    const targets = this.router.match(topic);
     for (const s of targets) {
-      if (Math.min(qos, s.qos) > 0 && s.queue.length >= this.reliableLimit) {
-        throw new TransportError('QUEUE_FULL', `subscriber ${s.filter} has ${s.queue.length} undelivered events`, {
+      if (Math.min(qos, s.qos) > 0 && s.queued >= this.reliableLimit) {
+        throw new TransportError('QUEUE_FULL', `subscriber ${s.filter} has ${s.queued} undelivered events`, {
           details: { topic, limit: this.reliableLimit },
         });
       }
     }
     for (const s of targets) {
-      if (Math.min(qos, s.qos) === 0 && s.queue.length >= this.bestEffortLimit) {
+      if (Math.min(qos, s.qos) === 0 && s.queued >= this.bestEffortLimit) {
         this.stats.dropped++;
         continue;
       }
