@@ -18,7 +18,8 @@ import type { Ack, LTP, QueryReq } from '@ecps/proto';
 import type { MepSnapshot } from '@ecps/proto/ext/v1';
 import type { ApproximateIndexFactory } from './approximate-index';
 import { fromMepEntry, toMepEntry } from './entry-codec';
-import type { VectorPrecision } from './exact-index';
+import { loadNativeScanner } from './candidate-scan';
+import type { SearchRequest, VectorPrecision } from './exact-index';
 import { pythonFloatString } from '@ecps/ltp';
 import { decodeRawTensor, encodeRawTensor, type RawTensor } from './ltp-frame';
 import { LocalMemory, type SearchHit, type StoredEntry } from './local-memory';
@@ -36,6 +37,11 @@ export interface MemoryStoreOptions {
   approximate?: ApproximateIndexFactory;
   /** With an approximate index: candidates fetched per query = k × this, then rescored exactly. Default 4. */
   candidateFactor?: number;
+  /**
+   * Narrow exact search with usearch's SIMD scan when that optional dependency loads (results are identical; a
+   * float64 store keeps a float32 copy of its vectors for it, +50% memory). Default true; applied by `start()`.
+   */
+  nativeScan?: boolean;
   /** Largest `k` a query may ask for; more is refused with `INVALID_QUERY`. Default 10000. */
   maxQueryK?: number;
   /** Replicate across nodes; without it the store is standalone (R = 1). */
@@ -80,6 +86,9 @@ export class MemoryStore {
   private readonly clock: Clock;
   private readonly random: RandomSource;
   private readonly maxQueryK: number;
+  private readonly nativeScan: boolean;
+  /** Queries decoded in this turn of the event loop, answered together by one scan (see {@link rankBatched}). */
+  private pending: { request: SearchRequest; done: (hits: SearchHit[]) => void; fail: (error: unknown) => void }[] = [];
 
   /** Prefer {@link createMemoryStore}; a replicated store built directly must be `start()`ed. */
   constructor(options: MemoryStoreOptions = {}) {
@@ -90,6 +99,7 @@ export class MemoryStore {
     if (!(candidateFactor >= 1)) throw new ValidationError('CONFIG_INVALID', `candidateFactor must be >= 1, got ${candidateFactor}`);
     this.maxQueryK = options.maxQueryK ?? DEFAULT_MAX_QUERY_K;
     if (!Number.isInteger(this.maxQueryK) || this.maxQueryK < 1) throw new ValidationError('CONFIG_INVALID', `maxQueryK must be a positive integer, got ${this.maxQueryK}`);
+    this.nativeScan = options.nativeScan ?? true;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
     this.memory = new LocalMemory({
@@ -111,6 +121,7 @@ export class MemoryStore {
   }
 
   async start(): Promise<void> {
+    if (this.nativeScan) this.memory.useScanner(await loadNativeScanner());
     await this.replicator?.start();
   }
 
@@ -190,24 +201,53 @@ export class MemoryStore {
    * a `k` that is not an integer in 0..`maxQueryK`.
    */
   searchVector(vector: ArrayLike<number>, k: number, minSim: number): QueryHit[] {
-    return this.rankVector(vector, k, minSim).map(({ entry, similarity }) => ({ key: entry.key, similarity }));
+    return this.searchVectors([vector], k, minSim)[0]!;
+  }
+
+  /**
+   * {@link searchVector} for several query vectors at once, answered as if one after the other; with the native
+   * scan, one pass over the stored vectors serves a whole batch. Same errors as {@link searchVector}.
+   */
+  searchVectors(vectors: readonly ArrayLike<number>[], k: number, minSim: number): QueryHit[][] {
+    const requests = vectors.map((v) => this.searchRequest(Float64Array.from(v), k, minSim));
+    return this.memory.searchMany(requests).map((hits) => hits.map(({ entry, similarity }) => ({ key: entry.key, similarity })));
   }
 
   private async rank(request: QueryReq): Promise<SearchHit[]> {
     if (!request.queryEmbedding) throw new ValidationError('INVALID_QUERY', 'QueryReq has no query_embedding');
-    assertMinSim(request.minSim);
-    this.assertK(request.k);
+    this.assertQuery(request.k, request.minSim);
     const query = await decodeRawTensor(request.queryEmbedding);
-    return this.rankVector(flattenToFloat64(query), request.k, request.minSim);
+    return this.rankBatched(this.searchRequest(flattenToFloat64(query), request.k, request.minSim));
   }
 
-  private rankVector(vector: ArrayLike<number>, k: number, minSim: number): SearchHit[] {
+  /**
+   * Concurrent queries (e.g. parallel gRPC Query calls) are collected until the event loop's check phase and
+   * ranked together, so one pass over the matrix serves them all. Each is answered from the state at that moment.
+   */
+  private rankBatched(request: SearchRequest): Promise<SearchHit[]> {
+    return new Promise((done, fail) => {
+      if (this.pending.push({ request, done, fail }) > 1) return;
+      setImmediate(() => {
+        const batch = this.pending;
+        this.pending = [];
+        try {
+          const results = this.memory.searchMany(batch.map((p) => p.request));
+          batch.forEach((p, i) => p.done(results[i]!));
+        } catch (error) {
+          for (const p of batch) p.fail(error);
+        }
+      });
+    });
+  }
+
+  /** Applies the §7.2 query rules (`k` 0 means 10, `minSim` widened from float32); throws `INVALID_QUERY`. */
+  private searchRequest(query: Float64Array, k: number, minSim: number): SearchRequest {
+    this.assertQuery(k, minSim);
+    return { query, k: k === 0 ? DEFAULT_QUERY_K : k, minSim: Math.fround(minSim) };
+  }
+
+  private assertQuery(k: number, minSim: number): void {
     assertMinSim(minSim);
-    this.assertK(k);
-    return this.memory.search(Float64Array.from(vector), k === 0 ? DEFAULT_QUERY_K : k, Math.fround(minSim));
-  }
-
-  private assertK(k: number): void {
     if (!Number.isInteger(k) || k < 0 || k > this.maxQueryK) {
       throw new ValidationError('INVALID_QUERY', `k must be an integer in 0..${this.maxQueryK}, got ${k}`, { details: { k, limit: this.maxQueryK } });
     }

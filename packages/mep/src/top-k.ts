@@ -23,6 +23,11 @@ export class TopK {
     this.ids = new Float64Array(k);
   }
 
+  /** The similarity of the last selected candidate (meaningful once `count > 0`). */
+  get worstSim(): number {
+    return this.sims[this.count - 1]!;
+  }
+
   /** True when a candidate with this similarity and sequence would enter the selection. */
   accepts(sim: number, seq: number): boolean {
     if (this.count < this.k) return true;
