@@ -95,7 +95,7 @@ export class MemoryStore {
     this.nodeId = options.nodeId ?? 'local';
     const maxSize = options.maxSize ?? 10_000;
     if (!Number.isInteger(maxSize) || maxSize < 1) throw new ValidationError('CONFIG_INVALID', `maxSize must be a positive integer, got ${maxSize}`);
-    const candidateFactor = options.candidateFactor ?? 4;
+    const candidateFactor = options.candidateFactor ?? 1;
     if (!(candidateFactor >= 1)) throw new ValidationError('CONFIG_INVALID', `candidateFactor must be >= 1, got ${candidateFactor}`);
     this.maxQueryK = options.maxQueryK ?? DEFAULT_MAX_QUERY_K;
     if (!Number.isInteger(this.maxQueryK) || this.maxQueryK < 1) throw new ValidationError('CONFIG_INVALID', `maxQueryK must be a positive integer, got ${this.maxQueryK}`);
