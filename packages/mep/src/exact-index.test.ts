@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The native candidate scan must never change a result: every query is checked against the pure-JS scalar scan,
 // bit for bit and in order, on random data, exact ties, near-ties below float32 resolution and thresholds.
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { seededRandom } from '@ecps/core';
 import { loadNativeScanner, scanErrorBound, type CandidateScanner } from './candidate-scan';
 import { ExactIndex, type SearchRequest } from './exact-index';
