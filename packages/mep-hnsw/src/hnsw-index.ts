@@ -90,7 +90,8 @@ class HnswIndex implements ApproximateIndex {
   ) {
     // allowReplaceDeleted: evicted entries' slots are reused, so an LRU store never outgrows its capacity
     graph.initIndex(capacity, params.m, params.efConstruction, params.seed, true);
-    this.queryArray = new Array<number>(dimension).fill(0.5);
+    // packed doubles (not a holey `new Array(n)`): the addon reads every element
+    this.queryArray = Array.from({ length: dimension }, () => 0.5);
   }
 
   add(id: number, vector: Float64Array): void {

@@ -209,7 +209,8 @@ export class MemoryStore {
    * scan, one pass over the stored vectors serves a whole batch. Same errors as {@link searchVector}.
    */
   searchVectors(vectors: readonly ArrayLike<number>[], k: number, minSim: number): QueryHit[][] {
-    const requests = vectors.map((v) => this.searchRequest(Float64Array.from(v), k, minSim));
+    // the constructor copies typed arrays in one block; `Float64Array.from` would iterate
+    const requests = vectors.map((v) => this.searchRequest(new Float64Array(v), k, minSim));
     return this.memory.searchMany(requests).map((hits) => hits.map(({ entry, similarity }) => ({ key: entry.key, similarity })));
   }
 
