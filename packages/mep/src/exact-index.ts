@@ -85,12 +85,19 @@ export class ExactIndex {
     return true;
   }
 
-  /** Cosine similarity of the normalised `query` with stored `id` (undefined when absent or of another size). */
-  similarity(id: number, query: Float64Array): number | undefined {
+  /** The best `k` of the stored `ids` (others and absent ones skipped) with `sim >= minSim`, ranked as {@link search}. */
+  rank(query: Float64Array, ids: readonly number[], k: number, minSim: number): Ranked[] {
     const group = this.groups.get(query.length);
-    const row = group?.rowOf.get(id);
-    if (group === undefined || row === undefined) return undefined;
-    return dotRow(query, group.data, row * group.dim, group.dim);
+    if (!group || k === 0) return [];
+    const { dim, data, seqs, rowOf } = group;
+    const top = new TopK(Math.min(k, group.size));
+    for (const id of ids) {
+      const row = rowOf.get(id);
+      if (row === undefined) continue;
+      const sim = dotRow(query, data, row * dim, dim);
+      if (sim >= minSim) top.push(sim, seqs[row]!, id);
+    }
+    return top.results();
   }
 
   /** The best `k` rows with `sim >= minSim`, similarity descending, ties by older insertion. */

@@ -8,7 +8,6 @@ import { recallAtK } from './approximate-index';
 import { CausalContext, HybridLogicalClock, wins, type DotValue, type HlcValue } from './causality';
 import { ExactIndex, type SearchRequest, type VectorPrecision } from './exact-index';
 import { itemSize, type RawTensor } from './ltp-frame';
-import { TopK } from './top-k';
 import { flattenToFloat64, normaliseInPlace } from './vector-math';
 
 /** One version of a key as a replica holds it. `tensor` is absent on tombstones. */
@@ -207,13 +206,7 @@ export class LocalMemory {
   private rankApproximate(q: Float64Array, k: number, minSim: number) {
     const index = this.approx.get(q.length);
     if (!index || k === 0) return [];
-    const top = new TopK(Math.min(k, this.live.size));
-    for (const id of index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor)))) {
-      const sim = this.exact.similarity(id, q);
-      const entry = this.byId.get(id);
-      if (sim !== undefined && entry && sim >= minSim) top.push(sim, entry.seq, id);
-    }
-    return top.results();
+    return this.exact.rank(q, index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor))), k, minSim);
   }
 
   private install(version: IncomingEntry): StoredEntry {
