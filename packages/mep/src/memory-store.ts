@@ -87,6 +87,7 @@ export class MemoryStore {
   private readonly random: RandomSource;
   private readonly maxQueryK: number;
   private readonly nativeScan: boolean;
+  private queryScratch = new Float64Array(0);
   /** Queries decoded in this turn of the event loop, answered together by one scan (see {@link rankBatched}). */
   private pending: { request: SearchRequest; done: (hits: SearchHit[]) => void; fail: (error: unknown) => void }[] = [];
 
@@ -192,7 +193,7 @@ export class MemoryStore {
 
   /** The ranked hits of a query, without framing them (see {@link MemoryStore.query} for the errors). */
   async search(request: QueryReq): Promise<QueryHit[]> {
-    return (await this.rank(request)).map(({ entry, similarity }) => ({ key: entry.key, similarity }));
+    return toQueryHits(await this.rank(request));
   }
 
   /**
@@ -201,7 +202,10 @@ export class MemoryStore {
    * a `k` that is not an integer in 0..`maxQueryK`.
    */
   searchVector(vector: ArrayLike<number>, k: number, minSim: number): QueryHit[] {
-    return this.searchVectors([vector], k, minSim)[0]!;
+    // one reused buffer: ranking is synchronous and keeps no reference to the query
+    if (this.queryScratch.length !== vector.length) this.queryScratch = new Float64Array(vector.length);
+    this.queryScratch.set(vector);
+    return this.memory.searchMany([this.searchRequest(this.queryScratch, k, minSim)]).map(toQueryHits)[0]!;
   }
 
   /**
@@ -211,7 +215,7 @@ export class MemoryStore {
   searchVectors(vectors: readonly ArrayLike<number>[], k: number, minSim: number): QueryHit[][] {
     // the constructor copies typed arrays in one block; `Float64Array.from` would iterate
     const requests = vectors.map((v) => this.searchRequest(new Float64Array(v), k, minSim));
-    return this.memory.searchMany(requests).map((hits) => hits.map(({ entry, similarity }) => ({ key: entry.key, similarity })));
+    return this.memory.searchMany(requests).map(toQueryHits);
   }
 
   private async rank(request: QueryReq): Promise<SearchHit[]> {
@@ -309,3 +313,5 @@ export class MemoryStore {
 function toRecord(entry: StoredEntry): MemoryRecord {
   return { key: entry.key, tensor: entry.tensor!, frameId: entry.frameId, timestampNs: entry.timestampNs };
 }
+
+const toQueryHits = (hits: readonly SearchHit[]): QueryHit[] => hits.map(({ entry, similarity }) => ({ key: entry.key, similarity }));
