@@ -121,7 +121,7 @@ export class ExactIndex {
     for (const [dim, members] of byDim) {
       const group = this.groups.get(dim);
       if (!group) continue;
-      const count = candidateCount(Math.max(...members.map((i) => requests[i]!.k)), group.size);
+      const count = candidateCount(members.reduce((most, i) => Math.max(most, requests[i]!.k), 0), group.size);
       if (!this.scanner || !group.scanned || group.size < MIN_SCANNED_ROWS || count === undefined) {
         for (const i of members) results[i] = this.fullScan(group, requests[i]!);
         continue;
@@ -212,7 +212,7 @@ export class ExactIndex {
   /** The float32 matrix a scanner reads for `data` (a copy only when `data` is float64), or none without a scanner. */
   private scannedCopy(data: Float64Array | Float32Array): Float32Array | undefined {
     if (!this.scanner) return undefined;
-    return data instanceof Float32Array ? data : Float32Array.from(data);
+    return data instanceof Float32Array ? data : new Float32Array(data);
   }
 
   private grow(group: Group): void {

@@ -35,7 +35,7 @@ export interface MemoryStoreOptions {
   precision?: VectorPrecision;
   /** An approximate index (e.g. `hnswIndex()` from @ecps/mep-hnsw); default none: exact search. */
   approximate?: ApproximateIndexFactory;
-  /** With an approximate index: candidates fetched per query = k × this, then rescored exactly. Default 4. */
+  /** With an approximate index: candidates fetched per query = k × this, then rescored exactly. Default 1 (see README). */
   candidateFactor?: number;
   /**
    * Narrow exact search with usearch's SIMD scan when that optional dependency loads (results are identical; a
