@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { libraryConfig } from '@ecps/tsup-config';
 
-export default defineConfig(libraryConfig(import.meta.dirname));
+// usearch is an optional native dependency: never bundle it, load it at run time.
+export default defineConfig(libraryConfig(import.meta.dirname, { external: ['usearch'] }));

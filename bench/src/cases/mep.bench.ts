@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// MEP query QPS and recall@10 at 100k × 384 (MEP_BENCH_N to change N): our exact typed-array scan and our HNSW
+// MEP query QPS and recall@10 at 100k × 384 (MEP_BENCH_N to change N): our exact search and our HNSW
 // store (@ecps/mep-hnsw) against hnswlib-node used directly (BruteforceSearch and HierarchicalNSW with the same
 // M / efConstruction / ef / seed / insertion order), in the same run on the same clustered data.
 import { seededRandom } from '@ecps/core';
@@ -12,6 +12,8 @@ const N = Number(process.env['MEP_BENCH_N'] ?? 100_000);
 const DIM = 384;
 const K = 10;
 const QUERIES = 200;
+/** Queries in flight at once for the batched case (e.g. concurrent gRPC Query calls). */
+const BATCH = 32;
 const CLUSTERS = 1000;
 // moderate construction parameters: a 100k × 384 graph is built twice (ours and the raw baseline) on shared cores
 const HNSW = { m: 12, efConstruction: 64, efSearch: 64, seed: 100 };
@@ -94,7 +96,8 @@ function rotating<T>(items: readonly T[]): () => T {
   return () => items[i++ % items.length]!;
 }
 
-function queryCase(name: string, ours: (f: Fixture) => () => unknown, baseline: (f: Fixture) => () => unknown): BenchCase {
+/** `perCall`: queries each call of `ours` / `baseline` answers. */
+function queryCase(name: string, ours: (f: Fixture) => () => unknown, baseline: (f: Fixture) => () => unknown, perCall = 1): BenchCase {
   let f!: Fixture;
   return {
     name,
@@ -104,8 +107,8 @@ function queryCase(name: string, ours: (f: Fixture) => () => unknown, baseline: 
     setup: async () => {
       f = await getFixture();
     },
-    ours: () => opsPerSecond(ours(f), 1500),
-    baseline: () => opsPerSecond(baseline(f), 1500),
+    ours: async () => perCall * (await opsPerSecond(ours(f), 1500)),
+    baseline: async () => perCall * (await opsPerSecond(baseline(f), 1500)),
   };
 }
 
@@ -150,6 +153,21 @@ const cases: BenchCase[] = [
       const next = rotating(f.queryArrays);
       return () => f.rawBrute.searchKnn(next(), K);
     },
+  ),
+  queryCase(
+    `MEP exact query ${size} k=${K}, float64 matrix, ${BATCH} concurrent queries batched vs hnswlib-node BruteforceSearch (float32) one by one`,
+    (f) => {
+      const batches = Array.from({ length: QUERIES / BATCH }, (_, i) => f.queries.slice(i * BATCH, (i + 1) * BATCH));
+      const next = rotating(batches.filter((b) => b.length === BATCH));
+      return () => f.exact.searchVectors(next(), K, -1);
+    },
+    (f) => {
+      const next = rotating(f.queryArrays);
+      return () => {
+        for (let i = 0; i < BATCH; i++) f.rawBrute.searchKnn(next(), K);
+      };
+    },
+    BATCH,
   ),
   queryCase(
     `MEP approximate query ${size} k=${K}, mep-hnsw store (exact rescoring) vs hnswlib-node HierarchicalNSW direct`,

@@ -70,21 +70,28 @@ export async function hnswIndex(options: HnswOptions = {}): Promise<ApproximateI
   const Ctor = await loadHnswlib();
   return {
     name: `hnsw(m=${m},efConstruction=${efConstruction},ef=${efSearch})`,
-    create: (dimension, capacity) => new HnswIndex(new Ctor('ip', dimension), Math.max(16, capacity), { m, efConstruction, efSearch, seed }),
+    create: (dimension, capacity) => new HnswIndex(new Ctor('ip', dimension), dimension, Math.max(16, capacity), { m, efConstruction, efSearch, seed }),
   };
 }
 
 class HnswIndex implements ApproximateIndex {
   private live = 0;
   private readonly labels = new Set<number>();
+  /** The ef last given to the graph: a native call per query only when it changes. */
+  private ef = -1;
+  /** One reused plain array for queries (hnswlib-node takes no typed arrays): no allocation per search. */
+  private readonly queryArray: number[];
 
   constructor(
     private readonly graph: HierarchicalNswLike,
+    dimension: number,
     capacity: number,
     private readonly params: Required<HnswOptions>,
   ) {
     // allowReplaceDeleted: evicted entries' slots are reused, so an LRU store never outgrows its capacity
     graph.initIndex(capacity, params.m, params.efConstruction, params.seed, true);
+    // packed doubles (not a holey `new Array(n)`): the addon reads every element
+    this.queryArray = Array.from({ length: dimension }, () => 0.5);
   }
 
   add(id: number, vector: Float64Array): void {
@@ -104,7 +111,10 @@ class HnswIndex implements ApproximateIndex {
   search(query: Float64Array, count: number): number[] {
     const k = Math.min(count, this.live);
     if (k === 0) return [];
-    this.graph.setEf(Math.max(this.params.efSearch, k));
-    return this.graph.searchKnn(Array.from(query), k).neighbors;
+    const ef = Math.max(this.params.efSearch, k);
+    if (ef !== this.ef) this.graph.setEf((this.ef = ef));
+    const q = this.queryArray;
+    for (let i = 0; i < q.length; i++) q[i] = query[i]!;
+    return this.graph.searchKnn(q, k).neighbors;
   }
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Exact cosine search: normalised vectors live in one contiguous typed-array matrix per dimension, rows kept
-// dense by swap-remove, so a query is a single tight scan with no per-entry objects.
+// dense by swap-remove, so a query is a single tight scan with no per-entry objects. With a native scanner, large
+// groups also keep a float32 copy that a SIMD pass narrows to a few candidates, which are then rescored exactly.
+import { scanErrorBound, type CandidateScanner, type ScanResult } from './candidate-scan';
 import { TopK, type Ranked } from './top-k';
 
 /** Storage precision of the exact matrix. `float64` reproduces the spec's arithmetic exactly; `float32` halves memory. */
@@ -9,10 +11,19 @@ export type VectorPrecision = 'float64' | 'float32';
 interface Group {
   readonly dim: number;
   data: Float64Array | Float32Array;
+  /** What the scanner reads: `data` itself at float32 precision, else a float32 copy (only while a scanner is set). */
+  scanned: Float32Array | undefined;
   ids: Float64Array;
   seqs: Float64Array;
   size: number;
   readonly rowOf: Map<number, number>;
+}
+
+/** One query: a normalised vector, how many hits at most (> 0 to get any), and the inclusive threshold. */
+export interface SearchRequest {
+  query: Float64Array;
+  k: number;
+  minSim: number;
 }
 
 /** All stored vectors, grouped by element count (entries of another size are never compared, spec §7.2). */
@@ -21,8 +32,15 @@ export class ExactIndex {
   private readonly dimOf = new Map<number, number>();
   /** Reused per query: the similarity of every row of the searched group. */
   private scores = new Float64Array(0);
+  private scanner: CandidateScanner | undefined;
 
   constructor(private readonly precision: VectorPrecision = 'float64') {}
+
+  /** Accelerates large groups with `scanner` (results are unchanged); undefined returns to the pure-JS scan. */
+  useScanner(scanner: CandidateScanner | undefined): void {
+    this.scanner = scanner;
+    for (const group of this.groups.values()) group.scanned = this.scannedCopy(group.data);
+  }
 
   get size(): number {
     return this.dimOf.size;
@@ -40,6 +58,7 @@ export class ExactIndex {
     if (group.size === group.ids.length) this.grow(group);
     const row = group.size++;
     group.data.set(vector, row * dim);
+    if (group.scanned !== group.data) group.scanned?.set(vector, row * dim);
     group.ids[row] = id;
     group.seqs[row] = seq;
     group.rowOf.set(id, row);
@@ -54,6 +73,7 @@ export class ExactIndex {
     const last = --group.size;
     if (row !== last) {
       group.data.copyWithin(row * dim, last * dim, (last + 1) * dim);
+      if (group.scanned !== group.data) group.scanned?.copyWithin(row * dim, last * dim, (last + 1) * dim);
       const movedId = group.ids[last]!;
       group.ids[row] = movedId;
       group.seqs[row] = group.seqs[last]!;
@@ -65,18 +85,62 @@ export class ExactIndex {
     return true;
   }
 
-  /** Cosine similarity of the normalised `query` with stored `id` (undefined when absent or of another size). */
-  similarity(id: number, query: Float64Array): number | undefined {
+  /** The best `k` of the stored `ids` (others and absent ones skipped) with `sim >= minSim`, ranked as {@link search}. */
+  rank(query: Float64Array, ids: readonly number[], k: number, minSim: number): Ranked[] {
     const group = this.groups.get(query.length);
-    const row = group?.rowOf.get(id);
-    if (group === undefined || row === undefined) return undefined;
-    return dotRow(query, group.data, row * group.dim, group.dim);
+    if (!group || k === 0) return [];
+    const { dim, data, seqs, rowOf } = group;
+    const top = new TopK(Math.min(k, group.size));
+    for (const id of ids) {
+      const row = rowOf.get(id);
+      if (row === undefined) continue;
+      const sim = dotRow(query, data, row * dim, dim);
+      if (sim >= minSim) top.push(sim, seqs[row]!, id);
+    }
+    return top.results();
   }
 
   /** The best `k` rows with `sim >= minSim`, similarity descending, ties by older insertion. */
   search(query: Float64Array, k: number, minSim: number): Ranked[] {
-    const group = this.groups.get(query.length);
-    if (!group || k === 0) return [];
+    return this.searchMany([{ query, k, minSim }])[0]!;
+  }
+
+  /**
+   * {@link search} for several queries at once: with a scanner, queries of one size share each pass over the
+   * float32 matrix (up to a bounded batch), which is where batching pays.
+   */
+  searchMany(requests: readonly SearchRequest[]): Ranked[][] {
+    const results: Ranked[][] = requests.map(() => []);
+    const byDim = new Map<number, number[]>();
+    for (const [i, { query, k }] of requests.entries()) {
+      if (k === 0) continue;
+      const same = byDim.get(query.length);
+      if (same) same.push(i);
+      else byDim.set(query.length, [i]);
+    }
+    for (const [dim, members] of byDim) {
+      const group = this.groups.get(dim);
+      if (!group) continue;
+      const count = candidateCount(members.reduce((most, i) => Math.max(most, requests[i]!.k), 0), group.size);
+      if (!this.scanner || !group.scanned || group.size < MIN_SCANNED_ROWS || count === undefined) {
+        for (const i of members) results[i] = this.fullScan(group, requests[i]!);
+        continue;
+      }
+      const batch = Math.max(1, Math.floor(MAX_SCAN_TASKS / group.size));
+      for (let from = 0; from < members.length; from += batch) {
+        const part = members.slice(from, from + batch);
+        const scan = this.scan(group, part.map((i) => requests[i]!.query), count);
+        for (const [j, i] of part.entries()) {
+          const request = requests[i]!;
+          results[i] = this.rescore(group, request, scan, j * count, count) ?? this.escalate(group, request, count * 4);
+        }
+      }
+    }
+    return results;
+  }
+
+  /** The scalar reference: every row's similarity, then the best `k`. */
+  private fullScan(group: Group, { query, k, minSim }: SearchRequest): Ranked[] {
     const { dim, data, ids, seqs, size } = group;
     // never more slots than rows: k is the requester's number
     const top = new TopK(Math.min(k, size));
@@ -88,6 +152,42 @@ export class ExactIndex {
       if (sim >= minSim && top.accepts(sim, seqs[row]!)) top.push(sim, seqs[row]!, ids[row]!);
     }
     return top.results();
+  }
+
+  private scan(group: Group, queries: readonly Float64Array[], count: number): ScanResult {
+    const { dim } = group;
+    const q32 = new Float32Array(queries.length * dim);
+    for (const [j, q] of queries.entries()) q32.set(q, j * dim);
+    return this.scanner!.scan(group.scanned!, group.size, dim, q32, count);
+  }
+
+  /**
+   * Rescores one query's `count` candidates exactly. Returns undefined when the candidates do not provably
+   * contain the answer: every row left out scored at most `floor` in float32, so its exact similarity is at most
+   * `floor + bound`; when that is below both the k-th exact similarity found (or below `minSim` while fewer than k
+   * qualify), no row left out can rank or tie with the answer.
+   */
+  private rescore(group: Group, { query, k, minSim }: SearchRequest, scan: ScanResult, offset: number, count: number): Ranked[] | undefined {
+    const { dim, data, ids, seqs, size } = group;
+    const top = new TopK(Math.min(k, size));
+    let floor = Infinity;
+    for (let c = offset; c < offset + count; c++) {
+      const row = Number(scan.rows[c]!);
+      floor = Math.min(floor, scan.similarities[c]!);
+      const sim = dotRow(query, data, row * dim, dim);
+      if (sim >= minSim) top.push(sim, seqs[row]!, ids[row]!);
+    }
+    if (count < size && !(floor + scanErrorBound(dim) < (top.count === top.k ? top.worstSim : minSim))) return undefined;
+    return top.results();
+  }
+
+  /** One query whose batched candidates were not enough: larger candidate sets, then the full scan. */
+  private escalate(group: Group, request: SearchRequest, count: number): Ranked[] {
+    for (; count * 2 <= group.size; count *= 4) {
+      const ranked = this.rescore(group, request, this.scan(group, [request.query], count), 0, count);
+      if (ranked) return ranked;
+    }
+    return this.fullScan(group, request);
   }
 
   /** A copy of the stored normalised vector of `id`. */
@@ -106,19 +206,38 @@ export class ExactIndex {
 
   private newGroup(dim: number, capacity: number): Group {
     const data = this.precision === 'float64' ? new Float64Array(capacity * dim) : new Float32Array(capacity * dim);
-    return { dim, data, ids: new Float64Array(capacity), seqs: new Float64Array(capacity), size: 0, rowOf: new Map() };
+    return { dim, data, scanned: this.scannedCopy(data), ids: new Float64Array(capacity), seqs: new Float64Array(capacity), size: 0, rowOf: new Map() };
+  }
+
+  /** The float32 matrix a scanner reads for `data` (a copy only when `data` is float64), or none without a scanner. */
+  private scannedCopy(data: Float64Array | Float32Array): Float32Array | undefined {
+    if (!this.scanner) return undefined;
+    return data instanceof Float32Array ? data : new Float32Array(data);
   }
 
   private grow(group: Group): void {
     const capacity = group.ids.length * 2;
     const next = this.newGroup(group.dim, capacity);
     next.data.set(group.data.subarray(0, group.size * group.dim));
+    if (next.scanned !== next.data) next.scanned?.set(group.data.subarray(0, group.size * group.dim));
     next.ids.set(group.ids.subarray(0, group.size));
     next.seqs.set(group.seqs.subarray(0, group.size));
     group.data = next.data;
+    group.scanned = next.scanned;
     group.ids = next.ids;
     group.seqs = next.seqs;
   }
+}
+
+/** Below this many rows the pure-JS scan is as fast as a native call and its candidate bookkeeping. */
+const MIN_SCANNED_ROWS = 2048;
+/** Rows × queries per native pass: bounds the scanner's scratch memory (usearch keeps 16 bytes per pair). */
+const MAX_SCAN_TASKS = 4_000_000;
+
+/** Candidates fetched per query: k plus a margin; undefined when that is half the group or more (scan it all). */
+function candidateCount(k: number, size: number): number | undefined {
+  const count = 2 * k + 32;
+  return count * 2 <= size ? count : undefined;
 }
 
 /**

@@ -3,11 +3,11 @@
 // index), the causal context and the hybrid clock. Synchronous and transport-free; replication drives it.
 import type { Clock } from '@ecps/core';
 import type { ApproximateIndex, ApproximateIndexFactory } from './approximate-index';
+import type { CandidateScanner } from './candidate-scan';
 import { recallAtK } from './approximate-index';
 import { CausalContext, HybridLogicalClock, wins, type DotValue, type HlcValue } from './causality';
-import { ExactIndex, type VectorPrecision } from './exact-index';
+import { ExactIndex, type SearchRequest, type VectorPrecision } from './exact-index';
 import { itemSize, type RawTensor } from './ltp-frame';
-import { TopK } from './top-k';
 import { flattenToFloat64, normaliseInPlace } from './vector-math';
 
 /** One version of a key as a replica holds it. `tensor` is absent on tombstones. */
@@ -150,21 +150,29 @@ export class LocalMemory {
   }
 
   /**
-   * The best `k` live entries with `sim >= minSim` for a flat query vector (normalised in place), refreshing
-   * each hit's recency.
-   * Exact over the whole matrix, or exact rescoring of the approximate index's candidates.
+   * For each flat query vector (normalised in place), the best `k` live entries with `sim >= minSim`, refreshing
+   * each hit's recency: exact over the whole matrix, or exact rescoring of the approximate index's candidates.
+   * Answered as if one after the other: ranking never depends on recency, which is refreshed in query order.
    */
-  search(query: Float64Array, k: number, minSim: number): SearchHit[] {
-    const q = normaliseInPlace(query);
-    const ranked = this.options.approximate ? this.rankApproximate(q, k, minSim) : this.exact.search(q, k, minSim);
-    const hits: SearchHit[] = [];
-    for (const r of ranked) {
-      const entry = this.byId.get(r.id)!;
-      this.live.delete(entry.key);
-      this.live.set(entry.key, entry);
-      hits.push({ entry, similarity: r.sim });
-    }
-    return hits;
+  searchMany(requests: readonly SearchRequest[]): SearchHit[][] {
+    for (const r of requests) normaliseInPlace(r.query);
+    const ranked = this.options.approximate
+      ? requests.map((r) => this.rankApproximate(r.query, r.k, r.minSim))
+      : this.exact.searchMany(requests);
+    return ranked.map((list) =>
+      list.map((r) => {
+        const entry = this.byId.get(r.id)!;
+        this.live.delete(entry.key);
+        this.live.set(entry.key, entry);
+        return { entry, similarity: r.sim };
+      }),
+    );
+  }
+
+  /** Accelerates exact search with a native candidate scanner (same results), or returns to pure JS. */
+  useScanner(scanner: CandidateScanner | undefined): void {
+    // an approximate index already narrows the candidates; a second float32 matrix would only cost memory
+    if (!this.options.approximate) this.exact.useScanner(scanner);
   }
 
   /**
@@ -198,13 +206,7 @@ export class LocalMemory {
   private rankApproximate(q: Float64Array, k: number, minSim: number) {
     const index = this.approx.get(q.length);
     if (!index || k === 0) return [];
-    const top = new TopK(Math.min(k, this.live.size));
-    for (const id of index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor)))) {
-      const sim = this.exact.similarity(id, q);
-      const entry = this.byId.get(id);
-      if (sim !== undefined && entry && sim >= minSim) top.push(sim, entry.seq, id);
-    }
-    return top.results();
+    return this.exact.rank(q, index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor))), k, minSim);
   }
 
   private install(version: IncomingEntry): StoredEntry {

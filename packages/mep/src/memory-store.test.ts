@@ -2,10 +2,12 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { isEcpsError, seededRandom } from '@ecps/core';
+import { createTensor, encodeTensorFrame } from '@ecps/ltp';
 import type { LTP, QueryReq } from '@ecps/proto';
 import { f32Frame, f64Frame, queryOf } from '../test/helpers';
+import { LocalMemory } from './local-memory';
 import { createMemoryStore, DEFAULT_QUERY_K, MemoryStore, PUT_OK_MESSAGE } from './memory-store';
 import { readSnapshotFile, writeSnapshotFile } from './snapshot-file';
 
@@ -200,5 +202,60 @@ describe('snapshot and restore', () => {
     const broken = { ...snapshot, entries: [{ key: 'x', tensor: undefined, dot: { nodeId: 'n', counter: 1n }, context: {}, hlc: undefined, tombstone: false }] };
     await expect(store.restore(broken)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(store.size).toBe(0);
+  });
+});
+
+describe('exact search with the native scan and batched queries', () => {
+  const DIM = 16;
+  const ROWS = 2500; // above the size from which the native scan is used
+
+  let built: Promise<{ native: MemoryStore; plain: MemoryStore; vectors: number[][] }> | undefined;
+  // built once: every test applies the same operations to both stores, so their recency stays equal
+  const twoStores = () => (built ??= buildStores());
+
+  async function buildStores(): Promise<{ native: MemoryStore; plain: MemoryStore; vectors: number[][] }> {
+    const random = seededRandom(11);
+    const native = await createMemoryStore({ maxSize: ROWS });
+    const plain = await createMemoryStore({ maxSize: ROWS, nativeScan: false });
+    // clustered, with exact duplicates every 50 rows: ties that the float32 scan cannot order
+    const vectors = Array.from({ length: ROWS }, (_, i) =>
+      Array.from({ length: DIM }, (_, j) => (i % 50 === 0 ? (j === 0 ? 1 : 0) : random.float() - 0.5 + (i % 7 === j ? 2 : 0))),
+    );
+    for (const [i, v] of vectors.entries()) {
+      const frame = await f64Frame(v, `k${i}`);
+      await native.put(frame);
+      await plain.put(frame);
+    }
+    return { native, plain, vectors };
+  }
+
+  it('answers like the pure-JS store, key for key and bit for bit, and refreshes recency in the same order', async () => {
+    const { native, plain, vectors } = await twoStores();
+    const random = seededRandom(12);
+    const queries = [...vectors.slice(0, 8), Array.from({ length: DIM }, (_, j) => (j === 0 ? 3 : 0)), ...Array.from({ length: 8 }, () => Array.from({ length: DIM }, () => random.float() - 0.5))];
+    expect(native.searchVectors(queries, 10, 0.1)).toEqual(queries.map((q) => plain.searchVector(q, 10, 0.1)));
+    expect(native.keys()).toEqual(plain.keys());
+  });
+
+  it('batches concurrent Query calls into one pass and streams the same hits as one-by-one queries', async () => {
+    const { native, plain, vectors } = await twoStores();
+    // uncompressed query tensors decode without the thread pool, so all twelve are ready in the same loop turn
+    const requests = await Promise.all(
+      vectors.slice(0, 12).map(async (v, i) => ({
+        queryEmbedding: await encodeTensorFrame(createTensor('f64', [DIM], Float64Array.from(v)), { codec: 'none' }),
+        k: i % 3 === 0 ? 0 : 5,
+        minSim: 0,
+      })),
+    );
+    const passes = jest.spyOn(LocalMemory.prototype, 'searchMany');
+    const concurrent = await Promise.all(requests.map((r) => run(native, r)));
+    expect(passes).toHaveBeenCalledTimes(1);
+    expect(passes.mock.calls[0]![0]).toHaveLength(12);
+    passes.mockRestore();
+    const sequential: LTP[][] = [];
+    for (const r of requests) sequential.push(await run(plain, r));
+    expect(concurrent.map(keysOf)).toEqual(sequential.map(keysOf));
+    expect(concurrent.map(simsOf)).toEqual(sequential.map(simsOf));
+    expect(concurrent[0]).toHaveLength(DEFAULT_QUERY_K);
   });
 });

@@ -18,7 +18,8 @@ import type { Ack, LTP, QueryReq } from '@ecps/proto';
 import type { MepSnapshot } from '@ecps/proto/ext/v1';
 import type { ApproximateIndexFactory } from './approximate-index';
 import { fromMepEntry, toMepEntry } from './entry-codec';
-import type { VectorPrecision } from './exact-index';
+import { loadNativeScanner } from './candidate-scan';
+import type { SearchRequest, VectorPrecision } from './exact-index';
 import { pythonFloatString } from '@ecps/ltp';
 import { decodeRawTensor, encodeRawTensor, type RawTensor } from './ltp-frame';
 import { LocalMemory, type SearchHit, type StoredEntry } from './local-memory';
@@ -34,8 +35,13 @@ export interface MemoryStoreOptions {
   precision?: VectorPrecision;
   /** An approximate index (e.g. `hnswIndex()` from @ecps/mep-hnsw); default none: exact search. */
   approximate?: ApproximateIndexFactory;
-  /** With an approximate index: candidates fetched per query = k × this, then rescored exactly. Default 4. */
+  /** With an approximate index: candidates fetched per query = k × this, then rescored exactly. Default 1 (see README). */
   candidateFactor?: number;
+  /**
+   * Narrow exact search with usearch's SIMD scan when that optional dependency loads (results are identical; a
+   * float64 store keeps a float32 copy of its vectors for it, +50% memory). Default true; applied by `start()`.
+   */
+  nativeScan?: boolean;
   /** Largest `k` a query may ask for; more is refused with `INVALID_QUERY`. Default 10000. */
   maxQueryK?: number;
   /** Replicate across nodes; without it the store is standalone (R = 1). */
@@ -80,16 +86,21 @@ export class MemoryStore {
   private readonly clock: Clock;
   private readonly random: RandomSource;
   private readonly maxQueryK: number;
+  private readonly nativeScan: boolean;
+  private queryScratch = new Float64Array(0);
+  /** Queries decoded in this turn of the event loop, answered together by one scan (see {@link rankBatched}). */
+  private pending: { request: SearchRequest; done: (hits: SearchHit[]) => void; fail: (error: unknown) => void }[] = [];
 
   /** Prefer {@link createMemoryStore}; a replicated store built directly must be `start()`ed. */
   constructor(options: MemoryStoreOptions = {}) {
     this.nodeId = options.nodeId ?? 'local';
     const maxSize = options.maxSize ?? 10_000;
     if (!Number.isInteger(maxSize) || maxSize < 1) throw new ValidationError('CONFIG_INVALID', `maxSize must be a positive integer, got ${maxSize}`);
-    const candidateFactor = options.candidateFactor ?? 4;
+    const candidateFactor = options.candidateFactor ?? 1;
     if (!(candidateFactor >= 1)) throw new ValidationError('CONFIG_INVALID', `candidateFactor must be >= 1, got ${candidateFactor}`);
     this.maxQueryK = options.maxQueryK ?? DEFAULT_MAX_QUERY_K;
     if (!Number.isInteger(this.maxQueryK) || this.maxQueryK < 1) throw new ValidationError('CONFIG_INVALID', `maxQueryK must be a positive integer, got ${this.maxQueryK}`);
+    this.nativeScan = options.nativeScan ?? true;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
     this.memory = new LocalMemory({
@@ -111,6 +122,7 @@ export class MemoryStore {
   }
 
   async start(): Promise<void> {
+    if (this.nativeScan) this.memory.useScanner(await loadNativeScanner());
     await this.replicator?.start();
   }
 
@@ -181,7 +193,7 @@ export class MemoryStore {
 
   /** The ranked hits of a query, without framing them (see {@link MemoryStore.query} for the errors). */
   async search(request: QueryReq): Promise<QueryHit[]> {
-    return (await this.rank(request)).map(({ entry, similarity }) => ({ key: entry.key, similarity }));
+    return toQueryHits(await this.rank(request));
   }
 
   /**
@@ -190,24 +202,57 @@ export class MemoryStore {
    * a `k` that is not an integer in 0..`maxQueryK`.
    */
   searchVector(vector: ArrayLike<number>, k: number, minSim: number): QueryHit[] {
-    return this.rankVector(vector, k, minSim).map(({ entry, similarity }) => ({ key: entry.key, similarity }));
+    // one reused buffer: ranking is synchronous and keeps no reference to the query
+    if (this.queryScratch.length !== vector.length) this.queryScratch = new Float64Array(vector.length);
+    this.queryScratch.set(vector);
+    return this.memory.searchMany([this.searchRequest(this.queryScratch, k, minSim)]).map(toQueryHits)[0]!;
+  }
+
+  /**
+   * {@link searchVector} for several query vectors at once, answered as if one after the other; with the native
+   * scan, one pass over the stored vectors serves a whole batch. Same errors as {@link searchVector}.
+   */
+  searchVectors(vectors: readonly ArrayLike<number>[], k: number, minSim: number): QueryHit[][] {
+    // the constructor copies typed arrays in one block; `Float64Array.from` would iterate
+    const requests = vectors.map((v) => this.searchRequest(new Float64Array(v), k, minSim));
+    return this.memory.searchMany(requests).map(toQueryHits);
   }
 
   private async rank(request: QueryReq): Promise<SearchHit[]> {
     if (!request.queryEmbedding) throw new ValidationError('INVALID_QUERY', 'QueryReq has no query_embedding');
-    assertMinSim(request.minSim);
-    this.assertK(request.k);
+    this.assertQuery(request.k, request.minSim);
     const query = await decodeRawTensor(request.queryEmbedding);
-    return this.rankVector(flattenToFloat64(query), request.k, request.minSim);
+    return this.rankBatched(this.searchRequest(flattenToFloat64(query), request.k, request.minSim));
   }
 
-  private rankVector(vector: ArrayLike<number>, k: number, minSim: number): SearchHit[] {
+  /**
+   * Concurrent queries (e.g. parallel gRPC Query calls) are collected until the event loop's check phase and
+   * ranked together, so one pass over the matrix serves them all. Each is answered from the state at that moment.
+   */
+  private rankBatched(request: SearchRequest): Promise<SearchHit[]> {
+    return new Promise((done, fail) => {
+      if (this.pending.push({ request, done, fail }) > 1) return;
+      setImmediate(() => {
+        const batch = this.pending;
+        this.pending = [];
+        try {
+          const results = this.memory.searchMany(batch.map((p) => p.request));
+          batch.forEach((p, i) => p.done(results[i]!));
+        } catch (error) {
+          for (const p of batch) p.fail(error);
+        }
+      });
+    });
+  }
+
+  /** Applies the §7.2 query rules (`k` 0 means 10, `minSim` widened from float32); throws `INVALID_QUERY`. */
+  private searchRequest(query: Float64Array, k: number, minSim: number): SearchRequest {
+    this.assertQuery(k, minSim);
+    return { query, k: k === 0 ? DEFAULT_QUERY_K : k, minSim: Math.fround(minSim) };
+  }
+
+  private assertQuery(k: number, minSim: number): void {
     assertMinSim(minSim);
-    this.assertK(k);
-    return this.memory.search(Float64Array.from(vector), k === 0 ? DEFAULT_QUERY_K : k, Math.fround(minSim));
-  }
-
-  private assertK(k: number): void {
     if (!Number.isInteger(k) || k < 0 || k > this.maxQueryK) {
       throw new ValidationError('INVALID_QUERY', `k must be an integer in 0..${this.maxQueryK}, got ${k}`, { details: { k, limit: this.maxQueryK } });
     }
@@ -268,3 +313,5 @@ export class MemoryStore {
 function toRecord(entry: StoredEntry): MemoryRecord {
   return { key: entry.key, tensor: entry.tensor!, frameId: entry.frameId, timestampNs: entry.timestampNs };
 }
+
+const toQueryHits = (hits: readonly SearchHit[]): QueryHit[] => hits.map(({ entry, similarity }) => ({ key: entry.key, similarity }));

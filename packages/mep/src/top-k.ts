@@ -8,19 +8,27 @@ export interface Ranked {
   sim: number;
 }
 
-/** Keeps the best `k` candidates seen so far in preallocated typed arrays, sorted best first. */
+/**
+ * Keeps the best `k` candidates seen so far in preallocated arrays, sorted best first. Plain packed arrays, not typed
+ * ones: a typed array this size gets its own ArrayBuffer, and one per query adds external-memory GC pressure.
+ */
 export class TopK {
   readonly k: number;
   count = 0;
-  private readonly sims: Float64Array;
-  private readonly seqs: Float64Array;
-  private readonly ids: Float64Array;
+  private readonly sims: number[];
+  private readonly seqs: number[];
+  private readonly ids: number[];
 
   constructor(k: number) {
     this.k = k;
-    this.sims = new Float64Array(k);
-    this.seqs = new Float64Array(k);
-    this.ids = new Float64Array(k);
+    this.sims = Array.from({ length: k }, () => 0);
+    this.seqs = Array.from({ length: k }, () => 0);
+    this.ids = Array.from({ length: k }, () => 0);
+  }
+
+  /** The similarity of the last selected candidate (meaningful once `count > 0`). */
+  get worstSim(): number {
+    return this.sims[this.count - 1]!;
   }
 
   /** True when a candidate with this similarity and sequence would enter the selection. */
