@@ -237,6 +237,7 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       trust = softwareTrust({
         level: settings.security.level,
         confidentiality: false, // sealing needs fleet key-agreement keys, which are given in code
+        ...(settings.security.session ? { session: true } : {}),
         keys,
         ...(hardware
           ? { provider: hardware, keyId }

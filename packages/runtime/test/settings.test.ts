@@ -30,6 +30,7 @@ const ROWS: Record<string, Row> = {
   'grpc.target': { file: 'f:1', env: 'e:2', envParsed: 'e:2', option: 'o:3', badEnv: 'no-port', badFile: 50051 },
   'dds.domainId': { file: 1, env: '2', envParsed: 2, option: 3, badEnv: '233', badFile: -1 },
   'security.level': { file: 'authenticated', env: 'none', envParsed: 'none', option: 'authenticated', badEnv: 'audited', badFile: 2 },
+  'security.session': { file: true, env: 'false', envParsed: false, option: true, badEnv: 'maybe', badFile: 'yes please' },
   'security.keystore': { file: '/f.key', env: '/e.key', envParsed: '/e.key', option: '/o.key', badFile: false },
   'security.keystorePassphrase': { file: 'f', env: 'e', envParsed: 'e', option: 'o', badFile: 1 },
   'security.trustedKeys': { file: '/f.json', env: '/e.json', envParsed: '/e.json', option: '/o.json', badFile: {} },
