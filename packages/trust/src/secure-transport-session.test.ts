@@ -219,6 +219,22 @@ describe('secure transport in session mode', () => {
     expect(b.sessions!.peers).toEqual([]);
   });
 
+  it('ends a session when the peer\'s identity key is revoked, and refuses a new exchange with it', async () => {
+    const n = net();
+    const { a, b } = await connected(n, { session: { handshakeTimeoutMs: 200, retryMs: 0 } });
+    const got: number[] = [];
+    await b.subscribe('t', (e) => void got.push(e.data[0]!));
+    await a.publish('t', event('a', 1));
+    await waitFor(() => got.length === 1, 'before revocation');
+    n.keys.revoke('a-k'); // the directory the fleet shares
+    await a.publish('t', event('a', 2));
+    await waitFor(() => n.rejects.get('b')!.some((e) => e.code === 'KEY_REVOKED'), 'refusal');
+    expect(b.sessions!.peers).not.toContain('a');
+    expect(got).toEqual([1]);
+    await expect(a.handshake('b')).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(n.rejects.get('b')!.filter((e) => e.code === 'KEY_REVOKED').length).toBeGreaterThanOrEqual(2);
+  });
+
   it('heals after a peer restarts: the restarted node reaches out on the first message it cannot read', async () => {
     const n = net();
     const { a, b } = await connected(n);

@@ -28,6 +28,8 @@ export const SESSION_ID_BYTES = 8;
 export interface SessionKeys {
   readonly sessionId: Uint8Array;
   readonly peerId: string;
+  /** The identity key the peer signed the exchange with (revoking it ends the session). */
+  readonly peerKeyId: string;
   readonly role: 'initiator' | 'responder';
   /** Key of epoch 0 of what this side sends. */
   readonly sendKey: Uint8Array;
@@ -86,7 +88,7 @@ async function signed(w: WireWriter, label: Uint8Array, signer: IdentitySigner):
 }
 
 /** Checks the trailing signature of `message` (whose body ends at the reader's offset) for `principal`. */
-function verifySigned(r: WireReader, label: Uint8Array, keys: KeyDirectory, principal: string): Uint8Array {
+function verifySigned(r: WireReader, label: Uint8Array, keys: KeyDirectory, principal: string): { body: Uint8Array; keyId: string } {
   const keyId = r.str();
   const alg = r.str();
   const body = r.data.subarray(0, r.offset);
@@ -96,7 +98,7 @@ function verifySigned(r: WireReader, label: Uint8Array, keys: KeyDirectory, prin
   if (key.principalId !== principal) {
     throw new TrustError('UNAUTHENTICATED', `handshake for ${principal} signed by ${key.principalId}`, { details: { reason: 'identity-mismatch', expected: principal, signer: key.principalId } });
   }
-  return body;
+  return { body, keyId };
 }
 
 function checkVersion(r: WireReader, kind: number): void {
@@ -132,7 +134,7 @@ export async function respondToHandshake(
   const nonce = r.bytes(16);
   const timestampMs = r.f64();
   if (responderId !== selfId) throw new TrustError('WRONG_RECIPIENT', `handshake for ${responderId} arrived at ${selfId}`, { details: { intended: responderId, arrived: selfId } });
-  verifySigned(r, INIT_LABEL, keys, initiatorId);
+  const { keyId: peerKeyId } = verifySigned(r, INIT_LABEL, keys, initiatorId);
   if (!Number.isFinite(timestampMs)) throw new TrustError('DECODE_ERROR', 'handshake timestamp is not a number');
   freshness.check(initiatorId, nonce, BigInt(Math.round(timestampMs)) * 1_000_000n);
   const ephemeral = generateKeyPairSync('x25519');
@@ -140,7 +142,7 @@ export async function respondToHandshake(
   const w = new WireWriter().u8(VERSION).u8(KIND_REPLY).str(initiatorId).str(selfId).bytes(rawX25519(ephemeral.publicKey)).bytes(initHash);
   const { body, message } = await signed(w, REPLY_LABEL, signer);
   const d = derive(ephemeral.privateKey, peerPublic, init, body);
-  return { reply: message, confirmKey: d.confirmKey, keys: { sessionId: d.sessionId, peerId: initiatorId, role: 'responder', sendKey: d.r2i, receiveKey: d.i2r } };
+  return { reply: message, confirmKey: d.confirmKey, keys: { sessionId: d.sessionId, peerId: initiatorId, peerKeyId, role: 'responder', sendKey: d.r2i, receiveKey: d.i2r } };
 }
 
 /**
@@ -158,7 +160,7 @@ export function completeHandshake(pending: PendingHandshake, reply: Uint8Array, 
   if (initiatorId !== selfId || responderId !== pending.peerId || !timingSafeEqual(initHash, createHash('sha256').update(pending.init).digest())) {
     throw new TrustError('UNAUTHENTICATED', 'session handshake reply does not answer this handshake', { details: { reason: 'not-our-handshake' } });
   }
-  const body = verifySigned(r, REPLY_LABEL, keys, responderId);
+  const { body, keyId: peerKeyId } = verifySigned(r, REPLY_LABEL, keys, responderId);
   const d = derive(pending.ephemeral, peerPublic, pending.init, body);
   const confirm = new WireWriter()
     .u8(VERSION)
@@ -168,7 +170,7 @@ export function completeHandshake(pending: PendingHandshake, reply: Uint8Array, 
     .bytes(d.sessionId)
     .bytes(createHmac('sha256', d.confirmKey).update(CONFIRM_LABEL).digest())
     .finish();
-  return { confirm, keys: { sessionId: d.sessionId, peerId: responderId, role: 'initiator', sendKey: d.i2r, receiveKey: d.r2i } };
+  return { confirm, keys: { sessionId: d.sessionId, peerId: responderId, peerKeyId, role: 'initiator', sendKey: d.i2r, receiveKey: d.r2i } };
 }
 
 /** The parts of a confirmation the responder looks the session up by. @throws TrustError `DECODE_ERROR`. */

@@ -136,7 +136,7 @@ export class SessionManager {
     this.policy = policy;
     this.freshness = new ReplayGuard({ clock: this.clock, windowMs: handshakeWindowMs ?? 300_000 });
     const key = this.random.bytes(32);
-    this.self = new Session({ sessionId: this.random.bytes(SESSION_ID_BYTES), peerId: options.selfId, role: 'initiator', sendKey: key, receiveKey: key }, policy, this.clock, true);
+    this.self = new Session({ sessionId: this.random.bytes(SESSION_ID_BYTES), peerId: options.selfId, peerKeyId: options.signer.keyId, role: 'initiator', sendKey: key, receiveKey: key }, policy, this.clock, true);
     this.byId.set(this.self.idKey, this.self);
   }
 
@@ -221,8 +221,9 @@ export class SessionManager {
 
   /**
    * Seals `plaintext` once per peer this node holds a confirmed session with (and for itself when it listens).
-   * @throws TrustError `RESOURCE_EXHAUSTED` when a session's counter is used up (that peer is dropped and
-   *   re-handshaken; the message goes to the others).
+   * A peer whose session is used up is dropped and a new exchange started (the message goes to the others); one whose
+   * identity key was revoked is dropped.
+   * @throws TrustError `RESOURCE_EXHAUSTED` when the loopback session is used up.
    */
   seal(plaintext: Uint8Array): Uint8Array {
     const w = new WireWriter().u8(RECORD_VERSION).str(this.options.selfId);
@@ -230,7 +231,7 @@ export class SessionManager {
     if (this.hearSelf) recipients.push(this.self);
     for (const sessions of this.byPeer.values()) {
       const s = sessions.find((x) => x.confirmed);
-      if (s) recipients.push(s);
+      if (s && !this.revoked(s)) recipients.push(s);
     }
     w.u16(recipients.length);
     for (const s of recipients) {
@@ -258,7 +259,7 @@ export class SessionManager {
    * Finds this node's entry in a session record, checks it against the scope's replay window and opens it.
    * @throws TrustError `DECODE_ERROR`, `UNAUTHENTICATED` (`details.reason` `no-session`: nothing this node can read;
    *   an exchange with the sender is started), `DECRYPTION_FAILED`, `REPLAY_DETECTED` (`duplicate`, `below-window`,
-   *   `old-epoch`), `WRONG_RECIPIENT`.
+   *   `old-epoch`), `KEY_REVOKED` (the sender's identity key was revoked since the exchange; the session is dropped).
    */
   open(record: Uint8Array, scope: SessionReplayScope): { senderId: string; plaintext: Uint8Array } {
     const r = new WireReader(record);
@@ -273,6 +274,9 @@ export class SessionManager {
       if (!session) continue;
       if (session.keys.peerId !== senderId) {
         throw new TrustError('UNAUTHENTICATED', `session of ${session.keys.peerId} used by a message claiming ${senderId}`, { details: { reason: 'sender-mismatch' } });
+      }
+      if (this.revoked(session)) {
+        throw new TrustError('KEY_REVOKED', `the key ${session.keys.peerKeyId} that ${senderId} ran the session exchange with is revoked`, { details: { keyId: session.keys.peerKeyId } });
       }
       const view = new DataView(header.buffer, header.byteOffset, ENTRY_HEADER);
       const epoch = view.getUint32(SESSION_ID_BYTES);
@@ -352,6 +356,13 @@ export class SessionManager {
       for (const s of this.byPeer.get(oldest!) ?? []) this.byId.delete(s.idKey);
       this.byPeer.delete(oldest!);
     }
+  }
+
+  /** Whether the peer's identity key was revoked since the exchange; such a session is dropped. */
+  private revoked(session: Session): boolean {
+    if (session === this.self || !this.options.keys.isRevoked(session.keys.peerKeyId)) return false;
+    this.forget(session);
+    return true;
   }
 
   private forget(session: Session): void {
