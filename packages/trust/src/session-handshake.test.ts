@@ -26,7 +26,7 @@ describe('session handshake', () => {
   it('gives both sides the same directional keys and session id, bound to both identities', async () => {
     const { clock, a, b, keys, freshness } = await setup();
     const pending = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
-    const resp = await respondToHandshake(pending.init, 'b', b, keys, freshness);
+    const resp = await respondToHandshake(pending.init, 'b', b, keys, freshness, cryptoRandom);
     const done = completeHandshake(pending, resp.reply, 'a', keys);
     expect(done.keys.peerId).toBe('b');
     expect(resp.keys.peerId).toBe('a');
@@ -38,7 +38,7 @@ describe('session handshake', () => {
     expect(confirmationValid(resp.confirmKey, confirm.mac)).toBe(true);
     // a second exchange between the same nodes yields fresh keys (ephemeral X25519 each time)
     const again = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
-    const resp2 = await respondToHandshake(again.init, 'b', b, keys, freshness);
+    const resp2 = await respondToHandshake(again.init, 'b', b, keys, freshness, cryptoRandom);
     expect(Buffer.from(resp2.keys.receiveKey)).not.toEqual(Buffer.from(resp.keys.receiveKey));
   });
 
@@ -47,10 +47,10 @@ describe('session handshake', () => {
     const mallory = await signer('mallory');
     keys.add(await mallory.trustedKey()); // enrolled, but as mallory
     const claimsA = await createHandshakeInit('a', 'b', mallory, clock, cryptoRandom);
-    await expect(respondToHandshake(claimsA.init, 'b', b, keys, freshness)).rejects.toMatchObject({ code: 'UNAUTHENTICATED', details: { reason: 'identity-mismatch' } });
+    await expect(respondToHandshake(claimsA.init, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'UNAUTHENTICATED', details: { reason: 'identity-mismatch' } });
     const stranger = await signer('a', 'unknown-k'); // right name, key nobody enrolled
     const unknown = await createHandshakeInit('a', 'b', stranger, clock, cryptoRandom);
-    await expect(respondToHandshake(unknown.init, 'b', b, keys, freshness)).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
+    await expect(respondToHandshake(unknown.init, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'KEY_NOT_FOUND' });
   });
 
   it('refuses a reply signed by anyone but the peer it was sent to', async () => {
@@ -58,7 +58,7 @@ describe('session handshake', () => {
     const mallory = await signer('b', 'mallory-k');
     keys.add({ ...(await mallory.trustedKey()), principalId: 'mallory' });
     const pending = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
-    const forged = await respondToHandshake(pending.init, 'b', mallory, keys, freshness);
+    const forged = await respondToHandshake(pending.init, 'b', mallory, keys, freshness, cryptoRandom);
     expect(() => completeHandshake(pending, forged.reply, 'a', keys)).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
   });
 
@@ -67,23 +67,23 @@ describe('session handshake', () => {
     const pending = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
     const tampered = Uint8Array.from(pending.init);
     tampered[10]! ^= 1; // inside the ephemeral key
-    await expect(respondToHandshake(tampered, 'b', b, keys, freshness)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' });
-    await expect(respondToHandshake(pending.init, 'c', b, keys, freshness)).rejects.toMatchObject({ code: 'WRONG_RECIPIENT' });
-    const resp = await respondToHandshake(pending.init, 'b', b, keys, freshness);
-    await expect(respondToHandshake(pending.init, 'b', b, keys, freshness)).rejects.toMatchObject({ code: 'REPLAY_DETECTED' });
+    await expect(respondToHandshake(tampered, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' });
+    await expect(respondToHandshake(pending.init, 'c', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'WRONG_RECIPIENT' });
+    const resp = await respondToHandshake(pending.init, 'b', b, keys, freshness, cryptoRandom);
+    await expect(respondToHandshake(pending.init, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'REPLAY_DETECTED' });
     const old = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
     clock.advance(301_000);
-    await expect(respondToHandshake(old.init, 'b', b, keys, freshness)).rejects.toMatchObject({ code: 'STALE_MESSAGE' });
+    await expect(respondToHandshake(old.init, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'STALE_MESSAGE' });
     const other = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
     expect(() => completeHandshake(other, resp.reply, 'a', keys)).toThrow(expect.objectContaining({ code: 'UNAUTHENTICATED', details: { reason: 'not-our-handshake' } }));
     expect(() => completeHandshake(pending, pending.init, 'a', keys)).toThrow(expect.objectContaining({ code: 'DECODE_ERROR' }));
-    await expect(respondToHandshake(pending.init.subarray(0, 20), 'b', b, keys, freshness)).rejects.toMatchObject({ code: 'DECODE_ERROR' });
+    await expect(respondToHandshake(pending.init.subarray(0, 20), 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'DECODE_ERROR' });
   });
 
   it('refuses a revoked identity key', async () => {
     const { clock, a, b, keys, freshness } = await setup();
     keys.revoke('a-k');
     const pending = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
-    await expect(respondToHandshake(pending.init, 'b', b, keys, freshness)).rejects.toMatchObject({ code: 'KEY_REVOKED' });
+    await expect(respondToHandshake(pending.init, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'KEY_REVOKED' });
   });
 });

@@ -3,7 +3,7 @@
 // a fresh X25519 key signed with its identity key; the signatures cover both node ids and, for the reply, the hash of
 // the first message; the directional keys come from HKDF over the shared secret salted with the transcript hash.
 // A third message proves to the responder that the initiator derived the same keys.
-import { createHash, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { type Clock, type RandomSource } from '@ecps/core';
 import { TrustError } from './errors';
 import type { IdentitySigner } from './identity';
@@ -21,6 +21,7 @@ const REPLY_LABEL = Buffer.from('ecps-session-reply-v1');
 const KEYS_INFO = Buffer.from('ecps-session-keys-v1');
 const CONFIRM_LABEL = Buffer.from('ecps-session-confirm-v1');
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 /** Bytes of a session id. */
 export const SESSION_ID_BYTES = 8;
 
@@ -63,8 +64,10 @@ interface Derived {
   confirmKey: Uint8Array;
 }
 
-function rawX25519(key: KeyObject): Uint8Array {
-  return new Uint8Array(key.export({ format: 'der', type: 'spki' })).subarray(-32);
+/** A fresh ephemeral X25519 key pair from the (injectable) random source. */
+function ephemeralKey(random: RandomSource): { privateKey: KeyObject; publicKey: Uint8Array } {
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, random.bytes(32)]), format: 'der', type: 'pkcs8' });
+  return { privateKey, publicKey: new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).subarray(-32) };
 }
 
 function derive(ephemeral: KeyObject, peerPublic: Uint8Array, init: Uint8Array, replyBody: Uint8Array): Derived {
@@ -107,8 +110,8 @@ function checkVersion(r: WireReader, kind: number): void {
 
 /** First message, from `signer`'s node `selfId` to `peerId`. */
 export async function createHandshakeInit(selfId: string, peerId: string, signer: IdentitySigner, clock: Clock, random: RandomSource): Promise<PendingHandshake> {
-  const ephemeral = generateKeyPairSync('x25519');
-  const w = new WireWriter().u8(VERSION).u8(KIND_INIT).str(selfId).str(peerId).bytes(rawX25519(ephemeral.publicKey)).bytes(random.bytes(16)).f64(clock.now());
+  const ephemeral = ephemeralKey(random);
+  const w = new WireWriter().u8(VERSION).u8(KIND_INIT).str(selfId).str(peerId).bytes(ephemeral.publicKey).bytes(random.bytes(16)).f64(clock.now());
   const { message } = await signed(w, INIT_LABEL, signer);
   return { peerId, init: message, ephemeral: ephemeral.privateKey };
 }
@@ -125,6 +128,7 @@ export async function respondToHandshake(
   signer: IdentitySigner,
   keys: KeyDirectory,
   freshness: ReplayGuard,
+  random: RandomSource,
 ): Promise<{ reply: Uint8Array; keys: SessionKeys; confirmKey: Uint8Array }> {
   const r = new WireReader(init);
   checkVersion(r, KIND_INIT);
@@ -137,9 +141,9 @@ export async function respondToHandshake(
   const { keyId: peerKeyId } = verifySigned(r, INIT_LABEL, keys, initiatorId);
   if (!Number.isFinite(timestampMs)) throw new TrustError('DECODE_ERROR', 'handshake timestamp is not a number');
   freshness.check(initiatorId, nonce, BigInt(Math.round(timestampMs)) * 1_000_000n);
-  const ephemeral = generateKeyPairSync('x25519');
+  const ephemeral = ephemeralKey(random);
   const initHash = createHash('sha256').update(init).digest();
-  const w = new WireWriter().u8(VERSION).u8(KIND_REPLY).str(initiatorId).str(selfId).bytes(rawX25519(ephemeral.publicKey)).bytes(initHash);
+  const w = new WireWriter().u8(VERSION).u8(KIND_REPLY).str(initiatorId).str(selfId).bytes(ephemeral.publicKey).bytes(initHash);
   const { body, message } = await signed(w, REPLY_LABEL, signer);
   const d = derive(ephemeral.privateKey, peerPublic, init, body);
   return { reply: message, confirmKey: d.confirmKey, keys: { sessionId: d.sessionId, peerId: initiatorId, peerKeyId, role: 'responder', sendKey: d.r2i, receiveKey: d.i2r } };

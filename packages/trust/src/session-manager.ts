@@ -313,7 +313,7 @@ export class SessionManager {
       if (event.type !== SESSION_HANDSHAKE_EVENT_TYPE) throw new TrustError('DECODE_ERROR', `unexpected ${event.type} on the session inbox`);
       const kind = handshakeKind(event.data);
       if (kind === 'init') {
-        const { reply, keys, confirmKey } = await respondToHandshake(event.data, this.options.selfId, this.options.signer, this.options.keys, this.freshness);
+        const { reply, keys, confirmKey } = await respondToHandshake(event.data, this.options.selfId, this.options.signer, this.options.keys, this.freshness, this.random);
         this.install(new Session(keys, this.policy, this.clock, false, confirmKey));
         await this.sendHandshake(keys.peerId, reply);
       } else if (kind === 'reply') {
