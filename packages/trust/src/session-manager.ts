@@ -9,7 +9,7 @@ import type { IdentitySigner } from './identity';
 import type { KeyDirectory } from './key-directory';
 import { ReplayGuard } from './replay-guard';
 import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay-window';
-import { ReceiveChannel, SendChannel, type RekeyPolicy } from './session-channel';
+import { ReceiveChannel, SendChannel, type RekeyPolicy, type SealedMessage } from './session-channel';
 import {
   SESSION_ID_BYTES,
   completeHandshake,
@@ -124,6 +124,8 @@ export class SessionManager {
   /** Loopback session, so that the node hears itself like the other modes do. */
   private readonly self: Session;
   private hearSelf = false;
+  /** Version and sender id, the start of every record this node seals. */
+  private readonly recordPrefix: Uint8Array;
   private inner: Transport | undefined;
   private inbox: Subscription | undefined;
   private closed = false;
@@ -138,6 +140,7 @@ export class SessionManager {
     const key = this.random.bytes(32);
     this.self = new Session({ sessionId: this.random.bytes(SESSION_ID_BYTES), peerId: options.selfId, peerKeyId: options.signer.keyId, role: 'initiator', sendKey: key, receiveKey: key }, policy, this.clock, true);
     this.byId.set(this.self.idKey, this.self);
+    this.recordPrefix = new WireWriter().u8(RECORD_VERSION).str(options.selfId).finish();
   }
 
   /** Makes this node include itself as a recipient (it subscribed or serves something). */
@@ -226,33 +229,40 @@ export class SessionManager {
    * @throws TrustError `RESOURCE_EXHAUSTED` when the loopback session is used up.
    */
   seal(plaintext: Uint8Array): Uint8Array {
-    const w = new WireWriter().u8(RECORD_VERSION).str(this.options.selfId);
     const recipients: Session[] = [];
     if (this.hearSelf) recipients.push(this.self);
     for (const sessions of this.byPeer.values()) {
       const s = sessions.find((x) => x.confirmed);
       if (s && !this.revoked(s)) recipients.push(s);
     }
-    w.u16(recipients.length);
-    for (const s of recipients) {
-      let sealed;
+    const sealed: { session: Session; message: SealedMessage }[] = [];
+    let size = this.recordPrefix.length + 2;
+    for (const session of recipients) {
+      let message: SealedMessage;
       try {
-        sealed = s.send.seal(plaintext, EMPTY_AAD);
+        message = session.send.seal(plaintext, EMPTY_AAD);
       } catch (error) {
-        if (s === this.self) throw error;
-        this.forget(s);
-        void this.handshake(s.keys.peerId);
+        if (session === this.self) throw error;
+        this.forget(session);
+        void this.handshake(session.keys.peerId);
         continue;
       }
-      const header = Buffer.allocUnsafe(ENTRY_HEADER + 4);
-      header.set(s.keys.sessionId, 0);
-      header.writeUInt32BE(sealed.epoch, SESSION_ID_BYTES);
-      header.writeUInt32BE(Math.floor(sealed.seq / 0x1_0000_0000), SESSION_ID_BYTES + 4);
-      header.writeUInt32BE(sealed.seq >>> 0, SESSION_ID_BYTES + 8);
-      header.writeUInt32BE(sealed.ciphertext.length, ENTRY_HEADER);
-      w.bytes(header).bytes(sealed.ciphertext);
+      sealed.push({ session, message });
+      size += ENTRY_HEADER + 4 + message.ciphertext.length;
     }
-    return w.finish();
+    const out = Buffer.allocUnsafe(size);
+    out.set(this.recordPrefix, 0);
+    let at = out.writeUInt16BE(sealed.length, this.recordPrefix.length);
+    for (const { session, message } of sealed) {
+      out.set(session.keys.sessionId, at);
+      at = out.writeUInt32BE(message.epoch, at + SESSION_ID_BYTES);
+      at = out.writeUInt32BE(Math.floor(message.seq / 0x1_0000_0000), at);
+      at = out.writeUInt32BE(message.seq >>> 0, at);
+      at = out.writeUInt32BE(message.ciphertext.length, at);
+      out.set(message.ciphertext, at);
+      at += message.ciphertext.length;
+    }
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
   }
 
   /**
