@@ -264,6 +264,8 @@ describe('secure transport in session mode', () => {
     const base = { identity, keys: n.keys, session: true } as const;
     expect(() => secureTransport(n.raw('c'), { ...base, level: 'audited', principals: new Rbac() })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     expect(() => secureTransport(n.raw('c'), { ...base, level: 'encryption' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => secureTransport(n.raw('c'), { ...base, level: 'authenticated', session: { replayWindow: 1 } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => secureTransport(n.raw('c'), { ...base, level: 'authenticated', session: { epochMs: -1 } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     await expect(secureTransport(n.raw('c'), { identity, keys: n.keys, level: 'authenticated', confidentiality: false }).handshake('a')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 });

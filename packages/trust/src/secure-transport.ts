@@ -380,10 +380,11 @@ export class SecureTransport implements Transport {
 
   /** Replay state of one receiving scope; in session mode the node also starts listening to itself. */
   private receiveScope(): ReceiveScope {
-    if (!this.sessions) return { guard: new ReplayGuard({ clock: this.clock, ...this.options.replay }) };
+    const guard = new ReplayGuard({ clock: this.clock, ...this.options.replay });
+    if (!this.sessions) return { guard };
     this.sessions.includeSelf();
     const session = this.options.session;
-    return { guard: new ReplayGuard({ clock: this.clock, ...this.options.replay }), windows: new SessionReplayScope(typeof session === 'object' ? session.replayWindow : undefined) };
+    return { guard, windows: new SessionReplayScope(typeof session === 'object' ? session.replayWindow : undefined) };
   }
 
   /** Checks a received message; on failure reports it and returns undefined (the event is dropped). */

@@ -24,7 +24,8 @@ const MAX_EPOCH = 0xffff_ffff;
 const RATCHET_INFO = Buffer.from('ecps-session-ratchet-v1');
 const EMPTY = Buffer.alloc(0);
 
-function resolve(policy: RekeyPolicy): Required<RekeyPolicy> {
+/** The policy with its defaults. @throws TrustError `CONFIG_INVALID` for a value outside its bounds. */
+export function resolveRekeyPolicy(policy: RekeyPolicy): Required<RekeyPolicy> {
   const out = { maxMessagesPerEpoch: policy.maxMessagesPerEpoch ?? 2 ** 30, epochMs: policy.epochMs ?? 600_000, maxSkippedEpochs: policy.maxSkippedEpochs ?? 64 };
   if (!(Number.isInteger(out.maxMessagesPerEpoch) && out.maxMessagesPerEpoch >= 1 && out.maxMessagesPerEpoch <= 2 ** 32)) {
     throw new TrustError('CONFIG_INVALID', `maxMessagesPerEpoch ${out.maxMessagesPerEpoch} outside [1, 2^32]`);
@@ -71,7 +72,7 @@ export class SendChannel {
   /** @param key 32-byte key of epoch 0 (from the handshake). */
   constructor(key: Uint8Array, policy: RekeyPolicy = {}, clock: Clock = systemClock) {
     if (key.length !== 32) throw new TrustError('INVALID_ARGUMENT', 'a session key is 32 bytes');
-    this.policy = resolve(policy);
+    this.policy = resolveRekeyPolicy(policy);
     this.clock = clock;
     this.raw = Uint8Array.from(key);
     this.key = createSecretKey(this.raw);
@@ -139,7 +140,7 @@ export class ReceiveChannel {
 
   constructor(key: Uint8Array, policy: RekeyPolicy = {}) {
     if (key.length !== 32) throw new TrustError('INVALID_ARGUMENT', 'a session key is 32 bytes');
-    this.policy = resolve(policy);
+    this.policy = resolveRekeyPolicy(policy);
     const raw = Uint8Array.from(key);
     this.current = { epoch: 0, raw, key: createSecretKey(raw) };
   }

@@ -9,7 +9,7 @@ import type { IdentitySigner } from './identity';
 import type { KeyDirectory } from './key-directory';
 import { ReplayGuard } from './replay-guard';
 import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay-window';
-import { ReceiveChannel, SendChannel, type RekeyPolicy, type SealedMessage } from './session-channel';
+import { ReceiveChannel, SendChannel, resolveRekeyPolicy, type RekeyPolicy, type SealedMessage } from './session-channel';
 import {
   SESSION_ID_BYTES,
   completeHandshake,
@@ -136,6 +136,9 @@ export class SessionManager {
     this.logger = options.logger ?? silentLogger;
     const { peers: _p, replayWindow: _r, handshakeTimeoutMs: _h, retryMs: _t, maxPeers: _m, maxPendingHandshakes: _x, handshakeWindowMs, ...policy } = options.session;
     this.policy = policy;
+    // refuse a bad policy or window size now rather than at the first exchange or message
+    resolveRekeyPolicy(policy);
+    new ReplayWindow(options.session.replayWindow ?? DEFAULT_REPLAY_WINDOW);
     this.freshness = new ReplayGuard({ clock: this.clock, windowMs: handshakeWindowMs ?? 300_000 });
     const key = this.random.bytes(32);
     this.self = new Session({ sessionId: this.random.bytes(SESSION_ID_BYTES), peerId: options.selfId, peerKeyId: options.signer.keyId, role: 'initiator', sendKey: key, receiveKey: key }, policy, this.clock, true);
