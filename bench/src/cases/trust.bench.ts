@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Trust layer: sign+verify and seal+open of 1 KiB messages against the same primitives called raw through
-// node:crypto; the secure transport wrapper against the bare memory transport; SoftHSM2 ECDSA signing against
+// node:crypto; the secure transport wrapper against the bare memory transport and, in session mode, against raw
+// AES-256-GCM seal+open; SoftHSM2 ECDSA signing against
 // node:crypto ECDSA.
 import { createCipheriv, createDecipheriv, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
 import { nodeSource, type EcpsEvent, type Transport } from '@ecps/core';
@@ -14,6 +15,7 @@ import {
   secureTransport,
   signedInput,
   type SealRecipient,
+  type SecureTransport,
 } from '@ecps/trust';
 import { Pkcs11KeyProvider } from '@ecps/trust-pkcs11';
 import { createSoftHsmToken, softHsmAvailable, type SoftHsmToken } from '@ecps/testkit/softhsm';
@@ -89,9 +91,12 @@ const sealOpen: BenchCase = {
 };
 
 // ---- secure transport vs bare transport ------------------------------------------------------------------
-function throughputCase(name: string, make: (bus: MemoryBus, id: string) => Promise<Transport>): { a?: Transport; b?: Transport; run(): Promise<number>; open(): Promise<void>; close(): Promise<void> } {
+function throughputCase(name: string, make: (bus: MemoryBus, id: string) => Promise<Transport>): { readonly a?: Transport; run(): Promise<number>; open(): Promise<void>; close(): Promise<void> } {
   const state: { a?: Transport; b?: Transport; received: number; bus?: MemoryBus } = { received: 0 };
   return {
+    get a() {
+      return state.a;
+    },
     async open() {
       state.bus = new MemoryBus();
       state.a = await make(state.bus, 'a');
@@ -118,7 +123,9 @@ function throughputCase(name: string, make: (bus: MemoryBus, id: string) => Prom
   };
 }
 
-async function secureNode(bus: MemoryBus, id: string, dir: KeyDirectory, fleet: SoftwareKeyProvider, sealed: boolean): Promise<Transport> {
+type WrapperMode = 'signed' | 'signed+sealed' | 'session';
+
+async function secureNode(bus: MemoryBus, id: string, dir: KeyDirectory, fleet: SoftwareKeyProvider, mode: WrapperMode): Promise<Transport> {
   const p = new SoftwareKeyProvider();
   await p.generateKey(`${id}-k`, 'ed25519');
   const identity = { id, keyId: `${id}-k`, provider: p };
@@ -128,32 +135,54 @@ async function secureNode(bus: MemoryBus, id: string, dir: KeyDirectory, fleet: 
     identity,
     keys: dir,
     level: 'authenticated',
-    confidentiality: sealed,
+    confidentiality: mode !== 'signed',
     sealing: { recipient: { keyId: 'fleet', algorithm: 'x25519', publicKey: fleetInfo.publicKey! }, provider: fleet },
+    ...(mode === 'session' ? { session: true } : {}),
   });
 }
 
-function wrapperCase(sealed: boolean): BenchCase {
+/** One AES-256-GCM seal and open of 1 KiB under a fixed key with a counter nonce: the work session mode wraps. */
+function rawGcmSealOpen(): () => void {
+  const key = randomBytes(32);
+  const nonce = Buffer.alloc(12);
+  let counter = 0;
+  return () => {
+    nonce.writeUInt32BE(++counter, 8);
+    const c = createCipheriv('aes-256-gcm', key, nonce);
+    const ct = Buffer.concat([c.update(KIB), c.final()]);
+    const d = createDecipheriv('aes-256-gcm', key, nonce);
+    d.setAuthTag(c.getAuthTag());
+    Buffer.concat([d.update(ct), d.final()]);
+  };
+}
+
+function wrapperCase(mode: WrapperMode, against: 'bare' | 'aes-gcm' = 'bare'): BenchCase {
   const fleet = new SoftwareKeyProvider();
   const dir = new KeyDirectory();
-  const bare = throughputCase(`bare${sealed}`, async (bus, id) => memoryTransport({ nodeId: id, bus }));
-  const secure = throughputCase(`secure${sealed}`, (bus, id) => secureNode(bus, id, dir, fleet, sealed));
+  const slug = `${mode.replace('+', '-')}-${against}`;
+  const bare = throughputCase(`bare-${slug}`, async (bus, id) => memoryTransport({ nodeId: id, bus }));
+  const secure = throughputCase(`secure-${slug}`, (bus, id) => secureNode(bus, id, dir, fleet, mode));
+  const level = mode === 'session' ? 'session: one signed X25519 exchange, then AES-256-GCM per message' : mode;
   return {
-    name: `trust: secure wrapper (AUTHENTICATED, ${sealed ? 'signed+sealed' : 'signed'}) over the memory transport, 1 KiB (vs bare memory transport)`,
+    name:
+      against === 'bare'
+        ? `trust: secure wrapper (AUTHENTICATED, ${level}) over the memory transport, 1 KiB (vs bare memory transport)`
+        : `trust: secure wrapper (AUTHENTICATED, ${level}) over the memory transport, 1 KiB (vs raw AES-256-GCM seal+open of 1 KiB)`,
     unit: 'msg/s',
     higherIsBetter: true,
     repetitions: 3,
     async setup() {
       await fleet.generateKey('fleet', 'x25519');
-      await bare.open();
+      if (against === 'bare') await bare.open();
       await secure.open();
+      if (mode === 'session') await (secure.a as SecureTransport).handshake('b');
     },
     async teardown() {
-      await bare.close();
+      if (against === 'bare') await bare.close();
       await secure.close();
     },
     ours: () => secure.run(),
-    baseline: () => bare.run(),
+    baseline: against === 'bare' ? () => bare.run() : () => opsPerSecond(rawGcmSealOpen()),
   };
 }
 
@@ -180,4 +209,4 @@ const hsmSign: BenchCase = {
   baseline: () => opsPerSecond(() => sign('sha256', KIB, { key: rawP256.privateKey, dsaEncoding: 'ieee-p1363' })),
 };
 
-export default [signVerify, sealOpen, wrapperCase(false), wrapperCase(true), hsmSign];
+export default [signVerify, sealOpen, wrapperCase('signed'), wrapperCase('signed+sealed'), wrapperCase('session'), wrapperCase('session', 'aes-gcm'), hsmSign];

@@ -44,6 +44,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'grpc.target', env: 'ECPS_GRPC_TARGET', kind: str(/^\S+:\d{1,5}$/, 'host:port'), default: '127.0.0.1:50051', reader: '@ecps/transport-grpc', meaning: 'the gRPC bus router, `host:port`' },
   { key: 'dds.domainId', env: 'ECPS_DDS_DOMAIN_ID', kind: { type: 'int', min: 0, max: 232 }, default: 0, reader: '@ecps/transport-dds', meaning: 'DDS domain id' },
   { key: 'security.level', env: 'ECPS_SECURITY_LEVEL', kind: oneOf('none', 'encryption', 'authenticated', 'authorized', 'audited'), default: 'none', reader: '@ecps/trust', meaning: 'trust level, cumulative: `encryption` seals payloads under the fleet key of `ECPS_SEALING_KEYSTORE`; `authenticated` signs every message and accepts only those signed by a key of `ECPS_TRUSTED_KEYS` (or this node), sealed too when `ECPS_SEALING_KEYSTORE` is set; `authorized` also checks each sender against `ECPS_PRINCIPALS` (RBAC); `audited` also writes every decision to `ECPS_AUDIT_LOG`' },
+  { key: 'security.session', env: 'ECPS_SECURITY_SESSION', kind: { type: 'bool' }, default: false, reader: '@ecps/trust', meaning: 'session mode at `authenticated` and `authorized`: one signed X25519 key exchange per peer pair, then AES-256-GCM per message instead of a signature per message (no non-repudiation, so refused at `audited`; see the @ecps/trust threat model)' },
   { key: 'security.keystore', env: 'ECPS_KEYSTORE', kind: str(NON_EMPTY), reader: '@ecps/trust', meaning: 'encrypted keystore file of the node signing key (created when absent); software keys only' },
   { key: 'security.keystorePassphrase', env: 'ECPS_KEYSTORE_PASSPHRASE', kind: str(NON_EMPTY), secret: true, reader: '@ecps/trust', meaning: 'passphrase of the keystore' },
   { key: 'security.trustedKeys', env: 'ECPS_TRUSTED_KEYS', kind: str(NON_EMPTY), reader: '@ecps/runtime', meaning: 'JSON file of the fleet public keys: `[{ principalId, keyId, algorithm, publicKey }]`, `publicKey` in base64 as a KeyProvider reports it (raw 32 bytes for ed25519, SPKI DER for ecdsa-p256)' },
@@ -86,6 +87,7 @@ export interface NodeSettings {
   dds: { domainId: number };
   security: {
     level: SecurityLevel;
+    session: boolean;
     keystore?: string;
     keystorePassphrase?: string;
     trustedKeys?: string;

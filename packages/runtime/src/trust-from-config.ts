@@ -162,6 +162,7 @@ export async function trustFromSettings(
     ...(sealing ? { sealing } : {}),
     ...(principals ? { principals } : {}),
     ...(audit ? { audit } : {}),
+    ...(s.security.session ? { session: true } : {}),
     ...(level >= LEVEL_VALUE.authenticated
       ? context.hardware
         ? { provider: context.hardware.provider, keyId: context.hardware.keyId }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readEaplog } from '@ecps/eaplog';
 import { sleep, waitFor } from '@ecps/testkit';
 import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
-import { KeyDirectory, SoftwareKeyProvider, softwareTrust } from '@ecps/trust';
+import { KeyDirectory, SoftwareKeyProvider, loadKeystore, softwareTrust } from '@ecps/trust';
 import type { Logger } from '@ecps/core';
 import { BACKEND_PACKAGES, BackendMissingError, createNode, createNodeFromConfig, loadBackend, type ConfiguredNode } from '../src/index';
 
@@ -159,6 +159,46 @@ describe('ECPS_TRUSTED_KEYS', () => {
     await waitFor(() => got.length >= 1, 'the trusted message');
     await sleep(50);
     expect(got).toEqual(['from-controller']);
+  });
+
+  it('runs session mode with ECPS_SECURITY_SESSION: messages travel AEAD-sealed, after one key exchange', async () => {
+    const bus = new MemoryBus();
+    const provider = new SoftwareKeyProvider();
+    const key = await provider.generateKey('controller-signing', 'ed25519');
+    const controllerKeys = new KeyDirectory();
+    const controller = await createNode({
+      id: 'controller',
+      transport: memoryTransport({ nodeId: 'controller', bus }),
+      eap: { log: false },
+      trust: softwareTrust({ level: 'authenticated', keys: controllerKeys, provider, session: true }),
+    });
+    nodes.push(controller as ConfiguredNode);
+    const trusted = join(dir, 'session-trusted-keys.json');
+    writeFileSync(trusted, JSON.stringify([{ principalId: 'controller', keyId: key.id, algorithm: key.algorithm, publicKey: Buffer.from(key.publicKey!).toString('base64') }]));
+    const robot = await createNodeFromConfig({
+      env: { ECPS_NODE_ID: 'robot-session', ECPS_SECURITY_LEVEL: 'authenticated', ECPS_SECURITY_SESSION: 'true', ECPS_TRUSTED_KEYS: trusted, ECPS_LOG_ENABLED: 'false', ...keystore('robot-session') },
+      importBackend: (name) => (name === '@ecps/transport-memory' ? Promise.resolve({ memoryTransport: (o: { nodeId: string }) => memoryTransport({ ...o, bus }) }) : import(name)),
+      settings: { transport: 'memory' },
+    });
+    nodes.push(robot);
+    const robotProvider = await loadKeystore(keystore('robot-session').ECPS_KEYSTORE, 'correct horse');
+    const info = await robotProvider.getKey('robot-session-signing');
+    controllerKeys.add({ principalId: 'robot-session', keyId: info.id, algorithm: info.algorithm, publicKey: info.publicKey! });
+    const wire: string[] = [];
+    const spy = memoryTransport({ nodeId: 'spy', bus });
+    await spy.subscribe('#', (e) => void wire.push(e.type));
+    const got: string[] = [];
+    await robot.subscribe('MCP', 'mcp', (m) => void got.push(m.id));
+    const prompt = (id: string) => ({ spec: 'mcp/1.0', id, prompt: 'wave', toolJson: new Uint8Array(), meta: {} });
+    // the first message reaches a robot it has no session with yet: the robot runs the exchange, later ones arrive
+    for (let i = 0; got.length === 0 && i < 100; i++) {
+      await controller.publish('MCP', 'mcp', prompt(`p${i}`));
+      await sleep(20);
+    }
+    await spy.close();
+    expect(got.length).toBeGreaterThan(0);
+    expect(wire).toContain('ecps.ext.session.handshake');
+    expect(wire.filter((t) => !t.startsWith('ecps.ext.session'))).toEqual([]);
   });
 
   it.each([

@@ -31,6 +31,7 @@ const ROWS: Record<string, Row> = {
   'dds.domainId': { file: 1, env: '2', envParsed: 2, option: 3, badEnv: '233', badFile: -1 },
   connectTimeoutMs: { file: 1000, env: '2500', envParsed: 2500, option: 600_000, badEnv: '50', badFile: '1s' },
   'security.level': { file: 'authorized', env: 'encryption', envParsed: 'encryption', option: 'audited', badEnv: 'paranoid', badFile: 2 },
+  'security.session': { file: true, env: 'false', envParsed: false, option: true, badEnv: 'maybe', badFile: 'yes please' },
   'security.keystore': { file: '/f.key', env: '/e.key', envParsed: '/e.key', option: '/o.key', badFile: false },
   'security.keystorePassphrase': { file: 'f', env: 'e', envParsed: 'e', option: 'o', badFile: 1 },
   'security.trustedKeys': { file: '/f.json', env: '/e.json', envParsed: '/e.json', option: '/o.json', badFile: {} },

@@ -10,6 +10,7 @@ import type { ReplayGuard } from './replay-guard';
 import { SEALED_EVENT_TYPE, openEnvelope, sealEnvelope, type SealRecipient } from './sealed-envelope';
 import type { TrustBehaviour } from './levels';
 import { verifyDelegationChain } from './delegation';
+import { SESSION_EVENT_TYPE, type SessionManager, type SessionReplayScope } from './session-manager';
 
 /** CloudEvents type of a signed (not sealed) message. */
 export const SIGNED_EVENT_TYPE = 'ecps.ext.signed';
@@ -27,6 +28,8 @@ export interface ProtectorOptions {
   keys: KeyDirectory;
   sealing?: SealingKeys;
   behaviour: TrustBehaviour;
+  /** Session mode: messages are sealed per peer session instead of signed or sealed one by one. */
+  session?: SessionManager;
   clock?: Clock;
   random?: RandomSource;
 }
@@ -50,7 +53,7 @@ export class Protector {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
     if (options.behaviour.sign && !options.signer) throw new TrustError('CONFIG_INVALID', 'signing requires an identity');
-    if (options.behaviour.seal && !options.sealing) throw new TrustError('CONFIG_INVALID', 'sealing requires sealing keys');
+    if (options.behaviour.seal && !options.sealing && !options.session) throw new TrustError('CONFIG_INVALID', 'sealing requires sealing keys');
   }
 
   /** Wraps `event` for `destination` (a topic, or `request:`/`reply:`/`stream:` + service). */
@@ -67,7 +70,8 @@ export class Protector {
       data: event.data,
       senderId,
       timestampNs,
-      nonce: this.random.bytes(16),
+      // session messages are replay-checked by their counter
+      nonce: this.options.session ? NO_NONCE : this.random.bytes(16),
       destination,
       delegations: [...delegations],
     }).finish();
@@ -80,6 +84,7 @@ export class Protector {
       ...(event.extensions?.['correlationid'] ? { extensions: { correlationid: event.extensions['correlationid'] } } : {}),
       data,
     });
+    if (this.options.session) return outer(SESSION_EVENT_TYPE, this.options.session.seal(body));
     if (behaviour.seal) {
       const sealed = await sealEnvelope({
         plaintext: body,
@@ -99,17 +104,23 @@ export class Protector {
   /**
    * Checks and unwraps a received message that arrived on `destination`. `replay` is the nonce cache of the
    * receiving scope (one per subscription, served service or request, so that overlapping subscriptions each see a
-   * message once while a replay to any of them is caught).
+   * message once while a replay to any of them is caught); `windows` are that scope's session replay windows.
    * @throws TrustError `UNAUTHENTICATED` (unprotected where protection is required, sender mismatch, bad delegation),
    *   `SIGNATURE_INVALID`, `KEY_NOT_FOUND`, `KEY_REVOKED`, `DECRYPTION_FAILED`, `STALE_MESSAGE`, `REPLAY_DETECTED`,
-   *   `WRONG_RECIPIENT` (the message was made for another topic, service or request), `DECODE_ERROR`.
+   *   `WRONG_RECIPIENT` (the message was made for another topic, service or request), `DECODE_ERROR`; in session
+   *   mode also those of {@link SessionManager.open}.
    */
-  async unprotect(outer: EcpsEvent, destination: string, replay: ReplayGuard): Promise<Unprotected> {
+  async unprotect(outer: EcpsEvent, destination: string, replay: ReplayGuard, windows?: SessionReplayScope): Promise<Unprotected> {
     const { behaviour, keys } = this.options;
     let body: Uint8Array;
     let signerPrincipal: string | undefined;
     let claimedSender: string;
-    if (outer.type === SEALED_EVENT_TYPE) {
+    if (outer.type === SESSION_EVENT_TYPE) {
+      if (!this.options.session || !windows) throw new TrustError('UNAUTHENTICATED', `session message ${outer.id} but session mode is off`);
+      const opened = this.options.session.open(outer.data, windows);
+      body = opened.plaintext;
+      signerPrincipal = claimedSender = opened.senderId;
+    } else if (outer.type === SEALED_EVENT_TYPE) {
       if (!this.options.sealing) throw new TrustError('DECRYPTION_FAILED', 'sealed message but no sealing key configured');
       const env = decode(SealedEnvelope, outer.data);
       claimedSender = env.senderId;
@@ -135,7 +146,8 @@ export class Protector {
       throw new TrustError('UNAUTHENTICATED', `signed by ${signerPrincipal} but claims to be ${inner.senderId}`);
     }
     if (behaviour.sign && signerPrincipal === undefined) throw new TrustError('UNAUTHENTICATED', `unsigned message from ${inner.senderId}`);
-    replay.check(inner.senderId, inner.nonce, inner.timestampNs);
+    if (outer.type === SESSION_EVENT_TYPE) replay.checkTime(inner.senderId, inner.timestampNs);
+    else replay.check(inner.senderId, inner.nonce, inner.timestampNs);
     if (inner.destination !== destination) {
       throw new TrustError('WRONG_RECIPIENT', `message for ${inner.destination} arrived on ${destination}`, {
         details: { intended: inner.destination, arrived: destination },
@@ -161,6 +173,8 @@ export class Protector {
     return { event, senderId: inner.senderId, principalId: behaviour.sign ? sourceId : inner.senderId, ...(delegated ? { delegated } : {}) };
   }
 }
+
+const NO_NONCE = new Uint8Array(0);
 
 function decode<T>(fns: { decode(bytes: Uint8Array): T }, data: Uint8Array): T {
   try {

@@ -45,12 +45,7 @@ export class ReplayGuard {
    */
   check(senderId: string, nonce: Uint8Array, timestampNs: bigint): void {
     const now = this.clock.now();
-    const ts = Number(timestampNs / 1_000_000n);
-    if (Math.abs(now - ts) > this.windowMs) {
-      throw new TrustError('STALE_MESSAGE', `message from ${senderId} is ${Math.round((now - ts) / 1000)} s off (limit ${this.windowMs / 1000} s)`, {
-        details: { senderId, timestampMs: ts, nowMs: now },
-      });
-    }
+    const ts = this.checkTime(senderId, timestampNs, now);
     if (nonce.length < 8) throw new TrustError('REPLAY_DETECTED', `nonce from ${senderId} too short`);
     let state = this.senders.get(senderId);
     if (state) {
@@ -74,6 +69,20 @@ export class ReplayGuard {
     }
     state.nonces.set(key, ts);
     this.prune(state, now);
+  }
+
+  /**
+   * Only the timestamp bound of {@link check} (for messages whose replays another mechanism catches); returns ms.
+   * @throws TrustError `STALE_MESSAGE` when the timestamp is more than the window away from now.
+   */
+  checkTime(senderId: string, timestampNs: bigint, now = this.clock.now()): number {
+    const ts = Number(timestampNs / 1_000_000n);
+    if (Math.abs(now - ts) > this.windowMs) {
+      throw new TrustError('STALE_MESSAGE', `message from ${senderId} is ${Math.round((now - ts) / 1000)} s off (limit ${this.windowMs / 1000} s)`, {
+        details: { senderId, timestampMs: ts, nowMs: now },
+      });
+    }
+    return ts;
   }
 
   private prune(state: SenderState, now: number): void {

@@ -41,6 +41,7 @@ import { parseTrustLevel, trustBehaviour, type TrustBehaviour, type TrustLevelNa
 import { Protector, type SealingKeys, type Unprotected } from './protect';
 import type { Principal, Rbac } from './rbac';
 import { ReplayGuard, type ReplayGuardOptions } from './replay-guard';
+import { SessionManager, SessionReplayScope, type SessionOptions } from './session-manager';
 
 /** What a received message is about, for mapping it to a permission. */
 export interface MessageContext {
@@ -83,6 +84,12 @@ export interface SecureTransportOptions {
   audit?: AuditSink;
   /** Options of the nonce caches (one per subscription, served service and request). */
   replay?: ReplayGuardOptions;
+  /**
+   * Session mode (AUTHENTICATED and AUTHORIZED only): one signed key exchange per peer pair, then every message
+   * AES-256-GCM-sealed per peer, instead of a signature (and a key agreement) per message. `true` for the defaults.
+   * No non-repudiation: AUDITED refuses it. See the README's threat model.
+   */
+  session?: SessionOptions | boolean;
   /** Told about every rejected message (which is dropped; an authenticated but unauthorized request is answered with an error). */
   onReject?: (error: TrustError, ctx: MessageContext) => void;
   /** Default deadline of `request` and `requestStream`. Default 30000 ms (the spec's TRANSPORT_TIMEOUT_S). */
@@ -90,6 +97,12 @@ export interface SecureTransportOptions {
   clock?: Clock;
   random?: RandomSource;
   logger?: Logger;
+}
+
+/** Replay state of one receiving scope (subscription, served service, request). */
+interface ReceiveScope {
+  readonly guard: ReplayGuard;
+  readonly windows?: SessionReplayScope;
 }
 
 /** Bytes reserved in each message for the envelope (signature, nonce, ids, sealing). */
@@ -112,6 +125,8 @@ export class SecureTransport implements Transport {
   readonly level: TrustLevelValue;
   readonly behaviour: TrustBehaviour;
   private readonly protector: Protector | undefined;
+  /** Session mode's sessions, when on. */
+  readonly sessions: SessionManager | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly delegations = new Map<string, Delegation[]>();
@@ -136,10 +151,26 @@ export class SecureTransport implements Transport {
     if (this.behaviour.authorize && !options.principals && !options.authorizer) {
       throw new TrustError('CONFIG_INVALID', 'AUTHORIZED and above need principals or an authorizer');
     }
+    const session = options.session === true ? {} : options.session || undefined;
+    if (session) {
+      if (!this.behaviour.sign || !options.identity) throw new TrustError('CONFIG_INVALID', 'session mode needs AUTHENTICATED or AUTHORIZED and an identity');
+      if (this.behaviour.audit) throw new TrustError('CONFIG_INVALID', 'AUDITED keeps a signature per message (non-repudiation): session mode is not available');
+      this.sessions = new SessionManager({
+        selfId: this.nodeId,
+        signer: new IdentitySigner(options.identity),
+        keys: options.keys,
+        session,
+        clock: this.clock,
+        logger: this.logger,
+        ...(options.random ? { random: options.random } : {}),
+        onReject: (error, event) => this.reject(error, event.source, { action: 'handshake', resource: this.nodeId }, event, { direction: 'publish', target: 'session', event }),
+      });
+    }
     if (active) {
       this.protector = new Protector({
         senderId: this.nodeId,
         ...(options.identity ? { signer: new IdentitySigner(options.identity) } : {}),
+        ...(this.sessions ? { session: this.sessions } : {}),
         keys: options.keys,
         ...(options.sealing ? { sealing: options.sealing } : {}),
         behaviour: this.behaviour,
@@ -161,12 +192,25 @@ export class SecureTransport implements Transport {
     return this.inner.rpcTopics ?? perCorrelationRpcTopics;
   }
 
-  connect(): Promise<void> {
-    return this.inner.connect();
+  /** Connects the inner transport; in session mode it then listens for key exchanges and starts those with `session.peers`. */
+  async connect(): Promise<void> {
+    await this.inner.connect();
+    await this.sessions?.start(this.inner);
+  }
+
+  /**
+   * Session mode: runs (or joins) a key exchange with `peer`, e.g. before publishing to it the first time.
+   * @throws TrustError `CONFIG_INVALID` without session mode; `TIMEOUT`, `CANCELLED`, `RESOURCE_EXHAUSTED`,
+   *   `KEY_NOT_FOUND`, `KEY_REVOKED`, `SIGNATURE_INVALID`, `UNAUTHENTICATED` when the peer does not prove its identity.
+   */
+  handshake(peer: string): Promise<void> {
+    if (!this.sessions) return Promise.reject(new TrustError('CONFIG_INVALID', 'session mode is off'));
+    return this.sessions.handshake(peer);
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.sessions?.close();
     for (const rpc of this.rpcs) rpc.close();
     this.rpcs.clear();
     this.clientRpcs.clear();
@@ -179,7 +223,7 @@ export class SecureTransport implements Transport {
   }
 
   subscribe(filter: string, handler: EventHandler, options?: SubscribeOptions): Promise<Subscription> {
-    const replay = this.replayGuard();
+    const replay = this.receiveScope();
     return this.inner.subscribe(
       filter,
       async (outer, topic) => {
@@ -265,7 +309,7 @@ export class SecureTransport implements Transport {
     const bus: PubSub = {
       publish: async (topic, event, options) => this.inner.publish(topic, await this.protect(event, destinationOf(topic, event)), options),
       subscribe: (filter, handler, options) => {
-        const replay = this.replayGuard();
+        const replay = this.receiveScope();
         const direction = filter === requestTopic ? 'request' : 'reply';
         return this.inner.subscribe(
           filter,
@@ -334,12 +378,17 @@ export class SecureTransport implements Transport {
     return this.protector.protect(event, destination, chain);
   }
 
-  private replayGuard(): ReplayGuard {
-    return new ReplayGuard({ clock: this.clock, ...this.options.replay });
+  /** Replay state of one receiving scope; in session mode the node also starts listening to itself. */
+  private receiveScope(): ReceiveScope {
+    const guard = new ReplayGuard({ clock: this.clock, ...this.options.replay });
+    if (!this.sessions) return { guard };
+    this.sessions.includeSelf();
+    const session = this.options.session;
+    return { guard, windows: new SessionReplayScope(typeof session === 'object' ? session.replayWindow : undefined) };
   }
 
   /** Checks a received message; on failure reports it and returns undefined (the event is dropped). */
-  private async accept(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReplayGuard): Promise<Unprotected | undefined> {
+  private async accept(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Promise<Unprotected | undefined> {
     try {
       const verified = await this.verify(outer, destination, ctx, replay);
       this.check(verified, ctx);
@@ -350,10 +399,10 @@ export class SecureTransport implements Transport {
   }
 
   /** Unwraps and authenticates a received message (signature, sealing, replay, destination). Reports and throws on failure. */
-  private async verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReplayGuard): Promise<Unprotected> {
+  private async verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Promise<Unprotected> {
     if (!this.protector) return { event: outer, senderId: outer.source, principalId: outer.source };
     try {
-      return await this.protector.unprotect(outer, destination, replay);
+      return await this.protector.unprotect(outer, destination, replay.guard, replay.windows);
     } catch (error) {
       throw this.reject(error, outer.source, defaultPermissionFor(ctx), outer, ctx);
     }

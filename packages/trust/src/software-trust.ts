@@ -20,7 +20,7 @@ export interface TrustProvider {
 }
 
 export interface SoftwareTrustOptions
-  extends Pick<SecureTransportOptions, 'confidentiality' | 'authorizer' | 'admit' | 'permissionFor' | 'audit' | 'onReject' | 'clock' | 'logger' | 'replay'> {
+  extends Pick<SecureTransportOptions, 'confidentiality' | 'authorizer' | 'admit' | 'permissionFor' | 'audit' | 'onReject' | 'clock' | 'logger' | 'replay' | 'session'> {
   level: TrustLevelValue | TrustLevelName;
   /** Trusted public keys (shared trust anchors of the fleet). This node's own key is added to it. */
   keys: KeyDirectory;

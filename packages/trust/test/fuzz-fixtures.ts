@@ -21,19 +21,23 @@ function pkcs8(algorithm: 'ed25519' | 'x25519', fill: number): Uint8Array {
 export interface FuzzIdentities {
   readonly keys: KeyDirectory;
   readonly planner: IdentitySigner;
+  /** A second enrolled node, for the session targets. */
+  readonly arm: IdentitySigner;
   readonly fleet: SoftwareKeyProvider;
   readonly fleetPublicKey: Uint8Array;
 }
 
-/** A signer `planner` known to the directory and the fleet's X25519 sealing key, all from fixed bytes. */
+/** Signers `planner` and `arm` known to the directory and the fleet's X25519 sealing key, all from fixed bytes. */
 export async function fuzzIdentities(clock: ManualClock): Promise<FuzzIdentities> {
   const signing = new SoftwareKeyProvider();
   signing.importKey({ id: 'planner-k', algorithm: 'ed25519', material: pkcs8('ed25519', 7) });
   const planner = new IdentitySigner({ id: 'planner', keyId: 'planner-k', provider: signing });
-  const keys = new KeyDirectory({ clock, keys: [await planner.trustedKey()] });
+  signing.importKey({ id: 'arm-k', algorithm: 'ed25519', material: pkcs8('ed25519', 11) });
+  const arm = new IdentitySigner({ id: 'arm', keyId: 'arm-k', provider: signing });
+  const keys = new KeyDirectory({ clock, keys: [await planner.trustedKey(), await arm.trustedKey()] });
   const fleet = new SoftwareKeyProvider();
   const info = fleet.importKey({ id: 'fleet-2026', algorithm: 'x25519', material: pkcs8('x25519', 9) });
-  return { keys, planner, fleet, fleetPublicKey: info.publicKey! };
+  return { keys, planner, arm, fleet, fleetPublicKey: info.publicKey! };
 }
 
 /** The documented refusal of every trust parser: an ECPS error with a code. */

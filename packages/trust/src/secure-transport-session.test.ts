@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: Apache-2.0
+// Session mode of the secure transport, end to end over the memory transport: independent instances that share
+// nothing but the bus and the fleet's public keys.
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { ManualClock, nodeSource, type Clock, type EcpsEvent, type Transport } from '@ecps/core';
+import { MemoryBus, memoryTransport } from '@ecps/transport-memory';
+import { describeTransportConformance, testEvent, waitFor } from '@ecps/testkit';
+import type { TrustError } from './errors';
+import { IdentitySigner, type Identity } from './identity';
+import { KeyDirectory } from './key-directory';
+import { Rbac } from './rbac';
+import { secureTransport, type SecureTransport, type SecureTransportOptions } from './secure-transport';
+import { SESSION_EVENT_TYPE } from './session-manager';
+import { SoftwareKeyProvider } from './software-key-provider';
+
+interface Net {
+  bus: MemoryBus;
+  keys: KeyDirectory;
+  rejects: Map<string, TrustError[]>;
+  identity(id: string, enrolled?: boolean): Promise<Identity>;
+  node(id: string, options?: Partial<SecureTransportOptions> & { identity?: Identity }): Promise<SecureTransport>;
+  raw(id: string): Transport;
+  close(): Promise<void>;
+}
+
+const opened: Transport[] = [];
+afterEach(async () => {
+  for (const t of opened.splice(0)) await t.close();
+});
+
+function net(clock?: Clock): Net {
+  const bus = new MemoryBus();
+  const keys = new KeyDirectory(clock ? { clock } : {});
+  const rejects = new Map<string, TrustError[]>();
+  const identities = new Map<string, Identity>();
+  const n: Net = {
+    bus,
+    keys,
+    rejects,
+    async identity(id, enrolled = true) {
+      const provider = new SoftwareKeyProvider();
+      await provider.generateKey(`${id}-k`, 'ed25519');
+      const identity = { id, keyId: `${id}-k`, provider };
+      if (enrolled) keys.add(await new IdentitySigner(identity).trustedKey());
+      identities.set(id, identity);
+      return identity;
+    },
+    async node(id, options = {}) {
+      const identity = options.identity ?? identities.get(id) ?? (await n.identity(id));
+      const list: TrustError[] = rejects.get(id) ?? [];
+      rejects.set(id, list);
+      const t = secureTransport(memoryTransport({ nodeId: id, bus }), {
+        identity,
+        keys,
+        level: 'authenticated',
+        session: { handshakeTimeoutMs: 2000, retryMs: 0 },
+        onReject: (e) => list.push(e),
+        ...(clock ? { clock } : {}),
+        ...options,
+      });
+      await t.connect();
+      opened.push(t);
+      return t;
+    },
+    raw(id) {
+      const t = memoryTransport({ nodeId: id, bus });
+      opened.push(t);
+      return t;
+    },
+    close: async () => undefined,
+  };
+  return n;
+}
+
+/** Entries of a session record: where each one's header and ciphertext sit. */
+function entries(record: Uint8Array): { epoch: number; seq: number; ciphertextAt: number }[] {
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  let at = 1;
+  at += 2 + view.getUint16(at);
+  const count = view.getUint16(at);
+  at += 2;
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const epoch = view.getUint32(at + 8);
+    const seq = view.getUint32(at + 12) * 2 ** 32 + view.getUint32(at + 16);
+    const length = view.getUint32(at + 20);
+    out.push({ epoch, seq, ciphertextAt: at + 24 });
+    at += 24 + length;
+  }
+  return out;
+}
+
+const event = (from: string, i: number): EcpsEvent => testEvent(nodeSource(from), 64, { data: Uint8Array.of(i, 1, 2, 3) });
+
+async function connected(n: Net, options: Partial<SecureTransportOptions> = {}): Promise<{ a: SecureTransport; b: SecureTransport }> {
+  const a = await n.node('a', options);
+  const b = await n.node('b', options);
+  await a.handshake('b');
+  await waitFor(() => (b.sessions?.peers ?? []).includes('a'), 'b confirms the session');
+  return { a, b };
+}
+
+describeTransportConformance('secure(memory) in session mode at AUTHORIZED', async () => {
+  const n = net();
+  const principals = new Rbac({ principals: [{ id: 'a', kind: 'robot', roles: ['system_admin'] }, { id: 'b', kind: 'robot', roles: ['system_admin'] }] });
+  const a = await n.node('a', { level: 'authorized', principals, session: { peers: ['b'] } });
+  const b = await n.node('b', { level: 'authorized', principals, session: { peers: ['a'] } });
+  await waitFor(() => a.sessions!.peers.includes('b') && b.sessions!.peers.includes('a'), 'sessions');
+  return { a, b, teardown: async () => undefined };
+});
+
+describe('secure transport in session mode', () => {
+  it('carries only session-sealed messages on the wire, and the payload is not in clear', async () => {
+    const n = net();
+    const { a, b } = await connected(n);
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('t', (e) => void wire.push(e));
+    const got: EcpsEvent[] = [];
+    await b.subscribe('t', (e) => void got.push(e));
+    const sent = testEvent(nodeSource('a'), 256);
+    await a.publish('t', sent);
+    await waitFor(() => got.length === 1, 'delivery');
+    expect(got[0]).toMatchObject({ id: sent.id, source: sent.source, type: sent.type });
+    expect([...got[0]!.data]).toEqual([...sent.data]);
+    expect(wire[0]!.type).toBe(SESSION_EVENT_TYPE);
+    expect(Buffer.from(wire[0]!.data).includes(Buffer.from(sent.data.subarray(0, 32)))).toBe(false);
+  });
+
+  it('refuses tampered, relabelled and replayed messages; accepts reordered ones once within the window', async () => {
+    const n = net();
+    const { a, b } = await connected(n, { session: { replayWindow: 32, retryMs: 60_000 } });
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('capture', (e) => void wire.push(e));
+    for (let i = 0; i < 3; i++) await a.publish('capture', event('a', i));
+    await waitFor(() => wire.length === 3, 'capture');
+    const got: number[] = [];
+    await b.subscribe('t', (e) => void got.push(e.data[0]!));
+    const inject = (e: EcpsEvent) => spy.publish('t', e);
+    // captured on another topic: the destination inside does not match
+    await inject(wire[0]!);
+    // reordered: 2, 0, 1 once each (retargeted by the sender, so only the order differs)
+    const retargeted: EcpsEvent[] = [];
+    await spy.subscribe('t', (e) => void retargeted.push(e));
+    for (let i = 0; i < 3; i++) await a.publish('t', event('a', 10 + i));
+    const genuineOnes = () => retargeted.filter((e) => e.id !== wire[0]!.id);
+    await waitFor(() => got.length === 3 && genuineOnes().length === 3, 'in-order delivery');
+    const genuine = genuineOnes();
+    for (const i of [2, 0, 1]) await inject(genuine[i]!);
+    // tampered ciphertext of a message this scope never accepted (so the counter is not what refuses it)
+    const tampered = Uint8Array.from(wire[1]!.data);
+    for (const entry of entries(tampered)) tampered[entry.ciphertextAt + 3]! ^= 0x40;
+    await inject({ ...wire[1]!, data: tampered });
+    // relabelled sender
+    const relabelled = Uint8Array.from(wire[2]!.data);
+    relabelled[3] = 'x'.charCodeAt(0); // senderId "a" -> "x"
+    await inject({ ...wire[2]!, data: relabelled });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toEqual([10, 11, 12]);
+    const codes = n.rejects.get('b')!.map((e) => `${e.code}:${String((e.details as { reason?: string } | undefined)?.reason ?? '')}`);
+    expect(codes).toEqual([
+      'WRONG_RECIPIENT:',
+      'REPLAY_DETECTED:duplicate',
+      'REPLAY_DETECTED:duplicate',
+      'REPLAY_DETECTED:duplicate',
+      'DECRYPTION_FAILED:',
+      'UNAUTHENTICATED:sender-mismatch',
+    ]);
+  });
+
+  it('accepts out-of-order messages within the window exactly once, refuses those below it', async () => {
+    const n = net();
+    const { a, b } = await connected(n, { session: { replayWindow: 32, retryMs: 60_000 } });
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('held', (e) => void wire.push(e));
+    for (let i = 0; i < 40; i++) await a.publish('held', event('a', i));
+    await waitFor(() => wire.length === 40, 'capture');
+    // the "network" delivered nothing yet; b subscribes and receives them out of order, some twice
+    const got: number[] = [];
+    await b.subscribe('held', (e) => void got.push(e.data[0]!));
+    n.rejects.get('b')!.length = 0;
+    for (const i of [39, 20, 8, 39, 30, 7, 20]) await spy.publish('held', wire[i]!);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toEqual([39, 20, 8, 30]);
+    expect(n.rejects.get('b')!.map((e) => (e.details as { reason: string }).reason)).toEqual(['duplicate', 'below-window', 'duplicate']);
+  });
+
+  it('re-keys on the wire after maxMessagesPerEpoch messages and after epochMs (injected clock), without losing a message', async () => {
+    const clock = new ManualClock(Date.now());
+    const n = net(clock);
+    const { a, b } = await connected(n, { session: { maxMessagesPerEpoch: 3, epochMs: 60_000 } });
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('t', (e) => void wire.push(e));
+    const got: number[] = [];
+    await b.subscribe('t', (e) => void got.push(e.data[0]!));
+    for (let i = 0; i < 7; i++) await a.publish('t', event('a', i));
+    await waitFor(() => got.length === 7, 'delivery');
+    const epochs = () => wire.map((e) => entries(e.data).find((x) => x.seq >= 0)!.epoch);
+    expect(epochs()).toEqual([0, 0, 0, 1, 1, 1, 2]);
+    clock.advance(60_000);
+    await a.publish('t', event('a', 7));
+    await waitFor(() => got.length === 8, 'delivery after the time limit');
+    expect(epochs().at(-1)).toBe(3);
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('refuses a key exchange from a node whose identity key is not enrolled, and from one signing as another', async () => {
+    const n = net();
+    const b = await n.node('b');
+    const stranger = await n.node('stranger', { identity: await n.identity('stranger', false), session: { handshakeTimeoutMs: 200 } });
+    await expect(stranger.handshake('b')).rejects.toMatchObject({ code: 'TIMEOUT' });
+    const mallory = await n.identity('mallory');
+    const impostor = await n.node('a', { identity: { ...mallory, id: 'a' }, session: { handshakeTimeoutMs: 200 } });
+    await expect(impostor.handshake('b')).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(n.rejects.get('b')!.map((e) => e.code)).toEqual(['KEY_NOT_FOUND', 'UNAUTHENTICATED']);
+    expect(b.sessions!.peers).toEqual([]);
+  });
+
+  it('ends a session when the peer\'s identity key is revoked, and refuses a new exchange with it', async () => {
+    const n = net();
+    const { a, b } = await connected(n, { session: { handshakeTimeoutMs: 200, retryMs: 0 } });
+    const got: number[] = [];
+    await b.subscribe('t', (e) => void got.push(e.data[0]!));
+    await a.publish('t', event('a', 1));
+    await waitFor(() => got.length === 1, 'before revocation');
+    n.keys.revoke('a-k'); // the directory the fleet shares
+    await a.publish('t', event('a', 2));
+    await waitFor(() => n.rejects.get('b')!.some((e) => e.code === 'KEY_REVOKED'), 'refusal');
+    expect(b.sessions!.peers).not.toContain('a');
+    expect(got).toEqual([1]);
+    await expect(a.handshake('b')).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(n.rejects.get('b')!.filter((e) => e.code === 'KEY_REVOKED').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('heals after a peer restarts: the restarted node reaches out on the first message it cannot read', async () => {
+    const n = net();
+    const { a, b } = await connected(n);
+    const got: number[] = [];
+    await b.subscribe('t', (e) => void got.push(e.data[0]!));
+    await a.publish('t', event('a', 1));
+    await waitFor(() => got.length === 1, 'before restart');
+    await b.close();
+    const b2 = await n.node('b'); // same identity, new process state: no sessions
+    const got2: number[] = [];
+    await b2.subscribe('t', (e) => void got2.push(e.data[0]!));
+    await a.publish('t', event('a', 2)); // sealed for the old session only: b2 cannot read it and reaches out
+    await waitFor(() => b2.sessions!.peers.includes('a') && a.sessions!.peers.includes('b'), 'new session');
+    await a.publish('t', event('a', 3));
+    await waitFor(() => got2.length === 1, 'after restart');
+    expect(got2).toEqual([3]);
+    expect(n.rejects.get('b')!.map((e) => (e.details as { reason?: string }).reason)).toContain('no-session');
+  });
+
+  it('answers requests in session mode and refuses configurations it cannot honour', async () => {
+    const n = net();
+    const { a, b } = await connected(n);
+    await b.serve('Echo', async (req) => testEvent(nodeSource('b'), 0, { data: req.data }));
+    const reply = await a.request('Echo', event('a', 42), { timeoutMs: 2000 });
+    expect(reply.data[0]).toBe(42);
+    const identity = await n.identity('c');
+    const base = { identity, keys: n.keys, session: true } as const;
+    expect(() => secureTransport(n.raw('c'), { ...base, level: 'audited', principals: new Rbac() })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => secureTransport(n.raw('c'), { ...base, level: 'encryption' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => secureTransport(n.raw('c'), { ...base, level: 'authenticated', session: { replayWindow: 1 } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => secureTransport(n.raw('c'), { ...base, level: 'authenticated', session: { epochMs: -1 } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    await expect(secureTransport(n.raw('c'), { identity, keys: n.keys, level: 'authenticated', confidentiality: false }).handshake('a')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+});
