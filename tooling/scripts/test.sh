@@ -21,7 +21,9 @@ find packages apps tooling bench -name test-results.json -not -path '*/node_modu
 echo "› tests"
 test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/ecps-test-tmp.XXXXXX")"
 chmod 755 "$test_tmp" # services the tests start under their own users (PostgreSQL) must reach their folders in it
-TMPDIR="$test_tmp" pnpm exec turbo run test --continue --concurrency=1 --output-logs=new-only "$@" || status=1
+# Two packages at a time: most suites wait on servers and child processes, and each uses ephemeral ports, folders of
+# its own and distinct DDS domains, so two share the machine.
+TMPDIR="$test_tmp" pnpm exec turbo run test --continue --concurrency=2 --output-logs=new-only "$@" || status=1
 node tooling/scripts/test-summary.mjs --temp-dir "$test_tmp" ${1:+--partial} || status=1
 rm -rf "$test_tmp"
 exit $status
