@@ -129,5 +129,5 @@ it('ECPS_SECURITY_LEVEL=authorized without ECPS_PRINCIPALS: exit 2 naming the se
     ECPS_KEYSTORE_PASSPHRASE: 'correct horse',
   });
   expect(await robot.exited).toBe(2);
-  expect(robot.err).toEqual([expect.stringContaining('ecps node: ECPS_PRINCIPALS: ECPS_SECURITY_LEVEL=authorized authorizes every sender')]);
+  expect(robot.err).toEqual([expect.stringContaining('ecps node: ECPS_PRINCIPALS: ECPS_SECURITY_LEVEL=authorized authorizes every sender'), expect.stringMatching(/^hint: /)]);
 });

@@ -11,7 +11,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import type { WebSocket } from 'ws';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isCodexError, type Registry } from '@ecps/codex-registry';
 import { systemClock, type Clock } from '@ecps/core';
 import type { AuthStore } from './auth/auth-store';
@@ -160,7 +160,7 @@ export async function createCodexApi(options: CodexApiOptions): Promise<CodexApi
   const app = Fastify({
     ...(typeof options.logger === 'object' ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
     // Fastify's own request lines carry the whole URL; ours (onResponse below) carry the path only.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     genReqId: () => randomUUID(),
     trustProxy: false,
