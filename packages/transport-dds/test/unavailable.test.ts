@@ -64,7 +64,8 @@ describe('installing without Cyclone DDS', () => {
     const library = execFileSync('sh', ['-c', 'readlink -f "$(ldconfig -p | grep -m1 "libddsc.so.0debian" | sed "s/.*=> //")"'], { encoding: 'utf8' }).trim();
     expect(existsSync(library)).toBe(true);
     const script = await bundleScript(fileURLToPath(new URL('./support/probe-binding.ts', import.meta.url)));
-    const out = execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--tmpfs', '/tmp', '--ro-bind', script, script, '--ro-bind', '/dev/null', library, process.execPath, script], {
+    // Everything else stays visible read-only: the checkout itself may live under /tmp (as CI's clone does).
+    const out = execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--ro-bind', '/dev/null', library, process.execPath, script], {
       encoding: 'utf8',
       env: { ...process.env, ...BINDING_ENV },
     });
