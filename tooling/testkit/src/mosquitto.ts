@@ -13,6 +13,11 @@ export interface MosquittoOptions {
   users?: Readonly<Record<string, string>>;
   /** Extra config lines appended verbatim. */
   extraConfig?: string[];
+  /**
+   * Client connections the broker must accept (fleet tests). Mosquitto needs a file descriptor per connection and
+   * inherits our limit, so the launcher raises its soft `RLIMIT_NOFILE` to fit (up to the hard limit, else it throws).
+   */
+  maxConnections?: number;
 }
 
 export interface MosquittoHandle {
@@ -38,6 +43,31 @@ function mosquittoBinary(): string {
   return 'mosquitto';
 }
 
+/** File descriptors Mosquitto needs besides its client connections (listeners, log, persistence, bridges). */
+const SPARE_FILE_DESCRIPTORS = 64;
+
+/** The soft and hard `RLIMIT_NOFILE` a child of this process starts with. */
+export function fileDescriptorLimits(): { soft: number; hard: number } {
+  const [soft, hard] = execFileSync('/bin/sh', ['-c', 'ulimit -Sn; ulimit -Hn'], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => (line.trim() === 'unlimited' ? Number.POSITIVE_INFINITY : Number(line)));
+  return { soft: soft!, hard: hard! };
+}
+
+/**
+ * The command that starts Mosquitto with at least `descriptors` file descriptors: through `sh -c 'ulimit -n N; exec
+ * mosquitto'` when the inherited soft limit is lower (the shell execs, so the process id stays Mosquitto's).
+ */
+function mosquittoCommand(config: string, descriptors: number): [string, string[]] {
+  const { soft, hard } = fileDescriptorLimits();
+  if (descriptors <= soft) return [mosquittoBinary(), ['-c', config]];
+  if (descriptors > hard) {
+    throw new Error(`mosquitto needs ${descriptors} file descriptors but the hard limit (ulimit -Hn) is ${hard}; raise it (limits.conf, systemd LimitNOFILE)`);
+  }
+  return ['/bin/sh', ['-c', `ulimit -n ${descriptors} && exec "$0" "$@"`, mosquittoBinary(), '-c', config]];
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -59,6 +89,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     // Never drop queued QoS 1/2 messages for a slow or offline persistent session.
     'max_queued_messages 0',
   ];
+  if (options.maxConnections !== undefined) lines.push(`max_connections ${options.maxConnections}`);
   if (options.users) {
     const passwords = join(dir, 'passwords');
     writeFileSync(passwords, '');
@@ -69,10 +100,18 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   if (options.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 1', 'autosave_on_changes true');
   writeFileSync(config, [...lines, ...(options.extraConfig ?? [])].join('\n') + '\n');
 
+  let command: string;
+  let args: string[];
+  try {
+    [command, args] = mosquittoCommand(config, (options.maxConnections ?? 0) + SPARE_FILE_DESCRIPTORS);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   let child: ChildProcess;
   let stopped = false;
   const launch = async () => {
-    child = spawn(mosquittoBinary(), ['-c', config], { stdio: 'ignore' });
+    child = spawn(command, args, { stdio: 'ignore' });
     const failed = new Promise<never>((_, reject) =>
       child.once('exit', (code) => reject(new Error(`mosquitto exited with ${code}; see ${join(dir, 'mosquitto.log')}`))),
     );

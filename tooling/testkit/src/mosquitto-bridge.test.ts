@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// The bridge launcher against real Mosquittos: MQTT 5 properties cross both bridges once (no loop), a QoS 1 message
+// published while the hub is down arrives after its restart, and every directory and process is gone afterwards.
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, expect, it } from '@jest/globals';
+import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
+import { fileDescriptorLimits, startMosquitto } from './mosquitto';
+import { startMosquittoBridge, type MosquittoBridgeHandle } from './mosquitto-bridge';
+import { sleep, waitFor } from './wait';
+
+const clients: MqttClient[] = [];
+let bridge: MosquittoBridgeHandle | undefined;
+afterAll(async () => {
+  for (const client of clients) await client.endAsync(true);
+  await bridge?.stop();
+});
+
+function client(url: string, id: string, clean = true): MqttClient {
+  const c = connect(url, { protocolVersion: 5, clientId: id, clean, reconnectPeriod: 100, ...(clean ? {} : { properties: { sessionExpiryInterval: 600 } }) });
+  clients.push(c);
+  return c;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it('carries MQTT 5 properties leaf -> hub -> leaf exactly once, and QoS 1 across a kill -9 of the hub', async () => {
+  bridge = await startMosquittoBridge({ brokers: 3, persistence: true });
+  const [a, b] = bridge.leaves;
+  expect(bridge.bridgeConfig(0)).toContain('bridge_protocol_version mqttv50');
+
+  const sender = client(a!.url, 'bridge-test-sender');
+  const receiver = client(b!.url, 'bridge-test-receiver', false);
+  const seen: IPublishPacket[] = [];
+  receiver.on('message', (_topic, _payload, packet) => void seen.push(packet));
+  await receiver.subscribeAsync('fleet/#', { qos: 1 });
+  const echo: IPublishPacket[] = [];
+  sender.on('message', (_topic, _payload, packet) => void echo.push(packet));
+  await sender.subscribeAsync('fleet/#', { qos: 1 });
+  await bridge.bridged();
+
+  await sender.publishAsync('fleet/a/telemetry', Buffer.from('x'), {
+    qos: 1,
+    properties: { contentType: 'application/protobuf', userProperties: { specversion: '1.0', id: 'm-1' }, correlationData: Buffer.from('c-1') },
+  });
+  await waitFor(() => seen.length === 1 && echo.length === 1, 'one delivery on each leaf');
+  await sleep(300);
+  expect(seen).toHaveLength(1); // a loop would deliver it again
+  expect(echo).toHaveLength(1); // and back to the sender's own leaf
+  expect(seen[0]!.properties).toMatchObject({ contentType: 'application/protobuf', userProperties: { specversion: '1.0', id: 'm-1' } });
+  expect(Buffer.from(seen[0]!.properties!.correlationData!).toString()).toBe('c-1');
+
+  // The hub dies: nothing crosses (a QoS 0 message is gone for good), QoS 1 waits on leaf A and arrives afterwards.
+  const hubPid = bridge.hub.pid;
+  await bridge.hub.kill9();
+  expect(processAlive(hubPid)).toBe(false);
+  await sleep(300);
+  await sender.publishAsync('fleet/a/lost', Buffer.from('q0'), { qos: 0 });
+  await sender.publishAsync('fleet/a/kept', Buffer.from('q1'), { qos: 1 });
+  await sleep(500);
+  expect(seen.map((p) => p.topic)).toEqual(['fleet/a/telemetry']);
+  await bridge.hub.restart();
+  await bridge.bridged();
+  await waitFor(() => seen.some((p) => p.topic === 'fleet/a/kept'), 'the QoS 1 message queued on leaf A');
+  expect(seen.map((p) => p.topic)).not.toContain('fleet/a/lost');
+}, 60_000);
+
+it('stops every broker by process id and removes their directories', async () => {
+  const b = await startMosquittoBridge();
+  const pids = b.brokers.map((broker) => broker.pid);
+  const dirs = b.brokers.map((broker) => broker.dir);
+  await b.stop();
+  await b.stop();
+  expect(pids.filter(processAlive)).toEqual([]);
+  expect(dirs.filter((dir) => existsSync(dir))).toEqual([]);
+}, 30_000);
+
+it('gives Mosquitto the file descriptors its connection limit needs, or refuses before starting', async () => {
+  const { hard } = fileDescriptorLimits();
+  const broker = await startMosquitto({ maxConnections: Math.min(2000, hard - 64) });
+  try {
+    const limits = readFileSync(`/proc/${broker.pid}/limits`, 'utf8');
+    const soft = Number(/Max open files\s+(\d+)/.exec(limits)![1]);
+    expect(soft).toBeGreaterThanOrEqual(Math.min(2000, hard - 64) + 64);
+    expect(readFileSync(`${broker.dir}/mosquitto.conf`, 'utf8')).toContain(`max_connections ${Math.min(2000, hard - 64)}`);
+  } finally {
+    await broker.stop();
+  }
+  if (Number.isFinite(hard)) await expect(startMosquitto({ maxConnections: hard })).rejects.toThrow(/hard limit/);
+});
