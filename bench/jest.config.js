@@ -1,0 +1,3 @@
+import { createJestConfig } from '@ecps/jest-preset';
+
+export default createJestConfig(import.meta.dirname);
