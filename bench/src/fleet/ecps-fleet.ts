@@ -62,8 +62,8 @@ export const ecpsFleet: FleetSide = {
     }
     return {
       sendAction: async (index) => {
-        const outcome = await endpoints[index]!.send('gripper', { command: 'CLOSE', position: 0.5, force_limit: 10 }, { to: robotId(index), snapshot: SNAPSHOT });
-        return outcome.result?.status === EapStatus.EAP_STATUS_SUCCEEDED;
+        const { result } = await endpoints[index]!.send('gripper', { command: 'CLOSE', position: 0.5, force_limit: 10 }, { to: robotId(index), snapshot: SNAPSHOT });
+        return result?.status === EapStatus.EAP_STATUS_SUCCEEDED ? 'ok' : `${EapStatus[result?.status ?? 0]} ${result?.errorCode ?? ''}`.trim();
       },
       close: async () => {
         await Promise.all(endpoints.map((endpoint) => endpoint.close()));

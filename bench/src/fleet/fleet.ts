@@ -14,8 +14,8 @@ export interface FleetRobot {
 
 /** The fleet manager: receives every robot's telemetry and sends actions. */
 export interface FleetManager {
-  /** Sends one action to robot `index`; resolves true when the robot's result says it succeeded. */
-  sendAction(index: number): Promise<boolean>;
+  /** Sends one action to robot `index`; resolves to `ok`, or to why it failed (the result's status and code). */
+  sendAction(index: number): Promise<'ok' | string>;
   close(): Promise<void>;
 }
 
@@ -34,7 +34,7 @@ export interface FleetOptions {
   rounds?: number;
   /** Robots connecting at once. Default 50. */
   connectConcurrency?: number;
-  /** Actions in flight at once. Default 50. */
+  /** Actions in flight at once. Default 10. */
   actionConcurrency?: number;
   /** Give up waiting for telemetry after this long without progress. Default 10000 ms. */
   quietMs?: number;
@@ -44,7 +44,10 @@ export interface FleetFigures {
   size: number;
   /** Time to connect every robot, ms. */
   connectMs: number;
-  /** Heap and external memory per robot after connecting, bytes (measured after a full GC). */
+  /**
+   * Heap and external memory per robot: live bytes with the fleet connected minus live bytes once it is closed, each
+   * after a full GC, divided by the size (so garbage earlier runs left behind cancels out).
+   */
   bytesPerNode: number;
   telemetrySent: number;
   /** Distinct samples the manager received. */
@@ -60,6 +63,8 @@ export interface FleetFigures {
   actionsSent: number;
   /** Actions whose result came back and said succeeded. */
   actionsSucceeded: number;
+  /** Why actions failed, with how many each (e.g. `REJECTED STALE_MESSAGE: 3`). */
+  actionFailures: Record<string, number>;
   actionP50Ms: number;
   actionP99Ms: number;
 }
@@ -110,14 +115,19 @@ export async function runFleet(side: FleetSide, options: FleetOptions): Promise<
   const rounds = options.rounds ?? 5;
   const robots: FleetRobot[] = [];
   let manager: FleetManager | undefined;
+  const close = async () => {
+    await manager?.close();
+    manager = undefined;
+    await pool(robots.length, 100, (i) => robots[i]?.close() ?? Promise.resolve());
+    robots.length = 0;
+  };
   try {
-    const before = liveBytes();
     const connectStart = performance.now();
     await pool(size, options.connectConcurrency ?? 50, async (i) => {
       robots[i] = await side.robot(i, robotUrls[i % robotUrls.length]!);
     });
     const connectMs = performance.now() - connectStart;
-    const bytesPerNode = (liveBytes() - before) / size;
+    const connectedBytes = liveBytes();
 
     const seen = new Uint8Array(size * rounds);
     const latencies: number[] = [];
@@ -149,13 +159,18 @@ export async function runFleet(side: FleetSide, options: FleetOptions): Promise<
     }
 
     const actionTimes: number[] = [];
-    const outcomes = await pool(size, options.actionConcurrency ?? 50, async (i) => {
+    const outcomes = await pool(size, options.actionConcurrency ?? 10, async (i) => {
       const start = performance.now();
-      const ok = await manager!.sendAction(i).catch(() => false);
+      const outcome = await manager!.sendAction(i).catch((error: unknown) => String((error as { code?: string }).code ?? error));
       actionTimes.push(performance.now() - start);
-      return ok;
+      return outcome;
     });
+    const actionFailures: Record<string, number> = {};
+    for (const outcome of outcomes) if (outcome !== 'ok') actionFailures[outcome] = (actionFailures[outcome] ?? 0) + 1;
 
+    await close();
+    await new Promise((resolve) => setTimeout(resolve, 200)); // sockets finish closing
+    const bytesPerNode = (connectedBytes - liveBytes()) / size;
     return {
       size,
       connectMs,
@@ -168,12 +183,12 @@ export async function runFleet(side: FleetSide, options: FleetOptions): Promise<
       latencyP50Ms: quantile(latencies, 0.5),
       latencyP99Ms: quantile(latencies, 0.99),
       actionsSent: size,
-      actionsSucceeded: outcomes.filter(Boolean).length,
+      actionsSucceeded: outcomes.filter((outcome) => outcome === 'ok').length,
+      actionFailures,
       actionP50Ms: quantile(actionTimes, 0.5),
       actionP99Ms: quantile(actionTimes, 0.99),
     };
   } finally {
-    await manager?.close();
-    await pool(robots.length, 100, (i) => robots[i]?.close() ?? Promise.resolve());
+    await close();
   }
 }

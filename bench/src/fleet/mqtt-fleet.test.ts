@@ -23,17 +23,17 @@ function counts(figures: FleetFigures) {
     telemetryReceived: figures.telemetryReceived,
     telemetryLost: figures.telemetryLost,
     actionsSucceeded: figures.actionsSucceeded,
+    actionFailures: figures.actionFailures,
   };
 }
 
-const expected = { telemetrySent: SIZE * ROUNDS, telemetryReceived: SIZE * ROUNDS, telemetryLost: 0, actionsSucceeded: SIZE };
+const expected = { telemetrySent: SIZE * ROUNDS, telemetryReceived: SIZE * ROUNDS, telemetryLost: 0, actionsSucceeded: SIZE, actionFailures: {} };
 
 describe(`a fleet of ${SIZE} ECPS nodes over MQTT`, () => {
   it('on one Mosquitto: every QoS 1 sample arrives and every robot acts on its action', async () => {
     broker = await startMosquitto({ maxConnections: SIZE + 16 });
     const figures = await runFleet(ecpsFleet, { size: SIZE, rounds: ROUNDS, robotUrls: [broker.url], managerUrl: broker.url });
     expect(counts(figures)).toEqual(expected);
-    expect(figures.bytesPerNode).toBeGreaterThan(0);
   }, 60_000);
 
   it('split across two bridged Mosquittos, the manager on one of them: the same counts', async () => {

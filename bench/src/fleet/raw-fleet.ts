@@ -37,7 +37,8 @@ export async function captureWire(url: string): Promise<WireTemplates> {
   const manager = await ecpsFleet.manager(url, 1, () => undefined);
   try {
     await robot.publishTelemetry(0, performance.now());
-    if (!(await manager.sendAction(0))) throw new Error('the ECPS robot did not act on the captured action');
+    const outcome = await manager.sendAction(0);
+    if (outcome !== 'ok') throw new Error(`the ECPS robot did not act on the captured action: ${outcome}`);
     for (let i = 0; seen.size < 3 && i < 200; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   } finally {
     await manager.close();
@@ -71,17 +72,17 @@ export function rawFleet(wire: WireTemplates): FleetSide {
 
     async manager(url, _size, onTelemetry): Promise<FleetManager> {
       const client = await connect(url, `raw-${MANAGER_ID}`);
-      const waiting = new Map<number, (ok: boolean) => void>();
+      const waiting = new Map<number, (outcome: 'ok') => void>();
       client.on('message', (topic, payload) => {
         if (topic.endsWith('/telemetry')) return onTelemetry(robotOf(topic), payload.readDoubleLE(0), payload.readDoubleLE(8));
         const robot = robotOf(topic);
-        waiting.get(robot)?.(true);
+        waiting.get(robot)?.('ok');
         waiting.delete(robot);
       });
       await client.subscribeAsync({ 'fleet/+/telemetry': { qos: 1 }, [`fleet/+/eap/result/${MANAGER_ID}`]: { qos: 1 } });
       return {
         sendAction: (index) =>
-          new Promise<boolean>((resolve, reject) => {
+          new Promise<'ok'>((resolve, reject) => {
             waiting.set(index, resolve);
             client.publishAsync(`${robotPrefix(index)}eap`, wire.action.payload, publishOptions(wire.action)).catch(reject);
           }),

@@ -287,6 +287,9 @@ export function describeTransportConformance(name: string, makePair: () => Promi
 
     it('fails everything with CLOSED after close, pending requests included, and closes idempotently', async () => {
       const pending = a.request(`Nobody${uuidv4().slice(0, 6)}.Home`, testEvent('urn:ecps:a'), { timeoutMs: 10_000 });
+      // On a slow machine the request may still be subscribing when close() starts, and then fails while close() is
+      // awaited: handled here so that is not an unhandled rejection (expectCode below still checks it).
+      pending.catch(() => undefined);
       await sleep(20);
       await a.close();
       await expectCode(pending, 'CLOSED');
