@@ -61,13 +61,20 @@ export interface FleetFigures {
   latencyP50Ms: number;
   latencyP99Ms: number;
   actionsSent: number;
+  /** Actions whose result came back (a QoS 1 action and its QoS 1 result, whatever the status). */
+  actionsAnswered: number;
   /** Actions whose result came back and said succeeded. */
   actionsSucceeded: number;
-  /** Why actions failed, with how many each (e.g. `REJECTED STALE_MESSAGE: 3`). */
+  /**
+   * Why actions failed, with how many each: a result's status and code (`EAP_STATUS_REJECTED STALE_MESSAGE`: the
+   * robot got it later than the profile's EAP timeout, as happens on an overloaded machine), or `no result: <code>`.
+   */
   actionFailures: Record<string, number>;
   actionP50Ms: number;
   actionP99Ms: number;
 }
+
+const NO_RESULT = 'no result:';
 
 /** The q-quantile (0..1) of samples, nearest rank. */
 function quantile(samples: number[], q: number): number {
@@ -161,7 +168,7 @@ export async function runFleet(side: FleetSide, options: FleetOptions): Promise<
     const actionTimes: number[] = [];
     const outcomes = await pool(size, options.actionConcurrency ?? 10, async (i) => {
       const start = performance.now();
-      const outcome = await manager!.sendAction(i).catch((error: unknown) => String((error as { code?: string }).code ?? error));
+      const outcome = await manager!.sendAction(i).catch((error: unknown) => `${NO_RESULT} ${String((error as { code?: string }).code ?? error)}`);
       actionTimes.push(performance.now() - start);
       return outcome;
     });
@@ -183,6 +190,7 @@ export async function runFleet(side: FleetSide, options: FleetOptions): Promise<
       latencyP50Ms: quantile(latencies, 0.5),
       latencyP99Ms: quantile(latencies, 0.99),
       actionsSent: size,
+      actionsAnswered: outcomes.filter((outcome) => !outcome.startsWith(NO_RESULT)).length,
       actionsSucceeded: outcomes.filter((outcome) => outcome === 'ok').length,
       actionFailures,
       actionP50Ms: quantile(actionTimes, 0.5),
