@@ -16,8 +16,9 @@ export interface MosquittoBridgeOptions {
   /** `mqttv50` (default: properties and user properties cross the bridge) or `mqttv311`. */
   protocol?: 'mqttv50' | 'mqttv311';
   /**
-   * Hub persistence (saved on every change) and persistent bridge sessions, so QoS 1 messages queued for a bridge
-   * survive a kill -9 and restart of the hub. Default false.
+   * Persistence on every broker (saved on every change) and persistent bridge sessions (`cleansession false`). With
+   * `mqttv311` bridges, QoS 1 messages queued for a bridge then survive a kill -9 and restart of the hub; Mosquitto's
+   * MQTT 5 bridges send no Session Expiry Interval, so the hub still forgets their sessions. Default false.
    */
   persistence?: boolean;
   /** Client connections each broker accepts (see {@link MosquittoOptions.maxConnections}). */
@@ -41,8 +42,9 @@ export interface MosquittoBridgeHandle {
 
 /**
  * The Mosquitto configuration of a bridge from a leaf to the hub on `hubPort`: one connection carrying `topics` both
- * ways. Mosquitto reconnects a dropped bridge after `restart_timeout`; with `persistent`, both ends keep the bridge
- * session, so QoS 1 messages published while the hub is away are queued on the leaf and forwarded on reconnection.
+ * ways. Mosquitto reconnects a dropped bridge after `restart_timeout`; with `persistence` the bridge asks for a
+ * persistent session, and QoS 1 messages published while the hub is away are queued on the leaf and forwarded on
+ * reconnection.
  */
 export function bridgeStanza(name: string, hubPort: number, options: Pick<MosquittoBridgeOptions, 'topics' | 'bridgeQos' | 'protocol' | 'persistence'> = {}): string[] {
   const qos = options.bridgeQos ?? 1;
