@@ -31,7 +31,7 @@ function counts(figures: FleetFigures) {
 const expected = { telemetrySent: SIZE * ROUNDS, telemetryReceived: SIZE * ROUNDS, telemetryLost: 0, actionsAnswered: SIZE, failuresOtherThanStale: [] };
 
 describe(`a fleet of ${SIZE} ECPS nodes over MQTT`, () => {
-  it('on one Mosquitto: every QoS 1 sample arrives and every robot acts on its action', async () => {
+  it('on one Mosquitto: every QoS 1 sample arrives and every action is answered', async () => {
     broker = await startMosquitto({ maxConnections: SIZE + 16 });
     const figures = await runFleet(ecpsFleet, { size: SIZE, rounds: ROUNDS, robotUrls: [broker.url], managerUrl: broker.url });
     expect(counts(figures)).toEqual(expected);
