@@ -35,7 +35,7 @@ import {
   type Transport,
 } from '@ecps/core';
 import { Delivery } from './delivery';
-import { decodeEnvelope, encodeEnvelope } from './envelope-cdr';
+import { decodeEnvelope, encodeEnvelopeView } from './envelope-cdr';
 import { NATIVE_EVENTS, SAMPLE_TYPES, loadBinding, type NativeObject } from './native';
 import { Participant } from './participant';
 import { defaultLevelOf, readerQos, trafficClassOfTopic, writerQos, type QosLimits, type TrafficClass } from './qos-table';
@@ -297,7 +297,7 @@ class CycloneTransport implements DdsTransport {
         });
       }
       const ddsName = this.registry.resolve(this.prefix + topic);
-      const cdr = encodeEnvelope(event);
+      const cdr = encodeEnvelopeView(event); // shared scratch: the writer copies it before anything else encodes
       this.topicSeen(ddsName);
       this.counters.published++;
       return writers.write(ddsName, cls, options.qos ?? defaultLevelOf(event.type), cdr);
