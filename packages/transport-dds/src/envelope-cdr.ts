@@ -121,10 +121,19 @@ class CdrReader {
   string(): string {
     const n = this.u32();
     // exactly one NUL, the last byte: C peers end the string at the first one
-    if (n === 0 || n > this.end - this.at || this.buf.indexOf(0, this.at) !== this.at + n - 1) throw malformed('malformed string');
-    const s = this.buf.toString('utf8', this.at, this.at + n - 1);
+    if (n === 0 || n > this.end - this.at || !this.onlyNulAtEnd(this.at, this.at + n - 1)) throw malformed('malformed string');
+    const s = n === 1 ? '' : this.buf.toString('utf8', this.at, this.at + n - 1);
     this.at += n;
     return s;
+  }
+
+  /** Whether `buf[last]` is NUL and no byte in `[from, last)` is (a short scan in JavaScript beats a native call). */
+  private onlyNulAtEnd(from: number, last: number): boolean {
+    const buf = this.buf;
+    if (buf[last] !== 0) return false;
+    if (last - from > 64) return buf.indexOf(0, from) === last;
+    for (let i = from; i < last; i++) if (buf[i] === 0) return false;
+    return true;
   }
 
   /** The bytes of a sequence<octet>: a view when they are most of the buffer (it is then theirs), else a copy. */
@@ -160,13 +169,8 @@ export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEv
     else (extensions ??= {})[key] = value;
   }
   const data = r.octets();
-  return {
-    id,
-    source,
-    type,
-    ...(time ? { time } : {}),
-    datacontenttype,
-    ...(extensions ? { extensions } : {}),
-    data,
-  };
+  const event: { -readonly [K in keyof EcpsEvent]: EcpsEvent[K] } = { id, source, type, datacontenttype, data };
+  if (time) event.time = time;
+  if (extensions) event.extensions = extensions;
+  return event;
 }

@@ -38,8 +38,6 @@ export function ddsNameMatches(mappedFilter: string, ddsName: string): boolean {
  */
 export class TopicRegistry {
   private readonly byDdsName = new Map<string, string>();
-  /** The same entries the other way round: a topic published again resolves without mapping its name again. */
-  private readonly byTopic = new Map<string, string>();
 
   constructor(private readonly maxEntries = 100_000) {}
 
@@ -48,18 +46,11 @@ export class TopicRegistry {
    * @throws ValidationError `INVALID_ARGUMENT` when another ECPS topic already maps to the same DDS name.
    */
   resolve(topic: string): string {
-    const cached = this.byTopic.get(topic);
-    if (cached !== undefined) return cached;
     const name = ddsTopicName(topic);
     const known = this.byDdsName.get(name);
     if (known === undefined) {
-      if (this.byDdsName.size >= this.maxEntries) {
-        const [oldName, oldTopic] = this.byDdsName.entries().next().value as [string, string];
-        this.byDdsName.delete(oldName);
-        this.byTopic.delete(oldTopic);
-      }
+      if (this.byDdsName.size >= this.maxEntries) this.byDdsName.delete(this.byDdsName.keys().next().value as string);
       this.byDdsName.set(name, topic);
-      this.byTopic.set(topic, name);
     } else if (known !== topic) {
       throw new ValidationError(
         'INVALID_ARGUMENT',
