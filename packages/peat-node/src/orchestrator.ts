@@ -101,6 +101,8 @@ interface Cell {
   /** Joined a cell that had already formed (a directed assignment): wait for its leader's heartbeat until then (T4). */
   awaitLeaderUntil: number;
   bootstrapped: boolean;
+  /** The last status a node heard, kept until it follows that node (a status can arrive before the election ends). */
+  heardStatus: { from: string; status: CellStatus } | null;
 }
 
 /** One Peat node. */
@@ -343,7 +345,7 @@ export class NodeOrchestrator {
       broadcast: (payload) => this.send?.({ kind: 'bus', cell_id: id, payload }),
       onLeader: (leader, deputy) => this.onLeader(leader, deputy),
     });
-    this.cell = { id, members: [...members], configs: new Map(), heard: new Map(), roles: new Map(), bootstrap: null, joined: new Set(), status: null, approval: null, election, leader: null, leaderHeardAt: 0, awaitLeaderUntil: 0, bootstrapped: false };
+    this.cell = { id, members: [...members], configs: new Map(), heard: new Map(), roles: new Map(), bootstrap: null, joined: new Set(), status: null, approval: null, election, leader: null, leaderHeardAt: 0, awaitLeaderUntil: 0, bootstrapped: false, heardStatus: null };
     return this.cell;
   }
 
@@ -393,6 +395,7 @@ export class NodeOrchestrator {
     if (liveLeader) {
       this.move('T4', 'forming');
       this.publishState();
+      this.followStatus(cell);
       return;
     }
     this.move('T3', 'electing');
@@ -413,6 +416,7 @@ export class NodeOrchestrator {
     cell.leaderHeardAt = this.now();
     if (this._state === 'joining' && cell.bootstrapped) this.afterBootstrap();
     if (this._state === 'electing') this.move('T6', 'forming');
+    this.followStatus(cell);
     if (leader.node_id === this.id) {
       this.out?.leader(cell.id, leader, deputy);
       cell.status = null;
@@ -481,6 +485,13 @@ export class NodeOrchestrator {
     }
   }
 
+  /** A follower applies the status its leader decided, once it follows that leader in phase 2. */
+  private followStatus(cell: Cell): void {
+    const heard = cell.heardStatus;
+    if (!heard || heard.from !== cell.leader?.node_id || heard.from === this.id || this._state === 'joining' || this._state === 'electing') return;
+    this.applyStatus(heard.status);
+  }
+
   private toDiscovery(label: string): void {
     if (this.cell) {
       this.left.add(this.cell.id);
@@ -529,7 +540,9 @@ export class NodeOrchestrator {
       },
       status: (from, cellId, status) => {
         const cell = mine(cellId);
-        if (cell && from === cell.leader?.node_id && from !== this.id && this._state !== 'joining' && this._state !== 'electing') this.applyStatus(status);
+        if (!cell || from === this.id) return;
+        cell.heardStatus = { from, status };
+        this.followStatus(cell);
       },
       state: (from, cellId, state) => {
         mine(cellId)?.heard.set(from, { state, at: this.now() });
