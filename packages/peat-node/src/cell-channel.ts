@@ -9,7 +9,7 @@ import type { Logger } from '@ecps/core';
 import { orSetAdd, orSetRemove } from '@ecps/peat';
 import type { ChangeEvent, NodeConfig, NodeState, PeatReplica } from '@ecps/peat';
 import type { Beacon, BootstrapStatus, CellRole, CellStatus, LeaderRecord } from '@ecps/peat-cell';
-import type { NodeMedium, NodeMessage } from './medium';
+import type { NodeMessage } from './medium';
 
 /** The roles the leader assigned, with their fitness. */
 export type RoleTable = Readonly<Record<string, { readonly role: CellRole; readonly score: number }>>;
