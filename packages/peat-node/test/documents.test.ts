@@ -2,7 +2,7 @@
 // Checklist item 21 on @ecps/peat documents: every node has its own key, replica and authenticated transport;
 // the cell's state is in `cells`, `node_configs`, `node_states` and `beacons` documents, synced as signed changes.
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { CapabilityType as T } from '@ecps/peat';
+import { CapabilityType as T, orSetAdd, orSetRemove } from '@ecps/peat';
 import type { CellAssignment } from '@ecps/peat-cell';
 import { SecureFleet, cap, labels } from './secure-fleet';
 
@@ -137,5 +137,26 @@ describe('checklist 21 on documents: the orchestrator with signed, synced cell s
     const doc = await members[0]!.replica.get<{ members: Record<string, unknown> }>('cells', members[0]!.orchestrator.cellId!);
     expect(Object.keys(doc!.members)).not.toContain(intruder.id);
     expect(await intruder.replica.get('cells', members[0]!.orchestrator.cellId!)).toBeUndefined();
+  });
+
+  it('checklist 10: a concurrent remove and re-add of a cell member converge on every replica, and the re-add wins (OR-set)', async () => {
+    const f = (fleet = await SecureFleet.create(3));
+    expect(await f.until(() => f.nodes.every((n) => n.replica.peers().length === 2), 20_000)).toBe(true);
+    const [a, b, c] = f.nodes as [typeof f.nodes[0], typeof f.nodes[0], typeof f.nodes[0]];
+    await a.replica.change('cells', 'cell-x', (d) => {
+      orSetAdd(d, 'members', a.id, { joined_at: 1 });
+      orSetAdd(d, 'members', c.id, { joined_at: 1 });
+    });
+    const members = async (n: typeof a) => Object.keys(((await n.replica.get('cells', 'cell-x'))?.members as object | undefined) ?? {}).sort();
+    expect(await f.until(() => false, 3_000)).toBe(false);
+    expect(await members(b)).toEqual([a.id, c.id].sort());
+    f.network.partition([[a.id], [b.id, c.id]]);
+    await a.replica.change('cells', 'cell-x', (d) => orSetRemove(d, 'members', c.id)); // a removes c ...
+    await c.replica.change('cells', 'cell-x', (d) => orSetAdd(d, 'members', c.id, { joined_at: 2 })); // ... while c re-joins
+    await f.run(3_000);
+    expect(await members(a)).toEqual([a.id]);
+    f.network.heal();
+    await f.run(30_000);
+    for (const n of f.nodes) expect(await members(n)).toEqual([a.id, c.id].sort());
   });
 });
