@@ -30,6 +30,14 @@ export interface CellOutbox {
   leave(cellId: string): void;
 }
 
+/** A merge the leader of a degraded cell committed (§5.1): a new cell of both cells' members. */
+export interface MergeCommit {
+  readonly cellId: string;
+  readonly mergedFrom: readonly [string, string];
+  readonly members: readonly string[];
+  readonly maxSize: number;
+}
+
 /** What a node hears; `from` is the authenticated sender where the channel knows it. */
 export interface CellInbox {
   beacon(b: Beacon): void;
@@ -40,11 +48,19 @@ export interface CellInbox {
   status(from: string, cellId: string, status: CellStatus, members: readonly string[]): void;
   state(from: string, cellId: string, state: NodeState): void;
   disbanded(from: string, cellId: string): void;
+  merged(commit: MergeCommit): void;
 }
 
 export interface CellChannel extends CellOutbox {
   /** Stops listening. */
   close(): void;
+}
+
+/** The other cells a leader can merge with (the `cells` documents it holds), and the commit of a merge. */
+export interface MergeSupport {
+  cells(): Promise<{ cell_id: string; members: string[]; max_size: number; timestamp: number }[]>;
+  /** Writes the merged cell (bootstrap Completed), then, when `tombstoneAfter` calls back, tombstones the two old ones. */
+  commitMerge(commit: MergeCommit, tombstoneAfter: (fn: () => void) => void): void;
 }
 
 /** Cell state as messages on a medium (one per event). */
@@ -100,6 +116,8 @@ type CellDoc = Record<string, unknown> & {
   roles_by?: string;
   status?: CellStatus | null;
   status_by?: string;
+  merged_from?: [string, string];
+  config?: { max_size?: number };
 };
 
 export interface DocumentChannelOptions {
@@ -114,7 +132,7 @@ export interface DocumentChannelOptions {
  * made them); every remote change is read back and handed to the inbox, in arrival order. A write the replica
  * refuses (a tombstoned cell, RBAC) is logged and counted, never thrown at the state machine.
  */
-export function documentChannel({ replica, inbox, now, logger }: DocumentChannelOptions): CellChannel & { readonly stats: { writes: number; failedWrites: number; reads: number } } {
+export function documentChannel({ replica, inbox, now, logger }: DocumentChannelOptions): CellChannel & MergeSupport & { readonly stats: { writes: number; failedWrites: number; reads: number } } {
   const me = replica.nodeId;
   const stats = { writes: 0, failedWrites: 0, reads: 0 };
   let writes: Promise<unknown> = Promise.resolve();
@@ -144,6 +162,7 @@ export function documentChannel({ replica, inbox, now, logger }: DocumentChannel
     if (!doc) return;
     if (doc.proposed && doc.initiator && doc.bootstrap_status === 'InProgress') inbox.proposed(doc.initiator, id, doc.proposed);
     const members = Object.keys(doc.members ?? {}).sort();
+    if (doc.merged_from) inbox.merged({ cellId: id, mergedFrom: doc.merged_from, members, maxSize: doc.config?.max_size ?? members.length });
     for (const m of members) {
       const config = configs.get(m);
       if (config) inbox.joined(m, id, config);
@@ -253,6 +272,30 @@ export function documentChannel({ replica, inbox, now, logger }: DocumentChannel
     state: (_cellId, state) => write('state', () => replica.put('node_states', me, state as unknown as Record<string, unknown>)),
     disband: (cellId) => write('disband', () => replica.delete('cells', cellId, 'disbanded')),
     leave: (cellId) => write('leave', () => replica.change('cells', cellId, (d) => orSetRemove(d, 'members', me))),
+    async cells() {
+      const out = [];
+      for (const id of await replica.list('cells')) {
+        const doc = await replica.get<CellDoc>('cells', id);
+        if (!doc || doc.bootstrap_status === 'InProgress' || doc.bootstrap_status === 'Failed') continue;
+        out.push({ cell_id: id, members: Object.keys(doc.members ?? {}).sort(), max_size: doc.config?.max_size ?? 0, timestamp: typeof doc['timestamp'] === 'number' ? doc['timestamp'] : 0 });
+      }
+      return out;
+    },
+    commitMerge(commit, tombstoneAfter) {
+      write('merge', () =>
+        replica.change('cells', commit.cellId, (d) => {
+          d.cell_id = commit.cellId;
+          d.config = { id: commit.cellId, max_size: commit.maxSize, min_size: 2, created_at: now() };
+          for (const m of commit.members) orSetAdd(d, 'members', m, { joined_at: now(), role: null, role_score: 0 });
+          d.merged_from = [...commit.mergedFrom];
+          d.bootstrap_status = 'Completed'; // a cell created by a merge is complete from the start
+          d.timestamp = now();
+        }),
+      );
+      tombstoneAfter(() => {
+        for (const old of commit.mergedFrom) write('merge tombstone', () => replica.delete('cells', old, `merged into ${commit.cellId}`));
+      });
+    },
     close() {
       closed = true;
       unobserve();

@@ -24,8 +24,9 @@ import {
   geohashOf,
 } from '@ecps/peat-cell';
 import type { AssignmentOutcome, Beacon, BootstrapStatus, CellAssignment, CellRole, CellState, CellStatus, CoordinatorOptions, ElectionSettings, LeaderRecord } from '@ecps/peat-cell';
+import { HierarchyMaintainer } from '@ecps/peat-hierarchy';
 import { documentChannel, mediumChannel } from './cell-channel';
-import type { CellInbox, CellOutbox } from './cell-channel';
+import type { CellInbox, CellOutbox, MergeCommit, MergeSupport } from './cell-channel';
 import type { Envelope, NodeMedium, NodeMessage } from './medium';
 
 export type OrchestratorState = 'init' | 'discovering' | 'joining' | 'electing' | 'forming' | 'awaiting_approval' | 'operational' | 'degraded' | 'leaving' | 'stopped';
@@ -57,6 +58,11 @@ export const DEFAULT_TIMINGS: OrchestratorTimings = {
   degradedDeadlineMs: 60_000,
   bootstrapTimeoutMs: 60_000,
 };
+
+/** A degraded leader looks for a merge partner at most this often. */
+const MERGE_RETRY_MS = 5_000;
+/** The old cells of a merge are tombstoned this long after the merged cell is written, so members see the merge first. */
+const MERGE_TOMBSTONE_DELAY_MS = 2_000;
 
 export interface OrchestratorOptions {
   readonly config: NodeConfig;
@@ -115,6 +121,9 @@ export class NodeOrchestrator {
   private send: ((m: NodeMessage) => void) | null = null;
   private out: (CellOutbox & { close?(): void }) | null = null;
   private receiveState: ((from: string, m: NodeMessage) => boolean) | null = null;
+  /** The `cells` documents, for merges (with a replica only). */
+  private merger: MergeSupport | null = null;
+  private nextMergeAttempt = 0;
   private cell: Cell | null = null;
   private fuel: number;
   private health: number;
@@ -162,7 +171,9 @@ export class NodeOrchestrator {
     const inbox = this.inbox();
     if (this.options.replica) {
       if (this.options.replica.nodeId !== this.id) throw new PeatError('INVALID_ARGUMENT', `replica ${this.options.replica.nodeId} is not node ${this.id}`);
-      this.out = documentChannel({ replica: this.options.replica, inbox, now: () => this.now(), logger: this.logger });
+      const channel = documentChannel({ replica: this.options.replica, inbox, now: () => this.now(), logger: this.logger });
+      this.out = channel;
+      this.merger = channel;
     } else {
       const channel = mediumChannel((m) => this.send?.(m));
       this.out = channel;
@@ -310,6 +321,10 @@ export class NodeOrchestrator {
       case 'operational':
       case 'degraded':
         if (this.cell?.leader?.node_id === this.id) this.coordinate();
+        if (this._state === 'degraded' && this.cell?.leader?.node_id === this.id && this.merger && now >= this.nextMergeAttempt) {
+          this.nextMergeAttempt = now + MERGE_RETRY_MS;
+          void this.requestMerge(this.merger).catch((error: unknown) => this.logger.warn('peat node: merge failed', { node: this.id, error: String(error) }));
+        }
         if (this._state === 'degraded' && now > this.degradedDeadline) this.toDiscovery('T15');
         else if ((this._state === 'forming' || this._state === 'awaiting_approval') && now > this.formationDeadline && this.cell?.status?.type === 'Failed') {
           if (this.cell.leader?.node_id === this.id) this.out?.disband(this.cell.id);
@@ -342,7 +357,11 @@ export class NodeOrchestrator {
       nodeId: this.id,
       clock: this.options.clock,
       self: () => candidateScore(this.id, this.options.config, { fuel_minutes: this.fuel, health: this.health, phase: Phase.CELL }, this.options.election),
-      broadcast: (payload) => this.send?.({ kind: 'bus', cell_id: id, payload }),
+      broadcast: (payload) => {
+        // our own candidacy outside phase 1: an election started (our timer, or a peer's higher round) → T11
+        if (payload.type === 'Candidacy' && (this._state === 'operational' || this._state === 'degraded' || this._state === 'forming' || this._state === 'awaiting_approval')) this.move('T11', 'electing');
+        this.send?.({ kind: 'bus', cell_id: id, payload });
+      },
       onLeader: (leader, deputy) => this.onLeader(leader, deputy),
     });
     this.cell = { id, members: [...members], configs: new Map(), heard: new Map(), roles: new Map(), bootstrap: null, joined: new Set(), status: null, approval: null, election, leader: null, leaderHeardAt: 0, awaitLeaderUntil: 0, bootstrapped: false, heardStatus: null };
@@ -485,6 +504,39 @@ export class NodeOrchestrator {
     }
   }
 
+  /**
+   * The leader of a cell degraded below its minimum size merges it with the best-fit other cell it knows (§5.1):
+   * a new cell of both cells' live members, written Completed, the two old cells tombstoned shortly after.
+   */
+  private async requestMerge(merger: MergeSupport): Promise<void> {
+    const cell = this.cell!;
+    const now = this.now();
+    const live = cell.members.filter((m) => m === this.id || (cell.heard.get(m) !== undefined && now - cell.heard.get(m)!.at <= LEADER_TIMEOUT_MS));
+    const maxSize = this.options.maxCellSize ?? DEFAULT_CELL_SIZE;
+    const maintainer = new HierarchyMaintainer(this.options.coordinator?.minSize ?? 3, Math.max(maxSize, (this.options.coordinator?.minSize ?? 3) + 1), 2, 8, this.options.newId ?? randomUUID);
+    const small = { cell_id: cell.id, members: live, max_size: maxSize, capabilities: [], leader: this.id, platoon_id: null, timestamp: now };
+    if (maintainer.needsRebalance(small) !== 'Merge') return;
+    const others = (await merger.cells()).filter((c) => c.cell_id !== cell.id && !this.left.has(c.cell_id)).map((c) => ({ ...c, capabilities: [], leader: null, platoon_id: null }));
+    const partner = maintainer.mergeCandidate(small, others);
+    if (!partner || this.cell !== cell || this._state !== 'degraded') return;
+    const merged = maintainer.merge(small, partner);
+    const commit: MergeCommit = { cellId: merged.cell_id, mergedFrom: [cell.id, partner.cell_id], members: merged.members, maxSize: merged.max_size };
+    this.logger.info('peat node: merging cells', { node: this.id, ...commit });
+    merger.commitMerge(commit, (fn) => void this.options.clock.setTimeout(fn, MERGE_TOMBSTONE_DELAY_MS));
+    this.adoptMerge(commit);
+  }
+
+  /** T14: a merge that took this node's cell committed; join the new cell (complete from the start) and elect. */
+  private adoptMerge(commit: MergeCommit): void {
+    const old = this.cell;
+    if (!old || !commit.mergedFrom.includes(old.id) || !commit.members.includes(this.id)) return;
+    if (this._state !== 'degraded' && this._state !== 'operational' && this._state !== 'forming' && this._state !== 'awaiting_approval') return;
+    this.left.add(old.id);
+    const cell = this.enterCell(commit.cellId, commit.members);
+    this.join(cell, 'T14');
+    this.onBootstrapResult('Completed', commit.members);
+  }
+
   /** A follower applies the status its leader decided, once it follows that leader in phase 2. */
   private followStatus(cell: Cell): void {
     const heard = cell.heardStatus;
@@ -547,6 +599,7 @@ export class NodeOrchestrator {
       state: (from, cellId, state) => {
         mine(cellId)?.heard.set(from, { state, at: this.now() });
       },
+      merged: (commit) => this.adoptMerge(commit),
       disbanded: (from, cellId) => {
         const cell = mine(cellId);
         if (cell && (from === cell.leader?.node_id || from === cell.members[0])) this.toDiscovery(this._state === 'awaiting_approval' ? 'T9' : 'T10');

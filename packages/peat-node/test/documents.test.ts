@@ -159,4 +159,38 @@ describe('checklist 21 on documents: the orchestrator with signed, synced cell s
     await f.run(30_000);
     for (const n of f.nodes) expect(await members(n)).toEqual([a.id, c.id].sort());
   });
+
+  it('T12 → T14: a cell that lost a member merges with the other cell; everyone adopts the merged cell, elects one leader and is operational', async () => {
+    // two cells of three, ≈2 km apart (two geohash clusters)
+    const f = (fleet = await SecureFleet.create(6, { lat: (i) => (i < 3 ? 0 : 0.02) + i * 0.00001 }));
+    for (const o of f.orchestrators) o.start();
+    expect(await f.until(() => f.orchestrators.every((o) => o.state === 'operational'), 90_000)).toBe(true);
+    const [cellA, cellB] = [f.nodes[0]!.orchestrator.cellId!, f.nodes[3]!.orchestrator.cellId!];
+    expect(cellA).not.toBe(cellB);
+    // a non-leader member of the first cell dies: that cell drops below three
+    const victim = f.nodes.slice(0, 3).find((n) => n.orchestrator.leader?.node_id !== n.id)!;
+    victim.orchestrator.crash();
+    await victim.replica.stop();
+    const rest = f.nodes.filter((n) => n !== victim);
+    const settled = () =>
+      rest.every((n) => n.orchestrator.state === 'operational' && n.orchestrator.cellId !== cellA && n.orchestrator.cellId !== cellB) &&
+      new Set(rest.map((n) => `${n.orchestrator.cellId} ${n.orchestrator.leader?.node_id}@${n.orchestrator.leader?.round}`)).size === 1;
+    const ok = await f.until(settled, 90_000);
+    expect(ok).toBe(true);
+    const merged = rest[0]!.orchestrator.cellId!;
+    for (const n of rest) {
+      expect(n.orchestrator.cellId).toBe(merged);
+      expect(labels(n.orchestrator)).toContain('T14');
+      expect(n.orchestrator.leader!.node_id).toBe(rest[0]!.orchestrator.leader!.node_id);
+    }
+    expect(labels(f.nodes.find((n) => n !== victim && n.orchestrator.transitions.some((t) => t.label === 'T12'))!.orchestrator)).toEqual(expect.arrayContaining(['T12', 'T14']));
+    await f.run(5_000);
+    for (const n of rest) {
+      expect(n.replica.store.liveTombstone(`cells:${cellA}`)).toBeDefined();
+      expect(n.replica.store.liveTombstone(`cells:${cellB}`)).toBeDefined();
+      const doc = await n.replica.get<{ members: Record<string, unknown>; merged_from: string[] }>('cells', merged);
+      expect(Object.keys(doc!.members).sort()).toEqual(rest.map((r) => r.id).sort());
+      expect([...doc!.merged_from].sort()).toEqual([cellA, cellB].sort());
+    }
+  });
 });
