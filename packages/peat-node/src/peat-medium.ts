@@ -7,11 +7,11 @@ import { silentLogger } from '@ecps/core';
 import type { Logger } from '@ecps/core';
 import { FrameType, PeatError } from '@ecps/peat';
 import type { PeatTransport } from '@ecps/peat';
-import type { Envelope, NodeMedium, NodeMessage } from './medium';
+import { decodeNodeMessage, encodeNodeMessage } from './medium';
+import type { Envelope, NodeMedium } from './medium';
 
 /** Document key of the node-message frames. */
 export const NODE_FRAME_KEY = 'node';
-const KINDS = new Set(['beacon', 'propose', 'join', 'cell', 'role', 'state', 'disband', 'bus']);
 
 export interface PeatMediumStats {
   sent: number;
@@ -29,11 +29,8 @@ export function peatMedium(transport: PeatTransport, logger: Logger = silentLogg
   let receiver: ((e: Envelope) => void) | null = null;
   transport.onFrame((from, frame) => {
     if (frame.type !== FrameType.Application || frame.key !== NODE_FRAME_KEY || !receiver) return;
-    let message: NodeMessage;
-    try {
-      message = JSON.parse(new TextDecoder().decode(frame.payload)) as NodeMessage;
-      if (typeof message !== 'object' || message === null || !KINDS.has((message as { kind?: string }).kind ?? '')) throw new Error('not a node message');
-    } catch {
+    const message = decodeNodeMessage(frame.payload);
+    if (!message) {
       stats.dropped++;
       return;
     }
@@ -47,7 +44,7 @@ export function peatMedium(transport: PeatTransport, logger: Logger = silentLogg
       receiver = receive;
       return (message) => {
         if (receiver === null) return;
-        const payload = new TextEncoder().encode(JSON.stringify(message));
+        const payload = encodeNodeMessage(message);
         for (const peer of transport.peers()) {
           stats.sent++;
           transport.send(peer, { key: NODE_FRAME_KEY, type: FrameType.Application, payload }).catch((error: unknown) => {
