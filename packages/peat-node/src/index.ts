@@ -11,4 +11,4 @@ export type { OrchestratorState, Transition, OrchestratorTimings, OrchestratorOp
 export type { NodeMessage, Envelope, NodeMedium, SimMediumStats } from './medium';
 export type { TransportMediumOptions } from './transport-medium';
 export type { PeatMediumStats } from './peat-medium';
-export type { CellInbox, CellOutbox, CellChannel, RoleTable, DocumentChannelOptions } from './cell-channel';
+export type { CellInbox, CellOutbox, CellChannel, RoleTable, DocumentChannelOptions, MergeCommit, MergeSupport } from './cell-channel';
