@@ -207,21 +207,22 @@ export class Protector {
     if (behaviour.sign && sourceId !== inner.senderId) {
       delegated = verifyDelegationChain(inner.delegations, sourceId, inner.senderId, keys, this.clock);
     }
-    const extensions = { ...inner.extensions };
+    // the decoded message is this call's own: its extensions object is handed on without a copy
+    let extensions = inner.extensions;
     const correlation = outer.extensions?.['correlationid'];
-    if (correlation !== undefined && extensions['correlationid'] === undefined) extensions['correlationid'] = correlation;
-    const event: EcpsEvent = {
-      id: inner.id,
-      source: inner.source,
-      type: inner.type,
-      ...(inner.time ? { time: inner.time } : {}),
-      ...(inner.datacontenttype ? { datacontenttype: inner.datacontenttype } : {}),
-      ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
-      data: inner.data,
-    };
+    if (correlation !== undefined && extensions['correlationid'] === undefined) extensions = { ...extensions, correlationid: correlation };
+    const event: Mutable<EcpsEvent> = { id: inner.id, source: inner.source, type: inner.type, data: inner.data };
+    if (inner.time) event.time = inner.time;
+    if (inner.datacontenttype) event.datacontenttype = inner.datacontenttype;
+    for (const _ in extensions) {
+      event.extensions = extensions;
+      break;
+    }
     return { event, senderId: inner.senderId, principalId: behaviour.sign ? sourceId : inner.senderId, ...(delegated ? { delegated } : {}) };
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const NO_NONCE = new Uint8Array(0);
 const NO_DELEGATIONS: readonly Delegation[] = Object.freeze([]);
