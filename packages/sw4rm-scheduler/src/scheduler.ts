@@ -7,6 +7,8 @@ import { AgentState, CommunicationClass, KvJsonTable, durationToMs } from '@ecps
 import type { KvOp, KvStore } from '@ecps/sw4rm';
 import type {
   ActivityEntry,
+  ParallelismCheckRequest,
+  ParallelismCheckResponse,
   PollActivityBufferRequest,
   PollActivityBufferResponse,
   PreemptRequest,
@@ -89,13 +91,51 @@ export interface SchedulerOptions {
    */
   maxParallel?: number | ((agentId: string) => number);
   /**
-   * Whether a task with scope `a` may run alongside one with scope `b` (only asked when `maxParallel` > 1).
-   * Default: only non-empty, different scopes (an empty scope may touch anything: serialise).
+   * ReasoningProxy (a `createClient('reasoning', …)` client fits): asked `CheckParallelism(scope, runningScope)`
+   * before a task runs alongside another of the same agent (only when `maxParallel` > 1). A confidence at or above
+   * `parallelismThreshold` lets them overlap; below it `resolveConflict` decides (else they serialise); a failed
+   * call serialises (conservative). Verdicts are cached per pair of scopes for `parallelismCacheMs`.
+   */
+  reasoning?: ParallelismChecker;
+  /** Lowest CheckParallelism confidence that lets two tasks overlap; default 0.7 [ours]. */
+  parallelismThreshold?: number;
+  /** How long a CheckParallelism verdict is reused; default 600 000 ms (a failed call: 5000 ms). */
+  parallelismCacheMs?: number;
+  /** Below the threshold (e.g. HITL `CONFLICT`): resolve true to let the two tasks overlap anyway. Default: serialise. */
+  resolveConflict?(conflict: ScopeConflict): Promise<boolean>;
+  /**
+   * Without `reasoning` only: whether a task with scope `a` may run alongside one with scope `b`. Default: only
+   * non-empty, different scopes (an empty scope may touch anything: serialise).
    */
   canRunAlongside?(a: string, b: string): boolean;
 }
 
+/** The part of a ReasoningProxy client the scheduler uses. */
+export interface ParallelismChecker {
+  checkParallelism(request: ParallelismCheckRequest): Promise<ParallelismCheckResponse>;
+}
+
+/** Two scopes ReasoningProxy would not let overlap (for {@link SchedulerOptions.resolveConflict}). */
+export interface ScopeConflict {
+  agentId: string;
+  taskId: string;
+  scope: string;
+  runningTaskId: string;
+  runningScope: string;
+  confidence: number;
+  notes: string;
+}
+
 const disjointScopes = (a: string, b: string) => a !== '' && b !== '' && a !== b;
+const MAX_VERDICTS = 1024;
+
+/** A cached overlap verdict: `alongside` undefined while the question is open. */
+interface Verdict {
+  alongside?: boolean;
+  untilMs: number;
+  /** Agents whose queue waits for this verdict. */
+  waiting: Set<string>;
+}
 
 type ActivityRecord = ActivityEntry & { agentId: string };
 type SavedTask = Omit<Task, 'params'> & { params: string };
@@ -119,6 +159,7 @@ export class Scheduler {
   private readonly outbox: LaneQueue<ControlCommand>;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly verdicts = new Map<string, Verdict>();
   private order = 0;
   private pumping = false;
   private warned = false;
@@ -307,7 +348,6 @@ export class Scheduler {
     const now = this.clock.now();
     const queued = mine.filter((t) => t.state === 'QUEUED' && (t.notBeforeMs ?? 0) <= now).sort((a, b) => a.priority - b.priority || a.order - b.order);
     const limit = Math.max(1, this.maxParallelOf(agentId));
-    const alongside = this.options.canRunAlongside ?? disjointScopes;
     for (const next of queued) {
       if (running.length >= limit) {
         // every slot taken: preempt the lowest-priority running task, only for a strictly higher priority, one at a time
@@ -317,13 +357,60 @@ export class Scheduler {
         return;
       }
       if (this.agentStates.get(agentId) === AgentState.SHUTTING_DOWN || this.agentStates.get(agentId) === AgentState.FAILED_STATE) return;
-      if (!running.every((r) => alongside(next.scope, r.scope))) continue; // overlapping scopes run one after the other
+      if (!running.every((r) => this.mayRunAlongside(next, r) === true)) continue; // overlapping (or not yet known) scopes wait
       next.state = 'RUNNING';
       running.push(next);
       this.setAgentState(agentId, AgentState.RUNNING);
       this.saveTask(next);
       this.send({ op: 'RUN', agentId, taskId: next.taskId, params: next.params, contentType: next.contentType });
     }
+  }
+
+  /**
+   * Whether `next` may run alongside `running`: the local rule without ReasoningProxy, else its cached verdict;
+   * undefined while the question is open (the agent's queue is dispatched again when the answer arrives).
+   */
+  private mayRunAlongside(next: Task, running: Task): boolean | undefined {
+    const reasoning = this.options.reasoning;
+    if (!reasoning) return (this.options.canRunAlongside ?? disjointScopes)(next.scope, running.scope);
+    const key = `${next.scope}\u0000${running.scope}`;
+    const now = this.clock.now();
+    const known = this.verdicts.get(key);
+    if (known && (known.alongside === undefined || known.untilMs > now)) {
+      if (known.alongside === undefined) known.waiting.add(next.agentId);
+      return known.alongside;
+    }
+    const verdict: Verdict = { untilMs: Infinity, waiting: new Set([next.agentId]) };
+    this.verdicts.delete(key);
+    this.verdicts.set(key, verdict);
+    // bounded: the oldest verdicts go first (an open question is only dropped from the cache, still answered)
+    for (const k of this.verdicts.keys()) {
+      if (this.verdicts.size <= MAX_VERDICTS) break;
+      this.verdicts.delete(k);
+    }
+    const cacheMs = this.options.parallelismCacheMs ?? 600_000;
+    const settle = (alongside: boolean, forMs: number) => {
+      verdict.alongside = alongside;
+      verdict.untilMs = this.clock.now() + forMs;
+      for (const agentId of verdict.waiting) this.dispatch(agentId);
+      verdict.waiting.clear();
+    };
+    reasoning
+      .checkParallelism({ scopeA: next.scope, scopeB: running.scope })
+      .then(async ({ confidenceScore, notes }) => {
+        if (confidenceScore >= (this.options.parallelismThreshold ?? 0.7)) return true;
+        this.logger.info('scopes may not overlap', { agentId: next.agentId, taskId: next.taskId, runningTaskId: running.taskId, confidence: confidenceScore, notes });
+        const conflict = { agentId: next.agentId, taskId: next.taskId, scope: next.scope, runningTaskId: running.taskId, runningScope: running.scope, confidence: confidenceScore, notes };
+        return (await this.options.resolveConflict?.(conflict)) ?? false;
+      })
+      .then(
+        (alongside) => settle(alongside, cacheMs),
+        (err: unknown) => {
+          this.logger.warn('CheckParallelism failed: serialising', { agentId: next.agentId, taskId: next.taskId, error: String(err) });
+          settle(false, 5000);
+        },
+      );
+    return undefined;
   }
 
   /** RUNNING → RUNNABLE once none of the agent's tasks runs any more. */
