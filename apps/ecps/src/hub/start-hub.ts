@@ -19,7 +19,7 @@ import type { FileHitlQueueOptions, RunningHitl } from '@ecps/sw4rm-hitl';
 import { startLogging } from '@ecps/sw4rm-logging';
 import { startNegotiation } from '@ecps/sw4rm-negotiation';
 import type { RunningNegotiation } from '@ecps/sw4rm-negotiation';
-import { startReasoning } from '@ecps/sw4rm-reasoning';
+import { HeuristicReasoning, startReasoning } from '@ecps/sw4rm-reasoning';
 import { startRegistry } from '@ecps/sw4rm-registry';
 import type { RunningRegistry } from '@ecps/sw4rm-registry';
 import { routerConfigFromEnv, startRouter } from '@ecps/sw4rm-router';
@@ -198,11 +198,22 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     started.push(registry);
 
     const shared = new Sw4rmServer(serverOptions);
-    const late: { coordination?: RunningCoordination } = {}; // the scheduler reports to workflows started later
+    const late: { coordination?: RunningCoordination; askHuman?: (reason: HitlReasonType, context: unknown) => Promise<boolean> } = {}; // services started later
+    const reasoning = new HeuristicReasoning();
     const scheduler = await startScheduler({
       server: shared,
       logger,
       store: state,
+      // an agent runs as many tasks at once as it takes delegations; overlap is ReasoningProxy's call (the one this
+      // hub serves, asked in-process), a conflict goes to a person (HITL CONFLICT)
+      maxParallel: (agentId) => registry.registry.get(agentId)?.descriptor.maxConcurrentDelegations || 1,
+      reasoning: {
+        checkParallelism: async ({ scopeA, scopeB }) => {
+          const v = await reasoning.checkParallelism(scopeA, scopeB);
+          return { confidenceScore: v.confidence, notes: v.notes };
+        },
+      },
+      resolveConflict: async (c) => (late.askHuman ? late.askHuman(HitlReasonType.CONFLICT, { agent_id: c.agentId, task_id: c.taskId, scope: c.scope, running_task_id: c.runningTaskId, running_scope: c.runningScope, confidence: c.confidence, notes: c.notes }) : false),
       sendControl: (cmd) => sendTo([cmd.agentId], controlEnvelope(HUB_AGENT_ID, cmd)),
       classOf: (agentId) => registry.registry.get(agentId)?.descriptor.communicationClass ?? CommunicationClass.STANDARD,
       onFinished: (task) => {
@@ -227,6 +238,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     started.push(hitl);
     const askHuman = async (reasonType: HitlReasonType, context: unknown) =>
       (await hitl.queue.decide({ reasonType, context: new TextEncoder().encode(JSON.stringify(context)), proposedActions: ['approve', 'deny'], priority: 0 })).action === 'approve';
+    late.askHuman = askHuman;
     const coordination = await startCoordination({
       server: shared,
       handoff: {
@@ -270,7 +282,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
       approvePrivileged: (call, agentId) => askHuman(HitlReasonType.TOOL_PRIVILEGE_ESCALATION, { agent_id: agentId, tool_name: call.toolName, call_id: call.callId }),
     });
     started.push(tools);
-    started.push(await startReasoning({ server: shared }));
+    started.push(await startReasoning({ server: shared, backend: reasoning }));
     started.push(await startLogging({ server: shared, sink: inData('sw4rm-events.jsonl') }));
 
     const schedulerPort = await shared.bind(host, port(options.schedulerPort, env, 'SCHEDULER_PORT', 50053));
