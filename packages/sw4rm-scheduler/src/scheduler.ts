@@ -2,7 +2,7 @@
 // The SW4RM scheduler (spec §3.3): per-agent priority queues (−19 highest … 20), FIFO within a priority,
 // cooperative preemption with forced TERMINATE/KILL past the bound, lanes, and the activity buffer.
 import type { Clock, Logger, TimerHandle } from '@ecps/core';
-import { silentLogger, systemClock } from '@ecps/core';
+import { EcpsError, ValidationError, silentLogger, systemClock } from '@ecps/core';
 import { AgentState, CommunicationClass, KvJsonTable, durationToMs } from '@ecps/sw4rm';
 import type { KvOp, KvStore } from '@ecps/sw4rm';
 import type {
@@ -57,6 +57,16 @@ export interface Task {
   runRefusals?: number;
   /** A refused RUN is retried no earlier than this. */
   notBeforeMs?: number;
+  /** Tokens the task may use ([ours], set on submit); unset = no limit. */
+  tokenBudget?: number;
+  /** Tokens reported used so far ({@link Scheduler.reportUsage}). */
+  tokensUsed?: number;
+}
+
+/** Options of one {@link Scheduler.submitTask} call (in-process callers; SubmitTaskRequest has no such fields). */
+export interface SubmitOptions {
+  /** Token budget of the task: once reported usage reaches it the task is cancelled (`budget_exhausted`). */
+  tokenBudget?: number;
 }
 
 /** Options of {@link Scheduler}. */
@@ -126,6 +136,7 @@ export interface ScopeConflict {
   notes: string;
 }
 
+const BUDGET_EXHAUSTED = 'budget_exhausted';
 const disjointScopes = (a: string, b: string) => a !== '' && b !== '' && a !== b;
 const MAX_VERDICTS = 1024;
 
@@ -197,7 +208,8 @@ export class Scheduler {
     return s;
   }
 
-  async submitTask(req: SubmitTaskRequest): Promise<SubmitTaskResponse> {
+  /** SubmitTask. `options` are for in-process callers (e.g. a workflow node's token budget). */
+  async submitTask(req: SubmitTaskRequest, options: SubmitOptions = {}): Promise<SubmitTaskResponse> {
     this.prune();
     if (!req.agentId || !req.taskId) return { accepted: false, reason: 'validation_error: agent_id and task_id are required' };
     if (!Number.isInteger(req.priority) || req.priority < -19 || req.priority > 20) return { accepted: false, reason: 'validation_error: priority out of range' };
@@ -213,6 +225,8 @@ export class Scheduler {
     const perAgent = this.options.maxActivityPerAgent ?? 100;
     const mine = [...this.activity.values()].filter((e) => e.agentId === req.agentId).length;
     if (this.activity.size >= max || mine >= perAgent) return { accepted: false, reason: 'activity_buffer_full' };
+    const budget = options.tokenBudget;
+    if (budget !== undefined && (!Number.isSafeInteger(budget) || budget <= 0)) return { accepted: false, reason: 'validation_error: token budget must be a positive integer' };
     if (!this.warned && (this.activity.size + 1 >= 0.8 * max || mine + 1 >= 0.8 * perAgent)) {
       this.warned = true;
       this.logger.warn('activity buffer at 80 %', { total: this.activity.size + 1, agent: req.agentId, agentEntries: mine + 1 });
@@ -228,6 +242,7 @@ export class Scheduler {
       state: 'QUEUED',
       order: ++this.order,
       submittedAtMs: now,
+      ...(budget !== undefined ? { tokenBudget: budget, tokensUsed: 0 } : {}),
     };
     this.tasks.set(key, task);
     this.finished.delete(key);
@@ -301,7 +316,9 @@ export class Scheduler {
     if (!task || (task.state !== 'RUNNING' && task.state !== 'PREEMPTING')) return false;
     this.clear(`preempt:${this.key(agentId, taskId)}`);
     this.clear(`kill:${this.key(agentId, taskId)}`);
-    if (status === 'YIELDED') {
+    if (task.failReason === BUDGET_EXHAUSTED) {
+      this.finish(task, 'FAILED', BUDGET_EXHAUSTED); // whatever it says: its budget ran out before it finished
+    } else if (status === 'YIELDED') {
       task.state = 'QUEUED';
       this.saveTask(task);
     } else {
@@ -310,6 +327,46 @@ export class Scheduler {
     }
     this.dispatch(agentId);
     return true;
+  }
+
+  /**
+   * Tokens a running task used (reported by its agent, e.g. in report envelopes). With a token budget, a report that
+   * reaches it cancels the task: TERMINATE (reason `budget_exhausted`) with the terminate grace, then KILL; the task
+   * ends FAILED `budget_exhausted` (its slot is freed when the agent reports or is killed).
+   * @returns the tokens left (undefined: the task has no budget).
+   * @throws ValidationError INVALID_ARGUMENT (tokens not a non-negative integer); EcpsError NOT_FOUND (unknown task),
+   * CONFLICT (not running), RESOURCE_EXHAUSTED `budget_exhausted` (this or an earlier report spent the budget).
+   */
+  reportUsage(agentId: string, taskId: string, tokens: number): number | undefined {
+    if (!Number.isSafeInteger(tokens) || tokens < 0) throw new ValidationError('INVALID_ARGUMENT', `tokens must be a non-negative integer, got ${tokens}`);
+    const task = this.tasks.get(this.key(agentId, taskId));
+    if (!task) throw new EcpsError('NOT_FOUND', `task ${agentId}/${taskId} not found`);
+    const spentMessage = () => `${BUDGET_EXHAUSTED}: task ${agentId}/${taskId} used ${task.tokensUsed} of ${task.tokenBudget} tokens`;
+    if (task.failReason === BUDGET_EXHAUSTED) throw new EcpsError('RESOURCE_EXHAUSTED', spentMessage());
+    if (task.state !== 'RUNNING' && task.state !== 'PREEMPTING') throw new EcpsError('CONFLICT', `task ${agentId}/${taskId} is ${task.state}`);
+    task.tokensUsed = (task.tokensUsed ?? 0) + tokens;
+    if (task.tokenBudget === undefined) {
+      this.saveTask(task);
+      return undefined;
+    }
+    if (task.tokensUsed < task.tokenBudget) {
+      this.saveTask(task);
+      return task.tokenBudget - task.tokensUsed;
+    }
+    const key = this.key(agentId, taskId);
+    this.clear(`preempt:${key}`);
+    task.state = 'PREEMPTING';
+    task.failReason = BUDGET_EXHAUSTED;
+    this.saveTask(task);
+    const grace = this.options.terminateGraceMs ?? 3000;
+    this.send({ op: 'TERMINATE', agentId, taskId, graceMs: grace, reason: BUDGET_EXHAUSTED });
+    this.arm(`kill:${key}`, grace, () => {
+      if (task.state !== 'PREEMPTING') return;
+      this.send({ op: 'KILL', agentId, taskId, reason: BUDGET_EXHAUSTED });
+      this.finish(task, 'FAILED', BUDGET_EXHAUSTED);
+      this.dispatch(agentId);
+    });
+    throw new EcpsError('RESOURCE_EXHAUSTED', spentMessage());
   }
 
   /** Declares a non-preemptible section of the running task: preemption is deferred until `maxMs` from now. */

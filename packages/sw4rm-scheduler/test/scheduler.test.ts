@@ -326,3 +326,62 @@ describe('scheduler asks ReasoningProxy.CheckParallelism (spec §3.3 concurrency
     s.close();
   });
 });
+
+describe('scheduler token budgets', () => {
+  it('usage reports shrink a task budget; reaching it cancels the task (TERMINATE, KILL) with a typed error', async () => {
+    const { s, ops, clock } = setup({ terminateGraceMs: 1000 });
+    expect(await s.submitTask(task('bad'), { tokenBudget: -1 })).toEqual({ accepted: false, reason: 'validation_error: token budget must be a positive integer' });
+    await s.submitTask(task('t1'), { tokenBudget: 100 });
+    await s.submitTask(task('t2'));
+    await flush();
+    expect(s.reportUsage('a', 't1', 60)).toBe(40);
+    expect(() => s.reportUsage('a', 't1', -5)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => s.reportUsage('a', 't2', 1)).toThrow(expect.objectContaining({ code: 'CONFLICT' })); // t2 is not running
+    expect(() => s.reportUsage('a', 't1', 40)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED', message: 'budget_exhausted: task a/t1 used 100 of 100 tokens' }));
+    await flush();
+    expect(ops()).toEqual(['RUN:t1', 'TERMINATE:t1']);
+    expect(s.task('a', 't1')).toMatchObject({ state: 'PREEMPTING', tokensUsed: 100 });
+    expect(() => s.reportUsage('a', 't1', 1)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED' })); // further work is refused
+    clock.advance(1000);
+    await flush();
+    expect(ops()).toEqual(['RUN:t1', 'TERMINATE:t1', 'KILL:t1', 'RUN:t2']);
+    expect(s.task('a', 't1')).toMatchObject({ state: 'FAILED', failReason: 'budget_exhausted' });
+    expect(s.reportUsage('a', 't2', 10_000)).toBeUndefined(); // no budget: counted, never cancelled
+    s.close();
+  });
+
+  it('a task that reports its end within the grace still ends FAILED budget_exhausted; budgets survive a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sched-budget-'));
+    try {
+      let store = await LevelKvStore.open(join(dir, 'state'));
+      const clock = new ManualClock();
+      const s1 = await Scheduler.open({ clock, store, sendControl: () => undefined });
+      await s1.submitTask(task('t1'), { tokenBudget: 50 });
+      await s1.submitTask({ ...task('t2'), agentId: 'b' }, { tokenBudget: 50 });
+      await flush();
+      s1.reportUsage('a', 't1', 30);
+      expect(() => s1.reportUsage('b', 't2', 50)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED' }));
+      s1.report('b', 't2', 'COMPLETED');
+      expect(s1.task('b', 't2')).toMatchObject({ state: 'FAILED', failReason: 'budget_exhausted' });
+      await s1.idle();
+      s1.close();
+      await store.close();
+      store = await LevelKvStore.open(join(dir, 'state'));
+      const s2 = await Scheduler.open({ clock, store, sendControl: () => undefined });
+      expect(s2.reportUsage('a', 't1', 10)).toBe(10);
+      expect(() => s2.reportUsage('a', 't1', 10)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED' }));
+      await s2.idle();
+      s2.close();
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('report envelopes carry token usage and the handoff it counts against; bad usage is not a report', () => {
+    expect(parseReport(reportEnvelope('a', 't', 'RUNNING', '', { tokensUsed: 12, handoffId: 'h1' }))).toEqual({ agentId: 'a', taskId: 't', status: 'RUNNING', tokensUsed: 12, handoffId: 'h1' });
+    expect(parseReport(reportEnvelope('a', 't', 'COMPLETED', '', { output: '{}', tokensUsed: 0 }))).toEqual({ agentId: 'a', taskId: 't', status: 'COMPLETED', output: '{}', tokensUsed: 0 });
+    expect(parseReport(reportEnvelope('a', 't', 'RUNNING', '', { tokensUsed: -3 }))).toBeUndefined();
+    expect(parseReport(reportEnvelope('a', 't', 'RUNNING', '', { tokensUsed: 1.5 }))).toBeUndefined();
+  });
+});
