@@ -198,7 +198,7 @@ describe('ecps hub', () => {
       expect((await wf.startWorkflow({ workflowId: 'w1', workflowData: '{}' })).success).toBe(true);
       await waitFor(() => y.controls().length === 1, 'RUN for the workflow node');
       expect(y.controls()[0]).toMatchObject({ op: 'RUN', taskId: 'wf:w1:n1' });
-      await rc.sendMessage({ msg: reportEnvelope('agent-y', 'wf:w1:n1', 'COMPLETED', '', '{"result":42}') });
+      await rc.sendMessage({ msg: reportEnvelope('agent-y', 'wf:w1:n1', 'COMPLETED', '', { output: '{"result":42}' }) });
       await waitFor(() => hub.coordination.workflow !== undefined && hub.scheduler.scheduler.task('agent-y', 'wf:w1:n1')?.state === 'COMPLETED', 'report processed');
       let state = (await wf.getWorkflowState({ workflowId: 'w1' })).state!;
       for (let i = 0; i < 100 && state.nodeStates.get('n1')!.status !== NodeStatus.COMPLETED; i++) {

@@ -25,7 +25,7 @@ import type { RunningRegistry } from '@ecps/sw4rm-registry';
 import { routerConfigFromEnv, startRouter } from '@ecps/sw4rm-router';
 import type { RunningRouter } from '@ecps/sw4rm-router';
 import { controlEnvelope, parseReport, startScheduler } from '@ecps/sw4rm-scheduler';
-import type { RunningScheduler } from '@ecps/sw4rm-scheduler';
+import type { AgentReport, RunningScheduler } from '@ecps/sw4rm-scheduler';
 import { LevelKvStore } from '@ecps/sw4rm-store';
 import { LocalTools, startTools } from '@ecps/sw4rm-tools';
 import { JwtKeyRing } from '@ecps/trust';
@@ -253,7 +253,11 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         dispatcher: {
           async dispatch(workflowId, node, input) {
             const taskId = `wf:${workflowId}:${node.nodeId}`;
-            const r = await scheduler.scheduler.submitTask({ agentId: node.agentId, taskId, priority: 0, params: new TextEncoder().encode(JSON.stringify(input)), contentType: 'application/json', scope: node.metadata.get('scope') ?? '' });
+            const budget = Number(node.metadata.get('token_budget') ?? 0); // [ours] a node's token budget
+            const r = await scheduler.scheduler.submitTask(
+              { agentId: node.agentId, taskId, priority: 0, params: new TextEncoder().encode(JSON.stringify(input)), contentType: 'application/json', scope: node.metadata.get('scope') ?? '' },
+              budget > 0 ? { tokenBudget: budget } : {},
+            );
             if (r.accepted && r.reason.startsWith('duplicate:')) {
               const t = scheduler.scheduler.task(node.agentId, taskId); // finished while we were down
               if (t?.state === 'COMPLETED') await coordination.workflow.completeNode(workflowId, node.nodeId, t.output ?? '{}');
@@ -301,12 +305,26 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         logger.warn('HITL decision envelope not applied', { from: msg.producerId, messageId: msg.messageId, error: String(err) });
       }
     };
+    /** An agent report: token usage counted against its task and/or handoff (over budget → cancelled), then the task's end. */
+    const applyReport = (report: AgentReport) => {
+      const { agentId, taskId, tokensUsed, handoffId } = report;
+      const refused = (err: unknown) => logger.warn('token usage refused', { agentId, taskId, handoffId, error: String(err) });
+      if (tokensUsed !== undefined && taskId && scheduler.scheduler.task(agentId, taskId)) {
+        try {
+          scheduler.scheduler.reportUsage(agentId, taskId, tokensUsed);
+        } catch (err) {
+          refused(err);
+        }
+      }
+      if (tokensUsed !== undefined && handoffId) coordination.handoff.reportUsage(handoffId, tokensUsed, agentId, auth).catch(refused);
+      if (report.status !== 'RUNNING') scheduler.scheduler.report(agentId, taskId, report.status, report.logs, report.output);
+    };
     if (options.schedulerInbox ?? true) {
       await router.router.openStream(HUB_AGENT_ID, {
         write: (item) => {
           const { msg, seq } = StreamItem.decode(item);
           const report = msg && parseReport(msg);
-          if (report) scheduler.scheduler.report(report.agentId, report.taskId, report.status, report.logs, report.output);
+          if (report) applyReport(report);
           if (msg && reviewers.includes(msg.producerId)) answerFromEnvelope(msg);
           router.router
             .ackDelivery({ agentId: HUB_AGENT_ID, seq, messageId: msg?.messageId ?? '', outcome: 0 })
