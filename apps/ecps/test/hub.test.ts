@@ -198,7 +198,7 @@ describe('ecps hub', () => {
       expect((await wf.startWorkflow({ workflowId: 'w1', workflowData: '{}' })).success).toBe(true);
       await waitFor(() => y.controls().length === 1, 'RUN for the workflow node');
       expect(y.controls()[0]).toMatchObject({ op: 'RUN', taskId: 'wf:w1:n1' });
-      await rc.sendMessage({ msg: reportEnvelope('agent-y', 'wf:w1:n1', 'COMPLETED', '', '{"result":42}') });
+      await rc.sendMessage({ msg: reportEnvelope('agent-y', 'wf:w1:n1', 'COMPLETED', '', { output: '{"result":42}' }) });
       await waitFor(() => hub.coordination.workflow !== undefined && hub.scheduler.scheduler.task('agent-y', 'wf:w1:n1')?.state === 'COMPLETED', 'report processed');
       let state = (await wf.getWorkflowState({ workflowId: 'w1' })).state!;
       for (let i = 0; i < 100 && state.nodeStates.get('n1')!.status !== NodeStatus.COMPLETED; i++) {
@@ -220,6 +220,67 @@ describe('ecps hub', () => {
       expect(hub.router.router.knownAgents()).toEqual(['agent-x', 'agent-y', 'scheduler']);
       expect((await hub.coordination.workflow.getWorkflowState({ workflowId: 'w1' })).state!.completedAt).toBeDefined();
     } finally {
+      await hub.stop();
+    }
+  }, 60_000);
+
+  it('parallel tasks by ReasoningProxy, token usage from report envelopes cancels over-budget work, policies and artifacts survive a restart', async () => {
+    const dataDir = tmp();
+    let hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir, drainGraceMs: 0, env: {} });
+    const at = `127.0.0.1:${hub.ports.scheduler}`;
+    const rc = createClient('router', `127.0.0.1:${hub.ports.router}`);
+    const reg = createClient('registry', `127.0.0.1:${hub.ports.registry}`);
+    const sched = createClient('scheduler', at);
+    const wf = createClient('workflow', at);
+    const policy = createClient('schedulerPolicy', at);
+    const activity = createClient('activity', at);
+    const w = new Agent(rc, 'agent-w');
+    try {
+      await waitFor(() => hub.router.router.knownAgents().includes('agent-w'), 'agent streaming');
+      expect((await reg.registerAgent({ agent: { agentId: 'agent-w', maxConcurrentDelegations: 2 } })).accepted).toBe(true);
+      // two slots: disjoint paths run together, a path inside a running one waits (the local rule would have let it run)
+      const submit = (taskId: string, scope: string) => sched.submitTask({ agentId: 'agent-w', taskId, priority: 0, scope });
+      await submit('ui', 'repo:app src/ui/**');
+      await submit('db', 'repo:app src/db/**');
+      await submit('schema', 'repo:app src/ui/theme.css');
+      await waitFor(() => w.controls().length === 2, 'two RUNs');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(w.controls().map((c) => c.taskId)).toEqual(['ui', 'db']);
+      expect(hub.scheduler.scheduler.task('agent-w', 'schema')?.state).toBe('QUEUED');
+
+      // a workflow node with a token budget: usage reports count against it, the one that spends it cancels the task
+      const node = WorkflowNode.fromPartial({ nodeId: 'n1', agentId: 'agent-w', metadata: new Map([['token_budget', '100'], ['scope', 'repo:app docs/**']]) });
+      expect((await wf.createWorkflow({ definition: { workflowId: 'wb', nodes: new Map([['n1', node]]) } })).success).toBe(true);
+      expect((await wf.startWorkflow({ workflowId: 'wb', workflowData: '{}' })).success).toBe(true);
+      await rc.sendMessage({ msg: reportEnvelope('agent-w', 'ui', 'COMPLETED') });
+      await rc.sendMessage({ msg: reportEnvelope('agent-w', 'db', 'COMPLETED') });
+      await waitFor(() => w.controls().some((c) => c.taskId === 'wf:wb:n1'), 'RUN for the budgeted node');
+      expect(w.controls().filter((c) => c.op === 'RUN').map((c) => c.taskId)).toEqual(['ui', 'db', 'schema', 'wf:wb:n1']);
+      await rc.sendMessage({ msg: reportEnvelope('agent-w', 'wf:wb:n1', 'RUNNING', '', { tokensUsed: 60 }) });
+      await waitFor(() => hub.scheduler.scheduler.task('agent-w', 'wf:wb:n1')?.tokensUsed === 60, 'usage counted');
+      await rc.sendMessage({ msg: reportEnvelope('agent-w', 'wf:wb:n1', 'RUNNING', '', { tokensUsed: 50 }) });
+      await waitFor(() => w.controls().some((c) => c.op === 'TERMINATE' && c.taskId === 'wf:wb:n1'), 'TERMINATE budget_exhausted');
+      expect(w.controls().find((c) => c.op === 'TERMINATE')).toMatchObject({ reason: 'budget_exhausted' });
+      await rc.sendMessage({ msg: reportEnvelope('agent-w', 'wf:wb:n1', 'COMPLETED', '', { output: '{}' }) });
+      await waitFor(() => hub.scheduler.scheduler.task('agent-w', 'wf:wb:n1')?.state === 'FAILED', 'node task failed');
+      expect(hub.scheduler.scheduler.task('agent-w', 'wf:wb:n1')).toMatchObject({ failReason: 'budget_exhausted' });
+
+      expect((await policy.setNegotiationPolicy({ policy: { maxRounds: 7, scoreThreshold: 0.8 } })).ok).toBe(true);
+      expect((await activity.appendArtifact({ artifact: { negotiationId: 'n', kind: 'plan', version: '1', content: new TextEncoder().encode('v1') } })).ok).toBe(true);
+    } finally {
+      w.call.cancel();
+      for (const c of [rc, reg, sched, wf, policy, activity]) c.close();
+      await hub.stop();
+    }
+    hub = await startHub({ routerPort: 0, registryPort: 0, schedulerPort: 0, dataDir, drainGraceMs: 0, env: {} });
+    const policy2 = createClient('schedulerPolicy', `127.0.0.1:${hub.ports.scheduler}`);
+    const activity2 = createClient('activity', `127.0.0.1:${hub.ports.scheduler}`);
+    try {
+      expect((await policy2.getNegotiationPolicy({})).policy).toMatchObject({ maxRounds: 7 });
+      expect((await activity2.listArtifacts({ negotiationId: 'n', kind: '' })).items.map((a) => a.version)).toEqual(['1']);
+    } finally {
+      policy2.close();
+      activity2.close();
       await hub.stop();
     }
   }, 60_000);

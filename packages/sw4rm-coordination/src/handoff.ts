@@ -54,6 +54,10 @@ interface HandoffRecord {
   expiresAtMs: number;
   endedAtMs?: number;
   message: string;
+  /** Tokens reported used so far (`reportUsage`); its budget's `token_budget_remaining` shrinks by the same. */
+  tokensUsed?: number;
+  /** The ACCEPTED handoffs of `from_agent` whose budgets bound this one: usage here counts against them too. */
+  parents?: string[];
 }
 
 /** Used when a request carries no delegation policy [ours]. */
@@ -129,6 +133,7 @@ export class HandoffService {
       if (!this.capable(req).length) throw new EcpsError('CONFLICT', `no_capable_agent: nobody holds ${req.capabilitiesRequired.join(',') || '(no capabilities)'}`);
     } else if (req.toAgent === req.fromAgent) throw new ValidationError('INVALID_ARGUMENT', 'to_agent must differ from from_agent');
     const timeout = Math.min(durationToMs(req.timeout, this.options.defaultTimeoutMs ?? 300_000), deadlineOf(req) - now);
+    const parents = this.parentsOf(req.fromAgent).map(([id]) => id);
     const rec: HandoffRecord = {
       request: HandoffRequest.toJSON(req),
       status: HandoffStatus.PENDING,
@@ -139,6 +144,7 @@ export class HandoffService {
       notBeforeMs: 0,
       expiresAtMs: now + timeout,
       message: '',
+      ...(parents.length ? { parents } : {}),
     };
     await this.save(req.requestId, rec, req);
     this.armExpiry(req.requestId, rec.expiresAtMs);
@@ -257,7 +263,7 @@ export class HandoffService {
    */
   private carriedBudget(req: HandoffRequest, now: number): BudgetEnvelope | undefined {
     const own = req.budget;
-    const parents = [...this.records.values()].filter((h) => h.rec.status === HandoffStatus.ACCEPTED && h.rec.acceptingAgent === req.fromAgent && h.request.budget);
+    const parents = this.parentsOf(req.fromAgent).map(([, h]) => h);
     if (!own && !parents.length) return undefined;
     const minSet = (values: bigint[]) => values.filter((v) => v > 0n).reduce<bigint>((a, v) => (a === 0n || v < a ? v : a), 0n);
     const all = [...(own ? [own] : []), ...parents.map((h) => h.request.budget!)];
@@ -270,6 +276,60 @@ export class HandoffService {
       currentDepth: Math.max(own?.currentDepth ?? 0, ...parents.map((h) => h.request.budget!.currentDepth + 1)),
       maxDelegationDepth: Number(minSet(all.map((x) => BigInt(x.maxDelegationDepth)))),
     };
+  }
+
+  /** The ACCEPTED handoffs with a budget that `agentId` is working on. */
+  private parentsOf(agentId: string): [string, { rec: HandoffRecord; request: HandoffRequest }][] {
+    return [...this.records].filter(([, h]) => h.rec.status === HandoffStatus.ACCEPTED && h.rec.acceptingAgent === agentId && h.request.budget);
+  }
+
+  /**
+   * Token usage of an ACCEPTED handoff, reported by the agent working on it: its budget's `token_budget_remaining`
+   * and that of every live handoff it was delegated under shrink by `tokens` (durable before the answer). A budget
+   * that reaches zero ends its handoff — and every live handoff delegated under it — EXPIRED `budget_exhausted`,
+   * the workers are told to cancel and the originators that it expired.
+   * @returns the tokens left to this handoff (undefined: no token budget applies).
+   * @throws ValidationError INVALID_ARGUMENT (tokens not a non-negative integer); EcpsError NOT_FOUND, CONFLICT (not
+   * ACCEPTED), PERMISSION_DENIED (caller is not the accepting agent), RESOURCE_EXHAUSTED `budget_exhausted` when this
+   * report spent the budget of this handoff or of one above it (the work is cancelled), IO_ERROR.
+   */
+  async reportUsage(requestId: string, tokens: number, identity?: string, auth: Authenticator = NO_AUTH): Promise<bigint | undefined> {
+    if (!Number.isSafeInteger(tokens) || tokens < 0) throw new ValidationError('INVALID_ARGUMENT', `tokens must be a non-negative integer, got ${tokens}`);
+    const h = this.records.get(requestId);
+    if (!h) throw new EcpsError('NOT_FOUND', `handoff ${requestId} not found`);
+    auth.authorize(identity, h.rec.acceptingAgent || h.rec.target, 'report handoff usage');
+    if (h.rec.status !== HandoffStatus.ACCEPTED) throw new EcpsError('CONFLICT', `handoff ${requestId} is ${HandoffStatus[h.rec.status]}: ${h.rec.message || 'no work to count'}`);
+    // this handoff and the live ones above it (each counted once)
+    const chain: string[] = [];
+    for (let todo = [requestId]; todo.length; ) {
+      const id = todo.pop()!;
+      const cur = this.records.get(id);
+      if (chain.includes(id) || cur?.rec.status !== HandoffStatus.ACCEPTED) continue;
+      chain.push(id);
+      todo.push(...(cur.rec.parents ?? []));
+    }
+    const updates = chain.map((id) => {
+      const cur = this.records.get(id)!;
+      const left = cur.request.budget?.tokenBudgetRemaining ?? 0n;
+      const request = left > 0n ? { ...cur.request, budget: { ...cur.request.budget!, tokenBudgetRemaining: left > BigInt(tokens) ? left - BigInt(tokens) : 0n } } : cur.request;
+      return { id, rec: { ...cur.rec, tokensUsed: (cur.rec.tokensUsed ?? 0) + tokens, request: HandoffRequest.toJSON(request) }, request, spent: left > 0n && left <= BigInt(tokens) };
+    });
+    if (this.table) await this.options.store!.commit(updates.map((u) => this.table!.put(u.id, u.rec)));
+    for (const u of updates) this.records.set(u.id, { rec: u.rec, request: u.request });
+    const spent = updates.filter((u) => u.spent).map((u) => u.id);
+    if (!spent.length) return updates[0]!.request.budget?.tokenBudgetRemaining || undefined;
+    for (const id of spent) await this.expireForBudget(id, 'token budget spent');
+    throw new EcpsError('RESOURCE_EXHAUSTED', `budget_exhausted: token budget of ${spent.join(', ')} spent (${tokens} tokens reported for ${requestId})`);
+  }
+
+  /** Ends an ACCEPTED handoff and every live one delegated under it EXPIRED `budget_exhausted`, telling everyone. */
+  private async expireForBudget(requestId: string, why: string): Promise<void> {
+    const cur = this.records.get(requestId);
+    if (cur?.rec.status !== HandoffStatus.ACCEPTED && cur?.rec.status !== HandoffStatus.PENDING) return;
+    if (cur.rec.status === HandoffStatus.ACCEPTED) this.tell(cur.rec.acceptingAgent, { kind: 'cancel', requestId, reason: 'budget_exhausted', graceMs: 0 });
+    await this.transition(requestId, { status: HandoffStatus.EXPIRED, message: `budget_exhausted: ${why}` });
+    this.tell(cur.request.fromAgent, { kind: 'expired', requestId, reason: 'budget_exhausted' });
+    for (const [id, h] of [...this.records]) if (h.rec.parents?.includes(requestId)) await this.expireForBudget(id, `${why} (in ${requestId})`);
   }
 
   /** An ACCEPTED handoff whose budget deadline passes before completion is cancelled: EXPIRED `budget_exhausted`. */

@@ -21,6 +21,12 @@ const tmp = () => {
   return d;
 };
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+/** Closes a service and its store, then opens the store again (a restart). */
+const reopen = async (s: HandoffService, store: LevelKvStore, path: string) => {
+  s.close();
+  await store.close();
+  return LevelKvStore.open(path);
+};
 
 describe('HandoffService over gRPC (spec §3.12)', () => {
   it('runs the state machine, capability routing, OVERLOADED retries, REDIRECTs, completion and cancellation', async () => {
@@ -123,6 +129,39 @@ describe('HandoffService over gRPC (spec §3.12)', () => {
     expect(await s.completeHandoff({ requestId: 'h2', status: HandoffStatus.COMPLETED })).toMatchObject({ success: false });
     await expect(ask('h4', 'b', 'c')).resolves.toEqual({}); // b holds no live handoff any more: nothing to carry
     s.close();
+  });
+
+  it('reported token usage shrinks the budget down and up the chain; a spent budget cancels the work with a typed error and survives a restart', async () => {
+    const dir = tmp();
+    const clock = new ManualClock();
+    const told: string[] = [];
+    let store = await LevelKvStore.open(join(dir, 'state'));
+    const s = await HandoffService.open({ clock, store, notify: (agent, e) => void told.push(`${agent}:${e.kind}:${'reason' in e ? e.reason : ''}`) });
+    const ask = (requestId: string, fromAgent: string, toAgent: string, tokenBudgetRemaining?: bigint) =>
+      s.requestHandoff(HandoffRequest.fromPartial({ requestId, fromAgent, toAgent, ...(tokenBudgetRemaining ? { budget: { tokenBudgetRemaining } } : {}) }));
+    const accept = (requestId: string, acceptingAgent: string) => s.acceptHandoff(HandoffResponse.fromPartial({ requestId, accepted: true, acceptingAgent }));
+    await ask('p', 'planner', 'b', 1000n);
+    await expect(s.reportUsage('p', 10)).rejects.toMatchObject({ code: 'CONFLICT' }); // still PENDING: no work to count
+    await accept('p', 'b');
+    expect(await s.reportUsage('p', 300)).toBe(700n);
+    await expect(s.reportUsage('p', 1.5)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(s.reportUsage('nope', 1)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await ask('c1', 'b', 'c', 5000n); // carries what is left of p's budget
+    expect((await s.getPendingHandoffs({ agentId: 'c' })).pendingRequests[0]!.budget!.tokenBudgetRemaining).toBe(700n);
+    await accept('c1', 'c');
+    expect(await s.reportUsage('c1', 200)).toBe(500n); // counted against c1 and p
+    expect(s.get('p')).toMatchObject({ tokensUsed: 500 });
+    store = await reopen(s, store, join(dir, 'state'));
+    const s2 = await HandoffService.open({ clock, store, notify: (agent, e) => void told.push(`${agent}:${e.kind}:${'reason' in e ? e.reason : ''}`) });
+    expect(await s2.reportUsage('p', 100)).toBe(400n); // b's own work, after a restart
+    await expect(s2.reportUsage('c1', 450)).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED', message: 'budget_exhausted: token budget of p spent (450 tokens reported for c1)' });
+    expect(s2.get('p')).toMatchObject({ status: HandoffStatus.EXPIRED, message: 'budget_exhausted: token budget spent' });
+    expect(s2.get('c1')).toMatchObject({ status: HandoffStatus.EXPIRED, message: 'budget_exhausted: token budget spent (in p)' }); // delegated under p: cancelled with it
+    expect(told).toEqual(expect.arrayContaining(['b:cancel:budget_exhausted', 'c:cancel:budget_exhausted', 'planner:expired:budget_exhausted', 'b:expired:budget_exhausted']));
+    await expect(s2.reportUsage('p', 1)).rejects.toMatchObject({ code: 'CONFLICT' }); // further work is refused
+    expect(await s2.completeHandoff({ requestId: 'p', status: HandoffStatus.COMPLETED })).toMatchObject({ success: false });
+    s2.close();
+    await store.close();
   });
 });
 

@@ -21,3 +21,4 @@ export type { ScoredEvaluation } from './policy';
 export type { NegotiationRoomOptions } from './room';
 export type { ScoredVote, QuorumRule, QuorumFailurePolicy, QuorumResult, DecisionThresholds } from './room-math';
 export type { StartNegotiationOptions, RunningNegotiation } from './server';
+export type { ArtifactStoreOptions } from './artifacts';

@@ -300,7 +300,7 @@ export class NegotiationService {
       const rec = this.records.get(id);
       this.ended.delete(id);
       this.records.delete(id);
-      this.options.policies.forget(id);
+      ops.push(...this.options.policies.forget(id));
       if (this.table && this.eventTable) {
         ops.push(this.table.del(id));
         for (let i = 0; i < (rec?.events.length ?? 0); i++) ops.push(this.eventTable.del(eventKey(id, i)));

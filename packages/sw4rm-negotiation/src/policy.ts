@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // SchedulerPolicyService state (spec §3.10, §3.14): base policy, profiles, per-agent preferences and the
-// effective policy of each negotiation (preferences may only tighten the base).
+// effective policy of each negotiation (preferences may only tighten the base). With a KvStore every change is
+// durable before it is answered: the base policy and the profile list one record each, then one record per agent
+// preference, evaluation and HITL action (never a rewrite of a whole history).
 import { EcpsError } from '@ecps/core';
-import { NegotiationPolicy } from '@ecps/sw4rm/proto';
+import { KvJsonTable } from '@ecps/sw4rm';
+import type { KvOp, KvStore } from '@ecps/sw4rm';
+import { AgentPreferences as AgentPreferencesCodec, EvaluationReport as EvaluationReportCodec, HitlActionRequest as HitlActionCodec, NegotiationPolicy, PolicyProfile as PolicyProfileCodec } from '@ecps/sw4rm/proto';
 import type {
   AgentPreferences,
   EffectivePolicy,
@@ -72,6 +76,10 @@ export function effectivePolicy(base: NegotiationPolicy, prefs: ReadonlyMap<stri
   return { policy: p, applied };
 }
 
+/** Per-negotiation records are keyed `<negotiation>\0<seq>` (seq padded and store-wide: key order = append order). */
+const entryKey = (negotiationId: string, seq: number) => `${negotiationId}\u0000${String(seq).padStart(12, '0')}`;
+const splitKey = (key: string) => ({ negotiationId: key.slice(0, key.lastIndexOf('\u0000')), seq: Number(key.slice(key.lastIndexOf('\u0000') + 1)) });
+
 /** Policy store and the SchedulerPolicyService RPCs. */
 export class PolicyStore {
   private base: NegotiationPolicy = DEFAULT_POLICY;
@@ -80,9 +88,53 @@ export class PolicyStore {
   private readonly effective = new Map<string, { policy: EffectivePolicy; profile?: string }>();
   private readonly evaluations = new Map<string, ScoredEvaluation[]>();
   private readonly hitl = new Map<string, HitlActionRequest[]>();
+  /** Store keys of each negotiation's evaluation and HITL records (deleted when it is forgotten). */
+  private readonly recordKeys = new Map<string, KvOp[]>();
+  private seq = 0;
+  private readonly tables:
+    | { settings: KvJsonTable<unknown>; prefs: KvJsonTable<unknown>; evaluations: KvJsonTable<{ report: unknown; score: number }>; hitl: KvJsonTable<unknown> }
+    | undefined;
 
-  /** Sets one agent's preferences (used for negotiations opened later). */
-  setAgentPreferences(agentId: string, prefs: AgentPreferences): void {
+  /** Memory only without `store`; use {@link PolicyStore.open} to restore what a store holds. */
+  constructor(private readonly store?: KvStore) {
+    if (store) {
+      this.tables = {
+        settings: new KvJsonTable(store, 'policy/settings'),
+        prefs: new KvJsonTable(store, 'policy/prefs'),
+        evaluations: new KvJsonTable(store, 'policy/evaluations'),
+        hitl: new KvJsonTable(store, 'policy/hitl'),
+      };
+    }
+  }
+
+  /**
+   * A policy store with its persisted base policy, profiles, agent preferences, evaluations and HITL actions
+   * restored (effective policies are restored by the negotiation service, which owns the negotiations).
+   * @throws EcpsError IO_ERROR, LOG_CORRUPT from the store.
+   */
+  static async open(store?: KvStore): Promise<PolicyStore> {
+    const p = new PolicyStore(store);
+    if (!p.tables) return p;
+    const settings = await p.tables.settings.load();
+    if (settings.has('base')) p.base = NegotiationPolicy.fromJSON(settings.get('base'));
+    if (settings.has('profiles')) p.profiles = (settings.get('profiles') as unknown[]).map((x) => PolicyProfileCodec.fromJSON(x));
+    for (const [agent, x] of await p.tables.prefs.load()) p.prefs.set(agent, AgentPreferencesCodec.fromJSON(x));
+    for (const [key, x] of await p.tables.evaluations.load()) {
+      const { negotiationId, seq } = p.restored(key, p.tables.evaluations);
+      append(p.evaluations, negotiationId, { report: EvaluationReportCodec.fromJSON(x.report), score: x.score });
+      p.seq = Math.max(p.seq, seq + 1);
+    }
+    for (const [key, x] of await p.tables.hitl.load()) {
+      const { negotiationId, seq } = p.restored(key, p.tables.hitl);
+      append(p.hitl, negotiationId, HitlActionCodec.fromJSON(x));
+      p.seq = Math.max(p.seq, seq + 1);
+    }
+    return p;
+  }
+
+  /** Sets one agent's preferences (used for negotiations opened later); durable once resolved. @throws EcpsError IO_ERROR. */
+  async setAgentPreferences(agentId: string, prefs: AgentPreferences): Promise<void> {
+    await this.commit(this.tables?.prefs.put(agentId, AgentPreferencesCodec.toJSON(prefs)));
     this.prefs.set(agentId, prefs);
   }
 
@@ -107,6 +159,7 @@ export class PolicyStore {
     if (!req.policy) return { ok: false, reason: 'validation_error: policy is required' };
     const problem = policyProblem(req.policy);
     if (problem) return { ok: false, reason: `validation_error: ${problem}` };
+    await this.commit(this.tables?.settings.put('base', NegotiationPolicy.toJSON(req.policy)));
     this.base = req.policy;
     return { ok: true, reason: '' };
   }
@@ -123,6 +176,7 @@ export class PolicyStore {
       const problem = p.policy ? policyProblem(p.policy) : 'policy is required';
       if (problem) return { ok: false, reason: `validation_error: profile ${p.name}: ${problem}` };
     }
+    await this.commit(this.tables?.settings.put('profiles', req.profiles.map((p) => PolicyProfileCodec.toJSON(p))));
     this.profiles = [...req.profiles];
     return { ok: true, reason: '' };
   }
@@ -145,18 +199,17 @@ export class PolicyStore {
     const { deterministicScore: d, llmConfidence: c } = req.report;
     if (!inUnit(d) || !inUnit(c)) return { accepted: false, reason: 'validation_error: scores must be in [0,1]' };
     const w = e.policy.policy?.scoring?.llmWeight ?? 0;
-    const list = this.evaluations.get(req.negotiationId) ?? [];
-    list.push({ report: req.report, score: (1 - w) * d + w * c });
-    this.evaluations.set(req.negotiationId, list);
+    const scored = { report: req.report, score: (1 - w) * d + w * c };
+    if (this.tables) await this.record(req.negotiationId, this.tables.evaluations, { report: EvaluationReportCodec.toJSON(req.report), score: scored.score });
+    append(this.evaluations, req.negotiationId, scored);
     return { accepted: true, reason: '' };
   }
 
   async hitlAction(req: HitlActionRequest): Promise<HitlActionResponse> {
     if (!this.effective.has(req.negotiationId)) return { ok: false, reason: `validation_error: unknown negotiation ${req.negotiationId}` };
     if (!['approve', 'deny', 'modify', 'defer'].includes(req.action)) return { ok: false, reason: `validation_error: action must be approve, deny, modify or defer` };
-    const list = this.hitl.get(req.negotiationId) ?? [];
-    list.push(req);
-    this.hitl.set(req.negotiationId, list);
+    if (this.tables) await this.record(req.negotiationId, this.tables.hitl, HitlActionCodec.toJSON(req));
+    append(this.hitl, req.negotiationId, req);
     return { ok: true, reason: '' };
   }
 
@@ -170,15 +223,41 @@ export class PolicyStore {
     this.effective.set(negotiationId, profile ? { policy, profile } : { policy });
   }
 
-  /** Drops everything recorded for a negotiation (called when it is forgotten). */
-  forget(negotiationId: string): void {
+  /** Drops everything recorded for a negotiation (called when it is forgotten); returns the deletions to commit. */
+  forget(negotiationId: string): KvOp[] {
+    const ops = this.recordKeys.get(negotiationId) ?? [];
+    this.recordKeys.delete(negotiationId);
     this.effective.delete(negotiationId);
     this.evaluations.delete(negotiationId);
     this.hitl.delete(negotiationId);
+    return ops;
   }
 
   /** The profile a negotiation was opened with, if any. */
   profileOf(negotiationId: string): string | undefined {
     return this.effective.get(negotiationId)?.profile;
   }
+
+  private async commit(op: KvOp | undefined): Promise<void> {
+    if (op) await this.store!.commit([op]);
+  }
+
+  /** Stores one per-negotiation record under a fresh key (taken before the await: concurrent calls never share one). */
+  private async record<T>(negotiationId: string, table: KvJsonTable<T>, value: T): Promise<void> {
+    const key = entryKey(negotiationId, this.seq++);
+    await this.store!.commit([table.put(key, value)]);
+    append(this.recordKeys, negotiationId, table.del(key));
+  }
+
+  private restored(key: string, table: KvJsonTable<unknown>): { negotiationId: string; seq: number } {
+    const parts = splitKey(key);
+    append(this.recordKeys, parts.negotiationId, table.del(key));
+    return parts;
+  }
+}
+
+function append<T>(lists: Map<string, T[]>, key: string, item: T): void {
+  const list = lists.get(key);
+  if (list) list.push(item);
+  else lists.set(key, [item]);
 }

@@ -4,6 +4,7 @@ import { hostServices } from '@ecps/sw4rm';
 import type { Hosted, HostingOptions, Sw4rmServer } from '@ecps/sw4rm';
 import { ActivityServiceService, NegotiationRoomServiceService, NegotiationServiceService, SchedulerPolicyServiceService } from '@ecps/sw4rm/proto';
 import { ArtifactStore } from './artifacts';
+import type { ArtifactStoreOptions } from './artifacts';
 import type { NegotiationServiceOptions } from './negotiation';
 import { NegotiationService } from './negotiation';
 import { PolicyStore } from './policy';
@@ -13,6 +14,8 @@ import { NegotiationRoom } from './room';
 /** Options of {@link startNegotiation}. */
 export interface StartNegotiationOptions extends Omit<NegotiationServiceOptions, 'policies'>, HostingOptions {
   room?: NegotiationRoomOptions;
+  /** Artifact limits (the store is `store`). */
+  artifacts?: Omit<ArtifactStoreOptions, 'store'>;
 }
 
 /** The running coordination services. */
@@ -67,10 +70,11 @@ export function addNegotiationServices(server: Sw4rmServer, s: { negotiation: Ne
 
 /** Starts the coordination services on `host:port`. @throws EcpsError IO_ERROR when the port cannot be bound. */
 export async function startNegotiation(options: StartNegotiationOptions = {}): Promise<RunningNegotiation> {
-  const policies = new PolicyStore();
+  // policies, profiles and artifacts are durable in `store` too
+  const policies = await PolicyStore.open(options.store);
   const negotiation = await NegotiationService.open({ ...options, policies });
   const room = await NegotiationRoom.open({ ...(options.clock ? { clock: options.clock } : {}), ...options.room });
-  const artifacts = new ArtifactStore();
+  const artifacts = await ArtifactStore.open({ ...options.artifacts, ...(options.store ? { store: options.store } : {}) });
   const services = { negotiation, policies, room, artifacts };
   const cleanup = () => {
     negotiation.close();

@@ -6,7 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { LevelKvStore } from '@ecps/sw4rm-store';
 import { waitFor } from '@ecps/testkit';
 import { ManualClock } from '@ecps/core';
-import { MessageType, createClient, durationFromMs } from '@ecps/sw4rm';
+import { MessageType, createClient, durationFromMs, memoryKvStore } from '@ecps/sw4rm';
 import type { Envelope, KvOp, KvStore } from '@ecps/sw4rm';
 import { DecisionOutcome, NegotiationPolicy } from '@ecps/sw4rm/proto';
 import { NegotiationRoom, NegotiationService, PolicyStore, startNegotiation } from '../src/index';
@@ -21,7 +21,7 @@ describe('NegotiationService over gRPC (spec §3.10)', () => {
     const n = createClient('negotiation', address);
     const policy = createClient('schedulerPolicy', address);
     try {
-      running.policies.setAgentPreferences('b', { maxRounds: 2, scoreThreshold: 0.8, diffTolerance: 0, roundTimeoutMs: 0n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
+      await running.policies.setAgentPreferences('b', { maxRounds: 2, scoreThreshold: 0.8, diffTolerance: 0, roundTimeoutMs: 0n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
       await expect(n.open({ negotiationId: 'n1', participants: ['a'] })).rejects.toMatchObject({ grpcCode: 3 });
       await n.open({ negotiationId: 'n1', correlationId: 'c1', topic: 'api shape', participants: ['a', 'b'] });
       await expect(n.open({ negotiationId: 'n1', participants: ['a', 'b'] })).rejects.toMatchObject({ grpcCode: 6 });
@@ -56,7 +56,7 @@ describe('NegotiationService over gRPC (spec §3.10)', () => {
     const events: string[] = [];
     const running = await startNegotiation({ port: 0, clock, emit: (e) => void events.push(JSON.parse(new TextDecoder().decode(e.payload)).kind) });
     const n = running.negotiation;
-    running.policies.setAgentPreferences('a', { maxRounds: 1, scoreThreshold: 0, diffTolerance: 0, roundTimeoutMs: 0n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
+    await running.policies.setAgentPreferences('a', { maxRounds: 1, scoreThreshold: 0, diffTolerance: 0, roundTimeoutMs: 0n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
     await n.open({ negotiationId: 'n2', correlationId: '', topic: '', participants: ['a', 'b'], intensity: 3, debateTimeout: durationFromMs(5000) });
     await n.propose({ negotiationId: 'n2', fromAgent: 'a', contentType: '', payload: enc('1') });
     await expect(n.counter({ negotiationId: 'n2', fromAgent: 'b', contentType: '', payload: enc('2') })).rejects.toMatchObject({ code: 'CONFLICT' });
@@ -67,9 +67,9 @@ describe('NegotiationService over gRPC (spec §3.10)', () => {
     await running.stop();
   });
 
-  it('effective policy only tightens the base', () => {
+  it('effective policy only tightens the base', async () => {
     const p = new PolicyStore();
-    p.setAgentPreferences('x', { maxRounds: 10, scoreThreshold: 0.5, diffTolerance: 0.05, roundTimeoutMs: 10n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
+    await p.setAgentPreferences('x', { maxRounds: 10, scoreThreshold: 0.5, diffTolerance: 0.05, roundTimeoutMs: 10n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
     const eff = p.derive('n', ['x', 'y']);
     expect(eff.policy).toMatchObject({ maxRounds: 5, roundTimeoutMs: 10n, oscillationLimit: 3 });
     expect(eff.policy!.scoreThreshold).toBeCloseTo(0.7, 5);
@@ -241,5 +241,71 @@ describe('Negotiation Room persistence', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('SchedulerPolicyService and ActivityService persistence', () => {
+  it('policy, profiles, preferences, evaluations, HITL actions and artifacts survive a restart (over gRPC)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const start = async () => {
+      const store = await LevelKvStore.open(join(dir, 'state'));
+      const running = await startNegotiation({ port: 0, store, room: { store } });
+      const at = `127.0.0.1:${running.port}`;
+      return { store, running, policy: createClient('schedulerPolicy', at), activity: createClient('activity', at), negotiation: createClient('negotiation', at) };
+    };
+    const stop = async (s: Awaited<ReturnType<typeof start>>) => {
+      for (const c of [s.policy, s.activity, s.negotiation]) c.close();
+      await s.running.stop();
+      await s.store.close();
+    };
+    try {
+      const one = await start();
+      expect(await one.policy.setNegotiationPolicy({ policy: NegotiationPolicy.fromPartial({ maxRounds: 4, scoreThreshold: 0.75, totalTokenBudget: 5000n }) })).toEqual({ ok: true, reason: '' });
+      const strict = NegotiationPolicy.fromPartial({ maxRounds: 1, scoreThreshold: 0.9 });
+      expect(await one.policy.setPolicyProfiles({ profiles: [{ name: 'strict', policy: strict }] })).toEqual({ ok: true, reason: '' });
+      await one.running.policies.setAgentPreferences('b', { maxRounds: 3, scoreThreshold: 0, diffTolerance: 0, roundTimeoutMs: 0n, tokenBudgetPerRound: 0n, totalTokenBudget: 0n, oscillationLimit: 0 });
+      await one.negotiation.open({ negotiationId: 'n1', participants: ['a', 'b'] });
+      expect(await one.policy.submitEvaluation({ negotiationId: 'n1', report: { fromAgent: 'a', deterministicScore: 0.5, llmConfidence: 1, notes: 'ok' } })).toEqual({ accepted: true, reason: '' });
+      expect(await one.policy.hitlAction({ negotiationId: 'n1', action: 'defer', rationale: 'later' })).toEqual({ ok: true, reason: '' });
+      const artifact = (version: string) => ({ negotiationId: 'n1', kind: 'contract', version, contentType: 'application/json', content: enc(`{"v":${version}}`), createdAt: '' });
+      expect(await one.activity.appendArtifact({ artifact: artifact('1') })).toEqual({ ok: true, reason: '' });
+      expect(await one.activity.appendArtifact({ artifact: artifact('2') })).toEqual({ ok: true, reason: '' });
+      await stop(one);
+
+      const two = await start(); // a new process over the same data directory
+      try {
+        expect((await two.policy.getNegotiationPolicy({})).policy).toMatchObject({ maxRounds: 4, totalTokenBudget: 5000n });
+        expect((await two.policy.listPolicyProfiles({})).profiles).toEqual([{ name: 'strict', policy: expect.objectContaining({ maxRounds: 1 }) }]);
+        await two.negotiation.open({ negotiationId: 'n2', participants: ['a', 'b'] }); // b's preference still tightens the base
+        expect((await two.policy.getEffectivePolicy({ negotiationId: 'n2' })).effective?.policy).toMatchObject({ maxRounds: 3 });
+        expect(two.running.policies.evaluationsOf('n1').map((e) => e.score)).toEqual([0.5]);
+        const items = (await two.activity.listArtifacts({ negotiationId: 'n1', kind: 'contract' })).items;
+        expect(items.map((a) => [a.version, new TextDecoder().decode(a.content)])).toEqual([['1', '{"v":1}'], ['2', '{"v":2}']]);
+        expect(items[0]!.createdAt).toMatch(/Z$/);
+        expect(await two.activity.appendArtifact({ artifact: artifact('2') })).toEqual({ ok: false, reason: 'duplicate_detected: n1/contract/2' });
+        expect(await two.activity.appendArtifact({ artifact: artifact('3') })).toEqual({ ok: true, reason: '' });
+      } finally {
+        await stop(two);
+      }
+      const three = await start();
+      expect((await three.activity.listArtifacts({ negotiationId: 'n1', kind: '' })).items.map((a) => a.version)).toEqual(['1', '2', '3']);
+      await stop(three);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an artifact the store refuses is not recorded; the artifact limit refuses, never drops', async () => {
+    const { ArtifactStore } = await import('../src/index');
+    let failing = true;
+    const inner = memoryKvStore();
+    const flaky: KvStore = { load: (p) => inner.load(p), close: () => inner.close(), commit: (ops, d) => (failing ? Promise.reject(new Error('disk full')) : inner.commit(ops, d)) };
+    const s = await ArtifactStore.open({ store: flaky, maxArtifacts: 1 });
+    const artifact = { negotiationId: 'n', kind: 'k', version: '1', contentType: '', content: new Uint8Array(), createdAt: '' };
+    await expect(s.appendArtifact({ artifact })).rejects.toThrow('disk full');
+    expect((await s.listArtifacts({ negotiationId: 'n', kind: '' })).items).toEqual([]);
+    failing = false;
+    expect(await s.appendArtifact({ artifact })).toEqual({ ok: true, reason: '' });
+    expect(await s.appendArtifact({ artifact: { ...artifact, version: '2' } })).toEqual({ ok: false, reason: 'capacity_exceeded: 1 artifacts stored' });
   });
 });

@@ -62,6 +62,12 @@ interface Session {
 interface AgentState {
   id: string;
   highWater: bigint;
+  /**
+   * The high-water mark its stored record holds. A stored row is its own witness of its `seq`, so the record is
+   * written only when a row above this mark is deleted (in the deleting commit): one write per many messages,
+   * never one per send, and a restart still never reuses a `seq`.
+   */
+  storedHighWater: bigint;
   lastSeenMs: number;
   /** Deregistered: forgotten once no stream is open. */
   departed: boolean;
@@ -152,6 +158,7 @@ export class Sw4rmRouter {
     for (const [key, value] of await this.store.load('a/')) {
       const rec = decodeAgent(value);
       this.agents.set(key.slice(2), this.newAgent(key.slice(2), rec.highWater, rec.lastSeenMs));
+      this.agents.get(key.slice(2))!.storedHighWater = rec.highWater;
     }
     for (const [key, value] of await this.store.load('r/')) {
       const { agentId, seq } = keys.parseRow(key);
@@ -353,7 +360,7 @@ export class Sw4rmRouter {
     try {
       // handed to LevelDB before the answer (survives kill -9) but not fsync'd: a power loss can only bring the row
       // back for a redelivery, which consumers tolerate anyway; an ack never waits for an fsync of its own
-      await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }], false);
+      await this.deleteRows(agent, [row.seq], false);
     } catch (err) {
       row.state = 'PENDING';
       this.insert(row);
@@ -502,7 +509,7 @@ export class Sw4rmRouter {
   }
 
   private newAgent(id: string, highWater: bigint, lastSeenMs: number): AgentState {
-    return { id, highWater, lastSeenMs, departed: false, rows: new Map(), inFlight: 0, nacks: 0 };
+    return { id, highWater, storedHighWater: 0n, lastSeenMs, departed: false, rows: new Map(), inFlight: 0, nacks: 0 };
   }
 
   private remember(agentId: string, now: number): AgentState {
@@ -574,20 +581,36 @@ export class Sw4rmRouter {
   private drop(row: MemRow, cause: NackCause, now: number, ops: KvOp[], nacks: MemRow[]): void {
     this.remove(row);
     ops.push({ type: 'del', key: keys.row(row.agent.id, row.seq) });
+    if (row.seq > row.agent.storedHighWater && this.agents.get(row.agent.id) === row.agent) {
+      ops.push(this.agentOp(row.agent)); // the row witnessed its seq until now (see AgentState.storedHighWater)
+      row.agent.storedHighWater = row.agent.highWater;
+    }
     const original = { messageId: row.messageId, producerId: row.producerId, correlationId: row.correlationId, messageType: row.kind === 'nack' ? MessageType.ACKNOWLEDGEMENT : MessageType.DATA };
     const nack = row.kind === 'msg' ? this.nackRow(original, cause, row.agent.id, now) : undefined;
     if (nack) nacks.push(nack);
     this.logger.warn('delivery dropped', { cause, messageId: row.messageId, recipient: row.agent.id, seq: String(row.seq) });
   }
 
-  /** Commits `ops` plus the created rows (and their agents' seq high-water marks), then publishes the rows. */
+  /**
+   * Deletes rows of `agent` from the store — with its high-water mark when a deleted row was its only witness — and
+   * resolves once written (fsync'd when `durable`).
+   */
+  private async deleteRows(agent: AgentState, seqs: readonly bigint[], durable: boolean): Promise<void> {
+    const ops: KvOp[] = seqs.map((seq) => ({ type: 'del', key: keys.row(agent.id, seq) }));
+    const witness = seqs.some((seq) => seq > agent.storedHighWater) && this.agents.get(agent.id) === agent;
+    const mark = agent.highWater;
+    if (witness) ops.push(this.agentOp(agent));
+    await this.store.commit(ops, durable);
+    if (witness && mark > agent.storedHighWater) agent.storedHighWater = mark;
+  }
+
+  /** Commits `ops` plus the created rows (each row is the stored witness of its seq), then publishes the rows. */
   private async commitRows(ops: KvOp[], created: MemRow[]): Promise<void> {
     const agents = new Set<AgentState>();
     for (const row of created) {
       ops.push({ type: 'put', key: keys.row(row.agent.id, row.seq), value: encodeRow(row) });
       agents.add(row.agent);
     }
-    for (const agent of agents) if (this.agents.get(agent.id) === agent) ops.push(this.agentOp(agent));
     if (!ops.length) return;
     try {
       await this.store.commit(ops);
@@ -644,7 +667,7 @@ export class Sw4rmRouter {
         const release = this.config.autoReleaseAgents;
         if (release.includes('*') || release.includes(agent.id)) {
           this.remove(row);
-          await this.store.commit([{ type: 'del', key: keys.row(agent.id, row.seq) }]);
+          await this.deleteRows(agent, [row.seq], true);
         }
         if (!more && !s.closed) {
           await new Promise<void>((resolve) => {

@@ -165,3 +165,36 @@ describe('dedup records are pruned in accept order and capped', () => {
     await r.close();
   });
 });
+
+describe('per-recipient seq high-water marks', () => {
+  it('are written with the deletions that need them, not with every send, and a restart never reuses a seq', async () => {
+    const path = tmpDb();
+    const inner = await LevelKvStore.open(path);
+    const agentWrites: string[] = [];
+    const store: KvStore = {
+      load: (p) => inner.load(p),
+      close: () => inner.close(),
+      commit: (ops, durable) => {
+        for (const op of ops) if (op.type === 'put' && op.key.startsWith('a/')) agentWrites.push(op.key);
+        return inner.commit(ops, durable);
+      },
+    };
+    const r = await Sw4rmRouter.open({ store });
+    await r.addKnownAgent('p');
+    await r.addKnownAgent('c');
+    agentWrites.length = 0;
+    for (let i = 0; i < 20; i++) await r.sendMessage(bytes(data('p')));
+    expect(agentWrites).toEqual([]); // each stored row witnesses its own seq
+    const s = new Sink();
+    await r.openStream('c', s);
+    await flush();
+    const ack = (seq: bigint) => r.ackDelivery({ agentId: 'c', seq, messageId: '', outcome: 0 });
+    for (const { seq } of s.items.slice(0, 20)) expect(await ack(seq)).toBe(true);
+    expect(agentWrites).toEqual(['a/c']); // the first deletion above the stored mark wrote it (20), the others needed none
+    await r.crash(); // kill -9: no clean close
+    const r2 = await Sw4rmRouter.open({ dbPath: path });
+    await r2.sendMessage(bytes(data('p')));
+    expect(r2.pendingFor('c').map((x) => x.seq)).toEqual([21n]);
+    await r2.close();
+  });
+});

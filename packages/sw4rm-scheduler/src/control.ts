@@ -33,31 +33,66 @@ export function parseControl(envelope: Envelope, agentId: string): (ControlComma
   }
 }
 
+/** What an agent reports: a task's end (COMPLETED / FAILED / YIELDED) or, as RUNNING [ours], progress (token usage). */
+export type ReportStatus = 'COMPLETED' | 'FAILED' | 'YIELDED' | 'RUNNING';
+
+/** A parsed agent report. */
+export interface AgentReport {
+  agentId: string;
+  taskId: string;
+  status: ReportStatus;
+  logs?: string;
+  output?: string;
+  /** Tokens used since the previous report ([ours] `diagnostics.tokens_used`). */
+  tokensUsed?: number;
+  /** The handoff the usage counts against ([ours] `diagnostics.handoff_id`), when it is not (only) a task's. */
+  handoffId?: string;
+}
+
+/** Extra fields of {@link reportEnvelope}. */
+export interface ReportExtras {
+  output?: string;
+  tokensUsed?: number;
+  handoffId?: string;
+}
+
 /**
  * An agent report (`application/vnd.sw4rm.agent.report+json;v=1`): `{schema_version, stage, status, task_id, logs,
- * diagnostics}`; `output` (e.g. a workflow node's JSON result) travels in `diagnostics.output`.
+ * diagnostics}`; `output` (e.g. a workflow node's JSON result), `tokens_used` and `handoff_id` travel in `diagnostics`.
  */
-export function reportEnvelope(agentId: string, taskId: string, status: 'COMPLETED' | 'FAILED' | 'YIELDED', logs = '', output?: string): Envelope {
+export function reportEnvelope(agentId: string, taskId: string, status: ReportStatus, logs = '', { output, tokensUsed, handoffId }: ReportExtras = {}): Envelope {
+  const diagnostics: Record<string, unknown> = {};
+  if (output !== undefined) diagnostics['output'] = output;
+  if (tokensUsed !== undefined) diagnostics['tokens_used'] = tokensUsed;
+  if (handoffId !== undefined) diagnostics['handoff_id'] = handoffId;
   return buildEnvelope({
     producerId: agentId,
     messageType: MessageType.DATA,
     contentType: CONTENT_TYPES.agentReport,
-    correlationId: taskId,
-    payload: JSON.stringify({ schema_version: 1, stage: 'task', status, task_id: taskId, logs, diagnostics: output === undefined ? {} : { output } }),
+    correlationId: taskId || handoffId || undefined,
+    payload: JSON.stringify({ schema_version: 1, stage: 'task', status, task_id: taskId, logs, diagnostics }),
   });
 }
 
-/** Reads an agent report, or undefined. */
-export function parseReport(envelope: Envelope): { agentId: string; taskId: string; status: 'COMPLETED' | 'FAILED' | 'YIELDED'; logs?: string; output?: string } | undefined {
+const STATUSES: ReadonlySet<string> = new Set(['COMPLETED', 'FAILED', 'YIELDED', 'RUNNING']);
+
+/** Reads an agent report, or undefined (not a report, malformed, or a negative / fractional `tokens_used`). */
+export function parseReport(envelope: Envelope): AgentReport | undefined {
   if (!contentTypeMatches(envelope.contentType, CONTENT_TYPES.agentReport)) return undefined;
   try {
     const o = JSON.parse(new TextDecoder().decode(envelope.payload)) as Record<string, unknown>;
     const status = o['status'];
-    if (typeof o['task_id'] !== 'string' || (status !== 'COMPLETED' && status !== 'FAILED' && status !== 'YIELDED')) return undefined;
-    const out: { agentId: string; taskId: string; status: 'COMPLETED' | 'FAILED' | 'YIELDED'; logs?: string; output?: string } = { agentId: envelope.producerId, taskId: o['task_id'], status };
+    if (typeof o['task_id'] !== 'string' || typeof status !== 'string' || !STATUSES.has(status)) return undefined;
+    const out: AgentReport = { agentId: envelope.producerId, taskId: o['task_id'], status: status as ReportStatus };
     if (typeof o['logs'] === 'string' && o['logs']) out.logs = o['logs'];
     const diagnostics = o['diagnostics'] as Record<string, unknown> | undefined;
     if (diagnostics && typeof diagnostics['output'] === 'string') out.output = diagnostics['output'];
+    const tokens = diagnostics?.['tokens_used'];
+    if (tokens !== undefined) {
+      if (typeof tokens !== 'number' || !Number.isSafeInteger(tokens) || tokens < 0) return undefined;
+      out.tokensUsed = tokens;
+    }
+    if (diagnostics && typeof diagnostics['handoff_id'] === 'string' && diagnostics['handoff_id']) out.handoffId = diagnostics['handoff_id'];
     return out;
   } catch {
     return undefined;

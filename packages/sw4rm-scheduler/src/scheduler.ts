@@ -2,11 +2,13 @@
 // The SW4RM scheduler (spec §3.3): per-agent priority queues (−19 highest … 20), FIFO within a priority,
 // cooperative preemption with forced TERMINATE/KILL past the bound, lanes, and the activity buffer.
 import type { Clock, Logger, TimerHandle } from '@ecps/core';
-import { silentLogger, systemClock } from '@ecps/core';
+import { EcpsError, ValidationError, silentLogger, systemClock } from '@ecps/core';
 import { AgentState, CommunicationClass, KvJsonTable, durationToMs } from '@ecps/sw4rm';
 import type { KvOp, KvStore } from '@ecps/sw4rm';
 import type {
   ActivityEntry,
+  ParallelismCheckRequest,
+  ParallelismCheckResponse,
   PollActivityBufferRequest,
   PollActivityBufferResponse,
   PreemptRequest,
@@ -55,6 +57,16 @@ export interface Task {
   runRefusals?: number;
   /** A refused RUN is retried no earlier than this. */
   notBeforeMs?: number;
+  /** Tokens the task may use ([ours], set on submit); unset = no limit. */
+  tokenBudget?: number;
+  /** Tokens reported used so far ({@link Scheduler.reportUsage}). */
+  tokensUsed?: number;
+}
+
+/** Options of one {@link Scheduler.submitTask} call (in-process callers; SubmitTaskRequest has no such fields). */
+export interface SubmitOptions {
+  /** Token budget of the task: once reported usage reaches it the task is cancelled (`budget_exhausted`). */
+  tokenBudget?: number;
 }
 
 /** Options of {@link Scheduler}. */
@@ -89,13 +101,52 @@ export interface SchedulerOptions {
    */
   maxParallel?: number | ((agentId: string) => number);
   /**
-   * Whether a task with scope `a` may run alongside one with scope `b` (only asked when `maxParallel` > 1).
-   * Default: only non-empty, different scopes (an empty scope may touch anything: serialise).
+   * ReasoningProxy (a `createClient('reasoning', …)` client fits): asked `CheckParallelism(scope, runningScope)`
+   * before a task runs alongside another of the same agent (only when `maxParallel` > 1). A confidence at or above
+   * `parallelismThreshold` lets them overlap; below it `resolveConflict` decides (else they serialise); a failed
+   * call serialises (conservative). Verdicts are cached per pair of scopes for `parallelismCacheMs`.
+   */
+  reasoning?: ParallelismChecker;
+  /** Lowest CheckParallelism confidence that lets two tasks overlap; default 0.7 [ours]. */
+  parallelismThreshold?: number;
+  /** How long a CheckParallelism verdict is reused; default 600 000 ms (a failed call: 5000 ms). */
+  parallelismCacheMs?: number;
+  /** Below the threshold (e.g. HITL `CONFLICT`): resolve true to let the two tasks overlap anyway. Default: serialise. */
+  resolveConflict?(conflict: ScopeConflict): Promise<boolean>;
+  /**
+   * Without `reasoning` only: whether a task with scope `a` may run alongside one with scope `b`. Default: only
+   * non-empty, different scopes (an empty scope may touch anything: serialise).
    */
   canRunAlongside?(a: string, b: string): boolean;
 }
 
+/** The part of a ReasoningProxy client the scheduler uses. */
+export interface ParallelismChecker {
+  checkParallelism(request: ParallelismCheckRequest): Promise<ParallelismCheckResponse>;
+}
+
+/** Two scopes ReasoningProxy would not let overlap (for {@link SchedulerOptions.resolveConflict}). */
+export interface ScopeConflict {
+  agentId: string;
+  taskId: string;
+  scope: string;
+  runningTaskId: string;
+  runningScope: string;
+  confidence: number;
+  notes: string;
+}
+
+const BUDGET_EXHAUSTED = 'budget_exhausted';
 const disjointScopes = (a: string, b: string) => a !== '' && b !== '' && a !== b;
+const MAX_VERDICTS = 1024;
+
+/** A cached overlap verdict: `alongside` undefined while the question is open. */
+interface Verdict {
+  alongside?: boolean;
+  untilMs: number;
+  /** Agents whose queue waits for this verdict. */
+  waiting: Set<string>;
+}
 
 type ActivityRecord = ActivityEntry & { agentId: string };
 type SavedTask = Omit<Task, 'params'> & { params: string };
@@ -119,6 +170,7 @@ export class Scheduler {
   private readonly outbox: LaneQueue<ControlCommand>;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly verdicts = new Map<string, Verdict>();
   private order = 0;
   private pumping = false;
   private warned = false;
@@ -156,7 +208,8 @@ export class Scheduler {
     return s;
   }
 
-  async submitTask(req: SubmitTaskRequest): Promise<SubmitTaskResponse> {
+  /** SubmitTask. `options` are for in-process callers (e.g. a workflow node's token budget). */
+  async submitTask(req: SubmitTaskRequest, options: SubmitOptions = {}): Promise<SubmitTaskResponse> {
     this.prune();
     if (!req.agentId || !req.taskId) return { accepted: false, reason: 'validation_error: agent_id and task_id are required' };
     if (!Number.isInteger(req.priority) || req.priority < -19 || req.priority > 20) return { accepted: false, reason: 'validation_error: priority out of range' };
@@ -172,6 +225,8 @@ export class Scheduler {
     const perAgent = this.options.maxActivityPerAgent ?? 100;
     const mine = [...this.activity.values()].filter((e) => e.agentId === req.agentId).length;
     if (this.activity.size >= max || mine >= perAgent) return { accepted: false, reason: 'activity_buffer_full' };
+    const budget = options.tokenBudget;
+    if (budget !== undefined && (!Number.isSafeInteger(budget) || budget <= 0)) return { accepted: false, reason: 'validation_error: token budget must be a positive integer' };
     if (!this.warned && (this.activity.size + 1 >= 0.8 * max || mine + 1 >= 0.8 * perAgent)) {
       this.warned = true;
       this.logger.warn('activity buffer at 80 %', { total: this.activity.size + 1, agent: req.agentId, agentEntries: mine + 1 });
@@ -187,6 +242,7 @@ export class Scheduler {
       state: 'QUEUED',
       order: ++this.order,
       submittedAtMs: now,
+      ...(budget !== undefined ? { tokenBudget: budget, tokensUsed: 0 } : {}),
     };
     this.tasks.set(key, task);
     this.finished.delete(key);
@@ -260,7 +316,9 @@ export class Scheduler {
     if (!task || (task.state !== 'RUNNING' && task.state !== 'PREEMPTING')) return false;
     this.clear(`preempt:${this.key(agentId, taskId)}`);
     this.clear(`kill:${this.key(agentId, taskId)}`);
-    if (status === 'YIELDED') {
+    if (task.failReason === BUDGET_EXHAUSTED) {
+      this.finish(task, 'FAILED', BUDGET_EXHAUSTED); // whatever it says: its budget ran out before it finished
+    } else if (status === 'YIELDED') {
       task.state = 'QUEUED';
       this.saveTask(task);
     } else {
@@ -269,6 +327,46 @@ export class Scheduler {
     }
     this.dispatch(agentId);
     return true;
+  }
+
+  /**
+   * Tokens a running task used (reported by its agent, e.g. in report envelopes). With a token budget, a report that
+   * reaches it cancels the task: TERMINATE (reason `budget_exhausted`) with the terminate grace, then KILL; the task
+   * ends FAILED `budget_exhausted` (its slot is freed when the agent reports or is killed).
+   * @returns the tokens left (undefined: the task has no budget).
+   * @throws ValidationError INVALID_ARGUMENT (tokens not a non-negative integer); EcpsError NOT_FOUND (unknown task),
+   * CONFLICT (not running), RESOURCE_EXHAUSTED `budget_exhausted` (this or an earlier report spent the budget).
+   */
+  reportUsage(agentId: string, taskId: string, tokens: number): number | undefined {
+    if (!Number.isSafeInteger(tokens) || tokens < 0) throw new ValidationError('INVALID_ARGUMENT', `tokens must be a non-negative integer, got ${tokens}`);
+    const task = this.tasks.get(this.key(agentId, taskId));
+    if (!task) throw new EcpsError('NOT_FOUND', `task ${agentId}/${taskId} not found`);
+    const spentMessage = () => `${BUDGET_EXHAUSTED}: task ${agentId}/${taskId} used ${task.tokensUsed} of ${task.tokenBudget} tokens`;
+    if (task.failReason === BUDGET_EXHAUSTED) throw new EcpsError('RESOURCE_EXHAUSTED', spentMessage());
+    if (task.state !== 'RUNNING' && task.state !== 'PREEMPTING') throw new EcpsError('CONFLICT', `task ${agentId}/${taskId} is ${task.state}`);
+    task.tokensUsed = (task.tokensUsed ?? 0) + tokens;
+    if (task.tokenBudget === undefined) {
+      this.saveTask(task);
+      return undefined;
+    }
+    if (task.tokensUsed < task.tokenBudget) {
+      this.saveTask(task);
+      return task.tokenBudget - task.tokensUsed;
+    }
+    const key = this.key(agentId, taskId);
+    this.clear(`preempt:${key}`);
+    task.state = 'PREEMPTING';
+    task.failReason = BUDGET_EXHAUSTED;
+    this.saveTask(task);
+    const grace = this.options.terminateGraceMs ?? 3000;
+    this.send({ op: 'TERMINATE', agentId, taskId, graceMs: grace, reason: BUDGET_EXHAUSTED });
+    this.arm(`kill:${key}`, grace, () => {
+      if (task.state !== 'PREEMPTING') return;
+      this.send({ op: 'KILL', agentId, taskId, reason: BUDGET_EXHAUSTED });
+      this.finish(task, 'FAILED', BUDGET_EXHAUSTED);
+      this.dispatch(agentId);
+    });
+    throw new EcpsError('RESOURCE_EXHAUSTED', spentMessage());
   }
 
   /** Declares a non-preemptible section of the running task: preemption is deferred until `maxMs` from now. */
@@ -307,7 +405,6 @@ export class Scheduler {
     const now = this.clock.now();
     const queued = mine.filter((t) => t.state === 'QUEUED' && (t.notBeforeMs ?? 0) <= now).sort((a, b) => a.priority - b.priority || a.order - b.order);
     const limit = Math.max(1, this.maxParallelOf(agentId));
-    const alongside = this.options.canRunAlongside ?? disjointScopes;
     for (const next of queued) {
       if (running.length >= limit) {
         // every slot taken: preempt the lowest-priority running task, only for a strictly higher priority, one at a time
@@ -317,13 +414,60 @@ export class Scheduler {
         return;
       }
       if (this.agentStates.get(agentId) === AgentState.SHUTTING_DOWN || this.agentStates.get(agentId) === AgentState.FAILED_STATE) return;
-      if (!running.every((r) => alongside(next.scope, r.scope))) continue; // overlapping scopes run one after the other
+      if (!running.every((r) => this.mayRunAlongside(next, r) === true)) continue; // overlapping (or not yet known) scopes wait
       next.state = 'RUNNING';
       running.push(next);
       this.setAgentState(agentId, AgentState.RUNNING);
       this.saveTask(next);
       this.send({ op: 'RUN', agentId, taskId: next.taskId, params: next.params, contentType: next.contentType });
     }
+  }
+
+  /**
+   * Whether `next` may run alongside `running`: the local rule without ReasoningProxy, else its cached verdict;
+   * undefined while the question is open (the agent's queue is dispatched again when the answer arrives).
+   */
+  private mayRunAlongside(next: Task, running: Task): boolean | undefined {
+    const reasoning = this.options.reasoning;
+    if (!reasoning) return (this.options.canRunAlongside ?? disjointScopes)(next.scope, running.scope);
+    const key = `${next.scope}\u0000${running.scope}`;
+    const now = this.clock.now();
+    const known = this.verdicts.get(key);
+    if (known && (known.alongside === undefined || known.untilMs > now)) {
+      if (known.alongside === undefined) known.waiting.add(next.agentId);
+      return known.alongside;
+    }
+    const verdict: Verdict = { untilMs: Infinity, waiting: new Set([next.agentId]) };
+    this.verdicts.delete(key);
+    this.verdicts.set(key, verdict);
+    // bounded: the oldest verdicts go first (an open question is only dropped from the cache, still answered)
+    for (const k of this.verdicts.keys()) {
+      if (this.verdicts.size <= MAX_VERDICTS) break;
+      this.verdicts.delete(k);
+    }
+    const cacheMs = this.options.parallelismCacheMs ?? 600_000;
+    const settle = (alongside: boolean, forMs: number) => {
+      verdict.alongside = alongside;
+      verdict.untilMs = this.clock.now() + forMs;
+      for (const agentId of verdict.waiting) this.dispatch(agentId);
+      verdict.waiting.clear();
+    };
+    reasoning
+      .checkParallelism({ scopeA: next.scope, scopeB: running.scope })
+      .then(async ({ confidenceScore, notes }) => {
+        if (confidenceScore >= (this.options.parallelismThreshold ?? 0.7)) return true;
+        this.logger.info('scopes may not overlap', { agentId: next.agentId, taskId: next.taskId, runningTaskId: running.taskId, confidence: confidenceScore, notes });
+        const conflict = { agentId: next.agentId, taskId: next.taskId, scope: next.scope, runningTaskId: running.taskId, runningScope: running.scope, confidence: confidenceScore, notes };
+        return (await this.options.resolveConflict?.(conflict)) ?? false;
+      })
+      .then(
+        (alongside) => settle(alongside, cacheMs),
+        (err: unknown) => {
+          this.logger.warn('CheckParallelism failed: serialising', { agentId: next.agentId, taskId: next.taskId, error: String(err) });
+          settle(false, 5000);
+        },
+      );
+    return undefined;
   }
 
   /** RUNNING → RUNNABLE once none of the agent's tasks runs any more. */

@@ -2,12 +2,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { LevelKvStore } from '@ecps/sw4rm-store';
 import { ManualClock } from '@ecps/core';
 import { AgentState, CommunicationClass, createClient, durationFromMs } from '@ecps/sw4rm';
+import type { ClientOf, Hosted } from '@ecps/sw4rm';
+import { startReasoning } from '@ecps/sw4rm-reasoning';
 import { LaneQueue, Scheduler, controlEnvelope, parseControl, parseReport, reportEnvelope, startScheduler } from '../src/index';
-import type { ControlCommand } from '../src/index';
+import type { ControlCommand, ParallelismChecker, ScopeConflict } from '../src/index';
 
 const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
@@ -241,5 +243,145 @@ describe('scheduler max_parallel', () => {
     s.report('a', 'urgent', 'COMPLETED');
     await flush();
     expect(ops().slice(-2)).toEqual(['RUN:x2', 'RUN:y1']);
+  });
+});
+
+describe('scheduler asks ReasoningProxy.CheckParallelism (spec §3.3 concurrency)', () => {
+  const scoped = (taskId: string, scope: string) => ({ ...task(taskId), scope });
+  const runs = (ops: string[]) => ops.filter((o) => o.startsWith('RUN:'));
+  let reasoning: Hosted;
+  let client: ClientOf<'reasoning'>;
+  let asked: string[];
+  /** The real client over gRPC, recording what the scheduler asked. */
+  const checker = (): ParallelismChecker => ({
+    checkParallelism: (req) => {
+      asked.push(`${req.scopeA} | ${req.scopeB}`);
+      return client.checkParallelism(req);
+    },
+  });
+  /** Waits (≤ 3 s of real time: the answers come over gRPC) until `done()`. */
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 300 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+    await flush();
+  };
+  beforeAll(async () => {
+    reasoning = await startReasoning({ port: 0 });
+    client = createClient('reasoning', `127.0.0.1:${reasoning.port}`, { timeoutMs: 2000 });
+  });
+  afterAll(async () => {
+    client.close();
+    await reasoning.stop();
+  });
+  beforeEach(() => {
+    asked = [];
+  });
+
+  it('disjoint paths run together; nested paths (different strings, so the local rule would allow them) serialise', async () => {
+    const { s, ops } = setup({ maxParallel: 3, reasoning: checker() });
+    await s.submitTask(scoped('t1', 'repo:app src/db/**'));
+    await s.submitTask(scoped('t2', 'repo:app src/ui/**'));
+    await s.submitTask(scoped('t3', 'repo:app src/db/schema.sql'));
+    await until(() => runs(ops()).length === 2 && asked.length === 2);
+    expect(runs(ops())).toEqual(['RUN:t1', 'RUN:t2']);
+    expect(s.task('a', 't3')?.state).toBe('QUEUED');
+    expect(asked).toEqual(['repo:app src/ui/** | repo:app src/db/**', 'repo:app src/db/schema.sql | repo:app src/db/**']);
+    s.report('a', 't1', 'COMPLETED');
+    await until(() => runs(ops()).length === 3);
+    expect(runs(ops())).toEqual(['RUN:t1', 'RUN:t2', 'RUN:t3']); // src/db/schema.sql vs src/ui/**: disjoint
+    s.close();
+  });
+
+  it('below the threshold a conflict resolver (HITL CONFLICT in ecps hub) may still let them overlap; verdicts are cached', async () => {
+    const conflicts: ScopeConflict[] = [];
+    const { s, ops } = setup({ maxParallel: 2, reasoning: checker(), resolveConflict: async (c) => (conflicts.push(c), true) });
+    await s.submitTask(scoped('t1', 'src'));
+    await s.submitTask(scoped('t2', 'src/a.ts'));
+    await until(() => runs(ops()).length === 2);
+    expect(runs(ops())).toEqual(['RUN:t1', 'RUN:t2']);
+    expect(conflicts).toEqual([expect.objectContaining({ taskId: 't2', runningTaskId: 't1', confidence: 0, notes: 'overlapping: src/a.ts ~ src' })]);
+    s.report('a', 't2', 'COMPLETED');
+    await s.submitTask(scoped('t3', 'src/a.ts'));
+    await flush();
+    expect(runs(ops())).toEqual(['RUN:t1', 'RUN:t2', 'RUN:t3']);
+    expect(asked).toHaveLength(1); // the same pair of scopes is not asked twice
+    s.close();
+  });
+
+  it('ReasoningProxy unreachable: the tasks serialise (conservative) and nothing is lost', async () => {
+    const down = await startReasoning({ port: 0 });
+    const port = down.port;
+    await down.stop();
+    const dead = createClient('reasoning', `127.0.0.1:${port}`, { timeoutMs: 500, attempts: 1 });
+    const { s, ops } = setup({ maxParallel: 2, reasoning: { checkParallelism: (r) => (asked.push('down'), dead.checkParallelism(r)) } });
+    await s.submitTask(scoped('t1', 'src/ui'));
+    await s.submitTask(scoped('t2', 'src/db'));
+    await until(() => asked.length === 1);
+    await new Promise((r) => setTimeout(r, 700)); // the call has failed (refused, or its 500 ms deadline): t2 still waits
+    expect(asked).toEqual(['down']);
+    expect(runs(ops())).toEqual(['RUN:t1']);
+    s.report('a', 't1', 'COMPLETED');
+    await flush();
+    expect(runs(ops())).toEqual(['RUN:t1', 'RUN:t2']);
+    dead.close();
+    s.close();
+  });
+});
+
+describe('scheduler token budgets', () => {
+  it('usage reports shrink a task budget; reaching it cancels the task (TERMINATE, KILL) with a typed error', async () => {
+    const { s, ops, clock } = setup({ terminateGraceMs: 1000 });
+    expect(await s.submitTask(task('bad'), { tokenBudget: -1 })).toEqual({ accepted: false, reason: 'validation_error: token budget must be a positive integer' });
+    await s.submitTask(task('t1'), { tokenBudget: 100 });
+    await s.submitTask(task('t2'));
+    await flush();
+    expect(s.reportUsage('a', 't1', 60)).toBe(40);
+    expect(() => s.reportUsage('a', 't1', -5)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => s.reportUsage('a', 't2', 1)).toThrow(expect.objectContaining({ code: 'CONFLICT' })); // t2 is not running
+    expect(() => s.reportUsage('a', 't1', 40)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED', message: 'budget_exhausted: task a/t1 used 100 of 100 tokens' }));
+    await flush();
+    expect(ops()).toEqual(['RUN:t1', 'TERMINATE:t1']);
+    expect(s.task('a', 't1')).toMatchObject({ state: 'PREEMPTING', tokensUsed: 100 });
+    expect(() => s.reportUsage('a', 't1', 1)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED' })); // further work is refused
+    clock.advance(1000);
+    await flush();
+    expect(ops()).toEqual(['RUN:t1', 'TERMINATE:t1', 'KILL:t1', 'RUN:t2']);
+    expect(s.task('a', 't1')).toMatchObject({ state: 'FAILED', failReason: 'budget_exhausted' });
+    expect(s.reportUsage('a', 't2', 10_000)).toBeUndefined(); // no budget: counted, never cancelled
+    s.close();
+  });
+
+  it('a task that reports its end within the grace still ends FAILED budget_exhausted; budgets survive a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sched-budget-'));
+    try {
+      let store = await LevelKvStore.open(join(dir, 'state'));
+      const clock = new ManualClock();
+      const s1 = await Scheduler.open({ clock, store, sendControl: () => undefined });
+      await s1.submitTask(task('t1'), { tokenBudget: 50 });
+      await s1.submitTask({ ...task('t2'), agentId: 'b' }, { tokenBudget: 50 });
+      await flush();
+      s1.reportUsage('a', 't1', 30);
+      expect(() => s1.reportUsage('b', 't2', 50)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED' }));
+      s1.report('b', 't2', 'COMPLETED');
+      expect(s1.task('b', 't2')).toMatchObject({ state: 'FAILED', failReason: 'budget_exhausted' });
+      await s1.idle();
+      s1.close();
+      await store.close();
+      store = await LevelKvStore.open(join(dir, 'state'));
+      const s2 = await Scheduler.open({ clock, store, sendControl: () => undefined });
+      expect(s2.reportUsage('a', 't1', 10)).toBe(10);
+      expect(() => s2.reportUsage('a', 't1', 10)).toThrow(expect.objectContaining({ code: 'RESOURCE_EXHAUSTED' }));
+      await s2.idle();
+      s2.close();
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('report envelopes carry token usage and the handoff it counts against; bad usage is not a report', () => {
+    expect(parseReport(reportEnvelope('a', 't', 'RUNNING', '', { tokensUsed: 12, handoffId: 'h1' }))).toEqual({ agentId: 'a', taskId: 't', status: 'RUNNING', tokensUsed: 12, handoffId: 'h1' });
+    expect(parseReport(reportEnvelope('a', 't', 'COMPLETED', '', { output: '{}', tokensUsed: 0 }))).toEqual({ agentId: 'a', taskId: 't', status: 'COMPLETED', output: '{}', tokensUsed: 0 });
+    expect(parseReport(reportEnvelope('a', 't', 'RUNNING', '', { tokensUsed: -3 }))).toBeUndefined();
+    expect(parseReport(reportEnvelope('a', 't', 'RUNNING', '', { tokensUsed: 1.5 }))).toBeUndefined();
   });
 });

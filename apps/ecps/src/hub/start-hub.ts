@@ -19,13 +19,13 @@ import type { FileHitlQueueOptions, RunningHitl } from '@ecps/sw4rm-hitl';
 import { startLogging } from '@ecps/sw4rm-logging';
 import { startNegotiation } from '@ecps/sw4rm-negotiation';
 import type { RunningNegotiation } from '@ecps/sw4rm-negotiation';
-import { startReasoning } from '@ecps/sw4rm-reasoning';
+import { HeuristicReasoning, startReasoning } from '@ecps/sw4rm-reasoning';
 import { startRegistry } from '@ecps/sw4rm-registry';
 import type { RunningRegistry } from '@ecps/sw4rm-registry';
 import { routerConfigFromEnv, startRouter } from '@ecps/sw4rm-router';
 import type { RunningRouter } from '@ecps/sw4rm-router';
 import { controlEnvelope, parseReport, startScheduler } from '@ecps/sw4rm-scheduler';
-import type { RunningScheduler } from '@ecps/sw4rm-scheduler';
+import type { AgentReport, RunningScheduler } from '@ecps/sw4rm-scheduler';
 import { LevelKvStore } from '@ecps/sw4rm-store';
 import { LocalTools, startTools } from '@ecps/sw4rm-tools';
 import { JwtKeyRing } from '@ecps/trust';
@@ -198,11 +198,22 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     started.push(registry);
 
     const shared = new Sw4rmServer(serverOptions);
-    const late: { coordination?: RunningCoordination } = {}; // the scheduler reports to workflows started later
+    const late: { coordination?: RunningCoordination; askHuman?: (reason: HitlReasonType, context: unknown) => Promise<boolean> } = {}; // services started later
+    const reasoning = new HeuristicReasoning();
     const scheduler = await startScheduler({
       server: shared,
       logger,
       store: state,
+      // an agent runs as many tasks at once as it takes delegations; overlap is ReasoningProxy's call (the one this
+      // hub serves, asked in-process), a conflict goes to a person (HITL CONFLICT)
+      maxParallel: (agentId) => registry.registry.get(agentId)?.descriptor.maxConcurrentDelegations || 1,
+      reasoning: {
+        checkParallelism: async ({ scopeA, scopeB }) => {
+          const v = await reasoning.checkParallelism(scopeA, scopeB);
+          return { confidenceScore: v.confidence, notes: v.notes };
+        },
+      },
+      resolveConflict: async (c) => (late.askHuman ? late.askHuman(HitlReasonType.CONFLICT, { agent_id: c.agentId, task_id: c.taskId, scope: c.scope, running_task_id: c.runningTaskId, running_scope: c.runningScope, confidence: c.confidence, notes: c.notes }) : false),
       sendControl: (cmd) => sendTo([cmd.agentId], controlEnvelope(HUB_AGENT_ID, cmd)),
       classOf: (agentId) => registry.registry.get(agentId)?.descriptor.communicationClass ?? CommunicationClass.STANDARD,
       onFinished: (task) => {
@@ -227,6 +238,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
     started.push(hitl);
     const askHuman = async (reasonType: HitlReasonType, context: unknown) =>
       (await hitl.queue.decide({ reasonType, context: new TextEncoder().encode(JSON.stringify(context)), proposedActions: ['approve', 'deny'], priority: 0 })).action === 'approve';
+    late.askHuman = askHuman;
     const coordination = await startCoordination({
       server: shared,
       handoff: {
@@ -241,7 +253,11 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         dispatcher: {
           async dispatch(workflowId, node, input) {
             const taskId = `wf:${workflowId}:${node.nodeId}`;
-            const r = await scheduler.scheduler.submitTask({ agentId: node.agentId, taskId, priority: 0, params: new TextEncoder().encode(JSON.stringify(input)), contentType: 'application/json', scope: node.metadata.get('scope') ?? '' });
+            const budget = Number(node.metadata.get('token_budget') ?? 0); // [ours] a node's token budget
+            const r = await scheduler.scheduler.submitTask(
+              { agentId: node.agentId, taskId, priority: 0, params: new TextEncoder().encode(JSON.stringify(input)), contentType: 'application/json', scope: node.metadata.get('scope') ?? '' },
+              budget > 0 ? { tokenBudget: budget } : {},
+            );
             if (r.accepted && r.reason.startsWith('duplicate:')) {
               const t = scheduler.scheduler.task(node.agentId, taskId); // finished while we were down
               if (t?.state === 'COMPLETED') await coordination.workflow.completeNode(workflowId, node.nodeId, t.output ?? '{}');
@@ -270,7 +286,7 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
       approvePrivileged: (call, agentId) => askHuman(HitlReasonType.TOOL_PRIVILEGE_ESCALATION, { agent_id: agentId, tool_name: call.toolName, call_id: call.callId }),
     });
     started.push(tools);
-    started.push(await startReasoning({ server: shared }));
+    started.push(await startReasoning({ server: shared, backend: reasoning }));
     started.push(await startLogging({ server: shared, sink: inData('sw4rm-events.jsonl') }));
 
     const schedulerPort = await shared.bind(host, port(options.schedulerPort, env, 'SCHEDULER_PORT', 50053));
@@ -289,12 +305,26 @@ export async function startHub(options: HubOptions = {}): Promise<Hub> {
         logger.warn('HITL decision envelope not applied', { from: msg.producerId, messageId: msg.messageId, error: String(err) });
       }
     };
+    /** An agent report: token usage counted against its task and/or handoff (over budget → cancelled), then the task's end. */
+    const applyReport = (report: AgentReport) => {
+      const { agentId, taskId, tokensUsed, handoffId } = report;
+      const refused = (err: unknown) => logger.warn('token usage refused', { agentId, taskId, handoffId, error: String(err) });
+      if (tokensUsed !== undefined && taskId && scheduler.scheduler.task(agentId, taskId)) {
+        try {
+          scheduler.scheduler.reportUsage(agentId, taskId, tokensUsed);
+        } catch (err) {
+          refused(err);
+        }
+      }
+      if (tokensUsed !== undefined && handoffId) coordination.handoff.reportUsage(handoffId, tokensUsed, agentId, auth).catch(refused);
+      if (report.status !== 'RUNNING') scheduler.scheduler.report(agentId, taskId, report.status, report.logs, report.output);
+    };
     if (options.schedulerInbox ?? true) {
       await router.router.openStream(HUB_AGENT_ID, {
         write: (item) => {
           const { msg, seq } = StreamItem.decode(item);
           const report = msg && parseReport(msg);
-          if (report) scheduler.scheduler.report(report.agentId, report.taskId, report.status, report.logs, report.output);
+          if (report) applyReport(report);
           if (msg && reviewers.includes(msg.producerId)) answerFromEnvelope(msg);
           router.router
             .ackDelivery({ agentId: HUB_AGENT_ID, seq, messageId: msg?.messageId ?? '', outcome: 0 })

@@ -60,7 +60,7 @@ const step: DemoStep = {
         const run = parseControl(item.msg!, 'builder');
         if (run?.op !== 'RUN' || !run.taskId) return;
         ctx.log(`builder    ← RUN ${run.taskId} ${dec(run.params ?? new Uint8Array())}`);
-        void router.sendMessage({ msg: reportEnvelope('builder', run.taskId, 'COMPLETED', '', JSON.stringify({ artifact: `${run.taskId.split(':').at(-1)}.tgz` })) });
+        void router.sendMessage({ msg: reportEnvelope('builder', run.taskId, 'COMPLETED', '', { output: JSON.stringify({ artifact: `${run.taskId.split(':').at(-1)}.tgz` }) }) });
       });
 
       await handoff.requestHandoff({ requestId: 'h1', fromAgent: 'planner', capabilitiesRequired: ['build'], reason: 'compile the app', timeout: durationFromMs(60_000) });
