@@ -5,7 +5,8 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median, type BenchCase } from './harness';
+import { median, type BenchCase, type CaseDetails } from './harness';
+import { writePeatScalePlot } from './plot-peat-scale';
 import { profileSummary } from './profile';
 
 interface CaseResult {
@@ -19,6 +20,7 @@ interface CaseResult {
   target?: number;
   /** Top self-time functions of one profiled `ours()` run, when the ratio is below `target`. */
   profile?: string[];
+  details?: CaseDetails;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +58,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     const b = median(baseline);
     const ratio = c.higherIsBetter ? o / b : b / o;
     const belowTarget = c.target !== undefined && ratio < c.target;
+    const details = c.details?.();
     return {
       name: c.name,
       unit: c.unit,
@@ -66,6 +69,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       ratio,
       ...(c.target === undefined ? {} : { target: c.target }),
       ...(belowTarget ? { profile: await profileSummary(() => c.ours()) } : {}),
+      ...(details ? { details } : {}),
     };
   } finally {
     await c.teardown?.();
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
       results.push(r);
       console.log(`ours ${fmt(r.ours.median)} ${r.unit}, baseline ${fmt(r.baseline.median)} ${r.unit}, ratio ${r.ratio.toFixed(2)}`);
       if (r.profile) console.log(`  below target ${r.target}; ours' self time: ${r.profile.join(', ')}`);
+      for (const note of r.details?.notes ?? []) console.log(`  ${note}`);
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -107,6 +112,13 @@ async function main(): Promise<void> {
         ...profiled.map((r) => `- ${r.name} (ratio ${r.ratio.toFixed(2)}, target ${r.target}): ${r.profile!.join(', ')}`),
         ``,
       ];
+  const noted = results.filter((r) => r.details?.notes?.length);
+  const notes = noted.length === 0
+    ? []
+    : [`## Notes`, ``, ...noted.flatMap((r) => [`- ${r.name}:`, ...r.details!.notes!.map((n) => `  - ${n}`)]), ``];
+  // the Peat scale plot, when this run measured it (written next to docs/benchmarks.md, where this report is copied)
+  const plot = writePeatScalePlot(report);
+  const plots = plot ? [`## Peat at scale`, ``, `Ops and bytes per round against node count, hierarchical vs full replication: [docs/peat-scale.svg](peat-scale.svg)`, ``, `![Peat at scale](peat-scale.svg)`, ``] : [];
   const md = [
     `# Benchmarks`,
     ``,
@@ -118,6 +130,8 @@ async function main(): Promise<void> {
     `|---|---:|---:|---|---:|---:|---:|`,
     ...rows,
     ``,
+    ...notes,
+    ...plots,
     ...profiles,
   ].join('\n');
   writeFileSync(join(outDir, 'latest.md'), md);
