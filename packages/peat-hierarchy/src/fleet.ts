@@ -2,6 +2,7 @@
 // The simulated fleet shared by the in-memory simulation (replication-sim.ts) and the multi-process MQTT benchmark:
 // a company of platoons of 3 squads of 8 (the last squad and platoon may be short), each node's place (discovery
 // scopes, topology, the peers it should find) and the workload of one round (states, squad and platoon summaries).
+import { isEcpsError } from '@ecps/core';
 import { CapabilityType as T, Health } from '@ecps/peat';
 import type { DocValue, NodeState, PeatReplica, Topology } from '@ecps/peat';
 import { platoonSummary, squadSummary } from './summary';
@@ -93,24 +94,38 @@ export async function writeNodeState(replica: PeatReplica, place: FleetPlace, ro
   await replica.put('node_states', place.id, state as unknown as DocValue);
 }
 
-/** A squad leader summarises the member states it holds into `squad_summaries:sq<n>`, aggregated at `now`. */
-export async function writeSquadSummary(replica: PeatReplica, plan: FleetPlan, squad: number, now: number): Promise<void> {
+/** Runs `write`; false when its summary had no fresh, operational source (a leader that heard from nobody in time). */
+async function unlessNothingFresh(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (e) {
+    if (isEcpsError(e, 'INVALID_ARGUMENT')) return false;
+    throw e;
+  }
+}
+
+/**
+ * A squad leader summarises the member states it holds into `squad_summaries:sq<n>`, aggregated at `now`. Resolves
+ * false, writing nothing, when none of them is fresh and operational.
+ */
+export async function writeSquadSummary(replica: PeatReplica, plan: FleetPlan, squad: number, now: number): Promise<boolean> {
   const sources: SquadSource[] = [];
   for (const id of await replica.list('node_states')) {
     if (plan.byId.get(id)?.squad !== squad) continue;
     const state = (await replica.get('node_states', id)) as unknown as NodeState;
     sources.push({ node_id: id, state, config: { capabilities: [{ id: `${id}-radio`, name: 'radio', capability_type: T.COMMUNICATION, confidence: 0.9, metadata: {}, registered_at: 0 }], operator_binding: null } });
   }
-  if (sources.length > 0) await replica.put('squad_summaries', `sq${squad}`, squadSummary(`sq${squad}`, replica.nodeId, sources, { now }) as unknown as DocValue);
+  return unlessNothingFresh(() => replica.put('squad_summaries', `sq${squad}`, squadSummary(`sq${squad}`, replica.nodeId, sources, { now }) as unknown as DocValue));
 }
 
-/** A platoon leader rolls the squad summaries of its platoon it holds into `platoon_summaries:pl<n>`. */
-export async function writePlatoonSummary(replica: PeatReplica, platoon: number, now: number): Promise<void> {
+/** A platoon leader rolls the squad summaries of its platoon it holds into `platoon_summaries:pl<n>`; false as above. */
+export async function writePlatoonSummary(replica: PeatReplica, platoon: number, now: number): Promise<boolean> {
   const children: SquadSummary[] = [];
   for (const id of await replica.list('squad_summaries')) {
     if (Math.floor(Number(id.slice(2)) / SIM_SQUADS_PER_PLATOON) === platoon) children.push((await replica.get('squad_summaries', id)) as unknown as SquadSummary);
   }
-  if (children.length > 0) await replica.put('platoon_summaries', `pl${platoon}`, platoonSummary(`pl${platoon}`, replica.nodeId, children, { now }) as unknown as DocValue);
+  return unlessNothingFresh(() => replica.put('platoon_summaries', `pl${platoon}`, platoonSummary(`pl${platoon}`, replica.nodeId, children, { now }) as unknown as DocValue));
 }
 
 /** Which hop a received document measures, at the node that received it: a member's state at its squad leader, etc. */
