@@ -95,7 +95,7 @@ export function peatScaleSvg(points: readonly PeatScalePoint[], subtitle = ''): 
 
 /** Writes docs/peat-scale.svg from a results report when it holds the scale cases; returns the path, else undefined. */
 export function writePeatScalePlot(report: ResultsLike, path = PEAT_SCALE_SVG): string | undefined {
-  const svg = peatScaleSvg(peatScalePoints(report), report.generatedAt ? `in-memory network, one process; bench run of ${report.generatedAt}` : '');
+  const svg = peatScaleSvg(peatScalePoints(report), report.generatedAt ? `in-memory network, one process per fleet; bench run of ${report.generatedAt}` : '');
   if (!svg) return undefined;
   writeFileSync(path, svg);
   return path;

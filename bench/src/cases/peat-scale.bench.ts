@@ -85,7 +85,7 @@ function scaleCase(nodes: number, metric: 'ops' | 'bytes'): BenchCase {
       if (metric === 'ops' && h.partition) {
         const p = h.partition;
         notes.push(
-          `partition (platoons ${Math.ceil(h.platoons / 2)}-${h.platoons - 1} cut off the company for ${PARTITION_ROUNDS} rounds): at its end the company held ${p.staleSummariesDuring} stale platoon summaries and ${p.nodesMissingCommandDuring} nodes lacked its command; converged ${p.convergedAfterMs} simulated ms after the heal`,
+          `partition (the last ${h.platoons - Math.ceil(h.platoons / 2)} of ${h.platoons} platoons cut off the company for ${PARTITION_ROUNDS} rounds): at its end the company held ${p.staleSummariesDuring} stale platoon summaries and ${p.nodesMissingCommandDuring} nodes lacked its command; converged ${p.convergedAfterMs} simulated ms after the heal`,
         );
       }
       return value;
