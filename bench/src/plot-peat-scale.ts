@@ -18,8 +18,7 @@ export interface PeatScalePoint {
 }
 
 interface ResultsLike {
-  readonly generatedAt?: string;
-  readonly results: readonly { readonly details?: { readonly data?: Readonly<Record<string, unknown>> } }[];
+  readonly results: readonly { readonly measuredAt?: string; readonly details?: { readonly data?: Readonly<Record<string, unknown>> } }[];
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -95,7 +94,8 @@ export function peatScaleSvg(points: readonly PeatScalePoint[], subtitle = ''): 
 
 /** Writes docs/peat-scale.svg from a results report when it holds the scale cases; returns the path, else undefined. */
 export function writePeatScalePlot(report: ResultsLike, path = PEAT_SCALE_SVG): string | undefined {
-  const svg = peatScaleSvg(peatScalePoints(report), report.generatedAt ? `in-memory network, one process per fleet; bench run of ${report.generatedAt}` : '');
+  const measured = report.results.filter((r) => r.details?.data?.['peatScale'] && r.measuredAt).map((r) => r.measuredAt!).sort();
+  const svg = peatScaleSvg(peatScalePoints(report), measured.length ? `in-memory network, one process per fleet; measured ${measured.at(-1)}` : '');
   if (!svg) return undefined;
   writeFileSync(path, svg);
   return path;

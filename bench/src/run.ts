@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // `pnpm bench [filter]`: runs every case in ./cases (or those whose name contains a filter), then writes
-// results/latest.json and results/latest.md (medians and ratios).
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+// results/latest.json and results/latest.md (medians and ratios). With `--update`, the cases run now replace their
+// rows in the existing results/latest.json and the other rows are kept, each with the time and load it was measured at.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median, type BenchCase, type CaseDetails } from './harness';
-import { writePeatScalePlot } from './plot-peat-scale';
+import { peatScalePoints, writePeatScalePlot } from './plot-peat-scale';
 import { profileSummary } from './profile';
 
 interface CaseResult {
@@ -21,10 +22,21 @@ interface CaseResult {
   /** Top self-time functions of one profiled `ours()` run, when the ratio is below `target`. */
   profile?: string[];
   details?: CaseDetails;
+  /** When the case ran, and the machine's 1-minute load average then (timings on a loaded machine are noisy). */
+  measuredAt: string;
+  load: number;
+}
+
+interface Report {
+  node: string;
+  cpus: number;
+  cpu: string | undefined;
+  results: CaseResult[];
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const update = process.argv.includes('--update');
 
 async function loadCases(): Promise<BenchCase[]> {
   const dir = join(here, 'cases');
@@ -38,6 +50,8 @@ async function loadCases(): Promise<BenchCase[]> {
 
 async function runCase(c: BenchCase): Promise<CaseResult> {
   const repetitions = c.repetitions ?? 5;
+  const measuredAt = new Date().toISOString();
+  const load = loadavg()[0]!;
   await c.setup?.();
   try {
     await c.ours();
@@ -70,6 +84,8 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       ...(c.target === undefined ? {} : { target: c.target }),
       ...(belowTarget ? { profile: await profileSummary(() => c.ours()) } : {}),
       ...(details ? { details } : {}),
+      measuredAt,
+      load,
     };
   } finally {
     await c.teardown?.();
@@ -93,13 +109,35 @@ async function main(): Promise<void> {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  const report = { generatedAt: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results };
   const outDir = join(here, '..', 'results');
   mkdirSync(outDir, { recursive: true });
+  const report: Report = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results: update ? mergeInto(join(outDir, 'latest.json'), results) : results };
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(outDir, 'latest.md'), markdown(report));
+  // the Peat scale plot, next to docs/benchmarks.md (where latest.md is copied), when the report holds its cases
+  const plot = writePeatScalePlot(report);
+  if (plot) console.log(`wrote ${plot}`);
+  console.log(`\nwrote bench/results/latest.json and bench/results/latest.md (${results.length} cases run, ${report.results.length} reported)`);
+}
+
+/** The rows of the previous report with the ones just measured replaced; cases it did not have are appended. */
+function mergeInto(previousFile: string, fresh: CaseResult[]): CaseResult[] {
+  const previous = existsSync(previousFile) ? (JSON.parse(readFileSync(previousFile, 'utf8')) as Partial<Report> & { generatedAt?: string }) : {};
+  // reports written before rows carried their own time and load: the report's time, load unknown
+  const old = (previous.results ?? []).map((r) => ({ ...r, measuredAt: r.measuredAt ?? previous.generatedAt ?? '', load: r.load ?? Number.NaN }));
+  const byName = new Map(fresh.map((r) => [r.name, r]));
+  const merged = old.map((r) => byName.get(r.name) ?? r);
+  const kept = new Set(merged.map((r) => r.name));
+  return [...merged, ...fresh.filter((r) => !kept.has(r.name))];
+}
+
+function markdown(report: Report): string {
+  const { results } = report;
+  const times = results.map((r) => r.measuredAt).sort();
+  const loads = results.map((r) => r.load).filter((l) => !Number.isNaN(l));
   const rows = results.map(
     (r) =>
-      `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.target ?? ''} | ${r.repetitions} |`,
+      `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.target ?? ''} | ${r.repetitions} | ${Number.isNaN(r.load) ? '' : r.load.toFixed(1)} |`,
   );
   const profiled = results.filter((r) => r.profile);
   const profiles = profiled.length === 0
@@ -113,29 +151,25 @@ async function main(): Promise<void> {
         ``,
       ];
   const noted = results.filter((r) => r.details?.notes?.length);
-  const notes = noted.length === 0
+  const notes = noted.length === 0 ? [] : [`## Notes`, ``, ...noted.flatMap((r) => [`- ${r.name}:`, ...r.details!.notes!.map((n) => `  - ${n}`)]), ``];
+  const plot = peatScalePoints(report).length === 0
     ? []
-    : [`## Notes`, ``, ...noted.flatMap((r) => [`- ${r.name}:`, ...r.details!.notes!.map((n) => `  - ${n}`)]), ``];
-  // the Peat scale plot, when this run measured it (written next to docs/benchmarks.md, where this report is copied)
-  const plot = writePeatScalePlot(report);
-  const plots = plot ? [`## Peat at scale`, ``, `Ops and bytes per round against node count, hierarchical vs full replication: [docs/peat-scale.svg](peat-scale.svg)`, ``, `![Peat at scale](peat-scale.svg)`, ``] : [];
-  const md = [
+    : [`## Peat at scale`, ``, `Ops and bytes per round against node count, hierarchical vs full replication: [docs/peat-scale.svg](peat-scale.svg)`, ``, `![Peat at scale](peat-scale.svg)`, ``];
+  return [
     `# Benchmarks`,
     ``,
-    `${report.generatedAt} · Node ${report.node} · ${report.cpus} × ${report.cpu ?? 'cpu'}`,
+    `Measured ${times[0] ?? '-'} to ${times.at(-1) ?? '-'} · Node ${report.node} · ${report.cpus} × ${report.cpu ?? 'cpu'} · 1-minute load average ${loads.length ? `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}` : '-'} (column "load": at the start of each case)`,
     ``,
     `Medians of alternating runs. Ratio ≥ 1 means ours is at least as good as the raw baseline (throughput: ours ÷ raw; latency: raw ÷ ours).`,
     ``,
-    `| case | ours | raw baseline | unit | ratio | target | runs |`,
-    `|---|---:|---:|---|---:|---:|---:|`,
+    `| case | ours | raw baseline | unit | ratio | target | runs | load |`,
+    `|---|---:|---:|---|---:|---:|---:|---:|`,
     ...rows,
     ``,
     ...notes,
-    ...plots,
+    ...plot,
     ...profiles,
   ].join('\n');
-  writeFileSync(join(outDir, 'latest.md'), md);
-  console.log(`\nwrote bench/results/latest.json and bench/results/latest.md (${results.length} cases)`);
 }
 
 await main();

@@ -112,6 +112,8 @@ function queryCase(name: string, ours: (f: Fixture) => () => unknown, baseline: 
   };
 }
 
+const withTarget = (target: number, c: BenchCase): BenchCase => ({ ...c, target });
+
 /** recall@10 of each approximate index against the exact top-10 of our float64 store (the spec's arithmetic). */
 function recallCase(): BenchCase {
   let f!: Fixture;
@@ -169,7 +171,8 @@ const cases: BenchCase[] = [
     },
     BATCH,
   ),
-  queryCase(
+  // the issue's target: within 0.9 of the direct call at the same recall (profiled in the report while below it)
+  withTarget(0.9, queryCase(
     `MEP approximate query ${size} k=${K}, mep-hnsw store (exact rescoring) vs hnswlib-node HierarchicalNSW direct`,
     (f) => {
       const next = rotating(f.queries);
@@ -179,7 +182,7 @@ const cases: BenchCase[] = [
       const next = rotating(f.queryArrays);
       return () => f.rawHnsw.searchKnn(next(), K);
     },
-  ),
+  )),
   recallCase(),
 ];
 

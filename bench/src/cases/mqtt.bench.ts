@@ -45,8 +45,11 @@ async function release(): Promise<void> {
   await r.broker.stop();
 }
 
+/** One payload for every message of both sides: the raw side reuses its buffer, so ours does too. */
+const DATA = Buffer.alloc(PAYLOAD);
+
 function ecpsEvent(i: number): EcpsEvent {
-  return { id: `bench-${i}`, source: 'urn:ecps:bench-pub', type: 'ecps.ext.bench', time: new Date().toISOString(), data: new Uint8Array(PAYLOAD) };
+  return { id: `bench-${i}`, source: 'urn:ecps:bench-pub', type: 'ecps.ext.bench', time: new Date().toISOString(), data: DATA };
 }
 
 /**
@@ -94,8 +97,7 @@ async function rawThroughput(qos: QosLevel, n: number): Promise<number> {
   const onMessage = (t: string) => void (t === topic && received++);
   rawSub.on('message', onMessage);
   await rawSub.subscribeAsync(topic, { qos });
-  const payload = Buffer.alloc(PAYLOAD);
-  const rate = await pipelined(n, (i) => rawPub.publishAsync(topic, payload, { qos, properties: rawProperties(i) }), () => received);
+  const rate = await pipelined(n, (i) => rawPub.publishAsync(topic, DATA, { qos, properties: rawProperties(i) }), () => received);
   rawSub.off('message', onMessage);
   await rawSub.unsubscribeAsync(topic);
   return rate;
@@ -127,12 +129,11 @@ async function rawLatencies(): Promise<number[]> {
   const onMessage = (t: string) => void (t === topic && arrived?.());
   rawSub.on('message', onMessage);
   await rawSub.subscribeAsync(topic, { qos: 1 });
-  const payload = Buffer.alloc(PAYLOAD);
   const samples: number[] = [];
   for (let i = 0; i < LATENCY_SAMPLES; i++) {
     const got = new Promise<void>((resolve) => (arrived = resolve));
     const t0 = performance.now();
-    void rawPub.publishAsync(topic, payload, { qos: 1, properties: rawProperties(i) });
+    void rawPub.publishAsync(topic, DATA, { qos: 1, properties: rawProperties(i) });
     await got;
     samples.push(performance.now() - t0);
   }
@@ -148,6 +149,8 @@ const throughput = (qos: QosLevel, n: number): BenchCase => ({
   unit: 'msg/s',
   higherIsBetter: true,
   ...shared,
+  // issue 21: QoS 1 within 0.95 of raw mqtt.js (below it, the report gets a profile of ours)
+  ...(qos === 1 ? { target: 0.95 } : {}),
   ours: () => ecpsThroughput(qos, n),
   baseline: () => rawThroughput(qos, n),
 });
@@ -157,6 +160,7 @@ const latency = (q: number): BenchCase => ({
   unit: 'ms',
   higherIsBetter: false,
   ...shared,
+  target: 0.95,
   ours: async () => quantile(await ecpsLatencies(), q),
   baseline: async () => quantile(await rawLatencies(), q),
 });

@@ -171,6 +171,8 @@ function wrapperCase(mode: WrapperMode, against: 'bare' | 'aes-gcm' = 'bare'): B
     unit: 'msg/s',
     higherIsBetter: true,
     repetitions: 3,
+    // issue 21: >= 50k msg/s authenticated and encrypted, against raw seal+open of about 100k/s on this machine when quiet
+    ...(mode === 'session' && against === 'aes-gcm' ? { target: 0.5 } : {}),
     async setup() {
       await fleet.generateKey('fleet', 'x25519');
       if (against === 'bare') await bare.open();

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The service layer: every bot operation, with its permission check, shared by REST and the conversation channel.
-import { CodexError, newBot, replaceClientFields, withDeploymentDefaults, parseBotInput, type Bot, type BotQuery, type Registry } from '@ecps/codex-registry';
+import { newBot, replaceClientFields, requireBot, withDeploymentDefaults, parseBotInput, type Bot, type BotQuery, type Registry } from '@ecps/codex-registry';
 import { systemClock, type Clock } from '@ecps/core';
 import type { Deployments } from './deployments';
 import { ApiError } from './errors';
@@ -104,9 +104,7 @@ export class BotService {
     return driver ? driver.readLogs(id, stream, tailBytes) : '';
   }
 
-  private async mustGet(id: string): Promise<Bot> {
-    const bot = await this.registry.bots.get(id.toLowerCase());
-    if (!bot) throw new CodexError('not_found', `Bot ${id} not found`);
-    return bot;
+  private mustGet(id: string): Promise<Bot> {
+    return requireBot(this.registry.bots, id.toLowerCase());
   }
 }

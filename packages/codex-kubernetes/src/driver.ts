@@ -7,7 +7,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { silentLogger, systemClock, type Clock, type Logger } from '@ecps/core';
-import { applyBotEvent, CodexError, isCodexError, isoTime, KeyedMutex, type Bot, type BotEvent, type BotStore, type IncidentKind, type IncidentStore } from '@ecps/codex-registry';
+import { applyBotEvent, CodexError, isCodexError, isoTime, KeyedMutex, recordIncidentOrLog, requireBot, type Bot, type BotEvent, type BotStore, type IncidentKind, type IncidentStore } from '@ecps/codex-registry';
 import { logFile, readLogTail, resolveBlueprint } from '@ecps/codex-supervisor';
 import type { KubernetesDriverConfig } from './config';
 import { BOT_ID_ANNOTATION, botManifests, deploymentName, managedSelector } from './manifests';
@@ -120,7 +120,7 @@ export class KubernetesDriver {
   async start(id: string): Promise<{ status: 'ok' | 'already_running'; bot: Bot }> {
     this.assertOpen();
     return this.perBot.run(id, async () => {
-      let bot = await this.mustGet(id);
+      let bot = await requireBot(this.store, id);
       if (bot.status === 'running' || bot.status === 'deploying') {
         if (this.liveDeployment(id)) return { status: 'already_running' as const, bot };
         bot = bot.status === 'running' ? await this.update(id, { type: 'failed', error: 'Deployment not running', exitCode: null }) : await this.update(id, { type: 'spawn_failed', error: 'start was interrupted' });
@@ -139,7 +139,7 @@ export class KubernetesDriver {
         throw typed;
       }
       await this.observe(id);
-      return { status: 'ok' as const, bot: await this.mustGet(id) };
+      return { status: 'ok' as const, bot: await requireBot(this.store, id) };
     });
   }
 
@@ -160,7 +160,7 @@ export class KubernetesDriver {
     };
     try {
       const outcome = await this.perBot.run(id, async () => {
-        let bot = await this.mustGet(id);
+        let bot = await requireBot(this.store, id);
         if (!this.liveDeployment(id) && bot.status !== 'stopping') {
           // nothing runs: a record that says otherwise is corrected, and a pending wish to run is withdrawn
           const now = this.clock.now();
@@ -186,7 +186,7 @@ export class KubernetesDriver {
     } finally {
       unwait();
     }
-    return { status: 'ok', bot: await this.mustGet(id) };
+    return { status: 'ok', bot: await requireBot(this.store, id) };
   }
 
   /** Stops the bot, deletes its Deployment, Secret and ConfigMap, then removes it. False when there was no such bot. */
@@ -199,7 +199,7 @@ export class KubernetesDriver {
 
   /** The tail of a bot's output as streamed from its pods (Kubernetes merges both streams: `stderr` is empty). */
   async readLogs(id: string, stream: 'stdout' | 'stderr' = 'stdout', tailBytes = 65_536): Promise<string> {
-    await this.mustGet(id);
+    await requireBot(this.store, id);
     return readLogTail(logFile(this.config.logDir, id, stream), Math.max(0, Math.min(tailBytes, 1024 * 1024)));
   }
 
@@ -459,18 +459,8 @@ export class KubernetesDriver {
     return this.store.update(id, (b) => ({ ...applyBotEvent(b, event, this.clock.now()), ...k8s }));
   }
 
-  private async incident(bot: Pick<Bot, 'id' | 'name'>, kind: IncidentKind, message: string, data: Record<string, unknown>): Promise<void> {
-    try {
-      await this.incidents.record({ bot_id: bot.id, bot_name: bot.name, kind, message, data });
-    } catch (error) {
-      this.logger.error('codex kubernetes: cannot record an incident', { bot_id: bot.id, kind, error: String(error) });
-    }
-  }
-
-  private async mustGet(id: string): Promise<Bot> {
-    const bot = await this.store.get(id);
-    if (!bot) throw new CodexError('not_found', `no bot ${id}`);
-    return bot;
+  private incident(bot: Pick<Bot, 'id' | 'name'>, kind: IncidentKind, message: string, data: Record<string, unknown>): Promise<void> {
+    return recordIncidentOrLog(this.incidents, this.logger, 'codex kubernetes', bot, kind, message, data);
   }
 
   private assertOpen(): void {

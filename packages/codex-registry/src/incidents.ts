@@ -2,7 +2,7 @@
 // Incidents: what went wrong with which bot, kept append-only and queryable from the newest end.
 import { open, rename, stat } from 'node:fs/promises';
 import { Mutex } from 'async-mutex';
-import { cryptoRandom, systemClock, toHex, type Clock, type RandomSource } from '@ecps/core';
+import { cryptoRandom, systemClock, toHex, type Clock, type Logger, type RandomSource } from '@ecps/core';
 import { CodexError } from './errors';
 import { isoTime } from './model';
 import type { CodexEventBus } from './events';
@@ -64,6 +64,26 @@ export function makeIncident(input: NewIncident, clock: Clock = systemClock, ran
 
 export function incidentLimit(query: IncidentQuery): number {
   return Math.min(1000, Math.max(1, query.limit ?? 200));
+}
+
+/**
+ * Records an incident about `bot`; a store failure is logged as `<component>: cannot record an incident` and never
+ * thrown, so a failing incident log cannot stop the lifecycle step that reported it.
+ */
+export async function recordIncidentOrLog(
+  incidents: IncidentStore,
+  logger: Logger,
+  component: string,
+  bot: { id: string; name: string },
+  kind: IncidentKind,
+  message: string,
+  data: Record<string, unknown>,
+): Promise<void> {
+  try {
+    await incidents.record({ bot_id: bot.id, bot_name: bot.name, kind, message, data });
+  } catch (error) {
+    logger.error(`${component}: cannot record an incident`, { bot_id: bot.id, kind, error: String(error) });
+  }
 }
 
 export interface JsonlIncidentLogOptions {

@@ -29,13 +29,13 @@ export {
 } from './model';
 export { applyBotEvent, canApply, TRANSITIONS } from './status-machine';
 export { CodexEventBus, publishBotChange } from './events';
-export { statsOf } from './store';
+export { statsOf, requireBot } from './store';
 export { atomicWriteFile, nodeDurableFs } from './atomic-write';
 export { acquireFileLock } from './file-lock';
 export { JsonFileStore } from './json-store';
 export { PostgresStore } from './pg-store';
 export { MIGRATIONS, migrate as migratePostgres } from './pg-migrations';
-export { JsonlIncidentLog, makeIncident, INCIDENT_KINDS } from './incidents';
+export { JsonlIncidentLog, makeIncident, recordIncidentOrLog, INCIDENT_KINDS } from './incidents';
 export { migrateReferenceFile } from './reference-file';
 export { processStartTime, isSameProcess } from './process-identity';
 export { KeyedMutex } from './keyed-mutex';

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The contract every bot store keeps, whatever it stores bots in.
+import { CodexError } from './errors';
 import type { CodexEventBus } from './events';
 import type { Bot, BotRole, BotStatus, RegistryFile } from './schema';
 
@@ -64,4 +65,14 @@ export function statsOf(statuses: Iterable<BotStatus>): RegistryStats {
     total++;
   }
   return { total_bots: total, bots_by_status: byStatus, active_bots: byStatus['running'] ?? 0, failed_bots: (byStatus['failed'] ?? 0) + (byStatus['error'] ?? 0) };
+}
+
+/**
+ * The bot with this id.
+ * @throws CodexError `not_found` when the store has none.
+ */
+export async function requireBot(store: Pick<BotStore, 'get'>, id: string): Promise<Bot> {
+  const bot = await store.get(id);
+  if (!bot) throw new CodexError('not_found', `Bot ${id} not found`);
+  return bot;
 }

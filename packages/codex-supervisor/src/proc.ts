@@ -63,6 +63,19 @@ export async function processGroupMembers(pgid: number): Promise<number[]> {
   return (await scanProcessGroups(new Set([pgid]))).get(pgid)?.pids ?? [];
 }
 
+/**
+ * SIGKILL to group `pgid`, then waits (up to `timeoutMs`) until no live member remains: the kernel delivers the
+ * signal asynchronously, and a caller told "stopped" must not still find the group's processes running.
+ * Resolves false when members were still alive at the deadline.
+ */
+export async function killGroupAndWait(pgid: number, timeoutMs = 2000): Promise<boolean> {
+  if (!signalGroup(pgid, 'SIGKILL')) return true;
+  for (const deadline = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 10))) {
+    if ((await processGroupMembers(pgid)).length === 0) return true;
+    if (Date.now() >= deadline) return false;
+  }
+}
+
 /** Sends `signal` to every process of group `pgid`; false when the group no longer exists. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {

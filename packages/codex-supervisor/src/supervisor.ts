@@ -15,6 +15,8 @@ import {
   isSameProcess,
   KeyedMutex,
   processStartTime,
+  recordIncidentOrLog,
+  requireBot,
   type Bot,
   type BotStore,
   type IncidentKind,
@@ -25,7 +27,7 @@ import { failureThreshold, probe, probeIntervalSec } from './health';
 import { probeSandbox, type SandboxCapabilities } from './isolation';
 import { launchBot, type LaunchedBot } from './launch';
 import { logFile, readLogTail, rotateLog, type LogStream } from './logs';
-import { procConstants, scanProcessGroups, signalGroup, type GroupUsage } from './proc';
+import { killGroupAndWait, procConstants, scanProcessGroups, signalGroup, type GroupUsage } from './proc';
 
 export interface SupervisorOptions {
   store: BotStore;
@@ -168,7 +170,7 @@ export class Supervisor {
   async start(id: string): Promise<StartResult> {
     this.assertOpen();
     return this.perBot.run(id, async () => {
-      let bot = await this.mustGet(id);
+      let bot = await requireBot(this.store, id);
       if (bot.deployment_config.deployment_type === 'kubernetes_pod') {
         throw new CodexError('unsupported_deployment_type', `bot ${id}: deployment type kubernetes_pod cannot be started by this supervisor`);
       }
@@ -193,7 +195,7 @@ export class Supervisor {
   async stop(id: string, reason = 'stopped by request'): Promise<StopResult> {
     this.assertOpen();
     const outcome = await this.perBot.run(id, async (): Promise<{ tracked: Tracked } | StopResult> => {
-      let bot = await this.mustGet(id);
+      let bot = await requireBot(this.store, id);
       this.cancelRestart(id);
       const tracked = this.children.get(id);
       if (tracked && this.isAlive(id)) {
@@ -215,7 +217,7 @@ export class Supervisor {
     if (!('tracked' in outcome)) return outcome;
     await this.terminate(outcome.tracked);
     await outcome.tracked.settled;
-    return { status: 'ok', bot: await this.mustGet(id) };
+    return { status: 'ok', bot: await requireBot(this.store, id) };
   }
 
   /** Stops the bot if it runs (S12), then removes it. False when there was no such bot. */
@@ -227,7 +229,7 @@ export class Supervisor {
 
   /** The last `tailBytes` (at most 1 MiB) of a bot's stdout or stderr, read without blocking. */
   async readLogs(id: string, stream: LogStream = 'stdout', tailBytes = 65_536): Promise<string> {
-    await this.mustGet(id);
+    await requireBot(this.store, id);
     return readLogTail(logFile(this.config.logDir, id, stream), Math.max(0, Math.min(tailBytes, 1024 * 1024)));
   }
 
@@ -580,7 +582,7 @@ export class Supervisor {
         signalGroup(tracked.pid, 'SIGKILL');
         await within(tracked.exited, 1000);
       }
-      signalGroup(tracked.pid, 'SIGKILL');
+      await killGroupAndWait(tracked.pid);
     })();
     return tracked.terminating;
   }
@@ -600,7 +602,7 @@ export class Supervisor {
         signal('SIGKILL');
         await gone(1000);
       }
-      signalGroup(pid, 'SIGKILL');
+      await killGroupAndWait(pid);
     } catch {
       // it exited between the check and the signal
     }
@@ -610,18 +612,8 @@ export class Supervisor {
     return this.store.update(id, (b) => applyBotEvent(b, event, this.clock.now()));
   }
 
-  private async incident(bot: Pick<Bot, 'id' | 'name'>, kind: IncidentKind, message: string, data: Record<string, unknown>): Promise<void> {
-    try {
-      await this.incidents.record({ bot_id: bot.id, bot_name: bot.name, kind, message, data });
-    } catch (error) {
-      this.logger.error('codex supervisor: cannot record an incident', { bot_id: bot.id, kind, error: String(error) });
-    }
-  }
-
-  private async mustGet(id: string): Promise<Bot> {
-    const bot = await this.store.get(id);
-    if (!bot) throw new CodexError('not_found', `no bot ${id}`);
-    return bot;
+  private incident(bot: Pick<Bot, 'id' | 'name'>, kind: IncidentKind, message: string, data: Record<string, unknown>): Promise<void> {
+    return recordIncidentOrLog(this.incidents, this.logger, 'codex supervisor', bot, kind, message, data);
   }
 
   private isAlive(id: string): boolean {

@@ -96,9 +96,13 @@ function withContentSize(frame: Uint8Array, size: number): Uint8Array {
 
 /** Compresses one record payload. Throws `UNSUPPORTED` for zstd without an implementation. */
 export async function compress(codec: Compression, data: Uint8Array): Promise<Uint8Array> {
-  if (codec === 'none') return data;
-  if (codec === 'deflate') return new Uint8Array(zlib.deflateSync(data));
+  if (codec !== 'zstd') return compressSync(codec, data);
   return (await requireZstd()).compress(data);
+}
+
+/** The synchronous codecs (none, deflate); `none` returns `data` itself. */
+export function compressSync(codec: 'none' | 'deflate', data: Uint8Array): Uint8Array {
+  return codec === 'none' ? data : new Uint8Array(zlib.deflateSync(data));
 }
 
 /**

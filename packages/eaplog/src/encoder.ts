@@ -9,6 +9,8 @@ import { crc32 } from './crc32';
 import { DEFAULT_MAX_RECORD_BYTES, RECORD_DATA, buildHeader, concatBytes, u32le, u64le } from './format';
 import type { Compression, HeaderFields, WrappedDataKey } from './format';
 import { pyDumps } from './py-json';
+import { NativeDataFramer } from './record-framer';
+import type { RecordFramer } from './record-framer';
 
 const encoder = new TextEncoder();
 
@@ -86,6 +88,19 @@ export class NativeEncoder {
   ) {
     this.state = state ?? { index: 0, dataCount: 0, chain: chainStart(headerJson) };
     this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  }
+
+  /**
+   * A synchronous framer for the same records when the log is plain (no encryption, no signing, no zstd), sharing
+   * this encoder's state; undefined otherwise. Use one or the other for a given log.
+   */
+  plainFramer(): RecordFramer | undefined {
+    const { compression, encryption, signing } = this.options;
+    if (encryption || signing || compression === 'zstd') return undefined;
+    return new NativeDataFramer(compression, this.maxRecordBytes, () => {
+      this.state.index++;
+      this.state.dataCount++;
+    });
   }
 
   /** Framed bytes of one DATA record for `message`, followed by a periodic checkpoint when one is due. */

@@ -9,6 +9,8 @@ import type { EncryptionOptions, SigningOptions } from './encoder';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES, EAPLOG_VERSIONS, LATEST_VERSION, concatBytes } from './format';
 import type { Compression, EaplogVersion, HeaderFields } from './format';
 import { plainToPy } from './py-json';
+import { ReferenceFramer } from './record-framer';
+import type { RecordFramer } from './record-framer';
 import type { PyObject } from './py-json';
 
 /** Options that decide the bytes of a new log. */
@@ -37,11 +39,22 @@ export interface LogPlan {
   finish?: () => Promise<Uint8Array>;
 }
 
+/** @internal A plan with the synchronous framer of a plain log (the file writer uses it instead of `encode`). */
+export interface WriterPlan extends LogPlan {
+  framer?: RecordFramer;
+}
+
 /**
  * Plans a new log. Throws `UNSUPPORTED_VERSION`, `UNSUPPORTED` (options the mode cannot write, zstd without support),
  * `INVALID_ARGUMENT`, `MECHANISM_UNSUPPORTED` (signing key not Ed25519).
  */
 export async function planNewLog(options: LogFormatOptions): Promise<LogPlan> {
+  const { framer: _framer, ...plan } = await planLog(options);
+  return plan;
+}
+
+/** @internal {@link planNewLog} plus the synchronous framer of a plain log. */
+export async function planLog(options: LogFormatOptions): Promise<WriterPlan> {
   const mode = options.mode ?? 'native';
   const version = options.version ?? LATEST_VERSION;
   if (!(EAPLOG_VERSIONS as readonly string[]).includes(version)) {
@@ -63,12 +76,11 @@ export async function planNewLog(options: LogFormatOptions): Promise<LogPlan> {
       throw new ValidationError('UNSUPPORTED', 'compat mode writes the reference layout: no compression, encryption or signing');
     }
     const maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    const framer = new ReferenceFramer(maxRecord);
     return {
       header: version === '1.0' ? new Uint8Array(0) : encodeReferenceHeader(headerJsonBytes(fields)),
-      encode: async (m) => {
-        if (m.length > maxRecord) throw new ValidationError('MESSAGE_TOO_LARGE', `message of ${m.length} bytes exceeds ${maxRecord}`);
-        return encodeReferenceRecord(m);
-      },
+      encode: async (m) => encodeReferenceRecord(framer.content(m)),
+      framer,
     };
   }
   if (version !== '2.1' && !(version === '2.0' && compression === 'none' && !options.encryption && !options.signing)) {
@@ -100,8 +112,10 @@ export async function planNewLog(options: LogFormatOptions): Promise<LogPlan> {
     ...(signing ? { signing } : {}),
     maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
   });
-  const plan: LogPlan = { header: encodeNativeHeader(json), encode: (m) => encoder.data(m) };
+  const plan: WriterPlan = { header: encodeNativeHeader(json), encode: (m) => encoder.data(m) };
   if (signing) plan.finish = () => encoder.checkpoint(true);
+  const framer = encoder.plainFramer();
+  if (framer) plan.framer = framer;
   return plan;
 }
 

@@ -2,6 +2,7 @@
 // The durable file writer: append-only, a bounded append queue with backpressure, group commit (one write + at most
 // one fsync per batch), fsync policy, recovery when reopening (a torn tail is cut, damage is refused or moved aside),
 // and a final checkpoint at close for signed logs.
+import { write, writev } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -15,8 +16,11 @@ import { zstdImplementation } from './compression';
 import { moveTailAside } from './file-io';
 import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES } from './format';
 import type { HeaderFields } from './format';
-import { planNewLog } from './log-plan';
-import type { LogFormatOptions } from './log-plan';
+import { planLog } from './log-plan';
+import type { LogFormatOptions, WriterPlan } from './log-plan';
+import { ReferenceFramer } from './record-framer';
+import type { RecordFramer } from './record-framer';
+import { StagingBuffers } from './staging';
 import { EaplogReader } from './reader';
 import type { LogHead, LogRecord } from './reader';
 
@@ -50,8 +54,8 @@ export interface Recovered {
 }
 
 interface Pending {
-  /** Settles (never rejects) once this record's encoding has finished, successfully or not. */
-  encoded: Promise<void>;
+  /** Settles (never rejects) once this record's encoding has finished; absent when framed synchronously. */
+  encoded?: Promise<void>;
   bytes?: Uint8Array;
   encodeError?: { cause: unknown };
   charge: number;
@@ -69,6 +73,8 @@ interface Waiting {
 /** Framing bytes a record adds to its message (length, type, CRC), counted against the queue limit. */
 const RECORD_OVERHEAD = 9;
 const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+/** Staging buffer size of plain logs: a turn's records share it, and one is kept between writes. */
+const STAGING_CHUNK_BYTES = 64 * 1024;
 
 /** State of an existing log at the point where appending resumes. */
 interface ResumePoint {
@@ -103,16 +109,24 @@ export class EaplogWriter {
   private closed = false;
   private messages: number;
   private readonly maxQueued: number;
+  private readonly encode: (message: Uint8Array) => Promise<Uint8Array>;
+  private readonly finish: (() => Promise<Uint8Array>) | undefined;
+  /** Plain logs: records are framed synchronously into {@link staging} when appended. */
+  private readonly framer: RecordFramer | undefined;
+  private readonly staging: StagingBuffers | undefined;
 
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
     private size: number,
-    private readonly encode: (message: Uint8Array) => Promise<Uint8Array>,
-    private readonly finish: (() => Promise<Uint8Array>) | undefined,
+    plan: Omit<WriterPlan, 'header'>,
     options: EaplogWriterOptions,
     messageCount: number,
   ) {
+    this.encode = plan.encode;
+    this.finish = plan.finish;
+    this.framer = plan.framer;
+    this.staging = plan.framer ? new StagingBuffers(STAGING_CHUNK_BYTES) : undefined;
     this.messages = messageCount;
     this.policy = options.fsync ?? { intervalMs: 5 };
     this.logger = options.logger ?? silentLogger;
@@ -219,7 +233,7 @@ export class EaplogWriter {
         }
         (options.logger ?? silentLogger).warn(`eaplog: removed ${tail.bytes} bytes from the end of the log`, { path, ...recovered });
       }
-      const writer = new EaplogWriter(path, handle, end, plan.encode, plan.finish, options, point.dataCount);
+      const writer = new EaplogWriter(path, handle, end, plan, options, point.dataCount);
       if (recovered) writer.recovered = recovered;
       return writer;
     } catch (error) {
@@ -234,9 +248,12 @@ export class EaplogWriter {
     head: LogHead,
     point: ResumePoint,
     options: EaplogWriterOptions,
-  ): Promise<{ encode: (m: Uint8Array) => Promise<Uint8Array>; finish?: () => Promise<Uint8Array> }> {
+  ): Promise<Omit<WriterPlan, 'header'>> {
     if (head.layout === 'magic-first') throw new ValidationError('UNSUPPORTED', 'magic-first logs are read-only; migrate them first');
-    if (head.layout !== 'ecps-v2') return { encode: async (m) => encodeReferenceRecord(m) };
+    if (head.layout !== 'ecps-v2') {
+      // appending to an existing reference log has never applied a size limit of its own
+      return { encode: async (m) => encodeReferenceRecord(m), framer: new ReferenceFramer(Infinity) };
+    }
     const fields = head.fields as HeaderFields;
     if (point.last?.kind === 'checkpoint' && decodeCheckpointBody(point.last.body)?.final) {
       throw new ValidationError('LOG_SEALED', `${path} ends with a final checkpoint; it cannot be appended to`);
@@ -262,7 +279,8 @@ export class EaplogWriter {
       },
       { index: point.index, dataCount: point.dataCount, chain: point.chain ?? chainStart(head.headerJson as Uint8Array) },
     );
-    return { encode: (m) => encoder.data(m), ...(signing ? { finish: () => encoder.checkpoint(true) } : {}) };
+    const framer = encoder.plainFramer();
+    return { encode: (m) => encoder.data(m), ...(signing ? { finish: () => encoder.checkpoint(true) } : {}), ...(framer ? { framer } : {}) };
   }
 
   /** Starts the file afresh: it held nothing complete (empty, or cut off inside its header). */
@@ -296,8 +314,8 @@ export class EaplogWriter {
   }
 
   private static async startNew(path: string, handle: FileHandle, options: EaplogWriterOptions): Promise<EaplogWriter> {
-    const plan = await planNewLog(options);
-    const writer = new EaplogWriter(path, handle, 0, plan.encode, plan.finish, options, 0);
+    const plan = await planLog(options);
+    const writer = new EaplogWriter(path, handle, 0, plan, options, 0);
     if (plan.header.length > 0) writer.size = await writeAll(handle, [plan.header], 0);
     if (writer.policy !== 'never') {
       await handle.sync();
@@ -324,6 +342,7 @@ export class EaplogWriter {
   }
 
   private enqueue(message: Uint8Array, charge: number): Promise<void> {
+    if (this.framer) return this.stage(this.framer, message, charge);
     this.queued += charge;
     return new Promise<void>((resolve, reject) => {
       const item: Pending = { encoded: this.encodeChain, charge, resolve, reject };
@@ -334,12 +353,31 @@ export class EaplogWriter {
           (bytes) => void (item.bytes = bytes),
           (cause: unknown) => void (item.encodeError = { cause }),
         );
-      this.pending.push(item);
-      if (!this.draining) {
-        this.draining = true;
-        this.drained = this.drain();
-      }
+      this.queue(item);
     });
+  }
+
+  /** Plain logs: frames the record into the staging buffers now; one that cannot be framed rejects alone. */
+  private stage(framer: RecordFramer, message: Uint8Array, charge: number): Promise<void> {
+    let content: Uint8Array;
+    try {
+      content = framer.content(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const staging = this.staging as StagingBuffers;
+    const at = staging.reserve(content.length + framer.overhead);
+    framer.write(content, staging.target, at);
+    this.queued += charge;
+    return new Promise<void>((resolve, reject) => this.queue({ charge, resolve, reject }));
+  }
+
+  private queue(item: Pending): void {
+    this.pending.push(item);
+    if (!this.draining) {
+      this.draining = true;
+      this.drained = this.drain();
+    }
   }
 
   /** Moves waiting appends into the queue while there is room, in order. */
@@ -355,16 +393,7 @@ export class EaplogWriter {
     while (this.pending.length > 0) {
       await Promise.resolve(); // appends made in the same tick join this batch
       const batch = this.pending.splice(0);
-      await (batch[batch.length - 1] as Pending).encoded;
-      const buffers: Uint8Array[] = [];
-      const accepted: Pending[] = [];
-      for (const item of batch) {
-        if (item.encodeError) item.reject(item.encodeError.cause);
-        else {
-          buffers.push(item.bytes as Uint8Array);
-          accepted.push(item);
-        }
-      }
+      const { buffers, accepted } = this.staging ? { buffers: this.staging.take(), accepted: batch } : await encodedRecords(batch);
       if (buffers.length > 0 && this.failed !== undefined) {
         for (const item of accepted) item.reject(new EcpsError('IO_ERROR', `${this.path} failed earlier`, { cause: this.failed }));
       } else if (buffers.length > 0) {
@@ -381,6 +410,7 @@ export class EaplogWriter {
           for (const item of accepted) item.reject(error);
         }
       }
+      this.staging?.release();
       for (const item of batch) this.queued -= item.charge;
       this.admit();
     }
@@ -421,6 +451,7 @@ export class EaplogWriter {
       if (this.finish && this.failed === undefined) this.size = await writeAll(this.handle, [await this.finish()], this.size);
       if (this.policy !== 'never' && this.failed === undefined) await this.handle.sync();
     } finally {
+      this.staging?.dispose();
       await this.handle.close();
     }
   }
@@ -473,24 +504,57 @@ async function openForAppend(path: string): Promise<FileHandle> {
   }
 }
 
-/** Writes every buffer at `position` (handles short writes); returns the new end. */
+/** The bytes of a batch of async-encoded records, once the last is encoded; records that failed to encode reject. */
+async function encodedRecords(batch: Pending[]): Promise<{ buffers: Uint8Array[]; accepted: Pending[] }> {
+  // encodes run one after another, so the last record finishing means the whole batch is encoded
+  await (batch[batch.length - 1] as Pending).encoded;
+  const buffers: Uint8Array[] = [];
+  const accepted: Pending[] = [];
+  for (const item of batch) {
+    if (item.encodeError) item.reject(item.encodeError.cause);
+    else {
+      buffers.push(item.bytes as Uint8Array);
+      accepted.push(item);
+    }
+  }
+  return { buffers, accepted };
+}
+
+/**
+ * Writes every buffer at `position` (handles short writes); returns the new end. Goes through the fs callbacks on the
+ * descriptor: FileHandle's promise methods add several promise hops per call, a fifth of a small append's cost. Only
+ * one write runs at a time (the writer serialises them, and closes the handle only after the last).
+ */
 async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<number> {
   let pos = position;
   let queue = buffers;
   while (queue.length > 0) {
-    const only = queue.length === 1 ? (queue[0] as Uint8Array) : undefined;
-    const { bytesWritten } = only ? await handle.write(only, 0, only.length, pos) : await handle.writev(queue, pos);
-    pos += bytesWritten;
-    let skip = bytesWritten;
-    const rest: Uint8Array[] = [];
-    for (const buf of queue) {
-      if (skip >= buf.length) skip -= buf.length;
-      else {
-        rest.push(skip > 0 ? buf.subarray(skip) : buf);
-        skip = 0;
-      }
-    }
-    queue = rest;
+    const written = await writeAt(handle.fd, queue, pos);
+    pos += written;
+    queue = unwritten(queue, written);
   }
   return pos;
+}
+
+function writeAt(fd: number, buffers: Uint8Array[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const done = (error: NodeJS.ErrnoException | null, written: number): void => (error ? reject(error) : resolve(written));
+    const only = buffers.length === 1 ? (buffers[0] as Uint8Array) : undefined;
+    if (only) write(fd, only, 0, only.length, position, done);
+    else writev(fd, buffers, position, done);
+  });
+}
+
+/** What is left of `buffers` after the first `written` bytes. */
+function unwritten(buffers: Uint8Array[], written: number): Uint8Array[] {
+  let skip = written;
+  const rest: Uint8Array[] = [];
+  for (const buf of buffers) {
+    if (skip >= buf.length) skip -= buf.length;
+    else {
+      rest.push(skip > 0 ? buf.subarray(skip) : buf);
+      skip = 0;
+    }
+  }
+  return rest;
 }

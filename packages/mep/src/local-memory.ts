@@ -52,6 +52,9 @@ export interface LocalMemoryOptions {
   clock: Clock;
 }
 
+/** Search hits whose recency refresh may wait (see `LocalMemory.touches`). */
+const TOUCH_LOG_SIZE = 4096;
+
 export class LocalMemory {
   /** Live entries; Map order is recency order, least recently used first. */
   private readonly live = new Map<string, StoredEntry>();
@@ -63,6 +66,14 @@ export class LocalMemory {
   readonly hlc: HybridLogicalClock;
   private nextId = 1;
   private nextSeq = 1;
+  /**
+   * Ids of search hits whose recency refresh is still to be applied, in hit order. Applying them later in the same
+   * order gives the same recency order; it is applied before anything reads or changes that order. Moving an entry
+   * to the end of `live` right after a native graph search costs a cold hash-table walk per hit; in a batch the
+   * table stays in cache. Bounded: applied whenever it is full.
+   */
+  private readonly touches = new Float64Array(TOUCH_LOG_SIZE);
+  private touchCount = 0;
   evictions = 0;
 
   constructor(private readonly options: LocalMemoryOptions) {
@@ -84,6 +95,7 @@ export class LocalMemory {
 
   /** Live keys, least recently used first. */
   keys(): string[] {
+    this.applyTouches();
     return [...this.live.keys()];
   }
 
@@ -145,6 +157,7 @@ export class LocalMemory {
 
   /** Tombstones, then live entries least recently used first (so a restore keeps the recency order). */
   *all(): IterableIterator<StoredEntry> {
+    this.applyTouches();
     yield* this.tombstones.values();
     yield* this.live.values();
   }
@@ -161,10 +174,8 @@ export class LocalMemory {
       : this.exact.searchMany(requests);
     return ranked.map((list) =>
       list.map((r) => {
-        const entry = this.byId.get(r.id)!;
-        this.live.delete(entry.key);
-        this.live.set(entry.key, entry);
-        return { entry, similarity: r.sim };
+        this.touch(r.id);
+        return { entry: this.byId.get(r.id)!, similarity: r.sim };
       }),
     );
   }
@@ -180,6 +191,7 @@ export class LocalMemory {
    * over the store) as queries. 1 when the store has no approximate index.
    */
   measureRecall(k: number, samples: number): { recall: number; queries: number } {
+    this.applyTouches();
     const ids = [...this.live.values()].map((e) => e.id);
     const step = Math.max(1, Math.floor(ids.length / Math.max(1, samples)));
     const truth: number[][] = [];
@@ -209,7 +221,26 @@ export class LocalMemory {
     return this.exact.rank(q, index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor))), k, minSim);
   }
 
+  /** Records that the live entry `id` was just used (see {@link touches}). */
+  private touch(id: number): void {
+    if (this.touchCount === this.touches.length) this.applyTouches();
+    this.touches[this.touchCount++] = id;
+  }
+
+  /** Moves every touched entry to the most recent end, in touch order; entries since replaced or removed are skipped. */
+  private applyTouches(): void {
+    for (let i = 0; i < this.touchCount; i++) {
+      const entry = this.byId.get(this.touches[i]!);
+      if (entry === undefined) continue;
+      this.live.delete(entry.key);
+      this.live.set(entry.key, entry);
+    }
+    this.touchCount = 0;
+  }
+
   private install(version: IncomingEntry): StoredEntry {
+    // an install appends to the recency order and may evict from it: earlier hits come first
+    this.applyTouches();
     const existing = this.current(version.key);
     if (existing) this.uninstall(existing);
     const entry: StoredEntry = { ...version, id: this.nextId++, seq: this.nextSeq++ };

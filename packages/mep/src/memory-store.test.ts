@@ -152,6 +152,32 @@ describe('LRU eviction', () => {
     expect(keysOf(await run(store, await queryOf([1, 0], 10, -1))).sort()).toEqual(['c', 'd', 'e']);
   });
 
+  it('keeps exact LRU order across thousands of hits, puts, replacements and evictions (hits are logged, then applied)', async () => {
+    const store = await createMemoryStore({ maxSize: 40 });
+    const random = seededRandom(11);
+    const model: string[] = [];
+    const use = (key: string) => {
+      const at = model.indexOf(key);
+      if (at >= 0) model.splice(at, 1);
+      model.push(key);
+    };
+    const put = async (key: string) => {
+      await store.put(await f64Frame([random.float() - 0.5, random.float() - 0.5, random.float() - 0.5], key));
+      use(key);
+      if (model.length > 40) model.shift();
+    };
+    for (let i = 0; i < 40; i++) await put(`k${i}`);
+    // 6000 searches of 3 hits each: more than the 4096-hit log, so it is applied when full, before puts, and on reads
+    for (let round = 0; round < 6000; round++) {
+      const hits = store.searchVector([random.float() - 0.5, random.float() - 0.5, random.float() - 0.5], 3, -1);
+      for (const hit of hits) use(hit.key);
+      if (round % 97 === 0) await put(`k${random.int(60)}`); // new keys evict; known keys are replaced
+      if (round % 1500 === 0) expect(store.keys()).toEqual(model);
+    }
+    expect(store.keys()).toEqual(model);
+    expect(store.size).toBe(40);
+  });
+
   it('defaults to 10000 entries', async () => {
     const store = await createMemoryStore();
     for (let i = 0; i < 10_001; i++) await store.put(await f64Frame([1, i], `k${i}`));

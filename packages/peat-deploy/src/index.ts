@@ -4,7 +4,7 @@
 
 export { DEFAULT_OPTIONS, KNOWN_ARTIFACT_TYPES, parseDirective, expectedSha256, isTerminal } from './directive';
 export { matchesScope } from './scope';
-export { FolderBlobStore, HttpBlobStore, fetchBlob } from './blob-store';
+export { FolderBlobStore, HttpBlobStore, TRANSFER_PROFILES, fetchBlob } from './blob-store';
 export { DeploymentAgent } from './agent';
 export { DeploymentTracker } from './tracker';
 export { ConfigPackageAdapter } from './config-package';
@@ -23,6 +23,6 @@ export type {
   DeploymentControl,
 } from './directive';
 export type { NodeProfile } from './scope';
-export type { BlobStore, FetchOptions } from './blob-store';
+export type { BlobStore, BlobRange, TransferProfile, FetchOptions } from './blob-store';
 export type { InstanceState, RuntimeAdapter, DeploymentAgentOptions } from './agent';
 export type { DeploymentOutcome } from './tracker';

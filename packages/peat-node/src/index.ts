@@ -4,7 +4,11 @@
 export { NodeOrchestrator, DEFAULT_TIMINGS } from './orchestrator';
 export { SimMedium } from './medium';
 export { transportMedium, NODE_MESSAGE_EVENT_TYPE } from './transport-medium';
+export { peatMedium, NODE_FRAME_KEY } from './peat-medium';
+export { documentChannel, mediumChannel } from './cell-channel';
 
 export type { OrchestratorState, Transition, OrchestratorTimings, OrchestratorOptions } from './orchestrator';
 export type { NodeMessage, Envelope, NodeMedium, SimMediumStats } from './medium';
 export type { TransportMediumOptions } from './transport-medium';
+export type { PeatMediumStats } from './peat-medium';
+export type { CellInbox, CellOutbox, CellChannel, RoleTable, DocumentChannelOptions, MergeCommit, MergeSupport } from './cell-channel';

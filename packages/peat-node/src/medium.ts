@@ -19,6 +19,23 @@ export type NodeMessage =
   | { readonly kind: 'disband'; readonly cell_id: string }
   | { readonly kind: 'bus'; readonly cell_id: string; readonly payload: CellPayload };
 
+const KINDS: ReadonlySet<string> = new Set(['beacon', 'propose', 'join', 'cell', 'role', 'state', 'disband', 'bus']);
+
+/** Encodes a node message as JSON bytes (what the transport-backed media carry). */
+export function encodeNodeMessage(message: NodeMessage): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(message));
+}
+
+/** Decodes JSON bytes into a node message; undefined when they are not JSON or not one of the known kinds. */
+export function decodeNodeMessage(bytes: Uint8Array): NodeMessage | undefined {
+  try {
+    const m = JSON.parse(new TextDecoder().decode(bytes)) as { kind?: unknown } | null;
+    return typeof m === 'object' && m !== null && typeof m.kind === 'string' && KINDS.has(m.kind) ? (m as NodeMessage) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface Envelope {
   readonly from: string;
   readonly message: NodeMessage;

@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '@ecps/core';
 import { silentLogger } from '@ecps/core';
 import type { Logger } from '@ecps/core';
-import { Health, Phase } from '@ecps/peat';
-import type { NodeConfig, NodeState, Position } from '@ecps/peat';
+import { Health, PeatError, Phase } from '@ecps/peat';
+import type { NodeConfig, NodeState, PeatReplica, Position } from '@ecps/peat';
 import {
   BeaconTable,
   BootstrapCoordinator,
@@ -19,10 +19,14 @@ import {
   assessCell,
   assignRoles,
   candidateScore,
+  checkAssignment,
   decideApproval,
   geohashOf,
 } from '@ecps/peat-cell';
-import type { BootstrapStatus, CellRole, CellState, CellStatus, CoordinatorOptions, ElectionSettings, LeaderRecord } from '@ecps/peat-cell';
+import type { AssignmentOutcome, Beacon, BootstrapStatus, CellAssignment, CellRole, CellState, CellStatus, CoordinatorOptions, ElectionSettings, LeaderRecord } from '@ecps/peat-cell';
+import { HierarchyMaintainer } from '@ecps/peat-hierarchy';
+import { documentChannel, mediumChannel } from './cell-channel';
+import type { CellInbox, CellOutbox, MergeCommit, MergeSupport } from './cell-channel';
 import type { Envelope, NodeMedium, NodeMessage } from './medium';
 
 export type OrchestratorState = 'init' | 'discovering' | 'joining' | 'electing' | 'forming' | 'awaiting_approval' | 'operational' | 'degraded' | 'leaving' | 'stopped';
@@ -55,11 +59,24 @@ export const DEFAULT_TIMINGS: OrchestratorTimings = {
   bootstrapTimeoutMs: 60_000,
 };
 
+/** A degraded leader looks for a merge partner at most this often. */
+const MERGE_RETRY_MS = 5_000;
+/** The old cells of a merge are tombstoned this long after the merged cell is written, so members see the merge first. */
+const MERGE_TOMBSTONE_DELAY_MS = 2_000;
+
 export interface OrchestratorOptions {
   readonly config: NodeConfig;
   readonly position: Position;
   readonly clock: Clock;
+  /** Where election messages (and, without a replica, all cell state) travel. */
   readonly medium: NodeMedium;
+  /**
+   * The node's @ecps/peat replica. With one, cell state lives in documents (`beacons`, `cells`, `node_configs`,
+   * `node_states`) synced between authenticated peers with signed changes, and only the election's bus messages use
+   * the medium (give it `peatMedium(transport)` so they too travel between authenticated peers). Without one, every
+   * piece of cell state is a message on the medium.
+   */
+  readonly replica?: PeatReplica;
   /** Starting fuel (minutes) and health. Default 120, NOMINAL. */
   readonly fuelMinutes?: number;
   readonly health?: number;
@@ -87,6 +104,11 @@ interface Cell {
   election: Election;
   leader: LeaderRecord | null;
   leaderHeardAt: number;
+  /** Joined a cell that had already formed (a directed assignment): wait for its leader's heartbeat until then (T4). */
+  awaitLeaderUntil: number;
+  bootstrapped: boolean;
+  /** The last status a node heard, kept until it follows that node (a status can arrive before the election ends). */
+  heardStatus: { from: string; status: CellStatus } | null;
 }
 
 /** One Peat node. */
@@ -97,6 +119,11 @@ export class NodeOrchestrator {
   private readonly timings: OrchestratorTimings;
   private readonly timers = new Set<TimerHandle>();
   private send: ((m: NodeMessage) => void) | null = null;
+  private out: (CellOutbox & { close?(): void }) | null = null;
+  private receiveState: ((from: string, m: NodeMessage) => boolean) | null = null;
+  /** The `cells` documents, for merges (with a replica only). */
+  private merger: MergeSupport | null = null;
+  private nextMergeAttempt = 0;
   private cell: Cell | null = null;
   private fuel: number;
   private health: number;
@@ -104,6 +131,8 @@ export class NodeOrchestrator {
   private formationDeadline = 0;
   private degradedDeadline = 0;
   private readonly logger: Logger;
+  /** Cells this node left: their documents no longer propose it anything. */
+  private readonly left = new Set<string>();
 
   constructor(private readonly options: OrchestratorOptions) {
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
@@ -139,6 +168,17 @@ export class NodeOrchestrator {
   start(): void {
     if (this._state !== 'init') return;
     this.send = this.options.medium.attach(this.id, (e) => this.receive(e));
+    const inbox = this.inbox();
+    if (this.options.replica) {
+      if (this.options.replica.nodeId !== this.id) throw new PeatError('INVALID_ARGUMENT', `replica ${this.options.replica.nodeId} is not node ${this.id}`);
+      const channel = documentChannel({ replica: this.options.replica, inbox, now: () => this.now(), logger: this.logger });
+      this.out = channel;
+      this.merger = channel;
+    } else {
+      const channel = mediumChannel((m) => this.send?.(m));
+      this.out = channel;
+      this.receiveState = (from, m) => channel.receive(from, m, inbox);
+    }
     this.move('T1', 'discovering');
     this.every(this.timings.beaconIntervalMs, () => this.beacon());
     this.every(this.timings.tickMs, () => this.tick());
@@ -150,7 +190,10 @@ export class NodeOrchestrator {
   stop(): void {
     if (this._state === 'stopped') return;
     this.move('T16', 'leaving');
-    if (this.cell) this.send?.({ kind: 'bus', cell_id: this.cell.id, payload: { type: 'Leave', platform_id: this.id, reason: 'shutdown' } });
+    if (this.cell) {
+      this.send?.({ kind: 'bus', cell_id: this.cell.id, payload: { type: 'Leave', platform_id: this.id, reason: 'shutdown' } });
+      this.out?.leave(this.cell.id);
+    }
     this.halt();
     this.move('T16', 'stopped');
   }
@@ -180,9 +223,28 @@ export class NodeOrchestrator {
       cell.approval = approval;
       this.coordinate();
     } else {
-      this.send?.({ kind: 'disband', cell_id: cell.id });
+      this.out?.disband(cell.id);
       this.toDiscovery('T9');
     }
+  }
+
+  /**
+   * A directed assignment from C2 (T2 a). Checked in the specification's order (Invalid, Unauthorized, Expired,
+   * SquadNotFound, SquadFull, PlatformAlreadyAssigned); on acceptance the node joins the cell, following its
+   * leader (T4) if it has one. The cell is looked up in the replica's `cells` documents (without a replica only
+   * the node's own cell is known). Never throws for a rejected assignment: the outcome says why.
+   */
+  async acceptAssignment(assignment: CellAssignment, issuerIsCommander: boolean): Promise<AssignmentOutcome> {
+    const doc = this.options.replica ? await this.options.replica.get<{ members?: Record<string, unknown>; config?: { max_size?: number }; bootstrap_status?: BootstrapStatus }>('cells', assignment.squad_id) : undefined;
+    const own = this.cell?.id === assignment.squad_id ? { members: this.cell.members, max_size: this.options.maxCellSize ?? DEFAULT_CELL_SIZE } : undefined;
+    const known = doc ? { members: Object.keys(doc.members ?? {}), max_size: doc.config?.max_size ?? DEFAULT_CELL_SIZE } : own;
+    const outcome = checkAssignment(assignment, { nodeId: this.id, now: this.now(), cell: () => known, currentCell: this.cell?.id ?? null, issuerIsCommander });
+    if (outcome.type !== 'accepted' || this._state !== 'discovering') return outcome;
+    const cell = this.enterCell(assignment.squad_id, outcome.members);
+    cell.awaitLeaderUntil = this.now() + LEADER_TIMEOUT_MS;
+    this.join(cell, 'T2');
+    if (doc?.bootstrap_status === 'Completed' || doc?.bootstrap_status === 'PartiallyCompleted') this.onBootstrapResult(doc.bootstrap_status, outcome.members);
+    return outcome;
   }
 
   // ---- timers ----
@@ -205,6 +267,7 @@ export class NodeOrchestrator {
     this.timers.clear();
     this.cell?.election.close();
     this.options.medium.detach(this.id);
+    this.out?.close?.();
   }
 
   private now(): number {
@@ -218,7 +281,7 @@ export class NodeOrchestrator {
 
   private beacon(): void {
     const p = this.options.position;
-    const b = {
+    const b: Beacon = {
       platform_id: this.id,
       position: { lat: p.latitude, lon: p.longitude, alt: p.altitude },
       geohash_cell: geohashOf(p, CELL_GEOHASH_PRECISION),
@@ -232,14 +295,14 @@ export class NodeOrchestrator {
       parent_priority: 128,
     };
     this.beacons.upsert(b);
-    if (this._state === 'discovering') this.send?.({ kind: 'beacon', beacon: b });
+    if (this._state === 'discovering') this.out?.beacon(b);
   }
 
   private publishState(): void {
     if (!this.cell || this._state === 'joining') return;
     const state = this.nodeState();
     this.cell.heard.set(this.id, { state, at: this.now() });
-    this.send?.({ kind: 'state', cell_id: this.cell.id, state });
+    this.out?.state(this.cell.id, state);
   }
 
   private tick(): void {
@@ -250,6 +313,7 @@ export class NodeOrchestrator {
         return this.discover();
       case 'joining':
         if (this.cell?.bootstrap) this.finishBootstrap();
+        if (this.cell?.bootstrapped && now >= this.cell.awaitLeaderUntil) this.afterBootstrap();
         if (this._state === 'joining' && now > this.joinDeadline) this.toDiscovery('T5');
         return;
       case 'forming':
@@ -257,8 +321,15 @@ export class NodeOrchestrator {
       case 'operational':
       case 'degraded':
         if (this.cell?.leader?.node_id === this.id) this.coordinate();
+        if (this._state === 'degraded' && this.cell?.leader?.node_id === this.id && this.merger && now >= this.nextMergeAttempt) {
+          this.nextMergeAttempt = now + MERGE_RETRY_MS;
+          void this.requestMerge(this.merger).catch((error: unknown) => this.logger.warn('peat node: merge failed', { node: this.id, error: String(error) }));
+        }
         if (this._state === 'degraded' && now > this.degradedDeadline) this.toDiscovery('T15');
-        else if ((this._state === 'forming' || this._state === 'awaiting_approval') && now > this.formationDeadline && this.cell?.status?.type === 'Failed') this.toDiscovery('T10');
+        else if ((this._state === 'forming' || this._state === 'awaiting_approval') && now > this.formationDeadline && this.cell?.status?.type === 'Failed') {
+          if (this.cell.leader?.node_id === this.id) this.out?.disband(this.cell.id);
+          this.toDiscovery('T10');
+        }
         return;
       default:
         return;
@@ -276,7 +347,7 @@ export class NodeOrchestrator {
     const cell = this.enterCell((this.options.newId ?? randomUUID)(), cluster.proposed);
     cell.bootstrap = new BootstrapCoordinator({ strategy: 'geographic', timeoutMs: this.timings.bootstrapTimeoutMs });
     cell.bootstrap.start(cluster.proposed, this.now());
-    this.send?.({ kind: 'propose', cell_id: cell.id, members: cluster.proposed });
+    this.out?.propose(cell.id, cluster.proposed, this.options.maxCellSize ?? DEFAULT_CELL_SIZE);
     this.join(cell, 'T2');
   }
 
@@ -286,10 +357,14 @@ export class NodeOrchestrator {
       nodeId: this.id,
       clock: this.options.clock,
       self: () => candidateScore(this.id, this.options.config, { fuel_minutes: this.fuel, health: this.health, phase: Phase.CELL }, this.options.election),
-      broadcast: (payload) => this.send?.({ kind: 'bus', cell_id: id, payload }),
-      onLeader: (leader) => this.onLeader(leader),
+      broadcast: (payload) => {
+        // our own candidacy outside phase 1: an election started (our timer, or a peer's higher round) → T11
+        if (payload.type === 'Candidacy' && (this._state === 'operational' || this._state === 'degraded' || this._state === 'forming' || this._state === 'awaiting_approval')) this.move('T11', 'electing');
+        this.send?.({ kind: 'bus', cell_id: id, payload });
+      },
+      onLeader: (leader, deputy) => this.onLeader(leader, deputy),
     });
-    this.cell = { id, members: [...members], configs: new Map(), heard: new Map(), roles: new Map(), bootstrap: null, joined: new Set(), status: null, approval: null, election, leader: null, leaderHeardAt: 0 };
+    this.cell = { id, members: [...members], configs: new Map(), heard: new Map(), roles: new Map(), bootstrap: null, joined: new Set(), status: null, approval: null, election, leader: null, leaderHeardAt: 0, awaitLeaderUntil: 0, bootstrapped: false, heardStatus: null };
     return this.cell;
   }
 
@@ -297,7 +372,7 @@ export class NodeOrchestrator {
     cell.configs.set(this.id, this.options.config);
     this.joinDeadline = this.now() + this.timings.joinDeadlineMs;
     this.move(label, 'joining');
-    this.send?.({ kind: 'join', cell_id: cell.id, config: this.options.config });
+    this.out?.join(cell.id, this.options.config);
     this.onJoin(cell, this.id);
   }
 
@@ -316,18 +391,30 @@ export class NodeOrchestrator {
     if (status === 'InProgress' || status === 'NotStarted') return;
     const members = cell.members.filter((m) => cell.joined.has(m));
     cell.bootstrap = null;
-    const msg: NodeMessage = { kind: 'cell', cell_id: cell.id, bootstrap_status: status, members, status: null };
-    this.send?.(msg);
+    this.out?.bootstrap(cell.id, status, members);
     this.onBootstrapResult(status, members);
   }
 
   private onBootstrapResult(status: BootstrapStatus, members: readonly string[]): void {
     const cell = this.cell!;
+    if (cell.bootstrapped) return;
     if (status === 'Failed' || !members.includes(this.id)) return this.toDiscovery('T5');
     cell.members = [...members];
+    cell.bootstrapped = true;
+    this.afterBootstrap();
+  }
+
+  /** T4 when a live leader exists (or, for a node assigned to a formed cell, once its heartbeat arrives); else T3. */
+  private afterBootstrap(): void {
+    const cell = this.cell!;
+    if (this._state !== 'joining') return;
+    const liveLeader = cell.leader !== null && this.now() - cell.leaderHeardAt < LEADER_TIMEOUT_MS;
+    if (!liveLeader && this.now() < cell.awaitLeaderUntil) return;
     this.formationDeadline = this.now() + this.timings.formationDeadlineMs;
-    if (cell.leader && this.now() - cell.leaderHeardAt < LEADER_TIMEOUT_MS) {
+    if (liveLeader) {
       this.move('T4', 'forming');
+      this.publishState();
+      this.followStatus(cell);
       return;
     }
     this.move('T3', 'electing');
@@ -337,7 +424,7 @@ export class NodeOrchestrator {
 
   // ---- phase 2 ----
 
-  private onLeader(leader: LeaderRecord | null): void {
+  private onLeader(leader: LeaderRecord | null, deputy: string | null): void {
     const cell = this.cell;
     if (!cell) return;
     cell.leader = leader;
@@ -346,8 +433,11 @@ export class NodeOrchestrator {
       return;
     }
     cell.leaderHeardAt = this.now();
+    if (this._state === 'joining' && cell.bootstrapped) this.afterBootstrap();
     if (this._state === 'electing') this.move('T6', 'forming');
+    this.followStatus(cell);
     if (leader.node_id === this.id) {
+      this.out?.leader(cell.id, leader, deputy);
       cell.status = null;
       cell.approval = null;
       this.assign();
@@ -360,7 +450,7 @@ export class NodeOrchestrator {
     const members = new Map([...cell.configs].filter(([id]) => cell.members.includes(id)).map(([id, config]) => [id, { config, state: { health: this.healthOf(id) } }]));
     const roles = assignRoles(members, this.id);
     cell.roles = new Map([...roles].map(([id, r]) => [id, r.role]));
-    this.send?.({ kind: 'role', cell_id: cell.id, roles: Object.fromEntries(cell.roles) });
+    this.out?.roles(cell.id, Object.fromEntries(roles));
   }
 
   private healthOf(id: string): number {
@@ -388,7 +478,7 @@ export class NodeOrchestrator {
     const { status } = assessCell(state, this.options.coordinator);
     const changed = JSON.stringify(status) !== JSON.stringify(cell.status);
     this.applyStatus(status);
-    if (changed) this.send?.({ kind: 'cell', cell_id: cell.id, bootstrap_status: 'Completed', members: cell.members, status: JSON.stringify(status) });
+    if (changed) this.out?.status(cell.id, status, cell.members, cell.approval);
   }
 
   private applyStatus(status: CellStatus): void {
@@ -414,7 +504,51 @@ export class NodeOrchestrator {
     }
   }
 
+  /**
+   * The leader of a cell degraded below its minimum size merges it with the best-fit other cell it knows (§5.1):
+   * a new cell of both cells' live members, written Completed, the two old cells tombstoned shortly after.
+   */
+  private async requestMerge(merger: MergeSupport): Promise<void> {
+    const cell = this.cell!;
+    const now = this.now();
+    const live = cell.members.filter((m) => m === this.id || (cell.heard.get(m) !== undefined && now - cell.heard.get(m)!.at <= LEADER_TIMEOUT_MS));
+    const maxSize = this.options.maxCellSize ?? DEFAULT_CELL_SIZE;
+    const maintainer = new HierarchyMaintainer(this.options.coordinator?.minSize ?? 3, Math.max(maxSize, (this.options.coordinator?.minSize ?? 3) + 1), 2, 8, this.options.newId ?? randomUUID);
+    const small = { cell_id: cell.id, members: live, max_size: maxSize, capabilities: [], leader: this.id, platoon_id: null, timestamp: now };
+    if (maintainer.needsRebalance(small) !== 'Merge') return;
+    const others = (await merger.cells()).filter((c) => c.cell_id !== cell.id && !this.left.has(c.cell_id)).map((c) => ({ ...c, capabilities: [], leader: null, platoon_id: null }));
+    const partner = maintainer.mergeCandidate(small, others);
+    if (!partner || this.cell !== cell || this._state !== 'degraded') return;
+    const merged = maintainer.merge(small, partner);
+    const commit: MergeCommit = { cellId: merged.cell_id, mergedFrom: [cell.id, partner.cell_id], members: merged.members, maxSize: merged.max_size };
+    this.logger.info('peat node: merging cells', { node: this.id, ...commit });
+    merger.commitMerge(commit, (fn) => void this.options.clock.setTimeout(fn, MERGE_TOMBSTONE_DELAY_MS));
+    this.adoptMerge(commit);
+  }
+
+  /** T14: a merge that took this node's cell committed; join the new cell (complete from the start) and elect. */
+  private adoptMerge(commit: MergeCommit): void {
+    const old = this.cell;
+    if (!old || !commit.mergedFrom.includes(old.id) || !commit.members.includes(this.id)) return;
+    if (this._state !== 'degraded' && this._state !== 'operational' && this._state !== 'forming' && this._state !== 'awaiting_approval') return;
+    this.left.add(old.id);
+    const cell = this.enterCell(commit.cellId, commit.members);
+    this.join(cell, 'T14');
+    this.onBootstrapResult('Completed', commit.members);
+  }
+
+  /** A follower applies the status its leader decided, once it follows that leader in phase 2. */
+  private followStatus(cell: Cell): void {
+    const heard = cell.heardStatus;
+    if (!heard || heard.from !== cell.leader?.node_id || heard.from === this.id || this._state === 'joining' || this._state === 'electing') return;
+    this.applyStatus(heard.status);
+  }
+
   private toDiscovery(label: string): void {
+    if (this.cell) {
+      this.left.add(this.cell.id);
+      this.out?.leave(this.cell.id);
+    }
     this.cell?.election.close();
     this.cell = null;
     this.move(label, 'discovering');
@@ -424,43 +558,53 @@ export class NodeOrchestrator {
 
   private receive({ from, message: m }: Envelope): void {
     if (this._state === 'stopped' || this._state === 'init') return;
-    if (m.kind === 'beacon') {
-      this.beacons.upsert(m.beacon);
-      return;
-    }
-    if (m.kind === 'propose') {
-      if (this._state === 'discovering' && m.members.includes(this.id)) this.join(this.enterCell(m.cell_id, m.members), 'T2');
+    if (m.kind !== 'bus') {
+      this.receiveState?.(from, m);
       return;
     }
     const cell = this.cell;
-    if (!cell || m.cell_id !== cell.id) return;
-    switch (m.kind) {
-      case 'join':
-        cell.configs.set(from, m.config);
+    if (!cell || m.cell_id !== cell.id || !cell.members.includes(from)) return;
+    if (from === cell.leader?.node_id) cell.leaderHeardAt = this.now();
+    cell.election.handle(m.payload);
+  }
+
+  /** What the node does with the cell state it hears (from messages or documents). */
+  private inbox(): CellInbox {
+    const mine = (cellId: string) => (this._state !== 'stopped' && this.cell?.id === cellId ? this.cell : null);
+    return {
+      beacon: (b) => this.beacons.upsert(b),
+      proposed: (_from, cellId, members) => {
+        if (this._state === 'discovering' && members.includes(this.id) && !this.left.has(cellId)) this.join(this.enterCell(cellId, members), 'T2');
+      },
+      joined: (from, cellId, config) => {
+        const cell = mine(cellId);
+        if (!cell) return;
+        cell.configs.set(from, config);
+        if (cell.bootstrapped && !cell.members.includes(from)) cell.members = [...cell.members, from].sort(); // joined a formed cell (T2 a)
         this.onJoin(cell, from);
-        return;
-      case 'cell':
-        if (m.status === null) {
-          if (this._state === 'joining') this.onBootstrapResult(m.bootstrap_status, m.members);
-        } else if (from === cell.leader?.node_id && this._state !== 'joining' && this._state !== 'electing') {
-          this.applyStatus(JSON.parse(m.status) as CellStatus);
-        }
-        return;
-      case 'role':
-        cell.roles = new Map(Object.entries(m.roles));
-        return;
-      case 'state':
-        cell.heard.set(from, { state: m.state, at: this.now() });
-        return;
-      case 'disband':
-        if (from === cell.leader?.node_id || from === cell.members[0]) this.toDiscovery(this._state === 'awaiting_approval' ? 'T9' : 'T10');
-        return;
-      case 'bus':
-        if (!cell.members.includes(from)) return;
-        if (from === cell.leader?.node_id) cell.leaderHeardAt = this.now();
-        cell.election.handle(m.payload);
-        return;
-    }
+      },
+      bootstrapped: (cellId, status, members) => {
+        if (mine(cellId) && this._state === 'joining') this.onBootstrapResult(status, members);
+      },
+      roles: (cellId, roles) => {
+        const cell = mine(cellId);
+        if (cell) cell.roles = new Map(Object.entries(roles));
+      },
+      status: (from, cellId, status) => {
+        const cell = mine(cellId);
+        if (!cell || from === this.id) return;
+        cell.heardStatus = { from, status };
+        this.followStatus(cell);
+      },
+      state: (from, cellId, state) => {
+        mine(cellId)?.heard.set(from, { state, at: this.now() });
+      },
+      merged: (commit) => this.adoptMerge(commit),
+      disbanded: (from, cellId) => {
+        const cell = mine(cellId);
+        if (cell && (from === cell.leader?.node_id || from === cell.members[0])) this.toDiscovery(this._state === 'awaiting_approval' ? 'T9' : 'T10');
+      },
+    };
   }
 
   private move(label: string, to: OrchestratorState): void {

@@ -5,11 +5,11 @@
 import { nodeIdFromSource, nodeSource, silentLogger } from '@ecps/core';
 import type { EcpsEvent, Logger, Subscription, Transport } from '@ecps/core';
 import { PeatError } from '@ecps/peat';
-import type { Envelope, NodeMedium, NodeMessage } from './medium';
+import { decodeNodeMessage, encodeNodeMessage } from './medium';
+import type { Envelope, NodeMedium } from './medium';
 
 /** CloudEvents type of a node message. */
 export const NODE_MESSAGE_EVENT_TYPE = 'ecps.ext.peat.node';
-const KINDS = new Set(['beacon', 'propose', 'join', 'cell', 'role', 'state', 'disband', 'bus']);
 
 export interface TransportMediumOptions {
   /** A connected transport per node (`transportFor(nodeId)`); the medium does not own them. */
@@ -32,11 +32,8 @@ export function transportMedium(options: TransportMediumOptions): NodeMedium & {
       const onEvent = (e: EcpsEvent) => {
         const from = nodeIdFromSource(e.source);
         if (e.type !== NODE_MESSAGE_EVENT_TYPE || from === undefined || from === nodeId) return;
-        let message: NodeMessage;
-        try {
-          message = JSON.parse(new TextDecoder().decode(e.data)) as NodeMessage;
-          if (typeof message !== 'object' || message === null || !KINDS.has((message as { kind?: string }).kind ?? '')) throw new Error('not a node message');
-        } catch {
+        const message = decodeNodeMessage(e.data);
+        if (!message) {
           stats.dropped++;
           return;
         }
@@ -52,7 +49,7 @@ export function transportMedium(options: TransportMediumOptions): NodeMedium & {
       );
       let seq = 0;
       return (message) => {
-        const data = new TextEncoder().encode(JSON.stringify(message));
+        const data = encodeNodeMessage(message);
         if (data.length > transport.maxPayloadSize) {
           stats.dropped++;
           return;

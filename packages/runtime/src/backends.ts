@@ -9,6 +9,7 @@ export const BACKEND_PACKAGES = {
   transport: { mqtt: '@ecps/transport-mqtt', grpc: '@ecps/transport-grpc', dds: '@ecps/transport-dds', memory: '@ecps/transport-memory' },
   trust: { software: '@ecps/trust' },
   hardware: { tpm: '@ecps/trust-tpm', pkcs11: '@ecps/trust-pkcs11' },
+  coordination: { raft: '@ecps/raft', etcd: '@ecps/coordination-etcd' },
   kms: { aws_kms: '@ecps/kms-aws', vault: '@ecps/kms-vault', azure_kv: '@ecps/kms-azure', gcp_kms: '@ecps/kms-gcp' },
 } as const;
 

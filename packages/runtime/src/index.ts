@@ -13,6 +13,7 @@ export type { NodeConfig } from './config';
 export type { NodeFromConfigOptions, ConfiguredNode, EffectiveConfig, EffectiveTrust } from './node-from-config';
 export type { NodeSettings, NodeSettingsInput, SecurityLevel, SettingSpec, SettingSource, ResolveSettingsInput, ResolvedSettings } from './settings';
 export type { ImportBackend, BackendModule } from './backends';
+export type { NodeCoordination, NodeElectionOptions } from './coordination-from-config';
 export type { NodeLtpOptions } from './layers/ltp';
 export type { NodeMcpOptions } from './layers/mcp';
 export type { NodeTrust } from './layers/trust';

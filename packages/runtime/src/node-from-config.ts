@@ -4,6 +4,7 @@
 import { EcpsError, getProfile, isEcpsError, type Clock, type KeyProvider, type Logger, type RandomSource, type Transport } from '@ecps/core';
 import { BACKEND_PACKAGES, loadBackend, type BackendModule, type ImportBackend } from './backends';
 import { configFileFromEnv } from './config-file';
+import { loadCoordinationBackend, openCoordination, type NodeCoordination } from './coordination-from-config';
 import { createNode, type EcpsNode, type TransportContext } from './create-node';
 import type { ObservabilityOption } from './layers/observability';
 import { actionLogFromSettings } from './log-from-config';
@@ -48,6 +49,8 @@ export interface EffectiveConfig {
 
 export interface ConfiguredNode extends EcpsNode {
   readonly effectiveConfig: EffectiveConfig;
+  /** The task table and leader elections on the `ECPS_COORDINATION` backend; absent when it is `none`. */
+  readonly coordination?: NodeCoordination;
 }
 
 /** A required hardware key store that could not be used (code `UNAVAILABLE`, details `setting`, `backend`). */
@@ -92,6 +95,16 @@ function checkCombinations(s: NodeSettings): void {
     for (const [key, env] of [['pkcs11Module', 'ECPS_PKCS11_MODULE'], ['pkcs11Token', 'ECPS_PKCS11_TOKEN'], ['pkcs11Pin', 'ECPS_PKCS11_PIN']] as const) {
       if (!s.hardware[key]) throw new ConfigError(`${env}: required with ECPS_HARDWARE_BACKEND=pkcs11`, { setting: env });
     }
+  }
+  if (s.etcd.password !== undefined && s.etcd.username === undefined) {
+    throw new ConfigError('ECPS_ETCD_PASSWORD: needs ECPS_ETCD_USERNAME', { setting: 'ECPS_ETCD_PASSWORD', value: '<redacted>' });
+  }
+  const needs: Record<'raft' | 'etcd', ReadonlyArray<readonly [unknown, string]>> = {
+    raft: [[s.raft.clusterId, 'ECPS_RAFT_CLUSTER_ID'], [s.raft.members, 'ECPS_RAFT_MEMBERS']],
+    etcd: [[s.etcd.endpoints, 'ECPS_ETCD_ENDPOINTS']],
+  };
+  for (const [value, env] of s.coordination.backend === 'none' ? [] : needs[s.coordination.backend]) {
+    if (value === undefined) throw new ConfigError(`${env}: required with ECPS_COORDINATION=${s.coordination.backend}`, { setting: env });
   }
   checkTrustSettings(s);
 }
@@ -180,6 +193,7 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
   try {
     // first, so that a transport package that is not installed is reported before any slow key work
     const transportModule = await loadBackend('ECPS_TRANSPORT', settings.transport, BACKEND_PACKAGES.transport[settings.transport], importBackend);
+    const coordinationModule = await loadCoordinationBackend(settings, importBackend);
     let hardware: KeyProvider | undefined;
     let hardwareState: EffectiveTrust['hardware'] = 'off';
     if (settings.hardware.mode !== 'off') {
@@ -222,9 +236,20 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       eap: { log: log.log },
       ...(settings.mep.store ? { mep: { store: true } } : {}),
     });
-    // released once the node (its layers, then its transport) has closed: the log and keys outlive their last use
+    let coordination: Awaited<ReturnType<typeof openCoordination>> | undefined;
+    if (coordinationModule) {
+      try {
+        coordination = await openCoordination(settings, coordinationModule, node.transport, { clock: options.clock, random: options.random, logger });
+      } catch (error) {
+        await node.close().catch(() => undefined);
+        throw error;
+      }
+    }
+    // the coordination store goes first (it may use the node's transport); the log and keys outlive their last use,
+    // released once the node (its layers, then its transport) has closed
     const closeNode = node.close.bind(node);
     node.close = async () => {
+      await coordination?.close().catch((error: unknown) => logger?.warn('closing the coordination store failed', { error: String(error) }));
       await closeNode();
       await runCleanup(cleanup);
     };
@@ -239,7 +264,7 @@ export async function createNodeFromConfig(options: NodeFromConfigOptions = {}):
       },
       warnings,
     };
-    return Object.assign(node, { effectiveConfig });
+    return Object.assign(node, { effectiveConfig }, coordination ? { coordination: coordination.coordination } : {});
   } catch (error) {
     await runCleanup(cleanup).catch(() => undefined);
     throw error;

@@ -9,7 +9,9 @@ type Kind =
   | { type: 'string'; pattern?: RegExp; hint?: string }
   | { type: 'int'; min: number; max: number }
   | { type: 'bool' }
-  | { type: 'enum'; values: readonly string[] };
+  | { type: 'enum'; values: readonly string[] }
+  /** A comma-separated string (environment) or an array of strings (file, options): 1 to `max` items, each matching. */
+  | { type: 'list'; item: RegExp; hint: string; max: number };
 
 export interface SettingSpec {
   /** Dotted key in a config file and in options (`mqtt.broker`). */
@@ -29,10 +31,13 @@ export interface SettingSpec {
 const str = (pattern?: RegExp, hint?: string): Kind => ({ type: 'string', ...(pattern ? { pattern } : {}), ...(hint ? { hint } : {}) });
 const oneOf = (...values: string[]): Kind => ({ type: 'enum', values });
 const NON_EMPTY = /^.+$/s;
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+// an etcd client URL: scheme, host (name, IPv4 or [IPv6]) and a port from 1 to 65535
+const ETCD_ENDPOINT = /^https?:\/\/(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(?:6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})$/;
 
 /** The settings of a node, in documentation order. */
 export const SETTINGS: readonly SettingSpec[] = [
-  { key: 'nodeId', env: 'ECPS_NODE_ID', kind: str(/^[A-Za-z0-9._-]{1,64}$/, '[A-Za-z0-9._-]{1,64}'), reader: '@ecps/runtime', meaning: 'node id; CloudEvents source `urn:ecps:<id>` (required)' },
+  { key: 'nodeId', env: 'ECPS_NODE_ID', kind: str(NODE_ID, '[A-Za-z0-9._-]{1,64}'), reader: '@ecps/runtime', meaning: 'node id; CloudEvents source `urn:ecps:<id>` (required)' },
   { key: 'profile', env: 'ECPS_PROFILE', kind: oneOf('edge-lite', 'standard', 'cloud-fleet'), default: 'standard', reader: '@ecps/runtime', meaning: 'conformance profile: limits and allowed transports' },
   { key: 'topicPrefix', env: 'ECPS_TOPIC_PREFIX', kind: str(), default: '', reader: '@ecps/runtime', meaning: 'prepended to every topic' },
   { key: 'transport', env: 'ECPS_TRANSPORT', kind: oneOf('dds', 'grpc', 'mqtt', 'memory'), default: 'dds', reader: '@ecps/runtime', meaning: 'transport backend (the package must be installed)' },
@@ -69,6 +74,14 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'kms.keyId', env: 'ECPS_KMS_KEY_ID', kind: str(NON_EMPTY), reader: '@ecps/runtime', meaning: 'key of the KMS that encrypts the action log' },
   { key: 'eap.handlers', env: 'ECPS_EAP_HANDLERS', kind: str(NON_EMPTY), reader: 'ecps node', meaning: 'module whose default export `(node) => void` registers EAP action handlers' },
   { key: 'mep.store', env: 'ECPS_MEP_STORE', kind: { type: 'bool' }, default: false, reader: '@ecps/runtime', meaning: 'host a MEP MemoryStore on this node' },
+  { key: 'coordination.backend', env: 'ECPS_COORDINATION', kind: oneOf('none', 'raft', 'etcd'), default: 'none', reader: '@ecps/runtime', meaning: 'where `node.coordination` (the task table and leader elections of @ecps/tasks) keeps its state: `raft` a Raft KV cluster of ours reached over the node\'s transport (@ecps/raft), `etcd` an etcd cluster (@ecps/coordination-etcd); the package must be installed' },
+  { key: 'coordination.namespace', env: 'ECPS_COORDINATION_NAMESPACE', kind: str(/^[A-Za-z0-9._/-]{0,128}$/, 'up to 128 of [A-Za-z0-9._/-]'), default: '', reader: '@ecps/runtime', meaning: 'prefix of every task and election key, so fleets can share one cluster' },
+  { key: 'coordination.timeoutMs', env: 'ECPS_COORDINATION_TIMEOUT_MS', kind: { type: 'int', min: 100, max: 600_000 }, default: 5_000, reader: '@ecps/runtime', meaning: 'deadline of each coordination call (retries on other members included); the node also fails to start when the backend does not answer a first read within it' },
+  { key: 'raft.clusterId', env: 'ECPS_RAFT_CLUSTER_ID', kind: str(NODE_ID, '[A-Za-z0-9._-]{1,64}'), reader: '@ecps/raft', meaning: 'id of the Raft KV cluster (as its members serve it with `serveKv`); required with `ECPS_COORDINATION=raft`' },
+  { key: 'raft.members', env: 'ECPS_RAFT_MEMBERS', kind: { type: 'list', item: NODE_ID, hint: 'node ids', max: 15 }, reader: '@ecps/raft', meaning: 'node ids of the Raft cluster\'s members, comma-separated (a list in a file), at most 15; required with `ECPS_COORDINATION=raft`' },
+  { key: 'etcd.endpoints', env: 'ECPS_ETCD_ENDPOINTS', kind: { type: 'list', item: ETCD_ENDPOINT, hint: 'http(s)://host:port URLs', max: 16 }, reader: '@ecps/coordination-etcd', meaning: 'client URLs of the etcd members, comma-separated (a list in a file), at most 16; required with `ECPS_COORDINATION=etcd`' },
+  { key: 'etcd.username', env: 'ECPS_ETCD_USERNAME', kind: str(NON_EMPTY), reader: '@ecps/coordination-etcd', meaning: 'etcd user (etcd authentication)' },
+  { key: 'etcd.password', env: 'ECPS_ETCD_PASSWORD', kind: str(NON_EMPTY), secret: true, reader: '@ecps/coordination-etcd', meaning: 'password of that user' },
   { key: 'observability.enabled', env: 'ECPS_OBSERVABILITY', kind: { type: 'bool' }, default: false, reader: '@ecps/runtime', meaning: 'trace and meter all traffic; `ecps node` then exports over OTLP/HTTP as the `OTEL_*` variables say (@ecps/observability-node)' },
 ];
 
@@ -110,6 +123,9 @@ export interface NodeSettings {
   kms: { provider: 'none' | 'aws_kms' | 'vault' | 'azure_kv' | 'gcp_kms'; keyId?: string };
   eap: { handlers?: string };
   mep: { store: boolean };
+  coordination: { backend: 'none' | 'raft' | 'etcd'; namespace: string; timeoutMs: number };
+  raft: { clusterId?: string; members?: string[] };
+  etcd: { endpoints?: string[]; username?: string; password?: string };
   observability: { enabled: boolean };
 }
 
@@ -166,7 +182,7 @@ function shown(spec: SettingSpec, value: unknown): unknown {
 }
 
 /** Checks one value against its setting; environment strings are converted. Throws {@link ConfigError}. */
-function parseValue(spec: SettingSpec, raw: unknown, source: SettingSource): string | number | boolean {
+function parseValue(spec: SettingSpec, raw: unknown, source: SettingSource): string | number | boolean | string[] {
   const name = describe(spec, source);
   const bad = (expected: string): never => {
     throw new ConfigError(`${name}: invalid value ${JSON.stringify(shown(spec, raw))} (expected ${expected})`, {
@@ -199,6 +215,13 @@ function parseValue(spec: SettingSpec, raw: unknown, source: SettingSource): str
       if (value === 'true' || value === '1' || value === 'yes' || value === 'on') return true;
       if (value === 'false' || value === '0' || value === 'no' || value === 'off') return false;
       return bad('true or false');
+    }
+    case 'list': {
+      const items = typeof raw === 'string' ? raw.split(',').map((item) => item.trim()) : raw;
+      const expected = `1 to ${kind.max} ${kind.hint}${source === 'env' ? ', comma-separated' : ''}`;
+      if (!Array.isArray(items) || items.length === 0 || items.length > kind.max) return bad(expected);
+      if (!items.every((item): item is string => typeof item === 'string' && kind.item.test(item))) return bad(expected);
+      return [...items];
     }
   }
 }
@@ -250,7 +273,7 @@ export function resolveSettings(input: ResolveSettingsInput = {}): ResolvedSetti
   if (settings['nodeId'] === undefined) {
     throw new ConfigError('ECPS_NODE_ID: a node id is required (set ECPS_NODE_ID, nodeId in the config file, or the option)', { setting: 'ECPS_NODE_ID' });
   }
-  for (const group of ['mqtt', 'grpc', 'dds', 'security', 'hardware', 'log', 'kms', 'eap', 'mep', 'observability']) settings[group] ??= {};
+  for (const group of ['mqtt', 'grpc', 'dds', 'security', 'hardware', 'log', 'kms', 'eap', 'mep', 'coordination', 'raft', 'etcd', 'observability']) settings[group] ??= {};
   return { settings: settings as unknown as NodeSettings, sources };
 }
 

@@ -51,6 +51,8 @@ const BACKENDS: Array<[setting: string, backend: string, packageName: string, ex
   ['ECPS_SECURITY_LEVEL', 'authenticated', '@ecps/trust', 'softwareTrust', {}],
   ['ECPS_HARDWARE_BACKEND', 'pkcs11', '@ecps/trust-pkcs11', 'Pkcs11KeyProvider', {}],
   ['ECPS_HARDWARE_BACKEND', 'tpm', '@ecps/trust-tpm', 'TpmKeyProvider', { ECPS_TRANSPORT: 'memory', ECPS_HARDWARE_SECURITY: 'required', ECPS_SECURITY_LEVEL: 'authenticated' }],
+  ['ECPS_COORDINATION', 'raft', '@ecps/raft', 'KvClient', {}],
+  ['ECPS_COORDINATION', 'etcd', '@ecps/coordination-etcd', 'EtcdCoordinationStore', {}],
   ['ECPS_KMS_PROVIDER', 'aws_kms', '@ecps/kms-aws', 'awsKmsKeyProvider', { ECPS_TRANSPORT: 'memory', ECPS_LOG_ENCRYPTION: 'kms', ECPS_KMS_PROVIDER: 'aws_kms', ECPS_KMS_KEY_ID: 'log' }],
   ['ECPS_KMS_PROVIDER', 'vault', '@ecps/kms-vault', 'vaultKeyProvider', { ECPS_TRANSPORT: 'memory', ECPS_LOG_ENCRYPTION: 'kms', ECPS_KMS_PROVIDER: 'vault', ECPS_KMS_KEY_ID: 'log' }],
   ['ECPS_KMS_PROVIDER', 'azure_kv', '@ecps/kms-azure', 'azureKeyVaultKeyProvider', { ECPS_TRANSPORT: 'memory', ECPS_LOG_ENCRYPTION: 'kms', ECPS_KMS_PROVIDER: 'azure_kv', ECPS_KMS_KEY_ID: 'log' }],

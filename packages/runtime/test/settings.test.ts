@@ -56,6 +56,14 @@ const ROWS: Record<string, Row> = {
   'kms.keyId': { file: 'fk', env: 'ek', envParsed: 'ek', option: 'ok', badFile: 1 },
   'eap.handlers': { file: './f.js', env: './e.js', envParsed: './e.js', option: './o.js', badFile: 1 },
   'mep.store': { file: true, env: 'false', envParsed: false, option: true, badEnv: '2', badFile: 'yes please' },
+  'coordination.backend': { file: 'etcd', env: 'raft', envParsed: 'raft', option: 'none', badEnv: 'zookeeper', badFile: 1 },
+  'coordination.namespace': { file: 'f/', env: 'e/', envParsed: 'e/', option: 'o/', badEnv: 'with space', badFile: 1 },
+  'coordination.timeoutMs': { file: 1000, env: '2500', envParsed: 2500, option: 600_000, badEnv: '99', badFile: '5s' },
+  'raft.clusterId': { file: 'f', env: 'e', envParsed: 'e', option: 'o', badEnv: 'a/b', badFile: 1 },
+  'raft.members': { file: ['f1', 'f2', 'f3'], env: 'e1, e2,e3', envParsed: ['e1', 'e2', 'e3'], option: ['o1'], badEnv: 'a,,b', badFile: [] },
+  'etcd.endpoints': { file: ['http://f:2379'], env: 'http://e1:2379,https://e2:2379', envParsed: ['http://e1:2379', 'https://e2:2379'], option: ['http://[::1]:2379'], badEnv: 'e1:2379', badFile: 'http://f:2379 http://g:2379' },
+  'etcd.username': { file: 'fu', env: 'eu', envParsed: 'eu', option: 'ou', badFile: 1 },
+  'etcd.password': { file: 'fp', env: 'ep', envParsed: 'ep', option: 'op', badFile: 1 },
   'observability.enabled': { file: true, env: '0', envParsed: false, option: true, badEnv: 'loud', badFile: 1 },
 };
 
@@ -175,10 +183,11 @@ describe('settings that depend on each other', () => {
 
 it('redacts every secret and nothing else', () => {
   const { settings } = resolveSettings({
-    env: { ...BASE_ENV, ECPS_MQTT_PASSWORD: 'hunter2', ECPS_KEYSTORE_PASSPHRASE: 'open sesame', ECPS_PKCS11_PIN: '1234', ECPS_MQTT_USERNAME: 'robot' },
+    env: { ...BASE_ENV, ECPS_MQTT_PASSWORD: 'hunter2', ECPS_KEYSTORE_PASSPHRASE: 'open sesame', ECPS_PKCS11_PIN: '1234', ECPS_MQTT_USERNAME: 'robot', ECPS_ETCD_USERNAME: 'fleet', ECPS_ETCD_PASSWORD: 'swordfish' },
   });
   const redacted = redactSettings(settings);
-  expect(JSON.stringify(redacted)).not.toMatch(/hunter2|open sesame|1234/);
+  expect(JSON.stringify(redacted)).not.toMatch(/hunter2|open sesame|1234|swordfish/);
+  expect(redacted.etcd).toMatchObject({ username: 'fleet', password: '<redacted>' });
   expect(redacted.mqtt).toMatchObject({ username: 'robot', password: '<redacted>' });
   expect(redacted.security.keystorePassphrase).toBe('<redacted>');
   expect(redacted.hardware.pkcs11Pin).toBe('<redacted>');

@@ -10,7 +10,8 @@
 //
 // Writing: JavaScript hands over a sample in XCDR1 little-endian form; we point the idlc-generated struct into that
 // buffer (no copy) and call dds_write, which serializes it. A full writer history returns DDS_RETCODE_TIMEOUT
-// (max_blocking_time is whatever the QoS says, 0 by default from TypeScript) instead of blocking.
+// (max_blocking_time is whatever the QoS says, 0 by default from TypeScript) instead of blocking; JavaScript then
+// parks the write and waitForAcksAsync waits on a libuv worker thread for the readers' acknowledgements.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <dds/dds.h>
@@ -584,6 +585,68 @@ static napi_value wait_for_acks(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// waitForAcksAsync(writerHandle, timeoutMs, done(acknowledged: boolean)): dds_wait_for_acks on a libuv worker thread,
+// so a writer whose history is full (writes return DDS_RETCODE_TIMEOUT) is retried the moment its readers have
+// acknowledged, with no timer polling on the JavaScript thread. The wait is capped (at most MAX_ACK_WAIT_MS) so a
+// stuck peer holds a worker thread only briefly; a deleted writer ends the wait at once.
+#define MAX_ACK_WAIT_MS 100
+
+typedef struct ack_wait {
+  napi_async_work work;
+  napi_ref done;
+  dds_entity_t writer;
+  dds_duration_t timeout;
+  dds_return_t rc;
+} ack_wait;
+
+static void ack_wait_execute(napi_env env, void *data) {
+  (void)env;
+  ack_wait *w = data;
+  w->rc = dds_wait_for_acks(w->writer, w->timeout);
+}
+
+static void ack_wait_complete(napi_env env, napi_status status, void *data) {
+  ack_wait *w = data;
+  napi_value done, undefined, argv[1];
+  if (napi_get_reference_value(env, w->done, &done) == napi_ok && done != NULL &&
+      napi_get_boolean(env, status == napi_ok && w->rc == 0, &argv[0]) == napi_ok && napi_get_undefined(env, &undefined) == napi_ok)
+    napi_call_function(env, undefined, done, 1, argv, NULL);
+  napi_delete_reference(env, w->done);
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value wait_for_acks_async(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t writer;
+  double ms;
+  napi_valuetype t;
+  if (!get_args(env, info, 3, argv) || !get_i32(env, argv[0], &writer)) return NULL;
+  CHECK(napi_get_value_double(env, argv[1], &ms));
+  CHECK(napi_typeof(env, argv[2], &t));
+  if (t != napi_function) return throw_type(env, "expected a callback");
+  if (!(ms >= 0) || ms > MAX_ACK_WAIT_MS) ms = MAX_ACK_WAIT_MS;
+  ack_wait *w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    napi_throw_error(env, "ERR_NAPI", "out of memory");
+    return NULL;
+  }
+  w->writer = writer;
+  w->timeout = ms_to_duration(ms);
+  napi_value name;
+  if (napi_create_reference(env, argv[2], 1, &w->done) != napi_ok ||
+      napi_create_string_utf8(env, "ecps-dds-ack-wait", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, ack_wait_execute, ack_wait_complete, w, &w->work) != napi_ok ||
+      napi_queue_async_work(env, w->work) != napi_ok) {
+    if (w->work != NULL) napi_delete_async_work(env, w->work);
+    if (w->done != NULL) napi_delete_reference(env, w->done);
+    free(w);
+    napi_throw_error(env, "ERR_NAPI", "cannot start waiting for acknowledgements");
+    return NULL;
+  }
+  return make_undefined(env);
+}
+
 // ---------------------------------------------------------------- readers and samples out
 
 static void reader_finalize(napi_env env, void *data, void *hint) {
@@ -868,6 +931,7 @@ static napi_value init(napi_env env, napi_value exports) {
     EXPORT("flush", flush_writer),
     EXPORT("setWriteBatch", set_write_batch),
     EXPORT("waitForAcks", wait_for_acks),
+    EXPORT("waitForAcksAsync", wait_for_acks_async),
     EXPORT("createReader", create_reader),
     EXPORT("readerHandle", reader_handle),
     EXPORT("deleteReader", delete_reader),

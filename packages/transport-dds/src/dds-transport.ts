@@ -35,7 +35,7 @@ import {
   type Transport,
 } from '@ecps/core';
 import { Delivery } from './delivery';
-import { decodeEnvelope, encodeEnvelope } from './envelope-cdr';
+import { decodeEnvelope, encodeEnvelopeView } from './envelope-cdr';
 import { NATIVE_EVENTS, SAMPLE_TYPES, loadBinding, type NativeObject } from './native';
 import { Participant } from './participant';
 import { defaultLevelOf, readerQos, trafficClassOfTopic, writerQos, type QosLimits, type TrafficClass } from './qos-table';
@@ -110,6 +110,7 @@ export interface DdsTransport extends Transport {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const MAX_ROUTES = 10_000;
 
 /** One subscribe() call: its handler queue and a reader per DDS topic it covers. */
 interface DdsSubscription extends Subscription {
@@ -137,6 +138,8 @@ class CycloneTransport implements DdsTransport {
   private readonly subscriptions = new Set<DdsSubscription>();
   /** DDS topics of ECPS envelopes known in the domain (for wildcard filters). */
   private readonly knownTopics = new Set<string>();
+  /** Topics published to, with what publishing needs of them (bounded: cleared when full). */
+  private readonly routes = new Map<string, { ddsName: string; cls: TrafficClass }>();
   private readonly counters = { published: 0, received: 0, droppedStale: 0, droppedUndecodable: 0, droppedTooLarge: 0 };
   private participant: Participant | undefined;
   private writers: WriterPool | undefined;
@@ -232,7 +235,7 @@ class CycloneTransport implements DdsTransport {
   }
 
   publish(topic: string, event: EcpsEvent, options: PublishOptions = {}): Promise<void> {
-    return this.send(topic, event, options, trafficClassOfTopic(topic));
+    return this.send(topic, event, options, undefined);
   }
 
   subscribe(filter: string, handler: EventHandler, options: SubscribeOptions = {}): Promise<Subscription> {
@@ -287,23 +290,36 @@ class CycloneTransport implements DdsTransport {
     return { participant: this.participant, writers: this.writers };
   }
 
-  private send(topic: string, event: EcpsEvent, options: PublishOptions = {}, cls: TrafficClass): Promise<void> {
+  /** @param rpcClass `'rpc'` for request/reply traffic; otherwise the topic decides the class. */
+  private send(topic: string, event: EcpsEvent, options: PublishOptions = {}, rpcClass: 'rpc' | undefined): Promise<void> {
     try {
       const { writers } = this.ready();
-      assertTopic(topic);
+      const route = this.route(topic);
       if (event.data.length > this.maxPayloadSize) {
         throw new TransportError('MESSAGE_TOO_LARGE', `event data is ${event.data.length} bytes; the limit is ${this.maxPayloadSize}`, {
           details: { size: event.data.length, limit: this.maxPayloadSize, topic },
         });
       }
-      const ddsName = this.registry.resolve(this.prefix + topic);
-      const cdr = encodeEnvelope(event);
-      this.topicSeen(ddsName);
+      const cdr = encodeEnvelopeView(event); // shared scratch: the writer copies it before anything else encodes
       this.counters.published++;
-      return writers.write(ddsName, cls, options.qos ?? defaultLevelOf(event.type), cdr);
+      return writers.write(route.ddsName, rpcClass ?? route.cls, options.qos ?? defaultLevelOf(event.type), cdr);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** A topic's DDS name and traffic class, worked out (and the topic validated) once per topic published to. */
+  private route(topic: string): { ddsName: string; cls: TrafficClass } {
+    let route = this.routes.get(topic);
+    if (route === undefined) {
+      assertTopic(topic);
+      const ddsName = this.registry.resolve(this.prefix + topic);
+      this.topicSeen(ddsName);
+      route = { ddsName, cls: trafficClassOfTopic(topic) };
+      if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+      this.routes.set(topic, route);
+    }
+    return route;
   }
 
   private async listen(filter: string, handler: EventHandler, options: SubscribeOptions = {}, rpcClass: 'rpc' | undefined): Promise<Subscription> {

@@ -18,37 +18,39 @@ const malformed = (reason: string) => new ValidationError('DECODE_ERROR', `malfo
 
 const align4 = (n: number) => (n + 3) & ~3;
 
-function stringSize(at: number, s: string): number {
-  return align4(at) + 4 + Buffer.byteLength(s) + 1;
-}
-
 /** The extensions as they go on the wire: the event's, plus `datacontenttype` when it is not protobuf. */
-function wireExtensions(event: EcpsEvent): Array<[string, string]> {
+function wireExtensions(event: EcpsEvent): Array<[string, string]> | undefined {
+  const contentType = event.datacontenttype !== undefined && event.datacontenttype !== PROTOBUF_CONTENT_TYPE;
+  if (!event.extensions && !contentType) return undefined;
   const entries = event.extensions ? Object.entries(event.extensions) : [];
-  if (event.datacontenttype !== undefined && event.datacontenttype !== PROTOBUF_CONTENT_TYPE) {
-    entries.push([CONTENT_TYPE_EXTENSION, event.datacontenttype]);
-  }
+  if (contentType) entries.push([CONTENT_TYPE_EXTENSION, event.datacontenttype!]);
   return entries;
 }
 
+/** Scratch space reused by {@link encodeEnvelopeView} for samples up to this size (larger ones get their own). */
+const SCRATCH_LIMIT = 1 << 20;
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** A string's worst case on the wire: alignment, length, at most 3 UTF-8 bytes per UTF-16 unit, NUL. */
+const stringBound = (s: string) => 3 + 4 + 3 * s.length + 1;
+
 /**
- * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope.
+ * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope into shared scratch space and returns a view of it,
+ * valid only until the next call: for handing straight to the native writer, which copies it.
  * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
  *   contains NUL (neither fits the envelope).
  */
-export function encodeEnvelope(event: EcpsEvent): Uint8Array {
+export function encodeEnvelopeView(event: EcpsEvent): Buffer {
   const extensions = wireExtensions(event);
-  if (extensions.length > MAX_EXTENSIONS) {
+  if (extensions && extensions.length > MAX_EXTENSIONS) {
     throw new ValidationError('INVALID_ARGUMENT', `an envelope carries at most ${MAX_EXTENSIONS} extensions, not ${extensions.length}`);
   }
-  const strings = [event.source, event.id, event.type, event.time ?? ''];
-  let size = 4;
-  for (const s of strings) size = stringSize(size, s);
-  size = align4(size) + 4;
-  for (const [k, v] of extensions) size = stringSize(stringSize(size, k), v);
-  size = align4(size) + 4 + event.data.length;
+  const time = event.time ?? '';
+  let bound = 4 + stringBound(event.source) + stringBound(event.id) + stringBound(event.type) + stringBound(time) + 7 + 7 + event.data.length;
+  if (extensions) for (const [k, v] of extensions) bound += stringBound(k) + stringBound(v);
+  if (bound > scratch.length && bound <= SCRATCH_LIMIT) scratch = Buffer.allocUnsafeSlow(Math.max(bound, scratch.length * 2));
+  const out = bound <= scratch.length ? scratch : Buffer.allocUnsafe(bound);
 
-  const out = Buffer.allocUnsafe(size);
   out.writeUInt32BE(XCDR1_LE << 16, 0);
   let at = 4;
   const u32 = (v: number) => {
@@ -58,21 +60,35 @@ export function encodeEnvelope(event: EcpsEvent): Uint8Array {
   };
   const str = (s: string) => {
     if (s.includes('\0')) throw new ValidationError('INVALID_ARGUMENT', 'envelope strings (attributes, extension names and values) may not contain NUL');
-    const n = Buffer.byteLength(s);
-    u32(n + 1);
-    out.write(s, at, n, 'utf8');
-    at += n;
+    while (at & 3) out[at++] = 0;
+    const n = s.length === 0 ? 0 : out.write(s, at + 4, 'utf8'); // room is guaranteed by `bound`
+    out.writeUInt32LE(n + 1, at);
+    at += 4 + n;
     out[at++] = 0;
   };
-  for (const s of strings) str(s);
-  u32(extensions.length);
-  for (const [k, v] of extensions) {
-    str(k);
-    str(v);
+  str(event.source);
+  str(event.id);
+  str(event.type);
+  str(time);
+  u32(extensions ? extensions.length : 0);
+  if (extensions) {
+    for (const [k, v] of extensions) {
+      str(k);
+      str(v);
+    }
   }
   u32(event.data.length);
   out.set(event.data, at);
-  return out;
+  return out.subarray(0, at + event.data.length);
+}
+
+/**
+ * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope (a buffer of its own).
+ * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
+ *   contains NUL (neither fits the envelope).
+ */
+export function encodeEnvelope(event: EcpsEvent): Uint8Array {
+  return Uint8Array.prototype.slice.call(encodeEnvelopeView(event));
 }
 
 /** Reads XCDR little-endian values from `buf` between `start` and `end` (one sample, header included). */
@@ -105,10 +121,19 @@ class CdrReader {
   string(): string {
     const n = this.u32();
     // exactly one NUL, the last byte: C peers end the string at the first one
-    if (n === 0 || n > this.end - this.at || this.buf.indexOf(0, this.at) !== this.at + n - 1) throw malformed('malformed string');
-    const s = this.buf.toString('utf8', this.at, this.at + n - 1);
+    if (n === 0 || n > this.end - this.at || !this.onlyNulAtEnd(this.at, this.at + n - 1)) throw malformed('malformed string');
+    const s = n === 1 ? '' : this.buf.toString('utf8', this.at, this.at + n - 1);
     this.at += n;
     return s;
+  }
+
+  /** Whether `buf[last]` is NUL and no byte in `[from, last)` is (a short scan in JavaScript beats a native call). */
+  private onlyNulAtEnd(from: number, last: number): boolean {
+    const buf = this.buf;
+    if (buf[last] !== 0) return false;
+    if (last - from > 64) return buf.indexOf(0, from) === last;
+    for (let i = from; i < last; i++) if (buf[i] === 0) return false;
+    return true;
   }
 
   /** The bytes of a sequence<octet>: a view when they are most of the buffer (it is then theirs), else a copy. */
@@ -144,13 +169,8 @@ export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEv
     else (extensions ??= {})[key] = value;
   }
   const data = r.octets();
-  return {
-    id,
-    source,
-    type,
-    ...(time ? { time } : {}),
-    datacontenttype,
-    ...(extensions ? { extensions } : {}),
-    data,
-  };
+  const event: { -readonly [K in keyof EcpsEvent]: EcpsEvent[K] } = { id, source, type, datacontenttype, data };
+  if (time) event.time = time;
+  if (extensions) event.extensions = extensions;
+  return event;
 }

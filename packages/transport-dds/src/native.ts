@@ -62,6 +62,8 @@ export interface NativeBinding {
   flush(writer: number): void;
   setWriteBatch(enabled: boolean): void;
   waitForAcks(writer: number, timeoutMs: number): boolean;
+  /** dds_wait_for_acks on a worker thread (at most 100 ms); `done(true)` once everything is acknowledged. */
+  waitForAcksAsync(writer: number, timeoutMs: number, done: (acknowledged: boolean) => void): void;
   createReader(participant: NativeObject, parent: number, topic: number, qos: NativeQos): NativeObject;
   readerHandle(reader: NativeObject): number;
   deleteReader(reader: NativeObject): void;

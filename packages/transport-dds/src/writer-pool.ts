@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The DDS writers of one transport: one per (topic, traffic class, reliability level), created on first use and
 // closed least-recently-used first beyond a bound. Writes never block the event loop: a full writer history (or a
-// congested reader in this process) parks the write, in order, and it is retried shortly; past `maxPending` parked
-// writes a publish fails with QUEUE_FULL. With Cyclone's write batching on, each writer is flushed once per turn.
+// congested reader in this process) parks the write, in order, and with no timer: a full history is retried as
+// soon as a worker thread sees the readers acknowledge (dds_wait_for_acks off the JavaScript thread), a congested
+// local reader wakes its writers when it drains. Past `maxPending` parked writes a publish fails with QUEUE_FULL.
+// With Cyclone's write batching on, each writer is flushed once per turn.
 import { TransportError, type QosLevel } from '@ecps/core';
 import { DDS_RETCODE_TIMEOUT, NATIVE_EVENTS, SAMPLE_TYPES, type NativeQos } from './native';
 import type { Participant } from './participant';
@@ -17,14 +19,24 @@ interface ParkedWrite {
 
 interface PooledWriter {
   readonly key: string;
+  readonly cls: TrafficClass;
+  readonly level: QosLevel;
   readonly handle: number;
   readonly ddsName: string;
   readonly reliable: boolean;
   /** Reliable KEEP_ALL readers of this topic in this process (shared, live set). */
   readonly locals: Set<ReaderPump>;
   readonly parked: ParkedWrite[];
+  /** Use counter value at the last write (least-recently-used eviction without reordering on every write). */
+  lastUse: number;
+  /** A worker thread is waiting for this writer's readers to acknowledge. */
+  ackWaiting: boolean;
+  closed: boolean;
   stopWaiting?: () => void;
 }
+
+/** Why a write did not go out: the writer's history is full, or a reliable reader in this process is congested. */
+type Blocked = 'history' | 'local';
 
 export interface WriterPoolOptions {
   maxWriters: number;
@@ -35,16 +47,16 @@ export interface WriterPoolOptions {
 }
 
 const RESOLVED = Promise.resolve();
-const RETRY_MIN_MS = 1;
-const RETRY_MAX_MS = 20;
+/** Longest single wait for acknowledgements on a worker thread; a stuck peer is re-checked this often. */
+const ACK_WAIT_MS = 100;
 
 export class WriterPool {
   private readonly writers = new Map<string, PooledWriter>();
   private readonly dirty = new Set<PooledWriter>();
   private flushQueued = false;
   private parkedCount = 0;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private retryDelay = RETRY_MIN_MS;
+  private uses = 0;
+  private last: PooledWriter | undefined;
   private closed = false;
   writeRetries = 0;
 
@@ -62,56 +74,63 @@ export class WriterPool {
     return this.writers.size;
   }
 
-  /** Writes one XCDR envelope; resolves once Cyclone has it. @throws TransportError `QUEUE_FULL`, `CLOSED`. */
+  /**
+   * Writes one XCDR envelope; resolves once Cyclone has it. `cdr` is only read during this call (a parked write
+   * keeps a copy), so callers may reuse it. @throws TransportError `QUEUE_FULL`, `CLOSED`.
+   */
   write(ddsName: string, cls: TrafficClass, level: QosLevel, cdr: Uint8Array): Promise<void> {
     const writer = this.writer(ddsName, cls, level);
-    if (writer.parked.length === 0 && this.tryWrite(writer, cdr)) return RESOLVED;
+    writer.lastUse = ++this.uses;
+    const blocked = writer.parked.length === 0 ? this.tryWrite(writer, cdr) : 'history';
+    if (blocked === undefined) return RESOLVED;
     if (this.parkedCount >= this.options.maxPending) {
       return Promise.reject(
         new TransportError('QUEUE_FULL', `${this.parkedCount} DDS writes are already waiting for room`, { details: { limit: this.options.maxPending } }),
       );
     }
     return new Promise<void>((resolve, reject) => {
-      writer.parked.push({ cdr, resolve, reject });
+      writer.parked.push({ cdr: Uint8Array.prototype.slice.call(cdr), resolve, reject });
       this.parkedCount++;
-      this.waitForRoom(writer);
+      if (writer.parked.length === 1) this.waitForRoom(writer, blocked);
     });
   }
 
-  /** Polls until every reliable writer's data is acknowledged or `timeoutMs` passes; never blocks the loop. */
+  /** Waits (on worker threads) until every reliable writer's data is acknowledged or `timeoutMs` passes. */
   async settle(timeoutMs: number): Promise<boolean> {
     this.flush();
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const unacked = [...this.writers.values()].filter((w) => w.reliable && !this.participant.binding.waitForAcks(w.handle, 0));
-      if (unacked.length === 0) return true;
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const w of [...this.writers.values()]) {
+      // acknowledged already (the usual case): answered on this thread, without a turn of the event loop
+      if (!w.reliable || this.participant.binding.waitForAcks(w.handle, 0)) continue;
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        if (await this.acksIn(w.handle, left)) break;
+      }
     }
+    return true;
   }
 
   /** Fails every parked write with `error` and closes every writer (their entities go with the participant). */
   close(error: unknown): void {
     this.closed = true;
-    clearTimeout(this.retryTimer);
     for (const writer of this.writers.values()) {
+      writer.closed = true;
       writer.stopWaiting?.();
       for (const p of writer.parked.splice(0)) p.reject(error);
     }
     this.parkedCount = 0;
     this.writers.clear();
     this.dirty.clear();
+    this.last = undefined;
   }
 
   private writer(ddsName: string, cls: TrafficClass, level: QosLevel): PooledWriter {
+    const last = this.last;
+    if (last !== undefined && last.ddsName === ddsName && last.cls === cls && last.level === level) return last;
     const key = `${ddsName}\u0000${cls}\u0000${level}`;
     const known = this.writers.get(key);
-    if (known) {
-      // keep Map order least-recently-used first
-      this.writers.delete(key);
-      this.writers.set(key, known);
-      return known;
-    }
+    if (known) return (this.last = known);
     const topic = this.participant.acquireTopic(ddsName, SAMPLE_TYPES.envelope);
     let handle: number;
     try {
@@ -122,26 +141,43 @@ export class WriterPool {
       this.participant.releaseTopic(ddsName, SAMPLE_TYPES.envelope);
       throw new TransportError('INTERNAL', `cannot create a DDS writer for ${ddsName}: ${String(error)}`, { cause: error });
     }
-    const writer: PooledWriter = { key, handle, ddsName, reliable: level > 0, locals: localReadersOf(ddsName), parked: [] };
+    const writer: PooledWriter = {
+      key,
+      cls,
+      level,
+      handle,
+      ddsName,
+      reliable: level > 0,
+      locals: localReadersOf(ddsName),
+      parked: [],
+      lastUse: this.uses,
+      ackWaiting: false,
+      closed: false,
+    };
     this.writers.set(key, writer);
-    if (this.writers.size > this.options.maxWriters) this.evictOne();
-    return writer;
+    if (this.writers.size > this.options.maxWriters) this.evictOne(writer);
+    return (this.last = writer);
   }
 
-  private evictOne(): void {
+  /** Closes the least recently used writer other than `keep` that has nothing parked (a scan: creation is rare). */
+  private evictOne(keep: PooledWriter): void {
+    let victim: PooledWriter | undefined;
     for (const writer of this.writers.values()) {
-      if (writer.parked.length > 0) continue;
-      this.writers.delete(writer.key);
-      this.dirty.delete(writer);
-      this.participant.deleteWriter(writer.handle);
-      this.participant.releaseTopic(writer.ddsName, SAMPLE_TYPES.envelope);
-      return;
+      if (writer !== keep && writer.parked.length === 0 && (victim === undefined || writer.lastUse < victim.lastUse)) victim = writer;
     }
+    if (!victim) return;
+    victim.closed = true;
+    this.writers.delete(victim.key);
+    this.dirty.delete(victim);
+    if (this.last === victim) this.last = undefined;
+    this.participant.deleteWriter(victim.handle);
+    this.participant.releaseTopic(victim.ddsName, SAMPLE_TYPES.envelope);
   }
 
-  private tryWrite(writer: PooledWriter, cdr: Uint8Array): boolean {
-    if (writer.reliable) for (const reader of writer.locals) if (reader.congested) return false;
-    if (this.participant.binding.write(writer.handle, SAMPLE_TYPES.envelope, cdr) === DDS_RETCODE_TIMEOUT) return false;
+  /** Hands `cdr` to Cyclone; undefined when it went out, else why it could not. */
+  private tryWrite(writer: PooledWriter, cdr: Uint8Array): Blocked | undefined {
+    if (writer.reliable) for (const reader of writer.locals) if (reader.congested) return 'local';
+    if (this.participant.binding.write(writer.handle, SAMPLE_TYPES.envelope, cdr) === DDS_RETCODE_TIMEOUT) return 'history';
     if (writer.reliable) for (const reader of writer.locals) reader.localSinceTake++;
     if (this.options.batching) {
       this.dirty.add(writer);
@@ -150,7 +186,7 @@ export class WriterPool {
         queueMicrotask(() => this.flush());
       }
     }
-    return true;
+    return undefined;
   }
 
   private flush(): void {
@@ -160,33 +196,37 @@ export class WriterPool {
     this.dirty.clear();
   }
 
-  /** Parks `writer` until a local reader makes room or the retry timer fires. */
-  private waitForRoom(writer: PooledWriter): void {
-    writer.stopWaiting ??= onRoom(writer.ddsName, () => this.retry(writer));
-    if (this.retryTimer === undefined) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        const before = this.parkedCount;
-        let stuck = false;
-        for (const w of this.writers.values()) if (w.parked.length > 0 && !this.retry(w)) stuck = true;
-        // back off only while nothing moves: a writer that got some out will have room again soon
-        this.retryDelay = stuck && this.parkedCount === before ? Math.min(this.retryDelay * 2, RETRY_MAX_MS) : RETRY_MIN_MS;
-        if (stuck) this.waitForRoom([...this.writers.values()].find((w) => w.parked.length > 0)!);
-      }, this.retryDelay);
-    }
+  /** Resolves true once `writer`'s readers have acknowledged everything, false after `timeoutMs` (capped). */
+  private acksIn(writer: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => this.participant.binding.waitForAcksAsync(writer, Math.min(timeoutMs, ACK_WAIT_MS), resolve));
   }
 
-  /** Writes what `writer` has parked, in order, as far as it goes; true when nothing is left. */
-  private retry(writer: PooledWriter): boolean {
-    if (this.closed) return true;
+  /** Retries `writer`'s parked writes when what `blocked` it is gone: a local reader made room, or acknowledgements came. */
+  private waitForRoom(writer: PooledWriter, blocked: Blocked): void {
+    if (blocked === 'local') {
+      writer.stopWaiting ??= onRoom(writer.ddsName, () => this.retry(writer));
+      return;
+    }
+    if (writer.ackWaiting) return;
+    writer.ackWaiting = true;
+    void this.acksIn(writer.handle, ACK_WAIT_MS).then(() => {
+      writer.ackWaiting = false;
+      if (this.closed || writer.closed) return;
+      this.retry(writer);
+    });
+  }
+
+  /** Writes what `writer` has parked, in order, as far as it goes, then waits again for what still blocks it. */
+  private retry(writer: PooledWriter): void {
+    if (this.closed || writer.closed) return;
     while (writer.parked.length > 0) {
       this.writeRetries++;
-      if (!this.tryWrite(writer, writer.parked[0]!.cdr)) return false;
+      const blocked = this.tryWrite(writer, writer.parked[0]!.cdr);
+      if (blocked !== undefined) return this.waitForRoom(writer, blocked);
       writer.parked.shift()!.resolve();
       this.parkedCount--;
     }
     writer.stopWaiting?.();
     writer.stopWaiting = undefined;
-    return true;
   }
 }

@@ -10,4 +10,6 @@ export const DOMAINS = {
   flow: 16,
   wildcards: 17,
   runtime: 18,
+  lifecycle: 19,
+  lifecycleProcess: 20,
 } as const;

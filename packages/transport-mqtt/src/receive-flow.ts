@@ -35,6 +35,8 @@ export interface ReceiveStats {
 /** A subscription's queue. Created by {@link ReceiveFlow.queue}. */
 export class SubscriptionQueue {
   private readonly items: Delivery[] = [];
+  /** Index of the next delivery in `items`. */
+  private head = 0;
   private pumping = false;
   /** Reached the limit; counted by the flow until it drained to the low-water mark. */
   saturated = false;
@@ -47,38 +49,72 @@ export class SubscriptionQueue {
   ) {}
 
   get length(): number {
-    return this.items.length;
+    return this.items.length - this.head;
   }
 
   /** @internal */
   push(delivery: Delivery): void {
     this.items.push(delivery);
-    if (!this.pumping) void this.pump();
+    if (!this.pumping) this.pump();
   }
 
   /** Stops delivery. `acknowledge`: the dropped QoS 1 messages count as handled (an unsubscribe, not a close). */
   stop(acknowledge: boolean): void {
     if (!this.active) return;
     this.active = false;
-    const dropped = this.items.splice(0);
+    const dropped = this.items.splice(this.head);
+    this.items.length = 0;
+    this.head = 0;
     this.flow.drained(this, dropped, acknowledge);
   }
 
-  private async pump(): Promise<void> {
+  /**
+   * Runs handlers in order. Synchronous handlers are called in this turn, without a promise per event (measurable
+   * at high rates); the first handler that returns a promise moves the rest of the queue to {@link pumpAsync}.
+   */
+  private pump(): void {
     this.pumping = true;
-    while (this.active && this.items.length > 0) {
-      const delivery = this.items.shift()!;
+    while (this.active && this.head < this.items.length) {
+      const delivery = this.take();
+      let result: unknown;
       try {
-        // Await only what is asynchronous: a microtask per event is measurable at high rates.
-        const result = this.handler(delivery.event, delivery.topic);
-        if (result) await result;
+        result = this.handler(delivery.event, delivery.topic);
       } catch (error) {
         this.flow.handlerFailed(this, delivery, error);
+      }
+      if (isPromiseLike(result)) {
+        void this.pumpAsync(delivery, result);
+        return;
       }
       this.flow.handled(this, delivery);
     }
     this.pumping = false;
   }
+
+  private async pumpAsync(delivery: Delivery, pending: PromiseLike<unknown>): Promise<void> {
+    try {
+      await pending;
+    } catch (error) {
+      this.flow.handlerFailed(this, delivery, error);
+    }
+    this.flow.handled(this, delivery);
+    this.pump();
+  }
+
+  /** The next delivery; the consumed prefix is dropped once it is half the array (amortised O(1), unlike shift()). */
+  private take(): Delivery {
+    const delivery = this.items[this.head]!;
+    this.items[this.head++] = undefined as unknown as Delivery;
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    return delivery;
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 /** Tells mqtt.js to go on reading without sending the PUBACK itself (we send it when the handlers are done). */

@@ -7,6 +7,8 @@ import { isEcpsError, type EcpsEvent } from '@ecps/core';
 import type { Packet } from 'mqtt';
 import { FileStore, decodeWire, encodeWire, qosForType } from '../src';
 import { PublishGate } from '../src/publish-gate';
+import { ReceiveFlow } from '../src/receive-flow';
+import { silentLogger } from '@ecps/core';
 
 const event: EcpsEvent = {
   id: 'id-1',
@@ -85,6 +87,53 @@ describe('PublishGate', () => {
     const three = wait.acquire('t')!;
     wait.close(new Error('closed'));
     await expect(three).rejects.toThrow('closed');
+  });
+});
+
+describe('ReceiveFlow', () => {
+  it('runs synchronous handlers in the delivering turn and holds PUBACKs behind an asynchronous one, in order', async () => {
+    const acks: number[] = [];
+    const flow = new ReceiveFlow({ limit: 4, logger: silentLogger, sendAck: (id) => acks.push(id) });
+    const seen: string[] = [];
+    let release!: () => void;
+    const queue = flow.queue('t', (e) => {
+      seen.push(e.id);
+      if (e.id === 'slow') return new Promise<void>((resolve) => (release = resolve));
+      if (e.id === 'bad') throw new Error('handler failed');
+    });
+    const done = () => undefined;
+    flow.deliver([queue], 't', { ...event, id: 'a' }, 1, 1, done);
+    flow.deliver([queue], 't', { ...event, id: 'bad' }, 1, 2, done);
+    // synchronous handlers (a throwing one counts as handled) ran and were acknowledged before deliver() returned
+    expect(seen).toEqual(['a', 'bad']);
+    expect(acks).toEqual([1, 2]);
+    flow.deliver([queue], 't', { ...event, id: 'slow' }, 1, 3, done);
+    flow.deliver([queue], 't', { ...event, id: 'b' }, 1, 4, done);
+    expect(seen).toEqual(['a', 'bad', 'slow']);
+    expect(acks).toEqual([1, 2]);
+    expect(flow.stats.queued).toBe(2);
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual(['a', 'bad', 'slow', 'b']);
+    expect(acks).toEqual([1, 2, 3, 4]);
+    expect(flow.stats).toMatchObject({ queued: 0, acksPending: 0 });
+  });
+
+  it('keeps order and its count across thousands of queued events (the consumed prefix is trimmed)', async () => {
+    const flow = new ReceiveFlow({ limit: 100_000, logger: silentLogger, sendAck: () => undefined });
+    const seen: number[] = [];
+    let gate: Promise<void> | undefined = new Promise<void>((resolve) => setTimeout(resolve, 10));
+    const queue = flow.queue('t', (e) => {
+      seen.push(Number(e.id));
+      const wait = gate;
+      gate = undefined;
+      return wait;
+    });
+    for (let i = 0; i < 5000; i++) flow.deliver([queue], 't', { ...event, id: String(i) }, 0, undefined, () => undefined);
+    expect(queue.length).toBe(4999);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(queue.length).toBe(0);
+    expect(seen).toEqual(Array.from({ length: 5000 }, (_, i) => i));
   });
 });
 

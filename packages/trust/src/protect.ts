@@ -48,6 +48,9 @@ export interface Unprotected {
 export class Protector {
   private readonly clock: Clock;
   private readonly random: RandomSource;
+  private writer: ReturnType<typeof ProtectedEvent.encode> | undefined;
+  private lastTimeMs = Number.NaN;
+  private lastTime = '';
 
   constructor(private readonly options: ProtectorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -56,35 +59,32 @@ export class Protector {
     if (options.behaviour.seal && !options.sealing && !options.session) throw new TrustError('CONFIG_INVALID', 'sealing requires sealing keys');
   }
 
-  /** Wraps `event` for `destination` (a topic, or `request:`/`reply:`/`stream:` + service). */
-  async protect(event: EcpsEvent, destination: string, delegations: readonly Delegation[] = []): Promise<EcpsEvent> {
-    const { behaviour, senderId } = this.options;
-    const timestampNs = this.clock.nowNs();
-    const body = ProtectedEvent.encode({
+  /**
+   * Wraps `event` for `destination` (a topic, or `request:`/`reply:`/`stream:` + service). In session mode this
+   * completes synchronously (no public-key work is left to wait for); otherwise it returns a promise.
+   */
+  protect(event: EcpsEvent, destination: string, delegations: readonly Delegation[] = NO_DELEGATIONS): EcpsEvent | Promise<EcpsEvent> {
+    const body = this.encodeBody({
       id: event.id,
       source: event.source,
       type: event.type,
       time: event.time ?? '',
       datacontenttype: event.datacontenttype ?? '',
-      extensions: { ...event.extensions },
+      extensions: (event.extensions ?? NO_EXTENSIONS) as Record<string, string>,
       data: event.data,
-      senderId,
-      timestampNs,
+      senderId: this.options.senderId,
+      timestampNs: this.clock.nowNs(),
       // session messages are replay-checked by their counter
       nonce: this.options.session ? NO_NONCE : this.random.bytes(16),
       destination,
-      delegations: [...delegations],
-    }).finish();
-    const outer = (type: string, data: Uint8Array): EcpsEvent => ({
-      id: event.id,
-      source: event.source,
-      type,
-      time: event.time ?? eventTime(this.clock.now()),
-      datacontenttype: 'application/protobuf',
-      ...(event.extensions?.['correlationid'] ? { extensions: { correlationid: event.extensions['correlationid'] } } : {}),
-      data,
+      delegations: delegations as Delegation[],
     });
-    if (this.options.session) return outer(SESSION_EVENT_TYPE, this.options.session.seal(body));
+    if (this.options.session) return this.outer(event, SESSION_EVENT_TYPE, this.options.session.seal(body));
+    return this.protectOneByOne(event, body);
+  }
+
+  private async protectOneByOne(event: EcpsEvent, body: Uint8Array): Promise<EcpsEvent> {
+    const { behaviour, senderId } = this.options;
     if (behaviour.seal) {
       const sealed = await sealEnvelope({
         plaintext: body,
@@ -95,10 +95,43 @@ export class Protector {
         clock: this.clock,
         random: this.random,
       });
-      return outer(SEALED_EVENT_TYPE, SealedEnvelope.encode(sealed).finish());
+      return this.outer(event, SEALED_EVENT_TYPE, SealedEnvelope.encode(sealed).finish());
     }
-    if (behaviour.sign) return outer(SIGNED_EVENT_TYPE, SignedEnvelope.encode(await this.options.signer!.envelope(body)).finish());
+    if (behaviour.sign) return this.outer(event, SIGNED_EVENT_TYPE, SignedEnvelope.encode(await this.options.signer!.envelope(body)).finish());
     return event;
+  }
+
+  /** Encodes a ProtectedEvent, reusing one writer (and its buffer) while messages stay small. */
+  private encodeBody(message: ProtectedEvent): Uint8Array {
+    const writer = this.writer;
+    this.writer = undefined; // a throw half-way must not leave bytes in the writer kept for the next message
+    const used = ProtectedEvent.encode(message, writer);
+    const body = used.finish();
+    if (body.length <= MAX_REUSED_WRITER_BYTES) this.writer = used;
+    return body;
+  }
+
+  private outer(event: EcpsEvent, type: string, data: Uint8Array): EcpsEvent {
+    const correlation = event.extensions?.['correlationid'];
+    return {
+      id: event.id,
+      source: event.source,
+      type,
+      time: event.time ?? this.now(),
+      datacontenttype: 'application/protobuf',
+      ...(correlation ? { extensions: { correlationid: correlation } } : {}),
+      data,
+    };
+  }
+
+  /** The current time as a CloudEvents timestamp, formatted once per millisecond. */
+  private now(): string {
+    const ms = this.clock.now();
+    if (ms !== this.lastTimeMs) {
+      this.lastTimeMs = ms;
+      this.lastTime = eventTime(ms);
+    }
+    return this.lastTime;
   }
 
   /**
@@ -111,16 +144,26 @@ export class Protector {
    *   mode also those of {@link SessionManager.open}.
    */
   async unprotect(outer: EcpsEvent, destination: string, replay: ReplayGuard, windows?: SessionReplayScope): Promise<Unprotected> {
+    return this.unprotectNow(outer, destination, replay, windows);
+  }
+
+  /**
+   * {@link unprotect} without a promise where none is needed: a session message is checked synchronously (and its
+   * errors thrown); the other kinds return a promise.
+   */
+  unprotectNow(outer: EcpsEvent, destination: string, replay: ReplayGuard, windows?: SessionReplayScope): Unprotected | Promise<Unprotected> {
+    if (outer.type !== SESSION_EVENT_TYPE) return this.unprotectOneByOne(outer, destination, replay);
+    if (!this.options.session || !windows) throw new TrustError('UNAUTHENTICATED', `session message ${outer.id} but session mode is off`);
+    const opened = this.options.session.open(outer.data, windows);
+    return this.unwrap(outer, opened.plaintext, opened.senderId, opened.senderId, destination, replay);
+  }
+
+  private async unprotectOneByOne(outer: EcpsEvent, destination: string, replay: ReplayGuard): Promise<Unprotected> {
     const { behaviour, keys } = this.options;
     let body: Uint8Array;
     let signerPrincipal: string | undefined;
     let claimedSender: string;
-    if (outer.type === SESSION_EVENT_TYPE) {
-      if (!this.options.session || !windows) throw new TrustError('UNAUTHENTICATED', `session message ${outer.id} but session mode is off`);
-      const opened = this.options.session.open(outer.data, windows);
-      body = opened.plaintext;
-      signerPrincipal = claimedSender = opened.senderId;
-    } else if (outer.type === SEALED_EVENT_TYPE) {
+    if (outer.type === SEALED_EVENT_TYPE) {
       if (!this.options.sealing) throw new TrustError('DECRYPTION_FAILED', 'sealed message but no sealing key configured');
       const env = decode(SealedEnvelope, outer.data);
       claimedSender = env.senderId;
@@ -140,6 +183,12 @@ export class Protector {
     } else {
       throw new TrustError('UNAUTHENTICATED', `unprotected message ${outer.id} of type ${outer.type}`);
     }
+    return this.unwrap(outer, body, claimedSender, signerPrincipal, destination, replay);
+  }
+
+  /** The checks every kind shares once the body is out: sender binding, replay, destination, delegation. */
+  private unwrap(outer: EcpsEvent, body: Uint8Array, claimedSender: string, signerPrincipal: string | undefined, destination: string, replay: ReplayGuard): Unprotected {
+    const { behaviour, keys } = this.options;
     const inner = decode(ProtectedEvent, body);
     if (inner.senderId !== claimedSender) throw new TrustError('UNAUTHENTICATED', `envelope sender ${claimedSender} differs from ${inner.senderId}`);
     if (signerPrincipal !== undefined && signerPrincipal !== inner.senderId) {
@@ -158,23 +207,28 @@ export class Protector {
     if (behaviour.sign && sourceId !== inner.senderId) {
       delegated = verifyDelegationChain(inner.delegations, sourceId, inner.senderId, keys, this.clock);
     }
-    const extensions = { ...inner.extensions };
+    // the decoded message is this call's own: its extensions object is handed on without a copy
+    let extensions = inner.extensions;
     const correlation = outer.extensions?.['correlationid'];
-    if (correlation !== undefined && extensions['correlationid'] === undefined) extensions['correlationid'] = correlation;
-    const event: EcpsEvent = {
-      id: inner.id,
-      source: inner.source,
-      type: inner.type,
-      ...(inner.time ? { time: inner.time } : {}),
-      ...(inner.datacontenttype ? { datacontenttype: inner.datacontenttype } : {}),
-      ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
-      data: inner.data,
-    };
+    if (correlation !== undefined && extensions['correlationid'] === undefined) extensions = { ...extensions, correlationid: correlation };
+    const event: Mutable<EcpsEvent> = { id: inner.id, source: inner.source, type: inner.type, data: inner.data };
+    if (inner.time) event.time = inner.time;
+    if (inner.datacontenttype) event.datacontenttype = inner.datacontenttype;
+    for (const _ in extensions) {
+      event.extensions = extensions;
+      break;
+    }
     return { event, senderId: inner.senderId, principalId: behaviour.sign ? sourceId : inner.senderId, ...(delegated ? { delegated } : {}) };
   }
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 const NO_NONCE = new Uint8Array(0);
+const NO_DELEGATIONS: readonly Delegation[] = Object.freeze([]);
+const NO_EXTENSIONS: Readonly<Record<string, string>> = Object.freeze({});
+/** Largest message whose encoding buffer is kept for the next one (bounds what an idle Protector holds). */
+const MAX_REUSED_WRITER_BYTES = 64 * 1024;
 
 function decode<T>(fns: { decode(bytes: Uint8Array): T }, data: Uint8Array): T {
   try {

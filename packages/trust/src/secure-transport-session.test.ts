@@ -127,6 +127,53 @@ describe('secure transport in session mode', () => {
     expect(Buffer.from(wire[0]!.data).includes(Buffer.from(sent.data.subarray(0, 32)))).toBe(false);
   });
 
+  it('seals one record with an entry per listening peer (and itself), each read by its own reader only', async () => {
+    const n = net();
+    const a = await n.node('a');
+    const b = await n.node('b');
+    const c = await n.node('c');
+    await a.handshake('b');
+    await a.handshake('c');
+    await waitFor(() => b.sessions!.peers.includes('a') && c.sessions!.peers.includes('a'), 'b and c confirm');
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('t', (e) => void wire.push(e));
+    const got: Record<string, number[]> = { a: [], b: [], c: [] };
+    for (const [id, t] of [['a', a], ['b', b], ['c', c]] as const) await t.subscribe('t', (e) => void got[id]!.push(e.data[0]!));
+    for (let i = 0; i < 3; i++) await a.publish('t', event('a', i));
+    await waitFor(() => got['a']!.length === 3 && got['b']!.length === 3 && got['c']!.length === 3, 'delivery to a, b and c');
+    expect(got).toEqual({ a: [0, 1, 2], b: [0, 1, 2], c: [0, 1, 2] });
+    expect(wire.map((e) => entries(e.data).map((x) => x.seq))).toEqual([[0, 0, 0], [1, 1, 1], [2, 2, 2]]);
+    expect(n.rejects.get('b')).toEqual([]);
+    expect(n.rejects.get('c')).toEqual([]);
+  });
+
+  it('drops the least recently heard peer beyond maxPeers, counting messages heard after a new peer joined', async () => {
+    const n = net();
+    const a = await n.node('a', { session: { maxPeers: 2, handshakeTimeoutMs: 2000, retryMs: 60_000 } });
+    const got: string[] = [];
+    await a.subscribe('t', (e) => void got.push(e.source));
+    const peer = async (id: string) => {
+      const t = await n.node(id);
+      await a.handshake(id);
+      await waitFor(() => t.sessions!.peers.includes('a'), `${id} confirms`);
+      return t;
+    };
+    const hear = async (t: SecureTransport, id: string) => {
+      const before = got.length;
+      await t.publish('t', event(id, 0));
+      await waitFor(() => got.length === before + 1, `a hears ${id}`);
+    };
+    const b = await peer('b');
+    await peer('c');
+    await hear(b, 'b'); // b is now the most recently used
+    await peer('d'); // drops c (least recently used); d is newest
+    expect(a.sessions!.peers.sort()).toEqual(['b', 'd']);
+    await hear(b, 'b'); // b again, after d joined: b must count as more recent than d
+    await peer('e'); // so d is dropped, not b
+    expect(a.sessions!.peers.sort()).toEqual(['b', 'e']);
+  });
+
   it('refuses tampered, relabelled and replayed messages; accepts reordered ones once within the window', async () => {
     const n = net();
     const { a, b } = await connected(n, { session: { replayWindow: 32, retryMs: 60_000 } });

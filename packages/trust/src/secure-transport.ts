@@ -227,7 +227,8 @@ export class SecureTransport implements Transport {
     return this.inner.subscribe(
       filter,
       async (outer, topic) => {
-        const accepted = await this.accept(outer, topic, { direction: 'publish', target: topic, event: outer }, replay);
+        const pending = this.accept(outer, topic, { direction: 'publish', target: topic, event: outer }, replay);
+        const accepted = pending instanceof Promise ? await pending : pending;
         if (accepted) await handler(accepted.event, topic);
       },
       options,
@@ -317,8 +318,12 @@ export class SecureTransport implements Transport {
             // fixed reply topics carry every caller's replies: check only those of this endpoint's calls
             if (topics.shared && direction === 'reply' && !rpc.awaits(correlationOf(outer))) return;
             const ctx: MessageContext = { direction, target: service, event: outer };
-            const verified = await this.verify(outer, destinationOf(topic, outer), ctx, replay).catch(() => undefined);
-            if (!verified) return;
+            let verified: Unprotected;
+            try {
+              verified = await this.verify(outer, destinationOf(topic, outer), ctx, replay);
+            } catch {
+              return; // already reported
+            }
             try {
               this.check(verified, ctx);
             } catch (error) {
@@ -387,10 +392,26 @@ export class SecureTransport implements Transport {
     return { guard, windows: new SessionReplayScope(typeof session === 'object' ? session.replayWindow : undefined) };
   }
 
-  /** Checks a received message; on failure reports it and returns undefined (the event is dropped). */
-  private async accept(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Promise<Unprotected | undefined> {
+  /**
+   * Checks a received message; on failure reports it and returns undefined (the event is dropped). Session
+   * messages are checked without a promise.
+   */
+  private accept(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Unprotected | undefined | Promise<Unprotected | undefined> {
     try {
-      const verified = await this.verify(outer, destination, ctx, replay);
+      const verified = this.verify(outer, destination, ctx, replay);
+      if (!(verified instanceof Promise)) return this.checked(verified, ctx);
+      return verified.then(
+        (v) => this.checked(v, ctx),
+        () => undefined, // already reported
+      );
+    } catch {
+      return undefined; // already reported
+    }
+  }
+
+  /** `verified` if it passes {@link check}, else undefined (reported). */
+  private checked(verified: Unprotected, ctx: MessageContext): Unprotected | undefined {
+    try {
       this.check(verified, ctx);
       return verified;
     } catch {
@@ -398,19 +419,28 @@ export class SecureTransport implements Transport {
     }
   }
 
-  /** Unwraps and authenticates a received message (signature, sealing, replay, destination). Reports and throws on failure. */
-  private async verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Promise<Unprotected> {
+  /**
+   * Unwraps and authenticates a received message (signature, sealing, replay, destination). Reports and throws
+   * (or rejects) on failure; synchronous for session messages.
+   */
+  private verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Unprotected | Promise<Unprotected> {
     if (!this.protector) return { event: outer, senderId: outer.source, principalId: outer.source };
-    try {
-      return await this.protector.unprotect(outer, destination, replay.guard, replay.windows);
-    } catch (error) {
+    const fail = (error: unknown): never => {
       throw this.reject(error, outer.source, defaultPermissionFor(ctx), outer, ctx);
+    };
+    try {
+      const result = this.protector.unprotectNow(outer, destination, replay.guard, replay.windows);
+      return result instanceof Promise ? result.catch(fail) : result;
+    } catch (error) {
+      return fail(error);
     }
   }
 
   /** Authorizes a verified message (from AUTHORIZED up) and audits the decision. Reports and throws on refusal. */
   private check(verified: Unprotected, ctx: MessageContext): void {
     if (!this.protector) return;
+    // nothing to decide or record: skip building the permission
+    if (!(this.behaviour.sign && this.options.admit) && !this.behaviour.authorize && !this.behaviour.audit) return;
     const permission = (this.options.permissionFor ?? defaultPermissionFor)({ ...ctx, event: verified.event });
     try {
       if (this.behaviour.sign && this.options.admit && !this.options.admit(verified.principalId, ctx)) {

@@ -42,13 +42,15 @@ function ratchet(key: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', key, EMPTY, RATCHET_INFO, 32));
 }
 
-/** 12-byte GCM nonce: epoch (32 bits) then counter (64 bits), big-endian. Unique per key because counters only grow. */
-function nonceOf(epoch: number, seq: number): Buffer {
-  const nonce = Buffer.allocUnsafe(12);
-  nonce.writeUInt32BE(epoch, 0);
-  nonce.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 4);
-  nonce.writeUInt32BE(seq >>> 0, 8);
-  return nonce;
+/**
+ * Writes the 12-byte GCM nonce into `into`: epoch (32 bits) then counter (64 bits), big-endian. Unique per key
+ * because counters only grow. The buffer may be reused at once: the cipher copies the IV when it is created.
+ */
+function nonceOf(epoch: number, seq: number, into: Buffer): Buffer {
+  into.writeUInt32BE(epoch, 0);
+  into.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 4);
+  into.writeUInt32BE(seq >>> 0, 8);
+  return into;
 }
 
 /** A message sealed by a {@link SendChannel}: `ciphertext` ends with the 16-byte tag. */
@@ -68,6 +70,7 @@ export class SendChannel {
   private seq = 0;
   private epochFirstSeq = 0;
   private epochStartedAt: number;
+  private readonly nonce = Buffer.allocUnsafe(12);
 
   /** @param key 32-byte key of epoch 0 (from the handshake). */
   constructor(key: Uint8Array, policy: RekeyPolicy = {}, clock: Clock = systemClock) {
@@ -95,19 +98,28 @@ export class SendChannel {
    * @throws TrustError `RESOURCE_EXHAUSTED` when the counter or the epochs are used up (run a new handshake).
    */
   seal(plaintext: Uint8Array, aad: Uint8Array): SealedMessage {
+    const out = new Uint8Array(plaintext.length + SESSION_TAG_BYTES);
+    const { epoch, seq } = this.sealInto(plaintext, aad, out, 0);
+    return { epoch, seq, ciphertext: out };
+  }
+
+  /**
+   * Like {@link seal}, but writes the ciphertext and its tag (`plaintext.length + SESSION_TAG_BYTES` bytes) into
+   * `out` at `offset`, so that a record of several recipients is built without a copy per recipient.
+   * @throws TrustError `RESOURCE_EXHAUSTED` as {@link seal}; nothing is written and no counter is used then.
+   */
+  sealInto(plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array, offset: number): { epoch: number; seq: number } {
     if (this.seq - this.epochFirstSeq >= this.policy.maxMessagesPerEpoch || this.clock.monotonic() - this.epochStartedAt >= this.policy.epochMs) {
       this.advance();
     }
     if (this.seq >= MAX_SESSION_SEQ) throw new TrustError('RESOURCE_EXHAUSTED', 'session counter exhausted: a new handshake is needed');
     const seq = this.seq++;
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonceOf(this.currentEpoch, seq));
-    cipher.setAAD(aad);
-    const out = Buffer.allocUnsafe(plaintext.length + SESSION_TAG_BYTES);
-    const written = cipher.update(plaintext);
-    written.copy(out, 0);
-    cipher.final();
-    cipher.getAuthTag().copy(out, plaintext.length);
-    return { epoch: this.currentEpoch, seq, ciphertext: new Uint8Array(out.buffer, out.byteOffset, out.length) };
+    const cipher = createCipheriv('aes-256-gcm', this.key, nonceOf(this.currentEpoch, seq, this.nonce));
+    if (aad.length > 0) cipher.setAAD(aad); // GCM with empty AAD is GCM without AAD: skip the native call
+    out.set(cipher.update(plaintext), offset);
+    cipher.final(); // GCM emits nothing here
+    out.set(cipher.getAuthTag(), offset + plaintext.length);
+    return { epoch: this.currentEpoch, seq };
   }
 
   private advance(): void {
@@ -137,6 +149,7 @@ export class ReceiveChannel {
   private readonly policy: Required<RekeyPolicy>;
   private current: EpochKey;
   private previous: EpochKey | undefined;
+  private readonly nonce = Buffer.allocUnsafe(12);
 
   constructor(key: Uint8Array, policy: RekeyPolicy = {}) {
     if (key.length !== 32) throw new TrustError('INVALID_ARGUMENT', 'a session key is 32 bytes');
@@ -161,8 +174,8 @@ export class ReceiveChannel {
     if (ciphertext.length < SESSION_TAG_BYTES || !Number.isInteger(seq) || seq < 0 || seq >= MAX_SESSION_SEQ) {
       throw new TrustError('DECRYPTION_FAILED', 'malformed session message');
     }
-    if (epoch === this.current.epoch) return decrypt(this.current.key, message, aad);
-    if (epoch === this.previous?.epoch) return decrypt(this.previous.key, message, aad);
+    if (epoch === this.current.epoch) return decrypt(this.current.key, message, aad, this.nonce);
+    if (epoch === this.previous?.epoch) return decrypt(this.previous.key, message, aad, this.nonce);
     if (epoch < this.current.epoch) {
       throw new TrustError('REPLAY_DETECTED', `message of epoch ${epoch} arrived after its key was erased (now ${this.current.epoch})`, {
         details: { reason: 'old-epoch', epoch, current: this.current.epoch },
@@ -178,7 +191,7 @@ export class ReceiveChannel {
       raw = ratchet(raw);
     }
     const key = createSecretKey(raw);
-    const plaintext = decrypt(key, message, aad);
+    const plaintext = decrypt(key, message, aad, this.nonce);
     // authenticated: move on, keep the epoch just before for stragglers, erase the rest
     const previous: EpochKey = before === this.current.raw ? this.current : { epoch: epoch - 1, raw: before, key: createSecretKey(before) };
     if (this.previous && this.previous !== previous) this.previous.raw.fill(0);
@@ -189,11 +202,11 @@ export class ReceiveChannel {
   }
 }
 
-function decrypt(key: KeyObject, { epoch, seq, ciphertext }: SealedMessage, aad: Uint8Array): Uint8Array {
+function decrypt(key: KeyObject, { epoch, seq, ciphertext }: SealedMessage, aad: Uint8Array, nonce: Buffer): Uint8Array {
   const bodyLength = ciphertext.length - SESSION_TAG_BYTES;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, nonceOf(epoch, seq));
-    decipher.setAAD(aad);
+    const decipher = createDecipheriv('aes-256-gcm', key, nonceOf(epoch, seq, nonce));
+    if (aad.length > 0) decipher.setAAD(aad);
     decipher.setAuthTag(ciphertext.subarray(bodyLength));
     const plain = decipher.update(ciphertext.subarray(0, bodyLength));
     decipher.final();

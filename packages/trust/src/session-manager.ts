@@ -9,7 +9,7 @@ import type { IdentitySigner } from './identity';
 import type { KeyDirectory } from './key-directory';
 import { ReplayGuard } from './replay-guard';
 import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay-window';
-import { ReceiveChannel, SendChannel, resolveRekeyPolicy, type RekeyPolicy, type SealedMessage } from './session-channel';
+import { ReceiveChannel, SESSION_TAG_BYTES, SendChannel, resolveRekeyPolicy, type RekeyPolicy } from './session-channel';
 import {
   SESSION_ID_BYTES,
   completeHandshake,
@@ -129,6 +129,8 @@ export class SessionManager {
   private inner: Transport | undefined;
   private inbox: Subscription | undefined;
   private closed = false;
+  /** The peer last moved to the end of `byPeer` by {@link touch}, while it stays there. */
+  private lastTouched: string | undefined;
 
   constructor(private readonly options: SessionManagerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -238,34 +240,33 @@ export class SessionManager {
       const s = sessions.find((x) => x.confirmed);
       if (s && !this.revoked(s)) recipients.push(s);
     }
-    const sealed: { session: Session; message: SealedMessage }[] = [];
-    let size = this.recordPrefix.length + 2;
+    // one buffer for the whole record, each entry's ciphertext written in place
+    const entryBytes = ENTRY_HEADER + 4 + plaintext.length + SESSION_TAG_BYTES;
+    const out = Buffer.allocUnsafe(this.recordPrefix.length + 2 + recipients.length * entryBytes);
+    out.set(this.recordPrefix, 0);
+    const countAt = this.recordPrefix.length;
+    let at = countAt + 2;
+    let count = 0;
     for (const session of recipients) {
-      let message: SealedMessage;
+      let sealed: { epoch: number; seq: number };
       try {
-        message = session.send.seal(plaintext, EMPTY_AAD);
+        sealed = session.send.sealInto(plaintext, EMPTY_AAD, out, at + ENTRY_HEADER + 4);
       } catch (error) {
         if (session === this.self) throw error;
         this.forget(session);
         void this.handshake(session.keys.peerId);
         continue;
       }
-      sealed.push({ session, message });
-      size += ENTRY_HEADER + 4 + message.ciphertext.length;
-    }
-    const out = Buffer.allocUnsafe(size);
-    out.set(this.recordPrefix, 0);
-    let at = out.writeUInt16BE(sealed.length, this.recordPrefix.length);
-    for (const { session, message } of sealed) {
       out.set(session.keys.sessionId, at);
-      at = out.writeUInt32BE(message.epoch, at + SESSION_ID_BYTES);
-      at = out.writeUInt32BE(Math.floor(message.seq / 0x1_0000_0000), at);
-      at = out.writeUInt32BE(message.seq >>> 0, at);
-      at = out.writeUInt32BE(message.ciphertext.length, at);
-      out.set(message.ciphertext, at);
-      at += message.ciphertext.length;
+      at = out.writeUInt32BE(sealed.epoch, at + SESSION_ID_BYTES);
+      at = out.writeUInt32BE(Math.floor(sealed.seq / 0x1_0000_0000), at);
+      at = out.writeUInt32BE(sealed.seq >>> 0, at);
+      at = out.writeUInt32BE(plaintext.length + SESSION_TAG_BYTES, at);
+      at += plaintext.length + SESSION_TAG_BYTES;
+      count++;
     }
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    out.writeUInt16BE(count, countAt);
+    return new Uint8Array(out.buffer, out.byteOffset, at);
   }
 
   /**
@@ -279,11 +280,12 @@ export class SessionManager {
     if (r.u8() !== RECORD_VERSION) throw new TrustError('DECODE_ERROR', 'unknown session record version');
     const senderId = r.str();
     const count = r.u16();
+    const bytes = Buffer.from(record.buffer, record.byteOffset, record.length);
     for (let i = 0; i < count; i++) {
-      const header = r.bytes(ENTRY_HEADER);
-      const length = r.u32();
-      const ciphertext = r.bytes(length);
-      const session = this.byId.get(Buffer.from(header.buffer, header.byteOffset, SESSION_ID_BYTES).toString('hex'));
+      const at = r.offset;
+      r.bytes(ENTRY_HEADER);
+      const ciphertext = r.bytes(r.u32());
+      const session = this.byId.get(bytes.toString('hex', at, at + SESSION_ID_BYTES));
       if (!session) continue;
       if (session.keys.peerId !== senderId) {
         throw new TrustError('UNAUTHENTICATED', `session of ${session.keys.peerId} used by a message claiming ${senderId}`, { details: { reason: 'sender-mismatch' } });
@@ -291,9 +293,8 @@ export class SessionManager {
       if (this.revoked(session)) {
         throw new TrustError('KEY_REVOKED', `the key ${session.keys.peerKeyId} that ${senderId} ran the session exchange with is revoked`, { details: { keyId: session.keys.peerKeyId } });
       }
-      const view = new DataView(header.buffer, header.byteOffset, ENTRY_HEADER);
-      const epoch = view.getUint32(SESSION_ID_BYTES);
-      const seq = view.getUint32(SESSION_ID_BYTES + 4) * 0x1_0000_0000 + view.getUint32(SESSION_ID_BYTES + 8);
+      const epoch = bytes.readUInt32BE(at + SESSION_ID_BYTES);
+      const seq = bytes.readUInt32BE(at + SESSION_ID_BYTES + 4) * 0x1_0000_0000 + bytes.readUInt32BE(at + SESSION_ID_BYTES + 8);
       const window = scope.window(session.receive);
       window.check(seq);
       const plaintext = session.receive.open({ epoch, seq, ciphertext }, EMPTY_AAD);
@@ -359,6 +360,7 @@ export class SessionManager {
   /** Adds a session as the peer's newest, keeping the one before it (still in use until the new one is confirmed). */
   private install(session: Session): void {
     const peer = session.keys.peerId;
+    this.lastTouched = undefined;
     const list = this.byPeer.get(peer) ?? [];
     this.byPeer.delete(peer);
     for (const old of list.slice(1)) this.byId.delete(old.idKey);
@@ -379,6 +381,7 @@ export class SessionManager {
   }
 
   private forget(session: Session): void {
+    this.lastTouched = undefined;
     this.byId.delete(session.idKey);
     const list = this.byPeer.get(session.keys.peerId)?.filter((s) => s !== session);
     if (list && list.length > 0) this.byPeer.set(session.keys.peerId, list);
@@ -386,10 +389,12 @@ export class SessionManager {
   }
 
   private touch(peer: string): void {
+    if (peer === this.lastTouched) return; // already the most recently used
     const list = this.byPeer.get(peer);
     if (!list || this.byPeer.size < 2) return;
     this.byPeer.delete(peer);
     this.byPeer.set(peer, list);
+    this.lastTouched = peer;
   }
 }
 

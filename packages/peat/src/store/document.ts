@@ -167,7 +167,11 @@ export function writeLeader(draft: Draft, current: LeaderRegister | undefined, l
   return true;
 }
 
-/** Adds `id → entry` to the OR-set map at `draft[field]` (created when absent). A concurrent remove loses. */
+/**
+ * Adds `id → entry` to the OR-set map at `draft[field]` (created when absent). A concurrent remove loses. The entry
+ * is always written as a fresh map, even when `id` is already present: an edit inside the existing map would be
+ * lost with it to a concurrent remove, and a re-add would not win.
+ */
 export function orSetAdd(draft: Draft, field: string, id: string, entry: DocValue = {}): void {
   let set = draft[field];
   if (!isPlainObject(set)) {
@@ -175,7 +179,7 @@ export function orSetAdd(draft: Draft, field: string, id: string, entry: DocValu
     set = draft[field];
   }
   const s = set as Draft;
-  if (!isPlainObject(s[id])) s[id] = {};
+  s[id] = {};
   writeDiff(s[id] as Draft, entry);
 }
 
