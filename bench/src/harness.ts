@@ -22,6 +22,16 @@ export interface BenchCase {
   teardown?(): Promise<void>;
   ours(): Promise<number>;
   baseline(): Promise<number>;
+  /** Called after the runs: figures beyond the two medians, listed under the table and kept in the results JSON. */
+  details?(): CaseDetails | undefined;
+}
+
+/** What a case reports besides its medians. */
+export interface CaseDetails {
+  /** One line each under the report's table (percentiles, totals, how a baseline was computed). */
+  readonly notes?: readonly string[];
+  /** Structured figures for scripts that read results/latest.json (e.g. the Peat scale plot). */
+  readonly data?: Readonly<Record<string, unknown>>;
 }
 
 /** Runs `fn` repeatedly for at least `minMs` and returns calls per second. */

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median, type BenchCase } from './harness';
+import { median, type BenchCase, type CaseDetails } from './harness';
+import { peatScalePoints, writePeatScalePlot } from './plot-peat-scale';
 import { profileSummary } from './profile';
 
 interface CaseResult {
@@ -20,6 +21,7 @@ interface CaseResult {
   target?: number;
   /** Top self-time functions of one profiled `ours()` run, when the ratio is below `target`. */
   profile?: string[];
+  details?: CaseDetails;
   /** When the case ran, and the machine's 1-minute load average then (timings on a loaded machine are noisy). */
   measuredAt: string;
   load: number;
@@ -70,6 +72,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     const b = median(baseline);
     const ratio = c.higherIsBetter ? o / b : b / o;
     const belowTarget = c.target !== undefined && ratio < c.target;
+    const details = c.details?.();
     return {
       name: c.name,
       unit: c.unit,
@@ -80,6 +83,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       ratio,
       ...(c.target === undefined ? {} : { target: c.target }),
       ...(belowTarget ? { profile: await profileSummary(() => c.ours()) } : {}),
+      ...(details ? { details } : {}),
       measuredAt,
       load,
     };
@@ -100,6 +104,7 @@ async function main(): Promise<void> {
       results.push(r);
       console.log(`ours ${fmt(r.ours.median)} ${r.unit}, baseline ${fmt(r.baseline.median)} ${r.unit}, ratio ${r.ratio.toFixed(2)}`);
       if (r.profile) console.log(`  below target ${r.target}; ours' self time: ${r.profile.join(', ')}`);
+      for (const note of r.details?.notes ?? []) console.log(`  ${note}`);
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -109,6 +114,9 @@ async function main(): Promise<void> {
   const report: Report = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results: update ? mergeInto(join(outDir, 'latest.json'), results) : results };
   writeFileSync(join(outDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileSync(join(outDir, 'latest.md'), markdown(report));
+  // the Peat scale plot, next to docs/benchmarks.md (where latest.md is copied), when the report holds its cases
+  const plot = writePeatScalePlot(report);
+  if (plot) console.log(`wrote ${plot}`);
   console.log(`\nwrote bench/results/latest.json and bench/results/latest.md (${results.length} cases run, ${report.results.length} reported)`);
 }
 
@@ -142,6 +150,11 @@ function markdown(report: Report): string {
         ...profiled.map((r) => `- ${r.name} (ratio ${r.ratio.toFixed(2)}, target ${r.target}): ${r.profile!.join(', ')}`),
         ``,
       ];
+  const noted = results.filter((r) => r.details?.notes?.length);
+  const notes = noted.length === 0 ? [] : [`## Notes`, ``, ...noted.flatMap((r) => [`- ${r.name}:`, ...r.details!.notes!.map((n) => `  - ${n}`)]), ``];
+  const plot = peatScalePoints(report).length === 0
+    ? []
+    : [`## Peat at scale`, ``, `Ops and bytes per round against node count, hierarchical vs full replication: [docs/peat-scale.svg](peat-scale.svg)`, ``, `![Peat at scale](peat-scale.svg)`, ``];
   return [
     `# Benchmarks`,
     ``,
@@ -153,6 +166,8 @@ function markdown(report: Report): string {
     `|---|---:|---:|---|---:|---:|---:|---:|`,
     ...rows,
     ``,
+    ...notes,
+    ...plot,
     ...profiles,
   ].join('\n');
 }

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // @ecps/peat against a raw Automerge generateSyncMessage/receiveSyncMessage loop in the same run:
 // - sync throughput between two replicas, one change per sync round (unsigned and signed);
-// - B4 (spec §9): bytes of a single-field delta (the change, and the frame on the wire) vs a full-summary snapshot;
+// - B4 (spec §9): bytes of a single-field delta (the change, and the frame on the wire) vs a full-summary snapshot
+//   (a real 8-member squad summary of @ecps/peat-hierarchy);
 // - 24 replicas converging after a partition heals (wall time), on the in-memory network with a virtual clock.
 import * as A from '@automerge/automerge';
 import { seededRandom } from '@ecps/core';
-import { FrameType, MemoryNetwork, MutualHandshake, PeatReplica, VirtualClock, encodeFrame, identityFromKeyProvider, meshTransport } from '@ecps/peat';
+import { CapabilityType, FrameType, Health, MemoryNetwork, MutualHandshake, PeatReplica, VirtualClock, encodeFrame, identityFromKeyProvider, meshTransport } from '@ecps/peat';
 import type { NodeIdentity } from '@ecps/peat';
+import { squadSummary } from '@ecps/peat-hierarchy';
+import type { SquadSource } from '@ecps/peat-hierarchy';
 import { SoftwareKeyProvider } from '@ecps/trust';
 import type { BenchCase } from '../harness';
 
@@ -114,22 +117,15 @@ function throughput(signed: boolean): BenchCase {
   };
 }
 
-/** A squad summary as part 2 will write it: ~20 fields, nested. */
+/** A squad summary of 8 members as a squad leader writes it (@ecps/peat-hierarchy), with metadata. */
 function summary(i: number): Record<string, unknown> {
-  return {
-    squad_id: 'squad-1',
-    platoon_id: 'platoon-1',
-    member_count: 8,
-    operational_count: 7,
-    readiness: 0.875,
-    avg_fuel_minutes: 143.5 + i,
-    min_fuel_minutes: 38,
-    health: { nominal: 6, degraded: 1, critical: 0, failed: 1 },
-    position: { latitude: 48.8566, longitude: 2.3522, altitude: 35 },
-    capabilities: { sensor: 0.91, compute: 0.84, communication: 0.97, mobility: 0.8, payload: 0.5 },
-    leader_id: '21fe31dfa154a261626bf854046fd227',
-    updated_at: 1_750_000_000_000,
-  };
+  const now = 1_750_000_000_000 + i * 1000;
+  const members: SquadSource[] = Array.from({ length: 8 }, (_, m) => ({
+    node_id: `p0s0m${m}`,
+    state: { position: { latitude: 34 + m * 1e-4, longitude: -117, altitude: 100 }, fuel_minutes: 120 - m, health: Health.NOMINAL, phase: 3, cell_id: 'sq0', zone_id: 'pl0', timestamp: now },
+    config: { capabilities: [{ id: `p0s0m${m}-radio`, name: 'radio', capability_type: CapabilityType.COMMUNICATION, confidence: 0.9, metadata: {}, registered_at: 0 }], operator_binding: null },
+  }));
+  return JSON.parse(JSON.stringify(squadSummary('sq0', 'p0s0m0', members, { now }))) as Record<string, unknown>;
 }
 
 const B4_UPDATES = 50;

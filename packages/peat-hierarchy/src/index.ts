@@ -9,6 +9,7 @@ export { LwwMap, RoutingTable } from './routing';
 export { CELL_FLOW, ZONE_FLOW, TokenBucket, FlowController } from './flow';
 export { EventAggregator, WeightedFairQueue } from './events';
 export { simulateReplication } from './replication-sim';
+export { planFleet, writeNodeState, writeSquadSummary, writePlatoonSummary, echelonHop, writtenAt, SIM_SQUAD_SIZE, SIM_SQUADS_PER_PLATOON } from './fleet';
 
 export type {
   LatLonAlt,
@@ -25,4 +26,5 @@ export type { SummaryOp, SummaryDelta } from './delta';
 export type { ZoneCell, ZoneStatus, ZoneOptions, RebalanceAction } from './zone';
 export type { DropPolicy, FlowLimits, Queued } from './flow';
 export type { EventPriority, EventMode, PeatEvent, EventSummary, EventAggregatorOptions } from './events';
-export type { ReplicationSimOptions, ReplicationSimResult } from './replication-sim';
+export type { ReplicationSimOptions, ReplicationSimResult, LatencyPercentiles, PartitionResult } from './replication-sim';
+export type { FleetPlace, FleetPlan } from './fleet';

@@ -111,11 +111,26 @@ function progressBar(out: Output, label: string): (done: number, total: number) 
   };
 }
 
-function table(rows: readonly ReplicationSimResult[]): string {
-  const head = ['mode', 'nodes', 'rounds', 'ops/round', 'bytes/round', 'messages/round'];
-  const body = rows.map((r) => [r.hierarchical ? 'hierarchical' : 'full replication', String(r.nodes), String(r.rounds), r.opsPerRound.toFixed(1), r.bytesPerRound.toFixed(0), r.messagesPerRound.toFixed(1)]);
+const ms = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(1));
+
+/** The summary table of `ecps peat sim`: counts per round, links, hop latencies (simulated ms) and the partition. */
+export function simTable(rows: readonly ReplicationSimResult[]): string {
+  const head = ['mode', 'nodes', 'rounds', 'ops/round', 'bytes/round', 'messages/round', 'links', 'node→squad p50/p99', 'squad→platoon p50/p99', 'platoon→company p50/p99', 'partition'];
+  const body = rows.map((r) => [
+    r.hierarchical ? 'hierarchical' : 'full replication',
+    String(r.nodes),
+    String(r.rounds),
+    r.opsPerRound.toFixed(1),
+    r.bytesPerRound.toFixed(0),
+    r.messagesPerRound.toFixed(1),
+    String(r.links),
+    ...[r.latency.nodeToSquad, r.latency.squadToPlatoon, r.latency.platoonToCompany].map((l) => `${ms(l.p50)}/${ms(l.p99)} ms`),
+    r.partition
+      ? `${r.partition.staleSummariesDuring} stale, ${r.partition.nodesMissingCommandDuring} missing; converged ${r.partition.convergedAfterMs} ms after heal`
+      : '-',
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const fmt = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const fmt = (cells: readonly string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(fmt)].join('\n');
 }
 
@@ -150,18 +165,26 @@ const peat: EcpsCommand = (program, ctx) => {
     });
   group
     .command('sim')
-    .description('simulate a fleet (platoons of 3 squads of 8) and count replication ops and bytes per round')
-    .option('--nodes <n>', 'fleet size, rounded up to a multiple of 24', integer({ min: 1 }), 24)
-    .option('--rounds <n>', 'measured rounds', integer({ min: 1 }), 4)
-    .option('--baseline', 'also run full replication of the same workload')
+    .description('simulate a fleet (a company of platoons of 3 squads of 8) and count replication ops and bytes per round')
+    .option('--nodes <n>', 'fleet size (squads of 8, platoons of 3 squads; the last ones may be short)', integer({ min: 1 }), 24)
+    .option('--rounds <n>', 'measured rounds (one per simulated second)', integer({ min: 1 }), 4)
+    .option('--partition <rounds>', 'then cut half of the platoons off the company for this many rounds, heal and time convergence (48 nodes or more)', integer({ min: 1 }))
+    .option('--baseline', 'also run full replication of the same workload (every document to every node)')
     .addOption(jsonOption())
-    .action(async (opts: { nodes: number; rounds: number; baseline?: boolean; json?: boolean }) => {
+    .action(async (opts: { nodes: number; rounds: number; partition?: number; baseline?: boolean; json?: boolean }) => {
+      if (opts.partition !== undefined && opts.nodes <= 24) throw usageError('--partition needs more than one platoon', 'use --nodes 48 or more');
       const { simulateReplication } = await import('@ecps/peat-hierarchy');
-      const platoons = Math.ceil(opts.nodes / 24);
-      const results = [await simulateReplication({ platoons, rounds: opts.rounds, onProgress: progressBar(ctx.out, `hierarchical ${platoons * 24}`) })];
-      if (opts.baseline) results.push(await simulateReplication({ platoons, rounds: opts.rounds, hierarchical: false, onProgress: progressBar(ctx.out, `full ${platoons * 24}`) }));
+      const results = [
+        await simulateReplication({
+          nodes: opts.nodes,
+          rounds: opts.rounds,
+          ...(opts.partition !== undefined ? { partitionRounds: opts.partition } : {}),
+          onProgress: progressBar(ctx.out, `hierarchical ${opts.nodes}`),
+        }),
+      ];
+      if (opts.baseline) results.push(await simulateReplication({ nodes: opts.nodes, rounds: opts.rounds, hierarchical: false, onProgress: progressBar(ctx.out, `full ${opts.nodes}`) }));
       if (opts.json) ctx.out.json(results);
-      else ctx.out.line(table(results));
+      else ctx.out.line(simTable(results));
     });
 };
 
