@@ -9,7 +9,7 @@
 // JavaScript takes them; each take copies the serialized samples into one Buffer and returns the loans at once.
 //
 // Writing: JavaScript hands over a sample in XCDR1 little-endian form; we point the idlc-generated struct into that
-// buffer (no copy) and call dds_write, which serializes it. A full writer history returns DDS_RETCODE_TIMEOUT
+// buffer (no copy) and call dds_write, which serializes it. writeBatch does this for many samples in one call. A full writer history returns DDS_RETCODE_TIMEOUT
 // (max_blocking_time is whatever the QoS says, 0 by default from TypeScript) instead of blocking; JavaScript then
 // parks the write and waitForAcksAsync waits on a libuv worker thread for the readers' acknowledgements.
 #define NAPI_VERSION 8

@@ -101,8 +101,9 @@ export class WriterPool {
   }
 
   /**
-   * Writes one XCDR envelope; resolves once Cyclone has it. `cdr` is only read during this call (a parked write
-   * keeps a copy), so callers may reuse it. @throws TransportError `QUEUE_FULL`, `CLOSED`.
+   * Writes one XCDR envelope; resolves once Cyclone has it (a batched write: once Cyclone has its whole batch).
+   * `cdr` is only read during this call (a batch or a parked write keeps a copy), so callers may reuse it.
+   * @throws (rejects) TransportError `QUEUE_FULL`, `CLOSED`; a DDS error rejects every write of the batch it met.
    */
   write(ddsName: string, cls: TrafficClass, level: QosLevel, cdr: Uint8Array): Promise<void> {
     const writer = this.writer(ddsName, cls, level);

@@ -4,7 +4,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { isEcpsError, type EcpsEvent, type QosLevel } from '@ecps/core';
 import { sleep, waitFor } from '@ecps/testkit';
+import { encodeEnvelope } from '../src/envelope-cdr';
 import { ddsTransport, type DdsTransport, type DdsTransportOptions } from '../src/index';
+import { loadBinding, SAMPLE_TYPES } from '../src/native';
 import { DOMAINS } from './domains';
 
 const domainId = DOMAINS.batching;
@@ -113,5 +115,32 @@ describe('write batching', () => {
     await waitFor(() => seen.length === accepted.length, `${accepted.length} deliveries`, 10_000);
     await sleep(200);
     expect(seen).toEqual(accepted);
+  });
+});
+
+describe('the native writeBatch call', () => {
+  it('writes at most `max`, and refuses sample ends outside the bytes, a count beyond the ends, a malformed sample', () => {
+    const binding = loadBinding();
+    const participant = binding.createParticipant(domainId, {}, () => {});
+    try {
+      const handle = binding.participantHandle(participant);
+      const topic = binding.createTopic(handle, 'ecps/batch/native', SAMPLE_TYPES.envelope, {});
+      const writer = binding.createWriter(participant, handle, topic, { reliability: 0 });
+      const one = encodeEnvelope(event(1));
+      const bytes = new Uint8Array(one.length * 3);
+      for (let i = 0; i < 3; i++) bytes.set(one, i * one.length);
+      const ends = Uint32Array.of(one.length, one.length * 2, one.length * 3);
+      expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 3)).toBe(3);
+      expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 2)).toBe(2);
+      expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 0, 5)).toBe(0);
+      expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 4, 4)).toThrow('batch count out of range');
+      const beyond = Uint32Array.of(one.length, bytes.length + 1);
+      expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, beyond, 2, 2)).toThrow('batch sample out of range');
+      const truncated = Uint32Array.of(one.length - 1);
+      expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, truncated, 1, 1)).toThrow('malformed XCDR sample');
+      expect(() => binding.writeBatch(writer, 7 as never, bytes, ends, 1, 1)).toThrow('unknown sample type');
+    } finally {
+      binding.deleteParticipant(participant);
+    }
   });
 });
