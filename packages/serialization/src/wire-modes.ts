@@ -40,7 +40,12 @@ export function fromBinaryMode(message: BinaryModeMessage): EcpsEvent {
   const p = message.properties;
   requireAttributes(p['specversion'], p['id'], p['source'], p['type']);
   // one object, fields assigned in place: no entries arrays, no spreads (this runs once per received message)
-  const event: { -readonly [K in keyof EcpsEvent]: EcpsEvent[K] } = { id: p['id']!, source: p['source']!, type: p['type']!, data: message.data };
+  const event: { -readonly [K in keyof EcpsEvent]: EcpsEvent[K] } = {
+    id: p['id']!,
+    source: p['source']!,
+    type: p['type']!,
+    data: message.data,
+  };
   if (p['time']) event.time = p['time'];
   if (message.contentType) event.datacontenttype = message.contentType;
   let extensions: Record<string, string> | undefined;
