@@ -1,0 +1,14 @@
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
+import trust from './cases/trust.bench';
+const c = trust.find((x) => x.name.includes('raw AES-256-GCM'))!;
+await c.setup!();
+for (let i = 0; i < 2; i++) console.log('ours', Math.round(await c.ours()), 'base', Math.round(await c.baseline()));
+const s = new Session(); s.connect();
+await s.post('Profiler.enable'); await s.post('Profiler.setSamplingInterval', { interval: 100 }); await s.post('Profiler.start');
+let n = 0; for (let i = 0; i < 5; i++) n += await c.ours();
+const { profile } = await s.post('Profiler.stop') as any;
+writeFileSync('/tmp/pt2-ours.cpuprofile', JSON.stringify(profile));
+console.log('profiled ours avg', Math.round(n / 5));
+for (let i = 0; i < 2; i++) console.log('ours', Math.round(await c.ours()), 'base', Math.round(await c.baseline()));
+await c.teardown!();
