@@ -91,7 +91,8 @@ const sealOpen: BenchCase = {
 };
 
 // ---- secure transport vs bare transport ------------------------------------------------------------------
-function throughputCase(name: string, make: (bus: MemoryBus, id: string) => Promise<Transport>): { readonly a?: Transport; run(): Promise<number>; open(): Promise<void>; close(): Promise<void> } {
+/** `inFlight` publishes awaited at once (a sliding window); 1 = each publish awaited before the next. */
+function throughputCase(name: string, make: (bus: MemoryBus, id: string) => Promise<Transport>, inFlight = 1): { readonly a?: Transport; run(): Promise<number>; open(): Promise<void>; close(): Promise<void> } {
   const state: { a?: Transport; b?: Transport; received: number; bus?: MemoryBus } = { received: 0 };
   return {
     get a() {
@@ -113,10 +114,13 @@ function throughputCase(name: string, make: (bus: MemoryBus, id: string) => Prom
       const n = 2000;
       const target = state.received + n;
       const start = performance.now();
+      const window: Promise<void>[] = [];
       for (let i = 0; i < n; i++) {
         const event: EcpsEvent = { id: `e${i}`, source: nodeSource('a'), type: 'ecps.ext.bench', data: KIB };
-        await state.a!.publish(`${name}/t`, event, { qos: 1 });
+        window.push(state.a!.publish(`${name}/t`, event, { qos: 1 }));
+        if (window.length >= inFlight) await window.shift();
       }
+      await Promise.all(window);
       while (state.received < target) await new Promise((r) => setImmediate(r));
       return (n * 1000) / (performance.now() - start);
     },
@@ -156,23 +160,26 @@ function rawGcmSealOpen(): () => void {
   };
 }
 
-function wrapperCase(mode: WrapperMode, against: 'bare' | 'aes-gcm' = 'bare'): BenchCase {
+function wrapperCase(mode: WrapperMode, against: 'bare' | 'aes-gcm' = 'bare', inFlight = 1): BenchCase {
   const fleet = new SoftwareKeyProvider();
   const dir = new KeyDirectory();
-  const slug = `${mode.replace('+', '-')}-${against}`;
-  const bare = throughputCase(`bare-${slug}`, async (bus, id) => memoryTransport({ nodeId: id, bus }));
-  const secure = throughputCase(`secure-${slug}`, (bus, id) => secureNode(bus, id, dir, fleet, mode));
+  const slug = `${mode.replace('+', '-')}-${against}-${inFlight}`;
+  const bare = throughputCase(`bare-${slug}`, async (bus, id) => memoryTransport({ nodeId: id, bus }), inFlight);
+  const secure = throughputCase(`secure-${slug}`, (bus, id) => secureNode(bus, id, dir, fleet, mode), inFlight);
   const level = mode === 'session' ? 'session: one signed X25519 exchange, then AES-256-GCM per message' : mode;
+  // publishes in flight at once let session mode seal those queued behind one in flight as one record
+  const pipelined = inFlight > 1 ? `, ${inFlight} publishes in flight` : '';
   return {
     name:
       against === 'bare'
-        ? `trust: secure wrapper (AUTHENTICATED, ${level}) over the memory transport, 1 KiB (vs bare memory transport)`
-        : `trust: secure wrapper (AUTHENTICATED, ${level}) over the memory transport, 1 KiB (vs raw AES-256-GCM seal+open of 1 KiB)`,
+        ? `trust: secure wrapper (AUTHENTICATED, ${level}) over the memory transport, 1 KiB${pipelined} (vs bare memory transport)`
+        : `trust: secure wrapper (AUTHENTICATED, ${level}) over the memory transport, 1 KiB${pipelined} (vs raw AES-256-GCM seal+open of 1 KiB)`,
     unit: 'msg/s',
     higherIsBetter: true,
     repetitions: 3,
-    // issue 21: >= 50k msg/s authenticated and encrypted, against raw seal+open of about 100k/s on this machine when quiet
-    ...(mode === 'session' && against === 'aes-gcm' ? { target: 0.5 } : {}),
+    // issue 21: >= 50k msg/s authenticated and encrypted; where raw seal+open itself runs below that on this machine,
+    // ours >= 0.9 of it
+    ...(mode === 'session' && against === 'aes-gcm' ? { target: 0.9 } : {}),
     async setup() {
       await fleet.generateKey('fleet', 'x25519');
       if (against === 'bare') await bare.open();
@@ -211,4 +218,13 @@ const hsmSign: BenchCase = {
   baseline: () => opsPerSecond(() => sign('sha256', KIB, { key: rawP256.privateKey, dsaEncoding: 'ieee-p1363' })),
 };
 
-export default [signVerify, sealOpen, wrapperCase('signed'), wrapperCase('signed+sealed'), wrapperCase('session'), wrapperCase('session', 'aes-gcm'), hsmSign];
+export default [
+  signVerify,
+  sealOpen,
+  wrapperCase('signed'),
+  wrapperCase('signed+sealed'),
+  wrapperCase('session'),
+  wrapperCase('session', 'aes-gcm'),
+  wrapperCase('session', 'aes-gcm', 16),
+  hsmSign,
+];

@@ -236,9 +236,9 @@ export class SecureTransport implements Transport {
   }
 
   /**
-   * Protects and publishes `event`. In session mode, publishes to a topic made while one to it is in flight wait
-   * and then go out together as one batched record (one AEAD per recipient for all of them, accepted all or none,
-   * in order); each call resolves once the record carrying it was published.
+   * Protects and publishes `event`. In session mode, publishes to one topic made in the same tick, or while one to
+   * it is in flight, go out together as one batched record (one AEAD per recipient for all of them, accepted all or
+   * none, in order); each call resolves once the record carrying it was published.
    */
   async publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void> {
     this.checkSize(event);
@@ -247,11 +247,12 @@ export class SecureTransport implements Transport {
   }
 
   private publishBatched(topic: string, event: EcpsEvent, options: PublishOptions | undefined): Promise<void> {
-    const queue = this.outboxes.get(topic);
+    let queue = this.outboxes.get(topic);
     if (!queue) {
-      // nothing in flight to this topic: send at once, and let publishes made meanwhile queue behind it
-      this.outboxes.set(topic, []);
-      return this.sendQueued(topic, () => this.inner.publish(topic, this.protect(event, topic) as EcpsEvent, options));
+      // nothing scheduled or in flight for this topic: send at the end of this tick, with what else it publishes
+      queue = [];
+      this.outboxes.set(topic, queue);
+      queueMicrotask(() => this.flushOutbox(topic));
     }
     const last = queue[queue.length - 1];
     if (last && last.events.length < MAX_SESSION_BATCH && last.bytes + event.data.length <= this.maxPayloadSize && sameDelivery(last.options, options)) {
@@ -268,19 +269,7 @@ export class SecureTransport implements Transport {
     return entry.sent;
   }
 
-  /** Runs `send` and, once it settled, sends what queued for `topic` meanwhile. */
-  private sendQueued(topic: string, send: () => Promise<void>): Promise<void> {
-    let sent: Promise<void>;
-    try {
-      sent = send();
-    } catch (error) {
-      sent = Promise.reject(error);
-    }
-    const next = () => this.flushOutbox(topic);
-    sent.then(next, next);
-    return sent;
-  }
-
+  /** Sends the first publishes waiting for `topic`, and the next ones once that settled. */
   private flushOutbox(topic: string): void {
     const queue = this.outboxes.get(topic)!;
     const next = queue.shift();
@@ -289,11 +278,21 @@ export class SecureTransport implements Transport {
       return;
     }
     const { events, options } = next;
-    this.sendQueued(topic, async () => {
+    const send = async (): Promise<void> => {
       const batch = events.length > 1 ? this.protectBatch(events, topic) : undefined;
       if (batch) return this.inner.publish(topic, batch, options);
       for (const event of events) await this.inner.publish(topic, this.protect(event, topic) as EcpsEvent, options);
-    }).then(next.resolve, next.reject);
+    };
+    send().then(
+      () => {
+        this.flushOutbox(topic);
+        next.resolve();
+      },
+      (error: unknown) => {
+        this.flushOutbox(topic);
+        next.reject(error);
+      },
+    );
   }
 
   /** A batched record of `events` to `topic`, or undefined when they do not fit one message. */
