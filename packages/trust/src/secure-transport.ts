@@ -99,7 +99,7 @@ export interface SecureTransportOptions {
   logger?: Logger;
 }
 
-/** Publishes waiting for the one in flight to their topic (session mode), sent as one record. */
+/** Publishes to one topic (session mode) made in one tick or while one to it is in flight, sent as one record. */
 interface Queued {
   readonly events: EcpsEvent[];
   readonly options: PublishOptions | undefined;
@@ -150,7 +150,7 @@ export class SecureTransport implements Transport {
   /** Every RPC endpoint over this wrapper, closed with it. */
   private readonly rpcs = new Set<PubSubRpc>();
   private readonly clientRpcs = new Map<string, PubSubRpc>();
-  /** Session mode: per topic with a publish in flight, the publishes waiting for it. */
+  /** Session mode: per topic with a send scheduled or in flight, the publishes waiting for it. */
   private readonly outboxes = new Map<string, Queued[]>();
   private closed = false;
 
