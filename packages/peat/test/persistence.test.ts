@@ -30,10 +30,10 @@ describe('checklist 18: persistence', () => {
   it('load(save(doc)) keeps values and heads', async () => {
     const s = await open(undefined);
     await s.put('things', 'a', { x: 1, nested: { y: [1, 2, { z: 'q' }] }, bytes: new Uint8Array([9, 8]) });
-    const doc = (await s.peek('things:a'))!;
-    const loaded = A.load(A.save(doc));
-    expect(A.getHeads(loaded)).toEqual(A.getHeads(doc));
-    expect(A.toJS(loaded)).toEqual(A.toJS(doc));
+    const [saved, heads, value] = (await s.inspect('things:a', (doc) => [A.save(doc), A.getHeads(doc), A.toJS(doc)] as const))!;
+    const loaded = A.load(saved);
+    expect(A.getHeads(loaded)).toEqual(heads);
+    expect(A.toJS(loaded)).toEqual(value);
   });
 
   for (const [name, make] of [

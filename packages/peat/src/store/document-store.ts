@@ -83,6 +83,10 @@ function pad(n: number): string {
 /**
  * The documents of one replica. Every method that touches a document runs after the earlier ones on the same
  * document (per-document order), and a write resolves once its increment is stored.
+ *
+ * Handle ownership: an Automerge handle is only touched inside its key's serial section, and is freed only there
+ * (tombstone, expiry, an emptied sync, a replacing snapshot, a rebase) or while its key is idle (eviction). Each
+ * section looks its entry up when it starts, never when it was queued, and no handle is ever handed out.
  */
 export class DocumentStore {
   readonly clock: Clock;
@@ -156,6 +160,25 @@ export class DocumentStore {
   /** Runs `fn` after every earlier task on `key`. */
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
     return this.lock.run(key, fn);
+  }
+
+  /**
+   * Runs `fn` on the decoded document of `key` in the key's serial section; resolves `absent` when the key is
+   * unknown by the time the section starts (a task queued earlier may have dropped the document and freed it).
+   */
+  private withDoc<T>(key: string, absent: T, fn: (doc: AnyDoc, entry: Entry) => T | Promise<T>): Promise<T> {
+    return this.serial(key, async () => {
+      const entry = this.entries.get(key);
+      return entry ? fn(await this.load(key, entry), entry) : absent;
+    });
+  }
+
+  /** Frees the entry's decoded document, leaving no reference to the freed handle behind. */
+  private release(entry: Entry): void {
+    if (!entry.doc) return;
+    A.free(entry.doc);
+    entry.doc = undefined;
+    this.live--;
   }
 
   private storageKey(key: string, ...rest: string[]): string[] {
@@ -253,9 +276,7 @@ export class DocumentStore {
         e.signatures = new Map();
         e.signaturesLoaded = false;
       }
-      A.free(e.doc);
-      e.doc = undefined;
-      this.live--;
+      this.release(e);
     }
   }
 
@@ -303,23 +324,17 @@ export class DocumentStore {
   // ---- reads ----
 
   /** The document's value (system fields included), or undefined when absent, deleted or expired. */
-  async get<T extends DocValue = DocValue>(collection: string, id: string): Promise<T | undefined> {
+  get<T extends DocValue = DocValue>(collection: string, id: string): Promise<T | undefined> {
     const key = docKey(collection, id);
-    const entry = this.entry(key, false);
-    if (!entry) return undefined;
-    return this.serial(key, async () => {
-      const doc = await this.load(key, entry);
+    return this.withDoc<T | undefined>(key, undefined, (doc) => {
       if (A.getHeads(doc).length === 0 || this.hidden(doc, collection, key)) return undefined;
       return toPlain(A.toJS(doc)) as T;
     });
   }
 
   /** The leader register of a document, resolved by (round, score_q, node_id). */
-  async getLeader(collection: string, id: string, field = 'leader'): Promise<LeaderRegister | undefined> {
-    const key = docKey(collection, id);
-    const entry = this.entry(key, false);
-    if (!entry) return undefined;
-    return this.serial(key, async () => readLeader(await this.load(key, entry), field));
+  getLeader(collection: string, id: string, field = 'leader'): Promise<LeaderRegister | undefined> {
+    return this.withDoc(docKey(collection, id), undefined, (doc) => readLeader(doc, field));
   }
 
   /** Ids of visible documents of `collection`, sorted. */
@@ -491,10 +506,7 @@ export class DocumentStore {
   }
 
   private async dropDocument(key: string, entry: Entry): Promise<void> {
-    if (entry.doc) {
-      A.free(entry.doc);
-      this.live--;
-    }
+    this.release(entry);
     this.entries.delete(key);
     await this.options.storage?.removeRange(this.storageKey(key));
   }
@@ -534,21 +546,14 @@ export class DocumentStore {
   // ---- sync support (used by the sync engine) ----
 
   /** Heads of `key` (empty when unknown). */
-  async heads(key: string): Promise<string[]> {
-    const entry = this.entry(key, false);
-    if (!entry) return [];
-    return this.serial(key, async () => A.getHeads(await this.load(key, entry)));
+  heads(key: string): Promise<string[]> {
+    return this.withDoc(key, [], (doc) => A.getHeads(doc));
   }
 
   /** True when `key` may be offered to peers: known, not tombstoned, not expired. Soft-deleted docs still sync. */
-  async syncable(key: string): Promise<boolean> {
-    const entry = this.entry(key, false);
-    if (!entry || this.liveTombstone(key)) return false;
+  syncable(key: string): Promise<boolean> {
     const { collection } = splitDocKey(key);
-    return this.serial(key, async () => {
-      const doc = await this.load(key, entry);
-      return A.getHeads(doc).length > 0 && !this.expired(doc, collection);
-    });
+    return this.withDoc(key, false, (doc) => !this.liveTombstone(key) && A.getHeads(doc).length > 0 && !this.expired(doc, collection));
   }
 
   /** `generateSyncMessage` on the live document. Unknown keys answer with an empty document's message. */
@@ -615,12 +620,20 @@ export class DocumentStore {
         A.free(incoming);
         return 'stale';
       } else if (single && hasLocal && epochIn > epochLocal) {
+        // storage first: until the swap below `local` stays the live document, so a failure leaves it intact
+        try {
+          await this.options.storage?.removeRange(this.storageKey(key, INCREMENT));
+          entry.increments = 0;
+          entry.incrementBytes = 0;
+          await this.writeSnapshot(key, entry, incoming);
+        } catch (e) {
+          A.free(incoming);
+          throw e;
+        }
+        entry.doc = incoming;
         A.free(local);
         next = incoming;
         result = 'replaced';
-        await this.options.storage?.removeRange(this.storageKey(key, INCREMENT));
-        entry.increments = 0;
-        entry.incrementBytes = 0;
       } else {
         const headsBefore = A.getHeads(local);
         next = A.merge(local, incoming);
@@ -628,7 +641,6 @@ export class DocumentStore {
         result = sameHeads(headsBefore, A.getHeads(next)) ? 'unchanged' : 'merged';
       }
       entry.doc = next;
-      if (result === 'replaced') await this.writeSnapshot(key, entry, next);
       if (result !== 'unchanged') await this.afterRemote(key, entry, next, peer, result === 'replaced');
       return result;
     });
@@ -653,10 +665,7 @@ export class DocumentStore {
   }
 
   private forgetEmpty(key: string, entry: Entry): void {
-    if (entry.doc) {
-      A.free(entry.doc);
-      this.live--;
-    }
+    this.release(entry);
     this.entries.delete(key);
   }
 
@@ -670,19 +679,16 @@ export class DocumentStore {
 
   /** `save()` of the document (for LatestOnly snapshots), its heads and, when asked, its changes. Undefined when unknown. */
   snapshot(key: string, withChanges = false): Promise<{ bytes: Uint8Array; heads: string[]; changes: ChangeInfo[] } | undefined> {
-    const entry = this.entry(key, false);
-    if (!entry) return Promise.resolve(undefined);
-    return this.serial(key, async () => {
-      const doc = await this.load(key, entry);
-      return { bytes: A.save(doc), heads: A.getHeads(doc), changes: withChanges ? changesInSnapshot(doc) : [] };
-    });
+    return this.withDoc<{ bytes: Uint8Array; heads: string[]; changes: ChangeInfo[] } | undefined>(key, undefined, (doc) => ({
+      bytes: A.save(doc),
+      heads: A.getHeads(doc),
+      changes: withChanges ? changesInSnapshot(doc) : [],
+    }));
   }
 
   /** Re-encodes the document's storage as one snapshot (multi-writer documents are never rebased). */
   compact(key: string): Promise<void> {
-    const entry = this.entry(key, false);
-    if (!entry) return Promise.resolve();
-    return this.serial(key, async () => this.writeSnapshot(key, entry, await this.load(key, entry)));
+    return this.withDoc(key, undefined, (doc, entry) => this.writeSnapshot(key, entry, doc));
   }
 
   /**
@@ -706,8 +712,8 @@ export class DocumentStore {
         for (const f of SYSTEM_FIELDS) if (value[f] !== undefined) d[f] = value[f];
         d['_epoch'] = epoch;
       });
-      A.free(old);
       entry.doc = fresh;
+      A.free(old);
       entry.signatures = new Map();
       this.signLocal(key, fresh);
       await this.options.storage?.removeRange(this.storageKey(key, SIGNATURES));
@@ -717,11 +723,18 @@ export class DocumentStore {
     });
   }
 
-  /** The document (for reading only; valid until the next write). Undefined when unknown. */
-  async peek(key: string): Promise<A.Doc<Record<string, unknown>> | undefined> {
-    const entry = this.entry(key, false);
-    if (!entry) return undefined;
-    return this.serial(key, () => this.load(key, entry));
+  /**
+   * Calls `fn` with the live Automerge document of `key` in its serial section and resolves what `fn` returns
+   * (undefined when the key is unknown). `fn` must be synchronous and must not keep the document: it may be freed
+   * (evicted, deleted, replaced) as soon as `fn` returns. @throws PeatError `INVALID_ARGUMENT` when `fn` returns a
+   * promise; errors of `fn` pass through.
+   */
+  inspect<T>(key: string, fn: (doc: A.Doc<Record<string, unknown>>) => T): Promise<T | undefined> {
+    return this.withDoc<T | undefined>(key, undefined, (doc) => {
+      const out = fn(doc);
+      if (out instanceof Promise) throw new PeatError('INVALID_ARGUMENT', 'inspect takes a synchronous function; the document is not valid after it returns');
+      return out;
+    });
   }
 
   // ---- change signatures (kept beside each document) ----
@@ -747,10 +760,10 @@ export class DocumentStore {
   }
 
   /** Signatures we hold for the given change hashes (hex), in order; missing ones are left out. */
-  async signaturesFor(key: string, hashes: readonly string[]): Promise<ChangeSignature[]> {
-    const entry = this.entry(key, false);
-    if (!entry) return [];
+  signaturesFor(key: string, hashes: readonly string[]): Promise<ChangeSignature[]> {
     return this.serial(key, async () => {
+      const entry = this.entries.get(key);
+      if (!entry) return [];
       if (!entry.signaturesLoaded) await this.load(key, entry);
       const out: ChangeSignature[] = [];
       for (const h of hashes) {
