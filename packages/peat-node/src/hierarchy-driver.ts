@@ -189,8 +189,10 @@ export class HierarchyDriver {
     const level = this.echelon();
     const cell = this.host.cell();
     if (level === 0 || !cell) throw new PeatError('CONFLICT', `${this.host.id} leads no cell, zone or company: it cannot send down`);
-    const to = level === 3 ? `company:${this.companyId}` : level === 2 ? `zone:${this.zoneId}` : `cell:${cell.cellId}`;
-    this.onDown(this.host.id, to, item);
+    const key = downKey(item);
+    this.seen.add(key);
+    this.deliver(item);
+    this.sendFrom(level === 3 ? `company:${this.companyId}` : level === 2 ? `zone:${this.zoneId}` : `cell:${cell.cellId}`, item);
   }
 
   /** Raises an event here: it goes up by its mode (Full now, Summary per window; Query and Local stay). */
@@ -334,14 +336,27 @@ export class HierarchyDriver {
     this.seen.add(key);
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
     this.deliver(item);
+    const below = this.hopBelow(to);
+    if (below !== null) this.sendFrom(below, item);
+  }
+
+  /** The hop under `to` that this node sends on, if it leads there (a zone leader under its company, a cell leader under its zone). */
+  private hopBelow(to: string): string | null {
     const cell = this.host.cell();
-    if (!cell) return;
-    const next = to.startsWith('company:') ? `zone:${this.zoneId}` : to.startsWith('zone:') ? `cell:${cell.cellId}` : null;
-    if (next === null || (next.startsWith('cell:') && cell.leaderId !== this.host.id)) return;
-    const message: NodeMessage = { kind: 'down', to: next, item };
-    const flow = next.startsWith('cell:') ? this.cellFlow : this.zoneFlow;
+    if (!cell || cell.leaderId !== this.host.id) return null;
+    if (to.startsWith('company:')) return this.zoneLeader() === this.host.id ? `zone:${this.zoneId}` : null;
+    if (to.startsWith('zone:')) return `cell:${cell.cellId}`;
+    return null;
+  }
+
+  /** Sends `item` to the nodes of hop `to` (rate-limited, highest priority first); this node is one of them too. */
+  private sendFrom(to: string, item: DownItem): void {
+    const message: NodeMessage = { kind: 'down', to, item };
+    const flow = to.startsWith('cell:') ? this.cellFlow : this.zoneFlow;
     if (flow.offer({ item: message, priority: downPriority(item), bytes: JSON.stringify(message).length })) this.stats.dropped++;
     this.schedule();
+    const below = this.hopBelow(to);
+    if (below !== null) this.sendFrom(below, item);
   }
 
   private deliver(item: DownItem): void {

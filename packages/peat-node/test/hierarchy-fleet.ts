@@ -133,6 +133,19 @@ export class HierarchyFleet {
     return this.clock.run(done, maxMs);
   }
 
+  /**
+   * Like `until`, for waits on real I/O (blob downloads): virtual time moves 200 ms per turn of at least 10 ms of
+   * real time, so virtual timeouts cannot run away while the I/O is in flight. Gives up after `maxRealMs`.
+   */
+  async untilReal(done: () => boolean, maxRealMs: number): Promise<boolean> {
+    const end = Date.now() + maxRealMs;
+    while (Date.now() < end) {
+      if (await this.clock.run(done, 200)) return true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return done();
+  }
+
   async run(ms: number): Promise<void> {
     await this.clock.run(() => false, ms);
   }

@@ -22,8 +22,9 @@ const blobs = new Map([
   [sha(V1), V1],
   [sha(V2), V2],
 ]);
-/** Node 2 fetches from /bad/: its copy of v2 has one byte flipped (v1 is intact), and arrives late. */
+/** Node 2 fetches from /bad/: its copy of v2 has one byte flipped (v1 is intact), held until the test releases it. */
 const BAD_NODE = 2;
+const held: (() => void)[] = [];
 const server = createServer((req, res) => {
   const [, mode, hash] = (req.url ?? '').split('/');
   const blob = blobs.get(decodeURIComponent(hash ?? ''));
@@ -32,7 +33,9 @@ const server = createServer((req, res) => {
   const corrupt = mode === 'bad' && blob === V2;
   const body = corrupt ? Buffer.from(blob) : blob;
   if (corrupt) body[0]! ^= 0xff;
-  setTimeout(() => res.writeHead(200, { 'content-length': body.length }).end(body), corrupt ? 300 : 0);
+  const answer = () => void res.writeHead(200, { 'content-length': body.length }).end(body);
+  if (corrupt) held.push(answer);
+  else answer();
 });
 
 let fleet: HierarchyFleet;
@@ -56,10 +59,11 @@ beforeAll(async () => {
   zoneLeader = fleet.nodes.find((n) => n.orchestrator.hierarchy.echelon() === 2)!;
   const [cellId, members] = [...cells].find(([, ms]) => !ms.includes(zoneLeader))!;
   remote = { cellId, members, leader: fleet.byId(leaderOf(members[0]!)!) };
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await fleet?.stop();
+  for (const answer of held) answer();
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
@@ -87,4 +91,111 @@ describe('the node drives the hierarchy', () => {
     expect(zoneLeader.orchestrator.hierarchy.routing.allows(remote.leader.id, 'zone:platoon-1')).toBe(true);
     expect(zoneLeader.orchestrator.hierarchy.routing.allows(remote.members.find((m) => m !== remote.leader)!.id, 'zone:platoon-1')).toBe(false);
   });
+});
+
+describe('summaries travel as deltas', () => {
+  it('a change goes up as a delta of only the changed fields; a dropped delta is recovered by a snapshot', async () => {
+    const member = remote.members.find((m) => m !== remote.leader)!;
+    const held = () => zoneLeader.orchestrator.hierarchy.squads.get(remote.cellId) as SquadSummary;
+    const before = squadSent(remote.leader).length;
+    const fuel0 = held().avg_fuel_minutes;
+    member.orchestrator.setFuel(60); // 120 → 60 on one of four: the mean drops by 15
+    expect(await fleet.until(() => held().avg_fuel_minutes === fuel0 - 15, 10_000)).toBe(true);
+    const change = squadSent(remote.leader).slice(before).find((s) => s.message.delta.updates.some((u) => u.op === 'SetAvgFuelMinutes'))!;
+    expect(change.message.delta.updates.map((u) => u.op).sort()).toEqual(['SetAvgFuelMinutes', 'UpdateAggregatedAt']);
+    const full = squadSent(remote.leader).find((s) => s.message.delta.sequence === 1)!;
+    expect(change.bytes * 3).toBeLessThan(full.bytes);
+
+    const gaps = zoneLeader.orchestrator.hierarchy.squads.stats.gaps;
+    const snapshots = zoneLeader.orchestrator.hierarchy.squads.stats.snapshots;
+    remote.leader.medium.dropNext((m) => m.kind === 'summary' && m.delta.updates.some((u) => u.op === 'SetAvgFuelMinutes'));
+    member.orchestrator.setFuel(20); // the mean drops by another 10; that delta is lost
+    expect(await fleet.until(() => remote.leader.medium.dropped.length === 1, 10_000)).toBe(true);
+    expect(held().avg_fuel_minutes).toBe(fuel0 - 15);
+    // the next delta (the keepalive) shows the gap; the zone leader asks for and applies a snapshot
+    expect(await fleet.until(() => held().avg_fuel_minutes === fuel0 - 25, 10_000)).toBe(true);
+    expect(zoneLeader.orchestrator.hierarchy.squads.stats.gaps).toBeGreaterThan(gaps);
+    expect(zoneLeader.orchestrator.hierarchy.squads.stats.snapshots).toBeGreaterThan(snapshots);
+    expect(remote.leader.medium.sent.some((s) => s.message.kind === 'snapshot')).toBe(true);
+  }, 120_000);
+});
+
+describe('commands go down, events go up', () => {
+  it('a command from the platoon leader reaches every node; events from a member reach the top, critical first', async () => {
+    zoneLeader.orchestrator.command({
+      command_id: 'move-1',
+      originator_id: zoneLeader.id,
+      target: { scope: 'BROADCAST', target_ids: [] },
+      command_type: 'MissionOrder',
+      priority: 'IMMEDIATE',
+      issued_at: fleet.clock.now(),
+      payload: { waypoint: [34.01, -117.0] },
+    });
+    expect(await fleet.until(() => fleet.nodes.every((n) => n.commands.some((c) => c.command_id === 'move-1')), 10_000)).toBe(true);
+    for (const n of fleet.nodes) expect(n.commands.filter((c) => c.command_id === 'move-1')).toHaveLength(1);
+    // a member of the other cell: its events go member → its cell leader → the zone leader
+    const member = remote.members.find((m) => m !== remote.leader)!;
+    const ev = (event_type: string, priority: 'CRITICAL' | 'LOW' | 'NORMAL', mode: 'Full' | 'Summary') => ({ event_type, source: member.id, priority, mode, timestamp: fleet.clock.now(), payload: {} });
+    member.orchestrator.hierarchy.raise(ev('battery_low', 'LOW', 'Full'));
+    member.orchestrator.hierarchy.raise(ev('contact', 'CRITICAL', 'Full'));
+    member.orchestrator.hierarchy.raise(ev('detection', 'NORMAL', 'Summary'));
+    member.orchestrator.hierarchy.raise(ev('detection', 'NORMAL', 'Summary'));
+    expect(await fleet.until(() => zoneLeader.events.length >= 3, 10_000)).toBe(true);
+    expect(zoneLeader.events.map((e) => e.event_type).sort()).toEqual(['battery_low', 'contact', 'detection']);
+    // raised LOW first, the CRITICAL one left the member first (same flow round: critical preempts)
+    const up = member.medium.sent.flatMap((s) => (s.message.kind === 'up' && s.message.item.type === 'event' ? [s.message.item.event.event_type] : []));
+    expect(up).toEqual(['contact', 'battery_low']);
+    expect(zoneLeader.events.find((e) => e.event_type === 'detection')).toMatchObject({ count: 2, sources: [member.id] });
+    for (const n of fleet.nodes) if (n !== zoneLeader) expect(n.events).toEqual([]);
+  }, 120_000);
+});
+
+describe('deployment directives', () => {
+  const directive = (id: string, blob: Buffer, options: Record<string, unknown>): DeploymentDirective =>
+    parseDirective({
+      directive_id: id,
+      issued_at: new Date(fleet.clock.now()).toISOString(),
+      issuer_node_id: zoneLeader.id,
+      issuer_formation_id: 'platoon-1',
+      // formation membership (cell-A) and a capability filter (a SENSOR)
+      scope: { type: 'capability', required_capabilities: ['SENSOR'], custom: { cell_id: 'cell-A' } },
+      artifact: { blob_hash: sha(blob), size_bytes: blob.length, artifact_type: { type: 'config_package', target_path: 'etc/detector.toml' }, sha256: null, name: 'detector', version: id },
+      capabilities: ['detector'],
+      config: null,
+      options,
+    });
+  const detector = (n: FleetMember) => readFile(join(n.root, 'config', 'etc', 'detector.toml'), 'utf8').catch(() => null);
+
+  it('reaches exactly the matched nodes; one hash mismatch fails the deployment and every node that activated rolls back', async () => {
+    const matched = cells.get('cell-A')!.filter((n) => [0, 1, 2, 4, 6].includes(n.index)).map((n) => n.id).sort();
+    expect(matched).toHaveLength(3);
+    const deployments = zoneLeader.orchestrator.deployments!;
+    zoneLeader.orchestrator.deploy(directive('detector-v1', V1, {}));
+    expect(await fleet.untilReal(() => deployments.outcome('detector-v1') !== null, 30_000)).toBe(true);
+    expect(deployments.outcome('detector-v1')).toMatchObject({ success_percent: 100, targets: 3, active: 3, rollback: null });
+    expect([...deployments.statuses('detector-v1').keys()].sort()).toEqual(matched);
+    for (const n of fleet.nodes) expect(await detector(n)).toBe(matched.includes(n.id) ? V1.toString() : null);
+
+    zoneLeader.orchestrator.deploy(directive('detector-v2', V2, { replace_existing: true, rollback_threshold_percent: 100 }));
+    const good = matched.filter((id) => id !== fleet.nodes[BAD_NODE]!.id);
+    // the good nodes activate v2 (their previous artifact, v1, stops); only then does the bad node get its corrupt copy
+    expect(await fleet.untilReal(() => good.every((id) => deployments.statuses('detector-v2').get(id)?.state === 'active'), 30_000)).toBe(true);
+    for (const id of good) expect(fleet.byId(id).orchestrator.deployments!.agent.runningInstances().map((r) => r.directiveId)).toEqual(['detector-v2']);
+    expect(held).toHaveLength(1);
+    held.shift()!();
+    expect(await fleet.untilReal(() => matched.every((id) => ['failed', 'rolled_back'].includes(deployments.statuses('detector-v2').get(id)?.state ?? '')), 30_000)).toBe(true);
+    const outcome = deployments.outcome('detector-v2')!;
+    // the two good nodes were active when the bad one failed; below 100 % the issuer rolled everyone back
+    expect(outcome).toMatchObject({ targets: 3, active: 2 });
+    expect(outcome.rollback?.action).toBe('rollback');
+    const statuses = deployments.statuses('detector-v2');
+    const bad = fleet.nodes[BAD_NODE]!;
+    expect(statuses.get(bad.id)).toMatchObject({ state: 'failed', error_message: 'hash mismatch' });
+    for (const id of good) expect(statuses.get(id)?.state).toBe('rolled_back');
+    for (const n of fleet.nodes) {
+      expect(await detector(n)).toBe(matched.includes(n.id) ? V1.toString() : null);
+      const running = n.orchestrator.deployments!.agent.runningInstances().map((r) => r.directiveId);
+      expect(running).toEqual(matched.includes(n.id) ? ['detector-v1'] : []);
+    }
+  }, 120_000);
 });
