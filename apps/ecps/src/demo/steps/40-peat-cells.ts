@@ -50,6 +50,8 @@ async function settle(clock: VirtualClock, done: () => boolean, maxRealMs = 30_0
 
 const step: DemoStep = {
   title: 'Peat: two cells of robots elect leaders, compose, summarise and roll back a failed deployment',
+  // eight replicas syncing signed changes for a few virtual minutes: slower than the other steps on a busy machine
+  timeoutMs: 180_000,
   async run(ctx) {
     const clock = new VirtualClock();
     const network = new MemoryNetwork({ clock, seed: 5 });
