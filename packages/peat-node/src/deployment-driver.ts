@@ -8,7 +8,7 @@ import type { Clock, Logger, TimerHandle } from '@ecps/core';
 import { PeatError } from '@ecps/peat';
 import type { NodeConfig } from '@ecps/peat';
 import { DeploymentAgent, DeploymentTracker } from '@ecps/peat-deploy';
-import type { BlobStore, DeploymentDirective, DeploymentOutcome, DeploymentStatus, FolderBlobStore, NodeProfile, RuntimeAdapter, TransferProfile } from '@ecps/peat-deploy';
+import type { BlobStore, DeploymentDirective, DeploymentOutcome, DeploymentState, DeploymentStatus, FolderBlobStore, NodeProfile, RuntimeAdapter, TransferProfile } from '@ecps/peat-deploy';
 import type { SquadSummary } from '@ecps/peat-hierarchy';
 import type { DownItem } from './echelon-messages';
 import type { DeploymentPort, HierarchyDriver } from './hierarchy-driver';
@@ -38,6 +38,8 @@ export interface DeploymentHost {
   readonly hierarchy: HierarchyDriver;
   cellId(): string | null;
 }
+
+const STATE_ORDER: Readonly<Record<DeploymentState, number>> = { pending: 0, downloading: 1, activating: 2, active: 3, failed: 3, rolled_back: 4 };
 
 /** Directives this node issued and still tracks (older ones are forgotten first). */
 const MAX_TRACKED = 64;
@@ -118,7 +120,8 @@ export class DeploymentDriver implements DeploymentPort {
     const t = this.tracked.get(status.directive_id);
     if (!t) return;
     const old = t.statuses.get(status.node_id);
-    if (!old || old.reported_at <= status.reported_at) t.statuses.set(status.node_id, status);
+    // reports of one instant may arrive out of order over several hops: the later state wins
+    if (!old || old.reported_at < status.reported_at || (old.reported_at === status.reported_at && STATE_ORDER[status.state] >= STATE_ORDER[old.state])) t.statuses.set(status.node_id, status);
     t.tracker.onStatus(status);
     this.decide(status.directive_id);
   }

@@ -59,7 +59,7 @@ beforeAll(async () => {
   zoneLeader = fleet.nodes.find((n) => n.orchestrator.hierarchy.echelon() === 2)!;
   const [cellId, members] = [...cells].find(([, ms]) => !ms.includes(zoneLeader))!;
   remote = { cellId, members, leader: fleet.byId(leaderOf(members[0]!)!) };
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await fleet?.stop();
@@ -117,7 +117,7 @@ describe('summaries travel as deltas', () => {
     expect(zoneLeader.orchestrator.hierarchy.squads.stats.gaps).toBeGreaterThan(gaps);
     expect(zoneLeader.orchestrator.hierarchy.squads.stats.snapshots).toBeGreaterThan(snapshots);
     expect(remote.leader.medium.sent.some((s) => s.message.kind === 'snapshot')).toBe(true);
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('commands go down, events go up', () => {
@@ -147,7 +147,7 @@ describe('commands go down, events go up', () => {
     expect(up).toEqual(['contact', 'battery_low']);
     expect(zoneLeader.events.find((e) => e.event_type === 'detection')).toMatchObject({ count: 2, sources: [member.id] });
     for (const n of fleet.nodes) if (n !== zoneLeader) expect(n.events).toEqual([]);
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('deployment directives', () => {
@@ -171,7 +171,7 @@ describe('deployment directives', () => {
     expect(matched).toHaveLength(3);
     const deployments = zoneLeader.orchestrator.deployments!;
     zoneLeader.orchestrator.deploy(directive('detector-v1', V1, {}));
-    expect(await fleet.untilReal(() => deployments.outcome('detector-v1') !== null, 30_000)).toBe(true);
+    expect(await fleet.untilReal(() => deployments.outcome('detector-v1') !== null, 60_000)).toBe(true);
     expect(deployments.outcome('detector-v1')).toMatchObject({ success_percent: 100, targets: 3, active: 3, rollback: null });
     expect([...deployments.statuses('detector-v1').keys()].sort()).toEqual(matched);
     for (const n of fleet.nodes) expect(await detector(n)).toBe(matched.includes(n.id) ? V1.toString() : null);
@@ -179,11 +179,11 @@ describe('deployment directives', () => {
     zoneLeader.orchestrator.deploy(directive('detector-v2', V2, { replace_existing: true, rollback_threshold_percent: 100 }));
     const good = matched.filter((id) => id !== fleet.nodes[BAD_NODE]!.id);
     // the good nodes activate v2 (their previous artifact, v1, stops); only then does the bad node get its corrupt copy
-    expect(await fleet.untilReal(() => good.every((id) => deployments.statuses('detector-v2').get(id)?.state === 'active'), 30_000)).toBe(true);
+    expect(await fleet.untilReal(() => good.every((id) => deployments.statuses('detector-v2').get(id)?.state === 'active'), 60_000)).toBe(true);
     for (const id of good) expect(fleet.byId(id).orchestrator.deployments!.agent.runningInstances().map((r) => r.directiveId)).toEqual(['detector-v2']);
     expect(held).toHaveLength(1);
     held.shift()!();
-    expect(await fleet.untilReal(() => matched.every((id) => ['failed', 'rolled_back'].includes(deployments.statuses('detector-v2').get(id)?.state ?? '')), 30_000)).toBe(true);
+    expect(await fleet.untilReal(() => matched.every((id) => ['failed', 'rolled_back'].includes(deployments.statuses('detector-v2').get(id)?.state ?? '')), 60_000)).toBe(true);
     const outcome = deployments.outcome('detector-v2')!;
     // the two good nodes were active when the bad one failed; below 100 % the issuer rolled everyone back
     expect(outcome).toMatchObject({ targets: 3, active: 2 });
@@ -197,5 +197,5 @@ describe('deployment directives', () => {
       const running = n.orchestrator.deployments!.agent.runningInstances().map((r) => r.directiveId);
       expect(running).toEqual(matched.includes(n.id) ? ['detector-v1'] : []);
     }
-  }, 120_000);
+  }, 180_000);
 });
