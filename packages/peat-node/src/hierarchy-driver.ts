@@ -318,15 +318,14 @@ export class HierarchyDriver {
 
   // ---- down ----
 
+  /** Whether this node is an audience of hop `to` and `from` may send on it; a refusal of a hop meant for this node is counted. */
   private acceptsDown(from: string, to: string): boolean {
     const cell = this.host.cell();
-    const ok =
-      cell !== null &&
-      ((to === `cell:${cell.cellId}` && from === cell.leaderId) ||
-        (to === `zone:${this.zoneId}` && cell.leaderId === this.host.id && from === this.zoneLeader()) ||
-        (this.companyId !== null && to === `company:${this.companyId}` && this.echelon() >= 2 && from === this.companyLeader()));
-    if (!ok && (to.startsWith('cell:') ? to === `cell:${cell?.cellId}` : to === `zone:${this.zoneId}` || to === `company:${this.companyId}`)) this.stats.refused++;
-    return ok;
+    if (!cell) return false;
+    const leads = cell.leaderId === this.host.id;
+    const expected = to === `cell:${cell.cellId}` ? cell.leaderId : to === `zone:${this.zoneId}` && leads ? this.zoneLeader() : this.companyId !== null && to === `company:${this.companyId}` && this.echelon() >= 2 ? this.companyLeader() : undefined;
+    if (expected === undefined) return false; // a hop for other nodes
+    return from === expected || this.refuse();
   }
 
   /** Handles a down item here (once), then passes it one hop further down. */
