@@ -137,7 +137,7 @@ const step: DemoStep = {
       const settledAll = () => [...deployments.statuses('detector-v2').values()].filter((s) => s.state === 'failed' || s.state === 'rolled_back').length === 8;
       if (!(await settle(clock, settledAll))) throw new Error('detector-v2 did not settle on every robot');
       const outcome = deployments.outcome('detector-v2')!;
-      const failed = [...deployments.statuses('detector-v2').values()].filter((s) => s.state === 'failed');
+      const failed = [...deployments.statuses('detector-v2').values()].filter((s) => s.state === 'failed' && s.error_message === 'hash mismatch');
       if (failed.length !== 1 || name(failed[0]!.node_id) !== 'ugv-8') throw new Error(`expected ugv-8 alone to refuse its corrupt copy, failed: ${failed.map((s) => name(s.node_id)).join(', ') || 'none'}`);
       ctx.refused('peat', `detector-v2: ${outcome.active}/${outcome.targets} active; ugv-8 refused its copy (${failed[0]!.error_message})`);
       if (!outcome.rollback) throw new Error('the deployment should have been rolled back');
