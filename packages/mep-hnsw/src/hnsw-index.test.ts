@@ -38,6 +38,37 @@ describe('hnswIndex', () => {
     expect(a.every((h) => h.similarity >= 0)).toBe(true);
   });
 
+  (available ? it : it.skip)('answers with exact similarities, the threshold and the tie order of exact search (property)', async () => {
+    const random = seededRandom(21);
+    for (let trial = 0; trial < 3; trial++) {
+      const approx = await createMemoryStore({ maxSize: 300, approximate: await hnswIndex({ m: 8, efConstruction: 40, efSearch: 16 }) });
+      const exact = await createMemoryStore({ maxSize: 300 });
+      const vectors = randomVectors(400, 100 + trial);
+      for (let i = 0; i < vectors.length; i++) {
+        // every fifth put repeats an earlier vector under a new key (exact ties), every seventh replaces a key
+        const v = i % 5 === 4 ? vectors[random.int(i)]! : vectors[i]!;
+        const key = i % 7 === 6 ? `k${random.int(i)}` : `k${i}`;
+        await approx.put(await frame(v, key));
+        await exact.put(await frame(v, key));
+      }
+      for (let q = 0; q < 40; q++) {
+        const query = q % 4 === 0 ? vectors[random.int(vectors.length)]! : randomVectors(1, 1000 * trial + q)[0]!;
+        const k = 1 + random.int(12);
+        const minSim = q % 3 === 0 ? Math.fround(random.float() * 0.4) : -1;
+        const all = new Map(exact.searchVector(query, 300, -1).map((h, rank) => [h.key, { similarity: h.similarity, rank }]));
+        const hits = approx.searchVector(query, k, minSim);
+        expect(hits.length).toBeLessThanOrEqual(k);
+        for (const [i, hit] of hits.entries()) {
+          const truth = all.get(hit.key)!;
+          expect(Object.is(hit.similarity, truth.similarity)).toBe(true); // bit-identical to exact search
+          expect(hit.similarity).toBeGreaterThanOrEqual(minSim);
+          // exact search's order among the returned hits: similarity descending, ties by older insertion
+          if (i > 0) expect(all.get(hits[i - 1]!.key)!.rank).toBeLessThan(truth.rank);
+        }
+      }
+    }
+  });
+
   (available ? it : it.skip)('forgets evicted and replaced entries', async () => {
     const store = await createMemoryStore({ maxSize: 50, approximate: await hnswIndex({ m: 8, efConstruction: 50 }) });
     const vectors = randomVectors(200, 3);

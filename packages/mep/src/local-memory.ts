@@ -8,6 +8,7 @@ import { recallAtK } from './approximate-index';
 import { CausalContext, HybridLogicalClock, wins, type DotValue, type HlcValue } from './causality';
 import { ExactIndex, type SearchRequest, type VectorPrecision } from './exact-index';
 import { itemSize, type RawTensor } from './ltp-frame';
+import { RecencyList, type RecencyNode } from './recency-list';
 import { flattenToFloat64, normaliseInPlace } from './vector-math';
 
 /** One version of a key as a replica holds it. `tensor` is absent on tombstones. */
@@ -52,28 +53,20 @@ export interface LocalMemoryOptions {
   clock: Clock;
 }
 
-/** Search hits whose recency refresh may wait (see `LocalMemory.touches`). */
-const TOUCH_LOG_SIZE = 4096;
-
 export class LocalMemory {
-  /** Live entries; Map order is recency order, least recently used first. */
+  /** Live entries by key. */
   private readonly live = new Map<string, StoredEntry>();
+  /** Live entries in recency order (LRU first): a hit's refresh is a few pointer writes, see RecencyList. */
+  private readonly recency = new RecencyList<StoredEntry>();
   private readonly tombstones = new Map<string, StoredEntry>();
-  private readonly byId = new Map<number, StoredEntry>();
+  /** Each live entry's place in `recency`, by id. */
+  private readonly byId = new Map<number, RecencyNode<StoredEntry>>();
   private readonly exact: ExactIndex;
   private readonly approx = new Map<number, ApproximateIndex>();
   readonly context = new CausalContext();
   readonly hlc: HybridLogicalClock;
   private nextId = 1;
   private nextSeq = 1;
-  /**
-   * Ids of search hits whose recency refresh is still to be applied, in hit order. Applying them later in the same
-   * order gives the same recency order; it is applied before anything reads or changes that order. Moving an entry
-   * to the end of `live` right after a native graph search costs a cold hash-table walk per hit; in a batch the
-   * table stays in cache. Bounded: applied whenever it is full.
-   */
-  private readonly touches = new Float64Array(TOUCH_LOG_SIZE);
-  private touchCount = 0;
   evictions = 0;
 
   constructor(private readonly options: LocalMemoryOptions) {
@@ -95,8 +88,7 @@ export class LocalMemory {
 
   /** Live keys, least recently used first. */
   keys(): string[] {
-    this.applyTouches();
-    return [...this.live.keys()];
+    return Array.from(this.recency.values(), (e) => e.key);
   }
 
   get(key: string): StoredEntry | undefined {
@@ -157,9 +149,8 @@ export class LocalMemory {
 
   /** Tombstones, then live entries least recently used first (so a restore keeps the recency order). */
   *all(): IterableIterator<StoredEntry> {
-    this.applyTouches();
     yield* this.tombstones.values();
-    yield* this.live.values();
+    yield* this.recency.values();
   }
 
   /**
@@ -174,8 +165,9 @@ export class LocalMemory {
       : this.exact.searchMany(requests);
     return ranked.map((list) =>
       list.map((r) => {
-        this.touch(r.id);
-        return { entry: this.byId.get(r.id)!, similarity: r.sim };
+        const node = this.byId.get(r.id)!;
+        this.recency.touch(node);
+        return { entry: node.value, similarity: r.sim };
       }),
     );
   }
@@ -191,8 +183,7 @@ export class LocalMemory {
    * over the store) as queries. 1 when the store has no approximate index.
    */
   measureRecall(k: number, samples: number): { recall: number; queries: number } {
-    this.applyTouches();
-    const ids = [...this.live.values()].map((e) => e.id);
+    const ids = Array.from(this.recency.values(), (e) => e.id);
     const step = Math.max(1, Math.floor(ids.length / Math.max(1, samples)));
     const truth: number[][] = [];
     const found: number[][] = [];
@@ -221,26 +212,7 @@ export class LocalMemory {
     return this.exact.rank(q, index.search(q, Math.max(k, Math.ceil(k * this.options.candidateFactor))), k, minSim);
   }
 
-  /** Records that the live entry `id` was just used (see {@link touches}). */
-  private touch(id: number): void {
-    if (this.touchCount === this.touches.length) this.applyTouches();
-    this.touches[this.touchCount++] = id;
-  }
-
-  /** Moves every touched entry to the most recent end, in touch order; entries since replaced or removed are skipped. */
-  private applyTouches(): void {
-    for (let i = 0; i < this.touchCount; i++) {
-      const entry = this.byId.get(this.touches[i]!);
-      if (entry === undefined) continue;
-      this.live.delete(entry.key);
-      this.live.set(entry.key, entry);
-    }
-    this.touchCount = 0;
-  }
-
   private install(version: IncomingEntry): StoredEntry {
-    // an install appends to the recency order and may evict from it: earlier hits come first
-    this.applyTouches();
     const existing = this.current(version.key);
     if (existing) this.uninstall(existing);
     const entry: StoredEntry = { ...version, id: this.nextId++, seq: this.nextSeq++ };
@@ -249,7 +221,7 @@ export class LocalMemory {
       return entry;
     }
     this.live.set(entry.key, entry);
-    this.byId.set(entry.id, entry);
+    this.byId.set(entry.id, this.recency.add(entry));
     const vector = normaliseInPlace(flattenToFloat64(entry.tensor));
     this.exact.add(entry.id, entry.seq, vector);
     if (this.options.approximate) {
@@ -258,8 +230,7 @@ export class LocalMemory {
       index.add(entry.id, vector);
     }
     while (this.live.size > this.options.maxSize) {
-      const oldest = this.live.values().next().value!;
-      this.uninstall(oldest);
+      this.uninstall(this.recency.oldest!);
       this.evictions++;
     }
     return entry;
@@ -271,6 +242,7 @@ export class LocalMemory {
       return;
     }
     this.live.delete(entry.key);
+    this.recency.remove(this.byId.get(entry.id)!);
     this.byId.delete(entry.id);
     this.exact.remove(entry.id);
     this.approx.get(entry.tensor.bytes.length / itemSize(entry.tensor.dtype))?.remove(entry.id);

@@ -152,7 +152,7 @@ describe('LRU eviction', () => {
     expect(keysOf(await run(store, await queryOf([1, 0], 10, -1))).sort()).toEqual(['c', 'd', 'e']);
   });
 
-  it('keeps exact LRU order across thousands of hits, puts, replacements and evictions (hits are logged, then applied)', async () => {
+  it('keeps exact LRU order across thousands of hits, puts, replacements and evictions', async () => {
     const store = await createMemoryStore({ maxSize: 40 });
     const random = seededRandom(11);
     const model: string[] = [];
@@ -167,7 +167,7 @@ describe('LRU eviction', () => {
       if (model.length > 40) model.shift();
     };
     for (let i = 0; i < 40; i++) await put(`k${i}`);
-    // 6000 searches of 3 hits each: more than the 4096-hit log, so it is applied when full, before puts, and on reads
+    // 6000 searches of 3 hits each, puts that replace and evict in between, the order read back now and then
     for (let round = 0; round < 6000; round++) {
       const hits = store.searchVector([random.float() - 0.5, random.float() - 0.5, random.float() - 0.5], 3, -1);
       for (const hit of hits) use(hit.key);

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The file operations the write-ahead log needs, and their implementation on the real file system. Writes go to the
 // page cache synchronously (fast); only the syncs that make them durable are asynchronous, on libuv's thread pool,
-// so an fsync never blocks the event loop. Tests run the same WAL code over a simulated disk that keeps only what
-// was synced.
+// so an fsync never blocks the event loop. Writes are positional: the log overwrites segments filled with zeros
+// beforehand, so a sync changes no file size and fdatasync has no metadata to commit. Tests run the same WAL code
+// over a simulated disk that keeps only what was synced.
 import {
   closeSync,
+  constants,
   existsSync,
   fdatasync,
   fsync,
@@ -16,15 +18,15 @@ import {
   readdirSync,
   renameSync,
   rmSync,
-  truncateSync,
   writeSync,
 } from 'node:fs';
+import { dirname } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 
-/** A file open for appending. */
+/** A file open for writing in place. */
 export interface DiskFile {
-  /** Appends to the file (not yet durable). */
-  append(data: Uint8Array): void;
+  /** Writes `data` at byte `position`, extending the file if needed (not yet durable). */
+  write(data: Uint8Array, position: number): void;
   /** Makes everything appended so far durable (fdatasync). */
   sync(): Promise<void>;
   close(): void;
@@ -41,13 +43,17 @@ export interface Disk {
   list(dir: string): string[];
   /** The whole file, or undefined when it does not exist. */
   read(path: string): Uint8Array | undefined;
-  /** Opens `path` for appending, creating it when missing. */
-  openAppend(path: string): DiskFile;
+  /** Opens `path` for writing in place, creating it when missing. */
+  open(path: string): DiskFile;
+  /**
+   * Creates (or replaces) `path` holding `bytes` zero bytes, with its contents, size and directory entry durable: a
+   * log segment whose later writes and syncs change no metadata.
+   */
+  preallocate(path: string, bytes: number): Promise<void>;
   /** Creates or replaces `path` with `data` and makes the contents durable (not the directory entry). */
   writeDurably(path: string, data: Uint8Array): Promise<void>;
   rename(from: string, to: string): void;
   remove(path: string): void;
-  truncate(path: string, length: number): void;
   /** Makes the directory's entries durable (fsync of the directory). */
   syncDir(dir: string): Promise<void>;
 }
@@ -67,13 +73,14 @@ export const nodeDisk: Disk = {
   read(path) {
     return existsSync(path) ? new Uint8Array(readFileSync(path)) : undefined;
   },
-  openAppend(path) {
-    const fd = openSync(path, 'a');
+  open(path) {
+    // not O_APPEND: Linux ignores the position of writes to a file opened for appending
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
     let closed = false;
     return {
-      append(data) {
+      write(data, position) {
         let at = 0;
-        while (at < data.length) at += writeSync(fd, data, at);
+        while (at < data.length) at += writeSync(fd, data, at, data.length - at, position + at);
       },
       sync: () => promised((done) => fdatasync(fd, done)),
       close() {
@@ -82,6 +89,12 @@ export const nodeDisk: Disk = {
         closeSync(fd);
       },
     };
+  },
+  async preallocate(path, bytes) {
+    // real zeros rather than fallocate: the blocks are written once, so overwriting them later converts no extent
+    await writeFile(path, new Uint8Array(bytes));
+    await syncPath(path, 'r');
+    await syncPath(dirname(path), 'r');
   },
   async writeDurably(path, data) {
     // a snapshot can be large: write it off the event loop too
@@ -93,9 +106,6 @@ export const nodeDisk: Disk = {
   },
   remove(path) {
     rmSync(path, { force: true });
-  },
-  truncate(path, length) {
-    truncateSync(path, length);
   },
   syncDir: (dir) => syncPath(dir, 'r'),
 };

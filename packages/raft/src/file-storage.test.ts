@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '@ecps/core';
@@ -43,31 +43,110 @@ describe('FileStorage', () => {
     const wal = join(d, segments(d)[0] as string);
     const size = statSync(wal).size;
     appendFileSync(wal, Buffer.from([40, 0, 0, 0, 1, 2, 3, 4, 1, 9, 9]));
-    const s2 = new FileStorage({ dir: d });
+    const s2 = new FileStorage({ dir: d, fsync: 'never' });
     expect(s2.tornBytes).toBe(11);
-    expect(statSync(wal).size).toBe(size);
+    // zeroed in place (the log resumes over them)
+    expect(readFileSync(wal).subarray(size)).toEqual(Buffer.alloc(11));
     expect(s2.load().entries).toHaveLength(2);
     // a record cut in half loses only that record
     await s2.save({ entries: [e(3, 1)] }, true);
     await s2.close();
     truncateSync(wal, statSync(wal).size - 2);
-    expect(new FileStorage({ dir: d }).load().entries.map((x) => x.index)).toEqual([1, 2]);
+    expect(new FileStorage({ dir: d, fsync: 'never' }).load().entries.map((x) => x.index)).toEqual([1, 2]);
+  });
+
+  it('preallocates segments: commits overwrite zeros (no size change), and the zeros after the last record end the log', async () => {
+    const d = dir();
+    const s = new FileStorage({ dir: d, segmentBytes: 4096 });
+    const wal = join(d, segments(d)[0] as string);
+    expect(statSync(wal).size).toBe(4096);
+    await s.save({ entries: [e(1, 1), e(2, 1)], hardState: { term: 1, vote: 'a', commit: 1 } }, true);
+    expect(statSync(wal).size).toBe(4096);
+    await s.close();
+    const s2 = new FileStorage({ dir: d, segmentBytes: 4096 });
+    expect(s2.tornBytes).toBe(0);
+    expect(s2.load().entries.map((x) => x.index)).toEqual([1, 2]);
+    // writing resumes after the last record, not at the end of the file
+    await s2.save({ entries: [e(3, 1)] }, true);
+    await s2.close();
+    expect(statSync(wal).size).toBe(4096);
+    expect(new FileStorage({ dir: d, segmentBytes: 4096 }).load().entries.map((x) => x.index)).toEqual([1, 2, 3]);
+  });
+
+  it('a torn record inside a preallocated segment ends the log, is zeroed, and loses no earlier record', async () => {
+    const d = dir();
+    const s = new FileStorage({ dir: d, segmentBytes: 4096 });
+    await s.save({ entries: [e(1, 1), e(2, 1)], hardState: { term: 1, vote: 'a', commit: 2 } }, true);
+    await s.close();
+    const wal = join(d, segments(d)[0] as string);
+    const bytes = readFileSync(wal);
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    // part of a record after the last one: a length, a checksum that does not match, a kind, 51 bytes of its body
+    bytes.set([80, 0, 0, 0, 1, 2, 3, 4, 1, ...new Array<number>(51).fill(9)], end);
+    writeFileSync(wal, bytes);
+    const s2 = new FileStorage({ dir: d, segmentBytes: 4096 });
+    expect(s2.tornBytes).toBe(60);
+    expect(s2.load().entries.map((x) => x.index)).toEqual([1, 2]);
+    await s2.save({ entries: [e(3, 1, 'x')] }, true);
+    await s2.close();
+    // the torn bytes are gone (zeroed, the file keeps its size), and what followed them counts
+    expect(statSync(wal).size).toBe(4096);
+    const s3 = new FileStorage({ dir: d, segmentBytes: 4096 });
+    expect(s3.tornBytes).toBe(0);
+    expect(s3.load().entries.map((x) => x.index)).toEqual([1, 2, 3]);
+    await s3.close();
+  });
+
+  it('rolls to the segment prepared in the background: no file creation and no directory sync on the commit path', async () => {
+    const d = dir();
+    const calls = { open: 0, syncDir: 0, preallocate: 0 };
+    const counting: Disk = {
+      ...nodeDisk,
+      open: (path) => (calls.open++, nodeDisk.open(path)),
+      syncDir: (path) => (calls.syncDir++, nodeDisk.syncDir(path)),
+      preallocate: (path, bytes) => (calls.preallocate++, nodeDisk.preallocate(path, bytes)),
+    };
+    const s = new FileStorage({ dir: d, disk: counting, segmentBytes: 1024 });
+    await s.save({ entries: [e(1, 1)], hardState: { term: 1, vote: 'a', commit: 0 } }, true);
+    const startup = { ...calls };
+    for (let i = 2; i <= 200; i++) {
+      await s.save({ entries: [e(i, 1)] }, true);
+      // give the background preparation its turn, as the event loop does between commits
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(segments(d).length).toBeGreaterThanOrEqual(4);
+    for (const name of segments(d)) expect(statSync(join(d, name)).size).toBe(1024);
+    expect(calls.syncDir - startup.syncDir).toBe(0);
+    // every segment opened after start-up was one prepared beforehand
+    expect(calls.open - startup.open).toBe(calls.preallocate - startup.preallocate - (s['spare'] ? 1 : 0));
+    await s.compact({ meta: { index: 180, term: 1, confState: conf }, data: new Uint8Array([1]) });
+    await s.close();
+    const r = new FileStorage({ dir: d, segmentBytes: 1024 }).load();
+    expect(r.entries.map((x) => x.index)).toEqual(Array.from({ length: 20 }, (_, i) => 181 + i));
+    expect(r.hardState).toEqual({ term: 1, vote: 'a', commit: 0 });
   });
 
   it('compacts to a snapshot, drops the segments it covers, and restores from it', async () => {
     const d = dir();
-    const s = new FileStorage({ dir: d });
+    // segments of 256 bytes: each save below fills one
+    const s = new FileStorage({ dir: d, segmentBytes: 256 });
     await s.save({ entries: [1, 2, 3, 4, 5].map((i) => e(i, 1)), hardState: { term: 1, vote: 'a', commit: 5 } }, true);
+    await s.save({ entries: [6, 7, 8, 9, 10].map((i) => e(i, 1, 'x'.repeat(20))) }, true);
+    await new Promise((r) => setTimeout(r, 50)); // the next segment is prepared
+    await s.save({ entries: [11, 12, 13, 14, 15].map((i) => e(i, 1, 'x'.repeat(20))) }, true);
     await s.compact({ meta: { index: 3, term: 1, confState: conf }, data: new Uint8Array([7]) });
-    await s.save({ entries: [e(6, 1)] }, true);
     // the first segment still holds 4 and 5
-    expect(segments(d)).toHaveLength(2);
-    await s.compact({ meta: { index: 6, term: 1, confState: conf }, data: new Uint8Array([8]) });
-    expect(segments(d)).toHaveLength(1);
+    expect(segments(d).length).toBeGreaterThanOrEqual(2);
+    const before = segments(d).length;
+    await s.compact({ meta: { index: 15, term: 1, confState: conf }, data: new Uint8Array([8]) });
+    // every full segment went; the one being written stays
+    expect(segments(d).length).toBeLessThan(before);
+    expect(segments(d).filter((n) => statSync(join(d, n)).size > 0).length).toBeLessThanOrEqual(2);
     expect(readdirSync(d).filter((n) => n.startsWith('snap-'))).toHaveLength(1);
     await s.close();
     const r = new FileStorage({ dir: d }).load();
-    expect(r.snapshot?.meta).toEqual({ index: 6, term: 1, confState: conf });
+    expect(r.snapshot?.meta).toEqual({ index: 15, term: 1, confState: conf });
     expect(r.snapshot?.data).toEqual(new Uint8Array([8]));
     expect(r.entries).toEqual([]);
     expect(r.hardState?.commit).toBe(5);
@@ -100,12 +179,14 @@ describe('FileStorage', () => {
     let syncs = 0;
     const counting: Disk = {
       ...nodeDisk,
-      openAppend(path) {
-        const f = nodeDisk.openAppend(path);
+      open(path) {
+        const f = nodeDisk.open(path);
         return { ...f, sync: () => (syncs++, f.sync()) };
       },
     };
-    const s = new FileStorage({ dir: d, disk: counting });
+    const s = new FileStorage({ dir: d, disk: counting, segmentBytes: 4096 });
+    await s.save({ entries: [] , hardState: { term: 1, vote: '', commit: 0 } }, true);
+    syncs = 0;
     const order: number[] = [];
     await Promise.all(Array.from({ length: 50 }, (_, i) => s.save({ entries: [e(i + 1, 1)] }, true).then(() => order.push(i))));
     expect(order).toEqual(Array.from({ length: 50 }, (_, i) => i));
@@ -122,7 +203,7 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
    * and hold every save it acknowledged: each acknowledged entry (or a newer entry at its index, or a snapshot
    * covering it), the acknowledged term and vote, and the acknowledged snapshot.
    */
-  async function run(seed: number, lie?: 'file sync' | 'directory sync'): Promise<{ torn: number; acks: number }> {
+  async function run(seed: number, lie?: 'file sync' | 'directory sync'): Promise<{ torn: number; acks: number; rolls: number }> {
     const net = new SimNetwork<never>({ seed });
     const random = seededRandom(seed * 7 + 1);
     const disk = new SimDisk({ schedule: (ms, fn) => net.schedule(ms, fn), random, syncLatencyMs: 2 });
@@ -134,8 +215,10 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
     const truncations: { save: number; at: number }[] = [];
     let torn = 0;
     let acks = 0;
+    let rolls = 0;
     for (let life = 0; life < 6; life++) {
-      const storage = new FileStorage({ dir: path, disk: lie ? lyingDisk(disk as unknown as Disk, lie) : (disk as unknown as Disk) });
+      // small preallocated segments: crashes hit rolls, spares being prepared, and zero tails
+      const storage = new FileStorage({ dir: path, disk: lie ? lyingDisk(disk as unknown as Disk, lie) : (disk as unknown as Disk), segmentBytes: 512 });
       torn += storage.tornBytes;
       const state = storage.load();
       const base = state.snapshot?.meta.index ?? 0;
@@ -205,20 +288,23 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
         );
         await net.runUntilAsync(net.now + random.int(3));
       }
+      rolls += parseInt(/wal-(\w+)/.exec(disk.list(path).filter((n) => n.startsWith('wal-')).at(-1) ?? '')?.[1] ?? '0', 16);
       // crash at a random moment, with writes and syncs in flight
       disk.crash();
     }
-    return { torn, acks };
+    return { torn, acks, rolls };
   }
 
   it('keeps every acknowledged save across crashes that tear unsynced writes (40 seeds)', async () => {
     let torn = 0;
     let acks = 0;
+    let rolls = 0;
     for (let seed = 1; seed <= Number(process.env.ECPS_WAL_SEEDS ?? 40); seed++) {
       try {
         const r = await run(seed);
         torn += r.torn;
         acks += r.acks;
+        rolls += r.rolls;
       } catch (error) {
         throw new Error(`seed ${seed}: ${String(error)}`);
       }
@@ -226,6 +312,8 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
     // the fault did something: crashes cut writes in half
     expect(torn).toBeGreaterThan(0);
     expect(acks).toBeGreaterThan(40 * 20);
+    // and the log moved on through many preallocated segments
+    expect(rolls).toBeGreaterThan(40 * 6 * 2);
   });
 
   /** The same disk, except that one kind of fsync reports success without making anything durable. */
@@ -233,10 +321,10 @@ describe('FileStorage on a disk that loses unsynced writes', () => {
     return new Proxy(disk, {
       get(target, prop) {
         if (lie === 'directory sync' && prop === 'syncDir') return () => Promise.resolve();
-        if (lie === 'file sync' && prop === 'openAppend') {
+        if (lie === 'file sync' && prop === 'open') {
           return (path: string) => {
-            const file = target.openAppend(path);
-            return { append: (data: Uint8Array) => file.append(data), sync: () => Promise.resolve(), close: () => file.close() };
+            const file = target.open(path);
+            return { write: (data: Uint8Array, at: number) => file.write(data, at), sync: () => Promise.resolve(), close: () => file.close() };
           };
         }
         const value = Reflect.get(target, prop) as unknown;

@@ -4,6 +4,10 @@
 // (one fdatasync for everything appended while the previous one ran) off the event loop. Each record's CRC chains
 // over every record before it, across segments (as etcd's WAL does), so recovery stops at the first record that is
 // torn, missing or out of place, wherever the file system lost unsynced data.
+// With fsync on, segments are filled with zeros before use and then overwritten in place (as etcd preallocates its
+// segments): a sync changes no file size, so fdatasync writes the data and commits no metadata. The next segment is
+// prepared in the background while the current one fills, so a commit never creates a file or syncs the directory.
+// The zeros after the last record are the end of the log, as is a torn record, which recovery zeroes.
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { EcpsError } from '@ecps/core';
@@ -27,6 +31,11 @@ export interface FileStorageOptions {
   readonly fsync?: FsyncPolicy;
   /** The file system (default: the real one). Tests pass a simulated disk to check what survives a crash. */
   readonly disk?: Disk;
+  /**
+   * Size of a preallocated segment (default 8 MiB). A batch larger than a segment extends it. Only with fsync
+   * `always`: without syncs there is no metadata commit to avoid, and segments grow as they are written.
+   */
+  readonly segmentBytes?: number;
 }
 
 const KIND_ENTRY = 1;
@@ -36,16 +45,37 @@ const KIND_SNAPSHOT_MARK = 3;
 /** First record of every segment: the CRC the chain continues from (u32 LE). */
 const KIND_CHAIN = 4;
 const HEADER = 9; // u32 length of body, u32 crc32 of kind + body (seeded with the previous record's), u8 kind
+const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+
+type Record = readonly [kind: number, body: Uint8Array];
+
+/** Frames `records` into one buffer, each CRC continuing the chain from the previous; returns it and the last CRC. */
+function frameAll(records: readonly Record[], seed: number): { bytes: Uint8Array; crc: number } {
+  let size = 0;
+  for (const [, body] of records) size += HEADER + body.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  let crc = seed;
+  for (const [kind, body] of records) {
+    view.setUint32(at, body.length, true);
+    out[at + 8] = kind;
+    out.set(body, at + HEADER);
+    crc = crc32(out.subarray(at + 8, at + HEADER + body.length), crc);
+    view.setUint32(at + 4, crc, true);
+    at += HEADER + body.length;
+  }
+  return { bytes: out, crc };
+}
 
 /** A record whose CRC continues the chain from `seed`. */
-function frame(kind: number, body: Uint8Array, seed = 0): Uint8Array {
-  const out = new Uint8Array(HEADER + body.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, body.length, true);
-  out[8] = kind;
-  out.set(body, HEADER);
-  view.setUint32(4, crc32(out.subarray(8), seed), true);
-  return out;
+const frame = (kind: number, body: Uint8Array, seed = 0): Uint8Array => frameAll([[kind, body]], seed).bytes;
+
+/** One past the last non-zero byte of `bytes` at or after `from` (`from` when there is none). */
+function nonZeroEnd(bytes: Uint8Array, from: number): number {
+  let end = bytes.length;
+  while (end > from && bytes[end - 1] === 0) end--;
+  return end;
 }
 
 function chainBody(crc: number): Uint8Array {
@@ -65,8 +95,8 @@ interface Segment {
   readonly path: string;
   /** The highest entry or snapshot-mark index recorded in it (0 = none). */
   maxIndex: number;
-  /** Recovery cut it to nothing. */
-  empty?: boolean;
+  /** Where its records end (recovery). */
+  end?: number;
 }
 
 function hardToWire(h: HardState): RaftHardState {
@@ -78,9 +108,15 @@ export class FileStorage implements RaftStorage {
   private readonly dir: string;
   private readonly disk: Disk;
   private readonly fsync: FsyncPolicy;
+  /** Preallocated segment size; 0 = segments grow as written (fsync `never`). */
+  private readonly segmentBytes: number;
   private segments: Segment[] = [];
   private file!: DiskFile;
-  /** Files appended to since the last sync started. */
+  /** Where the next record goes in the current segment. */
+  private offset = 0;
+  /** The next segment, being filled with zeros in the background; `ready` once it is durable. */
+  private spare: { seq: number; path: string; ready: boolean; done: Promise<void> } | undefined;
+  /** Files written to since the last sync started. */
   private dirty = new Set<DiskFile>();
   /** Earlier segments still open: closed once their last sync is done. */
   private readonly retired = new Set<DiskFile>();
@@ -96,7 +132,7 @@ export class FileStorage implements RaftStorage {
   private closed = false;
   /** The CRC of the last record written: the next one chains from it. */
   private crc = 0;
-  /** Bytes cut off as a torn or broken tail during recovery (for diagnostics and tests). */
+  /** Non-zero bytes cut off as a torn or broken tail during recovery (for diagnostics and tests). */
   tornBytes = 0;
 
   /** @throws EcpsError `IO_ERROR` when the directory cannot be used; `LOG_CORRUPT` when the newest snapshot is unreadable. */
@@ -104,19 +140,32 @@ export class FileStorage implements RaftStorage {
     this.dir = options.dir;
     this.disk = options.disk ?? nodeDisk;
     this.fsync = options.fsync ?? 'always';
+    this.segmentBytes = this.fsync === 'always' ? (options.segmentBytes ?? DEFAULT_SEGMENT_BYTES) : 0;
     try {
       this.disk.mkdirp(this.dir);
-      this.recovered = this.recover();
+      let zeroFrom = 0;
+      let zeroTo = 0;
+      let length = 0;
+      this.recovered = this.recover((from, to, size) => {
+        zeroFrom = from;
+        zeroTo = to;
+        length = size;
+      });
       const last = this.segments.at(-1);
       if (last) {
-        this.file = this.disk.openAppend(last.path);
-        // a cut tail must be durably gone before anything written after it counts
-        if (this.tornBytes > 0) this.dirty.add(this.file);
-        // a segment cut to nothing starts its chain again
-        if (last.empty) this.append(KIND_CHAIN, chainBody(this.crc));
+        this.file = this.disk.open(last.path);
+        this.offset = last.end ?? 0;
+        // a cut tail is zeroed, durably before anything written after it counts
+        if (zeroTo > zeroFrom) this.writeZeros(zeroFrom, zeroTo);
       } else {
-        this.openSegment(1);
+        this.segments.push({ seq: 1, path: join(this.dir, segmentName(1)), maxIndex: 0 });
+        this.file = this.disk.open(join(this.dir, segmentName(1)));
+        this.dirDirty = true;
       }
+      // a new or legacy segment is filled up once, here, and synced at once, before any commit waits for it
+      if (length < this.segmentBytes) this.writeZeros(length, this.segmentBytes);
+      if (this.offset === 0) this.startSegment();
+      if (this.dirty.size > 0 || this.dirDirty) this.requestSync(true).catch((cause: unknown) => this.fail(cause));
     } catch (cause) {
       if (cause instanceof EcpsError) throw cause;
       throw new EcpsError('IO_ERROR', `cannot open the log in ${this.dir}`, { cause });
@@ -132,31 +181,27 @@ export class FileStorage implements RaftStorage {
   save(batch: PersistBatch, sync: boolean): Promise<void> {
     if (this.failure !== undefined || this.closed) return Promise.reject(this.failedError());
     let snapshotWritten: Promise<void> | undefined;
-    const parts: Uint8Array[] = [];
-    const seg = this.segments.at(-1) as Segment;
+    const records: Record[] = [];
+    let bytes = 0;
     const add = (kind: number, body: Uint8Array) => {
-      const rec = frame(kind, body, this.crc);
-      this.crc = new DataView(rec.buffer).getUint32(4, true);
-      parts.push(rec);
+      records.push([kind, body]);
+      bytes += HEADER + body.length;
     };
+    const meta = batch.snapshot?.meta;
     if (batch.snapshot) {
-      const meta = batch.snapshot.meta;
       // the snapshot file must be durable before the mark counts; recovery stops at a mark without its snapshot
       snapshotWritten = this.writeSnapshot(batch.snapshot);
-      add(KIND_SNAPSHOT_MARK, RaftSnapshotMeta.encode({ index: BigInt(meta.index), term: BigInt(meta.term), confState: undefined }).finish());
-      seg.maxIndex = Math.max(seg.maxIndex, meta.index);
+      add(KIND_SNAPSHOT_MARK, RaftSnapshotMeta.encode({ index: BigInt(batch.snapshot.meta.index), term: BigInt(batch.snapshot.meta.term), confState: undefined }).finish());
     }
     for (const e of batch.entries) add(KIND_ENTRY, RaftEntry.encode(entryToWire(e)).finish());
-    const last = batch.entries.at(-1);
-    if (last) seg.maxIndex = Math.max(seg.maxIndex, last.index);
-    if (batch.hardState) {
-      this.hardState = batch.hardState;
-      add(KIND_HARD_STATE, RaftHardState.encode(hardToWire(batch.hardState)).finish());
-    }
-    if (parts.length > 0) {
+    if (batch.hardState) add(KIND_HARD_STATE, RaftHardState.encode(hardToWire(batch.hardState)).finish());
+    if (records.length > 0) {
       try {
-        this.file.append(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts));
-        this.dirty.add(this.file);
+        this.rollIfFull(bytes);
+        if (batch.hardState) this.hardState = batch.hardState;
+        const seg = this.segments.at(-1) as Segment;
+        seg.maxIndex = Math.max(seg.maxIndex, meta?.index ?? 0, batch.entries.at(-1)?.index ?? 0);
+        this.write(records);
       } catch (cause) {
         this.fail(cause);
         return Promise.reject(this.failedError());
@@ -173,20 +218,19 @@ export class FileStorage implements RaftStorage {
   }
 
   /**
-   * Stores a snapshot the node took itself, then drops the segments and snapshots it covers. Resolves once done;
-   * the log keeps everything until the snapshot is durable.
+   * Stores a snapshot the node took itself, then drops the full segments and the snapshots it covers. Resolves
+   * once done; the log keeps everything until the snapshot is durable.
    */
   async compact(snapshot: Snapshot): Promise<void> {
     if (this.failure !== undefined || this.closed) throw this.failedError();
     try {
       await this.writeSnapshot(snapshot);
       if (this.closed) return;
-      // a fresh segment starting with the hard state, durable before the older segments go
-      this.openSegment((this.segments.at(-1)?.seq ?? 0) + 1);
-      if (this.hardState) this.append(KIND_HARD_STATE, RaftHardState.encode(hardToWire(this.hardState)).finish());
+      // the newest segment starts with the hard state: durable before the older segments go
       await this.requestSync(true);
       const index = snapshot.meta.index;
-      // only a prefix of the segments goes: the CRC chain runs through the rest
+      // only a prefix of the segments goes, oldest first: the CRC chain runs through the rest, and a removal that a
+      // crash undoes (unsynced; directory changes are journaled in order) leaves a prefix that still chains
       let drop = 0;
       while (drop < this.segments.length - 1 && (this.segments[drop] as Segment).maxIndex <= index) drop++;
       for (const s of this.segments.splice(0, drop)) this.disk.remove(s.path);
@@ -194,19 +238,19 @@ export class FileStorage implements RaftStorage {
         const m = SNAPSHOT.exec(name);
         if (m && parseInt(m[1] as string, 16) < index) this.disk.remove(join(this.dir, name));
       }
-      this.dirDirty = true;
     } catch (cause) {
       this.fail(cause);
       throw this.failedError();
     }
   }
 
-  /** Waits for pending syncs, then closes the files. */
+  /** Waits for pending syncs and the segment being prepared, then closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.syncRunning.catch(() => undefined);
     await this.syncQueued?.catch(() => undefined);
+    await this.spare?.done;
     for (const f of new Set([this.file, ...this.dirty, ...this.retired])) {
       try {
         f.close();
@@ -216,7 +260,7 @@ export class FileStorage implements RaftStorage {
     }
   }
 
-  /** One sync for everything appended so far: joins the queued sync if one waits, else queues one. */
+  /** One sync for everything written so far: joins the queued sync if one waits, else queues one. */
   private requestSync(force = false): Promise<void> {
     if (this.syncQueued) return this.syncQueued;
     const run = async () => {
@@ -241,24 +285,61 @@ export class FileStorage implements RaftStorage {
     return queued;
   }
 
-  /** Appends one chained record to the current segment (not durable yet). */
-  private append(kind: number, body: Uint8Array): void {
-    const rec = frame(kind, body, this.crc);
-    this.crc = new DataView(rec.buffer).getUint32(4, true);
-    this.file.append(rec);
+  /** Writes chained records at the current offset (not durable yet). */
+  private write(records: readonly Record[]): void {
+    const { bytes, crc } = frameAll(records, this.crc);
+    this.file.write(bytes, this.offset);
+    this.crc = crc;
+    this.offset += bytes.length;
+    this.dirty.add(this.file);
+    if (this.segmentBytes > 0 && this.offset > this.segmentBytes / 2) this.prepareSpare();
+  }
+
+  private writeZeros(from: number, to: number): void {
+    const chunk = new Uint8Array(Math.min(to - from, 1024 * 1024));
+    for (let at = from; at < to; at += chunk.length) this.file.write(to - at < chunk.length ? chunk.subarray(0, to - at) : chunk, at);
     this.dirty.add(this.file);
   }
 
-  /** Starts a new segment; its first record carries the chain's CRC so far. */
-  private openSegment(seq: number): void {
+  /** A segment begins with the chain's CRC so far, then the hard state (so older segments can be dropped). */
+  private startSegment(): void {
+    const records: Record[] = [[KIND_CHAIN, chainBody(this.crc)]];
+    if (this.hardState) records.push([KIND_HARD_STATE, RaftHardState.encode(hardToWire(this.hardState)).finish()]);
+    this.write(records);
+  }
+
+  /**
+   * Moves to the prepared segment when `bytes` more do not fit the current one. Without a prepared segment the
+   * current one grows past its size (syncs then commit its new size) rather than create a file on the way.
+   */
+  private rollIfFull(bytes: number): void {
+    if (this.segmentBytes === 0 || this.offset + bytes <= this.segmentBytes) return;
+    const spare = this.spare;
+    if (!spare?.ready) return this.prepareSpare();
+    this.spare = undefined;
+    this.retired.add(this.file);
+    this.file = this.disk.open(spare.path);
+    this.segments.push({ seq: spare.seq, path: spare.path, maxIndex: 0 });
+    this.offset = 0;
+    this.startSegment();
+  }
+
+  /** Fills the next segment with zeros in the background (its directory entry durable too). */
+  private prepareSpare(): void {
+    if (this.spare || this.closed || this.failure !== undefined) return;
+    const seq = (this.segments.at(-1) as Segment).seq + 1;
     const path = join(this.dir, segmentName(seq));
-    const previous = this.file as DiskFile | undefined;
-    this.file = this.disk.openAppend(path);
-    this.segments.push({ seq, path, maxIndex: 0 });
-    this.dirDirty = true;
-    this.append(KIND_CHAIN, chainBody(this.crc));
-    // the old segment is closed after the next sync (which covers what is still pending in it)
-    if (previous) this.retired.add(previous);
+    const spare = { seq, path, ready: false, done: Promise.resolve() };
+    spare.done = this.disk.preallocate(path, this.segmentBytes).then(
+      () => {
+        spare.ready = true;
+      },
+      () => {
+        // retried at the next roll; meanwhile the current segment grows
+        if (this.spare === spare) this.spare = undefined;
+      },
+    );
+    this.spare = spare;
   }
 
   /** Writes `snapshot` to its own file atomically (temporary file, sync, rename, directory sync). */
@@ -279,7 +360,11 @@ export class FileStorage implements RaftStorage {
     return new EcpsError('IO_ERROR', `the log in ${this.dir} failed; its durable state is unknown`, { cause: this.failure });
   }
 
-  private recover(): PersistedState {
+  /**
+   * Reads the log back. The last segment kept is where writing resumes: `lastSegment` is told the range of it to
+   * zero (a torn tail) and its size.
+   */
+  private recover(lastSegment: (zeroFrom: number, zeroTo: number, size: number) => void): PersistedState {
     const names = this.disk.list(this.dir);
     for (const name of names) if (name.endsWith('.tmp')) this.disk.remove(join(this.dir, name));
     let snapshot: Snapshot | undefined;
@@ -301,20 +386,24 @@ export class FileStorage implements RaftStorage {
     let cut = false;
     let crc: number | undefined;
     for (const seg of segs) {
-      if (cut) {
-        // everything after a break in the chain was never acknowledged (syncs complete in order)
-        this.tornBytes += this.disk.read(seg.path)?.length ?? 0;
+      const bytes = this.disk.read(seg.path) ?? new Uint8Array(0);
+      // a later segment holding only zeros was being prepared: it ends the log, like a segment after a break in the
+      // chain, whose records were never acknowledged (syncs complete in order); only the latter's removal must be
+      // durable before records written after the break count
+      if (cut || (this.segments.length > 0 && nonZeroEnd(bytes, 0) === 0)) {
+        const garbage = nonZeroEnd(bytes, 0);
+        this.tornBytes += garbage;
+        if (garbage > 0) this.dirDirty = true;
         this.disk.remove(seg.path);
-        this.dirDirty = true;
+        cut = true;
         continue;
       }
       this.segments.push(seg);
-      const bytes = this.disk.read(seg.path) ?? new Uint8Array(0);
       let off = 0;
       while (off < bytes.length) {
         const rec = readRecord(bytes, off, crc);
-        // a torn record, or one that does not continue the chain (a segment that lost data before it)
-        if (!rec || (off === 0) !== (rec.kind === KIND_CHAIN)) break;
+        // a torn record, zeros, or one that does not continue the chain (a segment that lost data before it)
+        if (!rec || rec.kind < KIND_ENTRY || rec.kind > KIND_CHAIN || (off === 0) !== (rec.kind === KIND_CHAIN)) break;
         if (rec.kind === KIND_ENTRY) {
           const e = entryFromWire(RaftEntry.decode(rec.body));
           const at = log.findIndex((x) => x.index >= e.index);
@@ -333,12 +422,13 @@ export class FileStorage implements RaftStorage {
         crc = rec.crc;
         off = rec.end;
       }
-      if (off < bytes.length) {
-        this.tornBytes += bytes.length - off;
-        this.disk.truncate(seg.path, off);
-        cut = true;
-      }
-      if (off === 0) seg.empty = true;
+      seg.end = off;
+      // zeros after the last record are the unused rest of a preallocated segment; anything else is a torn tail
+      const torn = nonZeroEnd(bytes, off);
+      this.tornBytes += torn - off;
+      // the log goes on in the next segment only if this one ends cleanly and holds records
+      if (torn > off || off === 0) cut = true;
+      lastSegment(off, torn, bytes.length);
     }
     this.crc = crc ?? 0;
     if (snapshot) log = log.filter((e) => e.index > (snapshot as Snapshot).meta.index);

@@ -69,7 +69,10 @@ describe.each(['mqtt', 'grpc'] as const)('catch-up over %s', (kind) => {
       url = router.address;
     }
     const start = async (id: string) => {
-      const cfg = { id, members: ids, transport: kind, url, dir: join(dir, kind, id), clusterId: 'catchup', tickMs: 50, snapshotEvery: 100, statusEveryMs: 400 };
+      // ticks of 100 ms (the default; elections after 1-2 s): at a load average of 20-30 on two cores, a member that
+      // serializes a 50 MiB snapshot stalls for longer than the 0.5-1 s election timeout of 50 ms ticks, and the
+      // leadership churn this causes outlasts the writers' deadline. The catch-up proven is the same.
+      const cfg = { id, members: ids, transport: kind, url, dir: join(dir, kind, id), clusterId: 'catchup', tickMs: 100, snapshotEvery: 100, statusEveryMs: 400 };
       const p = await startNodeScript(join(here, 'fixtures', 'kv-member.ts'), [JSON.stringify(cfg)]);
       procs.set(id, p);
       await p.waitForLine((l) => l.includes('"ready"'), 30_000);

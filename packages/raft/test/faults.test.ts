@@ -116,6 +116,6 @@ describe('simulated faults have an effect', () => {
   });
 
   it('lease reads go stale when clocks drift beyond that bound (the fault has an effect)', async () => {
-    expect(await staleLeaseRead({ leader: 0.3, others: 1.5 }, 0)).toBe('old');
+    expect(await staleLeaseRead({ leader: 0.2, others: 1.5 }, 0)).toBe('old');
   });
 });

@@ -165,7 +165,7 @@ export class SimCluster {
       const node = await RaftNode.start({
         id,
         peers: { voters: this.voterIds, learners: [] },
-        storage: new FileStorage({ dir: `/${id}`, disk: this.disks.get(id) as unknown as Disk }),
+        storage: new FileStorage({ dir: `/${id}`, disk: this.disks.get(id) as unknown as Disk, segmentBytes: 16 * 1024 }),
         stateMachine: new Recorder(id, store, this),
         network: transportNetwork({ transport, clusterId: 'sim', nodeId: id, clock, random }),
         tickMs: this.options.tickMs ?? 10,

@@ -38,7 +38,7 @@ export class SimRaftKv {
       const node = await RaftNode.start({
         id,
         peers: { voters: this.ids, learners: [] },
-        storage: new FileStorage({ dir: `/${id}`, disk: this.disks.get(id) as unknown as Disk }),
+        storage: new FileStorage({ dir: `/${id}`, disk: this.disks.get(id) as unknown as Disk, segmentBytes: 16 * 1024 }),
         stateMachine: store,
         network: transportNetwork({ transport, clusterId: 'tasks', nodeId: id, clock, random }),
         tickMs: 10,

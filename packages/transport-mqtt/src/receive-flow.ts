@@ -171,12 +171,12 @@ export class ReceiveFlow {
         this.saturated++;
       }
     }
-    this.afterDelivery(ticket ? () => done(DEFERRED_ACK) : () => done());
+    this.afterDelivery(done, ticket !== undefined);
   }
 
   /** A message that is not delivered at all (undecodable, too large, no subscriber left) is acknowledged as usual. */
   skip(done: (error?: Error) => void): void {
-    this.afterDelivery(() => done());
+    this.afterDelivery(done, false);
   }
 
   /** A message that arrived while closing: never acknowledged, so a persistent session gets it again. */
@@ -224,8 +224,11 @@ export class ReceiveFlow {
     if (queue.saturated) this.unsaturate(queue);
   }
 
-  private afterDelivery(next: () => void): void {
-    if (this.saturated === 0 || this.closed) return next();
+  /** Lets mqtt.js read on (`deferred`: a QoS 1 message whose PUBACK we send), now or once the queues drained. */
+  private afterDelivery(done: (error?: Error) => void, deferred: boolean): void {
+    if (this.saturated === 0 || this.closed) return deferred ? done(DEFERRED_ACK) : done();
+    // a closure only on this rare path, none per message
+    const next = deferred ? () => done(DEFERRED_ACK) : () => done();
     // Stop reading: mqtt.js takes no further packet from the socket until `next` runs, so the kernel's receive
     // buffer fills and TCP pushes back to the broker.
     this.held = next;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // EcpsEvent <-> MQTT PUBLISH (spec §9): binary mode on MQTT 5, structured mode on MQTT 3.1.1.
 import { TransportError, correlationOf, type EcpsEvent } from '@ecps/core';
-import { STRUCTURED_CONTENT_TYPE, fromBinaryMode, fromStructured, toBinaryMode, toStructured } from '@ecps/serialization';
+import { STRUCTURED_CONTENT_TYPE, fromBinaryMode, fromStructured, toBinaryMode, toStructured, type BinaryModeMessage } from '@ecps/serialization';
 import type { IPublishPacket } from 'mqtt';
 
 export type PublishProperties = NonNullable<IPublishPacket['properties']>;
@@ -35,7 +35,9 @@ export function decodeWire(payload: Buffer, properties: PublishProperties | unde
   if (contentType?.startsWith(STRUCTURED_CONTENT_TYPE)) return fromStructured(data);
   const user: unknown = properties?.userProperties;
   if (typeof user !== 'object' || user === null || (user as Record<string, unknown>)['specversion'] === undefined) return fromStructured(data);
-  return fromBinaryMode({ ...(contentType ? { contentType } : {}), properties: singleValued(user as Record<string, unknown>), data });
+  const message: BinaryModeMessage = { properties: singleValued(user as Record<string, unknown>), data };
+  if (contentType) message.contentType = contentType;
+  return fromBinaryMode(message);
 }
 
 /**

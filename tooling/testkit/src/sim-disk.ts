@@ -1,23 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 // A simulated disk for crash tests: writes land in a "page cache" and become durable only when synced; directory
 // changes (creations, renames, removals) only when the directory is synced. A crash keeps what was durable, plus
-// a random prefix of the unsynced bytes of each file (the last write may be torn) and a random prefix of the
+// the bytes of a random prefix of the unsynced writes of each file (the last one may be torn; writes are positional,
+// so a lost write over a preallocated region leaves what was there) and a random prefix of the
 // unsynced directory changes (metadata is journaled in order). Syncs take virtual time on the caller's scheduler.
 import type { RandomSource } from '@ecps/core';
 
 /** The shape of `@ecps/raft`'s `Disk` (kept structural so the testkit does not depend on raft). */
 export interface SimDiskFile {
-  append(data: Uint8Array): void;
+  write(data: Uint8Array, position: number): void;
   sync(): Promise<void>;
   close(): void;
 }
 
 interface Inode {
-  chunks: Uint8Array[];
-  length: number;
+  /** The file as the running process sees it. */
+  data: Uint8Array;
   /** What survives a crash for sure. */
-  durable: Uint8Array[];
-  durableLength: number;
+  durable: Uint8Array;
+  /** Writes since the last completed sync, in order. */
+  pending: { position: number; data: Uint8Array }[];
 }
 
 type DirOp = { kind: 'link'; path: string; inode: Inode } | { kind: 'unlink'; path: string };
@@ -41,15 +43,14 @@ export interface SimDiskStats {
   tornWrites: number;
 }
 
-function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1 && (chunks[0] as Uint8Array).length === length) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c.subarray(0, Math.min(c.length, length - at)), at);
-    at += c.length;
-    if (at >= length) break;
+/** `image` with `data` written at `position` (a new array when it grows). */
+function written(image: Uint8Array, data: Uint8Array, position: number): Uint8Array {
+  let out = image;
+  if (position + data.length > image.length) {
+    out = new Uint8Array(position + data.length);
+    out.set(image);
   }
+  out.set(data, position);
   return out;
 }
 
@@ -77,26 +78,26 @@ export class SimDisk {
   }
 
   read(path: string): Uint8Array | undefined {
-    const inode = this.names.get(path);
-    return inode ? concat(inode.chunks, inode.length).slice() : undefined;
+    return this.names.get(path)?.data.slice();
   }
 
-  openAppend(path: string): SimDiskFile {
+  open(path: string): SimDiskFile {
     const gen = this.generation;
     let inode = this.names.get(path);
     if (!inode) {
-      inode = { chunks: [], length: 0, durable: [], durableLength: 0 };
+      inode = { data: new Uint8Array(0), durable: new Uint8Array(0), pending: [] };
       this.link(path, inode);
     }
     const file = inode;
     let closed = false;
     const badFd = () => Object.assign(new Error(`EBADF: bad file descriptor (${path} is closed)`), { code: 'EBADF' });
     return {
-      append: (data) => {
+      write: (data, position) => {
         if (closed) throw badFd();
         if (gen !== this.generation) return;
-        file.chunks.push(data.slice());
-        file.length += data.length;
+        const copy = data.slice();
+        file.data = written(file.data, copy, position);
+        file.pending.push({ position, data: copy });
       },
       // like fdatasync on a closed descriptor, also when the close comes while the sync is queued
       sync: () => (closed ? Promise.reject(badFd()) : this.syncInode(file, gen, () => closed)),
@@ -108,9 +109,15 @@ export class SimDisk {
 
   async writeDurably(path: string, data: Uint8Array): Promise<void> {
     const gen = this.generation;
-    const inode: Inode = { chunks: [data.slice()], length: data.length, durable: [], durableLength: 0 };
+    const inode: Inode = { data: data.slice(), durable: new Uint8Array(0), pending: [{ position: 0, data: data.slice() }] };
     this.link(path, inode);
     await this.syncInode(inode, gen);
+  }
+
+  /** Creates `path` holding `bytes` zeros, durably (contents and directory entry). */
+  async preallocate(path: string, bytes: number): Promise<void> {
+    await this.writeDurably(path, new Uint8Array(bytes));
+    await this.syncDir(path.slice(0, path.lastIndexOf('/')));
   }
 
   rename(from: string, to: string): void {
@@ -122,14 +129,6 @@ export class SimDisk {
 
   remove(path: string): void {
     if (this.names.has(path)) this.unlink(path);
-  }
-
-  truncate(path: string, length: number): void {
-    const inode = this.names.get(path);
-    if (!inode) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
-    const data = concat(inode.chunks, inode.length).slice(0, length);
-    inode.chunks = [data];
-    inode.length = data.length;
   }
 
   syncDir(dir: string): Promise<void> {
@@ -145,8 +144,8 @@ export class SimDisk {
   }
 
   /**
-   * The machine crashes: every file keeps its durable bytes plus a random prefix of its unsynced ones (possibly
-   * cutting a write in half), and a random prefix of the unsynced directory changes survives. Handles of the old
+   * The machine crashes: every file keeps its durable bytes plus a random prefix of its unsynced writes (possibly
+   * cutting the last one in half), and a random prefix of the unsynced directory changes survives. Handles of the old
    * incarnation die.
    */
   crash(): void {
@@ -157,31 +156,30 @@ export class SimDisk {
     for (const op of this.pendingOps.slice(0, keepOps)) this.applyDurably(op);
     this.pendingOps = [];
     for (const inode of new Set(this.durableNames.values())) {
-      const current = concat(inode.chunks, inode.length);
-      const durable = concat(inode.durable, inode.durableLength);
-      let survived = durable;
-      if (current.length > durable.length && startsWith(current, durable)) {
-        const extra = current.length - durable.length;
-        const kept = random.int(extra + 1);
-        if (kept > 0 && kept < extra) this.stats.tornWrites++;
-        this.stats.lostBytes += extra - kept;
-        survived = current.slice(0, durable.length + kept);
+      const extra = inode.pending.reduce((n, w) => n + w.data.length, 0);
+      let kept = extra === 0 ? 0 : random.int(extra + 1);
+      if (kept > 0 && kept < extra) this.stats.tornWrites++;
+      this.stats.lostBytes += extra - kept;
+      let survived: Uint8Array = inode.durable.slice();
+      for (const w of inode.pending) {
+        if (kept <= 0) break;
+        survived = written(survived, w.data.subarray(0, Math.min(kept, w.data.length)), w.position);
+        kept -= w.data.length;
       }
-      inode.chunks = [survived];
-      inode.length = survived.length;
-      inode.durable = [survived];
-      inode.durableLength = survived.length;
+      inode.data = survived;
+      inode.durable = survived.slice();
+      inode.pending = [];
     }
     this.names = new Map(this.durableNames);
   }
 
   private syncInode(inode: Inode, gen: number, closed: () => boolean = () => false): Promise<void> {
-    const chunks = [...inode.chunks];
-    const length = inode.length;
+    const image = inode.data.slice();
+    const upTo = inode.pending.length;
     return this.later(gen, () => {
       if (closed()) throw Object.assign(new Error('EBADF: bad file descriptor (closed during the sync)'), { code: 'EBADF' });
-      inode.durable = chunks;
-      inode.durableLength = length;
+      inode.durable = image;
+      inode.pending.splice(0, upTo);
       this.stats.syncs++;
     });
   }
@@ -215,10 +213,4 @@ export class SimDisk {
     if (op.kind === 'link') this.durableNames.set(op.path, op.inode);
     else this.durableNames.delete(op.path);
   }
-}
-
-function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
-  if (prefix.length > a.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (a[i] !== prefix[i]) return false;
-  return true;
 }

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// Least-recently-used order as an intrusive doubly linked list: refreshing an entry is a few pointer writes, with
+// no hashing and no table rehash (a Map kept in recency order costs a delete and a re-insert per refresh).
+
+/** One entry's place in a {@link RecencyList}; owned by the list. */
+export interface RecencyNode<T> {
+  readonly value: T;
+  older: RecencyNode<T> | undefined;
+  newer: RecencyNode<T> | undefined;
+  /** False once removed: refreshing a removed node is a no-op. */
+  linked: boolean;
+}
+
+/** Values from least to most recently used. */
+export class RecencyList<T> {
+  private head: RecencyNode<T> | undefined;
+  private tail: RecencyNode<T> | undefined;
+
+  /** Appends `value` as the most recently used; keep the node to refresh or remove it. */
+  add(value: T): RecencyNode<T> {
+    const node: RecencyNode<T> = { value, older: undefined, newer: undefined, linked: false };
+    this.link(node);
+    return node;
+  }
+
+  /** Makes `node` the most recently used. */
+  touch(node: RecencyNode<T>): void {
+    if (!node.linked || node === this.tail) return;
+    this.unlink(node);
+    this.link(node);
+  }
+
+  remove(node: RecencyNode<T>): void {
+    if (node.linked) this.unlink(node);
+  }
+
+  /** The least recently used value. */
+  get oldest(): T | undefined {
+    return this.head?.value;
+  }
+
+  /** Least recently used first. */
+  *values(): IterableIterator<T> {
+    for (let node = this.head; node; ) {
+      const next = node.newer;
+      yield node.value;
+      node = next;
+    }
+  }
+
+  private link(node: RecencyNode<T>): void {
+    node.older = this.tail;
+    node.newer = undefined;
+    if (this.tail) this.tail.newer = node;
+    else this.head = node;
+    this.tail = node;
+    node.linked = true;
+  }
+
+  private unlink(node: RecencyNode<T>): void {
+    if (node.older) node.older.newer = node.newer;
+    else this.head = node.newer;
+    if (node.newer) node.newer.older = node.older;
+    else this.tail = node.older;
+    node.older = undefined;
+    node.newer = undefined;
+    node.linked = false;
+  }
+}
