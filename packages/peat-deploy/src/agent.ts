@@ -137,10 +137,10 @@ export class DeploymentAgent {
     await run.done;
   }
 
-  /** Applies a control from the issuer: rollback deactivates, restores what was replaced, and reports `rolled_back`. */
+  /** Applies a control from the issuer: rollback deactivates, restores what was replaced, and reports `rolled_back` (a run that already failed keeps its failure). */
   async control(directiveId: string, control: DeploymentControl): Promise<void> {
     const run = this.runs.get(directiveId);
-    if (!run || control.action !== 'rollback' || run.state === 'rolled_back') return;
+    if (!run || control.action !== 'rollback' || run.state === 'rolled_back' || run.state === 'failed') return; // a failed run has nothing to roll back
     run.abort.abort();
     this.next();
     await run.done.catch(() => undefined);

@@ -26,3 +26,4 @@ export type { NodeProfile } from './scope';
 export type { BlobStore, BlobRange, TransferProfile, FetchOptions } from './blob-store';
 export type { InstanceState, RuntimeAdapter, DeploymentAgentOptions } from './agent';
 export type { DeploymentOutcome } from './tracker';
+export type { ConfigPackageOptions } from './config-package';

@@ -5,6 +5,8 @@
 import type { Clock } from '@ecps/core';
 import type { Beacon, BootstrapStatus, CellPayload, CellRole } from '@ecps/peat-cell';
 import type { NodeConfig, NodeState } from '@ecps/peat';
+import type { DownItem, UpItem } from './echelon-messages';
+import type { Echelon, SummaryWire } from './summary-link';
 
 export type NodeMessage =
   | { readonly kind: 'beacon'; readonly beacon: Beacon }
@@ -17,9 +19,15 @@ export type NodeMessage =
   | { readonly kind: 'role'; readonly cell_id: string; readonly roles: Readonly<Record<string, CellRole>> }
   | { readonly kind: 'state'; readonly cell_id: string; readonly state: NodeState }
   | { readonly kind: 'disband'; readonly cell_id: string }
-  | { readonly kind: 'bus'; readonly cell_id: string; readonly payload: CellPayload };
+  | { readonly kind: 'bus'; readonly cell_id: string; readonly payload: CellPayload }
+  /** A summary delta, or a snapshot answering a request (hierarchy, §5.2). */
+  | SummaryWire
+  /** A receiver missed a delta: `to` (the publisher) answers with a snapshot. */
+  | { readonly kind: 'snapshot_request'; readonly to: string; readonly level: Echelon; readonly id: string }
+  | { readonly kind: 'down'; readonly to: string; readonly item: DownItem }
+  | { readonly kind: 'up'; readonly to: string; readonly item: UpItem };
 
-const KINDS: ReadonlySet<string> = new Set(['beacon', 'propose', 'join', 'cell', 'role', 'state', 'disband', 'bus']);
+const KINDS: ReadonlySet<string> = new Set(['beacon', 'propose', 'join', 'cell', 'role', 'state', 'disband', 'bus', 'summary', 'snapshot', 'snapshot_request', 'down', 'up']);
 
 /** Encodes a node message as JSON bytes (what the transport-backed media carry). */
 export function encodeNodeMessage(message: NodeMessage): Uint8Array {

@@ -27,7 +27,13 @@ import type { AssignmentOutcome, Beacon, BootstrapStatus, CellAssignment, CellRo
 import { HierarchyMaintainer } from '@ecps/peat-hierarchy';
 import { documentChannel, mediumChannel } from './cell-channel';
 import type { CellInbox, CellOutbox, MergeCommit, MergeSupport } from './cell-channel';
+import { DeploymentDriver } from './deployment-driver';
+import type { NodeDeploymentOptions } from './deployment-driver';
+import type { HierarchicalCommand } from './echelon-messages';
+import { HierarchyDriver } from './hierarchy-driver';
+import type { CellView, HierarchyOptions } from './hierarchy-driver';
 import type { Envelope, NodeMedium, NodeMessage } from './medium';
+import type { DeploymentDirective } from '@ecps/peat-deploy';
 
 export type OrchestratorState = 'init' | 'discovering' | 'joining' | 'electing' | 'forming' | 'awaiting_approval' | 'operational' | 'degraded' | 'leaving' | 'stopped';
 
@@ -89,6 +95,10 @@ export interface OrchestratorOptions {
   readonly newId?: () => string;
   readonly logger?: Logger;
   readonly onTransition?: (t: Transition) => void;
+  /** Phase 3: the zone and company of the node, summary windows, command and event handlers. */
+  readonly hierarchy?: HierarchyOptions;
+  /** Deployment directives: where artifacts come from and how they run. Without it, directives are ignored here. */
+  readonly deployment?: NodeDeploymentOptions;
 }
 
 interface Cell {
@@ -133,12 +143,23 @@ export class NodeOrchestrator {
   private readonly logger: Logger;
   /** Cells this node left: their documents no longer propose it anything. */
   private readonly left = new Set<string>();
+  /** Phase 3: zones, summaries, commands and events (driven once the cell is operational). */
+  readonly hierarchy: HierarchyDriver;
+  /** Deployment directives (with `deployment` options). */
+  readonly deployments: DeploymentDriver | null;
 
   constructor(private readonly options: OrchestratorOptions) {
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
     this.fuel = options.fuelMinutes ?? 120;
     this.health = options.health ?? Health.NOMINAL;
     this.logger = options.logger ?? silentLogger;
+    this.hierarchy = new HierarchyDriver(
+      { id: options.config.id, clock: options.clock, position: options.position, logger: this.logger, send: (m) => this.send?.(m), cell: () => this.cellView() },
+      options.hierarchy,
+    );
+    this.deployments = options.deployment
+      ? new DeploymentDriver({ id: options.config.id, clock: options.clock, config: options.config, logger: this.logger, hierarchy: this.hierarchy, cellId: () => this.cellView()?.cellId ?? null }, options.deployment)
+      : null;
   }
 
   get id(): string {
@@ -180,10 +201,46 @@ export class NodeOrchestrator {
       this.receiveState = (from, m) => channel.receive(from, m, inbox);
     }
     this.move('T1', 'discovering');
+    this.hierarchy.start();
     this.every(this.timings.beaconIntervalMs, () => this.beacon());
     this.every(this.timings.tickMs, () => this.tick());
     this.every(this.timings.statePublishMs, () => this.publishState());
     this.beacon();
+  }
+
+  /**
+   * Sends a command down from this node (a cell, zone or company leader) to the nodes below it.
+   * @throws PeatError `CONFLICT` when this node leads nothing.
+   */
+  command(command: HierarchicalCommand): void {
+    this.hierarchy.sendDown({ type: 'command', command });
+  }
+
+  /**
+   * Issues a deployment directive down this node's hierarchy and tracks it (statuses come back up; below the
+   * success threshold the node sends the rollback down). @throws PeatError `UNSUPPORTED` without
+   * `deployment` options, `INVALID_ARGUMENT` for a directive issued by another node, `CONFLICT` when this node leads nothing.
+   */
+  deploy(directive: DeploymentDirective): void {
+    if (!this.deployments) throw new PeatError('UNSUPPORTED', `node ${this.id} has no deployment options`);
+    this.deployments.deploy(directive);
+  }
+
+  /** What the hierarchy sees of this node's cell: null until it has a leader and is operational (or degraded). */
+  private cellView(): CellView | null {
+    const cell = this.cell;
+    if (!cell?.leader || (this._state !== 'operational' && this._state !== 'degraded')) return null;
+    return {
+      cellId: cell.id,
+      leaderId: cell.leader.node_id,
+      memberIds: cell.members,
+      sources: () =>
+        cell.members.flatMap((m) => {
+          const heard = cell.heard.get(m);
+          const config = cell.configs.get(m);
+          return heard && config ? [{ node_id: m, state: heard.state, config }] : [];
+        }),
+    };
   }
 
   /** T16: leave the cell and stop. */
@@ -265,6 +322,8 @@ export class NodeOrchestrator {
   private halt(): void {
     for (const t of this.timers) this.options.clock.clearTimeout(t);
     this.timers.clear();
+    this.hierarchy.stop();
+    this.deployments?.close();
     this.cell?.election.close();
     this.options.medium.detach(this.id);
     this.out?.close?.();
@@ -276,7 +335,7 @@ export class NodeOrchestrator {
 
   private nodeState(): NodeState {
     const phase = this._state === 'discovering' || this._state === 'joining' ? Phase.DISCOVERY : this._state === 'operational' || this._state === 'degraded' ? Phase.HIERARCHY : Phase.CELL;
-    return { position: this.options.position, fuel_minutes: this.fuel, health: this.health, phase, cell_id: this.cell?.id ?? null, zone_id: null, timestamp: this.now() };
+    return { position: this.options.position, fuel_minutes: this.fuel, health: this.health, phase, cell_id: this.cell?.id ?? null, zone_id: phase === Phase.HIERARCHY ? this.hierarchy.zoneId : null, timestamp: this.now() };
   }
 
   private beacon(): void {
@@ -558,6 +617,7 @@ export class NodeOrchestrator {
 
   private receive({ from, message: m }: Envelope): void {
     if (this._state === 'stopped' || this._state === 'init') return;
+    if (this.hierarchy.receive(from, m)) return;
     if (m.kind !== 'bus') {
       this.receiveState?.(from, m);
       return;

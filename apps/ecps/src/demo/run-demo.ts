@@ -109,7 +109,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<DemoSummary
       current = i + 1;
       emit({ type: 'step', index: current, steps: steps.length, title: step.title });
       try {
-        await untilDone(step.run(ctx), options.stepTimeoutMs ?? 60_000, step.title, options.signal);
+        await untilDone(step.run(ctx), options.stepTimeoutMs ?? step.timeoutMs ?? 60_000, step.title, options.signal);
       } catch (error) {
         emit({ type: 'failed', step: current, title: step.title, checks: summary.checks, reason: describeError(error) });
         throw error;

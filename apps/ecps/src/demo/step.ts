@@ -33,6 +33,8 @@ export interface DemoContext {
 export interface DemoStep {
   title: string;
   run(ctx: DemoContext): Promise<void>;
+  /** How long this step may take (default 60 s); `stepTimeoutMs` of the run overrides it. */
+  timeoutMs?: number;
 }
 
 /** What the demo reports, in order (`ecps demo --json` prints one per line). */
