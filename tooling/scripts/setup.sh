@@ -46,8 +46,10 @@ if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.pnpm/lock.y
   pnpm install --frozen-lockfile --reporter=append-only >/dev/null
 fi
 # The Cyclone DDS binding is built by @ecps/transport-dds's install script; build it now if Cyclone DDS arrived after
-# the last install (the script never fails: without Cyclone DDS it records why and the transport says what to install).
-if [ ! -f packages/transport-dds/build/Release/ecps_dds.node ]; then
+# the last install or its C source changed since the binding was built (the script never fails: without Cyclone DDS
+# it records why and the transport says what to install).
+dds_binding=packages/transport-dds/build/Release/ecps_dds.node
+if [ ! -f "$dds_binding" ] || [ -n "$(find packages/transport-dds/native -newer "$dds_binding" -type f 2>/dev/null)" ]; then
   echo "› native build: @ecps/transport-dds"
   pnpm --filter @ecps/transport-dds run build:native >/dev/null
 fi

@@ -6,10 +6,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bash tooling/scripts/setup.sh || exit 2
+echo "  (set-up and build: ${SECONDS} s)"
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 
 status=0
-step() { echo "› $1"; shift; "$@" || { echo "✗ failed: $*"; status=1; }; }
+# Each step says how long it took: the whole command must stay within CI's 30 minutes.
+step() {
+  local start=$SECONDS; echo "› $1"; shift
+  "$@" || { echo "✗ failed: $*"; status=1; }
+  echo "  ($((SECONDS - start)) s)"
+}
 step "self-contained (no path above the repository root)" node tooling/scripts/check-self-contained.mjs
 step "generated protobuf code is up to date" pnpm --silent proto:check
 step "no dependency cycles" node tooling/scripts/check-cycles.mjs
@@ -23,7 +29,9 @@ test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/ecps-test-tmp.XXXXXX")"
 chmod 755 "$test_tmp" # services the tests start under their own users (PostgreSQL) must reach their folders in it
 # Two packages at a time: most suites wait on servers and child processes, and each uses ephemeral ports, folders of
 # its own and distinct DDS domains, so two share the machine.
+tests_start=$SECONDS
 TMPDIR="$test_tmp" pnpm exec turbo run test --continue --concurrency=2 --output-logs=new-only "$@" || status=1
+echo "  (tests: $((SECONDS - tests_start)) s; whole command: ${SECONDS} s)"
 node tooling/scripts/test-summary.mjs --temp-dir "$test_tmp" ${1:+--partial} || status=1
 rm -rf "$test_tmp"
 exit $status

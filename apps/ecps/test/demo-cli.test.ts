@@ -25,7 +25,8 @@ const REFUSALS = 6 + (swtpmInstalled() ? 3 : 0);
 const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/^\s+at |EPIPE|Error:/m);
 
 describe('ecps demo (built CLI)', () => {
-  it('narrates every step, marks expected refusals apart from failures, and ends with the checks that held', async () => {
+  // The two full runs are the longest tests of the suite; they share nothing, so they run side by side.
+  it.concurrent('narrates every step, marks expected refusals apart from failures, and ends with the checks that held', async () => {
     const tmp = privateTmp();
     const r = await ecps(['demo'], { TMPDIR: tmp });
     expect(r.code).toBe(0);
@@ -44,7 +45,7 @@ describe('ecps demo (built CLI)', () => {
     expect(readdirSync(tmp)).toEqual([]);
   }, 120_000);
 
-  it('--json prints one event per line; --keep-log keeps the action log', async () => {
+  it.concurrent('--json prints one event per line; --keep-log keeps the action log', async () => {
     const tmp = privateTmp();
     const keep = join(root, 'kept-logs');
     const r = await ecps(['demo', '--json', '--keep-log', keep], { TMPDIR: tmp });

@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import { Decompress as FzstdDecompress } from 'fzstd';
 import loadXxhash, { type XXHashAPI } from 'xxhash-wasm';
 import { ValidationError, type LtpCodecName } from '@ecps/core';
-import { walkZstdFrames, withContentSize, type ZstdFrameInfo } from './zstd-frames';
+import { concatParts, walkZstdFrames, withContentSizeParts, type ZstdFrameInfo } from './zstd-frames';
 
 /** Default levels: zstd 3 (the reference SDK), deflate 6 (zlib's default), none 0. */
 export const DEFAULT_LEVELS: Readonly<Record<LtpCodecName, number>> = { zstd: 3, deflate: 6, none: 0 };
@@ -18,6 +18,7 @@ export const LTP_CODECS: readonly LtpCodecName[] = ['zstd', 'deflate', 'none'];
 /** @internal A native zstd implementation (exported for the tests of the checksum path). */
 export interface ZstdBackend {
   readonly name: string;
+  /** One zstd frame, with or without its content size (the caller adds it when missing). */
   compress(data: Uint8Array, level: number): Promise<Uint8Array>;
   /** Only called for frames whose declared content sizes sum to `expected`. */
   decompress(data: Uint8Array, expected: number): Promise<Uint8Array>;
@@ -41,7 +42,7 @@ export function nodeZlibBackend(z: NodeZstd): ZstdBackend {
       call(z.zstdCompress, data, {
         params: { [c.ZSTD_c_compressionLevel!]: level, [c.ZSTD_c_checksumFlag!]: 0, [c.ZSTD_c_contentSizeFlag!]: 1 },
         pledgedSrcSize: data.length,
-      }).then((out) => withContentSize(out, data.length)),
+      }),
     decompress: (data, expected) => call(z.zstdDecompress, data, { maxOutputLength: Math.max(expected, 1) }),
   };
 }
@@ -51,8 +52,8 @@ async function bindingBackend(): Promise<ZstdBackend> {
   const toBuffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return {
     name: '@mongodb-js/zstd',
-    // the binding's streaming encoder does not write the content size the spec requires: add it
-    compress: async (data, level) => withContentSize(await binding.compress(toBuffer(data), level), data.length),
+    // the binding's streaming encoder does not write the content size the spec requires: compressPayloadParts adds it
+    compress: (data, level) => binding.compress(toBuffer(data), level),
     decompress: (data) => binding.decompress(toBuffer(data)),
   };
 }
@@ -236,15 +237,24 @@ function inflateCapped(data: Uint8Array, expected: number): Uint8Array {
  * checksum. `none` returns `data` itself.
  */
 export async function compressPayload(codec: LtpCodecName, data: Uint8Array, level: number): Promise<Uint8Array> {
+  return concatParts(await compressPayloadParts(codec, data, level));
+}
+
+/**
+ * @internal {@link compressPayload} as pieces whose concatenation is the payload: a zstd frame whose encoder left out
+ * the content size comes back as its rewritten header plus a view of its blocks, so a serializer copying the payload
+ * into a message anyway adds the size without a copy of its own.
+ */
+export async function compressPayloadParts(codec: LtpCodecName, data: Uint8Array, level: number): Promise<Uint8Array[]> {
   switch (codec) {
     case 'none':
-      return data;
+      return [data];
     case 'deflate':
-      return ownBytes(zlib.deflateSync(data, { level }));
+      return [ownBytes(zlib.deflateSync(data, { level }))];
     case 'zstd': {
       const impl = await zstdBackend();
       if (!impl) throw new ValidationError('UNSUPPORTED', 'no zstd compressor: node:zlib lacks zstd and @mongodb-js/zstd failed to load');
-      return impl.compress(data, level);
+      return withContentSizeParts(await impl.compress(data, level), data.length);
     }
   }
 }

@@ -28,11 +28,10 @@ export const crc32: (data: Uint8Array, value?: number) => number = native ? (dat
 const FUSED_STEP_BYTES = 64 * 1024;
 
 /**
- * Copies `source` into `target` at `offset` and returns the CRC-32 of `source`, in one pass over memory: each piece
- * is summed while it is still in cache from the copy.
+ * Copies `source` into `target` at `offset` and returns the CRC-32 of `source` (continuing `value`, the CRC of the
+ * bytes before it), in one pass over memory: each piece is summed while it is still in cache from the copy.
  */
-export function copyWithCrc32(source: Uint8Array, target: Uint8Array, offset = 0): number {
-  let value = 0;
+export function copyWithCrc32(source: Uint8Array, target: Uint8Array, offset = 0, value = 0): number {
   for (let start = 0; start < source.length; start += FUSED_STEP_BYTES) {
     const piece = source.length <= FUSED_STEP_BYTES ? source : source.subarray(start, start + FUSED_STEP_BYTES);
     target.set(piece, offset + start);

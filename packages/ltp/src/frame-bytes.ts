@@ -48,26 +48,44 @@ function writeVarint(target: Uint8Array, offset: number, value: number): number 
 }
 
 /**
- * Serializes the DATA frame `frame` (from `dataFrame`; its checksum is ignored and recomputed), computing the
- * payload's CRC-32 while copying the payload into place. With `align`, a pad field puts the payload at an 8-byte
- * offset. Returns a Uint8Array that owns its whole ArrayBuffer (so offsets in it are addresses modulo 8).
+ * Frames whose payload is at least this large are allocated before their envelope (every field but the payload) is
+ * encoded, with {@link ENVELOPE_ROOM_BYTES} to spare. Allocated after the encoder's small buffers, a frame of a few
+ * hundred KiB or more came back from the C allocator as fresh pages nearly every time (measured on glibc: about every
+ * page of a 1 MiB frame faulted in again per message, which cost more than the frame's CRC-32); allocated first, it
+ * reuses the memory of the frames already collected.
  */
-export function serializeDataFrame(frame: LTP, align = false): Uint8Array {
-  const payload = frame.tensorZstd;
+const EARLY_ALLOCATION_BYTES = 256 * 1024;
+/** Envelope room of an early-allocated frame (a frame whose envelope is larger is allocated again, exactly). */
+const ENVELOPE_ROOM_BYTES = 4096;
+
+/** Uninitialised memory at offset 0 of its own ArrayBuffer (every byte is written before it is handed out). */
+function allocate(length: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+}
+
+/**
+ * Serializes the DATA frame `frame` (from `dataFrame`; its checksum and payload are ignored) around the payload
+ * `parts` (written one after another; `header.payloadLength` bytes in all), computing the payload's CRC-32 while
+ * copying it into place. With `align`, a pad field puts the payload at an 8-byte offset. Returns a Uint8Array at
+ * offset 0 of its ArrayBuffer (so offsets in it are addresses modulo 8); the buffer may have a few KiB to spare.
+ */
+export function serializeDataFrame(frame: LTP, parts: readonly Uint8Array[], align = false): Uint8Array {
   const header = frame.header!;
-  if (payload.length === 0) return LTP.encode({ ...frame, header: { ...header, checksum: crc32Bytes(payload) } }).finish();
+  const payloadLength = header.payloadLength;
+  if (parts.reduce((n, part) => n + part.length, 0) !== payloadLength) throw new Error('payload parts do not add up to payload_length');
+  if (payloadLength === 0) return LTP.encode({ ...frame, tensorZstd: new Uint8Array(0), header: { ...header, checksum: crc32Bytes(new Uint8Array(0)) } }).finish();
+  const early = payloadLength >= EARLY_ALLOCATION_BYTES ? allocate(payloadLength + ENVELOPE_ROOM_BYTES) : undefined;
   const prefix = LTP.encode(LTP.fromPartial({ spec: frame.spec, header: { ...header, checksum: CHECKSUM_PLACEHOLDER } })).finish();
   const metadataBytes = LTPFrameHeader.encode(LTPFrameHeader.fromPartial({ metadata: header.metadata })).finish().length;
   const checksumAt = prefix.length - metadataBytes - 4;
   if (prefix[checksumAt - 2] !== CHECKSUM_TAG || prefix[checksumAt - 1] !== 4) throw new Error('LTP header layout changed');
   const trailer = LTP.encode({ ...frame, spec: '', header: undefined, tensorZstd: new Uint8Array(0) }).finish();
 
-  const lengthBytes = 1 + varintLength(payload.length);
+  const lengthBytes = 1 + varintLength(payloadLength);
   const pad = align ? padLength(prefix.length + lengthBytes) : 0;
   const payloadAt = prefix.length + pad + lengthBytes;
-  const total = payloadAt + payload.length + trailer.length;
-  // uninitialised memory is fine: every byte is written below
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
+  const total = payloadAt + payloadLength + trailer.length;
+  const out = early && total <= early.length ? early.subarray(0, total) : allocate(total);
   out.set(prefix, 0);
   let at = prefix.length;
   if (pad > 0) {
@@ -78,9 +96,14 @@ export function serializeDataFrame(frame: LTP, align = false): Uint8Array {
     at += pad - PAD_OVERHEAD;
   }
   out[at] = PAYLOAD_TAG;
-  writeVarint(out, at + 1, payload.length);
-  const crc = copyWithCrc32(payload, out, payloadAt);
-  out.set(trailer, payloadAt + payload.length);
+  writeVarint(out, at + 1, payloadLength);
+  let crc = 0;
+  at = payloadAt;
+  for (const part of parts) {
+    crc = copyWithCrc32(part, out, at, crc);
+    at += part.length;
+  }
+  out.set(trailer, payloadAt + payloadLength);
   out[checksumAt] = crc >>> 24;
   out[checksumAt + 1] = (crc >>> 16) & 0xff;
   out[checksumAt + 2] = (crc >>> 8) & 0xff;

@@ -14,10 +14,11 @@ import {
   type LtpDtype,
 } from '@ecps/core';
 import { LTP, type LTPFrameHeader } from '@ecps/proto';
-import { DEFAULT_LEVELS, LTP_CODECS, compressPayload, decompressPayload } from './codecs';
+import { DEFAULT_LEVELS, LTP_CODECS, compressPayloadParts, decompressPayload } from './codecs';
 import { copyWithCrc32, crc32, crc32Bytes } from './crc32';
 import { serializeDataFrame } from './frame-bytes';
 import { pythonFloatString } from './python-float';
+import { concatParts } from './zstd-frames';
 import { HOST_IS_LITTLE_ENDIAN, tensorFromBytes, tensorToBytes, type Tensor } from './tensor';
 
 /** `header.message_type` values (spec §2). */
@@ -84,6 +85,12 @@ export function resolveCodec(codec: LtpCodecName = 'zstd', level?: number): { co
 
 /** Compresses a tensor's wire bytes. Throws like {@link resolveCodec}. */
 export async function compressTensor(tensor: Tensor, options: EncodeTensorOptions = {}): Promise<CompressedTensor> {
+  const { parts, ...described } = await compressTensorParts(tensor, options);
+  return { ...described, payload: concatParts(parts) };
+}
+
+/** {@link compressTensor} with the payload as pieces to be written one after another (see `compressPayloadParts`). */
+async function compressTensorParts(tensor: Tensor, options: EncodeTensorOptions): Promise<Omit<CompressedTensor, 'payload'> & { parts: Uint8Array[] }> {
   const { codec, level } = resolveCodec(options.codec, options.level);
   assertDtype(tensor.dtype);
   const bytes = tensorToBytes(tensor);
@@ -91,7 +98,7 @@ export async function compressTensor(tensor: Tensor, options: EncodeTensorOption
     throw new ValidationError('TENSOR_SIZE_MISMATCH', `tensor data does not match shape [${tensor.shape.join(', ')}]`);
   }
   return {
-    payload: await compressPayload(codec, bytes, level),
+    parts: await compressPayloadParts(codec, bytes, level),
     dtype: tensor.dtype,
     shape: [...tensor.shape],
     codec,
@@ -108,13 +115,15 @@ function elementsOf(shape: readonly number[]): string {
 
 /**
  * Builds the DATA frame of spec §4.4 around an already compressed tensor. `checksum` defaults to the payload's
- * CRC-32 (a serializer that computes it while copying passes a placeholder).
+ * CRC-32 (a serializer that computes it while copying passes a placeholder, and the payload's length when it copies
+ * the payload from pieces of its own).
  */
 export function dataFrame(
   c: CompressedTensor,
   tensorId = 0,
   attributes: Readonly<Record<string, string>> = {},
   checksum: Uint8Array = crc32Bytes(c.payload),
+  payloadLength = c.payload.length,
 ): LTP {
   const metadata: Record<string, string> = { frame_id: c.frameId, dtype: c.dtype, timestamp: c.timestampNs.toString() };
   if (c.codec !== 'zstd') metadata['codec'] = c.codec;
@@ -123,7 +132,7 @@ export function dataFrame(
     header: {
       version: 1,
       messageType: LTP_MESSAGE_TYPES.data,
-      payloadLength: c.payload.length,
+      payloadLength,
       sequenceNumber: tensorId >>> 0,
       totalChunks: 0,
       chunkIndex: 0,
@@ -139,7 +148,7 @@ export function dataFrame(
     originalSize: BigInt(c.originalSize),
     attributes: {
       ...attributes,
-      compression_ratio: c.payload.length === 0 ? '0' : pythonFloatString(c.originalSize / c.payload.length),
+      compression_ratio: payloadLength === 0 ? '0' : pythonFloatString(c.originalSize / payloadLength),
       tensor_elements: elementsOf(c.shape),
     },
   };
@@ -307,10 +316,14 @@ export async function decodeTensorFrameBytes(bytes: Uint8Array, options: DecodeT
  * place. Throws like {@link encodeTensorFrame}.
  */
 export async function encodeTensorFrameBytes(tensor: Tensor, options: EncodeTensorOptions = {}): Promise<Uint8Array> {
-  const compressed = await compressTensor(tensor, options);
+  const { parts, ...described } = await compressTensorParts(tensor, options);
+  let payloadLength = 0;
+  for (const part of parts) payloadLength += part.length;
+  // the payload is copied into the message in pieces by the serializer: described here by its length only
+  const frame = dataFrame({ ...described, payload: NO_PAYLOAD_YET }, options.tensorId ?? 0, options.attributes, NO_CHECKSUM_YET, payloadLength);
   // uncompressed payloads are aligned so that receivers can view them in place
-  const frame = dataFrame(compressed, options.tensorId ?? 0, options.attributes, NO_CHECKSUM_YET);
-  return serializeDataFrame(frame, compressed.codec === 'none');
+  return serializeDataFrame(frame, parts, described.codec === 'none');
 }
 
 const NO_CHECKSUM_YET = new Uint8Array(4);
+const NO_PAYLOAD_YET = new Uint8Array(0);

@@ -123,10 +123,12 @@ export function walkZstdFrames(data: Uint8Array): ZstdFrameInfo[] {
  * Writes a Frame_Content_Size field into a single frame that lacks one (RFC 8878 §3.1.1.1.4). The header fields
  * are independent of the block data, so the frame stays valid and decoders then verify the size. When the content
  * fits the window the frame becomes single-segment (no window descriptor), as libzstd's one-shot API writes it.
+ * Returns the result as pieces to be written one after another: the rewritten header and views of `frame` (or
+ * `[frame]` when it already declares its size), so the compressed blocks are never copied to add a few bytes.
  */
-export function withContentSize(frame: Uint8Array, contentSize: number): Uint8Array {
+export function withContentSizeParts(frame: Uint8Array, contentSize: number): Uint8Array[] {
   const [info] = walkZstdFrames(frame);
-  if (!info || info.contentSize !== undefined) return frame;
+  if (!info || info.contentSize !== undefined) return [frame];
   const start = info.offset;
   const fhd = frame[start + 4]!;
   const dictBytes = info.headerEnd - start - 6;
@@ -141,10 +143,20 @@ export function withContentSize(frame: Uint8Array, contentSize: number): Uint8Ar
     head.push(rest % 256);
     rest = Math.floor(rest / 256);
   }
-  const body = frame.subarray(info.headerEnd);
-  const out = new Uint8Array(start + head.length + body.length);
-  out.set(frame.subarray(0, start));
-  out.set(head, start);
-  out.set(body, start + head.length);
+  const parts = [Uint8Array.from(head), frame.subarray(info.headerEnd)];
+  return start > 0 ? [frame.subarray(0, start), ...parts] : parts;
+}
+
+/** The concatenation of `parts` (the only part itself, without a copy). */
+export function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }

@@ -124,6 +124,35 @@ describe('encodeTensorFrameBytes / decodeTensorFrameBytes (one-allocation serial
     expect(decoded).toMatchObject({ frameId: 'lidar', tensorId: 7, codec });
   });
 
+  // frames of 256 KiB and more are allocated before their envelope is encoded, with room to spare; zstd payloads are
+  // copied in as a rewritten header plus the binding's blocks (no copy to add the content size)
+  const corpus: [string, Tensor][] = [
+    ['f32 1 MiB smooth', createTensor('f32', [256, 1024], new Float32Array(262_144).map((_, i) => Math.round(Math.sin(i / 1024) * 4096) / 4096))],
+    ['u8 300 000 noise', createTensor('u8', [300_000], new Uint8Array(300_000).map((_, i) => (i * 2_654_435_761) >>> 24))],
+    ['f64 262 144 B ramp', createTensor('f64', [32_768], new Float64Array(32_768).map((_, i) => i / 3))],
+    ['i16 odd size', createTensor('i16', [3, 43_691], new Int16Array(131_073).map((_, i) => i % 977))],
+  ];
+  it.each(corpus.flatMap(([name, t]) => (['zstd', 'deflate', 'none'] as const).map((codec) => [name, codec, t] as const)))(
+    '%s %s: bytes equal the generated encoder (pad aside), decode back, a flipped payload byte is refused',
+    async (_name, codec, t) => {
+      for (const attributes of [options.attributes, { big: 'x'.repeat(5000) }]) {
+        const bytes = await encodeTensorFrameBytes(t, { ...options, attributes, codec });
+        const expected = LTP.encode(await encodeTensorFrame(t, { ...options, attributes, codec })).finish();
+        const message = LTP.decode(bytes);
+        const padded = codec === 'none' && walkFields(bytes).some((f) => f.field === 2047);
+        if (padded) expect(Buffer.from(LTP.encode(message).finish()).equals(Buffer.from(expected))).toBe(true);
+        else expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
+        expect(bytes.byteOffset).toBe(0);
+        expect(bytes.buffer.byteLength - bytes.length).toBeLessThanOrEqual(4096);
+        expect(sameData((await decodeTensorFrameBytes(bytes)).tensor, t)).toBe(true);
+        const copy = new Uint8Array(bytes);
+        copy[message.tensorZstd.byteOffset + (message.tensorZstd.length >> 1)]! ^= 0x01;
+        await expectCode(decodeTensorFrameBytes(copy), 'CHECKSUM_MISMATCH');
+        await expectCode(decodeTensorFrameBytes(bytes, { maxTensorBytes: t.data.byteLength - 1 }), 'FRAME_TOO_LARGE');
+      }
+    },
+  );
+
   it.each(['', 'a', 'ab', 'abc', 'abcd', 'abcde', 'abcdef', 'abcdefg'])(
     'none (frame id %s): an unknown pad field aligns the payload; without it the bytes are the generated encoder\'s',
     async (frameId) => {

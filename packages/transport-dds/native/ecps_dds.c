@@ -9,7 +9,7 @@
 // JavaScript takes them; each take copies the serialized samples into one Buffer and returns the loans at once.
 //
 // Writing: JavaScript hands over a sample in XCDR1 little-endian form; we point the idlc-generated struct into that
-// buffer (no copy) and call dds_write, which serializes it. A full writer history returns DDS_RETCODE_TIMEOUT
+// buffer (no copy) and call dds_write, which serializes it. writeBatch does this for many samples in one call. A full writer history returns DDS_RETCODE_TIMEOUT
 // (max_blocking_time is whatever the QoS says, 0 by default from TypeScript) instead of blocking; JavaScript then
 // parks the write and waitForAcksAsync waits on a libuv worker thread for the readers' acknowledgements.
 #define NAPI_VERSION 8
@@ -522,6 +522,26 @@ static dds_return_t write_keyedseq(dds_entity_t writer, const uint8_t *p, size_t
   return ts < 0 ? dds_write(writer, &s) : dds_write_ts(writer, &s, ts);
 }
 
+// One sample (4-byte encapsulation header included) to dds_write. *malformed tells a bad sample from a DDS error.
+static dds_return_t write_one(dds_entity_t writer, int32_t type, const uint8_t *p, size_t len, int64_t ts, bool *malformed) {
+  *malformed = true;
+  if (!cdr_header_ok(p, len)) return DDS_RETCODE_BAD_PARAMETER;
+  switch (type) {
+    case TYPE_ENVELOPE: return write_envelope(writer, p, len, ts, malformed);
+    case TYPE_KEYEDSEQ: return write_keyedseq(writer, p, len, ts, malformed);
+    default: return DDS_RETCODE_BAD_PARAMETER;
+  }
+}
+
+static bool get_type(napi_env env, napi_value v, int32_t *type) {
+  if (!get_i32(env, v, type)) return false;
+  if (*type < 0 || *type >= TYPE_COUNT) {
+    throw_type(env, "unknown sample type");
+    return false;
+  }
+  return true;
+}
+
 // write(writerHandle, typeId, cdr: Uint8Array, sourceTimestampNs?: bigint) -> 0, or DDS_RETCODE_TIMEOUT (negative)
 // when the writer's history is full (the sample was not written). Throws on anything else.
 static napi_value write_sample(napi_env env, napi_callback_info info) {
@@ -532,24 +552,55 @@ static napi_value write_sample(napi_env env, napi_callback_info info) {
   int32_t writer, type;
   uint8_t *p;
   size_t len;
-  if (!get_i32(env, argv[0], &writer) || !get_i32(env, argv[1], &type) || !get_bytes(env, argv[2], &p, &len)) return NULL;
+  if (!get_i32(env, argv[0], &writer) || !get_type(env, argv[1], &type) || !get_bytes(env, argv[2], &p, &len)) return NULL;
   int64_t ts = -1;
   if (argc > 3) {
     napi_valuetype t;
     bool lossless;
     if (napi_typeof(env, argv[3], &t) == napi_ok && t == napi_bigint) napi_get_value_bigint_int64(env, argv[3], &ts, &lossless);
   }
-  if (!cdr_header_ok(p, len)) return throw_type(env, "sample is not little-endian XCDR");
   bool malformed;
-  dds_return_t rc;
-  switch (type) {
-    case TYPE_ENVELOPE: rc = write_envelope(writer, p, len, ts, &malformed); break;
-    case TYPE_KEYEDSEQ: rc = write_keyedseq(writer, p, len, ts, &malformed); break;
-    default: return throw_type(env, "unknown sample type");
-  }
+  dds_return_t rc = write_one(writer, type, p, len, ts, &malformed);
   if (malformed) return throw_type(env, "malformed XCDR sample");
   if (rc < 0 && rc != DDS_RETCODE_TIMEOUT) return throw_dds(env, "dds_write", rc);
   return make_i32(env, rc < 0 ? rc : 0);
+}
+
+// writeBatch(writerHandle, typeId, samples: Uint8Array, ends: Uint32Array, count, max) -> samples written.
+// Sample i is samples[ends[i-1] .. ends[i]) (from 0 for the first). Writes them in order, at most `max`, and stops
+// at the first one the writer's full history refuses (DDS_RETCODE_TIMEOUT): the caller keeps that one and the rest.
+// Throws on a malformed sample or any other DDS error (the samples before it are written).
+static napi_value write_batch(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  int32_t writer, type, count, max;
+  uint8_t *p;
+  size_t len;
+  if (!get_args(env, info, 6, argv) || !get_i32(env, argv[0], &writer) || !get_type(env, argv[1], &type) ||
+      !get_bytes(env, argv[2], &p, &len) || !get_i32(env, argv[4], &count) || !get_i32(env, argv[5], &max))
+    return NULL;
+  bool is;
+  napi_typedarray_type kind;
+  size_t n_ends;
+  void *ends_p;
+  if (napi_is_typedarray(env, argv[3], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[3], &kind, &n_ends, &ends_p, NULL, NULL) != napi_ok || kind != napi_uint32_array)
+    return throw_type(env, "expected a Uint32Array of sample ends");
+  const uint32_t *ends = ends_p;
+  if (count < 0 || (size_t)count > n_ends) return throw_type(env, "batch count out of range");
+  if (max > count) max = count;
+  int32_t written = 0;
+  size_t start = 0;
+  for (; written < max; written++) {
+    size_t end = ends[written];
+    if (end < start || end > len) return throw_type(env, "batch sample out of range");
+    bool malformed;
+    dds_return_t rc = write_one(writer, type, p + start, end - start, -1, &malformed);
+    if (malformed) return throw_type(env, "malformed XCDR sample");
+    if (rc == DDS_RETCODE_TIMEOUT) break;
+    if (rc < 0) return throw_dds(env, "dds_write", rc);
+    start = end;
+  }
+  return make_i32(env, written);
 }
 
 // flush(writerHandle): sends what write batching holds back.
@@ -928,6 +979,7 @@ static napi_value init(napi_env env, napi_value exports) {
     EXPORT("createWriter", create_writer),
     EXPORT("deleteEntity", delete_entity),
     EXPORT("write", write_sample),
+    EXPORT("writeBatch", write_batch),
     EXPORT("flush", flush_writer),
     EXPORT("setWriteBatch", set_write_batch),
     EXPORT("waitForAcks", wait_for_acks),

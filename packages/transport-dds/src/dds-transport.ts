@@ -100,6 +100,8 @@ export interface DdsTransportStats {
   /** Writes waiting for room right now. */
   pendingWrites: number;
   writeRetries: number;
+  /** Native calls that handed Cyclone a batch of consecutive writes to one writer (at most 256 per call). */
+  writeBatches: number;
   writers: number;
   readers: number;
 }
@@ -229,6 +231,7 @@ class CycloneTransport implements DdsTransport {
       samplesRejected,
       pendingWrites: this.writers?.parked ?? 0,
       writeRetries: this.writers?.writeRetries ?? 0,
+      writeBatches: this.writers?.writeBatches ?? 0,
       writers: this.writers?.size ?? 0,
       readers,
     };

@@ -70,6 +70,11 @@ export class ReaderPump {
     return this.paused || this.localSinceTake >= this.historyLimit >> 1;
   }
 
+  /** How many more samples local writers may write to this reader's topic before it is congested. */
+  get localRoom(): number {
+    return this.paused ? 0 : Math.max(0, (this.historyLimit >> 1) - this.localSinceTake);
+  }
+
   /** Relayed listener events: data available (others are the owner's to report). */
   onEvent(kind: number): void {
     if (kind === NATIVE_EVENTS.data && !this.scheduled) this.drain();

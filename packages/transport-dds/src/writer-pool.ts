@@ -4,6 +4,11 @@
 // congested reader in this process) parks the write, in order, and with no timer: a full history is retried as
 // soon as a worker thread sees the readers acknowledge (dds_wait_for_acks off the JavaScript thread), a congested
 // local reader wakes its writers when it drains. Past `maxPending` parked writes a publish fails with QUEUE_FULL.
+//
+// Writes issued one after another to the same writer (within one turn of the event loop) are collected and handed
+// to the native side in one call, in order; a write to another writer, a full batch, or the end of the turn sends
+// them. Samples of a batch that do not fit park like single writes, and the batch's callers are answered once its
+// last sample is written. A batch never holds more than `maxPending` minus what is parked, so the bound holds.
 // With Cyclone's write batching on, each writer is flushed once per turn.
 import { TransportError, type QosLevel } from '@ecps/core';
 import { DDS_RETCODE_TIMEOUT, NATIVE_EVENTS, SAMPLE_TYPES, type NativeQos } from './native';
@@ -35,6 +40,18 @@ interface PooledWriter {
   stopWaiting?: () => void;
 }
 
+/** Writes to one writer collected in the pool's arena, answered together. */
+interface Batch {
+  readonly writer: PooledWriter;
+  /** How many samples the batch may hold (room under `maxPending`, at most MAX_BATCH). */
+  readonly capacity: number;
+  count: number;
+  bytes: number;
+  readonly done: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 /** Why a write did not go out: the writer's history is full, or a reliable reader in this process is congested. */
 type Blocked = 'history' | 'local';
 
@@ -49,6 +66,10 @@ export interface WriterPoolOptions {
 const RESOLVED = Promise.resolve();
 /** Longest single wait for acknowledgements on a worker thread; a stuck peer is re-checked this often. */
 const ACK_WAIT_MS = 100;
+/** Most samples handed to the native side in one call. */
+const MAX_BATCH = 256;
+/** Bytes the batch arena holds; a larger sample is written on its own. */
+const ARENA_BYTES = 256 * 1024;
 
 export class WriterPool {
   private readonly writers = new Map<string, PooledWriter>();
@@ -58,7 +79,12 @@ export class WriterPool {
   private uses = 0;
   private last: PooledWriter | undefined;
   private closed = false;
+  private batch: Batch | undefined;
+  private readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  private readonly ends = new Uint32Array(MAX_BATCH);
   writeRetries = 0;
+  /** Native write calls that carried a batch (a measure of how much batching happens). */
+  writeBatches = 0;
 
   constructor(
     private readonly participant: Participant,
@@ -75,14 +101,81 @@ export class WriterPool {
   }
 
   /**
-   * Writes one XCDR envelope; resolves once Cyclone has it. `cdr` is only read during this call (a parked write
-   * keeps a copy), so callers may reuse it. @throws TransportError `QUEUE_FULL`, `CLOSED`.
+   * Writes one XCDR envelope; resolves once Cyclone has it (a batched write: once Cyclone has its whole batch).
+   * `cdr` is only read during this call (a batch or a parked write keeps a copy), so callers may reuse it.
+   * @throws (rejects) TransportError `QUEUE_FULL`, `CLOSED`; a DDS error rejects every write of the batch it met.
    */
   write(ddsName: string, cls: TrafficClass, level: QosLevel, cdr: Uint8Array): Promise<void> {
     const writer = this.writer(ddsName, cls, level);
     writer.lastUse = ++this.uses;
-    const blocked = writer.parked.length === 0 ? this.tryWrite(writer, cdr) : 'history';
-    if (blocked === undefined) return RESOLVED;
+    const batch = this.batch;
+    if (batch !== undefined && (batch.writer !== writer || cdr.length > ARENA_BYTES - batch.bytes)) this.sendBatch();
+    if (writer.parked.length > 0) return this.park(writer, cdr, 'history');
+    const room = this.options.maxPending - this.parkedCount;
+    if (room > 0 && cdr.length <= ARENA_BYTES) return this.enqueue(writer, cdr, Math.min(MAX_BATCH, room));
+    const blocked = this.tryWrite(writer, cdr);
+    return blocked === undefined ? RESOLVED : this.park(writer, cdr, blocked);
+  }
+
+  /** Adds `cdr` to the open batch (opening one for `writer`), sending it once it is full. */
+  private enqueue(writer: PooledWriter, cdr: Uint8Array, capacity: number): Promise<void> {
+    let batch = this.batch;
+    if (batch === undefined) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = this.batch = { writer, capacity, count: 0, bytes: 0, done, resolve, reject };
+      this.flushSoon();
+    }
+    this.arena.set(cdr, batch.bytes);
+    batch.bytes += cdr.length;
+    this.ends[batch.count++] = batch.bytes;
+    const { done } = batch;
+    if (batch.count >= batch.capacity) this.sendBatch();
+    return done;
+  }
+
+  /** Hands the open batch to Cyclone in one call; what does not fit parks, in order, behind what did. */
+  private sendBatch(): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    this.batch = undefined;
+    const { writer, count } = batch;
+    const max = Math.min(count, this.localRoom(writer));
+    let written: number;
+    try {
+      written = max === 0 ? 0 : this.participant.binding.writeBatch(writer.handle, SAMPLE_TYPES.envelope, this.arena, this.ends, count, max);
+    } catch (error) {
+      batch.reject(error);
+      return;
+    }
+    if (max > 0) this.writeBatches++;
+    if (written > 0) this.wrote(writer, written);
+    if (written === count) return batch.resolve();
+    let left = count - written;
+    const partDone = () => {
+      if (--left === 0) batch.resolve();
+    };
+    for (let i = written; i < count; i++) {
+      const cdr = Uint8Array.prototype.slice.call(this.arena, i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
+      writer.parked.push({ cdr, resolve: partDone, reject: batch.reject });
+    }
+    this.parkedCount += count - written;
+    this.waitForRoom(writer, written === max && max < count ? 'local' : 'history');
+  }
+
+  /** How many samples `writer` may write before a reliable reader in this process would be congested. */
+  private localRoom(writer: PooledWriter): number {
+    let room = Infinity;
+    if (writer.reliable) for (const reader of writer.locals) room = Math.min(room, reader.localRoom);
+    return room;
+  }
+
+  /** Parks `cdr` behind `writer`'s other parked writes. @throws (rejects) TransportError `QUEUE_FULL`. */
+  private park(writer: PooledWriter, cdr: Uint8Array, blocked: Blocked): Promise<void> {
     if (this.parkedCount >= this.options.maxPending) {
       return Promise.reject(
         new TransportError('QUEUE_FULL', `${this.parkedCount} DDS writes are already waiting for room`, { details: { limit: this.options.maxPending } }),
@@ -114,6 +207,8 @@ export class WriterPool {
   /** Fails every parked write with `error` and closes every writer (their entities go with the participant). */
   close(error: unknown): void {
     this.closed = true;
+    this.batch?.reject(error);
+    this.batch = undefined;
     for (const writer of this.writers.values()) {
       writer.closed = true;
       writer.stopWaiting?.();
@@ -163,7 +258,7 @@ export class WriterPool {
   private evictOne(keep: PooledWriter): void {
     let victim: PooledWriter | undefined;
     for (const writer of this.writers.values()) {
-      if (writer !== keep && writer.parked.length === 0 && (victim === undefined || writer.lastUse < victim.lastUse)) victim = writer;
+      if (writer !== keep && writer !== this.batch?.writer && writer.parked.length === 0 && (victim === undefined || writer.lastUse < victim.lastUse)) victim = writer;
     }
     if (!victim) return;
     victim.closed = true;
@@ -178,20 +273,30 @@ export class WriterPool {
   private tryWrite(writer: PooledWriter, cdr: Uint8Array): Blocked | undefined {
     if (writer.reliable) for (const reader of writer.locals) if (reader.congested) return 'local';
     if (this.participant.binding.write(writer.handle, SAMPLE_TYPES.envelope, cdr) === DDS_RETCODE_TIMEOUT) return 'history';
-    if (writer.reliable) for (const reader of writer.locals) reader.localSinceTake++;
-    if (this.options.batching) {
-      this.dirty.add(writer);
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(() => this.flush());
-      }
-    }
+    this.wrote(writer, 1);
     return undefined;
   }
 
+  /** Accounts for `n` samples Cyclone took from `writer`: local readers' share, and a flush at the end of the turn. */
+  private wrote(writer: PooledWriter, n: number): void {
+    if (writer.reliable) for (const reader of writer.locals) reader.localSinceTake += n;
+    if (this.options.batching) {
+      this.dirty.add(writer);
+      this.flushSoon();
+    }
+  }
+
+  private flushSoon(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /** Sends the open batch, then what Cyclone's write batching holds back. */
   private flush(): void {
     this.flushQueued = false;
     if (this.closed) return;
+    this.sendBatch();
     for (const writer of this.dirty) this.participant.binding.flush(writer.handle);
     this.dirty.clear();
   }

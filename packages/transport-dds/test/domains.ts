@@ -12,4 +12,5 @@ export const DOMAINS = {
   runtime: 18,
   lifecycle: 19,
   lifecycleProcess: 20,
+  batching: 21,
 } as const;

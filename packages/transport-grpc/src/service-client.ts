@@ -77,7 +77,8 @@ export function createEcpsClient<D extends GenericServiceDefinition>(
       serialize: (value: unknown) => toBuffer(method.requestType.encode(value).finish()),
       deserialize: (bytes: Buffer) => method.responseType.decode(bytes),
       defaultTimeoutMs: options.timeouts?.[key as keyof D['methods']] ?? options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-      metadata: (extra) => buildMetadata(options.callMetadata?.(), extra),
+      // no per-call metadata configured or given: an empty set, as a plain grpc-js call sends
+      metadata: (extra) => (options.callMetadata || extra ? buildMetadata(options.callMetadata?.(), extra) : new grpc.Metadata()),
       isClosed: () => closed,
     };
     out[key] = method.responseStream
@@ -103,7 +104,9 @@ function toBuffer(bytes: Uint8Array): Buffer {
 
 function buildMetadata(...sources: Array<Readonly<Record<string, string>> | undefined>): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  for (const source of sources) for (const [k, v] of Object.entries(source ?? {})) metadata.set(k, v);
+  for (const source of sources) {
+    if (source) for (const k in source) metadata.set(k, source[k]!);
+  }
   return metadata;
 }
 
@@ -112,23 +115,26 @@ function callError(error: unknown, path: string): EcpsError {
   return new TransportError('INTERNAL', `${path}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
 
-function preflight(call: MethodCall, options: GrpcCallOptions): { deadline: Date; timeoutMs: number } {
+/** The call's deadline (ms since the epoch, which grpc-js takes as is). @throws `CLOSED`, `CANCELLED`. */
+function preflight(call: MethodCall, options: GrpcCallOptions): number {
   if (call.isClosed()) throw new TransportError('CLOSED', `${call.path}: client closed`);
   if (options.signal?.aborted) throw new TransportError('CANCELLED', `${call.path}: cancelled`, { cause: options.signal.reason });
-  const timeoutMs = options.timeoutMs ?? call.defaultTimeoutMs;
-  return { deadline: new Date(Date.now() + timeoutMs), timeoutMs };
+  return Date.now() + (options.timeoutMs ?? call.defaultTimeoutMs);
 }
 
-function unary(call: MethodCall, request: unknown, options: GrpcCallOptions = {}): Promise<unknown> {
+const NO_CALL_OPTIONS: GrpcCallOptions = Object.freeze({});
+
+function unary(call: MethodCall, request: unknown, options: GrpcCallOptions = NO_CALL_OPTIONS): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const { deadline } = preflight(call, options);
-    const onAbort = () => pending.cancel();
+    const deadline = preflight(call, options);
+    const { signal } = options;
+    const onAbort = signal ? () => pending.cancel() : undefined;
     const pending = call.client.makeUnaryRequest(call.path, call.serialize, call.deserialize, request, call.metadata(options.metadata), { deadline }, (error, response) => {
-      options.signal?.removeEventListener('abort', onAbort);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
       if (error) reject(callError(error, call.path));
       else resolve(response);
     });
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -139,9 +145,9 @@ function unary(call: MethodCall, request: unknown, options: GrpcCallOptions = {}
 function serverStream(call: MethodCall, request: unknown, options: GrpcCallOptions = {}): AsyncIterable<unknown> {
   return {
     [Symbol.asyncIterator]: (): AsyncIterator<unknown> => {
-      let deadline: Date;
+      let deadline: number;
       try {
-        ({ deadline } = preflight(call, options));
+        deadline = preflight(call, options);
       } catch (error) {
         // surface on the first next(), like any other call failure
         return { next: () => Promise.reject(error) };

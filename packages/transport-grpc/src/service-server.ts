@@ -101,35 +101,59 @@ export function addEcpsService<D extends GenericServiceDefinition>(server: grpc.
   server.addService(service, handlers);
 }
 
-function contextOf(call: grpc.ServerUnaryCall<Buffer, unknown> | grpc.ServerWritableStream<Buffer, unknown>): { context: CallContext; abort: AbortController } {
-  const abort = new AbortController();
-  call.once('cancelled', () => abort.abort(new Error('call cancelled')));
-  const first = (key: string) => {
-    const value = call.metadata.get(key)[0];
+/**
+ * The context of one call, built lazily: most handlers read none of it, and an AbortController (with its error on
+ * cancel) and metadata lookups per call are measurable at tens of thousands of calls per second.
+ */
+class LazyCallContext implements CallContext {
+  /** Read at once: once the stream closed, grpc-js no longer knows it. */
+  readonly peer: string;
+  private abort: AbortController | undefined;
+  constructor(private readonly call: grpc.ServerUnaryCall<Buffer, unknown> | grpc.ServerWritableStream<Buffer, unknown>) {
+    this.peer = call.getPeer();
+  }
+
+  get signal(): AbortSignal {
+    if (!this.abort) {
+      const abort = new AbortController();
+      this.abort = abort;
+      if (this.call.cancelled) abort.abort(new Error('call cancelled'));
+      else this.call.once('cancelled', () => abort.abort(new Error('call cancelled')));
+    }
+    return this.abort.signal;
+  }
+
+  get metadata(): grpc.Metadata {
+    return this.call.metadata;
+  }
+
+  get traceparent(): string | undefined {
+    return this.first('traceparent');
+  }
+
+  get tracestate(): string | undefined {
+    return this.first('tracestate');
+  }
+
+  private first(key: string): string | undefined {
+    const value = this.call.metadata.get(key)[0];
     return typeof value === 'string' ? value : undefined;
-  };
-  const traceparent = first('traceparent');
-  const tracestate = first('tracestate');
-  const context: CallContext = {
-    signal: abort.signal,
-    metadata: call.metadata,
-    peer: call.getPeer(),
-    ...(traceparent ? { traceparent } : {}),
-    ...(tracestate ? { tracestate } : {}),
-  };
-  return { context, abort };
+  }
 }
 
 function unaryHandler(decode: (bytes: Buffer) => unknown, impl: (request: unknown, context: CallContext) => unknown): grpc.handleUnaryCall<Buffer, unknown> {
   return (call, callback) => {
-    const { context } = contextOf(call);
-    void (async () => {
-      try {
-        callback(null, await impl(decode(call.request), context));
-      } catch (error) {
-        callback(toServiceError(error));
-      }
-    })();
+    const fail = (error: unknown) => callback(toServiceError(error));
+    let result: unknown;
+    try {
+      result = impl(decode(call.request), new LazyCallContext(call));
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    // a handler that answers synchronously is answered without a promise hop
+    if (result instanceof Promise) result.then((response) => callback(null, response), fail);
+    else callback(null, result);
   };
 }
 
@@ -138,17 +162,18 @@ function serverStreamingHandler(
   impl: (request: unknown, context: CallContext) => AsyncIterable<unknown>,
 ): grpc.handleServerStreamingCall<Buffer, unknown> {
   return (call) => {
-    const { context, abort } = contextOf(call);
+    const context = new LazyCallContext(call);
+    const signal = context.signal;
     void (async () => {
       try {
         for await (const item of impl(decode(call.request), context)) {
-          if (abort.signal.aborted) break;
+          if (signal.aborted) break;
           // Respect HTTP/2 flow control: wait for the buffer to drain instead of queueing without bound.
-          if (!call.write(item)) await drained(call, abort.signal);
+          if (!call.write(item)) await drained(call, signal);
         }
-        if (!abort.signal.aborted) call.end();
+        if (!signal.aborted) call.end();
       } catch (error) {
-        if (!abort.signal.aborted) call.emit('error', toServiceError(error));
+        if (!signal.aborted) call.emit('error', toServiceError(error));
       }
     })();
   };

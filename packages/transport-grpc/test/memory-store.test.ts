@@ -202,6 +202,46 @@ describe('MemoryStore over gRPC', () => {
     }
   });
 
+  it('gives a unary handler its call context on demand: the signal aborts on cancel, read before or after it; sync answers and throws', async () => {
+    const seen: Array<{ early: boolean; late: boolean; peer: string }> = [];
+    const served = await startGrpcServer({
+      register: (s) =>
+        addEcpsService(s, MemoryStoreDefinition, {
+          put: (req, ctx) => {
+            if (req.frameId === 'sync') return { success: true, message: 'sync' };
+            if (req.frameId === 'throw') throw new ValidationError('FRAME_TOO_LARGE', 'thrown before any promise');
+            const early = req.frameId === 'early' ? ctx.signal : undefined; // read before the client cancels
+            return new Promise<Ack>((resolve) =>
+              setTimeout(() => {
+                seen.push({ early: early?.aborted ?? false, late: ctx.signal.aborted, peer: ctx.peer });
+                resolve({ success: true, message: 'late' });
+              }, 300),
+            );
+          },
+          query: async function* () {},
+        }),
+    });
+    const client = createMemoryStoreClient(served.address);
+    try {
+      expect(await client.put(tensor('sync'))).toEqual({ success: true, message: 'sync' });
+      expect(await codeOf(client.put(tensor('throw')))).toEqual({ code: 'FRAME_TOO_LARGE', name: 'ValidationError' });
+      for (const frameId of ['early', 'late']) {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 50);
+        expect(await codeOf(client.put(tensor(frameId), { signal: controller.signal }))).toEqual({ code: 'CANCELLED', name: 'TransportError' });
+      }
+      await waitFor(() => seen.length === 2, 'both handlers to finish');
+      expect(seen.map(({ early, late }) => ({ early, late }))).toEqual([
+        { early: true, late: true },
+        { early: false, late: true },
+      ]);
+      expect(seen[0]!.peer).toMatch(/127\.0\.0\.1|localhost/);
+    } finally {
+      client.close();
+      await served.close();
+    }
+  });
+
   it('sends traceparent as request metadata, per call and from the callMetadata hook', async () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     const hooked = '00-11111111111111111111111111111111-2222222222222222-01';

@@ -64,7 +64,38 @@ export class Protector {
    * completes synchronously (no public-key work is left to wait for); otherwise it returns a promise.
    */
   protect(event: EcpsEvent, destination: string, delegations: readonly Delegation[] = NO_DELEGATIONS): EcpsEvent | Promise<EcpsEvent> {
-    const body = this.encodeBody({
+    const body = this.encodeBody(this.bodyOf(event, destination, delegations));
+    if (this.options.session) return this.outer(event, SESSION_EVENT_TYPE, this.options.session.seal(body));
+    return this.protectOneByOne(event, body);
+  }
+
+  /**
+   * Session mode: wraps several events for one destination as one record, sealed once per recipient, so that the
+   * receiver accepts all of them or none (one authentication tag and one counter cover the batch) and in this order.
+   * Returns undefined, sealing nothing, when the bodies together would exceed `maxPlaintextBytes` (send them one by one).
+   * @throws TrustError `CONFIG_INVALID` without session mode; `RESOURCE_EXHAUSTED` as {@link SessionManager.seal}.
+   */
+  protectBatch(events: readonly EcpsEvent[], destination: string, delegations: readonly (readonly Delegation[] | undefined)[], maxPlaintextBytes: number): EcpsEvent | undefined {
+    const session = this.options.session;
+    if (!session) throw new TrustError('CONFIG_INVALID', 'batched records need session mode');
+    const bodies = events.map((event, i) => this.encodeBody(this.bodyOf(event, destination, delegations[i] ?? NO_DELEGATIONS)));
+    let length = 1;
+    for (const body of bodies) length += 4 + body.length;
+    if (length > maxPlaintextBytes) return undefined;
+    const plaintext = Buffer.allocUnsafe(length);
+    plaintext[0] = BATCH_MARKER;
+    let at = 1;
+    for (const body of bodies) {
+      at = plaintext.writeUInt32BE(body.length, at);
+      plaintext.set(body, at);
+      at += body.length;
+    }
+    const first = events[0]!;
+    return { id: first.id, source: first.source, type: SESSION_EVENT_TYPE, time: first.time ?? this.now(), datacontenttype: 'application/protobuf', data: session.seal(plaintext) };
+  }
+
+  private bodyOf(event: EcpsEvent, destination: string, delegations: readonly Delegation[]): ProtectedEvent {
+    return {
       id: event.id,
       source: event.source,
       type: event.type,
@@ -78,9 +109,7 @@ export class Protector {
       nonce: this.options.session ? NO_NONCE : this.random.bytes(16),
       destination,
       delegations: delegations as Delegation[],
-    });
-    if (this.options.session) return this.outer(event, SESSION_EVENT_TYPE, this.options.session.seal(body));
-    return this.protectOneByOne(event, body);
+    };
   }
 
   private async protectOneByOne(event: EcpsEvent, body: Uint8Array): Promise<EcpsEvent> {
@@ -149,13 +178,42 @@ export class Protector {
 
   /**
    * {@link unprotect} without a promise where none is needed: a session message is checked synchronously (and its
-   * errors thrown); the other kinds return a promise.
+   * errors thrown); the other kinds return a promise. A batched session record is refused here (`DECODE_ERROR`):
+   * only subscriptions take them, through {@link unprotectMany}.
    */
   unprotectNow(outer: EcpsEvent, destination: string, replay: ReplayGuard, windows?: SessionReplayScope): Unprotected | Promise<Unprotected> {
     if (outer.type !== SESSION_EVENT_TYPE) return this.unprotectOneByOne(outer, destination, replay);
+    const { plaintext, senderId } = this.openSession(outer, windows);
+    if (plaintext[0] === BATCH_MARKER) throw new TrustError('DECODE_ERROR', `batched session record ${outer.id} where one message is expected`);
+    return this.unwrap(outer, plaintext, senderId, senderId, destination, replay);
+  }
+
+  /**
+   * Like {@link unprotectNow}, and also takes a batched session record (see {@link protectBatch}): its messages in
+   * order, all checked before any is returned, so that one bad message refuses the whole record.
+   * @throws as {@link unprotect}; `DECODE_ERROR` for a malformed batch (empty, truncated, over {@link MAX_SESSION_BATCH}).
+   */
+  unprotectMany(outer: EcpsEvent, destination: string, replay: ReplayGuard, windows?: SessionReplayScope): Unprotected | readonly Unprotected[] | Promise<Unprotected> {
+    if (outer.type !== SESSION_EVENT_TYPE) return this.unprotectOneByOne(outer, destination, replay);
+    const { plaintext, senderId } = this.openSession(outer, windows);
+    if (plaintext[0] !== BATCH_MARKER) return this.unwrap(outer, plaintext, senderId, senderId, destination, replay);
+    const bytes = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length);
+    const out: Unprotected[] = [];
+    let at = 1;
+    while (at < bytes.length) {
+      if (out.length === MAX_SESSION_BATCH || at + 4 > bytes.length) throw new TrustError('DECODE_ERROR', `malformed batched session record ${outer.id}`);
+      const end = at + 4 + bytes.readUInt32BE(at);
+      if (end > bytes.length) throw new TrustError('DECODE_ERROR', `truncated batched session record ${outer.id}`);
+      out.push(this.unwrap(outer, plaintext.subarray(at + 4, end), senderId, senderId, destination, replay));
+      at = end;
+    }
+    if (out.length === 0) throw new TrustError('DECODE_ERROR', `empty batched session record ${outer.id}`);
+    return out;
+  }
+
+  private openSession(outer: EcpsEvent, windows: SessionReplayScope | undefined): { senderId: string; plaintext: Uint8Array } {
     if (!this.options.session || !windows) throw new TrustError('UNAUTHENTICATED', `session message ${outer.id} but session mode is off`);
-    const opened = this.options.session.open(outer.data, windows);
-    return this.unwrap(outer, opened.plaintext, opened.senderId, opened.senderId, destination, replay);
+    return this.options.session.open(outer.data, windows);
   }
 
   private async unprotectOneByOne(outer: EcpsEvent, destination: string, replay: ReplayGuard): Promise<Unprotected> {
@@ -224,6 +282,13 @@ export class Protector {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** Messages one batched session record carries at most. */
+export const MAX_SESSION_BATCH = 64;
+/**
+ * First plaintext byte of a batched session record (then per message: u32 length, ProtectedEvent). A single
+ * ProtectedEvent never starts with it: no protobuf field has number 0. Being inside the plaintext, it is authenticated.
+ */
+const BATCH_MARKER = 0;
 const NO_NONCE = new Uint8Array(0);
 const NO_DELEGATIONS: readonly Delegation[] = Object.freeze([]);
 const NO_EXTENSIONS: Readonly<Record<string, string>> = Object.freeze({});

@@ -316,3 +316,77 @@ describe('secure transport in session mode', () => {
     await expect(secureTransport(n.raw('c'), { identity, keys: n.keys, level: 'authenticated', confidentiality: false }).handshake('a')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 });
+
+describe('secure transport in session mode: batched records', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const codes = (n: Net, id: string) => n.rejects.get(id)!.map((e) => `${e.code}:${String((e.details as { reason?: string } | undefined)?.reason ?? '')}`);
+
+  it('sends publishes of one tick as one record per run of equal delivery options, delivered once each and in order', async () => {
+    const n = net();
+    const { a, b } = await connected(n);
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('t', (e) => void wire.push(e));
+    const got: number[] = [];
+    await b.subscribe('t', (e) => void got.push(e.data[0]!));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => a.publish('t', event('a', i), { qos: i < 7 ? 1 : 0 })));
+    await waitFor(() => got.length === 10, 'delivery');
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // published in one tick: 0..6 (QoS 1) in one record, 7..9 (QoS 0) in the next
+    expect(wire.map((e) => entries(e.data).map((x) => x.seq))).toEqual([[0], [1]]);
+    expect(Buffer.from(wire[0]!.data).includes(Buffer.from(event('a', 3).data))).toBe(false);
+    expect(n.rejects.get('b')).toEqual([]);
+    // awaited one at a time, nothing waits: one record per message as before
+    for (let i = 0; i < 2; i++) await a.publish('t', event('a', 20 + i));
+    await waitFor(() => got.length === 12, 'delivery');
+    expect(wire.length).toBe(4);
+  });
+
+  it('refuses a batched record if any byte of any message in it was changed, delivers it once when intact, refuses its replay', async () => {
+    const n = net();
+    const { a, b } = await connected(n, { session: { retryMs: 60_000 } });
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('held', (e) => void wire.push(e));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => a.publish('held', event('a', i))));
+    await waitFor(() => wire.length === 1, 'capture');
+    const batch = wire[0]!;
+    const [entry] = entries(batch.data);
+    const length = batch.data.length - entry!.ciphertextAt;
+    const got: number[] = [];
+    await b.subscribe('held', (e) => void got.push(e.data[0]!));
+    // the batch marker, the first message's length, the middle, the last message's last byte, the tag
+    for (const offset of [0, 3, Math.floor(length / 2), length - 17, length - 1]) {
+      const tampered = Uint8Array.from(batch.data);
+      tampered[entry!.ciphertextAt + offset]! ^= 0x01;
+      await spy.publish('held', { ...batch, data: tampered });
+    }
+    await sleep(50);
+    expect(got).toEqual([]);
+    expect(codes(n, 'b')).toEqual(Array(5).fill('DECRYPTION_FAILED:'));
+    await spy.publish('held', batch);
+    await spy.publish('held', batch);
+    await sleep(50);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(codes(n, 'b').slice(5)).toEqual(['REPLAY_DETECTED:duplicate']);
+  });
+
+  it('refuses a batched record where one message is expected (a served request)', async () => {
+    const n = net();
+    const { a, b } = await connected(n, { session: { retryMs: 60_000 } });
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('held', (e) => void wire.push(e));
+    await Promise.all(Array.from({ length: 3 }, (_, i) => a.publish('held', event('a', i))));
+    await waitFor(() => wire.length === 1, 'capture');
+    let served = 0;
+    await b.serve('Echo', async (req) => {
+      served++;
+      return req;
+    });
+    await spy.publish(b.rpcTopics.request('Echo'), wire[0]!);
+    await sleep(50);
+    expect(served).toBe(0);
+    expect(codes(n, 'b')).toEqual(['DECODE_ERROR:']);
+  });
+});

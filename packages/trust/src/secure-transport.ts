@@ -38,7 +38,7 @@ import { TrustError } from './errors';
 import { IdentitySigner, type Identity } from './identity';
 import type { KeyDirectory } from './key-directory';
 import { parseTrustLevel, trustBehaviour, type TrustBehaviour, type TrustLevelName, type TrustLevelValue } from './levels';
-import { Protector, type SealingKeys, type Unprotected } from './protect';
+import { MAX_SESSION_BATCH, Protector, type SealingKeys, type Unprotected } from './protect';
 import type { Principal, Rbac } from './rbac';
 import { ReplayGuard, type ReplayGuardOptions } from './replay-guard';
 import { SessionManager, SessionReplayScope, type SessionOptions } from './session-manager';
@@ -99,6 +99,22 @@ export interface SecureTransportOptions {
   logger?: Logger;
 }
 
+/** Publishes to one topic (session mode) made in one tick or while one to it is in flight, sent as one record. */
+interface Queued {
+  readonly events: EcpsEvent[];
+  readonly options: PublishOptions | undefined;
+  /** Sum of the events' data bytes. */
+  bytes: number;
+  sent: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** Whether two publishes may share a record: same delivery options. */
+function sameDelivery(a: PublishOptions | undefined, b: PublishOptions | undefined): boolean {
+  return a?.qos === b?.qos && a?.expirySeconds === b?.expirySeconds;
+}
+
 /** Replay state of one receiving scope (subscription, served service, request). */
 interface ReceiveScope {
   readonly guard: ReplayGuard;
@@ -134,6 +150,8 @@ export class SecureTransport implements Transport {
   /** Every RPC endpoint over this wrapper, closed with it. */
   private readonly rpcs = new Set<PubSubRpc>();
   private readonly clientRpcs = new Map<string, PubSubRpc>();
+  /** Session mode: per topic with a send scheduled or in flight, the publishes waiting for it. */
+  private readonly outboxes = new Map<string, Queued[]>();
   private closed = false;
 
   constructor(
@@ -217,9 +235,70 @@ export class SecureTransport implements Transport {
     await this.inner.close();
   }
 
+  /**
+   * Protects and publishes `event`. In session mode, publishes to one topic made in the same tick, or while one to
+   * it is in flight, go out together as one batched record (one AEAD per recipient for all of them, accepted all or
+   * none, in order); each call resolves once the record carrying it was published.
+   */
   async publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void> {
     this.checkSize(event);
+    if (this.sessions) return this.publishBatched(topic, event, options);
     await this.inner.publish(topic, await this.protect(event, topic), options);
+  }
+
+  private publishBatched(topic: string, event: EcpsEvent, options: PublishOptions | undefined): Promise<void> {
+    let queue = this.outboxes.get(topic);
+    if (!queue) {
+      // nothing scheduled or in flight for this topic: send at the end of this tick, with what else it publishes
+      queue = [];
+      this.outboxes.set(topic, queue);
+      queueMicrotask(() => this.flushOutbox(topic));
+    }
+    const last = queue[queue.length - 1];
+    if (last && last.events.length < MAX_SESSION_BATCH && last.bytes + event.data.length <= this.maxPayloadSize && sameDelivery(last.options, options)) {
+      last.events.push(event);
+      last.bytes += event.data.length;
+      return last.sent;
+    }
+    const entry = { events: [event], options, bytes: event.data.length } as Queued;
+    entry.sent = new Promise<void>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+    queue.push(entry);
+    return entry.sent;
+  }
+
+  /** Sends the first publishes waiting for `topic`, and the next ones once that settled. */
+  private flushOutbox(topic: string): void {
+    const queue = this.outboxes.get(topic)!;
+    const next = queue.shift();
+    if (!next) {
+      this.outboxes.delete(topic);
+      return;
+    }
+    const { events, options } = next;
+    const send = async (): Promise<void> => {
+      const batch = events.length > 1 ? this.protectBatch(events, topic) : undefined;
+      if (batch) return this.inner.publish(topic, batch, options);
+      for (const event of events) await this.inner.publish(topic, this.protect(event, topic) as EcpsEvent, options);
+    };
+    send().then(
+      () => {
+        this.flushOutbox(topic);
+        next.resolve();
+      },
+      (error: unknown) => {
+        this.flushOutbox(topic);
+        next.reject(error);
+      },
+    );
+  }
+
+  /** A batched record of `events` to `topic`, or undefined when they do not fit one message. */
+  private protectBatch(events: readonly EcpsEvent[], topic: string): EcpsEvent | undefined {
+    const chains = events.map((event) => this.delegationsFor(event));
+    return this.protector!.protectBatch(events, topic, chains, this.maxPayloadSize);
   }
 
   subscribe(filter: string, handler: EventHandler, options?: SubscribeOptions): Promise<Subscription> {
@@ -229,7 +308,12 @@ export class SecureTransport implements Transport {
       async (outer, topic) => {
         const pending = this.accept(outer, topic, { direction: 'publish', target: topic, event: outer }, replay);
         const accepted = pending instanceof Promise ? await pending : pending;
-        if (accepted) await handler(accepted.event, topic);
+        if (!accepted) return;
+        if (!Array.isArray(accepted)) return handler((accepted as Unprotected).event, topic);
+        for (const one of accepted as readonly Unprotected[]) {
+          const ok = this.checked(one, { direction: 'publish', target: topic, event: outer });
+          if (ok) await handler(ok.event, topic);
+        }
       },
       options,
     );
@@ -378,9 +462,13 @@ export class SecureTransport implements Transport {
 
   private protect(event: EcpsEvent, destination: string): Promise<EcpsEvent> | EcpsEvent {
     if (!this.protector) return event;
+    return this.protector.protect(event, destination, this.delegationsFor(event));
+  }
+
+  /** The chain to forward `event` with, when its source is a node this one acts for. */
+  private delegationsFor(event: EcpsEvent): Delegation[] | undefined {
     const sourceNode = nodeIdFromSource(event.source);
-    const chain = sourceNode !== undefined && sourceNode !== this.nodeId ? this.delegations.get(sourceNode) : undefined;
-    return this.protector.protect(event, destination, chain);
+    return sourceNode !== undefined && sourceNode !== this.nodeId ? this.delegations.get(sourceNode) : undefined;
   }
 
   /** Replay state of one receiving scope; in session mode the node also starts listening to itself. */
@@ -394,12 +482,19 @@ export class SecureTransport implements Transport {
 
   /**
    * Checks a received message; on failure reports it and returns undefined (the event is dropped). Session
-   * messages are checked without a promise.
+   * messages are checked without a promise. A batched session record comes back as its messages, authenticated
+   * but not yet through {@link check} (the caller checks each).
    */
-  private accept(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Unprotected | undefined | Promise<Unprotected | undefined> {
+  private accept(
+    outer: EcpsEvent,
+    destination: string,
+    ctx: MessageContext,
+    replay: ReceiveScope,
+  ): Unprotected | readonly Unprotected[] | undefined | Promise<Unprotected | undefined> {
     try {
-      const verified = this.verify(outer, destination, ctx, replay);
-      if (!(verified instanceof Promise)) return this.checked(verified, ctx);
+      const verified = this.verify(outer, destination, ctx, replay, true);
+      if (Array.isArray(verified)) return verified;
+      if (!(verified instanceof Promise)) return this.checked(verified as Unprotected, ctx);
       return verified.then(
         (v) => this.checked(v, ctx),
         () => undefined, // already reported
@@ -421,15 +516,17 @@ export class SecureTransport implements Transport {
 
   /**
    * Unwraps and authenticates a received message (signature, sealing, replay, destination). Reports and throws
-   * (or rejects) on failure; synchronous for session messages.
+   * (or rejects) on failure; synchronous for session messages. Batched session records are taken with `many` only.
    */
-  private verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Unprotected | Promise<Unprotected> {
+  private verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope): Unprotected | Promise<Unprotected>;
+  private verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope, many: true): Unprotected | readonly Unprotected[] | Promise<Unprotected>;
+  private verify(outer: EcpsEvent, destination: string, ctx: MessageContext, replay: ReceiveScope, many = false): Unprotected | readonly Unprotected[] | Promise<Unprotected> {
     if (!this.protector) return { event: outer, senderId: outer.source, principalId: outer.source };
     const fail = (error: unknown): never => {
       throw this.reject(error, outer.source, defaultPermissionFor(ctx), outer, ctx);
     };
     try {
-      const result = this.protector.unprotectNow(outer, destination, replay.guard, replay.windows);
+      const result = many ? this.protector.unprotectMany(outer, destination, replay.guard, replay.windows) : this.protector.unprotectNow(outer, destination, replay.guard, replay.windows);
       return result instanceof Promise ? result.catch(fail) : result;
     } catch (error) {
       return fail(error);

@@ -37,8 +37,10 @@ const demo: EcpsCommand = (program, ctx) => {
       if (opts.broker !== undefined) options.broker = brokerUrl(opts.broker);
       if (opts.domain !== undefined) options.domainId = opts.domain;
       if (opts.keepLog !== undefined) options.keepLogDir = logFolder(opts.keepLog);
-      const { runDemo } = await import('../demo/run-demo'); // loaded on use: `ecps --help` stays fast
       try {
+        // A wrong --broker fails before the demo's modules load: loading them all takes seconds on a busy machine.
+        if (options.broker !== undefined) await (await import('../broker-probe')).probeBroker(options.broker);
+        const { runDemo } = await import('../demo/run-demo'); // loaded on use: `ecps --help` stays fast
         await runDemo(options);
       } catch (error) {
         if (failed) throw new CliError('INTERNAL', `step ${failed.step} (${failed.title}) failed: ${failed.reason}`, { exitCode: ExitCode.FAILED, cause: error });
