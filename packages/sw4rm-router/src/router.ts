@@ -118,6 +118,8 @@ export class Sw4rmRouter {
   /** Rows with a TTL (the only ones the sweeper checks for expiry while pending). */
   private readonly ttlRows = new Set<MemRow>();
   private readonly sessions = new Map<string, Session>();
+  /** Known agent ids sorted, rebuilt only when an agent is added or forgotten (not on every broadcast). */
+  private sortedAgents: string[] | undefined;
   private draining = false;
   private closed = false;
   private sweepTimer: TimerHandle | undefined;
@@ -157,8 +159,7 @@ export class Sw4rmRouter {
   private async restore(): Promise<void> {
     for (const [key, value] of await this.store.load('a/')) {
       const rec = decodeAgent(value);
-      this.agents.set(key.slice(2), this.newAgent(key.slice(2), rec.highWater, rec.lastSeenMs));
-      this.agents.get(key.slice(2))!.storedHighWater = rec.highWater;
+      this.remember(key.slice(2), rec.lastSeenMs, rec.highWater).storedHighWater = rec.highWater;
     }
     for (const [key, value] of await this.store.load('r/')) {
       const { agentId, seq } = keys.parseRow(key);
@@ -197,7 +198,7 @@ export class Sw4rmRouter {
 
   /** Known agents, sorted. */
   knownAgents(): string[] {
-    return [...this.agents.keys()].sort();
+    return [...this.broadcastTargets()];
   }
 
   /** Persists an agent as known (fixture seeding; StreamIncoming does this too). @throws EcpsError RESOURCE_EXHAUSTED past the agent limit. */
@@ -268,8 +269,8 @@ export class Sw4rmRouter {
     }
     const type = normaliseEnum(MessageType, env.messageType);
     if (type === MessageType.ACKNOWLEDGEMENT && this.config.ackMode === 'swallow') return { accepted: true, reason: 'ACK message accepted' };
-    const candidates = options.to ? [...new Set(options.to)].filter((a) => this.agents.has(a)) : [...this.agents.keys()];
-    const targets = candidates.filter((a) => a !== env.producerId).sort();
+    const candidates = options.to ? [...new Set(options.to)].filter((a) => this.agents.has(a)).sort() : this.broadcastTargets();
+    const targets = candidates.filter((a) => a !== env.producerId);
     if (targets.length === 0) return { accepted: false, reason: 'No recipients available' };
     if (targets.length > this.config.maxFanout) {
       return { accepted: false, reason: `overloaded: ${targets.length} recipients exceed the fan-out limit ${this.config.maxFanout}` };
@@ -283,13 +284,14 @@ export class Sw4rmRouter {
       if (agent.rows.size < this.config.maxQueue) created.push(this.newRow(agent, raw, env, 'msg', expiresAt, now));
       else full.push(target);
     }
+    const nMsg = created.length;
     for (const target of full) {
       const nack = this.nackRow(env, 'buffer_full', target, now);
       if (nack) created.push(nack);
     }
     const ops: KvOp[] = [];
     const recorded: string[] = [];
-    if (created.some((r) => r.kind === 'msg') && this.config.dedupWindowMs > 0) {
+    if (nMsg > 0 && this.config.dedupWindowMs > 0) {
       for (const key of dedupKeys) {
         const rec: DedupEntry = { original: env.messageId, acceptedAt: now };
         this.dedup.delete(key); // re-insert at the back: the map stays in accept order
@@ -311,7 +313,6 @@ export class Sw4rmRouter {
       if (rec?.durable === commit) delete rec.durable;
     }
     if (full.length) this.logger.warn('recipient queue full', { messageId: env.messageId, full });
-    const nMsg = created.filter((r) => r.kind === 'msg').length;
     const fullNote = full.length ? `buffer_full: ${full.join(',')}` : '';
     if (nMsg === 0) return { accepted: false, reason: fullNote };
     return { accepted: true, reason: `Message delivered to ${nMsg} recipients${fullNote ? `; ${fullNote}` : ''}` };
@@ -512,10 +513,15 @@ export class Sw4rmRouter {
     return { id, highWater, storedHighWater: 0n, lastSeenMs, departed: false, rows: new Map(), inFlight: 0, nacks: 0 };
   }
 
-  private remember(agentId: string, now: number): AgentState {
-    const agent = this.newAgent(agentId, 0n, now);
+  private remember(agentId: string, now: number, highWater = 0n): AgentState {
+    const agent = this.newAgent(agentId, highWater, now);
     this.agents.set(agentId, agent);
+    this.sortedAgents = undefined;
     return agent;
+  }
+
+  private broadcastTargets(): readonly string[] {
+    return (this.sortedAgents ??= [...this.agents.keys()].sort());
   }
 
   private agentOp(agent: AgentState): KvOp {
@@ -531,6 +537,7 @@ export class Sw4rmRouter {
 
   private forgetInto(agent: AgentState, now: number, ops: KvOp[], nacks: MemRow[]): void {
     this.agents.delete(agent.id);
+    this.sortedAgents = undefined;
     ops.push({ type: 'del', key: keys.agent(agent.id) });
     for (const row of [...agent.rows.values()]) this.drop(row, 'agent_forgotten', now, ops, nacks);
     this.logger.info('agent forgotten', { agentId: agent.id, departed: agent.departed });

@@ -18,8 +18,10 @@ export class LevelKvStore implements KvStore {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private state: 'open' | 'closing' | 'closed' = 'open';
-  /** Batches written so far (each one fsync when any of its commits asked for durability). */
+  /** Batches written so far. */
   batches = 0;
+  /** Batches written with sync (one fsync of the LevelDB log each, however many durable commits they carry). */
+  fsyncs = 0;
 
   private constructor(
     private readonly db: ClassicLevel<string, Uint8Array>,
@@ -96,8 +98,10 @@ export class LevelKvStore implements KvStore {
               else batch.del(op.key);
             }
           }
-          await batch.write({ sync: group.some((g) => g.durable) });
+          const sync = group.some((g) => g.durable);
+          await batch.write({ sync });
           this.batches++;
+          if (sync) this.fsyncs++;
         } catch (err) {
           const e = new EcpsError('IO_ERROR', `store ${this.path} write failed: ${String(err)}`, { cause: err });
           for (const g of group) g.reject(e);
