@@ -28,9 +28,11 @@ echo "› tests"
 test_tmp="$(mktemp -d "${TMPDIR:-/tmp}/ecps-test-tmp.XXXXXX")"
 chmod 755 "$test_tmp" # services the tests start under their own users (PostgreSQL) must reach their folders in it
 # Two packages at a time: most suites wait on servers and child processes, and each uses ephemeral ports, folders of
-# its own and distinct DDS domains, so two share the machine.
+# its own and distinct DDS domains, so two share the machine. `--only`: set-up built everything, so no build task
+# takes a slot and every suite can start at once (the CLI's, the longest, no longer waits for all builds to be
+# replayed and then runs alone at the end; it runs two of its files at a time, see apps/ecps/package.json).
 tests_start=$SECONDS
-TMPDIR="$test_tmp" pnpm exec turbo run test --continue --concurrency=2 --output-logs=new-only "$@" || status=1
+TMPDIR="$test_tmp" pnpm exec turbo run test --only --continue --concurrency=2 --output-logs=new-only "$@" || status=1
 echo "  (tests: $((SECONDS - tests_start)) s; whole command: ${SECONDS} s)"
 node tooling/scripts/test-summary.mjs --temp-dir "$test_tmp" ${1:+--partial} || status=1
 rm -rf "$test_tmp"
