@@ -13,9 +13,9 @@ export async function probeBroker(url: string, timeoutMs = 2_000): Promise<void>
   try {
     await probe.connect();
   } catch (cause) {
-    // the transport's error carries the socket's; none: a timeout
+    // the transport's error carries the socket's; none, or mqtt.js's own CONNACK timer (it races ours): a timeout
     const inner = (cause as { cause?: unknown }).cause;
-    const why = inner instanceof Error ? inner.message : `no answer within ${timeoutMs} ms`;
+    const why = inner instanceof Error && !/connack timeout/i.test(inner.message) ? inner.message : `no answer within ${timeoutMs} ms`;
     throw new TransportError('UNAVAILABLE', `cannot reach the MQTT broker at ${url}: ${why}`, { cause, details: { url } });
   } finally {
     await probe.close().catch(() => undefined);
