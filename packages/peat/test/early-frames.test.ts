@@ -195,10 +195,8 @@ describe('mesh transport: frames that overtake the handshake Result', () => {
 
   it('end to end: a document the responder holds reaches the new peer with the first digest, not the next anti-entropy round', async () => {
     const p = await pair((d) => (isStep(d, HandshakeStep.Result) ? 20 : 'now'));
-    const open = async (transport: MeshTransport, identity: NodeIdentity, i: number): Promise<PeatReplica> => {
-      const replica = await PeatReplica.open({ transport, identity, clock: p.clock, random: p.random(20 + i), antiEntropyMs: 5_000 });
-      return replica;
-    };
+    const open = (transport: MeshTransport, identity: NodeIdentity, i: number): Promise<PeatReplica> =>
+      PeatReplica.open({ transport, identity, clock: p.clock, random: p.random(20 + i), antiEntropyMs: 5_000 });
     const fresh = await open(p.initiator, p.identities.initiator, 0);
     const holder = await open(p.responder, p.identities.responder, 1);
     await holder.put('cells', 'cell-1', { name: 'one' });
