@@ -137,6 +137,9 @@ export class SessionManager {
   private inner: Transport | undefined;
   private inbox: Subscription | undefined;
   private closed = false;
+  /** Caches of {@link open}'s lookups: the last record's sender id and the last session a record was opened with. */
+  private lastSender: { readonly bytes: Buffer; readonly id: string } | undefined;
+  private lastOpened: Session | undefined;
   /** The peer last moved to the end of `byPeer` by {@link touch}, while it stays there. */
   private lastTouched: string | undefined;
 
@@ -288,14 +291,14 @@ export class SessionManager {
   open(record: Uint8Array, scope: SessionReplayScope): { senderId: string; plaintext: Uint8Array } {
     const r = new WireReader(record);
     if (r.u8() !== RECORD_VERSION) throw new TrustError('DECODE_ERROR', 'unknown session record version');
-    const senderId = r.str();
+    const senderId = this.senderOf(r);
     const count = r.u16();
     const bytes = Buffer.from(record.buffer, record.byteOffset, record.length);
     for (let i = 0; i < count; i++) {
       const at = r.offset;
       r.bytes(ENTRY_HEADER);
       const ciphertext = r.bytes(r.u32());
-      const session = this.byId.get(bytes.toString('hex', at, at + SESSION_ID_BYTES));
+      const session = this.sessionAt(bytes, at);
       if (!session) continue;
       if (session.keys.peerId !== senderId) {
         throw new TrustError('UNAUTHENTICATED', `session of ${session.keys.peerId} used by a message claiming ${senderId}`, { details: { reason: 'sender-mismatch' } });
@@ -311,11 +314,31 @@ export class SessionManager {
       window.commit(seq);
       if (!session.confirmed) session.confirmed = true; // the initiator used the keys: it holds them
       this.touch(session.keys.peerId);
+      this.lastOpened = session;
       return { senderId, plaintext };
     }
     r.end();
     this.reachOut(senderId);
     throw new TrustError('UNAUTHENTICATED', `no session with ${senderId} can read this message`, { details: { reason: 'no-session', senderId } });
+  }
+
+  /** The sender id of a record (the string of the last record is reused while the bytes are the same). */
+  private senderOf(r: WireReader): string {
+    const length = r.u16();
+    const raw = r.bytes(length);
+    const last = this.lastSender;
+    if (last && last.bytes.length === length && last.bytes.equals(raw)) return last.id;
+    r.offset -= length + 2;
+    const id = r.str();
+    this.lastSender = { bytes: Buffer.from(raw), id };
+    return id;
+  }
+
+  /** The session whose id starts at `at` (the one of the last record opened is checked first, without a string). */
+  private sessionAt(bytes: Buffer, at: number): Session | undefined {
+    const last = this.lastOpened;
+    if (last && bytes.compare(last.keys.sessionId, 0, SESSION_ID_BYTES, at, at + SESSION_ID_BYTES) === 0 && this.byId.get(last.idKey) === last) return last;
+    return this.byId.get(bytes.toString('hex', at, at + SESSION_ID_BYTES));
   }
 
   /** Starts an exchange with a sender whose message this node cannot read, unless one ran recently. */
