@@ -171,6 +171,11 @@ export class SessionManager {
     return [...this.byPeer].filter(([, s]) => s.some((x) => x.confirmed)).map(([peer]) => peer);
   }
 
+  /** The AEAD suite of the session this node sends to `peer` under, if it holds one. */
+  suiteWith(peer: string): SessionSuiteName | undefined {
+    return this.byPeer.get(peer)?.find((s) => s.confirmed)?.keys.suite;
+  }
+
   /**
    * Listens on this node's handshake inbox over `inner` and starts the exchange with the configured peers without
    * waiting for it (a peer that is not up yet runs it when it starts, if it lists this node, or on its first
