@@ -19,9 +19,10 @@ interface CaseResult {
   baseline: { median: number; samples: number[] };
   ratio: number;
   target?: number;
+  targetValue?: number;
   /**
-   * Where one profiled `ours()` run spent its time, when the ratio is below `target` (reports written before summaries
-   * had parts: top self-time functions only).
+   * Where one profiled `ours()` run spent its time, when the ratio is below `target` (or ours below `targetValue`).
+   * Reports written before summaries had parts hold the top self-time functions only.
    */
   profile?: ProfileSummary | string[];
   details?: CaseDetails;
@@ -74,7 +75,8 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     const o = median(ours);
     const b = median(baseline);
     const ratio = c.higherIsBetter ? o / b : b / o;
-    const belowTarget = c.target !== undefined && ratio < c.target;
+    const belowValue = c.targetValue !== undefined && (c.higherIsBetter ? o < c.targetValue : o > c.targetValue);
+    const belowTarget = (c.target !== undefined && ratio < c.target) || belowValue;
     const details = c.details?.();
     return {
       name: c.name,
@@ -85,6 +87,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       baseline: { median: b, samples: baseline },
       ratio,
       ...(c.target === undefined ? {} : { target: c.target }),
+      ...(c.targetValue === undefined ? {} : { targetValue: c.targetValue }),
       ...(belowTarget ? { profile: await profileSummary(() => c.ours()) } : {}),
       ...(details ? { details } : {}),
       measuredAt,
@@ -96,6 +99,9 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
 }
 
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
+/** The target column: a ratio, an absolute figure (`≥ 50000 msg/s`), or both. */
+const targetOf = (r: CaseResult) =>
+  [r.target, r.targetValue === undefined ? undefined : `${r.higherIsBetter ? '≥' : '≤'} ${fmt(r.targetValue)} ${r.unit}`].filter((t) => t !== undefined).join(', ');
 
 async function main(): Promise<void> {
   const cases = await loadCases();
@@ -106,7 +112,7 @@ async function main(): Promise<void> {
       const r = await runCase(c);
       results.push(r);
       console.log(`ours ${fmt(r.ours.median)} ${r.unit}, baseline ${fmt(r.baseline.median)} ${r.unit}, ratio ${r.ratio.toFixed(2)}`);
-      if (r.profile) console.log(`  below target ${r.target}; ours, profiled:\n${profileLines(r.profile).map((l) => `    ${l}`).join('\n')}`);
+      if (r.profile) console.log(`  below target ${targetOf(r)}; ours, profiled:\n${profileLines(r.profile).map((l) => `    ${l}`).join('\n')}`);
       for (const note of r.details?.notes ?? []) console.log(`  ${note}`);
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
@@ -147,7 +153,7 @@ function markdown(report: Report): string {
   const loads = results.map((r) => r.load).filter((l) => !Number.isNaN(l));
   const rows = results.map(
     (r) =>
-      `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.target ?? ''} | ${r.repetitions} | ${Number.isNaN(r.load) ? '' : r.load.toFixed(1)} |`,
+      `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${targetOf(r)} | ${r.repetitions} | ${Number.isNaN(r.load) ? '' : r.load.toFixed(1)} |`,
   );
   const profiled = results.filter((r) => r.profile);
   const profiles = profiled.length === 0
@@ -161,7 +167,10 @@ function markdown(report: Report): string {
         `(inclusive) time, as shares of the main thread's busy time. A native frame is shown with its JavaScript caller: V8`,
         `names an addon's methods after one shared entry point, so the caller tells which call it was.`,
         ``,
-        ...profiled.flatMap((r) => [`- ${r.name} (ratio ${r.ratio.toFixed(2)}, target ${r.target}):`, ...profileLines(r.profile!).map((l) => `  - ${l}`)]),
+        ...profiled.flatMap((r) => [
+          `- ${r.name} (ratio ${r.ratio.toFixed(2)}, ours ${fmt(r.ours.median)} ${r.unit}, target ${targetOf(r)}):`,
+          ...profileLines(r.profile!).map((l) => `  - ${l}`),
+        ]),
         ``,
       ];
   const noted = results.filter((r) => r.details?.notes?.length);
