@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median, type BenchCase, type CaseDetails } from './harness';
 import { peatScalePoints, writePeatScalePlot } from './plot-peat-scale';
-import { profileSummary } from './profile';
+import { describeProfile, profileSummary, type ProfileSummary } from './profile';
 
 interface CaseResult {
   name: string;
@@ -20,8 +20,11 @@ interface CaseResult {
   ratio: number;
   target?: number;
   targetValue?: number;
-  /** Top self-time functions of one profiled `ours()` run, when the ratio is below `target` (or ours below `targetValue`). */
-  profile?: string[];
+  /**
+   * Where one profiled `ours()` run spent its time, when the ratio is below `target` (or ours below `targetValue`).
+   * Reports written before summaries had parts hold the top self-time functions only.
+   */
+  profile?: ProfileSummary | string[];
   details?: CaseDetails;
   /** When the case ran, and the machine's 1-minute load average then (timings on a loaded machine are noisy). */
   measuredAt: string;
@@ -109,7 +112,7 @@ async function main(): Promise<void> {
       const r = await runCase(c);
       results.push(r);
       console.log(`ours ${fmt(r.ours.median)} ${r.unit}, baseline ${fmt(r.baseline.median)} ${r.unit}, ratio ${r.ratio.toFixed(2)}`);
-      if (r.profile) console.log(`  below target ${targetOf(r)}; ours' self time: ${r.profile.join(', ')}`);
+      if (r.profile) console.log(`  below target ${targetOf(r)}; ours, profiled:\n${profileLines(r.profile).map((l) => `    ${l}`).join('\n')}`);
       for (const note of r.details?.notes ?? []) console.log(`  ${note}`);
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
@@ -137,6 +140,13 @@ function mergeInto(previousFile: string, fresh: CaseResult[]): CaseResult[] {
   return [...merged, ...fresh.filter((r) => !kept.has(r.name))];
 }
 
+/** A profile as lines (a report written before summaries had parts lists self time only). */
+function profileLines(profile: ProfileSummary | string[]): string[] {
+  if (Array.isArray(profile)) return [`self time: ${profile.join(', ')}`];
+  const { run, self, total } = describeProfile(profile);
+  return [run, self, total];
+}
+
 function markdown(report: Report): string {
   const { results } = report;
   const times = results.map((r) => r.measuredAt).sort();
@@ -151,9 +161,16 @@ function markdown(report: Report): string {
     : [
         `## Below target: where ours spends its time`,
         ``,
-        `Self time of one profiled run of ours (V8 CPU profiler, the sampler of \`node --cpu-prof\`), top functions.`,
+        `One more run of ours (repeated to at least 1 s) under the V8 CPU profiler, the sampler of \`node --cpu-prof\`: how`,
+        `long the main thread sat idle (waiting on I/O, the threadpool or another process) and the CPU other threads and child`,
+        `processes used meanwhile; the functions with the most self time, and our packages' functions with the most total`,
+        `(inclusive) time, as shares of the main thread's busy time. A native frame is shown with its JavaScript caller: V8`,
+        `names an addon's methods after one shared entry point, so the caller tells which call it was.`,
         ``,
-        ...profiled.map((r) => `- ${r.name} (ratio ${r.ratio.toFixed(2)}, ours ${fmt(r.ours.median)} ${r.unit}, target ${targetOf(r)}): ${r.profile!.join(', ')}`),
+        ...profiled.flatMap((r) => [
+          `- ${r.name} (ratio ${r.ratio.toFixed(2)}, ours ${fmt(r.ours.median)} ${r.unit}, target ${targetOf(r)}):`,
+          ...profileLines(r.profile!).map((l) => `  - ${l}`),
+        ]),
         ``,
       ];
   const noted = results.filter((r) => r.details?.notes?.length);

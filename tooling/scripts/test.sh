@@ -21,7 +21,9 @@ step "generated protobuf code is up to date" pnpm --silent proto:check
 step "no dependency cycles" node tooling/scripts/check-cycles.mjs
 step "typecheck" pnpm exec turbo run typecheck --output-logs=errors-only
 step "lint" pnpm exec turbo run lint --output-logs=errors-only
-step "package shape (publint, attw)" pnpm exec turbo run check:package --output-logs=errors-only
+# one process for every package (packed once, checked with the publint and attw libraries); `pnpm exec turbo run
+# check:package --filter <pkg>` runs the same check for one package
+step "package shape (publint, attw)" node tooling/scripts/check-packages.mjs
 
 find packages apps tooling bench -name test-results.json -not -path '*/node_modules/*' -delete 2>/dev/null
 echo "› tests"

@@ -44,7 +44,7 @@ const files = {
         typecheck: 'tsc -p tsconfig.json',
         lint: 'eslint --config ../../tooling/eslint/eslint.config.js src',
         test: 'node ../../tooling/scripts/jest.mjs',
-        'check:package': 'publint --strict && attw --pack . --profile node16',
+        'check:package': 'node ../../tooling/scripts/check-packages.mjs .',
       },
       dependencies: { '@ecps/core': 'workspace:^' },
       devDependencies: { '@ecps/jest-preset': 'workspace:*', '@ecps/tsup-config': 'workspace:*' },
