@@ -157,3 +157,34 @@ describe('ExactIndex with the native candidate scan', () => {
     expectSame(native, reference, [{ query: new Float64Array(dim), k: 10, minSim: 0 }]);
   });
 });
+
+// rank() rescores an approximate index's candidates (rows resolved and prefetched first, then one dot product
+// each): it must rank exactly as a full scan over an index holding only those candidates.
+describe('ExactIndex.rank', () => {
+  it('ranks candidates as the full scan of those rows does: bits, ties, min_sim, absent and removed ids', () => {
+    const random = seededRandom(11);
+    for (const precision of ['float64', 'float32'] as const) {
+      for (const dim of [13, 384]) {
+        const index = new ExactIndex(precision);
+        const top = unit(random, dim);
+        // every fifth row ties with the others of its kind; seqs are not in id order so ties test seq, not id
+        const rows = Array.from({ length: 400 }, (_, i) => (i % 5 === 0 ? Float64Array.from(top) : unit(random, dim)));
+        const seqOf = (i: number) => 1000 - i;
+        rows.forEach((v, i) => index.add(i + 1, seqOf(i), v));
+        for (let id = 2; id <= 400; id += 9) index.remove(id);
+        for (let round = 0; round < 6; round++) {
+          // candidate lists of growing length (the reused row buffer grows), with ids never stored or removed
+          const ids = Array.from({ length: 4 + round * 40 }, () => 1 + random.int(420));
+          const unique = [...new Set(ids)];
+          const only = new ExactIndex(precision);
+          for (const id of unique) if (id <= 400 && (id - 2) % 9 !== 0) only.add(id, seqOf(id - 1), rows[id - 1]!);
+          const query = round % 3 === 0 ? Float64Array.from(top) : unit(random, dim);
+          for (const [k, minSim] of [[10, -Infinity], [3, 0], [50, 0.1]] as const) {
+            // toEqual compares numbers with Object.is: similarities bit for bit
+            expect(index.rank(query, unique, k, minSim)).toEqual(only.search(query, k, minSim));
+          }
+        }
+      }
+    }
+  });
+});
