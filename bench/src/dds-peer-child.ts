@@ -18,10 +18,31 @@ if (mode === 'pub') {
   let i = 0;
   const event = (): EcpsEvent => ({ id: `tp-${i++}`, source: 'urn:ecps:bench-pub', type: 'ecps.ext.bench', data });
   console.log('ready');
-  const lane = async () => {
-    while (performance.now() < until) await transport.publish('bench/tp', event(), { qos: 1 });
-  };
-  await Promise.all(Array.from({ length: 1000 }, lane));
+  // A window of IN_FLIGHT publishes: each one answered lets the next go (no async function per publish).
+  const IN_FLIGHT = 1000;
+  await new Promise<void>((resolve, reject) => {
+    let inFlight = 0;
+    let ended = false;
+    const answered = () => {
+      inFlight--;
+      fill();
+    };
+    const fill = () => {
+      if (ended) return;
+      if (performance.now() >= until) {
+        ended = true;
+        return resolve();
+      }
+      while (inFlight < IN_FLIGHT) {
+        inFlight++;
+        transport.publish('bench/tp', event(), { qos: 1 }).then(answered, (error: unknown) => {
+          ended = true;
+          reject(error as Error);
+        });
+      }
+    };
+    fill();
+  });
 } else if (mode === 'pong') {
   await transport.subscribe('bench/ping', (event) => transport.publish('bench/pong', event, { qos: 1 }));
   console.log('ready');

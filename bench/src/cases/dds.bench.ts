@@ -214,6 +214,7 @@ const throughput = (size: number): BenchCase => ({
   unit: 'msg/s',
   higherIsBetter: true,
   repetitions: 3,
+  target: 0.3, // issue 15: at least 0.3x of ddsperf's samples/s (and 150k msg/s at 100 B)
   ...shared,
   ours: () => oursThroughput(size),
   baseline: () => ddsperfThroughput(size),
@@ -224,6 +225,7 @@ const latency: BenchCase = {
   unit: 'ms',
   higherIsBetter: false,
   repetitions: 3,
+  target: 0.5, // issue 15: p50 at most 2x ddsperf's
   ...shared,
   ours: async () => quantile(await oursLatencies(), 0.5),
   baseline: ddsperfLatencyP50,

@@ -759,15 +759,26 @@ static napi_value delete_reader(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
-// take(reader, max) -> Buffer | null. Clears the reader's notification flag first, so a sample arriving during or
-// after this take notifies again. Layout: u32 count, then per sample 24 bytes { u32 size, u32 flags, i64 source
-// timestamp ns, u64 publication handle }, then the samples' XCDR bytes (encapsulation header included) in order.
-// flags: bit 0 valid data, bits 1-3 instance state (1 alive, 2 disposed, 4 no writers).
+// take(reader, max, scratch?: Buffer) -> Buffer | null. Clears the reader's notification flag first, so a sample
+// arriving during or after this take notifies again. Fills `scratch` and returns it when everything taken fits
+// (no allocation per take), else returns a new Buffer. Layout: u32 count, then per sample 24 bytes { u32 size,
+// u32 flags, i64 source timestamp ns, u64 publication handle }, then the samples' XCDR bytes (encapsulation
+// header included) in order. flags: bit 0 valid data, bits 1-3 instance state (1 alive, 2 disposed, 4 no writers).
 static napi_value take_samples(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
+  napi_value argv[3];
+  size_t argc = 3;
   reader_ctx *rc;
   int32_t max;
-  if (!get_args(env, info, 2, argv) || !get_external(env, argv[0], (void **)&rc) || !get_i32(env, argv[1], &max)) return NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) return throw_type(env, "missing arguments");
+  if (!get_external(env, argv[0], (void **)&rc) || !get_i32(env, argv[1], &max)) return NULL;
+  uint8_t *scratch = NULL;
+  size_t scratch_len = 0;
+  if (argc > 2) {
+    napi_valuetype t;
+    CHECK(napi_typeof(env, argv[2], &t));
+    if (t != napi_undefined && !get_bytes(env, argv[2], &scratch, &scratch_len)) return NULL;
+  }
   napi_value nothing;
   CHECK(napi_get_null(env, &nothing));
   if (rc->reader <= 0) return nothing;
@@ -786,9 +797,10 @@ static napi_value take_samples(napi_env env, napi_callback_info info) {
     sizes[i] = si[i].valid_data ? ddsi_serdata_size(sds[i]) : 0;
     total += sizes[i];
   }
-  uint8_t *out;
-  napi_value buffer;
-  napi_status status = napi_create_buffer(env, total, (void **)&out, &buffer);
+  uint8_t *out = scratch;
+  napi_value buffer = argv[2];
+  napi_status status = napi_ok;
+  if (total > scratch_len) status = napi_create_buffer(env, total, (void **)&out, &buffer);
   uint8_t *meta = out + 4;
   uint8_t *data = out + 4 + (size_t)n * 24;
   for (int32_t i = 0; i < n; i++) {

@@ -35,7 +35,7 @@ import {
   type Transport,
 } from '@ecps/core';
 import { Delivery } from './delivery';
-import { decodeEnvelope, encodeEnvelopeView } from './envelope-cdr';
+import { decodeEnvelopeFrom, encodeEnvelopeView } from './envelope-cdr';
 import { NATIVE_EVENTS, SAMPLE_TYPES, loadBinding, type NativeObject } from './native';
 import { Participant } from './participant';
 import { defaultLevelOf, readerQos, trafficClassOfTopic, writerQos, type QosLimits, type TrafficClass } from './qos-table';
@@ -384,7 +384,7 @@ class CycloneTransport implements DdsTransport {
       participant.binding,
       created.reader,
       ddsName,
-      { sample: (buf, start, end) => this.receive(sub, topicForHandler, buf, start, end), get room() { return sub.delivery.room; } },
+      { sample: (buf, start, end, _info, reused) => this.receive(sub, topicForHandler, buf, start, end, reused), get room() { return sub.delivery.room; } },
       qos.maxSamples ?? this.limits.maxSamples,
       guardLocal,
     );
@@ -402,10 +402,10 @@ class CycloneTransport implements DdsTransport {
     sub.readers.clear();
   }
 
-  private receive(sub: DdsSubscription, topic: string, buf: Buffer, start: number, end: number): void {
+  private receive(sub: DdsSubscription, topic: string, buf: Buffer, start: number, end: number, reused: boolean): void {
     let event: EcpsEvent;
     try {
-      event = decodeEnvelope(buf, start, end);
+      event = decodeEnvelopeFrom(buf, start, end, reused);
     } catch (error) {
       if (!isEcpsError(error, 'DECODE_ERROR')) throw error;
       this.counters.droppedUndecodable++;

@@ -91,6 +91,21 @@ export function encodeEnvelope(event: EcpsEvent): Uint8Array {
   return Uint8Array.prototype.slice.call(encodeEnvelopeView(event));
 }
 
+let lastBuf: Buffer | undefined;
+let lastView: Uint8Array | undefined;
+
+/**
+ * `buf` as a plain Uint8Array (cached for the last buffer: a take's samples share one). Slicing a Buffer goes through
+ * its species constructor, which costs more than the copy for small samples; a plain Uint8Array slices natively.
+ */
+function plainView(buf: Buffer): Uint8Array {
+  if (buf !== lastBuf) {
+    lastBuf = buf;
+    lastView = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return lastView!;
+}
+
 /** Reads XCDR little-endian values from `buf` between `start` and `end` (one sample, header included). */
 class CdrReader {
   readonly xcdr2: boolean;
@@ -101,6 +116,7 @@ class CdrReader {
     private readonly buf: Buffer,
     start: number,
     private readonly end: number,
+    private readonly copyData: boolean,
   ) {
     if (end - start < 4 || buf[start] !== 0) throw malformed('not an XCDR sample');
     const kind = buf[start + 1];
@@ -136,13 +152,17 @@ class CdrReader {
     return true;
   }
 
-  /** The bytes of a sequence<octet>: a view when they are most of the buffer (it is then theirs), else a copy. */
+  /**
+   * The bytes of a sequence<octet>: a view when they are most of the buffer (it is then theirs) and the caller
+   * allows it, else a copy.
+   */
   octets(): Uint8Array {
     const n = this.u32();
     if (n > this.end - this.at) throw malformed('truncated octet sequence');
     const start = this.at;
     this.at += n;
-    return n * 2 >= this.buf.length ? this.buf.subarray(start, start + n) : Uint8Array.prototype.slice.call(this.buf, start, start + n);
+    if (!this.copyData && n * 2 >= this.buf.length) return this.buf.subarray(start, start + n);
+    return plainView(this.buf).slice(start, start + n);
   }
 }
 
@@ -152,7 +172,15 @@ class CdrReader {
  *   without its NUL, too many extensions.
  */
 export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEvent {
-  const r = new CdrReader(buf, start, end);
+  return decodeEnvelopeFrom(buf, start, end, false);
+}
+
+/**
+ * {@link decodeEnvelope}, with `copyData` true when `buf` is reused afterwards (the data then always gets a copy).
+ * @throws ValidationError `DECODE_ERROR` as {@link decodeEnvelope}.
+ */
+export function decodeEnvelopeFrom(buf: Buffer, start: number, end: number, copyData: boolean): EcpsEvent {
+  const r = new CdrReader(buf, start, end, copyData);
   const source = r.string();
   const id = r.string();
   const type = r.string();

@@ -72,7 +72,7 @@ export interface NativeBinding {
   createReader(participant: NativeObject, parent: number, topic: number, qos: NativeQos): NativeObject;
   readerHandle(reader: NativeObject): number;
   deleteReader(reader: NativeObject): void;
-  take(reader: NativeObject, max: number): Buffer | null;
+  take(reader: NativeObject, max: number, scratch?: Buffer): Buffer | null;
   readerStatus(reader: NativeObject): [matched: number, lost: number, rejected: number];
   writerMatched(writer: number): number;
   entityGuid(handle: number): Buffer;

@@ -10,12 +10,19 @@ import { NATIVE_EVENTS, type NativeBinding, type NativeObject } from './native';
 import { forEachSample } from './samples';
 
 const TAKE_BATCH = 256;
+/** Takes whose samples fit here reuse it (no allocation per take); consumers copy what they keep. */
+const scratch = Buffer.allocUnsafeSlow(128 * 1024);
+/** A consumer may make room, and so drain another reader, while it still walks the scratch buffer. */
+let scratchInUse = false;
 /** Batches taken before yielding to the event loop. */
 const BATCHES_PER_TURN = 8;
 
 export interface PumpConsumer {
-  /** Handles one sample (`buf[start, end)`, sample info at `info`). */
-  sample(buf: Buffer, start: number, end: number, info: number): void;
+  /**
+   * Handles one sample (`buf[start, end)`, sample info at `info`). `reused`: `buf` is overwritten after this
+   * call, so nothing may keep a view of it.
+   */
+  sample(buf: Buffer, start: number, end: number, info: number, reused: boolean): void;
   /** How many more samples the consumer can take now (0: stop taking). */
   readonly room: number;
 }
@@ -111,14 +118,27 @@ export class ReaderPump {
         });
         return;
       }
-      const buf = this.binding.take(this.reader, room);
-      const taken = buf === null ? 0 : forEachSample(buf, (start, end, info) => this.consumer.sample(buf, start, end, info));
+      const taken = this.takeOnce(room);
       if (this.localSinceTake > 0) {
         // what is left in the history may be local samples; an empty history surely holds none
         this.localSinceTake = taken < room ? 0 : Math.max(0, this.localSinceTake - taken);
         this.wakeWriters();
       }
       if (taken < room) return;
+    }
+  }
+
+  /** Takes up to `max` samples and hands them to the consumer; returns how many were taken. */
+  private takeOnce(max: number): number {
+    const own = !scratchInUse;
+    const buf = this.binding.take(this.reader, max, own ? scratch : undefined);
+    if (buf === null) return 0;
+    const reused = buf === scratch;
+    if (reused) scratchInUse = true;
+    try {
+      return forEachSample(buf, (start, end, info) => this.consumer.sample(buf, start, end, info, reused));
+    } finally {
+      if (reused) scratchInUse = false;
     }
   }
 

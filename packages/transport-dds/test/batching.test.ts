@@ -1,28 +1,20 @@
 // Write batching: consecutive writes to one writer in a turn of the event loop reach Cyclone in one native call.
 // Order is kept across writers and around samples too large to batch, a batch that meets a congested reader parks
 // its tail behind what went out, and neither the pending-write bound nor per-write errors are weakened.
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { isEcpsError, type EcpsEvent, type QosLevel } from '@ecps/core';
 import { sleep, waitFor } from '@ecps/testkit';
 import { encodeEnvelope } from '../src/envelope-cdr';
-import { ddsTransport, type DdsTransport, type DdsTransportOptions } from '../src/index';
+import type { DdsTransport } from '../src/index';
 import { loadBinding, SAMPLE_TYPES } from '../src/native';
 import { DOMAINS } from './domains';
+import { testNodes } from './support/nodes';
 
 const domainId = DOMAINS.batching;
 const event = (i: number, data: Uint8Array = Uint8Array.of(i & 0xff)): EcpsEvent => ({ id: `b-${i}`, source: 'urn:ecps:pub', type: 'ecps.ext.test', data });
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `b-${i}`);
 
-const open: DdsTransport[] = [];
-async function node(nodeId: string, options: Partial<DdsTransportOptions> = {}): Promise<DdsTransport> {
-  const t = ddsTransport({ nodeId, domainId, ...options });
-  await t.connect();
-  open.push(t);
-  return t;
-}
-afterEach(async () => {
-  for (const t of open.splice(0)) await t.close();
-});
+const { node } = testNodes(domainId);
 
 /** A subscriber recording ids in arrival order; with `gated`, its handler waits until `release()`. */
 async function subscriber(sub: DdsTransport, topic: string, gated = false) {

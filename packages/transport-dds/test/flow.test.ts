@@ -1,27 +1,19 @@
 // Flow control: a subscriber whose handler falls behind holds its publishers back instead of losing events or
 // growing without bound, whether the publisher is in this process or another; receiving never blocks the event loop.
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { isEcpsError, type EcpsEvent, type Transport } from '@ecps/core';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { isEcpsError, type EcpsEvent } from '@ecps/core';
 import { sleep, startTransportHost, waitFor, type TransportHost } from '@ecps/testkit';
-import { ddsTransport, type DdsTransport, type DdsTransportOptions } from '../src/index';
+import type { DdsTransport } from '../src/index';
 import { DOMAINS } from './domains';
+import { testNodes } from './support/nodes';
 import { BINDING_ENV } from './support/binding';
 
 const domainId = DOMAINS.flow;
 const limits = { receiveQueueLimit: 16, historyLimit: 64 };
 const event = (i: number): EcpsEvent => ({ id: `f-${i}`, source: 'urn:ecps:pub', type: 'ecps.ext.test', data: Uint8Array.of(i & 0xff, i >> 8) });
 
-const open: Transport[] = [];
-async function node(nodeId: string, options: Partial<DdsTransportOptions> = {}): Promise<DdsTransport> {
-  const t = ddsTransport({ nodeId, domainId, ...limits, ...options });
-  await t.connect();
-  open.push(t);
-  return t;
-}
+const { node, open } = testNodes(domainId, limits);
 let host: TransportHost | undefined;
-afterEach(async () => {
-  for (const t of open.splice(0)) await t.close();
-});
 afterAll(async () => host?.stop());
 
 /** A subscription whose handler waits on a gate; returns what it saw and the function that opens the gate. */
@@ -122,5 +114,24 @@ describe('receiving never blocks the event loop', () => {
     await waitFor(() => n === 6000, 'the burst', 10_000);
     ticking = false;
     expect(turnsSeen.size).toBeGreaterThan(1);
+  });
+});
+
+describe('taken samples are copied out of the reused take buffer', () => {
+  it('events kept by a handler keep their own data after later takes (samples from 1 B to more than the buffer)', async () => {
+    const pub = await node('pub');
+    const sub = await node('sub');
+    const kept: EcpsEvent[] = [];
+    await sub.subscribe('flow/kept', (e) => void kept.push(e));
+    await sleep(100);
+    // 96 KiB is most of the 128 KiB take buffer (a view would be tempting), 200 KiB does not fit in it
+    const sizes = [1, 96 * 1024, 100, 96 * 1024, 200 * 1024, 7];
+    const fill = (i: number, size: number) => new Uint8Array(size).fill(i + 1);
+    for (const [i, size] of sizes.entries()) {
+      // one at a time, so each is a take of its own and the next one overwrites the buffer
+      await pub.publish('flow/kept', { ...event(i), data: fill(i, size) });
+      await waitFor(() => kept.length === i + 1, `sample ${i}`, 10_000);
+    }
+    expect(kept.map((e) => e.data)).toEqual(sizes.map((size, i) => fill(i, size)));
   });
 });

@@ -1,11 +1,11 @@
 // The spec's QoS tables on the wire: what each writer offers, as another participant discovers it, and what that
 // means for late joiners, best-effort traffic, stale EAP actions and requests sent before their server exists.
-import { afterEach, beforeAll, afterAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, afterAll, describe, expect, it } from '@jest/globals';
 import { silentLogger, type EcpsEvent, type Logger } from '@ecps/core';
 import { sleep, waitFor } from '@ecps/testkit';
-import { ddsTransport, type DdsTransport } from '../src/index';
 import { Participant } from '../src/participant';
 import { DOMAINS } from './domains';
+import { testNodes } from './support/nodes';
 
 const domainId = DOMAINS.qos;
 let seq = 0;
@@ -18,16 +18,7 @@ const ev = (type: string, extra: Partial<EcpsEvent> = {}): EcpsEvent => ({
   ...extra,
 });
 
-const open: DdsTransport[] = [];
-async function node(nodeId: string, options: { logger?: Logger; profile?: 'standard' | 'edge-lite' } = {}): Promise<DdsTransport> {
-  const t = ddsTransport({ nodeId, domainId, ...options });
-  await t.connect();
-  open.push(t);
-  return t;
-}
-afterEach(async () => {
-  for (const t of open.splice(0)) await t.close();
-});
+const { node } = testNodes(domainId);
 
 describe('writer QoS per traffic (spec §8 mapping, §9 history table)', () => {
   let observer: Participant;

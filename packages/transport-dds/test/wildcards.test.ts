@@ -1,26 +1,17 @@
 // Wildcard filters over DDS: a reader is attached to every topic the filter matches, as its writers are discovered
 // (in this process or another); the topic prefix and the spec's name mapping apply to filters too.
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { isEcpsError, type EcpsEvent, type Transport } from '@ecps/core';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { isEcpsError, type EcpsEvent } from '@ecps/core';
 import { sleep, startTransportHost, waitFor, type TransportHost } from '@ecps/testkit';
-import { ddsTransport, type DdsTransportOptions } from '../src/index';
 import { DOMAINS } from './domains';
+import { testNodes } from './support/nodes';
 import { BINDING_ENV } from './support/binding';
 
 const domainId = DOMAINS.wildcards;
 const event = (id: string): EcpsEvent => ({ id, source: 'urn:ecps:w', type: 'ecps.ext.test', data: Uint8Array.of(1) });
 
-const open: Transport[] = [];
-async function node(nodeId: string, options: Partial<DdsTransportOptions> = {}) {
-  const t = ddsTransport({ nodeId, domainId, ...options });
-  await t.connect();
-  open.push(t);
-  return t;
-}
+const { node, open } = testNodes(domainId);
 let host: TransportHost | undefined;
-afterEach(async () => {
-  for (const t of open.splice(0)) await t.close();
-});
 afterAll(async () => host?.stop());
 
 describe('wildcard subscriptions on DDS', () => {
