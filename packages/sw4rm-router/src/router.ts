@@ -358,6 +358,8 @@ export class Sw4rmRouter {
     if (req.messageId && req.messageId !== row.messageId) return false;
     if (row.state !== 'IN_FLIGHT') return false;
     this.remove(row);
+    // the window slot is free now, not once the delete is written: the next row streams while the write is queued
+    this.wake(agent);
     try {
       // handed to LevelDB before the answer (survives kill -9) but not fsync'd: a power loss can only bring the row
       // back for a redelivery, which consumers tolerate anyway; an ack never waits for an fsync of its own
@@ -368,7 +370,6 @@ export class Sw4rmRouter {
       throw err;
     }
     if (outcome === 1) this.logger.warn('delivery discarded by consumer (PERMANENT_FAILURE)', { messageId: row.messageId, seq: String(row.seq) });
-    this.wake(agent);
     return true;
   }
 

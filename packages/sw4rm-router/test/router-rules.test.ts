@@ -99,6 +99,28 @@ describe('per-agent in-flight window', () => {
     expect(r.pendingFor('c').filter((x) => x.state === 'IN_FLIGHT')).toHaveLength(3);
     await r.close();
   });
+
+  it('an ack frees its slot at once: the next row streams while the ack\'s delete is still queued', async () => {
+    const g = await gatedStore();
+    const r = await Sw4rmRouter.open({ store: g.store, maxInFlight: 1 });
+    await r.addKnownAgent('p');
+    await r.addKnownAgent('c');
+    for (let i = 0; i < 2; i++) await r.sendMessage(bytes(data('p')));
+    const s = new Sink();
+    await r.openStream('c', s);
+    await flush();
+    expect(s.items.map((i) => i.seq)).toEqual([1n]);
+    g.hold();
+    let answered = false;
+    const ack = r.ackDelivery({ agentId: 'c', seq: 1n, messageId: '', outcome: 0 }).then((x) => (answered = x));
+    await flush();
+    expect(s.items.map((i) => i.seq)).toEqual([1n, 2n]);
+    expect(answered).toBe(false); // the answer still waits for the write
+    g.release();
+    await ack;
+    expect(answered).toBe(true);
+    await r.close();
+  });
 });
 
 describe('agent retention, fan-out and agent limits, unicast', () => {

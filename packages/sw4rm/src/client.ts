@@ -159,7 +159,9 @@ export function createClient<N extends Sw4rmServiceName>(name: N, address: strin
       const metadata = new Metadata();
       const correlation = (prepared['msg'] as { correlationId?: string } | undefined)?.correlationId;
       if (correlation) metadata.set('x-correlation-id', correlation);
-      for (const [k, v] of Object.entries({ ...options.metadata, ...call.metadata })) metadata.set(k, v);
+      // per-call entries after the client's: the call's value wins (set replaces)
+      if (options.metadata) for (const k in options.metadata) metadata.set(k, options.metadata[k]!);
+      if (call.metadata) for (const k in call.metadata) metadata.set(k, call.metadata[k]!);
       const timeoutMs = call.timeoutMs ?? options.timeoutMs ?? 10_000;
       const serialize = (v: unknown) => def.requestSerialize(v as never);
       if (def.responseStream) {
