@@ -149,14 +149,5 @@ export function withContentSizeParts(frame: Uint8Array, contentSize: number): Ui
 
 /** The concatenation of `parts` (the only part itself, without a copy). */
 export function concatParts(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
