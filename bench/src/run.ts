@@ -19,7 +19,8 @@ interface CaseResult {
   baseline: { median: number; samples: number[] };
   ratio: number;
   target?: number;
-  /** Top self-time functions of one profiled `ours()` run, when the ratio is below `target`. */
+  targetValue?: number;
+  /** Top self-time functions of one profiled `ours()` run, when the ratio is below `target` (or ours below `targetValue`). */
   profile?: string[];
   details?: CaseDetails;
   /** When the case ran, and the machine's 1-minute load average then (timings on a loaded machine are noisy). */
@@ -71,7 +72,8 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     const o = median(ours);
     const b = median(baseline);
     const ratio = c.higherIsBetter ? o / b : b / o;
-    const belowTarget = c.target !== undefined && ratio < c.target;
+    const belowValue = c.targetValue !== undefined && (c.higherIsBetter ? o < c.targetValue : o > c.targetValue);
+    const belowTarget = (c.target !== undefined && ratio < c.target) || belowValue;
     const details = c.details?.();
     return {
       name: c.name,
@@ -82,6 +84,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       baseline: { median: b, samples: baseline },
       ratio,
       ...(c.target === undefined ? {} : { target: c.target }),
+      ...(c.targetValue === undefined ? {} : { targetValue: c.targetValue }),
       ...(belowTarget ? { profile: await profileSummary(() => c.ours()) } : {}),
       ...(details ? { details } : {}),
       measuredAt,
@@ -93,6 +96,9 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
 }
 
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
+/** The target column: a ratio, an absolute figure (`≥ 50000 msg/s`), or both. */
+const targetOf = (r: CaseResult) =>
+  [r.target, r.targetValue === undefined ? undefined : `${r.higherIsBetter ? '≥' : '≤'} ${fmt(r.targetValue)} ${r.unit}`].filter((t) => t !== undefined).join(', ');
 
 async function main(): Promise<void> {
   const cases = await loadCases();
@@ -103,7 +109,7 @@ async function main(): Promise<void> {
       const r = await runCase(c);
       results.push(r);
       console.log(`ours ${fmt(r.ours.median)} ${r.unit}, baseline ${fmt(r.baseline.median)} ${r.unit}, ratio ${r.ratio.toFixed(2)}`);
-      if (r.profile) console.log(`  below target ${r.target}; ours' self time: ${r.profile.join(', ')}`);
+      if (r.profile) console.log(`  below target ${targetOf(r)}; ours' self time: ${r.profile.join(', ')}`);
       for (const note of r.details?.notes ?? []) console.log(`  ${note}`);
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
@@ -137,7 +143,7 @@ function markdown(report: Report): string {
   const loads = results.map((r) => r.load).filter((l) => !Number.isNaN(l));
   const rows = results.map(
     (r) =>
-      `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.target ?? ''} | ${r.repetitions} | ${Number.isNaN(r.load) ? '' : r.load.toFixed(1)} |`,
+      `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${targetOf(r)} | ${r.repetitions} | ${Number.isNaN(r.load) ? '' : r.load.toFixed(1)} |`,
   );
   const profiled = results.filter((r) => r.profile);
   const profiles = profiled.length === 0
@@ -147,7 +153,7 @@ function markdown(report: Report): string {
         ``,
         `Self time of one profiled run of ours (V8 CPU profiler, the sampler of \`node --cpu-prof\`), top functions.`,
         ``,
-        ...profiled.map((r) => `- ${r.name} (ratio ${r.ratio.toFixed(2)}, target ${r.target}): ${r.profile!.join(', ')}`),
+        ...profiled.map((r) => `- ${r.name} (ratio ${r.ratio.toFixed(2)}, ours ${fmt(r.ours.median)} ${r.unit}, target ${targetOf(r)}): ${r.profile!.join(', ')}`),
         ``,
       ];
   const noted = results.filter((r) => r.details?.notes?.length);

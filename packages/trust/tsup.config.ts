@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { libraryConfig } from '@ecps/tsup-config';
 
-export default defineConfig(libraryConfig(import.meta.dirname));
+// shims: import.meta.url in the CJS build (session mode loads sodium-native through createRequire from it)
+export default defineConfig(libraryConfig(import.meta.dirname, { shims: true }));

@@ -20,6 +20,7 @@ import {
   nodeIdFromSource,
   fromHex,
   toHex,
+  concatBytes,
   AsyncQueue,
 } from './index';
 
@@ -70,6 +71,15 @@ describe('ids and randomness', () => {
   it('round-trips hex', () => {
     fc.assert(fc.property(fc.uint8Array(), (b) => expect(fromHex(toHex(b))).toEqual(b)));
     expect(() => fromHex('abc')).toThrow();
+  });
+  it('concatenates byte arrays in order, with or without a known total', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array()), (parts) => {
+        const expected = Uint8Array.from(parts.flatMap((p) => [...p]));
+        expect(concatBytes(parts)).toEqual(expected);
+        expect(concatBytes(parts, expected.length)).toEqual(expected);
+      }),
+    );
   });
 });
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Ed25519 hash chain and checkpoint bodies of spec §6.4.
 import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import { CHAIN_DOMAIN, CHECKPOINT_BODY_BYTES, CHECKPOINT_DOMAIN, RECORD_CHECKPOINT, concatBytes, u64le } from './format';
+import { concatBytes } from '@ecps/core';
+import { CHAIN_DOMAIN, CHECKPOINT_BODY_BYTES, CHECKPOINT_DOMAIN, RECORD_CHECKPOINT, u64le } from './format';
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text);
 const sha256 = (...parts: Uint8Array[]): Uint8Array => {

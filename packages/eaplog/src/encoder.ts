@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Turns headers and messages into bytes: compat (reference layout, spec §6.1/§6.5) and native ecps-v2 (spec §6.4).
 // Pure apart from the KeyProvider calls: the file writer adds I/O and durability on top.
-import { ValidationError } from '@ecps/core';
+import { ValidationError, concatBytes } from '@ecps/core';
 import type { KeyProvider } from '@ecps/core';
 import { chainNext, chainStart, checkpointSigningInput, encodeCheckpointBody } from './chain';
 import { compress } from './compression';
 import { crc32 } from './crc32';
-import { DEFAULT_MAX_RECORD_BYTES, RECORD_DATA, buildHeader, concatBytes, u32le, u64le } from './format';
+import { DEFAULT_MAX_RECORD_BYTES, RECORD_DATA, buildHeader, u32le, u64le } from './format';
 import type { Compression, HeaderFields, WrappedDataKey } from './format';
 import { pyDumps } from './py-json';
 import { NativeDataFramer } from './record-framer';

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // What a new log looks like (header bytes, how each message becomes bytes, what closes it), shared by the file writer
 // and the in-memory encoder so both produce identical bytes.
-import { EcpsError, ValidationError, systemClock, toHex } from '@ecps/core';
+import { EcpsError, ValidationError, concatBytes, systemClock, toHex } from '@ecps/core';
 import type { Clock } from '@ecps/core';
 import { zstdImplementation } from './compression';
 import { NativeEncoder, encodeNativeHeader, encodeReferenceHeader, encodeReferenceRecord, headerJsonBytes } from './encoder';
 import type { EncryptionOptions, SigningOptions } from './encoder';
-import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES, EAPLOG_VERSIONS, LATEST_VERSION, concatBytes } from './format';
+import { DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_RECORD_BYTES, EAPLOG_VERSIONS, LATEST_VERSION } from './format';
 import type { Compression, EaplogVersion, HeaderFields } from './format';
 import { plainToPy } from './py-json';
 import { ReferenceFramer } from './record-framer';

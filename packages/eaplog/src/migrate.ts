@@ -3,12 +3,12 @@
 // migration in the header metadata. Batch migration of a directory and conversion to the latest version.
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EcpsError, ValidationError, isEcpsError, systemClock } from '@ecps/core';
+import { EcpsError, ValidationError, concatBytes, isEcpsError, systemClock } from '@ecps/core';
 import type { Clock, KeyProvider } from '@ecps/core';
 import { MessageDecoder } from './decode';
 import type { EncryptionOptions, SigningOptions } from './encoder';
 import { AtomicFile } from './file-io';
-import { LATEST_VERSION, concatBytes } from './format';
+import { LATEST_VERSION } from './format';
 import type { Compression, EaplogVersion, Framing } from './format';
 import { planNewLog } from './log-plan';
 import { PyFloat, pyObject } from './py-json';

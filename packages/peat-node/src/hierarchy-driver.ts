@@ -5,16 +5,17 @@
 // quantized readiness, then the greatest id); the zone leader summarises the squads into the platoon summary and,
 // in a company, publishes it one level up, where the company leader is chosen the same way. Commands and
 // deployment items go down hop by hop (priority first, rate-limited); events and deployment statuses go up hop by
-// hop (Summary events per window, critical first, the rest by weighted fair queueing).
+// hop (Summary events per window, critical first, the rest by weighted fair queueing). Every timer is on the
+// host's clock; `stop` cancels them and nothing is scheduled again until `start`.
 import type { Clock, Logger, TimerHandle } from '@ecps/core';
 import { PeatError } from '@ecps/peat';
 import type { NodeConfig, Position } from '@ecps/peat';
 import { geohashOf } from '@ecps/peat-cell';
-import { compose, composedCapabilities } from '@ecps/peat-compose';
-import { CELL_FLOW, EventAggregator, FlowController, RoutingTable, SOURCE_STALE_MS, WeightedFairQueue, ZONE_FLOW, companySummary, platoonSummary, squadSummary } from '@ecps/peat-hierarchy';
-import type { CompanySummary, EventPriority, EventSummary, PeatEvent, PlatoonSummary, SquadSource, SquadSummary } from '@ecps/peat-hierarchy';
-import { downKey, downPriority } from './echelon-messages';
+import { CELL_FLOW, EventAggregator, FlowController, RoutingTable, SOURCE_STALE_MS, WeightedFairQueue, ZONE_FLOW, companySummary, platoonSummary } from '@ecps/peat-hierarchy';
+import type { CompanySummary, EventSummary, PeatEvent, PlatoonSummary, SquadSource, SquadSummary } from '@ecps/peat-hierarchy';
+import { commandIsFor, downKey, downPriority, readDownItem, readUpItem, upPriority } from './echelon-messages';
 import type { DownItem, HierarchicalCommand, UpItem } from './echelon-messages';
+import { cellSquadSummary, pickLeader, summaryOrNull } from './echelon-summaries';
 import type { NodeMessage } from './medium';
 import { SummaryInbox, SummaryPublisher } from './summary-link';
 import type { AnySummary, Echelon } from './summary-link';
@@ -72,25 +73,14 @@ export interface HierarchyStats {
   snapshotsSent: number;
   upSent: number;
   downSent: number;
-  /** Messages refused by the routing rules (wrong hop or sender). */
+  /** Messages refused by the routing rules (wrong hop or sender), or malformed. */
   refused: number;
   /** Up items dropped by the fair queue when full, and down items by the flow controller. */
   dropped: number;
 }
 
-const EVENT_PRIORITY_RANK: Readonly<Record<EventPriority, number>> = { CRITICAL: 3, HIGH: 2, NORMAL: 1, LOW: 0 };
 /** Down items remembered to drop repeats. */
 const SEEN_LIMIT = 1_024;
-
-/** A leader among the summaries of a group: the best quantized readiness, then the greatest leader id. */
-function pickLeader(summaries: readonly AnySummary[]): string | null {
-  let best: { q: number; id: string } | null = null;
-  for (const s of summaries) {
-    const q = Math.round(s.readiness_score * 10_000);
-    if (s.leader_id && (!best || q > best.q || (q === best.q && s.leader_id > best.id))) best = { q, id: s.leader_id };
-  }
-  return best?.id ?? null;
-}
 
 export class HierarchyDriver {
   readonly zoneId: string;
@@ -106,7 +96,8 @@ export class HierarchyDriver {
   private readonly cellFlow: FlowController<NodeMessage>;
   private readonly zoneFlow: FlowController<NodeMessage>;
   private readonly seen = new Set<string>();
-  private readonly timers = new Set<TimerHandle>();
+  private running = false;
+  private windowTimer: TimerHandle | null = null;
   private round: TimerHandle | null = null;
   private deployment: DeploymentPort | null = null;
   private squad: SquadSummary | null = null;
@@ -129,23 +120,19 @@ export class HierarchyDriver {
     this.zoneFlow = new FlowController(ZONE_FLOW, host.clock.now());
   }
 
-  /** Starts the summary window. */
+  /** Starts the summary window, and the flow rounds for anything queued before. Idempotent. */
   start(): void {
-    const arm = () => {
-      const h = this.host.clock.setTimeout(() => {
-        this.timers.delete(h);
-        this.window();
-        arm();
-      }, this.windowMs);
-      this.timers.add(h);
-    };
-    arm();
+    if (this.running) return;
+    this.running = true;
+    this.armWindow();
+    this.schedule();
   }
 
+  /** Cancels every timer; queued items wait for the next `start`. Idempotent. */
   stop(): void {
-    for (const t of this.timers) this.host.clock.clearTimeout(t);
-    this.timers.clear();
-    if (this.round) this.host.clock.clearTimeout(this.round);
+    this.running = false;
+    for (const t of [this.windowTimer, this.round]) if (t !== null) this.host.clock.clearTimeout(t);
+    this.windowTimer = null;
     this.round = null;
   }
 
@@ -189,19 +176,23 @@ export class HierarchyDriver {
     const level = this.echelon();
     const cell = this.host.cell();
     if (level === 0 || !cell) throw new PeatError('CONFLICT', `${this.host.id} leads no cell, zone or company: it cannot send down`);
-    const key = downKey(item);
-    this.seen.add(key);
+    this.remember(downKey(item));
     this.deliver(item);
     this.sendFrom(level === 3 ? `company:${this.companyId}` : level === 2 ? `zone:${this.zoneId}` : `cell:${cell.cellId}`, item);
   }
 
-  /** Raises an event here: it goes up by its mode (Full now, Summary per window; Query and Local stay). */
+  /**
+   * Raises an event here: it goes up by its mode (Full now, Summary per window; Query and Local stay).
+   * @throws PeatError `INVALID_ARGUMENT` for an event without its fields (type, source, priority, mode, time).
+   */
   raise(event: PeatEvent): void {
+    if (!readUpItem({ type: 'event', event })) throw new PeatError('INVALID_ARGUMENT', 'not a Peat event (event_type, source, priority, mode, timestamp)');
     for (const x of this.aggregator.submit(event)) this.enqueueUp('mode' in x ? { type: 'event', event: x } : { type: 'event_summary', summary: x });
   }
 
-  /** Sends a deployment status up. */
+  /** Sends an item up (the deployment driver's statuses). @throws PeatError `INVALID_ARGUMENT` for a malformed item. */
   sendUp(item: UpItem): void {
+    if (!readUpItem(item)) throw new PeatError('INVALID_ARGUMENT', `not an up item: ${String((item as { type?: unknown } | null)?.type)}`);
     this.enqueueUp(item);
   }
 
@@ -228,16 +219,20 @@ export class HierarchyDriver {
         }
         return true;
       }
-      case 'down':
-        if (typeof m.to !== 'string' || !m.item || typeof m.item !== 'object') return this.malformed();
-        if (this.acceptsDown(from, m.to)) this.onDown(from, m.to, m.item);
+      case 'down': {
+        const item = readDownItem(m.item);
+        if (typeof m.to !== 'string' || !item) return this.malformed();
+        if (this.acceptsDown(from, m.to)) this.onDown(m.to, item);
         return true;
-      case 'up':
-        if (typeof m.to !== 'string' || !m.item || typeof m.item !== 'object') return this.malformed();
+      }
+      case 'up': {
+        const item = readUpItem(m.item);
+        if (typeof m.to !== 'string' || !item) return this.malformed();
         if (!this.acceptsUp(from, m.to)) return true;
-        if (m.item.type === 'event') this.raise(m.item.event);
-        else this.enqueueUp(m.item);
+        if (item.type === 'event') this.raise(item.event);
+        else this.enqueueUp(item);
         return true;
+      }
       default:
         return false;
     }
@@ -245,38 +240,40 @@ export class HierarchyDriver {
 
   // ---- summaries ----
 
+  private armWindow(): void {
+    this.windowTimer = this.host.clock.setTimeout(() => {
+      this.windowTimer = null;
+      try {
+        this.window();
+      } catch (error) {
+        // a fault in one window's summaries must not end the windows (nor throw out of a timer)
+        this.host.logger.error('peat node: summary window failed', { node: this.host.id, error: String(error) });
+      }
+      if (this.running) this.armWindow();
+    }, this.windowMs);
+  }
+
+  /** One summary window: closed event windows go up; each echelon this node leads publishes its summary. */
   private window(): void {
-    for (const s of this.aggregator.flush(this.host.clock.now())) this.enqueueUp({ type: 'event_summary', summary: s });
+    const now = this.host.clock.now();
+    for (const s of this.aggregator.flush(now)) this.enqueueUp({ type: 'event_summary', summary: s });
     const cell = this.host.cell();
     if (!cell || cell.leaderId !== this.host.id) return;
-    const now = this.host.clock.now();
-    const sources = cell.sources();
-    let squad: SquadSummary;
-    try {
-      squad = squadSummary(cell.cellId, this.host.id, sources, { now });
-    } catch {
-      return; // no operational, fresh member: nothing to say this window
-    }
-    const caps = sources.flatMap((s) => s.config.capabilities);
-    const since = Math.min(now, ...caps.map((c) => c.registered_at));
-    const composed = composedCapabilities(compose(caps, { node_ids: sources.map((s) => s.node_id), cell_id: cell.cellId, timestamp: since, node_configs: sources.map((s) => s.config) }));
-    this.squad = { ...squad, aggregated_capabilities: [...squad.aggregated_capabilities, ...composed].sort((a, b) => (a.id < b.id ? -1 : 1)) };
-    this.publish('squad', cell.cellId, this.zoneId, this.squad, this.squads);
+    // null: no operational, fresh member (or child summary) to summarise this window
+    const squad = cellSquadSummary(cell.cellId, this.host.id, cell.sources(), now);
+    if (!squad) return;
+    this.squad = squad;
+    this.publish('squad', cell.cellId, this.zoneId, squad, this.squads);
     if (this.zoneLeader() !== this.host.id) return;
     const squads = this.squads.fresh(this.zoneId, SOURCE_STALE_MS).map((s) => s.summary as SquadSummary);
-    try {
-      this.platoon = platoonSummary(this.zoneId, this.host.id, squads, { now });
-    } catch {
-      return;
-    }
+    const platoon = summaryOrNull(() => platoonSummary(this.zoneId, this.host.id, squads, { now }));
+    if (!platoon) return;
+    this.platoon = platoon;
     if (this.companyId === null) return;
-    this.publish('platoon', this.zoneId, this.companyId, this.platoon, this.platoons);
+    this.publish('platoon', this.zoneId, this.companyId, platoon, this.platoons);
     if (this.companyLeader() !== this.host.id) return;
-    try {
-      this.company = companySummary(this.companyId, this.host.id, this.platoons.fresh(this.companyId, SOURCE_STALE_MS).map((s) => s.summary as PlatoonSummary), { now });
-    } catch {
-      /* no fresh platoon yet */
-    }
+    const platoons = this.platoons.fresh(this.companyId, SOURCE_STALE_MS).map((s) => s.summary as PlatoonSummary);
+    this.company = summaryOrNull(() => companySummary(this.companyId!, this.host.id, platoons, { now })) ?? this.company;
   }
 
   /** Sends the delta of `summary` if something changed this window, or its aggregation time when it is due as a keepalive. */
@@ -329,11 +326,8 @@ export class HierarchyDriver {
   }
 
   /** Handles a down item here (once), then passes it one hop further down. */
-  private onDown(_from: string, to: string, item: DownItem): void {
-    const key = downKey(item);
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
-    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
+  private onDown(to: string, item: DownItem): void {
+    if (!this.remember(downKey(item))) return;
     this.deliver(item);
     const below = this.hopBelow(to);
     if (below !== null) this.sendFrom(below, item);
@@ -358,15 +352,20 @@ export class HierarchyDriver {
     if (below !== null) this.sendFrom(below, item);
   }
 
+  /** Remembers a down item's key (the oldest is forgotten past SEEN_LIMIT); false when it was already known. */
+  private remember(key: string): boolean {
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!);
+    return true;
+  }
+
   private deliver(item: DownItem): void {
     if (item.type !== 'command') {
       this.deployment?.down(item);
       return;
     }
-    const t = item.command.target;
-    const cell = this.host.cell();
-    const mine = t.scope === 'BROADCAST' || (t.scope === 'INDIVIDUAL' && t.target_ids.includes(this.host.id)) || (t.scope === 'SQUAD' && cell !== null && t.target_ids.includes(cell.cellId)) || (t.scope === 'PLATOON' && t.target_ids.includes(this.zoneId));
-    if (mine) this.options.onCommand?.(item.command);
+    if (commandIsFor(item.command, { nodeId: this.host.id, cellId: this.host.cell()?.cellId ?? null, zoneId: this.zoneId })) this.options.onCommand?.(item.command);
   }
 
   // ---- up ----
@@ -384,10 +383,8 @@ export class HierarchyDriver {
   }
 
   private enqueueUp(item: UpItem): void {
-    const priority: EventPriority = item.type === 'status' ? 'HIGH' : item.type === 'event' ? item.event.priority : item.summary.priority;
-    if (!(priority in EVENT_PRIORITY_RANK)) return void this.refuse();
     const before = this.upQueue.length;
-    this.upQueue.enqueue(item, priority, JSON.stringify(item).length);
+    this.upQueue.enqueue(item, upPriority(item), JSON.stringify(item).length);
     if (this.upQueue.length === before) this.stats.dropped++;
     this.schedule();
   }
@@ -405,12 +402,13 @@ export class HierarchyDriver {
     return companyLeader === null ? 'wait' : companyLeader === this.host.id ? 'top' : `company:${this.companyId}`;
   }
 
-  private schedule(): void {
-    if (this.round) return;
+  /** A flow round now, unless one is due already (or the driver is stopped: `start` schedules it). */
+  private schedule(delayMs = 0): void {
+    if (this.round || !this.running) return;
     this.round = this.host.clock.setTimeout(() => {
       this.round = null;
       this.flowRound();
-    }, 0);
+    }, delayMs);
   }
 
   /** One flow round: down messages the buckets allow (highest priority first), then the up queue's fair share. */
@@ -434,12 +432,7 @@ export class HierarchyDriver {
         this.host.send({ kind: 'up', to: target, item });
       }
     }
-    if (this.upQueue.length > 0 || this.zoneFlow.length > 0 || this.cellFlow.length > 0) {
-      this.round = this.host.clock.setTimeout(() => {
-        this.round = null;
-        this.flowRound();
-      }, this.options.roundMs ?? 100);
-    }
+    if (this.upQueue.length > 0 || this.zoneFlow.length > 0 || this.cellFlow.length > 0) this.schedule(this.options.roundMs ?? 100);
   }
 
   private refuse(): false {

@@ -2,6 +2,8 @@
 // Small byte helpers shared by the frame codec and the security messages: a bounds-checked reader and writer.
 import { PeatError } from './errors';
 
+export { concatBytes } from '@ecps/core';
+
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 
@@ -18,17 +20,6 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -111,7 +111,7 @@ export type { ChangeInfo } from './store/change-info';
 export type { SyncEngineOptions, SyncStats, SigningOptions, RejectionEvent } from './sync/sync-engine';
 export type { Topology } from './sync/topology';
 export type { PeatLink, PeatTransport, LinkHandler } from './transport/types';
-export type { MeshTransportOptions, MeshTransportStats } from './transport/mesh-transport';
+export type { MeshDropReasons, MeshTransportOptions, MeshTransportStats } from './transport/mesh-transport';
 export type { MemoryNetworkOptions, MemoryNetworkStats } from './transport/memory-link';
 export type { PubSubLinkOptions } from './transport/pubsub-link';
 export type { ReliabilityOptions, ChannelStats, BreakerState } from './transport/reliability';

@@ -3,7 +3,7 @@
 // transfer and single-server membership changes), pure and deterministic in the style of etcd/raft: inputs are
 // `step(message)`, `tick()` and the propose/read/transfer calls; every effect comes out of `ready()`. No I/O, no
 // clock, no randomness except the injected source that spreads election timeouts.
-import { EcpsError, ValidationError, toHex } from '@ecps/core';
+import { EcpsError, ValidationError, concatBytes, toHex } from '@ecps/core';
 import type { RandomSource } from '@ecps/core';
 import { applyConfChange, decodeConfChange, encodeConfChange } from './conf-change';
 import { MESSAGE_OVERHEAD_BYTES, entryWireSize } from './message-codec';
@@ -97,15 +97,6 @@ function quorum(n: number): number {
   return Math.floor(n / 2) + 1;
 }
 
-function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   if (a === undefined || a.length !== b.length) return false;
@@ -803,7 +794,7 @@ export class RaftCore {
       return;
     }
     this.incoming = undefined;
-    const data = inc.chunks.length === 1 ? (inc.chunks[0] as Uint8Array) : concat(inc.chunks, size);
+    const data = inc.chunks.length === 1 ? (inc.chunks[0] as Uint8Array) : concatBytes(inc.chunks, size);
     if (this.restore({ meta: inc.meta, data })) {
       this.send(this.msg('appendResponse', m.from, { index: this.lastIndex() }));
     } else {

@@ -22,6 +22,7 @@ export {
 export { ReplayGuard } from './replay-guard';
 export { ReplayWindow, DEFAULT_REPLAY_WINDOW } from './replay-window';
 export { SendChannel, ReceiveChannel, SESSION_TAG_BYTES, MAX_SESSION_SEQ } from './session-channel';
+export { SESSION_SUITES, availableSessionSuites } from './session-suite';
 export { createHandshakeInit, respondToHandshake, completeHandshake, readConfirm, confirmationValid, handshakeKind, SESSION_ID_BYTES } from './session-handshake';
 export { SessionManager, SessionReplayScope, SESSION_EVENT_TYPE, SESSION_HANDSHAKE_EVENT_TYPE, sessionInboxTopic } from './session-manager';
 export { KeyDirectory } from './key-directory';
@@ -46,6 +47,7 @@ export type { KeystoreKdfParams } from './keystore';
 export type { SealRecipient, EnvelopeSigner, SealOptions, OpenOptions } from './sealed-envelope';
 export type { ReplayGuardOptions } from './replay-guard';
 export type { RekeyPolicy, SealedMessage } from './session-channel';
+export type { SessionSuiteName } from './session-suite';
 export type { SessionKeys, PendingHandshake } from './session-handshake';
 export type { SessionOptions, SessionManagerOptions } from './session-manager';
 export type { TrustedKey } from './key-directory';

@@ -10,6 +10,7 @@ import type { ReplayGuard } from './replay-guard';
 import { SEALED_EVENT_TYPE, openEnvelope, sealEnvelope, type SealRecipient } from './sealed-envelope';
 import type { TrustBehaviour } from './levels';
 import { verifyDelegationChain } from './delegation';
+import { encodeProtectedEvent } from './protected-event-writer';
 import { SESSION_EVENT_TYPE, type SessionManager, type SessionReplayScope } from './session-manager';
 
 /** CloudEvents type of a signed (not sealed) message. */
@@ -48,7 +49,6 @@ export interface Unprotected {
 export class Protector {
   private readonly clock: Clock;
   private readonly random: RandomSource;
-  private writer: ReturnType<typeof ProtectedEvent.encode> | undefined;
   private lastTimeMs = Number.NaN;
   private lastTime = '';
 
@@ -64,7 +64,7 @@ export class Protector {
    * completes synchronously (no public-key work is left to wait for); otherwise it returns a promise.
    */
   protect(event: EcpsEvent, destination: string, delegations: readonly Delegation[] = NO_DELEGATIONS): EcpsEvent | Promise<EcpsEvent> {
-    const body = this.encodeBody(this.bodyOf(event, destination, delegations));
+    const body = encodeProtectedEvent(this.bodyOf(event, destination, delegations));
     if (this.options.session) return this.outer(event, SESSION_EVENT_TYPE, this.options.session.seal(body));
     return this.protectOneByOne(event, body);
   }
@@ -78,7 +78,7 @@ export class Protector {
   protectBatch(events: readonly EcpsEvent[], destination: string, delegations: readonly (readonly Delegation[] | undefined)[], maxPlaintextBytes: number): EcpsEvent | undefined {
     const session = this.options.session;
     if (!session) throw new TrustError('CONFIG_INVALID', 'batched records need session mode');
-    const bodies = events.map((event, i) => this.encodeBody(this.bodyOf(event, destination, delegations[i] ?? NO_DELEGATIONS)));
+    const bodies = events.map((event, i) => encodeProtectedEvent(this.bodyOf(event, destination, delegations[i] ?? NO_DELEGATIONS)));
     let length = 1;
     for (const body of bodies) length += 4 + body.length;
     if (length > maxPlaintextBytes) return undefined;
@@ -128,16 +128,6 @@ export class Protector {
     }
     if (behaviour.sign) return this.outer(event, SIGNED_EVENT_TYPE, SignedEnvelope.encode(await this.options.signer!.envelope(body)).finish());
     return event;
-  }
-
-  /** Encodes a ProtectedEvent, reusing one writer (and its buffer) while messages stay small. */
-  private encodeBody(message: ProtectedEvent): Uint8Array {
-    const writer = this.writer;
-    this.writer = undefined; // a throw half-way must not leave bytes in the writer kept for the next message
-    const used = ProtectedEvent.encode(message, writer);
-    const body = used.finish();
-    if (body.length <= MAX_REUSED_WRITER_BYTES) this.writer = used;
-    return body;
   }
 
   private outer(event: EcpsEvent, type: string, data: Uint8Array): EcpsEvent {
@@ -292,8 +282,6 @@ const BATCH_MARKER = 0;
 const NO_NONCE = new Uint8Array(0);
 const NO_DELEGATIONS: readonly Delegation[] = Object.freeze([]);
 const NO_EXTENSIONS: Readonly<Record<string, string>> = Object.freeze({});
-/** Largest message whose encoding buffer is kept for the next one (bounds what an idle Protector holds). */
-const MAX_REUSED_WRITER_BYTES = 64 * 1024;
 
 function decode<T>(fns: { decode(bytes: Uint8Array): T }, data: Uint8Array): T {
   try {

@@ -177,6 +177,7 @@ describe('secure transport in session mode', () => {
   it('refuses tampered, relabelled and replayed messages; accepts reordered ones once within the window', async () => {
     const n = net();
     const { a, b } = await connected(n, { session: { replayWindow: 32, retryMs: 60_000 } });
+    expect([a.sessions!.suiteWith('b'), b.sessions!.suiteWith('a')]).toEqual(['chacha20-poly1305', 'chacha20-poly1305']); // the default
     const spy = n.raw('spy');
     const wire: EcpsEvent[] = [];
     await spy.subscribe('capture', (e) => void wire.push(e));
@@ -299,6 +300,30 @@ describe('secure transport in session mode', () => {
     await waitFor(() => got2.length === 1, 'after restart');
     expect(got2).toEqual([3]);
     expect(n.rejects.get('b')!.map((e) => (e.details as { reason?: string }).reason)).toContain('no-session');
+  });
+
+  it('runs the suite both accept, refuses an exchange with no suite in common, and refuses bad suite lists', async () => {
+    const n = net();
+    const { a, b } = await connected(n, { session: { handshakeTimeoutMs: 300 } });
+    const aes = await n.node('aes', { session: { suites: ['aes-256-gcm'], handshakeTimeoutMs: 300 } });
+    await a.handshake('aes');
+    await waitFor(() => aes.sessions!.peers.includes('a'), 'aes confirms');
+    expect([a.sessions!.suiteWith('aes'), aes.sessions!.suiteWith('a'), a.sessions!.suiteWith('b')]).toEqual(['aes-256-gcm', 'aes-256-gcm', 'chacha20-poly1305']);
+    const got: string[] = [];
+    await aes.subscribe('t', (e) => void got.push(`aes:${e.data[0]}`));
+    await b.subscribe('t', (e) => void got.push(`b:${e.data[0]}`));
+    await a.publish('t', event('a', 7)); // one record: an AES-GCM entry for aes, a ChaCha20-Poly1305 entry for b
+    await waitFor(() => got.length === 2, 'both read it');
+    expect(got.sort()).toEqual(['aes:7', 'b:7']);
+    const chacha = await n.node('chacha', { session: { suites: ['chacha20-poly1305'], handshakeTimeoutMs: 300 } });
+    await expect(chacha.handshake('aes')).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(n.rejects.get('aes')!.map((e) => e.code)).toContain('MECHANISM_UNSUPPORTED');
+    expect(chacha.sessions!.suiteWith('aes')).toBeUndefined();
+    const identity = await n.identity('c');
+    const base = { identity, keys: n.keys, level: 'authenticated' } as const;
+    expect(() => secureTransport(n.raw('c'), { ...base, session: { suites: [] } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => secureTransport(n.raw('c'), { ...base, session: { suites: ['aes-256-gcm', 'aes-256-gcm'] } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => secureTransport(n.raw('c'), { ...base, session: { suites: ['des' as never] } })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   it('answers requests in session mode and refuses configurations it cannot honour', async () => {

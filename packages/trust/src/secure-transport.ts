@@ -86,7 +86,8 @@ export interface SecureTransportOptions {
   replay?: ReplayGuardOptions;
   /**
    * Session mode (AUTHENTICATED and AUTHORIZED only): one signed key exchange per peer pair, then every message
-   * AES-256-GCM-sealed per peer, instead of a signature (and a key agreement) per message. `true` for the defaults.
+   * AEAD-sealed per peer (ChaCha20-Poly1305 through libsodium, or AES-256-GCM; agreed in the exchange), instead of a
+   * signature (and a key agreement) per message. `true` for the defaults.
    * No non-repudiation: AUDITED refuses it. See the README's threat model.
    */
   session?: SessionOptions | boolean;

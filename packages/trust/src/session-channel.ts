@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// One direction of a session: AES-256-GCM with a nonce made of (epoch, counter), never reused, and a one-way key
-// ratchet to the next epoch after a number of messages or an amount of time (the key of an epoch is HKDF of the
-// previous one, which is then erased: traffic of past epochs stays secret if a later key leaks).
-import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+// One direction of a session: the session's AEAD suite with a nonce made of (epoch, counter), never reused, and a
+// one-way key ratchet to the next epoch after a number of messages or an amount of time (the key of an epoch is HKDF
+// of the previous one, which is then erased: traffic of past epochs stays secret if a later key leaks).
+import { hkdfSync } from 'node:crypto';
 import { systemClock, type Clock } from '@ecps/core';
 import { TrustError } from './errors';
+import { SESSION_NONCE_BYTES, SESSION_TAG_BYTES, availableSessionSuites, sessionSuite, type SessionAead, type SessionSuite, type SessionSuiteName } from './session-suite';
 
 /** When a direction moves to its next key. */
 export interface RekeyPolicy {
-  /** Messages sealed under one epoch key. Default 2^30 (well inside AES-GCM's usage limits for one key). */
+  /** Messages sealed under one epoch key. Default 2^30 (well inside the usage limits of either suite for one key). */
   maxMessagesPerEpoch?: number;
   /** Lifetime of one epoch key in ms. Default 600 000 (10 min). */
   epochMs?: number;
@@ -16,8 +17,7 @@ export interface RekeyPolicy {
   maxSkippedEpochs?: number;
 }
 
-/** The authentication tag AES-GCM appends. */
-export const SESSION_TAG_BYTES = 16;
+export { SESSION_TAG_BYTES };
 /** Counters above this end the session (`RESOURCE_EXHAUSTED`): a new handshake is needed. */
 export const MAX_SESSION_SEQ = Number.MAX_SAFE_INTEGER;
 const MAX_EPOCH = 0xffff_ffff;
@@ -42,9 +42,14 @@ function ratchet(key: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', key, EMPTY, RATCHET_INFO, 32));
 }
 
+/** The suite a channel runs when none is named: the first available one. */
+function defaultSuite(): SessionSuite {
+  return sessionSuite(availableSessionSuites()[0]!);
+}
+
 /**
- * Writes the 12-byte GCM nonce into `into`: epoch (32 bits) then counter (64 bits), big-endian. Unique per key
- * because counters only grow. The buffer may be reused at once: the cipher copies the IV when it is created.
+ * Writes the 12-byte nonce into `into`: epoch (32 bits) then counter (64 bits), big-endian. Unique per key because
+ * counters only grow. The buffer may be reused at once: both suites are done with it when their call returns.
  */
 function nonceOf(epoch: number, seq: number, into: Buffer): Buffer {
   into.writeUInt32BE(epoch, 0);
@@ -64,21 +69,27 @@ export interface SealedMessage {
 export class SendChannel {
   private readonly policy: Required<RekeyPolicy>;
   private readonly clock: Clock;
+  private readonly suite: SessionSuite;
   private raw: Uint8Array;
-  private key: KeyObject;
+  private aead: SessionAead;
   private currentEpoch = 0;
   private seq = 0;
   private epochFirstSeq = 0;
   private epochStartedAt: number;
-  private readonly nonce = Buffer.allocUnsafe(12);
+  private readonly nonce = Buffer.allocUnsafe(SESSION_NONCE_BYTES);
 
-  /** @param key 32-byte key of epoch 0 (from the handshake). */
-  constructor(key: Uint8Array, policy: RekeyPolicy = {}, clock: Clock = systemClock) {
+  /**
+   * @param key 32-byte key of epoch 0 (from the handshake).
+   * @param suite the AEAD agreed in the handshake; default the first available one.
+   * @throws TrustError `INVALID_ARGUMENT`, `CONFIG_INVALID` (policy), `MECHANISM_UNSUPPORTED` (suite not available).
+   */
+  constructor(key: Uint8Array, policy: RekeyPolicy = {}, clock: Clock = systemClock, suite?: SessionSuiteName) {
     if (key.length !== 32) throw new TrustError('INVALID_ARGUMENT', 'a session key is 32 bytes');
     this.policy = resolveRekeyPolicy(policy);
     this.clock = clock;
+    this.suite = suite === undefined ? defaultSuite() : sessionSuite(suite);
     this.raw = Uint8Array.from(key);
-    this.key = createSecretKey(this.raw);
+    this.aead = this.suite.key(this.raw);
     this.epochStartedAt = clock.monotonic();
   }
 
@@ -114,11 +125,7 @@ export class SendChannel {
     }
     if (this.seq >= MAX_SESSION_SEQ) throw new TrustError('RESOURCE_EXHAUSTED', 'session counter exhausted: a new handshake is needed');
     const seq = this.seq++;
-    const cipher = createCipheriv('aes-256-gcm', this.key, nonceOf(this.currentEpoch, seq, this.nonce));
-    if (aad.length > 0) cipher.setAAD(aad); // GCM with empty AAD is GCM without AAD: skip the native call
-    out.set(cipher.update(plaintext), offset);
-    cipher.final(); // GCM emits nothing here
-    out.set(cipher.getAuthTag(), offset + plaintext.length);
+    this.aead.seal(nonceOf(this.currentEpoch, seq, this.nonce), plaintext, aad, out, offset);
     return { epoch: this.currentEpoch, seq };
   }
 
@@ -127,7 +134,7 @@ export class SendChannel {
     const next = ratchet(this.raw);
     this.raw.fill(0);
     this.raw = next;
-    this.key = createSecretKey(next);
+    this.aead = this.suite.key(next);
     this.currentEpoch++;
     this.epochFirstSeq = this.seq;
     this.epochStartedAt = this.clock.monotonic();
@@ -137,7 +144,7 @@ export class SendChannel {
 interface EpochKey {
   readonly epoch: number;
   readonly raw: Uint8Array;
-  readonly key: KeyObject;
+  readonly aead: SessionAead;
 }
 
 /**
@@ -147,15 +154,18 @@ interface EpochKey {
  */
 export class ReceiveChannel {
   private readonly policy: Required<RekeyPolicy>;
+  private readonly suite: SessionSuite;
   private current: EpochKey;
   private previous: EpochKey | undefined;
-  private readonly nonce = Buffer.allocUnsafe(12);
+  private readonly nonce = Buffer.allocUnsafe(SESSION_NONCE_BYTES);
 
-  constructor(key: Uint8Array, policy: RekeyPolicy = {}) {
+  /** @throws as {@link SendChannel}'s constructor. */
+  constructor(key: Uint8Array, policy: RekeyPolicy = {}, suite?: SessionSuiteName) {
     if (key.length !== 32) throw new TrustError('INVALID_ARGUMENT', 'a session key is 32 bytes');
     this.policy = resolveRekeyPolicy(policy);
+    this.suite = suite === undefined ? defaultSuite() : sessionSuite(suite);
     const raw = Uint8Array.from(key);
-    this.current = { epoch: 0, raw, key: createSecretKey(raw) };
+    this.current = { epoch: 0, raw, aead: this.suite.key(raw) };
   }
 
   /** The newest epoch a message was opened in. */
@@ -174,8 +184,8 @@ export class ReceiveChannel {
     if (ciphertext.length < SESSION_TAG_BYTES || !Number.isInteger(seq) || seq < 0 || seq >= MAX_SESSION_SEQ) {
       throw new TrustError('DECRYPTION_FAILED', 'malformed session message');
     }
-    if (epoch === this.current.epoch) return decrypt(this.current.key, message, aad, this.nonce);
-    if (epoch === this.previous?.epoch) return decrypt(this.previous.key, message, aad, this.nonce);
+    if (epoch === this.current.epoch) return decrypt(this.current.aead, message, aad, this.nonce);
+    if (epoch === this.previous?.epoch) return decrypt(this.previous.aead, message, aad, this.nonce);
     if (epoch < this.current.epoch) {
       throw new TrustError('REPLAY_DETECTED', `message of epoch ${epoch} arrived after its key was erased (now ${this.current.epoch})`, {
         details: { reason: 'old-epoch', epoch, current: this.current.epoch },
@@ -190,27 +200,21 @@ export class ReceiveChannel {
       before = raw;
       raw = ratchet(raw);
     }
-    const key = createSecretKey(raw);
-    const plaintext = decrypt(key, message, aad, this.nonce);
+    const aead = this.suite.key(raw);
+    const plaintext = decrypt(aead, message, aad, this.nonce);
     // authenticated: move on, keep the epoch just before for stragglers, erase the rest
-    const previous: EpochKey = before === this.current.raw ? this.current : { epoch: epoch - 1, raw: before, key: createSecretKey(before) };
+    const previous: EpochKey = before === this.current.raw ? this.current : { epoch: epoch - 1, raw: before, aead: this.suite.key(before) };
     if (this.previous && this.previous !== previous) this.previous.raw.fill(0);
     if (previous !== this.current) this.current.raw.fill(0);
     this.previous = previous;
-    this.current = { epoch, raw, key };
+    this.current = { epoch, raw, aead };
     return plaintext;
   }
 }
 
-function decrypt(key: KeyObject, { epoch, seq, ciphertext }: SealedMessage, aad: Uint8Array, nonce: Buffer): Uint8Array {
-  const bodyLength = ciphertext.length - SESSION_TAG_BYTES;
+function decrypt(aead: SessionAead, { epoch, seq, ciphertext }: SealedMessage, aad: Uint8Array, nonce: Buffer): Uint8Array {
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, nonceOf(epoch, seq, nonce));
-    if (aad.length > 0) decipher.setAAD(aad);
-    decipher.setAuthTag(ciphertext.subarray(bodyLength));
-    const plain = decipher.update(ciphertext.subarray(0, bodyLength));
-    decipher.final();
-    return new Uint8Array(plain.buffer, plain.byteOffset, plain.length);
+    return aead.open(nonceOf(epoch, seq, nonce), ciphertext, aad);
   } catch (cause) {
     throw new TrustError('DECRYPTION_FAILED', 'session message does not authenticate', { cause });
   }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { ManualClock, cryptoRandom } from '@ecps/core';
 import { IdentitySigner } from './identity';
 import { KeyDirectory } from './key-directory';
@@ -85,5 +86,43 @@ describe('session handshake', () => {
     keys.revoke('a-k');
     const pending = await createHandshakeInit('a', 'b', a, clock, cryptoRandom);
     await expect(respondToHandshake(pending.init, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'KEY_REVOKED' });
+  });
+
+  it('agrees on a suite: the responder\'s first choice among those offered, the same on both sides', async () => {
+    const { clock, a, b, keys, freshness } = await setup();
+    const offers = await createHandshakeInit('a', 'b', a, clock, cryptoRandom, ['aes-256-gcm', 'chacha20-poly1305']);
+    const resp = await respondToHandshake(offers.init, 'b', b, keys, freshness, cryptoRandom, ['chacha20-poly1305', 'aes-256-gcm']);
+    expect(resp.keys.suite).toBe('chacha20-poly1305');
+    expect(completeHandshake(offers, resp.reply, 'a', keys).keys.suite).toBe('chacha20-poly1305');
+    const aesOnly = await createHandshakeInit('a', 'b', a, clock, cryptoRandom, ['aes-256-gcm']);
+    const resp2 = await respondToHandshake(aesOnly.init, 'b', b, keys, freshness, cryptoRandom);
+    expect(resp2.keys.suite).toBe('aes-256-gcm');
+    expect(completeHandshake(aesOnly, resp2.reply, 'a', keys).keys.suite).toBe('aes-256-gcm');
+  });
+
+  it('refuses an exchange without a suite in common, a reply naming a suite not offered, and an offer changed in transit', async () => {
+    const { clock, a, b, keys, freshness } = await setup();
+    const aesOnly = await createHandshakeInit('a', 'b', a, clock, cryptoRandom, ['aes-256-gcm']);
+    await expect(respondToHandshake(aesOnly.init, 'b', b, keys, freshness, cryptoRandom, ['chacha20-poly1305'])).rejects.toMatchObject({
+      code: 'MECHANISM_UNSUPPORTED',
+      details: { reason: 'no-common-suite', offered: [1] },
+    });
+    // the initiator checks the reply's choice against its own record of the offer
+    const both = await createHandshakeInit('a', 'b', a, clock, cryptoRandom, ['chacha20-poly1305', 'aes-256-gcm']);
+    const resp = await respondToHandshake(both.init, 'b', b, keys, freshness, cryptoRandom, ['chacha20-poly1305']);
+    expect(() => completeHandshake({ ...both, offered: [1] }, resp.reply, 'a', keys)).toThrow(expect.objectContaining({ code: 'MECHANISM_UNSUPPORTED' }));
+    // a downgrade in transit (offer cut to AES only) breaks the initiator's signature
+    const offer = await createHandshakeInit('a', 'b', a, clock, cryptoRandom, ['chacha20-poly1305', 'aes-256-gcm']);
+    const at = Buffer.from(offer.init).indexOf(Buffer.from([2, 2, 1]));
+    expect(at).toBeGreaterThan(0);
+    const cut = Uint8Array.from(offer.init);
+    cut[at + 1] = 1; // [count 2: chacha, aes] becomes [count 2: aes, aes]
+    await expect(respondToHandshake(cut, 'b', b, keys, freshness, cryptoRandom)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' });
+    // and the choice in the reply is under the responder's signature
+    const choice = Uint8Array.from(resp.reply);
+    const suiteAt = Buffer.from(resp.reply).indexOf(Buffer.from(createHash('sha256').update(both.init).digest())) + 32;
+    expect(choice[suiteAt]).toBe(2);
+    choice[suiteAt] = 1;
+    expect(() => completeHandshake(both, choice, 'a', keys)).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }));
   });
 });

@@ -2,7 +2,9 @@
 // The authenticated key exchange of session mode (a SIGMA-style exchange, as in TLS 1.3 and IKEv2): each side sends
 // a fresh X25519 key signed with its identity key; the signatures cover both node ids and, for the reply, the hash of
 // the first message; the directional keys come from HKDF over the shared secret salted with the transcript hash.
-// A third message proves to the responder that the initiator derived the same keys.
+// A third message proves to the responder that the initiator derived the same keys. The first message offers AEAD
+// suites and the reply names the one chosen, both under the signatures and in the transcript the keys come from, so
+// an attacker cannot move the pair to a suite neither side preferred.
 import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { type Clock, type RandomSource } from '@ecps/core';
 import { TrustError } from './errors';
@@ -10,9 +12,13 @@ import type { IdentitySigner } from './identity';
 import type { KeyDirectory } from './key-directory';
 import { concat } from './key-encoding';
 import type { ReplayGuard } from './replay-guard';
+import { availableSessionSuites, resolveSuites, sessionSuiteById, type SessionSuiteName } from './session-suite';
 import { WireReader, WireWriter } from './session-wire';
 
-const VERSION = 1;
+/** 2: the first message offers suites, the reply names one. */
+const VERSION = 2;
+/** Suites a first message may offer. */
+const MAX_OFFERED_SUITES = 8;
 const KIND_INIT = 1;
 const KIND_REPLY = 2;
 const KIND_CONFIRM = 3;
@@ -32,6 +38,8 @@ export interface SessionKeys {
   /** The identity key the peer signed the exchange with (revoking it ends the session). */
   readonly peerKeyId: string;
   readonly role: 'initiator' | 'responder';
+  /** The AEAD both sides agreed on. */
+  readonly suite: SessionSuiteName;
   /** Key of epoch 0 of what this side sends. */
   readonly sendKey: Uint8Array;
   /** Key of epoch 0 of what this side receives. */
@@ -54,6 +62,8 @@ export interface PendingHandshake {
   readonly peerId: string;
   readonly init: Uint8Array;
   readonly ephemeral: KeyObject;
+  /** Wire ids of the suites offered. */
+  readonly offered: readonly number[];
 }
 
 /** Derived material of a completed exchange. */
@@ -108,19 +118,35 @@ function checkVersion(r: WireReader, kind: number): void {
   if (r.u8() !== VERSION || r.u8() !== kind) throw new TrustError('DECODE_ERROR', 'not the expected session handshake message');
 }
 
-/** First message, from `signer`'s node `selfId` to `peerId`. */
-export async function createHandshakeInit(selfId: string, peerId: string, signer: IdentitySigner, clock: Clock, random: RandomSource): Promise<PendingHandshake> {
+/**
+ * First message, from `signer`'s node `selfId` to `peerId`, offering `suites` (in order of preference; default
+ * every available one).
+ * @throws TrustError `CONFIG_INVALID` for an empty or repeating list, `MECHANISM_UNSUPPORTED` for a suite that
+ *   cannot run here.
+ */
+export async function createHandshakeInit(
+  selfId: string,
+  peerId: string,
+  signer: IdentitySigner,
+  clock: Clock,
+  random: RandomSource,
+  suites: readonly SessionSuiteName[] = availableSessionSuites(),
+): Promise<PendingHandshake> {
+  const offered = resolveSuites(suites).map((suite) => suite.id);
   const ephemeral = ephemeralKey(random);
   const w = new WireWriter().u8(VERSION).u8(KIND_INIT).str(selfId).str(peerId).bytes(ephemeral.publicKey).bytes(random.bytes(16)).f64(clock.now());
+  w.u8(offered.length).bytes(Uint8Array.from(offered));
   const { message } = await signed(w, INIT_LABEL, signer);
-  return { peerId, init: message, ephemeral: ephemeral.privateKey };
+  return { peerId, init: message, ephemeral: ephemeral.privateKey, offered };
 }
 
 /**
  * The responder's side: checks the first message (addressed to `selfId`, signed by the key of the node it names,
- * fresh and not seen before) and answers it.
+ * fresh and not seen before), picks the first of its own `suites` (default every available one) that the
+ * initiator offered, and answers it.
  * @throws TrustError `DECODE_ERROR`, `WRONG_RECIPIENT`, `KEY_NOT_FOUND`, `KEY_REVOKED`, `SIGNATURE_INVALID`,
- *   `UNAUTHENTICATED` (signed by another node's key, invalid ephemeral key), `STALE_MESSAGE`, `REPLAY_DETECTED`.
+ *   `UNAUTHENTICATED` (signed by another node's key, invalid ephemeral key), `STALE_MESSAGE`, `REPLAY_DETECTED`,
+ *   `MECHANISM_UNSUPPORTED` (no suite in common; `details.offered` lists the initiator's wire ids).
  */
 export async function respondToHandshake(
   init: Uint8Array,
@@ -129,6 +155,7 @@ export async function respondToHandshake(
   keys: KeyDirectory,
   freshness: ReplayGuard,
   random: RandomSource,
+  suites: readonly SessionSuiteName[] = availableSessionSuites(),
 ): Promise<{ reply: Uint8Array; keys: SessionKeys; confirmKey: Uint8Array }> {
   const r = new WireReader(init);
   checkVersion(r, KIND_INIT);
@@ -137,22 +164,36 @@ export async function respondToHandshake(
   const peerPublic = r.bytes(32);
   const nonce = r.bytes(16);
   const timestampMs = r.f64();
+  const offeredCount = r.u8();
+  if (offeredCount === 0 || offeredCount > MAX_OFFERED_SUITES) throw new TrustError('DECODE_ERROR', `handshake offers ${offeredCount} suites`);
+  const offered = [...r.bytes(offeredCount)];
   if (responderId !== selfId) throw new TrustError('WRONG_RECIPIENT', `handshake for ${responderId} arrived at ${selfId}`, { details: { intended: responderId, arrived: selfId } });
   const { keyId: peerKeyId } = verifySigned(r, INIT_LABEL, keys, initiatorId);
   if (!Number.isFinite(timestampMs)) throw new TrustError('DECODE_ERROR', 'handshake timestamp is not a number');
   freshness.check(initiatorId, nonce, BigInt(Math.round(timestampMs)) * 1_000_000n);
+  const suite = resolveSuites(suites).find((s) => offered.includes(s.id));
+  if (!suite) {
+    throw new TrustError('MECHANISM_UNSUPPORTED', `${initiatorId} offers no session suite ${selfId} accepts (${suites.join(', ')})`, {
+      details: { reason: 'no-common-suite', offered },
+    });
+  }
   const ephemeral = ephemeralKey(random);
   const initHash = createHash('sha256').update(init).digest();
-  const w = new WireWriter().u8(VERSION).u8(KIND_REPLY).str(initiatorId).str(selfId).bytes(ephemeral.publicKey).bytes(initHash);
+  const w = new WireWriter().u8(VERSION).u8(KIND_REPLY).str(initiatorId).str(selfId).bytes(ephemeral.publicKey).bytes(initHash).u8(suite.id);
   const { body, message } = await signed(w, REPLY_LABEL, signer);
   const d = derive(ephemeral.privateKey, peerPublic, init, body);
-  return { reply: message, confirmKey: d.confirmKey, keys: { sessionId: d.sessionId, peerId: initiatorId, peerKeyId, role: 'responder', sendKey: d.r2i, receiveKey: d.i2r } };
+  return {
+    reply: message,
+    confirmKey: d.confirmKey,
+    keys: { sessionId: d.sessionId, peerId: initiatorId, peerKeyId, role: 'responder', suite: suite.name, sendKey: d.r2i, receiveKey: d.i2r },
+  };
 }
 
 /**
  * The initiator's side: checks the reply against what it sent and derives the keys; returns the confirmation to send.
  * @throws TrustError `DECODE_ERROR`, `UNAUTHENTICATED` (not a reply to this handshake, signed by another node's key),
- *   `KEY_NOT_FOUND`, `KEY_REVOKED`, `SIGNATURE_INVALID`.
+ *   `KEY_NOT_FOUND`, `KEY_REVOKED`, `SIGNATURE_INVALID`, `MECHANISM_UNSUPPORTED` (the reply names a suite this node
+ *   did not offer).
  */
 export function completeHandshake(pending: PendingHandshake, reply: Uint8Array, selfId: string, keys: KeyDirectory): { keys: SessionKeys; confirm: Uint8Array } {
   const r = new WireReader(reply);
@@ -161,10 +202,13 @@ export function completeHandshake(pending: PendingHandshake, reply: Uint8Array, 
   const responderId = r.str();
   const peerPublic = r.bytes(32);
   const initHash = r.bytes(32);
+  const suiteId = r.u8();
   if (initiatorId !== selfId || responderId !== pending.peerId || !timingSafeEqual(initHash, createHash('sha256').update(pending.init).digest())) {
     throw new TrustError('UNAUTHENTICATED', 'session handshake reply does not answer this handshake', { details: { reason: 'not-our-handshake' } });
   }
   const { body, keyId: peerKeyId } = verifySigned(r, REPLY_LABEL, keys, responderId);
+  const suite = pending.offered.includes(suiteId) ? sessionSuiteById(suiteId) : undefined;
+  if (!suite) throw new TrustError('MECHANISM_UNSUPPORTED', `${responderId} chose session suite ${suiteId}, which was not offered`, { details: { reason: 'suite-not-offered', suite: suiteId } });
   const d = derive(pending.ephemeral, peerPublic, pending.init, body);
   const confirm = new WireWriter()
     .u8(VERSION)
@@ -174,7 +218,7 @@ export function completeHandshake(pending: PendingHandshake, reply: Uint8Array, 
     .bytes(d.sessionId)
     .bytes(createHmac('sha256', d.confirmKey).update(CONFIRM_LABEL).digest())
     .finish();
-  return { confirm, keys: { sessionId: d.sessionId, peerId: responderId, peerKeyId, role: 'initiator', sendKey: d.i2r, receiveKey: d.r2i } };
+  return { confirm, keys: { sessionId: d.sessionId, peerId: responderId, peerKeyId, role: 'initiator', suite: suite.name, sendKey: d.i2r, receiveKey: d.r2i } };
 }
 
 /** The parts of a confirmation the responder looks the session up by. @throws TrustError `DECODE_ERROR`. */

@@ -10,6 +10,7 @@ import type { KeyDirectory } from './key-directory';
 import { ReplayGuard } from './replay-guard';
 import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replay-window';
 import { ReceiveChannel, SESSION_TAG_BYTES, SendChannel, resolveRekeyPolicy, type RekeyPolicy } from './session-channel';
+import { availableSessionSuites, resolveSuites, type SessionSuiteName } from './session-suite';
 import {
   SESSION_ID_BYTES,
   completeHandshake,
@@ -48,6 +49,12 @@ export interface SessionOptions extends RekeyPolicy {
   maxPendingHandshakes?: number;
   /** Accepted age (and clock skew) of a first handshake message. Default 300 000 ms. */
   handshakeWindowMs?: number;
+  /**
+   * AEAD suites this node offers (as initiator) and accepts (as responder), in order of preference; the responder
+   * picks its first one the initiator offered. Default every available one: `chacha20-poly1305` (libsodium), then
+   * `aes-256-gcm` (node:crypto).
+   */
+  suites?: readonly SessionSuiteName[];
 }
 
 const RECORD_VERSION = 1;
@@ -67,8 +74,8 @@ class Session {
     readonly confirmKey?: Uint8Array,
   ) {
     this.idKey = Buffer.from(keys.sessionId).toString('hex');
-    this.send = new SendChannel(keys.sendKey, policy, clock);
-    this.receive = new ReceiveChannel(keys.receiveKey, policy);
+    this.send = new SendChannel(keys.sendKey, policy, clock, keys.suite);
+    this.receive = new ReceiveChannel(keys.receiveKey, policy, keys.suite);
   }
 }
 
@@ -115,6 +122,7 @@ export class SessionManager {
   private readonly logger: Logger;
   private readonly policy: RekeyPolicy;
   private readonly freshness: ReplayGuard;
+  private readonly suites: readonly SessionSuiteName[];
   /** Receiving sessions by id. */
   private readonly byId = new Map<string, Session>();
   /** Per peer, newest first, at most two (the one in use and the one replacing it). Map order: least recently used first. */
@@ -129,6 +137,9 @@ export class SessionManager {
   private inner: Transport | undefined;
   private inbox: Subscription | undefined;
   private closed = false;
+  /** Caches of {@link open}'s lookups: the last record's sender id and the last session a record was opened with. */
+  private lastSender: { readonly bytes: Buffer; readonly id: string } | undefined;
+  private lastOpened: Session | undefined;
   /** The peer last moved to the end of `byPeer` by {@link touch}, while it stays there. */
   private lastTouched: string | undefined;
 
@@ -136,14 +147,16 @@ export class SessionManager {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? cryptoRandom;
     this.logger = options.logger ?? silentLogger;
-    const { peers: _p, replayWindow: _r, handshakeTimeoutMs: _h, retryMs: _t, maxPeers: _m, maxPendingHandshakes: _x, handshakeWindowMs, ...policy } = options.session;
+    const { peers: _p, replayWindow: _r, handshakeTimeoutMs: _h, retryMs: _t, maxPeers: _m, maxPendingHandshakes: _x, handshakeWindowMs, suites, ...policy } = options.session;
     this.policy = policy;
+    this.suites = suites ?? availableSessionSuites();
+    resolveSuites(this.suites); // refuse an unknown or unavailable suite now
     // refuse a bad policy or window size now rather than at the first exchange or message
     resolveRekeyPolicy(policy);
     new ReplayWindow(options.session.replayWindow ?? DEFAULT_REPLAY_WINDOW);
     this.freshness = new ReplayGuard({ clock: this.clock, windowMs: handshakeWindowMs ?? 300_000 });
     const key = this.random.bytes(32);
-    this.self = new Session({ sessionId: this.random.bytes(SESSION_ID_BYTES), peerId: options.selfId, peerKeyId: options.signer.keyId, role: 'initiator', sendKey: key, receiveKey: key }, policy, this.clock, true);
+    this.self = new Session({ sessionId: this.random.bytes(SESSION_ID_BYTES), peerId: options.selfId, peerKeyId: options.signer.keyId, role: 'initiator', suite: this.suites[0]!, sendKey: key, receiveKey: key }, policy, this.clock, true);
     this.byId.set(this.self.idKey, this.self);
     this.recordPrefix = new WireWriter().u8(RECORD_VERSION).str(options.selfId).finish();
   }
@@ -156,6 +169,11 @@ export class SessionManager {
   /** Peers this node can send to now. */
   get peers(): string[] {
     return [...this.byPeer].filter(([, s]) => s.some((x) => x.confirmed)).map(([peer]) => peer);
+  }
+
+  /** The AEAD suite of the session this node sends to `peer` under, if it holds one. */
+  suiteWith(peer: string): SessionSuiteName | undefined {
+    return this.byPeer.get(peer)?.find((s) => s.confirmed)?.keys.suite;
   }
 
   /**
@@ -214,7 +232,7 @@ export class SessionManager {
       reject(new TrustError('TIMEOUT', `no session handshake reply from ${peer} within ${timeoutMs} ms`, { details: { peer } }));
     }, timeoutMs);
     const start = async (): Promise<void> => {
-      pending.handshake = await createHandshakeInit(this.options.selfId, peer, this.options.signer, this.clock, this.random);
+      pending.handshake = await createHandshakeInit(this.options.selfId, peer, this.options.signer, this.clock, this.random, this.suites);
       await this.sendHandshake(peer, pending.handshake.init);
     };
     start().catch((error: unknown) => {
@@ -278,14 +296,14 @@ export class SessionManager {
   open(record: Uint8Array, scope: SessionReplayScope): { senderId: string; plaintext: Uint8Array } {
     const r = new WireReader(record);
     if (r.u8() !== RECORD_VERSION) throw new TrustError('DECODE_ERROR', 'unknown session record version');
-    const senderId = r.str();
+    const senderId = this.senderOf(r);
     const count = r.u16();
     const bytes = Buffer.from(record.buffer, record.byteOffset, record.length);
     for (let i = 0; i < count; i++) {
       const at = r.offset;
       r.bytes(ENTRY_HEADER);
       const ciphertext = r.bytes(r.u32());
-      const session = this.byId.get(bytes.toString('hex', at, at + SESSION_ID_BYTES));
+      const session = this.sessionAt(bytes, at);
       if (!session) continue;
       if (session.keys.peerId !== senderId) {
         throw new TrustError('UNAUTHENTICATED', `session of ${session.keys.peerId} used by a message claiming ${senderId}`, { details: { reason: 'sender-mismatch' } });
@@ -301,11 +319,31 @@ export class SessionManager {
       window.commit(seq);
       if (!session.confirmed) session.confirmed = true; // the initiator used the keys: it holds them
       this.touch(session.keys.peerId);
+      this.lastOpened = session;
       return { senderId, plaintext };
     }
     r.end();
     this.reachOut(senderId);
     throw new TrustError('UNAUTHENTICATED', `no session with ${senderId} can read this message`, { details: { reason: 'no-session', senderId } });
+  }
+
+  /** The sender id of a record (the string of the last record is reused while the bytes are the same). */
+  private senderOf(r: WireReader): string {
+    const length = r.u16();
+    const raw = r.bytes(length);
+    const last = this.lastSender;
+    if (last && last.bytes.length === length && last.bytes.equals(raw)) return last.id;
+    r.offset -= length + 2;
+    const id = r.str();
+    this.lastSender = { bytes: Buffer.from(raw), id };
+    return id;
+  }
+
+  /** The session whose id starts at `at` (the one of the last record opened is checked first, without a string). */
+  private sessionAt(bytes: Buffer, at: number): Session | undefined {
+    const last = this.lastOpened;
+    if (last && bytes.compare(last.keys.sessionId, 0, SESSION_ID_BYTES, at, at + SESSION_ID_BYTES) === 0 && this.byId.get(last.idKey) === last) return last;
+    return this.byId.get(bytes.toString('hex', at, at + SESSION_ID_BYTES));
   }
 
   /** Starts an exchange with a sender whose message this node cannot read, unless one ran recently. */
@@ -327,7 +365,7 @@ export class SessionManager {
       if (event.type !== SESSION_HANDSHAKE_EVENT_TYPE) throw new TrustError('DECODE_ERROR', `unexpected ${event.type} on the session inbox`);
       const kind = handshakeKind(event.data);
       if (kind === 'init') {
-        const { reply, keys, confirmKey } = await respondToHandshake(event.data, this.options.selfId, this.options.signer, this.options.keys, this.freshness, this.random);
+        const { reply, keys, confirmKey } = await respondToHandshake(event.data, this.options.selfId, this.options.signer, this.options.keys, this.freshness, this.random, this.suites);
         this.install(new Session(keys, this.policy, this.clock, false, confirmKey));
         await this.sendHandshake(keys.peerId, reply);
       } else if (kind === 'reply') {

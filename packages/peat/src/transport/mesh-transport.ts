@@ -2,6 +2,11 @@
 // A PeatTransport over any PeatLink: finds peers by announcements, authenticates each with the mutual
 // handshake before `peerUp`, carries §6.5 frames through a per-peer reliable channel, and declares a peer down
 // when its heartbeats stop (the partition detector).
+//
+// The responder counts the initiator as a peer when it sends its accepting Result, so its first frames can reach the
+// initiator before that Result does. The initiator holds such frames (bounded) when it has already verified the
+// sender's proof, and delivers them right after the Result, instead of losing them until the next anti-entropy
+// round. A frame from a peer that proved nothing is never held nor delivered.
 import { cryptoRandom, silentLogger, systemClock } from '@ecps/core';
 import type { Clock, Logger, RandomSource, TimerHandle } from '@ecps/core';
 import { ByteReader, ByteWriter, bytesEqual, decodeUtf8 } from '../bytes';
@@ -44,6 +49,27 @@ export interface MeshTransportOptions {
    * empty = mesh-wide announcements. Changeable with {@link MeshTransport.setScopes}.
    */
   readonly scopes?: readonly string[];
+  /**
+   * Frames held per peer whose proof we verified while its accepting Result is still on its way (they are
+   * delivered right after it). Over this count or {@link maxEarlyBytes}, a frame is dropped. Default 64.
+   */
+  readonly maxEarlyFrames?: number;
+  /** Bytes of frames held per such peer. Default 1 MiB. */
+  readonly maxEarlyBytes?: number;
+}
+
+/** Why the transport dropped a link message. */
+export interface MeshDropReasons {
+  /** A frame from a peer that is not authenticated, and has not proved its identity in a handshake under way. */
+  unauthenticated: number;
+  /** A frame or announcement that did not decode. */
+  undecodable: number;
+  /** A link message of an unknown kind. */
+  unknownKind: number;
+  /** A frame that arrived before the handshake Result when the peer's held frames were at their bound. */
+  earlyOverflow: number;
+  /** Held frames of a handshake that then failed, timed out or was replaced by a new one. */
+  handshakeEnded: number;
 }
 
 /** What the transport counted. */
@@ -54,8 +80,11 @@ export interface MeshTransportStats {
   bytesOut: number;
   handshakesOk: number;
   handshakesFailed: number;
-  /** Frames from peers that are not authenticated, or that did not decode. */
+  /** Link messages dropped, for any of the {@link MeshDropReasons}: their sum. */
   dropped: number;
+  dropReasons: MeshDropReasons;
+  /** Frames that arrived before the handshake Result from a peer whose proof we had verified, and were held. */
+  earlyHeld: number;
   peersDown: number;
 }
 
@@ -69,6 +98,9 @@ interface Session {
   last: Uint8Array;
   timer: TimerHandle;
   retry: TimerHandle | undefined;
+  /** Initiator, once `proven`: frames that overtook the Result, in arrival order, with their link bytes. */
+  held: { frame: Frame; bytes: number }[];
+  heldBytes: number;
 }
 
 interface Peer {
@@ -91,7 +123,18 @@ export function meshTransport(options: MeshTransportOptions): MeshTransport {
 }
 
 export class MeshTransport implements PeatTransport {
-  readonly stats: MeshTransportStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, handshakesOk: 0, handshakesFailed: 0, dropped: 0, peersDown: 0 };
+  readonly stats: MeshTransportStats = {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    handshakesOk: 0,
+    handshakesFailed: 0,
+    dropped: 0,
+    dropReasons: { unauthenticated: 0, undecodable: 0, unknownKind: 0, earlyOverflow: 0, handshakeEnded: 0 },
+    earlyHeld: 0,
+    peersDown: 0,
+  };
   private readonly link: PeatLink;
   private readonly clock: Clock;
   private readonly random: RandomSource;
@@ -169,8 +212,7 @@ export class MeshTransport implements PeatTransport {
     this.running = false;
     if (this.heartbeatTimer !== undefined) this.clock.clearTimeout(this.heartbeatTimer);
     if (this.announceTimer !== undefined) this.clock.clearTimeout(this.announceTimer);
-    for (const s of this.sessions.values()) this.clock.clearTimeout(s.timer);
-    this.sessions.clear();
+    for (const peer of [...this.sessions.keys()]) this.endSession(peer);
     for (const peer of [...this.up.keys()]) this.down(peer);
     await this.link.stop();
   }
@@ -247,7 +289,7 @@ export class MeshTransport implements PeatTransport {
     }
     if (this.nodeId < peer) {
       const { state, message } = this.options.handshake.initiate();
-      const session: Session = { role: 'I', initiator: state, last: message, timer: this.sessionTimer(peer), retry: undefined };
+      const session: Session = { role: 'I', initiator: state, last: message, timer: this.sessionTimer(peer), retry: undefined, held: [], heldBytes: 0 };
       this.sessions.set(peer, session);
       this.sendRaw(peer, LinkKind.Handshake, message);
       this.retransmit(peer, session);
@@ -271,18 +313,19 @@ export class MeshTransport implements PeatTransport {
 
   private sessionTimer(peer: string): TimerHandle {
     return this.clock.setTimeout(() => {
-      this.sessions.delete(peer);
+      this.endSession(peer);
       this.stats.handshakesFailed++;
       this.logger.warn('peat handshake timed out', { peer });
     }, this.options.handshakeTimeoutMs ?? 30_000);
   }
 
+  /** Ends the handshake with `peer`: its timers stop and the frames it still holds are dropped. */
   private endSession(peer: string): void {
     const s = this.sessions.get(peer);
-    if (s) {
-      this.clock.clearTimeout(s.timer);
-      if (s.retry !== undefined) this.clock.clearTimeout(s.retry);
-    }
+    if (!s) return;
+    this.clock.clearTimeout(s.timer);
+    if (s.retry !== undefined) this.clock.clearTimeout(s.retry);
+    this.drop('handshakeEnded', s.held.length);
     this.sessions.delete(peer);
   }
 
@@ -315,7 +358,7 @@ export class MeshTransport implements PeatTransport {
         // a new Hello (the peer restarted or gave up): forget the old session first
         this.endSession(from);
         const { state, message } = await hs.respond(msg.hello);
-        this.sessions.set(from, { role: 'R', responder: state, last: message, timer: this.sessionTimer(from), retry: undefined });
+        this.sessions.set(from, { role: 'R', responder: state, last: message, timer: this.sessionTimer(from), retry: undefined, held: [], heldBytes: 0 });
         this.sendRaw(from, LinkKind.Handshake, message);
       } else if (msg.step === HandshakeStep.Challenge) {
         const s = this.sessions.get(from);
@@ -340,9 +383,18 @@ export class MeshTransport implements PeatTransport {
         const s = this.sessions.get(from);
         if (!s?.proven) return;
         const peer = s.proven;
+        if (!msg.accepted) {
+          this.failHandshake(from, new PeatError('UNAUTHENTICATED', 'authentication failed (peer rejected us)'), false);
+          return;
+        }
+        const held = s.held.splice(0);
         this.endSession(from);
-        if (msg.accepted) this.authenticated(peer);
-        else this.failHandshake(from, new PeatError('UNAUTHENTICATED', 'authentication failed (peer rejected us)'), false);
+        this.authenticated(peer);
+        // after the peerUp handlers, so that what consumes the frames knows the peer
+        for (const h of held) {
+          if (this.running && this.up.has(from)) this.deliver(from, h.frame, h.bytes);
+          else this.drop('handshakeEnded');
+        }
       }
     } catch (e) {
       this.failHandshake(from, e, msg.step !== HandshakeStep.Result);
@@ -382,32 +434,16 @@ export class MeshTransport implements PeatTransport {
     }
     const body = data.subarray(1);
     switch (data[0]) {
-      case LinkKind.Frame: {
-        if (!peer) {
-          this.stats.dropped++;
-          this.discovered(from);
-          return;
-        }
-        let frame: Frame;
-        try {
-          frame = decodeFrame(body, this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
-        } catch (e) {
-          this.stats.dropped++;
-          this.logger.warn('peat frame dropped', { from, error: e instanceof Error ? e.message : String(e) });
-          return;
-        }
-        this.stats.framesIn++;
-        this.stats.bytesIn += data.length;
-        for (const h of this.frameHandlers) h(from, frame);
+      case LinkKind.Frame:
+        this.receiveFrame(from, data);
         return;
-      }
       case LinkKind.Announce: {
         try {
           const r = new ByteReader(body);
           const id = decodeUtf8(r.lp('node id'));
           if (id !== from) return;
         } catch {
-          this.stats.dropped++;
+          this.drop('undecodable');
           return;
         }
         this.discovered(from);
@@ -420,8 +456,53 @@ export class MeshTransport implements PeatTransport {
         if (!peer) this.discovered(from);
         return;
       default:
-        this.stats.dropped++;
+        this.drop('unknownKind');
     }
+  }
+
+  /**
+   * A frame from an authenticated peer is delivered. One from the peer of a handshake under way whose proof we have
+   * verified (only the accepting Result is missing) is held, within bounds. Anything else is dropped.
+   */
+  private receiveFrame(from: string, data: Uint8Array): void {
+    // without a handshake, any node that speaks is trusted: the frame announces its sender
+    if (!this.options.handshake) this.discovered(from);
+    const session = this.up.has(from) ? undefined : this.sessions.get(from);
+    if (!this.up.has(from) && !session?.proven) {
+      this.drop('unauthenticated');
+      this.discovered(from);
+      return;
+    }
+    let frame: Frame;
+    try {
+      frame = decodeFrame(data.subarray(1), this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    } catch (e) {
+      this.drop('undecodable');
+      this.logger.warn('peat frame dropped', { from, error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    if (!session) {
+      this.deliver(from, frame, data.length);
+      return;
+    }
+    if (session.held.length >= (this.options.maxEarlyFrames ?? 64) || session.heldBytes + data.length > (this.options.maxEarlyBytes ?? 1024 * 1024)) {
+      this.drop('earlyOverflow');
+      return;
+    }
+    session.held.push({ frame, bytes: data.length });
+    session.heldBytes += data.length;
+    this.stats.earlyHeld++;
+  }
+
+  private deliver(from: string, frame: Frame, bytes: number): void {
+    this.stats.framesIn++;
+    this.stats.bytesIn += bytes;
+    for (const h of this.frameHandlers) h(from, frame);
+  }
+
+  private drop(reason: keyof MeshDropReasons, count = 1): void {
+    this.stats.dropped += count;
+    this.stats.dropReasons[reason] += count;
   }
 
   // ---- partition detector ----
