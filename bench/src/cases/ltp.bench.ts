@@ -2,15 +2,21 @@
 // LTP encode+decode throughput (tensor -> canonical LTP bytes -> tensor, CRC-32 and all §3 checks included) for
 // float32 tensors, against the raw work underneath in the same run. `none`: the fair round trip of a checksummed
 // frame, one copy into a message buffer plus its CRC-32, then the receiver's CRC-32 plus one copy out (the payload
-// sits at an arbitrary offset in a received message, so a typed array needs it copied). `zstd`: the same binding's
-// compress+decompress. `deflate`: node:zlib's deflateSync+inflateSync, the zlib LTP uses (it used fflate before).
+// sits at an arbitrary offset in a received message, so a typed array needs it copied). `zstd`: compress+decompress
+// with the native functions of the binding LTP uses on this runtime, at LTP's default level 3 (the package's index.js
+// wrapper would drop the level; LTP calls the same native functions). `deflate`: node:zlib's deflateSync+inflateSync, the zlib LTP uses (it used fflate before).
+import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
-import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
 import { createTensor, decodeTensorFrameBytes, encodeTensorFrameBytes, type Tensor } from '@ecps/ltp';
 import type { LtpCodecName } from '@ecps/core';
 import type { BenchCase } from '../harness';
 
 const GIB = 2 ** 30;
+
+const zstd = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as {
+  compress(data: Buffer, level: number): Promise<Buffer>;
+  decompress(data: Buffer): Promise<Buffer>;
+};
 
 function sensorTensor(bytes: number): Tensor {
   const n = bytes / 4;
@@ -53,7 +59,7 @@ function raw(codec: LtpCodecName, bytes: Uint8Array): () => Promise<unknown> {
         return out;
       };
     case 'zstd':
-      return async () => zstdDecompress(await zstdCompress(buffer, 3));
+      return async () => zstd.decompress(await zstd.compress(buffer, 3));
     case 'deflate':
       return async () => zlib.inflateSync(zlib.deflateSync(buffer, { level: 6 }));
   }

@@ -48,7 +48,9 @@ export function nodeZlibBackend(z: NodeZstd): ZstdBackend {
 }
 
 async function bindingBackend(): Promise<ZstdBackend> {
-  const binding = await import('@mongodb-js/zstd');
+  // the native functions: the package's index.js wrapper drops the level argument (every frame came out at level 3).
+  // `bindings.js` is a published file of the package, which has no `exports` map.
+  const binding = await import('@mongodb-js/zstd/bindings.js');
   const toBuffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return {
     name: '@mongodb-js/zstd',
@@ -174,12 +176,34 @@ async function verifyContentChecksums(frames: readonly ZstdFrameInfo[], ends: re
 }
 
 /**
+ * A check of the payload (its frame CRC-32) that {@link decompressPayload} runs while a native decoder works on another
+ * thread, and before it decodes on this one. When it throws, that error is thrown once the decoder has finished (so
+ * refused frames never pile up work on the thread pool), and the decoder's output or failure is discarded.
+ */
+export type WhileDecoding = () => void;
+
+/** Runs `check` while `decoding` is under way; a failed check wins, after `decoding` has settled. */
+async function overlapped<T>(decoding: Promise<T>, check: WhileDecoding | undefined): Promise<T> {
+  try {
+    check?.();
+  } catch (error) {
+    await decoding.catch(() => undefined);
+    throw error;
+  }
+  return decoding;
+}
+
+/**
  * @internal Decodes a zstd payload to exactly `expected` bytes with `backend` (or fzstd when it is undefined or a
  * frame does not declare its size). Frames are walked first so hostile headers fail before any allocation, and
- * content checksums are verified on every path. Throws `DECODE_ERROR`, `TENSOR_SIZE_MISMATCH`, `CHECKSUM_MISMATCH`.
+ * content checksums are verified on every path. `whileDecoding` runs while the backend decodes (before fzstd does).
+ * Throws `DECODE_ERROR`, `TENSOR_SIZE_MISMATCH`, `CHECKSUM_MISMATCH`, or what `whileDecoding` throws.
  */
-export async function decodeZstd(payload: Uint8Array, expected: number, backend: ZstdBackend | undefined): Promise<Uint8Array> {
-  if (expected === 0 && payload.length === 0) return new Uint8Array(0);
+export async function decodeZstd(payload: Uint8Array, expected: number, backend: ZstdBackend | undefined, whileDecoding?: WhileDecoding): Promise<Uint8Array> {
+  if (expected === 0 && payload.length === 0) {
+    whileDecoding?.();
+    return new Uint8Array(0);
+  }
   const frames = walkZstdFrames(payload);
   let bound = 0;
   let declared = 0;
@@ -193,13 +217,13 @@ export async function decodeZstd(payload: Uint8Array, expected: number, backend:
   }
   if (bound < expected || (allDeclared && declared !== expected)) throw sizeMismatch(expected, allDeclared ? String(declared) : `at most ${bound}`);
   if (backend && allDeclared) {
-    let out: Uint8Array | undefined;
-    try {
-      out = await backend.decompress(payload, expected);
-    } catch (cause) {
+    const decoding = backend.decompress(payload, expected).catch((cause: unknown) => {
       // libzstd refuses a wrong checksum as a generic error: decode again below to report which it was
       if (!checksummed) throw decodeFailure('zstd', cause);
-    }
+      return undefined;
+    });
+    const out = await overlapped(decoding, whileDecoding);
+    whileDecoding = undefined;
     if (out) {
       if (out.length !== expected) throw sizeMismatch(expected, String(out.length));
       if (checksummed) {
@@ -209,6 +233,7 @@ export async function decodeZstd(payload: Uint8Array, expected: number, backend:
       return out;
     }
   }
+  whileDecoding?.();
   const { out, ends } = fzstdFrames(payload, frames, expected);
   if (checksummed) await verifyContentChecksums(frames, ends, out);
   return out;
@@ -262,19 +287,23 @@ export async function compressPayloadParts(codec: LtpCodecName, data: Uint8Array
 /**
  * Decompresses a payload to exactly `expected` bytes. Output is capped at `expected` (bomb guard); zstd frames are
  * walked first so hostile headers fail before any allocation, and their content checksums (when present) are
- * verified. Throws `DECODE_ERROR` for a corrupt payload, `CHECKSUM_MISMATCH` for a zstd frame whose content does not
- * match its checksum, and `TENSOR_SIZE_MISMATCH` when the output is not `expected` bytes.
+ * verified. `whileDecoding` (a check of the payload) runs once the payload passed those bounds, while a native zstd
+ * decoder works on the thread pool, else just before decoding. Throws `DECODE_ERROR` for a corrupt payload,
+ * `CHECKSUM_MISMATCH` for a zstd frame whose content does not match its checksum, `TENSOR_SIZE_MISMATCH` when the
+ * output is not `expected` bytes, and what `whileDecoding` throws (in preference to a decoding failure).
  */
-export async function decompressPayload(codec: LtpCodecName, payload: Uint8Array, expected: number): Promise<Uint8Array> {
+export async function decompressPayload(codec: LtpCodecName, payload: Uint8Array, expected: number, whileDecoding?: WhileDecoding): Promise<Uint8Array> {
   switch (codec) {
     case 'none':
+      whileDecoding?.();
       if (payload.length !== expected) throw sizeMismatch(expected, String(payload.length));
       return payload;
     case 'deflate':
+      whileDecoding?.();
       // deflate expands at most 1032:1: a larger declared size cannot be met, so refuse it before allocating
       if (expected > payload.length * 1032 + 1024) throw sizeMismatch(expected, `at most ${payload.length * 1032 + 1024}`);
       return inflateCapped(payload, expected);
     case 'zstd':
-      return decodeZstd(payload, expected, await zstdBackend());
+      return decodeZstd(payload, expected, await zstdBackend(), whileDecoding);
   }
 }

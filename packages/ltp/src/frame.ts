@@ -14,7 +14,7 @@ import {
   type LtpDtype,
 } from '@ecps/core';
 import { LTP, type LTPFrameHeader } from '@ecps/proto';
-import { DEFAULT_LEVELS, LTP_CODECS, compressPayloadParts, decompressPayload } from './codecs';
+import { DEFAULT_LEVELS, LTP_CODECS, compressPayloadParts, decompressPayload, type WhileDecoding } from './codecs';
 import { copyWithCrc32, crc32, crc32Bytes } from './crc32';
 import { serializeDataFrame } from './frame-bytes';
 import { pythonFloatString } from './python-float';
@@ -179,10 +179,17 @@ export function codecOf(metadata: Readonly<Record<string, string>> | undefined):
  * bytes), the payload is also copied there in the same pass over memory.
  */
 export function verifyHeader(header: LTPFrameHeader | undefined, payload: Uint8Array, copyTo?: Uint8Array): void {
-  if (!header) {
+  const expected = checkHeaderFields(header, payload);
+  if (expected === undefined) {
     if (copyTo) copyTo.set(payload);
     return;
   }
+  verifyCrc32(expected, copyTo ? copyWithCrc32(payload, copyTo) : crc32(payload));
+}
+
+/** The header checks of {@link verifyHeader} but the CRC-32 itself; returns the CRC-32 the header declares, if any. */
+function checkHeaderFields(header: LTPFrameHeader | undefined, payload: Uint8Array): number | undefined {
+  if (!header) return undefined;
   if (header.version !== 0 && header.version !== 1) {
     throw new ValidationError('UNSUPPORTED_VERSION', `LTP header version ${header.version} is not supported`, { details: { version: header.version } });
   }
@@ -190,13 +197,12 @@ export function verifyHeader(header: LTPFrameHeader | undefined, payload: Uint8A
     throw new ValidationError('CHECKSUM_MISMATCH', `payload_length ${header.payloadLength} but the payload has ${payload.length} bytes`);
   }
   const sum = header.checksum;
-  if (sum.length === 0) {
-    if (copyTo) copyTo.set(payload);
-    return;
-  }
+  if (sum.length === 0) return undefined;
   if (sum.length !== 4) throw new ValidationError('CHECKSUM_MISMATCH', `checksum must be 4 bytes, got ${sum.length}`);
-  const expected = ((sum[0]! << 24) | (sum[1]! << 16) | (sum[2]! << 8) | sum[3]!) >>> 0;
-  const actual = copyTo ? copyWithCrc32(payload, copyTo) : crc32(payload);
+  return ((sum[0]! << 24) | (sum[1]! << 16) | (sum[2]! << 8) | sum[3]!) >>> 0;
+}
+
+function verifyCrc32(expected: number, actual: number): void {
   if (expected !== actual) {
     throw new ValidationError('CHECKSUM_MISMATCH', `CRC-32 0x${actual.toString(16).padStart(8, '0')} does not match 0x${expected.toString(16).padStart(8, '0')}`, {
       details: { expected, actual },
@@ -233,10 +239,13 @@ export function expectedTensorBytes(d: TensorDescription, maxTensorBytes = DEFAU
   return Number(expected);
 }
 
-/** Decompresses and validates a payload into a tensor (shared by DATA frames and reassembled chunks). */
-export async function decodePayload(d: TensorDescription, payload: Uint8Array, maxTensorBytes?: number): Promise<Tensor> {
+/**
+ * Decompresses and validates a payload into a tensor (shared by DATA frames and reassembled chunks). `whileDecoding`
+ * as in `decompressPayload`.
+ */
+export async function decodePayload(d: TensorDescription, payload: Uint8Array, maxTensorBytes?: number, whileDecoding?: WhileDecoding): Promise<Tensor> {
   const expected = expectedTensorBytes(d, maxTensorBytes);
-  const bytes = await decompressPayload(d.codec, payload, expected);
+  const bytes = await decompressPayload(d.codec, payload, expected, whileDecoding);
   return tensorFromBytes(d.dtype, d.shape, bytes);
 }
 
@@ -271,13 +280,31 @@ export async function decodeTensorFrame(message: LTP, options: DecodeTensorOptio
     HOST_IS_LITTLE_ENDIAN
       ? new Uint8Array(Buffer.allocUnsafeSlow(payload.length).buffer, 0, payload.length)
       : undefined;
-  verifyHeader(header, payload, copy);
-  const codec = codecOf(header?.metadata);
-  const tensor = await decodePayload(
-    { dtype: message.dtype, shape: message.shape, codec, level: message.compressionLevel, originalSize: message.originalSize },
-    copy ?? payload,
-    options.maxTensorBytes,
-  );
+  let codec: LtpCodecName;
+  let tensor: Tensor;
+  if (copy) {
+    verifyHeader(header, payload, copy);
+    codec = codecOf(header?.metadata);
+    tensor = await decodePayload(describe(message, codec), copy, options.maxTensorBytes);
+  } else {
+    // the CRC-32 is computed while a native zstd decoder runs on the thread pool (this thread would sit idle), and
+    // still decides the error as if it ran first: a frame that fails it is refused with CHECKSUM_MISMATCH, whatever
+    // else is wrong with it. The payload passed every size bound before any decoder sees it.
+    const declared = checkHeaderFields(header, payload);
+    let checked = declared === undefined;
+    const checkCrc = () => {
+      if (checked) return;
+      checked = true;
+      verifyCrc32(declared!, crc32(payload));
+    };
+    try {
+      codec = codecOf(header?.metadata);
+      tensor = await decodePayload(describe(message, codec), payload, options.maxTensorBytes, checkCrc);
+    } catch (error) {
+      checkCrc();
+      throw error;
+    }
+  }
   return {
     tensor,
     frameId: message.frameId,
@@ -287,6 +314,10 @@ export async function decodeTensorFrame(message: LTP, options: DecodeTensorOptio
     tensorId: header?.sequenceNumber ?? 0,
     attributes: { ...message.attributes },
   };
+}
+
+function describe(message: LTP, codec: LtpCodecName): TensorDescription {
+  return { dtype: message.dtype, shape: message.shape, codec, level: message.compressionLevel, originalSize: message.originalSize };
 }
 
 /**

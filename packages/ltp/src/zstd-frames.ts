@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A structural walk over zstd frames (RFC 8878) that never decompresses: it finds each frame's declared content
 // size and window, and bounds the output before any decoder allocates. Hostile input fails here, cheaply.
-import { ValidationError } from '@ecps/core';
+import { ValidationError, concatBytes } from '@ecps/core';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const BLOCK_MAX = 128 * 1024;
@@ -149,14 +149,5 @@ export function withContentSizeParts(frame: Uint8Array, contentSize: number): Ui
 
 /** The concatenation of `parts` (the only part itself, without a copy). */
 export function concatParts(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0]! : concatBytes(parts);
 }

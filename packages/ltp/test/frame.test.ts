@@ -20,6 +20,7 @@ import {
 import { bytesField, stringMap, walkFields } from './proto-walker';
 import { expectCode } from './helpers';
 
+const sameData = (a: Tensor, b: Tensor) => Buffer.from(tensorToBytes(a)).equals(Buffer.from(tensorToBytes(b)));
 const vector = (name: string) => new Uint8Array(readFileSync(join(vectorsDir(), name)));
 
 describe('reference vector ltp_data_frame.bin', () => {
@@ -111,7 +112,6 @@ describe('encodeTensorFrameBytes / decodeTensorFrameBytes (one-allocation serial
 
   // 140 000 bytes: two fused copy-and-CRC steps plus a partial one
   const tensor = createTensor('f32', [140, 250], new Float32Array(35_000).map((_, i) => Math.cos(i / 7)));
-  const sameData = (a: Tensor, b: Tensor) => Buffer.from(tensorToBytes(a)).equals(Buffer.from(tensorToBytes(b)));
 
   it.each(['zstd', 'deflate'] as const)('%s: bytes equal the generated encoder over the same frame', async (codec) => {
     const bytes = await encodeTensorFrameBytes(tensor, { ...options, codec });
@@ -201,5 +201,43 @@ describe('encodeTensorFrameBytes / decodeTensorFrameBytes (one-allocation serial
     expect(decoded.tensor.data.buffer).not.toBe(bytes.buffer);
     bytes[message.tensorZstd.byteOffset - bytes.byteOffset + 100_000]! ^= 0x10;
     await expectCode(decodeTensorFrameBytes(bytes), 'CHECKSUM_MISMATCH');
+  });
+});
+
+describe('zstd levels and checks around the codec', () => {
+  const smooth = createTensor('f32', [64, 1024], new Float32Array(65_536).map((_, i) => Math.round(Math.sin(i / 1024) * 4096) / 4096));
+
+  it('the level asked for is the level used (higher levels give smaller payloads), and each decodes', async () => {
+    const sizes: number[] = [];
+    for (const level of [1, 3, 19]) {
+      const bytes = await encodeTensorFrameBytes(smooth, { codec: 'zstd', level });
+      const message = LTP.decode(bytes);
+      expect(message.compressionLevel).toBe(level);
+      sizes.push(message.tensorZstd.length);
+      expect(sameData((await decodeTensorFrameBytes(bytes)).tensor, smooth)).toBe(true);
+    }
+    expect(sizes[0]).toBeGreaterThan(sizes[1]!);
+    expect(sizes[1]).toBeGreaterThan(sizes[2]!);
+  });
+
+  it('a CRC-32 mismatch is reported before any other fault of the frame, as when the CRC ran first', async () => {
+    const bytes = await encodeTensorFrameBytes(smooth, { codec: 'zstd' });
+    const message = LTP.decode(bytes);
+    const corrupt = (m: LTP): LTP => {
+      const payload = m.tensorZstd.slice();
+      payload[payload.length >> 1]! ^= 0x01;
+      return { ...m, tensorZstd: payload };
+    };
+    for (const faulty of [
+      { ...message, dtype: 'f128' },
+      { ...message, originalSize: 4n },
+      { ...message, compressionLevel: 99 },
+      { ...message, header: { ...message.header!, metadata: { ...message.header!.metadata, codec: 'lz4' } } },
+    ]) {
+      await expectCode(decodeTensorFrame(corrupt(faulty)), 'CHECKSUM_MISMATCH');
+      await expect(decodeTensorFrame(faulty)).rejects.toThrow();
+    }
+    // the payload's own fault (here a block the decoder refuses or a size mismatch) also loses to the CRC-32
+    await expectCode(decodeTensorFrame(corrupt(message)), 'CHECKSUM_MISMATCH');
   });
 });

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { isEcpsError } from '@ecps/core';
+import { ValidationError, isEcpsError } from '@ecps/core';
 import { decompressPayload } from '../src/index';
 import { decodeZstd, nodeZlibBackend, type NodeZstd, type ZstdBackend } from '../src/codecs';
 import { expectCode } from './helpers';
@@ -51,5 +51,59 @@ describe('zstd content checksum', () => {
     let error: unknown;
     await decodeZstd(flipChecksum(sized), raw.length, backend).catch((e: unknown) => (error = e));
     expect(isEcpsError(error, 'CHECKSUM_MISMATCH')).toBe(true);
+  });
+});
+
+describe('a payload check run while the native decoder works', () => {
+  /** A backend that decodes on a timer, like the thread pool, and logs when it starts and settles. */
+  const slow = (log: string[], fail = false): ZstdBackend => ({
+    name: 'slow',
+    compress: async (d) => d,
+    decompress: () => {
+      log.push('decode started');
+      return new Promise((resolve, reject) =>
+        setTimeout(() => {
+          log.push('decode settled');
+          if (fail) reject(new Error('corrupt block'));
+          else resolve(raw.slice());
+        }, 20),
+      );
+    },
+  });
+
+  it('runs after the decoder started and before its result is used', async () => {
+    const log: string[] = [];
+    expect(await decodeZstd(sized, raw.length, slow(log), () => void log.push('check'))).toEqual(raw);
+    expect(log).toEqual(['decode started', 'check', 'decode settled']);
+  });
+
+  it('a failed check wins over the output and over a decoding failure, once the decoder has settled', async () => {
+    for (const fail of [false, true]) {
+      const log: string[] = [];
+      const refused = new ValidationError('CHECKSUM_MISMATCH', 'frame CRC-32');
+      let error: unknown;
+      await decodeZstd(sized, raw.length, slow(log, fail), () => {
+        log.push('check');
+        throw refused;
+      }).catch((e: unknown) => {
+        log.push('refused');
+        error = e;
+      });
+      expect(error).toBe(refused);
+      // no decoder is left running for a refused frame
+      expect(log).toEqual(['decode started', 'check', 'decode settled', 'refused']);
+    }
+  });
+
+  it('runs before decoding when there is no native decoder (fzstd)', async () => {
+    const log: string[] = [];
+    await expectCode(
+      decodeZstd(unsized, raw.length, undefined, () => {
+        log.push('check');
+        throw new ValidationError('CHECKSUM_MISMATCH', 'frame CRC-32');
+      }),
+      'CHECKSUM_MISMATCH',
+    );
+    expect(log).toEqual(['check']);
   });
 });
