@@ -49,7 +49,7 @@ export function nodeZlibBackend(z: NodeZstd): ZstdBackend {
 
 async function bindingBackend(): Promise<ZstdBackend> {
   // the native functions: the package's index.js wrapper drops the level argument (every frame came out at level 3).
-  // `bindings.js` is a published file of the package, which has no `exports` map.
+  // `bindings.js` is a published file of the package, which has no `exports` map (the range is pinned to 1.2.x for it).
   const binding = await import('@mongodb-js/zstd/bindings.js');
   const toBuffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   return {
