@@ -1,36 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 // `pnpm bench:publish`: makes the last run the committed report. Copies results/latest.md to docs/benchmarks.md and
-// rewrites the root README's headline table (every case that has a target) between its markers, so neither is edited
+// rewrites the root README's headline table (every case that has a target, a ratio or an absolute figure) between its markers, so neither is edited
 // by hand.
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fmt, hasTarget, missesTarget, targetOf, type TargetedResult } from './targets';
 
 /** The fields of a results/latest.json row this script reads. */
-export interface HeadlineRow {
+export interface HeadlineRow extends TargetedResult {
   name: string;
-  unit: string;
-  ours: { median: number };
   baseline: { median: number };
-  ratio: number;
-  target?: number;
-  load: number;
 }
 
 export const HEADLINE_START = '<!-- bench-headline:start (written by pnpm bench:publish) -->';
 export const HEADLINE_END = '<!-- bench-headline:end -->';
 
-const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
-
-/** The headline table: one line per case with a target ratio, in report order. */
+/** The headline table: one line per case with a target (ratio or absolute), in report order. */
 export function headlineTable(rows: readonly HeadlineRow[]): string {
-  const targeted = rows.filter((r) => r.target !== undefined);
+  const targeted = rows.filter(hasTarget);
   return [
     `| case | ours | raw baseline | unit | ratio | target | met |`,
     `|---|---:|---:|---|---:|---:|:---:|`,
     ...targeted.map(
       (r) =>
-        `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${r.target} | ${r.ratio >= r.target! ? 'yes' : 'no'} |`,
+        `| ${r.name} | ${fmt(r.ours.median)} | ${fmt(r.baseline.median)} | ${r.unit} | ${r.ratio.toFixed(2)} | ${targetOf(r)} | ${missesTarget(r) ? 'no' : 'yes'} |`,
     ),
   ].join('\n');
 }
@@ -51,7 +45,7 @@ function main(): void {
   copyFileSync(join(results, 'latest.md'), join(root, 'docs', 'benchmarks.md'));
   const readme = join(root, 'README.md');
   writeFileSync(readme, replaceHeadline(readFileSync(readme, 'utf8'), headlineTable(report.results)));
-  console.log(`wrote docs/benchmarks.md and the README's headline table (${report.results.filter((r) => r.target !== undefined).length} cases with a target)`);
+  console.log(`wrote docs/benchmarks.md and the README's headline table (${report.results.filter(hasTarget).length} cases with a target)`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) main();

@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median, type BenchCase, type CaseDetails } from './harness';
 import { peatScalePoints, writePeatScalePlot } from './plot-peat-scale';
 import { describeProfile, profileSummary, type ProfileSummary } from './profile';
+import { fmt, missesTarget, targetOf } from './targets';
 
 interface CaseResult {
   name: string;
@@ -75,8 +76,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     const o = median(ours);
     const b = median(baseline);
     const ratio = c.higherIsBetter ? o / b : b / o;
-    const belowValue = c.targetValue !== undefined && (c.higherIsBetter ? o < c.targetValue : o > c.targetValue);
-    const belowTarget = (c.target !== undefined && ratio < c.target) || belowValue;
+    const belowTarget = missesTarget({ ...c, ours: { median: o }, ratio });
     const details = c.details?.();
     return {
       name: c.name,
@@ -98,10 +98,6 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
   }
 }
 
-const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toPrecision(3));
-/** The target column: a ratio, an absolute figure (`≥ 50000 msg/s`), or both. */
-const targetOf = (r: CaseResult) =>
-  [r.target, r.targetValue === undefined ? undefined : `${r.higherIsBetter ? '≥' : '≤'} ${fmt(r.targetValue)} ${r.unit}`].filter((t) => t !== undefined).join(', ');
 
 async function main(): Promise<void> {
   const cases = await loadCases();
