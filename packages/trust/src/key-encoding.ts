@@ -1,22 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Public keys as KeyProvider carries them (raw 32 bytes for ed25519/x25519, SPKI DER otherwise) <-> node:crypto.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import type { KeyAlgorithm } from '@ecps/core';
+import { concatBytes, type KeyAlgorithm } from '@ecps/core';
 import { TrustError } from './errors';
 
 // DER SubjectPublicKeyInfo prefixes for 32-byte raw keys (RFC 8410).
 const ED25519_SPKI_PREFIX = Uint8Array.of(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00);
 const X25519_SPKI_PREFIX = Uint8Array.of(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00);
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** `concatBytes` taking the parts as arguments (how the signing labels here read best). */
+export const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 // Parsing a public key costs about as much as an X25519 agreement; recipients and peers repeat, so keep a few.
 const parsed = new Map<string, KeyObject>();
@@ -42,7 +35,7 @@ export function parsePublicKey(algorithm: KeyAlgorithm, publicKey: Uint8Array): 
     if (algorithm === 'ed25519' || algorithm === 'x25519') {
       if (publicKey.length !== 32) throw new Error(`expected 32 bytes, got ${publicKey.length}`);
       const prefix = algorithm === 'ed25519' ? ED25519_SPKI_PREFIX : X25519_SPKI_PREFIX;
-      return createPublicKey({ key: Buffer.from(concat(prefix, publicKey)), format: 'der', type: 'spki' });
+      return createPublicKey({ key: Buffer.from(concatBytes([prefix, publicKey])), format: 'der', type: 'spki' });
     }
     if (algorithm === 'aes-256-gcm') throw new Error('symmetric keys have no public key');
     return createPublicKey({ key: Buffer.from(publicKey), format: 'der', type: 'spki' });
@@ -60,7 +53,7 @@ export function encodePublicKey(algorithm: KeyAlgorithm, key: KeyObject): Uint8A
 /** Uncompressed P-256 point (65 bytes) of an EC public key. */
 export function p256Point(key: KeyObject): Uint8Array {
   const jwk = key.export({ format: 'jwk' });
-  return concat(Uint8Array.of(4), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url'));
+  return concatBytes([Uint8Array.of(4), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
 }
 
 /** P-256 public key from an uncompressed point. */
@@ -71,5 +64,3 @@ export function p256FromPoint(point: Uint8Array): KeyObject {
     format: 'jwk',
   });
 }
-
-export { concat };
