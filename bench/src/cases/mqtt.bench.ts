@@ -150,7 +150,8 @@ const throughput = (qos: QosLevel, n: number): BenchCase => ({
   higherIsBetter: true,
   ...shared,
   // issue 21: QoS 1 within 0.95 of raw mqtt.js (below it, the report gets a profile of ours)
-  ...(qos === 1 ? { target: 0.95 } : {}),
+  // 7 runs of about 3 s at QoS 1: with 5 runs of 1 s, the broker's drift moved both sides' samples by ±25 %
+  ...(qos === 1 ? { target: 0.95, repetitions: 7 } : {}),
   ours: () => ecpsThroughput(qos, n),
   baseline: () => rawThroughput(qos, n),
 });
@@ -165,4 +166,4 @@ const latency = (q: number): BenchCase => ({
   baseline: async () => quantile(await rawLatencies(), q),
 });
 
-export default [throughput(0, 20_000), throughput(1, 10_000), latency(0.5), latency(0.99)];
+export default [throughput(0, 20_000), throughput(1, 30_000), latency(0.5), latency(0.99)];
