@@ -13,3 +13,23 @@ export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8
   }
   return out;
 }
+
+/** Bytes of `value` (a non-negative integer up to 2^53) as a protobuf varint. */
+export function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Writes `value` (a non-negative integer up to 2^53) as a protobuf varint at `at`; returns the offset after it. */
+export function writeVarint(target: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    target[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  target[at++] = value;
+  return at;
+}

@@ -4,7 +4,7 @@
 export { ERROR_CODES, EcpsError, ValidationError, TransportError, isEcpsError } from './errors';
 export { systemClock, ManualClock } from './clock';
 export { cryptoRandom, seededRandom } from './random';
-export { concatBytes } from './bytes';
+export { concatBytes, varintSize, writeVarint } from './bytes';
 export { uuidv4, isUuid, assertNodeId, nodeSource, nodeIdFromSource, toHex, fromHex } from './ids';
 export {
   EVENT_TYPES,

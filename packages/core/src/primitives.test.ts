@@ -21,8 +21,15 @@ import {
   fromHex,
   toHex,
   concatBytes,
+  varintSize,
+  writeVarint,
   AsyncQueue,
 } from './index';
+
+function writeVarintBytes(n: number): Uint8Array {
+  const out = new Uint8Array(10);
+  return out.subarray(0, writeVarint(out, 0, n));
+}
 
 describe('topic filters', () => {
   it.each([
@@ -71,6 +78,18 @@ describe('ids and randomness', () => {
   it('round-trips hex', () => {
     fc.assert(fc.property(fc.uint8Array(), (b) => expect(fromHex(toHex(b))).toEqual(b)));
     expect(() => fromHex('abc')).toThrow();
+  });
+  it('writes protobuf varints up to 2^53 and sizes them', () => {
+    expect([...writeVarintBytes(300)]).toEqual([0xac, 0x02]);
+    fc.assert(
+      fc.property(fc.maxSafeNat(), (n) => {
+        const bytes = writeVarintBytes(n);
+        expect(bytes.length).toBe(varintSize(n));
+        let value = 0;
+        for (let i = bytes.length - 1; i >= 0; i--) value = value * 128 + (bytes[i]! & 0x7f);
+        expect(value).toBe(n);
+      }),
+    );
   });
   it('concatenates byte arrays in order, with or without a known total', () => {
     fc.assert(

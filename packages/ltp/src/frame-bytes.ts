@@ -3,6 +3,7 @@
 // is copied into place once, its CRC-32 computed in the same pass, and the checksum patched into the header. The
 // bytes are those of `LTP.encode(dataFrame(...)).finish()` without that path's growing writer, zero-filled buffers
 // and final concatenation; an uncompressed payload is also preceded by an alignment pad (below).
+import { varintSize, writeVarint } from '@ecps/core';
 import { LTP, LTPFrameHeader } from '@ecps/proto';
 import { copyWithCrc32, crc32Bytes } from './crc32';
 
@@ -27,24 +28,6 @@ function padLength(unpadded: number): number {
   const need = (PAYLOAD_ALIGNMENT - (unpadded % PAYLOAD_ALIGNMENT)) % PAYLOAD_ALIGNMENT;
   if (need === 0) return 0;
   return PAD_OVERHEAD + ((need - PAD_OVERHEAD + PAYLOAD_ALIGNMENT) % PAYLOAD_ALIGNMENT);
-}
-
-function varintLength(value: number): number {
-  let length = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    length++;
-  }
-  return length;
-}
-
-function writeVarint(target: Uint8Array, offset: number, value: number): number {
-  while (value >= 0x80) {
-    target[offset++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  target[offset++] = value;
-  return offset;
 }
 
 /**
@@ -81,7 +64,7 @@ export function serializeDataFrame(frame: LTP, parts: readonly Uint8Array[], ali
   if (prefix[checksumAt - 2] !== CHECKSUM_TAG || prefix[checksumAt - 1] !== 4) throw new Error('LTP header layout changed');
   const trailer = LTP.encode({ ...frame, spec: '', header: undefined, tensorZstd: new Uint8Array(0) }).finish();
 
-  const lengthBytes = 1 + varintLength(payloadLength);
+  const lengthBytes = 1 + varintSize(payloadLength);
   const pad = align ? padLength(prefix.length + lengthBytes) : 0;
   const payloadAt = prefix.length + pad + lengthBytes;
   const total = payloadAt + payloadLength + trailer.length;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Raft messages, entries, hard states and snapshots to and from their protobuf form (coordination.proto).
-import { ValidationError } from '@ecps/core';
+import { ValidationError, varintSize } from '@ecps/core';
 import {
   RaftEntryType,
   RaftMessage,
@@ -128,16 +128,6 @@ export function decodeRaftMessage(bytes: Uint8Array): { message: Message; cluste
     ...(w.snapshotSize > 0n ? { snapshotSize: num(w.snapshotSize) } : {}),
   };
   return { message, clusterId: w.clusterId };
-}
-
-/** Bytes of a varint (up to 2^53). */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
 }
 
 /** An upper bound on the bytes `e` adds to an encoded `RaftMessage` (tag, length and the entry's fields). */

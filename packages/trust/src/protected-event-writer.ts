@@ -3,26 +3,8 @@
 // forks, a concatenation at the end) costs more per 1 KiB message than the session AEAD does. Its output is
 // byte-identical to `ProtectedEvent.encode(...).finish()` (a property test holds it to that); a message carrying
 // delegations (rare: forwarding) goes through the generated encoder.
+import { varintSize, writeVarint } from '@ecps/core';
 import { ProtectedEvent } from '@ecps/proto/ext/v1';
-
-/** Bytes of `value` as a protobuf varint. */
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Buffer, at: number, value: number): number {
-  while (value >= 0x80) {
-    out[at++] = (value & 0x7f) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[at++] = value;
-  return at;
-}
 
 /** A uint64 varint from its low and high 32 bits. */
 function writeVarint64(out: Buffer, at: number, lo: number, hi: number): number {
