@@ -122,6 +122,9 @@ interface ReceiveScope {
   readonly windows?: SessionReplayScope;
 }
 
+const SETTLED: Promise<void> = Promise.resolve();
+const isThenable = (value: unknown): value is PromiseLike<void> => typeof (value as PromiseLike<void> | null | undefined)?.then === 'function';
+
 /** Bytes reserved in each message for the envelope (signature, nonce, ids, sealing). */
 export const SECURE_ENVELOPE_OVERHEAD = 2048;
 
@@ -253,7 +256,8 @@ export class SecureTransport implements Transport {
       // nothing scheduled or in flight for this topic: send at the end of this tick, with what else it publishes
       queue = [];
       this.outboxes.set(topic, queue);
-      queueMicrotask(() => this.flushOutbox(topic));
+      // a promise job rather than queueMicrotask, which costs an async_hooks resource per call
+      void SETTLED.then(() => this.flushOutbox(topic));
     }
     const last = queue[queue.length - 1];
     if (last && last.events.length < MAX_SESSION_BATCH && last.bytes + event.data.length <= this.maxPayloadSize && sameDelivery(last.options, options)) {
@@ -278,13 +282,13 @@ export class SecureTransport implements Transport {
       this.outboxes.delete(topic);
       return;
     }
-    const { events, options } = next;
-    const send = async (): Promise<void> => {
-      const batch = events.length > 1 ? this.protectBatch(events, topic) : undefined;
-      if (batch) return this.inner.publish(topic, batch, options);
-      for (const event of events) await this.inner.publish(topic, this.protect(event, topic) as EcpsEvent, options);
-    };
-    send().then(
+    let sent: Promise<void>;
+    try {
+      sent = this.sendQueued(topic, next);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    sent.then(
       () => {
         this.flushOutbox(topic);
         next.resolve();
@@ -294,6 +298,16 @@ export class SecureTransport implements Transport {
         next.reject(error);
       },
     );
+  }
+
+  /** Publishes `queued` as one record, or one by one when it does not fit one message. Throws what protecting throws. */
+  private sendQueued(topic: string, { events, options }: Queued): Promise<void> {
+    const batch = events.length > 1 ? this.protectBatch(events, topic) : undefined;
+    if (batch) return this.inner.publish(topic, batch, options);
+    if (events.length === 1) return this.inner.publish(topic, this.protect(events[0]!, topic) as EcpsEvent, options);
+    return (async () => {
+      for (const event of events) await this.inner.publish(topic, this.protect(event, topic) as EcpsEvent, options);
+    })();
   }
 
   /** A batched record of `events` to `topic`, or undefined when they do not fit one message. */
@@ -306,18 +320,34 @@ export class SecureTransport implements Transport {
     const replay = this.receiveScope();
     return this.inner.subscribe(
       filter,
-      async (outer, topic) => {
-        const pending = this.accept(outer, topic, { direction: 'publish', target: topic, event: outer }, replay);
-        const accepted = pending instanceof Promise ? await pending : pending;
-        if (!accepted) return;
-        if (!Array.isArray(accepted)) return handler((accepted as Unprotected).event, topic);
-        for (const one of accepted as readonly Unprotected[]) {
-          const ok = this.checked(one, { direction: 'publish', target: topic, event: outer });
-          if (ok) await handler(ok.event, topic);
+      // not `async`: a session message is checked synchronously, and a synchronous handler then costs no promise
+      (outer, topic) => {
+        const ctx: MessageContext = { direction: 'publish', target: topic, event: outer };
+        try {
+          const pending = this.accept(outer, topic, ctx, replay);
+          if (pending instanceof Promise) return pending.then((accepted) => (accepted ? handler(accepted.event, topic) : undefined));
+          if (!pending) return;
+          if (!Array.isArray(pending)) return handler((pending as Unprotected).event, topic);
+          return this.deliverEach(pending as readonly Unprotected[], 0, handler, topic, ctx);
+        } catch (error) {
+          return Promise.reject(error); // as the async handler it replaces: a handler's error never throws into the transport
         }
       },
       options,
     );
+  }
+
+  /**
+   * Hands the messages of a batched record from `from` on to `handler` in order, each checked first; synchronously
+   * while the handler returns synchronously, else each after the previous one's promise settled.
+   */
+  private deliverEach(messages: readonly Unprotected[], from: number, handler: EventHandler, topic: string, ctx: MessageContext): void | Promise<void> {
+    for (let i = from; i < messages.length; i++) {
+      const ok = this.checked(messages[i]!, ctx);
+      if (!ok) continue;
+      const result = handler(ok.event, topic);
+      if (isThenable(result)) return result.then(() => this.deliverEach(messages, i + 1, handler, topic, ctx));
+    }
   }
 
   async request(service: string, request: EcpsEvent, options?: RequestOptions): Promise<EcpsEvent> {
