@@ -10,7 +10,7 @@ import type { ReplayGuard } from './replay-guard';
 import { SEALED_EVENT_TYPE, openEnvelope, sealEnvelope, type SealRecipient } from './sealed-envelope';
 import type { TrustBehaviour } from './levels';
 import { verifyDelegationChain } from './delegation';
-import { encodeProtectedEvent } from './protected-event-writer';
+import { ProtectedEventScratch, encodeProtectedEvent } from './protected-event-writer';
 import { SESSION_EVENT_TYPE, type SessionManager, type SessionReplayScope } from './session-manager';
 
 /** CloudEvents type of a signed (not sealed) message. */
@@ -51,6 +51,8 @@ export class Protector {
   private readonly random: RandomSource;
   private lastTimeMs = Number.NaN;
   private lastTime = '';
+  /** Session mode: where plaintexts are encoded just before they are sealed. */
+  private readonly scratch = new ProtectedEventScratch();
 
   constructor(private readonly options: ProtectorOptions) {
     this.clock = options.clock ?? systemClock;
@@ -64,9 +66,10 @@ export class Protector {
    * completes synchronously (no public-key work is left to wait for); otherwise it returns a promise.
    */
   protect(event: EcpsEvent, destination: string, delegations: readonly Delegation[] = NO_DELEGATIONS): EcpsEvent | Promise<EcpsEvent> {
-    const body = encodeProtectedEvent(this.bodyOf(event, destination, delegations));
-    if (this.options.session) return this.outer(event, SESSION_EVENT_TYPE, this.options.session.seal(body));
-    return this.protectOneByOne(event, body);
+    const body = this.bodyOf(event, destination, delegations);
+    // sealed at once: the plaintext can live in reused memory
+    if (this.options.session) return this.outer(event, SESSION_EVENT_TYPE, this.options.session.seal(this.scratch.one(body)));
+    return this.protectOneByOne(event, encodeProtectedEvent(body));
   }
 
   /**
@@ -78,18 +81,9 @@ export class Protector {
   protectBatch(events: readonly EcpsEvent[], destination: string, delegations: readonly (readonly Delegation[] | undefined)[], maxPlaintextBytes: number): EcpsEvent | undefined {
     const session = this.options.session;
     if (!session) throw new TrustError('CONFIG_INVALID', 'batched records need session mode');
-    const bodies = events.map((event, i) => encodeProtectedEvent(this.bodyOf(event, destination, delegations[i] ?? NO_DELEGATIONS)));
-    let length = 1;
-    for (const body of bodies) length += 4 + body.length;
-    if (length > maxPlaintextBytes) return undefined;
-    const plaintext = Buffer.allocUnsafe(length);
-    plaintext[0] = BATCH_MARKER;
-    let at = 1;
-    for (const body of bodies) {
-      at = plaintext.writeUInt32BE(body.length, at);
-      plaintext.set(body, at);
-      at += body.length;
-    }
+    const bodies = events.map((event, i) => this.bodyOf(event, destination, delegations[i] ?? NO_DELEGATIONS));
+    const plaintext = this.scratch.batch(bodies, BATCH_MARKER, maxPlaintextBytes);
+    if (!plaintext) return undefined;
     const first = events[0]!;
     return { id: first.id, source: first.source, type: SESSION_EVENT_TYPE, time: first.time ?? this.now(), datacontenttype: 'application/protobuf', data: session.seal(plaintext) };
   }

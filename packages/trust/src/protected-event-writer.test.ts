@@ -2,7 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { ProtectedEvent } from '@ecps/proto/ext/v1';
-import { encodeProtectedEvent } from './protected-event-writer';
+import { ProtectedEventScratch, encodeProtectedEvent } from './protected-event-writer';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 }); // any code points, lone surrogates included
 const message = fc.record({
@@ -45,3 +45,34 @@ describe('encodeProtectedEvent', () => {
     expect(Buffer.from(encodeProtectedEvent(m))).toEqual(Buffer.from(ProtectedEvent.encode(m).finish()));
   });
 });
+
+describe('ProtectedEventScratch', () => {
+  it('encodes one message or a batch (marker, then u32 length and message each) as the generated encoder does, in reused memory', () => {
+    const scratch = new ProtectedEventScratch();
+    fc.assert(
+      fc.property(fc.array(message, { minLength: 1, maxLength: 5 }), (messages) => {
+        const generated = messages.map((m) => Buffer.from(ProtectedEvent.encode(m).finish()));
+        expect(Buffer.from(scratch.one(messages[0]!))).toEqual(generated[0]);
+        const expected = Buffer.concat([Buffer.of(7), ...generated.flatMap((g) => [u32(g.length), g])]);
+        expect(Buffer.from(scratch.batch(messages, 7, expected.length)!)).toEqual(expected);
+        expect(scratch.batch(messages, 7, expected.length - 1)).toBeUndefined();
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('gives a plaintext larger than the memory it keeps memory of its own', () => {
+    const scratch = new ProtectedEventScratch();
+    const big = ProtectedEvent.fromPartial({ id: 'x', data: new Uint8Array(100_000).fill(3) });
+    const first = scratch.one(big);
+    const second = scratch.one({ ...big, id: 'y' });
+    expect(first.buffer).not.toBe(second.buffer);
+    expect(Buffer.from(first)).toEqual(Buffer.from(ProtectedEvent.encode(big).finish()));
+  });
+});
+
+function u32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value);
+  return b;
+}
