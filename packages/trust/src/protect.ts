@@ -11,6 +11,7 @@ import { SEALED_EVENT_TYPE, openEnvelope, sealEnvelope, type SealRecipient } fro
 import type { TrustBehaviour } from './levels';
 import { verifyDelegationChain } from './delegation';
 import { ProtectedEventScratch, encodeProtectedEvent } from './protected-event-writer';
+import { decodeProtectedEvent } from './protected-event-reader';
 import { SESSION_EVENT_TYPE, type SessionManager, type SessionReplayScope } from './session-manager';
 
 /** CloudEvents type of a signed (not sealed) message. */
@@ -231,7 +232,7 @@ export class Protector {
   /** The checks every kind shares once the body is out: sender binding, replay, destination, delegation. */
   private unwrap(outer: EcpsEvent, body: Uint8Array, claimedSender: string, signerPrincipal: string | undefined, destination: string, replay: ReplayGuard): Unprotected {
     const { behaviour, keys } = this.options;
-    const inner = decode(ProtectedEvent, body);
+    const inner = decode(PROTECTED_EVENT, body);
     if (inner.senderId !== claimedSender) throw new TrustError('UNAUTHENTICATED', `envelope sender ${claimedSender} differs from ${inner.senderId}`);
     if (signerPrincipal !== undefined && signerPrincipal !== inner.senderId) {
       throw new TrustError('UNAUTHENTICATED', `signed by ${signerPrincipal} but claims to be ${inner.senderId}`);
@@ -276,6 +277,7 @@ const BATCH_MARKER = 0;
 const NO_NONCE = new Uint8Array(0);
 const NO_DELEGATIONS: readonly Delegation[] = Object.freeze([]);
 const NO_EXTENSIONS: Readonly<Record<string, string>> = Object.freeze({});
+const PROTECTED_EVENT = { decode: decodeProtectedEvent };
 
 function decode<T>(fns: { decode(bytes: Uint8Array): T }, data: Uint8Array): T {
   try {
