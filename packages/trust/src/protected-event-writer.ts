@@ -31,9 +31,27 @@ function varint64Size(lo: number, hi: number): number {
 /** Size of a length-delimited field (one-byte tag) holding `length` bytes. */
 const fieldSize = (length: number): number => 1 + varintSize(length) + length;
 
+/** Strings up to this length are measured and written by a loop in JavaScript when they are ASCII (ids, topics). */
+const SHORT = 64;
+
+/** UTF-8 length of `value`: a short ASCII string without a call into native code. */
+function utf8Length(value: string): number {
+  if (value.length <= SHORT) {
+    let i = 0;
+    while (i < value.length && value.charCodeAt(i) < 0x80) i++;
+    if (i === value.length) return i;
+  }
+  return Buffer.byteLength(value);
+}
+
 function writeString(out: Buffer, at: number, tag: number, value: string, length: number): number {
   out[at++] = tag;
   at = writeVarint(out, at, length);
+  // as many UTF-8 bytes as UTF-16 units: ASCII (any other code point takes more bytes than units)
+  if (length === value.length && length <= SHORT) {
+    for (let i = 0; i < length; i++) out[at + i] = value.charCodeAt(i);
+    return at + length;
+  }
   return at + out.write(value, at, length, 'utf8');
 }
 
@@ -73,13 +91,13 @@ function measure(message: ProtectedEvent): Measured {
   if (BigInt.asUintN(64, ts) !== ts) throw new Error('value provided for field message.timestampNs of type uint64 too large');
   const tsLo = Number(ts & 0xffff_ffffn);
   const tsHi = Number(ts >> 32n);
-  const id = Buffer.byteLength(message.id);
-  const source = Buffer.byteLength(message.source);
-  const type = Buffer.byteLength(message.type);
-  const time = Buffer.byteLength(message.time);
-  const contentType = Buffer.byteLength(message.datacontenttype);
-  const sender = Buffer.byteLength(message.senderId);
-  const destination = Buffer.byteLength(message.destination);
+  const id = utf8Length(message.id);
+  const source = utf8Length(message.source);
+  const type = utf8Length(message.type);
+  const time = utf8Length(message.time);
+  const contentType = utf8Length(message.datacontenttype);
+  const sender = utf8Length(message.senderId);
+  const destination = utf8Length(message.destination);
   let size = 0;
   if (id > 0) size += fieldSize(id);
   if (source > 0) size += fieldSize(source);
@@ -89,8 +107,8 @@ function measure(message: ProtectedEvent): Measured {
   let entries = NO_ENTRIES as [string, number, string, number][];
   for (const key in message.extensions) {
     const value = message.extensions[key]!;
-    const k = Buffer.byteLength(key);
-    const v = Buffer.byteLength(value);
+    const k = utf8Length(key);
+    const v = utf8Length(value);
     if (entries === NO_ENTRIES) entries = [];
     entries.push([key, k, value, v]);
     size += fieldSize((k > 0 ? fieldSize(k) : 0) + (v > 0 ? fieldSize(v) : 0));
