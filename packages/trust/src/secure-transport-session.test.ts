@@ -367,6 +367,25 @@ describe('secure transport in session mode: batched records', () => {
     expect(wire.length).toBe(4);
   });
 
+  it('sends publishes made by promise continuations before the microtask queue drained as one record', async () => {
+    const n = net();
+    const { a, b } = await connected(n);
+    const spy = n.raw('spy');
+    const wire: EcpsEvent[] = [];
+    await spy.subscribe('t', (e) => void wire.push(e));
+    const got: number[] = [];
+    await b.subscribe('t', (e) => void got.push(e.data[0]!));
+    const sent: Promise<void>[] = [];
+    for (let i = 0; i < 4; i++) {
+      sent.push(a.publish('t', event('a', i)));
+      await Promise.resolve(); // a continuation, as a caller keeping several publishes in flight makes them
+    }
+    await Promise.all(sent);
+    await waitFor(() => got.length === 4, 'delivery');
+    expect(got).toEqual([0, 1, 2, 3]);
+    expect(wire).toHaveLength(1);
+  });
+
   it('refuses a batched record if any byte of any message in it was changed, delivers it once when intact, refuses its replay', async () => {
     const n = net();
     const { a, b } = await connected(n, { session: { retryMs: 60_000 } });

@@ -122,7 +122,6 @@ interface ReceiveScope {
   readonly windows?: SessionReplayScope;
 }
 
-const SETTLED: Promise<void> = Promise.resolve();
 const isThenable = (value: unknown): value is PromiseLike<void> => typeof (value as PromiseLike<void> | null | undefined)?.then === 'function';
 
 /** Bytes reserved in each message for the envelope (signature, nonce, ids, sealing). */
@@ -240,8 +239,8 @@ export class SecureTransport implements Transport {
   }
 
   /**
-   * Protects and publishes `event`. In session mode, publishes to one topic made in the same tick, or while one to
-   * it is in flight, go out together as one batched record (one AEAD per recipient for all of them, accepted all or
+   * Protects and publishes `event`. In session mode, publishes to one topic made in the same tick (until the
+   * microtask queue is drained, so promise continuations count), or while one to it is in flight, go out together as one batched record (one AEAD per recipient for all of them, accepted all or
    * none, in order); each call resolves once the record carrying it was published.
    */
   async publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void> {
@@ -256,8 +255,9 @@ export class SecureTransport implements Transport {
       // nothing scheduled or in flight for this topic: send at the end of this tick, with what else it publishes
       queue = [];
       this.outboxes.set(topic, queue);
-      // a promise job rather than queueMicrotask, which costs an async_hooks resource per call
-      void SETTLED.then(() => this.flushOutbox(topic));
+      // once the microtask queue is drained: publishes made by promise continuations meanwhile (a caller keeping
+      // several in flight) join this record too
+      process.nextTick(() => this.flushOutbox(topic));
     }
     const last = queue[queue.length - 1];
     if (last && last.events.length < MAX_SESSION_BATCH && last.bytes + event.data.length <= this.maxPayloadSize && sameDelivery(last.options, options)) {
