@@ -127,15 +127,10 @@ export class Protector {
 
   private outer(event: EcpsEvent, type: string, data: Uint8Array): EcpsEvent {
     const correlation = event.extensions?.['correlationid'];
-    return {
-      id: event.id,
-      source: event.source,
-      type,
-      time: event.time ?? this.now(),
-      datacontenttype: 'application/protobuf',
-      ...(correlation ? { extensions: { correlationid: correlation } } : {}),
-      data,
-    };
+    // no conditional spread: it copies through a generic path per message
+    const outer: Mutable<EcpsEvent> = { id: event.id, source: event.source, type, time: event.time ?? this.now(), datacontenttype: 'application/protobuf', data };
+    if (correlation) outer.extensions = { correlationid: correlation };
+    return outer;
   }
 
   /** The current time as a CloudEvents timestamp, formatted once per millisecond. */

@@ -243,9 +243,18 @@ export class SecureTransport implements Transport {
    * microtask queue is drained, so promise continuations count), or while one to it is in flight, go out together as one batched record (one AEAD per recipient for all of them, accepted all or
    * none, in order); each call resolves once the record carrying it was published.
    */
-  async publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void> {
-    this.checkSize(event);
+  publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void> {
+    // not `async`: an async function returning the batch's promise would cost two more promise jobs per publish
+    try {
+      this.checkSize(event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.sessions) return this.publishBatched(topic, event, options);
+    return this.publishNow(topic, event, options);
+  }
+
+  private async publishNow(topic: string, event: EcpsEvent, options: PublishOptions | undefined): Promise<void> {
     await this.inner.publish(topic, await this.protect(event, topic), options);
   }
 

@@ -301,7 +301,7 @@ export class SessionManager {
     const bytes = Buffer.from(record.buffer, record.byteOffset, record.length);
     for (let i = 0; i < count; i++) {
       const at = r.offset;
-      r.bytes(ENTRY_HEADER);
+      r.skip(ENTRY_HEADER);
       const ciphertext = r.bytes(r.u32());
       const session = this.sessionAt(bytes, at);
       if (!session) continue;

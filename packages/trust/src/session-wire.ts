@@ -108,6 +108,11 @@ export class WireReader {
     return this.bytes(this.u16());
   }
 
+  /** Moves past the next `n` bytes. */
+  skip(n: number): void {
+    this.need(n);
+  }
+
   /** A view (no copy) of the next `n` bytes. */
   bytes(n: number): Uint8Array {
     const at = this.need(n);
