@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Turning an EcpsEvent into a protected one (signed and/or sealed) and back, with every check of the receiver.
 import { cryptoRandom, eventTime, nodeIdFromSource, systemClock, type Clock, type EcpsEvent, type RandomSource } from '@ecps/core';
-import { ProtectedEvent, SealedEnvelope, SignedEnvelope, type Delegation } from '@ecps/proto/ext/v1';
+import { SealedEnvelope, SignedEnvelope, type Delegation, type ProtectedEvent } from '@ecps/proto/ext/v1';
 import { TrustError } from './errors';
 import { signedInput, type IdentitySigner } from './identity';
 import type { KeyAgreementProvider } from './key-agreement';
