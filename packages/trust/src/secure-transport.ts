@@ -11,7 +11,6 @@ import {
   encodeAck,
   eventTime,
   isEcpsError,
-  nodeIdFromSource,
   nodeSource,
   perCorrelationRpcTopics,
   silentLogger,
@@ -42,6 +41,7 @@ import { MAX_SESSION_BATCH, Protector, type SealingKeys, type Unprotected } from
 import type { Principal, Rbac } from './rbac';
 import { ReplayGuard, type ReplayGuardOptions } from './replay-guard';
 import { SessionManager, SessionReplayScope, type SessionOptions } from './session-manager';
+import { SourceNodeIds } from './source-node-id';
 
 /** What a received message is about, for mapping it to a permission. */
 export interface MessageContext {
@@ -156,6 +156,7 @@ export class SecureTransport implements Transport {
   /** Session mode: per topic with a send scheduled or in flight, the publishes waiting for it. */
   private readonly outboxes = new Map<string, Queued[]>();
   private closed = false;
+  private readonly sourceIds = new SourceNodeIds();
 
   constructor(
     private readonly inner: Transport,
@@ -507,7 +508,7 @@ export class SecureTransport implements Transport {
 
   /** The chain to forward `event` with, when its source is a node this one acts for. */
   private delegationsFor(event: EcpsEvent): Delegation[] | undefined {
-    const sourceNode = nodeIdFromSource(event.source);
+    const sourceNode = this.sourceIds.of(event.source);
     return sourceNode !== undefined && sourceNode !== this.nodeId ? this.delegations.get(sourceNode) : undefined;
   }
 
