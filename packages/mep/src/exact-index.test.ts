@@ -33,17 +33,17 @@ function unit(random: Rng, dim: number): Float64Array {
 
 /** The same rows in a native-scanned index and a scalar reference index. */
 function pair(vectors: readonly Float64Array[], precision: 'float64' | 'float32' = 'float64', seqOf = (row: number) => row + 1) {
-  const native = new ExactIndex(precision);
-  const reference = new ExactIndex(precision);
+  const native = new ExactIndex<undefined>(precision);
+  const reference = new ExactIndex<undefined>(precision);
   native.useScanner(scanner);
   vectors.forEach((v, i) => {
-    native.add(i + 1, seqOf(i), v);
-    reference.add(i + 1, seqOf(i), v);
+    native.add(i + 1, seqOf(i), v, undefined);
+    reference.add(i + 1, seqOf(i), v, undefined);
   });
   return { native, reference };
 }
 
-function expectSame(native: ExactIndex, reference: ExactIndex, requests: SearchRequest[]): void {
+function expectSame(native: ExactIndex<undefined>, reference: ExactIndex<undefined>, requests: SearchRequest[]): void {
   const batched = native.searchMany(requests);
   requests.forEach((r, i) => {
     const expected = reference.search(r.query, r.k, r.minSim);
@@ -142,8 +142,8 @@ describe('ExactIndex with the native candidate scan', () => {
         reference.remove(id);
       } else {
         const v = unit(random, dim);
-        native.add(id, step, v);
-        reference.add(id, step, v);
+        native.add(id, step, v, undefined);
+        reference.add(id, step, v, undefined);
       }
     }
     expect(native.size).toBeGreaterThan(2048);
@@ -165,19 +165,19 @@ describe('ExactIndex.rank', () => {
     const random = seededRandom(11);
     for (const precision of ['float64', 'float32'] as const) {
       for (const dim of [13, 384]) {
-        const index = new ExactIndex(precision);
+        const index = new ExactIndex<undefined>(precision);
         const top = unit(random, dim);
         // every fifth row ties with the others of its kind; seqs are not in id order so ties test seq, not id
         const rows = Array.from({ length: 400 }, (_, i) => (i % 5 === 0 ? Float64Array.from(top) : unit(random, dim)));
         const seqOf = (i: number) => 1000 - i;
-        rows.forEach((v, i) => index.add(i + 1, seqOf(i), v));
+        rows.forEach((v, i) => index.add(i + 1, seqOf(i), v, undefined));
         for (let id = 2; id <= 400; id += 9) index.remove(id);
         for (let round = 0; round < 6; round++) {
           // candidate lists of growing length (the reused row buffer grows), with ids never stored or removed
           const ids = Array.from({ length: 4 + round * 40 }, () => 1 + random.int(420));
           const unique = [...new Set(ids)];
-          const only = new ExactIndex(precision);
-          for (const id of unique) if (id <= 400 && (id - 2) % 9 !== 0) only.add(id, seqOf(id - 1), rows[id - 1]!);
+          const only = new ExactIndex<undefined>(precision);
+          for (const id of unique) if (id <= 400 && (id - 2) % 9 !== 0) only.add(id, seqOf(id - 1), rows[id - 1]!, undefined);
           const query = round % 3 === 0 ? Float64Array.from(top) : unit(random, dim);
           for (const [k, minSim] of [[10, -Infinity], [3, 0], [50, 0.1]] as const) {
             // toEqual compares numbers with Object.is: similarities bit for bit

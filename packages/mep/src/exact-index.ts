@@ -8,13 +8,15 @@ import { TopK, type Ranked } from './top-k';
 /** Storage precision of the exact matrix. `float64` reproduces the spec's arithmetic exactly; `float32` halves memory. */
 export type VectorPrecision = 'float64' | 'float32';
 
-interface Group {
+interface Group<T> {
   readonly dim: number;
   data: Float64Array | Float32Array;
   /** What the scanner reads: `data` itself at float32 precision, else a float32 copy (only while a scanner is set). */
   scanned: Float32Array | undefined;
   ids: Float64Array;
   seqs: Float64Array;
+  /** What the caller stored with each row, returned with its hits (no lookup by id per hit). */
+  readonly values: T[];
   size: number;
   readonly rowOf: Map<number, number>;
 }
@@ -26,9 +28,12 @@ export interface SearchRequest {
   minSim: number;
 }
 
-/** All stored vectors, grouped by element count (entries of another size are never compared, spec §7.2). */
-export class ExactIndex {
-  private readonly groups = new Map<number, Group>();
+/**
+ * All stored vectors, grouped by element count (entries of another size are never compared, spec §7.2), each with a
+ * value of the caller's that hits carry.
+ */
+export class ExactIndex<T> {
+  private readonly groups = new Map<number, Group<T>>();
   private readonly dimOf = new Map<number, number>();
   /** Reused per query: the similarity of every row of the searched group. */
   private scores = new Float64Array(0);
@@ -49,7 +54,7 @@ export class ExactIndex {
   }
 
   /** Adds (or replaces) the normalised vector of `id`; `seq` orders ties (smaller = older). */
-  add(id: number, seq: number, vector: Float64Array): void {
+  add(id: number, seq: number, vector: Float64Array, value: T): void {
     this.remove(id);
     const dim = vector.length;
     let group = this.groups.get(dim);
@@ -63,6 +68,7 @@ export class ExactIndex {
     if (group.scanned !== group.data) group.scanned?.set(vector, row * dim);
     group.ids[row] = id;
     group.seqs[row] = seq;
+    group.values[row] = value;
     group.rowOf.set(id, row);
     this.dimOf.set(id, dim);
   }
@@ -79,8 +85,10 @@ export class ExactIndex {
       const movedId = group.ids[last]!;
       group.ids[row] = movedId;
       group.seqs[row] = group.seqs[last]!;
+      group.values[row] = group.values[last]!;
       group.rowOf.set(movedId, row);
     }
+    group.values.pop();
     group.rowOf.delete(id);
     this.dimOf.delete(id);
     if (group.size === 0) this.groups.delete(dim);
@@ -88,7 +96,7 @@ export class ExactIndex {
   }
 
   /** The best `k` of the stored `ids` (others and absent ones skipped) with `sim >= minSim`, ranked as {@link search}. */
-  rank(query: Float64Array, ids: readonly number[], k: number, minSim: number): Ranked[] {
+  rank(query: Float64Array, ids: readonly number[], k: number, minSim: number): Ranked<T>[] {
     const group = this.groups.get(query.length);
     if (!group || k === 0) return [];
     const { dim, data, seqs, rowOf, ids: rowIds } = group;
@@ -104,13 +112,13 @@ export class ExactIndex {
     for (let c = 0; c < n; c++) {
       const row = rows[c]!;
       const sim = dotRow(query, data, row * dim, dim);
-      if (sim >= minSim) top.push(sim, seqs[row]!, rowIds[row]!);
+      if (sim >= minSim) top.push(sim, seqs[row]!, row);
     }
-    return top.results();
+    return top.results(rowIds, group.values);
   }
 
   /** The best `k` rows with `sim >= minSim`, similarity descending, ties by older insertion. */
-  search(query: Float64Array, k: number, minSim: number): Ranked[] {
+  search(query: Float64Array, k: number, minSim: number): Ranked<T>[] {
     return this.searchMany([{ query, k, minSim }])[0]!;
   }
 
@@ -118,8 +126,8 @@ export class ExactIndex {
    * {@link search} for several queries at once: with a scanner, queries of one size share each pass over the
    * float32 matrix (up to a bounded batch), which is where batching pays.
    */
-  searchMany(requests: readonly SearchRequest[]): Ranked[][] {
-    const results: Ranked[][] = requests.map(() => []);
+  searchMany(requests: readonly SearchRequest[]): Ranked<T>[][] {
+    const results: Ranked<T>[][] = requests.map(() => []);
     const byDim = new Map<number, number[]>();
     for (const [i, { query, k }] of requests.entries()) {
       if (k === 0) continue;
@@ -149,7 +157,7 @@ export class ExactIndex {
   }
 
   /** The scalar reference: every row's similarity, then the best `k`. */
-  private fullScan(group: Group, { query, k, minSim }: SearchRequest): Ranked[] {
+  private fullScan(group: Group<T>, { query, k, minSim }: SearchRequest): Ranked<T>[] {
     const { dim, data, ids, seqs, size } = group;
     // never more slots than rows: k is the requester's number
     const top = new TopK(Math.min(k, size));
@@ -158,12 +166,12 @@ export class ExactIndex {
     for (let row = 0, base = 0; row < size; row++, base += dim) scores[row] = dotRow(query, data, base, dim);
     for (let row = 0; row < size; row++) {
       const sim = scores[row]!;
-      if (sim >= minSim && top.accepts(sim, seqs[row]!)) top.push(sim, seqs[row]!, ids[row]!);
+      if (sim >= minSim && top.accepts(sim, seqs[row]!)) top.push(sim, seqs[row]!, row);
     }
-    return top.results();
+    return top.results(ids, group.values);
   }
 
-  private scan(group: Group, queries: readonly Float64Array[], count: number): ScanResult {
+  private scan(group: Group<T>, queries: readonly Float64Array[], count: number): ScanResult {
     const { dim } = group;
     const q32 = new Float32Array(queries.length * dim);
     for (const [j, q] of queries.entries()) q32.set(q, j * dim);
@@ -176,7 +184,7 @@ export class ExactIndex {
    * `floor + bound`; when that is below both the k-th exact similarity found (or below `minSim` while fewer than k
    * qualify), no row left out can rank or tie with the answer.
    */
-  private rescore(group: Group, { query, k, minSim }: SearchRequest, scan: ScanResult, offset: number, count: number): Ranked[] | undefined {
+  private rescore(group: Group<T>, { query, k, minSim }: SearchRequest, scan: ScanResult, offset: number, count: number): Ranked<T>[] | undefined {
     const { dim, data, ids, seqs, size } = group;
     const top = new TopK(Math.min(k, size));
     let floor = Infinity;
@@ -184,14 +192,14 @@ export class ExactIndex {
       const row = Number(scan.rows[c]!);
       floor = Math.min(floor, scan.similarities[c]!);
       const sim = dotRow(query, data, row * dim, dim);
-      if (sim >= minSim) top.push(sim, seqs[row]!, ids[row]!);
+      if (sim >= minSim) top.push(sim, seqs[row]!, row);
     }
     if (count < size && !(floor + scanErrorBound(dim) < (top.count === top.k ? top.worstSim : minSim))) return undefined;
-    return top.results();
+    return top.results(ids, group.values);
   }
 
   /** One query whose batched candidates were not enough: larger candidate sets, then the full scan. */
-  private escalate(group: Group, request: SearchRequest, count: number): Ranked[] {
+  private escalate(group: Group<T>, request: SearchRequest, count: number): Ranked<T>[] {
     for (; count * 2 <= group.size; count *= 4) {
       const ranked = this.rescore(group, request, this.scan(group, [request.query], count), 0, count);
       if (ranked) return ranked;
@@ -213,9 +221,9 @@ export class ExactIndex {
     this.dimOf.clear();
   }
 
-  private newGroup(dim: number, capacity: number): Group {
+  private newGroup(dim: number, capacity: number): Group<T> {
     const data = this.precision === 'float64' ? new Float64Array(capacity * dim) : new Float32Array(capacity * dim);
-    return { dim, data, scanned: this.scannedCopy(data), ids: new Float64Array(capacity), seqs: new Float64Array(capacity), size: 0, rowOf: new Map() };
+    return { dim, data, scanned: this.scannedCopy(data), ids: new Float64Array(capacity), seqs: new Float64Array(capacity), values: [], size: 0, rowOf: new Map() };
   }
 
   /** The float32 matrix a scanner reads for `data` (a copy only when `data` is float64), or none without a scanner. */
@@ -224,7 +232,7 @@ export class ExactIndex {
     return data instanceof Float32Array ? data : new Float32Array(data);
   }
 
-  private grow(group: Group): void {
+  private grow(group: Group<T>): void {
     const capacity = group.ids.length * 2;
     const next = this.newGroup(group.dim, capacity);
     next.data.set(group.data.subarray(0, group.size * group.dim));

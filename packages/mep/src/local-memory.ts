@@ -61,7 +61,7 @@ export class LocalMemory {
   private readonly tombstones = new Map<string, StoredEntry>();
   /** Each live entry's place in `recency`, by id. */
   private readonly byId = new Map<number, RecencyNode<StoredEntry>>();
-  private readonly exact: ExactIndex;
+  private readonly exact: ExactIndex<RecencyNode<StoredEntry>>;
   private readonly approx = new Map<number, ApproximateIndex>();
   readonly context = new CausalContext();
   readonly hlc: HybridLogicalClock;
@@ -165,9 +165,8 @@ export class LocalMemory {
       : this.exact.searchMany(requests);
     return ranked.map((list) =>
       list.map((r) => {
-        const node = this.byId.get(r.id)!;
-        this.recency.touch(node);
-        return { entry: node.value, similarity: r.sim };
+        this.recency.touch(r.value);
+        return { entry: r.value.value, similarity: r.sim };
       }),
     );
   }
@@ -221,9 +220,10 @@ export class LocalMemory {
       return entry;
     }
     this.live.set(entry.key, entry);
-    this.byId.set(entry.id, this.recency.add(entry));
+    const node = this.recency.add(entry);
+    this.byId.set(entry.id, node);
     const vector = normaliseInPlace(flattenToFloat64(entry.tensor));
-    this.exact.add(entry.id, entry.seq, vector);
+    this.exact.add(entry.id, entry.seq, vector, node);
     if (this.options.approximate) {
       let index = this.approx.get(vector.length);
       if (!index) this.approx.set(vector.length, (index = this.options.approximate.create(vector.length, this.options.maxSize)));
