@@ -12,10 +12,11 @@ describe('runFuzzTarget', () => {
   it('reports iterations and no failure for a target that only refuses with expected errors', async () => {
     const report = await runFuzzTarget(
       { name: 'ok', seeds, isExpected: (e) => e instanceof Refusal, run: (b) => { if (b.length < 4) throw new Refusal(); } },
-      { budgetMs: 200, seed: 1 },
+      { budgetMs: 1000, seed: 1 },
     );
     expect(report).toMatchObject({ crashes: 0, untypedExceptions: 0 });
-    expect(report.iterations).toBeGreaterThan(10);
+    // a count, not a speed: at load 40 on two cores a 200 ms budget ran only 2 iterations
+    expect(report.iterations).toBeGreaterThan(1);
   });
 
   it('finds an untyped exception that only a mutation of the seed reaches, and shrinks it', async () => {
