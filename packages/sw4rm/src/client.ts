@@ -122,7 +122,8 @@ export function prepareRequest(type: MessageFns, request: Record<string, unknown
   let template = templates.get(type);
   if (!template) templates.set(type, (template = create()));
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(request)) {
+  for (const key of Object.keys(request)) {
+    const value = request[key];
     if (!(key in template)) throw new ValidationError('INVALID_ARGUMENT', `unknown field "${key}" in request`);
     if (value === undefined) continue;
     out[key] = typeof template[key] === 'bigint' ? toInt64Or64(value as bigint | number | string, key) : value;
@@ -148,22 +149,32 @@ function toInt64Or64(value: bigint | number | string, field: string): bigint {
 export function createClient<N extends Sw4rmServiceName>(name: N, address: string, options: ClientOptions = {}): ClientOf<N> {
   const { grpc, generic } = SW4RM_SERVICES[name];
   const client = new Client(address, options.credentials ?? grpcCredentials.createInsecure(), options.channelOptions ?? {});
+  // shared by every call that adds no metadata of its own: grpc-js clones the metadata of a call before touching it
+  const clientMetadata = new Metadata();
+  if (options.metadata) for (const k in options.metadata) clientMetadata.set(k, options.metadata[k]!);
   const result: Record<string, unknown> = {
     address,
     close: () => client.close(),
   };
   for (const [key, def] of Object.entries(grpc) as [string, AnyMethod][]) {
-    const type = (generic.methods as unknown as Record<string, { requestType: MessageFns }>)[key]!.requestType;
+    const type = (generic.methods as unknown as Record<string, { requestType: MessageFns & Encoder }>)[key]!.requestType;
+    // the same bytes as def.requestSerialize, handed to grpc-js without copying them into a second Buffer
+    const serialize = (v: unknown): Buffer => {
+      const bytes = type.encode(v as never).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    };
     result[key] = (request: Record<string, unknown>, call: CallOptions = {}) => {
       const prepared = prepareRequest(type, request);
-      const metadata = new Metadata();
       const correlation = (prepared['msg'] as { correlationId?: string } | undefined)?.correlationId;
-      if (correlation) metadata.set('x-correlation-id', correlation);
-      // per-call entries after the client's: the call's value wins (set replaces)
-      if (options.metadata) for (const k in options.metadata) metadata.set(k, options.metadata[k]!);
-      if (call.metadata) for (const k in call.metadata) metadata.set(k, call.metadata[k]!);
+      let metadata = clientMetadata;
+      if (correlation || call.metadata) {
+        metadata = new Metadata();
+        if (correlation) metadata.set('x-correlation-id', correlation);
+        // per-call entries after the client's: the call's value wins (set replaces)
+        if (options.metadata) for (const k in options.metadata) metadata.set(k, options.metadata[k]!);
+        if (call.metadata) for (const k in call.metadata) metadata.set(k, call.metadata[k]!);
+      }
       const timeoutMs = call.timeoutMs ?? options.timeoutMs ?? 10_000;
-      const serialize = (v: unknown) => def.requestSerialize(v as never);
       if (def.responseStream) {
         return client.makeServerStreamRequest(def.path, serialize, def.responseDeserialize, prepared, metadata, { deadline: Date.now() + timeoutMs });
       }
@@ -173,7 +184,12 @@ export function createClient<N extends Sw4rmServiceName>(name: N, address: strin
   return result as ClientOf<N>;
 }
 
-async function unaryWithRetry(
+interface Encoder {
+  encode(message: never): { finish(): Uint8Array };
+}
+
+/** One promise and one callback per attempt: the common case (first attempt answers) allocates nothing else. */
+function unaryWithRetry(
   client: Client,
   def: AnyMethod,
   serialize: (v: unknown) => Buffer,
@@ -182,19 +198,20 @@ async function unaryWithRetry(
   timeoutMs: number,
   attempts: number,
 ): Promise<unknown> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await new Promise((resolve, reject) => {
-        client.makeUnaryRequest(def.path, serialize, def.responseDeserialize, request, metadata, { deadline: Date.now() + timeoutMs }, (err, value) =>
-          err ? reject(err) : resolve(value),
-        );
-      });
-    } catch (err) {
-      const e = err as ServiceError;
-      if (e.code !== Status.UNAVAILABLE || attempt >= attempts) throw new Sw4rmRpcError(e);
-      await new Promise((r) => setTimeout(r, Math.min(2000, 200 * 2 ** (attempt - 1))));
-    }
-  }
+  return new Promise((resolve, reject) => {
+    const attempt = (n: number): void => {
+      try {
+        client.makeUnaryRequest(def.path, serialize, def.responseDeserialize, request, metadata, { deadline: Date.now() + timeoutMs }, (err, value) => {
+          if (!err) return resolve(value);
+          if (err.code !== Status.UNAVAILABLE || n >= attempts) return reject(new Sw4rmRpcError(err));
+          setTimeout(() => attempt(n + 1), Math.min(2000, 200 * 2 ** (n - 1)));
+        });
+      } catch (err) {
+        reject(new Sw4rmRpcError(err as ServiceError));
+      }
+    };
+    attempt(1);
+  });
 }
 
 /** Client-side address resolution (spec §1.2): `SW4RM_<ROLE>_ADDR`, else `<ROLE>_HOST`:`<ROLE>_PORT`, else defaults. */
