@@ -34,52 +34,105 @@ let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 /** A string's worst case on the wire: alignment, length, at most 3 UTF-8 bytes per UTF-16 unit, NUL. */
 const stringBound = (s: string) => 3 + 4 + 3 * s.length + 1;
 
-/**
- * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope into shared scratch space and returns a view of it,
- * valid only until the next call: for handing straight to the native writer, which copies it.
- * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
- *   contains NUL (neither fits the envelope).
- */
-export function encodeEnvelopeView(event: EcpsEvent): Buffer {
+/** Strings up to this length are copied byte by byte when they are ASCII (cheaper than a native UTF-8 write). */
+const SHORT_STRING = 64;
+
+const noNul = () => new ValidationError('INVALID_ARGUMENT', 'envelope strings (attributes, extension names and values) may not contain NUL');
+
+/** Zero bytes up to the next multiple of 4 from `base`; returns the new offset. */
+function pad(out: Buffer, base: number, at: number): number {
+  while ((at - base) & 3) out[at++] = 0;
+  return at;
+}
+
+/** Writes `s` as a CDR string at `at` (aligned from `base`); returns the offset after it. */
+function putString(out: Buffer, base: number, at: number, s: string): number {
+  at = pad(out, base, at);
+  const n = s.length;
+  let len = n;
+  let i = 0;
+  if (n <= SHORT_STRING) {
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0 || c > 0x7f) break;
+      out[at + 4 + i] = c;
+    }
+  }
+  if (i < n) {
+    if (s.includes('\0')) throw noNul();
+    len = out.write(s, at + 4, 'utf8'); // room is guaranteed by the caller's bound
+  }
+  out.writeUInt32LE(len + 1, at);
+  at += 4 + len;
+  out[at++] = 0;
+  return at;
+}
+
+function putU32(out: Buffer, base: number, at: number, v: number): number {
+  at = pad(out, base, at);
+  out.writeUInt32LE(v, at);
+  return at + 4;
+}
+
+/** The extensions `event` carries on the wire, checked against {@link MAX_EXTENSIONS}. */
+function checkedExtensions(event: EcpsEvent): Array<[string, string]> | undefined {
   const extensions = wireExtensions(event);
   if (extensions && extensions.length > MAX_EXTENSIONS) {
     throw new ValidationError('INVALID_ARGUMENT', `an envelope carries at most ${MAX_EXTENSIONS} extensions, not ${extensions.length}`);
   }
-  const time = event.time ?? '';
-  let bound = 4 + stringBound(event.source) + stringBound(event.id) + stringBound(event.type) + stringBound(time) + 7 + 7 + event.data.length;
-  if (extensions) for (const [k, v] of extensions) bound += stringBound(k) + stringBound(v);
-  if (bound > scratch.length && bound <= SCRATCH_LIMIT) scratch = Buffer.allocUnsafeSlow(Math.max(bound, scratch.length * 2));
-  const out = bound <= scratch.length ? scratch : Buffer.allocUnsafe(bound);
+  return extensions;
+}
 
-  out.writeUInt32BE(XCDR1_LE << 16, 0);
-  let at = 4;
-  const u32 = (v: number) => {
-    while (at & 3) out[at++] = 0;
-    out.writeUInt32LE(v, at);
-    at += 4;
-  };
-  const str = (s: string) => {
-    if (s.includes('\0')) throw new ValidationError('INVALID_ARGUMENT', 'envelope strings (attributes, extension names and values) may not contain NUL');
-    while (at & 3) out[at++] = 0;
-    const n = s.length === 0 ? 0 : out.write(s, at + 4, 'utf8'); // room is guaranteed by `bound`
-    out.writeUInt32LE(n + 1, at);
-    at += 4 + n;
-    out[at++] = 0;
-  };
-  str(event.source);
-  str(event.id);
-  str(event.type);
-  str(time);
-  u32(extensions ? extensions.length : 0);
+/** Most bytes `event` takes as a sample (header included). */
+function envelopeBound(event: EcpsEvent, extensions: Array<[string, string]> | undefined): number {
+  let bound = 4 + stringBound(event.source) + stringBound(event.id) + stringBound(event.type) + stringBound(event.time ?? '') + 7 + 7 + event.data.length;
+  if (extensions) for (const [k, v] of extensions) bound += stringBound(k) + stringBound(v);
+  return bound;
+}
+
+/**
+ * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope into `out` from `at` on; returns the offset after it,
+ * or -1 (having written nothing) when it might not fit before the end of `out`. An exception leaves garbage after
+ * `at`, nothing else.
+ * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
+ *   contains NUL (neither fits the envelope).
+ */
+export function encodeEnvelopeInto(event: EcpsEvent, out: Buffer, at: number): number {
+  const extensions = checkedExtensions(event);
+  if (envelopeBound(event, extensions) > out.length - at) return -1;
+  return put(event, extensions, out, at);
+}
+
+function put(event: EcpsEvent, extensions: Array<[string, string]> | undefined, out: Buffer, at: number): number {
+  out.writeUInt32BE(XCDR1_LE << 16, at);
+  const base = at + 4;
+  at = putString(out, base, base, event.source);
+  at = putString(out, base, at, event.id);
+  at = putString(out, base, at, event.type);
+  at = putString(out, base, at, event.time ?? '');
+  at = putU32(out, base, at, extensions ? extensions.length : 0);
   if (extensions) {
     for (const [k, v] of extensions) {
-      str(k);
-      str(v);
+      at = putString(out, base, at, k);
+      at = putString(out, base, at, v);
     }
   }
-  u32(event.data.length);
+  at = putU32(out, base, at, event.data.length);
   out.set(event.data, at);
-  return out.subarray(0, at + event.data.length);
+  return at + event.data.length;
+}
+
+/**
+ * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope into shared scratch space and returns a view of it,
+ * valid only until the next call: for handing straight to the native writer, which copies it.
+ * @throws ValidationError `INVALID_ARGUMENT` as {@link encodeEnvelopeInto}.
+ */
+export function encodeEnvelopeView(event: EcpsEvent): Buffer {
+  const extensions = checkedExtensions(event);
+  const bound = envelopeBound(event, extensions);
+  if (bound > scratch.length && bound <= SCRATCH_LIMIT) scratch = Buffer.allocUnsafeSlow(Math.max(bound, scratch.length * 2));
+  const out = bound <= scratch.length ? scratch : Buffer.allocUnsafe(bound);
+  return out.subarray(0, put(event, extensions, out, 0));
 }
 
 /**

@@ -111,7 +111,7 @@ describe('write batching', () => {
 });
 
 describe('the native writeBatch call', () => {
-  it('writes at most `max`, and refuses sample ends outside the bytes, a count beyond the ends, a malformed sample', () => {
+  it('writes at most `max` from `first` on, and refuses sample ends outside the bytes, a count beyond the ends, a malformed sample', () => {
     const binding = loadBinding();
     const participant = binding.createParticipant(domainId, {}, () => {});
     try {
@@ -125,6 +125,10 @@ describe('the native writeBatch call', () => {
       expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 3)).toBe(3);
       expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 2)).toBe(2);
       expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 0, 5)).toBe(0);
+      // from sample `first` on (a parked tail): at most what is left after it
+      expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 5, 1)).toBe(2);
+      expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 5, 3)).toBe(0);
+      expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 1, 4)).toThrow('batch count out of range');
       expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 4, 4)).toThrow('batch count out of range');
       const beyond = Uint32Array.of(one.length, bytes.length + 1);
       expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, beyond, 2, 2)).toThrow('batch sample out of range');
