@@ -147,16 +147,36 @@ export function encodeEnvelope(event: EcpsEvent): Uint8Array {
 let lastBuf: Buffer | undefined;
 let lastView: Uint8Array | undefined;
 
-/**
- * `buf` as a plain Uint8Array (cached for the last buffer: a take's samples share one). Slicing a Buffer goes through
- * its species constructor, which costs more than the copy for small samples; a plain Uint8Array slices natively.
- */
+/** `buf` as a plain Uint8Array (cached for the last buffer: a take's samples share one). */
 function plainView(buf: Buffer): Uint8Array {
   if (buf !== lastBuf) {
     lastBuf = buf;
     lastView = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   return lastView!;
+}
+
+/**
+ * Copies of small payloads share 16 KiB ArrayBuffers handed out in order (like Buffer.allocUnsafe's pool): a new
+ * ArrayBuffer per payload costs more than the payload's copy. A kept event holds at most one such block.
+ */
+const POOL_BYTES = 16 * 1024;
+const POOLED_MAX = 2 * 1024;
+let pool = new ArrayBuffer(POOL_BYTES);
+let poolAt = 0;
+
+/** A copy of `buf[start, start + n)` as a plain Uint8Array. */
+function copyOf(buf: Buffer, start: number, n: number): Uint8Array {
+  const from = plainView(buf);
+  if (n > POOLED_MAX) return from.slice(start, start + n);
+  if (poolAt + n > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    poolAt = 0;
+  }
+  const out = new Uint8Array(pool, poolAt, n);
+  out.set(from.subarray(start, start + n));
+  poolAt = (poolAt + n + 7) & ~7;
+  return out;
 }
 
 /** Reads XCDR little-endian values from `buf` between `start` and `end` (one sample, header included). */
@@ -215,7 +235,7 @@ class CdrReader {
     const start = this.at;
     this.at += n;
     if (!this.copyData && n * 2 >= this.buf.length) return this.buf.subarray(start, start + n);
-    return plainView(this.buf).slice(start, start + n);
+    return copyOf(this.buf, start, n);
   }
 }
 
