@@ -49,6 +49,19 @@ describe('ecps::dds::Envelope XCDR codec', () => {
     expect(small.every((b) => b === 0xaa)).toBe(true);
   });
 
+  it('decodes a repeated source and type exactly, whatever was decoded before (ASCII or not)', () => {
+    const sources = ['urn:ecps:a', 'urn:ecps:b', 'urn:ecps:é', 'urn:ecps:\u00e9', 'urn:ecps:a', 'urn:ecps:ab', ''];
+    for (const source of [...sources, ...sources.reverse()]) {
+      const back = decodeEnvelope(Buffer.from(encodeEnvelope({ id: 'i', source, type: source.toUpperCase(), data: new Uint8Array(0) })));
+      expect([back.source, back.type]).toEqual([source, source.toUpperCase()]);
+    }
+    // a Latin-1 code unit never matches the byte of the same value (that byte alone is not UTF-8)
+    decodeEnvelope(Buffer.from(encodeEnvelope({ id: 'i', source: 'x', type: '\u00e9A', data: new Uint8Array(0) })));
+    const raw = Buffer.from(encodeEnvelope({ id: 'i', source: 'x', type: 'zA', data: new Uint8Array(0) }));
+    raw[raw.indexOf('zA')] = 0xe9;
+    expect(decodeEnvelope(raw).type).toBe('\ufffdA');
+  });
+
   it('writes XCDR1 little-endian with 4-aligned lengths, as Cyclone lays out the idlc type', () => {
     const bytes = encodeEnvelope({ id: 'i', source: 'urn:ecps:a', type: 't', time: '', extensions: { k: 'vv' }, data: Uint8Array.of(1, 2, 3) });
     expect(Buffer.from(bytes).toString('hex')).toBe(

@@ -179,6 +179,19 @@ function copyOf(buf: Buffer, start: number, n: number): Uint8Array {
   return out;
 }
 
+/** The last source and type decoded (slots 0 and 1 of {@link CdrReader.string}). */
+const recent = ['', ''];
+
+/** Whether `buf[at, at + len)` is exactly the ASCII string `s` (non-ASCII bytes never match). */
+function sameAscii(s: string, buf: Buffer, at: number, len: number): boolean {
+  if (s.length !== len) return false;
+  for (let i = 0; i < len; i++) {
+    const b = buf[at + i]!;
+    if (b > 0x7f || b !== s.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Reads XCDR little-endian values from `buf` between `start` and `end` (one sample, header included). */
 class CdrReader {
   readonly xcdr2: boolean;
@@ -207,11 +220,18 @@ class CdrReader {
     return v;
   }
 
-  string(): string {
+  /** A CDR string; `slot` names a field whose last value is remembered (a stream repeats its source and type). */
+  string(slot = -1): string {
     const n = this.u32();
     // exactly one NUL, the last byte: C peers end the string at the first one
     if (n === 0 || n > this.end - this.at || !this.onlyNulAtEnd(this.at, this.at + n - 1)) throw malformed('malformed string');
-    const s = n === 1 ? '' : this.buf.toString('utf8', this.at, this.at + n - 1);
+    let s: string;
+    if (n === 1) s = '';
+    else if (slot >= 0 && sameAscii(recent[slot]!, this.buf, this.at, n - 1)) s = recent[slot]!;
+    else {
+      s = this.buf.toString('utf8', this.at, this.at + n - 1);
+      if (slot >= 0) recent[slot] = s;
+    }
     this.at += n;
     return s;
   }
@@ -254,9 +274,9 @@ export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEv
  */
 export function decodeEnvelopeFrom(buf: Buffer, start: number, end: number, copyData: boolean): EcpsEvent {
   const r = new CdrReader(buf, start, end, copyData);
-  const source = r.string();
+  const source = r.string(0);
   const id = r.string();
-  const type = r.string();
+  const type = r.string(1);
   const time = r.string();
   if (r.xcdr2) r.u32(); // DHEADER of the KeyValue sequence
   const count = r.u32();
