@@ -75,6 +75,8 @@ const RESOLVED = Promise.resolve();
 const ACK_WAIT_MS = 100;
 /** Most samples handed to the native side in one call. */
 const MAX_BATCH = 256;
+/** Arenas kept for reuse after the parked batch that held one is written. */
+const SPARE_ARENAS = 4;
 /** Bytes the batch arena holds; a larger sample is written on its own. */
 const ARENA_BYTES = 256 * 1024;
 
@@ -87,8 +89,10 @@ export class WriterPool {
   private last: PooledWriter | undefined;
   private closed = false;
   private batch: Batch | undefined;
-  private readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
-  private readonly ends = new Uint32Array(MAX_BATCH);
+  private arena: Buffer = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  private ends: Uint32Array = new Uint32Array(MAX_BATCH);
+  /** Arenas a parked batch handed back once written, for the next batch that parks whole (at most SPARE_ARENAS). */
+  private readonly spare: Array<{ arena: Buffer; ends: Uint32Array }> = [];
   /** Native calls that retried parked writes. */
   writeRetries = 0;
   /** Native write calls that carried a batch (a measure of how much batching happens). */
@@ -178,15 +182,39 @@ export class WriterPool {
     this.waitForRoom(writer, written === max && max < count ? 'local' : 'history');
   }
 
-  /** Parks the samples of `batch` from `from` on (a copy: the arena is reused), answered with the batch. */
+  /**
+   * Parks the samples of `batch` from `from` on, answered with the batch. A tail that fills at least half the arena
+   * takes the arena itself (the pool continues with a spare one); a smaller one is copied, so parked memory stays
+   * within twice the parked bytes.
+   */
   private parkTail(writer: PooledWriter, batch: Batch, from: number): void {
     const base = from === 0 ? 0 : this.ends[from - 1]!;
     const count = batch.count - from;
+    this.parkedCount += count;
+    const { resolve, reject } = batch;
+    if (batch.bytes - base >= ARENA_BYTES >> 1) {
+      const held = { arena: this.arena, ends: this.ends };
+      const next = this.spare.pop();
+      this.arena = next?.arena ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
+      this.ends = next?.ends ?? new Uint32Array(MAX_BATCH);
+      const handBack = () => {
+        if (this.spare.length < SPARE_ARENAS) this.spare.push(held);
+      };
+      const done = () => {
+        handBack();
+        resolve();
+      };
+      const failed = (error: unknown) => {
+        handBack();
+        reject(error);
+      };
+      writer.parked.push({ bytes: held.arena, ends: held.ends, count: batch.count, next: from, resolve: done, reject: failed });
+      return;
+    }
     const ends = this.ends.slice(from, batch.count);
     if (base > 0) for (let i = 0; i < count; i++) ends[i]! -= base;
     const bytes = Uint8Array.prototype.slice.call(this.arena, base, batch.bytes);
-    writer.parked.push({ bytes, ends, count, next: 0, resolve: batch.resolve, reject: batch.reject });
-    this.parkedCount += count;
+    writer.parked.push({ bytes, ends, count, next: 0, resolve, reject });
   }
 
   /** How many samples `writer` may write before a reliable reader in this process would be congested. */

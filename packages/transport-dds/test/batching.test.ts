@@ -88,6 +88,29 @@ describe('write batching', () => {
     expect(pub.stats().pendingWrites).toBe(0);
   });
 
+  it('parks large batches in their own arena and writes them back intact, in order', async () => {
+    const limits = { receiveQueueLimit: 16, historyLimit: 64 };
+    const pub = await node('pub', limits);
+    const sub = await node('sub', limits);
+    const seen: Array<[string, number, number]> = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await sub.subscribe('batch/arena', async (e) => {
+      seen.push([e.id, e.data.length, e.data[e.data.length - 1]!]);
+      await gate;
+    });
+    await sleep(100);
+    const n = 300; // 6 KiB each: some 42 to a batch, so the batches parked behind the first fill most of an arena
+    const sends = Array.from({ length: n }, (_, i) => pub.publish('batch/arena', event(i, new Uint8Array(6 * 1024).fill(i & 0xff))));
+    await sleep(300);
+    expect(pub.stats().pendingWrites).toBeGreaterThan(100);
+    release();
+    await Promise.all(sends);
+    await waitFor(() => seen.length === n, `${n} deliveries`, 20_000);
+    expect(seen).toEqual(ids(n).map((id, i) => [id, 6 * 1024, i & 0xff]));
+    expect(pub.stats().pendingWrites).toBe(0);
+  });
+
   it('never holds more than maxPendingPublishes writes: the excess fails with QUEUE_FULL, every accepted one arrives', async () => {
     const limits = { receiveQueueLimit: 16, historyLimit: 64, maxPendingPublishes: 40 };
     const pub = await node('pub', limits);
