@@ -131,6 +131,7 @@ export class WriterPool {
       if (end >= 0) return this.enqueue(writer, end);
     }
     const cdr = encodeEnvelopeView(event); // shared scratch: parking copies it
+    this.sendBatch(); // whatever was batched goes first
     if (writer.parked.length > 0) return this.park(writer, cdr, 'history');
     const blocked = this.tryWrite(writer, cdr);
     return blocked === undefined ? RESOLVED : this.park(writer, cdr, blocked);
