@@ -566,17 +566,21 @@ static napi_value write_sample(napi_env env, napi_callback_info info) {
   return make_i32(env, rc < 0 ? rc : 0);
 }
 
-// writeBatch(writerHandle, typeId, samples: Uint8Array, ends: Uint32Array, count, max) -> samples written.
-// Sample i is samples[ends[i-1] .. ends[i]) (from 0 for the first). Writes them in order, at most `max`, and stops
-// at the first one the writer's full history refuses (DDS_RETCODE_TIMEOUT): the caller keeps that one and the rest.
-// Throws on a malformed sample or any other DDS error (the samples before it are written).
+// writeBatch(writerHandle, typeId, samples: Uint8Array, ends: Uint32Array, count, max, first = 0) -> samples written.
+// Sample i is samples[ends[i-1] .. ends[i]) (from 0 for sample 0). Writes samples first, first + 1, ... < count in
+// order, at most `max`, and stops at the first one the writer's full history refuses (DDS_RETCODE_TIMEOUT): the
+// caller keeps that one and the rest. Throws on a malformed sample or any other DDS error (the samples before it
+// are written).
 static napi_value write_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  int32_t writer, type, count, max;
+  napi_value argv[7];
+  size_t argc = 7;
+  int32_t writer, type, count, max, first = 0;
   uint8_t *p;
   size_t len;
-  if (!get_args(env, info, 6, argv) || !get_i32(env, argv[0], &writer) || !get_type(env, argv[1], &type) ||
-      !get_bytes(env, argv[2], &p, &len) || !get_i32(env, argv[4], &count) || !get_i32(env, argv[5], &max))
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return throw_type(env, "missing arguments");
+  if (!get_i32(env, argv[0], &writer) || !get_type(env, argv[1], &type) || !get_bytes(env, argv[2], &p, &len) ||
+      !get_i32(env, argv[4], &count) || !get_i32(env, argv[5], &max) || (argc > 6 && !get_i32(env, argv[6], &first)))
     return NULL;
   bool is;
   napi_typedarray_type kind;
@@ -586,12 +590,12 @@ static napi_value write_batch(napi_env env, napi_callback_info info) {
       napi_get_typedarray_info(env, argv[3], &kind, &n_ends, &ends_p, NULL, NULL) != napi_ok || kind != napi_uint32_array)
     return throw_type(env, "expected a Uint32Array of sample ends");
   const uint32_t *ends = ends_p;
-  if (count < 0 || (size_t)count > n_ends) return throw_type(env, "batch count out of range");
-  if (max > count) max = count;
+  if (count < 0 || (size_t)count > n_ends || first < 0 || first > count) return throw_type(env, "batch count out of range");
+  if (max > count - first) max = count - first;
   int32_t written = 0;
-  size_t start = 0;
+  size_t start = first == 0 ? 0 : ends[first - 1];
   for (; written < max; written++) {
-    size_t end = ends[written];
+    size_t end = ends[first + written];
     if (end < start || end > len) return throw_type(env, "batch sample out of range");
     bool malformed;
     dds_return_t rc = write_one(writer, type, p + start, end - start, -1, &malformed);

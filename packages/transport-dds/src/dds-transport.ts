@@ -35,7 +35,7 @@ import {
   type Transport,
 } from '@ecps/core';
 import { Delivery } from './delivery';
-import { decodeEnvelopeFrom, encodeEnvelopeView } from './envelope-cdr';
+import { decodeEnvelopeFrom } from './envelope-cdr';
 import { NATIVE_EVENTS, SAMPLE_TYPES, loadBinding, type NativeObject } from './native';
 import { Participant } from './participant';
 import { defaultLevelOf, readerQos, trafficClassOfTopic, writerQos, type QosLimits, type TrafficClass } from './qos-table';
@@ -303,9 +303,9 @@ class CycloneTransport implements DdsTransport {
           details: { size: event.data.length, limit: this.maxPayloadSize, topic },
         });
       }
-      const cdr = encodeEnvelopeView(event); // shared scratch: the writer copies it before anything else encodes
+      const written = writers.write(route.ddsName, rpcClass ?? route.cls, options.qos ?? defaultLevelOf(event.type), event);
       this.counters.published++;
-      return writers.write(route.ddsName, rpcClass ?? route.cls, options.qos ?? defaultLevelOf(event.type), cdr);
+      return written;
     } catch (error) {
       return Promise.reject(error);
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { isEcpsError, type EcpsEvent } from '@ecps/core';
-import { MAX_EXTENSIONS, decodeEnvelope, encodeEnvelope } from './envelope-cdr';
+import { MAX_EXTENSIONS, decodeEnvelope, encodeEnvelope, encodeEnvelopeInto } from './envelope-cdr';
 
 const text = fc.string({ unit: fc.oneof(fc.constantFrom('a', 'é', '✓', '😀'), fc.string({ minLength: 1, maxLength: 1 })) }).filter((s) => !s.includes('\0'));
 const extensionName = fc.stringMatching(/^[a-z0-9]{1,20}$/).filter((k) => k !== 'datacontenttype');
@@ -33,6 +33,33 @@ describe('ecps::dds::Envelope XCDR codec', () => {
         expect(normalised(back)).toEqual(normalised({ ...e, ...(e.extensions && Object.keys(e.extensions).length === 0 ? { extensions: undefined } : {}) }));
       }),
     );
+  });
+
+  it('encodes into a shared buffer at any offset the same bytes (alignment counts from the sample), or reports no room', () => {
+    fc.assert(
+      fc.property(event, fc.integer({ min: 0, max: 7 }), (e, at) => {
+        const out = Buffer.alloc(64 * 1024);
+        const end = encodeEnvelopeInto(e, out, at);
+        expect(Buffer.from(out.subarray(at, end)).equals(Buffer.from(encodeEnvelope(e)))).toBe(true);
+      }),
+    );
+    const e: EcpsEvent = { id: 'i', source: 's', type: 't', data: new Uint8Array(100) };
+    const small = Buffer.alloc(120, 0xaa);
+    expect(encodeEnvelopeInto(e, small, 10)).toBe(-1);
+    expect(small.every((b) => b === 0xaa)).toBe(true);
+  });
+
+  it('decodes a repeated source and type exactly, whatever was decoded before (ASCII or not)', () => {
+    const sources = ['urn:ecps:a', 'urn:ecps:b', 'urn:ecps:é', 'urn:ecps:\u00e9', 'urn:ecps:a', 'urn:ecps:ab', ''];
+    for (const source of [...sources, ...sources.reverse()]) {
+      const back = decodeEnvelope(Buffer.from(encodeEnvelope({ id: 'i', source, type: source.toUpperCase(), data: new Uint8Array(0) })));
+      expect([back.source, back.type]).toEqual([source, source.toUpperCase()]);
+    }
+    // a Latin-1 code unit never matches the byte of the same value (that byte alone is not UTF-8)
+    decodeEnvelope(Buffer.from(encodeEnvelope({ id: 'i', source: 'x', type: '\u00e9A', data: new Uint8Array(0) })));
+    const raw = Buffer.from(encodeEnvelope({ id: 'i', source: 'x', type: 'zA', data: new Uint8Array(0) }));
+    raw[raw.indexOf('zA')] = 0xe9;
+    expect(decodeEnvelope(raw).type).toBe('\ufffdA');
   });
 
   it('writes XCDR1 little-endian with 4-aligned lengths, as Cyclone lays out the idlc type', () => {

@@ -34,52 +34,105 @@ let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 /** A string's worst case on the wire: alignment, length, at most 3 UTF-8 bytes per UTF-16 unit, NUL. */
 const stringBound = (s: string) => 3 + 4 + 3 * s.length + 1;
 
-/**
- * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope into shared scratch space and returns a view of it,
- * valid only until the next call: for handing straight to the native writer, which copies it.
- * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
- *   contains NUL (neither fits the envelope).
- */
-export function encodeEnvelopeView(event: EcpsEvent): Buffer {
+/** Strings up to this length are copied byte by byte when they are ASCII (cheaper than a native UTF-8 write). */
+const SHORT_STRING = 64;
+
+const noNul = () => new ValidationError('INVALID_ARGUMENT', 'envelope strings (attributes, extension names and values) may not contain NUL');
+
+/** Zero bytes up to the next multiple of 4 from `base`; returns the new offset. */
+function pad(out: Buffer, base: number, at: number): number {
+  while ((at - base) & 3) out[at++] = 0;
+  return at;
+}
+
+/** Writes `s` as a CDR string at `at` (aligned from `base`); returns the offset after it. */
+function putString(out: Buffer, base: number, at: number, s: string): number {
+  at = pad(out, base, at);
+  const n = s.length;
+  let len = n;
+  let i = 0;
+  if (n <= SHORT_STRING) {
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0 || c > 0x7f) break;
+      out[at + 4 + i] = c;
+    }
+  }
+  if (i < n) {
+    if (s.includes('\0')) throw noNul();
+    len = out.write(s, at + 4, 'utf8'); // room is guaranteed by the caller's bound
+  }
+  out.writeUInt32LE(len + 1, at);
+  at += 4 + len;
+  out[at++] = 0;
+  return at;
+}
+
+function putU32(out: Buffer, base: number, at: number, v: number): number {
+  at = pad(out, base, at);
+  out.writeUInt32LE(v, at);
+  return at + 4;
+}
+
+/** The extensions `event` carries on the wire, checked against {@link MAX_EXTENSIONS}. */
+function checkedExtensions(event: EcpsEvent): Array<[string, string]> | undefined {
   const extensions = wireExtensions(event);
   if (extensions && extensions.length > MAX_EXTENSIONS) {
     throw new ValidationError('INVALID_ARGUMENT', `an envelope carries at most ${MAX_EXTENSIONS} extensions, not ${extensions.length}`);
   }
-  const time = event.time ?? '';
-  let bound = 4 + stringBound(event.source) + stringBound(event.id) + stringBound(event.type) + stringBound(time) + 7 + 7 + event.data.length;
-  if (extensions) for (const [k, v] of extensions) bound += stringBound(k) + stringBound(v);
-  if (bound > scratch.length && bound <= SCRATCH_LIMIT) scratch = Buffer.allocUnsafeSlow(Math.max(bound, scratch.length * 2));
-  const out = bound <= scratch.length ? scratch : Buffer.allocUnsafe(bound);
+  return extensions;
+}
 
-  out.writeUInt32BE(XCDR1_LE << 16, 0);
-  let at = 4;
-  const u32 = (v: number) => {
-    while (at & 3) out[at++] = 0;
-    out.writeUInt32LE(v, at);
-    at += 4;
-  };
-  const str = (s: string) => {
-    if (s.includes('\0')) throw new ValidationError('INVALID_ARGUMENT', 'envelope strings (attributes, extension names and values) may not contain NUL');
-    while (at & 3) out[at++] = 0;
-    const n = s.length === 0 ? 0 : out.write(s, at + 4, 'utf8'); // room is guaranteed by `bound`
-    out.writeUInt32LE(n + 1, at);
-    at += 4 + n;
-    out[at++] = 0;
-  };
-  str(event.source);
-  str(event.id);
-  str(event.type);
-  str(time);
-  u32(extensions ? extensions.length : 0);
+/** Most bytes `event` takes as a sample (header included). */
+function envelopeBound(event: EcpsEvent, extensions: Array<[string, string]> | undefined): number {
+  let bound = 4 + stringBound(event.source) + stringBound(event.id) + stringBound(event.type) + stringBound(event.time ?? '') + 7 + 7 + event.data.length;
+  if (extensions) for (const [k, v] of extensions) bound += stringBound(k) + stringBound(v);
+  return bound;
+}
+
+/**
+ * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope into `out` from `at` on; returns the offset after it,
+ * or -1 (having written nothing) when it might not fit before the end of `out`. An exception leaves garbage after
+ * `at`, nothing else.
+ * @throws ValidationError `INVALID_ARGUMENT` when it has more than {@link MAX_EXTENSIONS} extensions or a string
+ *   contains NUL (neither fits the envelope).
+ */
+export function encodeEnvelopeInto(event: EcpsEvent, out: Buffer, at: number): number {
+  const extensions = checkedExtensions(event);
+  if (envelopeBound(event, extensions) > out.length - at) return -1;
+  return put(event, extensions, out, at);
+}
+
+function put(event: EcpsEvent, extensions: Array<[string, string]> | undefined, out: Buffer, at: number): number {
+  out.writeUInt32BE(XCDR1_LE << 16, at);
+  const base = at + 4;
+  at = putString(out, base, base, event.source);
+  at = putString(out, base, at, event.id);
+  at = putString(out, base, at, event.type);
+  at = putString(out, base, at, event.time ?? '');
+  at = putU32(out, base, at, extensions ? extensions.length : 0);
   if (extensions) {
     for (const [k, v] of extensions) {
-      str(k);
-      str(v);
+      at = putString(out, base, at, k);
+      at = putString(out, base, at, v);
     }
   }
-  u32(event.data.length);
+  at = putU32(out, base, at, event.data.length);
   out.set(event.data, at);
-  return out.subarray(0, at + event.data.length);
+  return at + event.data.length;
+}
+
+/**
+ * Encodes `event` as one XCDR1 sample of ecps::dds::Envelope into shared scratch space and returns a view of it,
+ * valid only until the next call: for handing straight to the native writer, which copies it.
+ * @throws ValidationError `INVALID_ARGUMENT` as {@link encodeEnvelopeInto}.
+ */
+export function encodeEnvelopeView(event: EcpsEvent): Buffer {
+  const extensions = checkedExtensions(event);
+  const bound = envelopeBound(event, extensions);
+  if (bound > scratch.length && bound <= SCRATCH_LIMIT) scratch = Buffer.allocUnsafeSlow(Math.max(bound, scratch.length * 2));
+  const out = bound <= scratch.length ? scratch : Buffer.allocUnsafe(bound);
+  return out.subarray(0, put(event, extensions, out, 0));
 }
 
 /**
@@ -94,16 +147,49 @@ export function encodeEnvelope(event: EcpsEvent): Uint8Array {
 let lastBuf: Buffer | undefined;
 let lastView: Uint8Array | undefined;
 
-/**
- * `buf` as a plain Uint8Array (cached for the last buffer: a take's samples share one). Slicing a Buffer goes through
- * its species constructor, which costs more than the copy for small samples; a plain Uint8Array slices natively.
- */
+/** `buf` as a plain Uint8Array (cached for the last buffer: a take's samples share one). */
 function plainView(buf: Buffer): Uint8Array {
   if (buf !== lastBuf) {
     lastBuf = buf;
     lastView = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   return lastView!;
+}
+
+/**
+ * Copies of small payloads share 16 KiB ArrayBuffers handed out in order (like Buffer.allocUnsafe's pool): a new
+ * ArrayBuffer per payload costs more than the payload's copy. A kept event holds at most one such block.
+ */
+const POOL_BYTES = 16 * 1024;
+const POOLED_MAX = 2 * 1024;
+let pool = new ArrayBuffer(POOL_BYTES);
+let poolAt = 0;
+
+/** A copy of `buf[start, start + n)` as a plain Uint8Array. */
+function copyOf(buf: Buffer, start: number, n: number): Uint8Array {
+  const from = plainView(buf);
+  if (n > POOLED_MAX) return from.slice(start, start + n);
+  if (poolAt + n > POOL_BYTES) {
+    pool = new ArrayBuffer(POOL_BYTES);
+    poolAt = 0;
+  }
+  const out = new Uint8Array(pool, poolAt, n);
+  out.set(from.subarray(start, start + n));
+  poolAt = (poolAt + n + 7) & ~7;
+  return out;
+}
+
+/** The last source and type decoded (slots 0 and 1 of {@link CdrReader.string}). */
+const recent = ['', ''];
+
+/** Whether `buf[at, at + len)` is exactly the ASCII string `s` (non-ASCII bytes never match). */
+function sameAscii(s: string, buf: Buffer, at: number, len: number): boolean {
+  if (s.length !== len) return false;
+  for (let i = 0; i < len; i++) {
+    const b = buf[at + i]!;
+    if (b > 0x7f || b !== s.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Reads XCDR little-endian values from `buf` between `start` and `end` (one sample, header included). */
@@ -134,11 +220,18 @@ class CdrReader {
     return v;
   }
 
-  string(): string {
+  /** A CDR string; `slot` names a field whose last value is remembered (a stream repeats its source and type). */
+  string(slot = -1): string {
     const n = this.u32();
     // exactly one NUL, the last byte: C peers end the string at the first one
     if (n === 0 || n > this.end - this.at || !this.onlyNulAtEnd(this.at, this.at + n - 1)) throw malformed('malformed string');
-    const s = n === 1 ? '' : this.buf.toString('utf8', this.at, this.at + n - 1);
+    let s: string;
+    if (n === 1) s = '';
+    else if (slot >= 0 && sameAscii(recent[slot]!, this.buf, this.at, n - 1)) s = recent[slot]!;
+    else {
+      s = this.buf.toString('utf8', this.at, this.at + n - 1);
+      if (slot >= 0) recent[slot] = s;
+    }
     this.at += n;
     return s;
   }
@@ -162,7 +255,7 @@ class CdrReader {
     const start = this.at;
     this.at += n;
     if (!this.copyData && n * 2 >= this.buf.length) return this.buf.subarray(start, start + n);
-    return plainView(this.buf).slice(start, start + n);
+    return copyOf(this.buf, start, n);
   }
 }
 
@@ -181,9 +274,9 @@ export function decodeEnvelope(buf: Buffer, start = 0, end = buf.length): EcpsEv
  */
 export function decodeEnvelopeFrom(buf: Buffer, start: number, end: number, copyData: boolean): EcpsEvent {
   const r = new CdrReader(buf, start, end, copyData);
-  const source = r.string();
+  const source = r.string(0);
   const id = r.string();
-  const type = r.string();
+  const type = r.string(1);
   const time = r.string();
   if (r.xcdr2) r.u32(); // DHEADER of the KeyValue sequence
   const count = r.u32();

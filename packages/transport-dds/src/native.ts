@@ -60,10 +60,10 @@ export interface NativeBinding {
   deleteEntity(handle: number): void;
   write(writer: number, type: SampleTypeId, cdr: Uint8Array, sourceTimestampNs?: bigint): number;
   /**
-   * Writes samples `ends[i-1]..ends[i]` of `samples` (i < count) in order, at most `max`, stopping at the first one a
-   * full writer history refuses; returns how many were written.
+   * Writes samples `ends[i-1]..ends[i]` of `samples` (first <= i < count, sample 0 from byte 0) in order, at most
+   * `max`, stopping at the first one a full writer history refuses; returns how many were written.
    */
-  writeBatch(writer: number, type: SampleTypeId, samples: Uint8Array, ends: Uint32Array, count: number, max: number): number;
+  writeBatch(writer: number, type: SampleTypeId, samples: Uint8Array, ends: Uint32Array, count: number, max: number, first?: number): number;
   flush(writer: number): void;
   setWriteBatch(enabled: boolean): void;
   waitForAcks(writer: number, timeoutMs: number): boolean;

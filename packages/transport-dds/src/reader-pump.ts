@@ -10,8 +10,12 @@ import { NATIVE_EVENTS, type NativeBinding, type NativeObject } from './native';
 import { forEachSample } from './samples';
 
 const TAKE_BATCH = 256;
-/** Takes whose samples fit here reuse it (no allocation per take); consumers copy what they keep. */
-const scratch = Buffer.allocUnsafeSlow(128 * 1024);
+/**
+ * Takes whose samples fit here reuse it (no allocation per take); consumers copy what they keep. Sized for a full
+ * take of 256 samples of up to about 2 KiB: a take that does not fit allocates a buffer of its own, which at 1 KiB
+ * samples meant some 280 KiB of external memory per take for the garbage collector to chase.
+ */
+const scratch = Buffer.allocUnsafeSlow(512 * 1024);
 /** A consumer may make room, and so drain another reader, while it still walks the scratch buffer. */
 let scratchInUse = false;
 /** Batches taken before yielding to the event loop. */

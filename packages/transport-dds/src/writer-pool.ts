@@ -5,21 +5,28 @@
 // soon as a worker thread sees the readers acknowledge (dds_wait_for_acks off the JavaScript thread), a congested
 // local reader wakes its writers when it drains. Past `maxPending` parked writes a publish fails with QUEUE_FULL.
 //
-// Writes issued one after another to the same writer (within one turn of the event loop) are collected and handed
-// to the native side in one call, in order; a write to another writer, a full batch, or the end of the turn sends
-// them. Samples of a batch that do not fit park like single writes, and the batch's callers are answered once its
-// last sample is written. A batch never holds more than `maxPending` minus what is parked, so the bound holds.
+// Writes issued one after another to the same writer (within one turn of the event loop) are encoded straight into
+// one arena and handed to the native side in one call, in order; a write to another writer, a full batch, or the end of the turn sends
+// them. Samples of a batch that do not fit park together, and the batch's callers are answered once its last sample
+// is written; a batch for a writer that already has parked writes parks whole behind them. Parked samples are
+// retried in batches too. A batch never holds more than `maxPending` minus what is parked, so the bound holds.
 // With Cyclone's write batching on, each writer is flushed once per turn.
-import { TransportError, type QosLevel } from '@ecps/core';
+import { TransportError, type EcpsEvent, type QosLevel } from '@ecps/core';
+import { encodeEnvelopeInto, encodeEnvelopeView } from './envelope-cdr';
 import { DDS_RETCODE_TIMEOUT, NATIVE_EVENTS, SAMPLE_TYPES, type NativeQos } from './native';
 import type { Participant } from './participant';
 import type { TrafficClass } from './qos-table';
 import { localReadersOf, onRoom, type ReaderPump } from './reader-pump';
 
-interface ParkedWrite {
-  cdr: Uint8Array;
-  resolve: () => void;
-  reject: (error: unknown) => void;
+/** Samples waiting for room, in order: `bytes[ends[i-1], ends[i])` for next <= i < count; answered together. */
+interface ParkedWrites {
+  readonly bytes: Uint8Array;
+  readonly ends: Uint32Array;
+  readonly count: number;
+  /** The first sample not written yet. */
+  next: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
 interface PooledWriter {
@@ -31,7 +38,7 @@ interface PooledWriter {
   readonly reliable: boolean;
   /** Reliable KEEP_ALL readers of this topic in this process (shared, live set). */
   readonly locals: Set<ReaderPump>;
-  readonly parked: ParkedWrite[];
+  readonly parked: ParkedWrites[];
   /** Use counter value at the last write (least-recently-used eviction without reordering on every write). */
   lastUse: number;
   /** A worker thread is waiting for this writer's readers to acknowledge. */
@@ -68,6 +75,8 @@ const RESOLVED = Promise.resolve();
 const ACK_WAIT_MS = 100;
 /** Most samples handed to the native side in one call. */
 const MAX_BATCH = 256;
+/** Arenas kept for reuse after the parked batch that held one is written. */
+const SPARE_ARENAS = 4;
 /** Bytes the batch arena holds; a larger sample is written on its own. */
 const ARENA_BYTES = 256 * 1024;
 
@@ -80,8 +89,11 @@ export class WriterPool {
   private last: PooledWriter | undefined;
   private closed = false;
   private batch: Batch | undefined;
-  private readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
-  private readonly ends = new Uint32Array(MAX_BATCH);
+  private arena: Buffer = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  private ends: Uint32Array = new Uint32Array(MAX_BATCH);
+  /** Arenas a parked batch handed back once written, for the next batch that parks whole (at most SPARE_ARENAS). */
+  private readonly spare: Array<{ arena: Buffer; ends: Uint32Array }> = [];
+  /** Native calls that retried parked writes. */
   writeRetries = 0;
   /** Native write calls that carried a batch (a measure of how much batching happens). */
   writeBatches = 0;
@@ -101,24 +113,32 @@ export class WriterPool {
   }
 
   /**
-   * Writes one XCDR envelope; resolves once Cyclone has it (a batched write: once Cyclone has its whole batch).
-   * `cdr` is only read during this call (a batch or a parked write keeps a copy), so callers may reuse it.
+   * Writes `event` as one ecps::dds::Envelope; resolves once Cyclone has it (a batched write: once Cyclone has its
+   * whole batch).
+   * @throws ValidationError `INVALID_ARGUMENT` when `event` does not fit the envelope (nothing is written).
    * @throws (rejects) TransportError `QUEUE_FULL`, `CLOSED`; a DDS error rejects every write of the batch it met.
    */
-  write(ddsName: string, cls: TrafficClass, level: QosLevel, cdr: Uint8Array): Promise<void> {
+  write(ddsName: string, cls: TrafficClass, level: QosLevel, event: EcpsEvent): Promise<void> {
     const writer = this.writer(ddsName, cls, level);
     writer.lastUse = ++this.uses;
-    const batch = this.batch;
-    if (batch !== undefined && (batch.writer !== writer || cdr.length > ARENA_BYTES - batch.bytes)) this.sendBatch();
+    if (this.batch !== undefined && this.batch.writer !== writer) this.sendBatch();
+    if (this.parkedCount < this.options.maxPending) {
+      let end = encodeEnvelopeInto(event, this.arena, this.batch?.bytes ?? 0);
+      if (end < 0 && this.batch !== undefined) {
+        this.sendBatch(); // full: the event goes into the next batch, or on its own when larger than the arena
+        if (this.parkedCount < this.options.maxPending) end = encodeEnvelopeInto(event, this.arena, 0);
+      }
+      if (end >= 0) return this.enqueue(writer, end);
+    }
+    const cdr = encodeEnvelopeView(event); // shared scratch: parking copies it
+    this.sendBatch(); // whatever was batched goes first
     if (writer.parked.length > 0) return this.park(writer, cdr, 'history');
-    const room = this.options.maxPending - this.parkedCount;
-    if (room > 0 && cdr.length <= ARENA_BYTES) return this.enqueue(writer, cdr, Math.min(MAX_BATCH, room));
     const blocked = this.tryWrite(writer, cdr);
     return blocked === undefined ? RESOLVED : this.park(writer, cdr, blocked);
   }
 
-  /** Adds `cdr` to the open batch (opening one for `writer`), sending it once it is full. */
-  private enqueue(writer: PooledWriter, cdr: Uint8Array, capacity: number): Promise<void> {
+  /** Adds the sample just encoded into the arena (up to `end`) to the open batch, opening one for `writer`. */
+  private enqueue(writer: PooledWriter, end: number): Promise<void> {
     let batch = this.batch;
     if (batch === undefined) {
       let resolve!: () => void;
@@ -127,23 +147,27 @@ export class WriterPool {
         resolve = res;
         reject = rej;
       });
+      const capacity = Math.min(MAX_BATCH, this.options.maxPending - this.parkedCount);
       batch = this.batch = { writer, capacity, count: 0, bytes: 0, done, resolve, reject };
       this.flushSoon();
     }
-    this.arena.set(cdr, batch.bytes);
-    batch.bytes += cdr.length;
-    this.ends[batch.count++] = batch.bytes;
+    batch.bytes = end;
+    this.ends[batch.count++] = end;
     const { done } = batch;
     if (batch.count >= batch.capacity) this.sendBatch();
     return done;
   }
 
-  /** Hands the open batch to Cyclone in one call; what does not fit parks, in order, behind what did. */
+  /**
+   * Hands the open batch to Cyclone in one call; what does not fit parks, in order, behind what did. A batch for a
+   * writer with parked writes parks whole behind them.
+   */
   private sendBatch(): void {
     const batch = this.batch;
     if (batch === undefined) return;
     this.batch = undefined;
     const { writer, count } = batch;
+    if (writer.parked.length > 0) return this.parkTail(writer, batch, 0);
     const max = Math.min(count, this.localRoom(writer));
     let written: number;
     try {
@@ -155,16 +179,43 @@ export class WriterPool {
     if (max > 0) this.writeBatches++;
     if (written > 0) this.wrote(writer, written);
     if (written === count) return batch.resolve();
-    let left = count - written;
-    const partDone = () => {
-      if (--left === 0) batch.resolve();
-    };
-    for (let i = written; i < count; i++) {
-      const cdr = Uint8Array.prototype.slice.call(this.arena, i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
-      writer.parked.push({ cdr, resolve: partDone, reject: batch.reject });
-    }
-    this.parkedCount += count - written;
+    this.parkTail(writer, batch, written);
     this.waitForRoom(writer, written === max && max < count ? 'local' : 'history');
+  }
+
+  /**
+   * Parks the samples of `batch` from `from` on, answered with the batch. A tail that fills at least half the arena
+   * takes the arena itself (the pool continues with a spare one); a smaller one is copied, so parked memory stays
+   * within twice the parked bytes.
+   */
+  private parkTail(writer: PooledWriter, batch: Batch, from: number): void {
+    const base = from === 0 ? 0 : this.ends[from - 1]!;
+    const count = batch.count - from;
+    this.parkedCount += count;
+    const { resolve, reject } = batch;
+    if (batch.bytes - base >= ARENA_BYTES >> 1) {
+      const held = { arena: this.arena, ends: this.ends };
+      const next = this.spare.pop();
+      this.arena = next?.arena ?? Buffer.allocUnsafeSlow(ARENA_BYTES);
+      this.ends = next?.ends ?? new Uint32Array(MAX_BATCH);
+      const handBack = () => {
+        if (this.spare.length < SPARE_ARENAS) this.spare.push(held);
+      };
+      const done = () => {
+        handBack();
+        resolve();
+      };
+      const failed = (error: unknown) => {
+        handBack();
+        reject(error);
+      };
+      writer.parked.push({ bytes: held.arena, ends: held.ends, count: batch.count, next: from, resolve: done, reject: failed });
+      return;
+    }
+    const ends = this.ends.slice(from, batch.count);
+    if (base > 0) for (let i = 0; i < count; i++) ends[i]! -= base;
+    const bytes = Uint8Array.prototype.slice.call(this.arena, base, batch.bytes);
+    writer.parked.push({ bytes, ends, count, next: 0, resolve, reject });
   }
 
   /** How many samples `writer` may write before a reliable reader in this process would be congested. */
@@ -182,7 +233,8 @@ export class WriterPool {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      writer.parked.push({ cdr: Uint8Array.prototype.slice.call(cdr), resolve, reject });
+      const bytes = Uint8Array.prototype.slice.call(cdr);
+      writer.parked.push({ bytes, ends: Uint32Array.of(bytes.length), count: 1, next: 0, resolve, reject });
       this.parkedCount++;
       if (writer.parked.length === 1) this.waitForRoom(writer, blocked);
     });
@@ -321,15 +373,36 @@ export class WriterPool {
     });
   }
 
-  /** Writes what `writer` has parked, in order, as far as it goes, then waits again for what still blocks it. */
+  /**
+   * Writes what `writer` has parked, in order and in batches, as far as it goes, then waits again for what still
+   * blocks it. A DDS error fails the parked writes it met (and only those).
+   */
   private retry(writer: PooledWriter): void {
     if (this.closed || writer.closed) return;
     while (writer.parked.length > 0) {
-      this.writeRetries++;
-      const blocked = this.tryWrite(writer, writer.parked[0]!.cdr);
-      if (blocked !== undefined) return this.waitForRoom(writer, blocked);
-      writer.parked.shift()!.resolve();
-      this.parkedCount--;
+      const parked = writer.parked[0]!;
+      const left = parked.count - parked.next;
+      const max = Math.min(left, this.localRoom(writer));
+      let written = 0;
+      if (max > 0) {
+        this.writeRetries++;
+        try {
+          written = this.participant.binding.writeBatch(writer.handle, SAMPLE_TYPES.envelope, parked.bytes, parked.ends, parked.count, max, parked.next);
+        } catch (error) {
+          writer.parked.shift();
+          this.parkedCount -= left;
+          parked.reject(error);
+          continue;
+        }
+      }
+      if (written > 0) {
+        parked.next += written;
+        this.parkedCount -= written;
+        this.wrote(writer, written);
+      }
+      if (written < left) return this.waitForRoom(writer, written === max ? 'local' : 'history');
+      writer.parked.shift();
+      parked.resolve();
     }
     writer.stopWaiting?.();
     writer.stopWaiting = undefined;

@@ -88,6 +88,29 @@ describe('write batching', () => {
     expect(pub.stats().pendingWrites).toBe(0);
   });
 
+  it('parks large batches in their own arena and writes them back intact, in order', async () => {
+    const limits = { receiveQueueLimit: 16, historyLimit: 64 };
+    const pub = await node('pub', limits);
+    const sub = await node('sub', limits);
+    const seen: Array<[string, number, number]> = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await sub.subscribe('batch/arena', async (e) => {
+      seen.push([e.id, e.data.length, e.data[e.data.length - 1]!]);
+      await gate;
+    });
+    await sleep(100);
+    const n = 300; // 6 KiB each: some 42 to a batch, so the batches parked behind the first fill most of an arena
+    const sends = Array.from({ length: n }, (_, i) => pub.publish('batch/arena', event(i, new Uint8Array(6 * 1024).fill(i & 0xff))));
+    await sleep(300);
+    expect(pub.stats().pendingWrites).toBeGreaterThan(100);
+    release();
+    await Promise.all(sends);
+    await waitFor(() => seen.length === n, `${n} deliveries`, 20_000);
+    expect(seen).toEqual(ids(n).map((id, i) => [id, 6 * 1024, i & 0xff]));
+    expect(pub.stats().pendingWrites).toBe(0);
+  });
+
   it('never holds more than maxPendingPublishes writes: the excess fails with QUEUE_FULL, every accepted one arrives', async () => {
     const limits = { receiveQueueLimit: 16, historyLimit: 64, maxPendingPublishes: 40 };
     const pub = await node('pub', limits);
@@ -111,7 +134,7 @@ describe('write batching', () => {
 });
 
 describe('the native writeBatch call', () => {
-  it('writes at most `max`, and refuses sample ends outside the bytes, a count beyond the ends, a malformed sample', () => {
+  it('writes at most `max` from `first` on, and refuses sample ends outside the bytes, a count beyond the ends, a malformed sample', () => {
     const binding = loadBinding();
     const participant = binding.createParticipant(domainId, {}, () => {});
     try {
@@ -125,6 +148,10 @@ describe('the native writeBatch call', () => {
       expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 3)).toBe(3);
       expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 2)).toBe(2);
       expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 0, 5)).toBe(0);
+      // from sample `first` on (a parked tail): at most what is left after it
+      expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 5, 1)).toBe(2);
+      expect(binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 5, 3)).toBe(0);
+      expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 3, 1, 4)).toThrow('batch count out of range');
       expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, ends, 4, 4)).toThrow('batch count out of range');
       const beyond = Uint32Array.of(one.length, bytes.length + 1);
       expect(() => binding.writeBatch(writer, SAMPLE_TYPES.envelope, bytes, beyond, 2, 2)).toThrow('batch sample out of range');
