@@ -23,7 +23,8 @@ afterAll(async () => {
 
 it('a spoken "start alpha one" starts bot alpha-1', async () => {
   const wav = join(h.dir, 'command.wav');
-  execFileSync('espeak-ng', ['-s', '140', '-w', wav, 'start alpha one']);
+  // libpulse (linked by espeak-ng even when it writes a file) makes its runtime folder under TMPDIR unless told where
+  execFileSync('espeak-ng', ['-s', '140', '-w', wav, 'start alpha one'], { env: { ...process.env, PULSE_RUNTIME_PATH: join(h.dir, 'pulse') } });
   const { samples, sampleRateHz } = parseWav(readFileSync(wav));
   const pcm = resampleTo16k(samples, sampleRateHz);
 
