@@ -184,6 +184,10 @@ class MqttClientTransport implements MqttTransport {
   private lastError: unknown;
   private closed = false;
   private closeDone: Promise<void> = Promise.resolve();
+  /** PUBACKs owed on the current connection, sent together by {@link sendAcks}. */
+  private acksToSend: number[] = [];
+  /** True from a PUBACK sent at once until the end of its turn. */
+  private ackTurn = false;
 
   constructor(private readonly options: MqttTransportOptions) {
     this.protocolVersion = options.protocolVersion ?? 5;
@@ -199,7 +203,7 @@ class MqttClientTransport implements MqttTransport {
     this.flow = new ReceiveFlow({
       limit: Math.max(1, options.receiveQueueLimit ?? 1024),
       logger: this.logger,
-      sendAck: (messageId) => (this.client as unknown as RawPacketSender | undefined)?._sendPacket({ cmd: 'puback', messageId }, undefined, undefined, true),
+      sendAck: (messageId) => this.queueAck(messageId),
     });
     const pubsub = { publish: this.publish.bind(this), subscribe: this.subscribe.bind(this) };
     this.rpc = new PubSubRpc(pubsub, {
@@ -286,6 +290,35 @@ class MqttClientTransport implements MqttTransport {
     }
   }
 
+  /**
+   * A PUBACK goes out at once; those of further messages handled in the same turn leave together at its end. The
+   * socket has no Nagle delay (for request/reply), so one write each was a TCP segment and a wake-up of the broker
+   * per message of a burst.
+   */
+  private queueAck(messageId: number): void {
+    if (this.ackTurn) {
+      this.acksToSend.push(messageId);
+      return;
+    }
+    this.ackTurn = true;
+    setImmediate(() => {
+      this.ackTurn = false;
+      this.sendAcks();
+    });
+    this.sendAck(messageId);
+  }
+
+  private sendAcks(): void {
+    const ids = this.acksToSend;
+    this.acksToSend = [];
+    // written in one turn, the packets share mqtt.js's cork: one socket write for all of them
+    for (const messageId of ids) this.sendAck(messageId);
+  }
+
+  private sendAck(messageId: number): void {
+    (this.client as unknown as RawPacketSender | undefined)?._sendPacket({ cmd: 'puback', messageId }, undefined, undefined, true);
+  }
+
   private settled(): void {
     if (--this.unsettled === 0) this.onSettled?.();
   }
@@ -352,6 +385,7 @@ class MqttClientTransport implements MqttTransport {
     this.groups.clear();
     this.groupsById.clear();
     this.flow.close();
+    this.sendAcks();
     const client = this.client;
     if (client) await this.disconnect(client);
     // Fail what is pending only now, in the same turn close() resolves, so callers awaiting close() first can
@@ -444,6 +478,9 @@ class MqttClientTransport implements MqttTransport {
     client.on('close', () => {
       if (this.connected) this.logger.info('mqtt connection lost', { url: o.url });
       this.connected = false;
+      // owed on the connection that is gone: the broker redelivers those messages, and a PUBACK on the next
+      // connection could acknowledge a redelivery before its handlers ran
+      this.acksToSend = [];
       this.flow.connectionLost();
       if (o.reconnect === false && this.connectWaiters.length > 0) {
         // No retry will come: fail connect() now with what went wrong (refused, TLS, ...).

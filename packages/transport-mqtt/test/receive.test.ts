@@ -114,6 +114,31 @@ describe('QoS 1 is acknowledged after the handler', () => {
     await waitFor(() => again.length > 0, 'the next message');
     expect(again).toEqual(['e-99']);
   });
+
+  it('sends the PUBACKs of messages handled in one turn together, not one socket write each', async () => {
+    const b = await broker();
+    const sub = transport({ url: b.url, nodeId: 'sub' });
+    let received = 0;
+    await sub.subscribe('burst', () => void received++, { qos: 1 });
+    await sub.connect();
+    const socket = (sub as unknown as { client: { stream: { _write: (...a: unknown[]) => void; _writev?: (...a: unknown[]) => void } } }).client.stream;
+    let writes = 0;
+    for (const name of ['_write', '_writev'] as const) {
+      const original = socket[name]!.bind(socket);
+      socket[name] = (...args: unknown[]) => {
+        writes++;
+        original(...args);
+      };
+    }
+    const pub = await rawClient(b.url);
+    const total = 400;
+    const { payload, properties } = encodeWire(event(0), 5);
+    await Promise.all(Array.from({ length: total }, () => pub.publishAsync('burst', Buffer.from(payload), { qos: 1, properties })));
+    await waitFor(() => received === total && sub.stats().acksPending === 0, 'every message handled');
+    await new Promise((resolve) => setImmediate(resolve));
+    // one write per PUBACK before: 400; together, about one per read of the socket
+    expect(writes).toBeLessThan(total / 4);
+  });
 });
 
 describe('the size limit on receive', () => {
