@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // One subscription's handler queue: events are handled one at a time, in arrival order; a handler that throws is
 // reported and the next event is handled. An event that finds nothing waiting goes to the handler at once, and is
-// queued behind only while an asynchronous handler is still busy. The queue is bounded: past `limit` the readers feeding it stop taking
-// (their samples wait in Cyclone, whose reliable protocol then holds the writers back) until it is down to a quarter.
+// queued behind only while an asynchronous handler is still busy. The queue is bounded: past `limit` the readers
+// feeding it stop taking (their samples wait in Cyclone, whose reliable protocol then holds the writers back) until
+// it is down to a quarter.
 import type { EcpsEvent, EventHandler, Logger } from '@ecps/core';
 
 export class Delivery {

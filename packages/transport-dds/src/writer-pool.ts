@@ -6,8 +6,8 @@
 // local reader wakes its writers when it drains. Past `maxPending` parked writes a publish fails with QUEUE_FULL.
 //
 // Writes issued one after another to the same writer (within one turn of the event loop) are encoded straight into
-// one arena and handed to the native side in one call, in order; a write to another writer, a full batch, or the end of the turn sends
-// them. Samples of a batch that do not fit park together, and the batch's callers are answered once its last sample
+// one arena and handed to the native side in one call, in order; a write to another writer, a full batch, or the
+// end of the turn sends them. Samples of a batch that do not fit park together, and the batch's callers are answered once its last sample
 // is written; a batch for a writer that already has parked writes parks whole behind them. Parked samples are
 // retried in batches too. A batch never holds more than `maxPending` minus what is parked, so the bound holds.
 // With Cyclone's write batching on, each writer is flushed once per turn.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Turning an EcpsEvent into a protected one (signed and/or sealed) and back, with every check of the receiver.
-import { cryptoRandom, eventTime, systemClock, type Clock, type EcpsEvent, type RandomSource } from '@ecps/core';
+import { cryptoRandom, eventTime, nodeIdFromSource, systemClock, type Clock, type EcpsEvent, type RandomSource } from '@ecps/core';
 import { SealedEnvelope, SignedEnvelope, type Delegation, type ProtectedEvent } from '@ecps/proto/ext/v1';
 import { TrustError } from './errors';
 import { signedInput, type IdentitySigner } from './identity';
@@ -12,7 +12,6 @@ import type { TrustBehaviour } from './levels';
 import { verifyDelegationChain } from './delegation';
 import { ProtectedEventScratch, encodeProtectedEvent } from './protected-event-writer';
 import { decodeProtectedEvent } from './protected-event-reader';
-import { SourceNodeIds } from './source-node-id';
 import { SESSION_EVENT_TYPE, type SessionManager, type SessionReplayScope } from './session-manager';
 
 /** CloudEvents type of a signed (not sealed) message. */
@@ -53,7 +52,6 @@ export class Protector {
   private readonly random: RandomSource;
   private lastTimeMs = Number.NaN;
   private lastTime = '';
-  private readonly sourceIds = new SourceNodeIds();
   /** Session mode: where plaintexts are encoded just before they are sealed. */
   private readonly scratch = new ProtectedEventScratch();
 
@@ -242,7 +240,7 @@ export class Protector {
         details: { intended: inner.destination, arrived: destination },
       });
     }
-    const sourceId = this.sourceIds.of(inner.source) ?? inner.senderId;
+    const sourceId = nodeIdFromSource(inner.source) ?? inner.senderId;
     let delegated: Unprotected['delegated'];
     if (behaviour.sign && sourceId !== inner.senderId) {
       delegated = verifyDelegationChain(inner.delegations, sourceId, inner.senderId, keys, this.clock);

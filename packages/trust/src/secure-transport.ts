@@ -11,6 +11,7 @@ import {
   encodeAck,
   eventTime,
   isEcpsError,
+  nodeIdFromSource,
   nodeSource,
   perCorrelationRpcTopics,
   silentLogger,
@@ -41,7 +42,6 @@ import { MAX_SESSION_BATCH, Protector, type SealingKeys, type Unprotected } from
 import type { Principal, Rbac } from './rbac';
 import { ReplayGuard, type ReplayGuardOptions } from './replay-guard';
 import { SessionManager, SessionReplayScope, type SessionOptions } from './session-manager';
-import { SourceNodeIds } from './source-node-id';
 
 /** What a received message is about, for mapping it to a permission. */
 export interface MessageContext {
@@ -156,7 +156,6 @@ export class SecureTransport implements Transport {
   /** Session mode: per topic with a send scheduled or in flight, the publishes waiting for it. */
   private readonly outboxes = new Map<string, Queued[]>();
   private closed = false;
-  private readonly sourceIds = new SourceNodeIds();
 
   constructor(
     private readonly inner: Transport,
@@ -241,8 +240,9 @@ export class SecureTransport implements Transport {
 
   /**
    * Protects and publishes `event`. In session mode, publishes to one topic made in the same tick (until the
-   * microtask queue is drained, so promise continuations count), or while one to it is in flight, go out together as one batched record (one AEAD per recipient for all of them, accepted all or
-   * none, in order); each call resolves once the record carrying it was published.
+   * microtask queue is drained, so promise continuations count), or while one to it is in flight, go out together
+   * as one batched record (one AEAD per recipient for all of them, accepted all or none, in order); each call
+   * resolves once the record carrying it was published.
    */
   publish(topic: string, event: EcpsEvent, options?: PublishOptions): Promise<void> {
     // not `async`: an async function returning the batch's promise would cost two more promise jobs per publish
@@ -508,7 +508,7 @@ export class SecureTransport implements Transport {
 
   /** The chain to forward `event` with, when its source is a node this one acts for. */
   private delegationsFor(event: EcpsEvent): Delegation[] | undefined {
-    const sourceNode = this.sourceIds.of(event.source);
+    const sourceNode = nodeIdFromSource(event.source);
     return sourceNode !== undefined && sourceNode !== this.nodeId ? this.delegations.get(sourceNode) : undefined;
   }
 
