@@ -2,8 +2,11 @@
 // `pnpm bench [filter]`: runs every case in ./cases (or those whose name contains a filter), then writes
 // results/latest.json and results/latest.md (medians and ratios). With `--update`, the cases run now replace their
 // rows in the existing results/latest.json and the other rows are kept, each with the time and load it was measured at.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+// Each case file runs in a process of its own (this script with `--file`), so no case inherits the heap, the JIT
+// state or the native memory earlier cases left behind.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median, type BenchCase, type CaseDetails } from './harness';
@@ -40,17 +43,20 @@ interface Report {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const update = process.argv.includes('--update');
+const casesDir = join(here, 'cases');
+const args = process.argv.slice(2);
+/** Child mode: `--file <case file> --out <results file>` runs that file's matching cases and writes their results. */
+const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const childFile = option('--file');
+const childOut = option('--out');
+const filters = args.filter((a, i) => !a.startsWith('-') && !['--file', '--out'].includes(args[i - 1] ?? ''));
+const update = args.includes('--update');
 
-async function loadCases(): Promise<BenchCase[]> {
-  const dir = join(here, 'cases');
-  const cases: BenchCase[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort()) {
-    const mod = (await import(pathToFileURL(join(dir, file)).href)) as { default: BenchCase | BenchCase[] };
-    cases.push(...(Array.isArray(mod.default) ? mod.default : [mod.default]));
-  }
-  return cases.filter((c) => filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f.toLowerCase())));
+const matches = (c: BenchCase) => filters.length === 0 || filters.some((f) => c.name.toLowerCase().includes(f.toLowerCase()));
+
+async function loadCases(file: string): Promise<BenchCase[]> {
+  const mod = (await import(pathToFileURL(join(casesDir, file)).href)) as { default: BenchCase | BenchCase[] };
+  return (Array.isArray(mod.default) ? mod.default : [mod.default]).filter(matches);
 }
 
 async function runCase(c: BenchCase): Promise<CaseResult> {
@@ -99,10 +105,10 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
 }
 
 
-async function main(): Promise<void> {
-  const cases = await loadCases();
+/** Runs the matching cases of one case file in this process, printing progress. */
+async function runFile(file: string): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
-  for (const c of cases) {
+  for (const c of await loadCases(file)) {
     process.stdout.write(`${c.name} … `);
     try {
       const r = await runCase(c);
@@ -113,6 +119,33 @@ async function main(): Promise<void> {
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+  return results;
+}
+
+/** Runs one case file in a child process of its own (same Node flags) and returns its results. */
+async function runFileInChild(file: string, scratch: string): Promise<CaseResult[]> {
+  const out = join(scratch, `${file}.json`);
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--file', file, '--out', out, ...filters], { stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (!existsSync(out)) {
+    console.log(`${file}: its process exited (${code}) without results`);
+    return [];
+  }
+  return JSON.parse(readFileSync(out, 'utf8')) as CaseResult[];
+}
+
+async function main(): Promise<void> {
+  const files: string[] = [];
+  for (const file of readdirSync(casesDir).filter((f) => f.endsWith('.bench.ts')).sort()) {
+    if ((await loadCases(file)).length > 0) files.push(file);
+  }
+  const scratch = mkdtempSync(join(tmpdir(), 'ecps-bench-'));
+  const results: CaseResult[] = [];
+  try {
+    for (const file of files) results.push(...(await runFileInChild(file, scratch)));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
   const outDir = join(here, '..', 'results');
   mkdirSync(outDir, { recursive: true });
@@ -191,4 +224,10 @@ function markdown(report: Report): string {
   ].join('\n');
 }
 
-await main();
+if (childFile) {
+  writeFileSync(childOut!, JSON.stringify(await runFile(childFile)));
+  // the results are written: do not wait for handles a case's libraries may keep open
+  process.exit(0);
+} else {
+  await main();
+}
