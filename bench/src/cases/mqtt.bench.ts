@@ -103,7 +103,9 @@ async function rawThroughput(qos: QosLevel, n: number): Promise<number> {
   return rate;
 }
 
-const LATENCY_SAMPLES = 2000;
+// a p99 of 2,000 samples is the 20th-slowest one, and flipped between about 0.2 and 0.4 ms from run to run on both
+// sides (a few broker or scheduler stalls more or less); 10,000 samples and 7 runs give it a steadier median
+const LATENCY_SAMPLES = 10_000;
 
 async function ecpsLatencies(): Promise<number[]> {
   const { ecpsPub, ecpsSub } = rig!;
@@ -162,6 +164,7 @@ const latency = (q: number): BenchCase => ({
   higherIsBetter: false,
   ...shared,
   target: 0.95,
+  repetitions: 7,
   ours: async () => quantile(await ecpsLatencies(), q),
   baseline: async () => quantile(await rawLatencies(), q),
 });
