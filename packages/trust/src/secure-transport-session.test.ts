@@ -100,6 +100,14 @@ async function connected(n: Net, options: Partial<SecureTransportOptions> = {}):
   return { a, b };
 }
 
+/** A raw (unprotected) client on `topic`: what crosses the wire, and a way to put records back on it. */
+async function tap(n: Net, topic: string): Promise<{ spy: Transport; wire: EcpsEvent[] }> {
+  const spy = n.raw('spy');
+  const wire: EcpsEvent[] = [];
+  await spy.subscribe(topic, (e) => void wire.push(e));
+  return { spy, wire };
+}
+
 describeTransportConformance('secure(memory) in session mode at AUTHORIZED', async () => {
   const n = net();
   const principals = new Rbac({ principals: [{ id: 'a', kind: 'robot', roles: ['system_admin'] }, { id: 'b', kind: 'robot', roles: ['system_admin'] }] });
@@ -113,9 +121,7 @@ describe('secure transport in session mode', () => {
   it('carries only session-sealed messages on the wire, and the payload is not in clear', async () => {
     const n = net();
     const { a, b } = await connected(n);
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('t', (e) => void wire.push(e));
+    const { wire } = await tap(n, 't');
     const got: EcpsEvent[] = [];
     await b.subscribe('t', (e) => void got.push(e));
     const sent = testEvent(nodeSource('a'), 256);
@@ -135,9 +141,7 @@ describe('secure transport in session mode', () => {
     await a.handshake('b');
     await a.handshake('c');
     await waitFor(() => b.sessions!.peers.includes('a') && c.sessions!.peers.includes('a'), 'b and c confirm');
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('t', (e) => void wire.push(e));
+    const { wire } = await tap(n, 't');
     const got: Record<string, number[]> = { a: [], b: [], c: [] };
     for (const [id, t] of [['a', a], ['b', b], ['c', c]] as const) await t.subscribe('t', (e) => void got[id]!.push(e.data[0]!));
     for (let i = 0; i < 3; i++) await a.publish('t', event('a', i));
@@ -178,9 +182,7 @@ describe('secure transport in session mode', () => {
     const n = net();
     const { a, b } = await connected(n, { session: { replayWindow: 32, retryMs: 60_000 } });
     expect([a.sessions!.suiteWith('b'), b.sessions!.suiteWith('a')]).toEqual(['chacha20-poly1305', 'chacha20-poly1305']); // the default
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('capture', (e) => void wire.push(e));
+    const { spy, wire } = await tap(n, 'capture');
     for (let i = 0; i < 3; i++) await a.publish('capture', event('a', i));
     await waitFor(() => wire.length === 3, 'capture');
     const got: number[] = [];
@@ -220,9 +222,7 @@ describe('secure transport in session mode', () => {
   it('accepts out-of-order messages within the window exactly once, refuses those below it', async () => {
     const n = net();
     const { a, b } = await connected(n, { session: { replayWindow: 32, retryMs: 60_000 } });
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('held', (e) => void wire.push(e));
+    const { spy, wire } = await tap(n, 'held');
     for (let i = 0; i < 40; i++) await a.publish('held', event('a', i));
     await waitFor(() => wire.length === 40, 'capture');
     // the "network" delivered nothing yet; b subscribes and receives them out of order, some twice
@@ -239,9 +239,7 @@ describe('secure transport in session mode', () => {
     const clock = new ManualClock(Date.now());
     const n = net(clock);
     const { a, b } = await connected(n, { session: { maxMessagesPerEpoch: 3, epochMs: 60_000 } });
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('t', (e) => void wire.push(e));
+    const { wire } = await tap(n, 't');
     const got: number[] = [];
     await b.subscribe('t', (e) => void got.push(e.data[0]!));
     for (let i = 0; i < 7; i++) await a.publish('t', event('a', i));
@@ -349,9 +347,7 @@ describe('secure transport in session mode: batched records', () => {
   it('sends publishes of one tick as one record per run of equal delivery options, delivered once each and in order', async () => {
     const n = net();
     const { a, b } = await connected(n);
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('t', (e) => void wire.push(e));
+    const { wire } = await tap(n, 't');
     const got: number[] = [];
     await b.subscribe('t', (e) => void got.push(e.data[0]!));
     await Promise.all(Array.from({ length: 10 }, (_, i) => a.publish('t', event('a', i), { qos: i < 7 ? 1 : 0 })));
@@ -370,9 +366,7 @@ describe('secure transport in session mode: batched records', () => {
   it('sends publishes made by promise continuations before the microtask queue drained as one record', async () => {
     const n = net();
     const { a, b } = await connected(n);
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('t', (e) => void wire.push(e));
+    const { wire } = await tap(n, 't');
     const got: number[] = [];
     await b.subscribe('t', (e) => void got.push(e.data[0]!));
     const sent: Promise<void>[] = [];
@@ -389,9 +383,7 @@ describe('secure transport in session mode: batched records', () => {
   it('refuses a batched record if any byte of any message in it was changed, delivers it once when intact, refuses its replay', async () => {
     const n = net();
     const { a, b } = await connected(n, { session: { retryMs: 60_000 } });
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('held', (e) => void wire.push(e));
+    const { spy, wire } = await tap(n, 'held');
     await Promise.all(Array.from({ length: 5 }, (_, i) => a.publish('held', event('a', i))));
     await waitFor(() => wire.length === 1, 'capture');
     const batch = wire[0]!;
@@ -418,9 +410,7 @@ describe('secure transport in session mode: batched records', () => {
   it('refuses a batched record where one message is expected (a served request)', async () => {
     const n = net();
     const { a, b } = await connected(n, { session: { retryMs: 60_000 } });
-    const spy = n.raw('spy');
-    const wire: EcpsEvent[] = [];
-    await spy.subscribe('held', (e) => void wire.push(e));
+    const { spy, wire } = await tap(n, 'held');
     await Promise.all(Array.from({ length: 3 }, (_, i) => a.publish('held', event('a', i))));
     await waitFor(() => wire.length === 1, 'capture');
     let served = 0;
