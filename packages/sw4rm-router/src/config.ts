@@ -12,6 +12,15 @@ export interface RouterConfig {
   sweepIntervalMs: number;
   /** Per-recipient queue capacity (rows). Default 100. */
   maxQueue: number;
+  /**
+   * How long a send to a full queue is held for a row to free before it is answered `buffer_full` (as a reliable DDS
+   * writer's `max_blocking_time`). 0 answers at once. Default 100 ms.
+   */
+  fullWaitMs: number;
+  /** Sends held at once at most; past it a send to a full queue is answered at once. Default 1024. */
+  maxHeldSends: number;
+  /** Envelope bytes held at once at most. Default 64 MiB. */
+  maxHeldBytes: number;
   ackMode: 'forward' | 'swallow';
   nackOnFull: boolean;
   /** 0 disables dedup. Default 3 600 000. */
@@ -41,6 +50,9 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfig = {
   leaseMs: 30_000,
   sweepIntervalMs: 1000,
   maxQueue: 100,
+  fullWaitMs: 100,
+  maxHeldSends: 1024,
+  maxHeldBytes: 64 * 1024 * 1024,
   ackMode: 'forward',
   nackOnFull: true,
   dedupWindowMs: 3_600_000,
@@ -75,6 +87,12 @@ export function routerConfigFromEnv(env: Record<string, string | undefined> = pr
   if (lease !== undefined) out.leaseMs = lease * 1000;
   const maxQueue = num(env, 'SW4RM_ROUTER_MAX_QUEUE');
   if (maxQueue !== undefined) out.maxQueue = maxQueue;
+  const fullWait = num(env, 'SW4RM_ROUTER_FULL_WAIT_MS');
+  if (fullWait !== undefined) out.fullWaitMs = fullWait;
+  const held = num(env, 'SW4RM_ROUTER_MAX_HELD_SENDS');
+  if (held !== undefined) out.maxHeldSends = held;
+  const heldBytes = num(env, 'SW4RM_ROUTER_MAX_HELD_BYTES');
+  if (heldBytes !== undefined) out.maxHeldBytes = heldBytes;
   const mode = env['SW4RM_ROUTER_ACK_MODE'];
   if (mode) {
     if (mode !== 'forward' && mode !== 'swallow') throw new ValidationError('CONFIG_INVALID', `SW4RM_ROUTER_ACK_MODE=${mode} (forward|swallow)`);

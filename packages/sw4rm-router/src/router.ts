@@ -11,6 +11,7 @@ import type { Authenticator, KvOp, KvStore } from '@ecps/sw4rm';
 import { DeliveryAckOutcome, Envelope } from '@ecps/sw4rm/proto';
 import type { DeliveryAckRequest, DeliveryAckResponse, SendMessageResponse, StreamRequest } from '@ecps/sw4rm/proto';
 import { LevelKvStore } from '@ecps/sw4rm-store';
+import { AdmissionQueue } from './admission';
 import type { RouterConfig } from './config';
 import { DEFAULT_ROUTER_CONFIG } from './config';
 import { decodeAgent, decodeDedup, decodeRow, encodeAgent, encodeDedup, encodeRow, keys } from './row-codec';
@@ -118,6 +119,8 @@ export class Sw4rmRouter {
   /** Rows with a TTL (the only ones the sweeper checks for expiry while pending). */
   private readonly ttlRows = new Set<MemRow>();
   private readonly sessions = new Map<string, Session>();
+  /** Sends held for room in full recipient queues (`fullWaitMs`). */
+  private readonly admission: AdmissionQueue<string>;
   /** Known agent ids sorted, rebuilt only when an agent is added or forgotten (not on every broadcast). */
   private sortedAgents: string[] | undefined;
   private draining = false;
@@ -136,6 +139,7 @@ export class Sw4rmRouter {
     this.clock = clock ?? systemClock;
     this.random = random ?? cryptoRandom;
     this.logger = logger ?? silentLogger;
+    this.admission = new AdmissionQueue({ maxSends: this.config.maxHeldSends, maxBytes: this.config.maxHeldBytes }, this.clock);
   }
 
   /**
@@ -250,7 +254,7 @@ export class Sw4rmRouter {
     if (env.payload.length > this.config.maxPayloadBytes) {
       return { accepted: false, reason: `oversize_payload: ${env.payload.length} > ${this.config.maxPayloadBytes}` };
     }
-    const now = this.clock.now();
+    let now = this.clock.now();
     const dedupKeys = [`${env.producerId}\u0000m:${env.messageId}`];
     if (env.idempotencyToken) dedupKeys.push(`${env.producerId}\u0000t:${env.idempotencyToken}`);
     if (this.config.dedupWindowMs > 0) {
@@ -276,14 +280,19 @@ export class Sw4rmRouter {
       return { accepted: false, reason: `overloaded: ${targets.length} recipients exceed the fan-out limit ${this.config.maxFanout}` };
     }
 
+    const held = this.isFull(targets, true) ? await this.holdWhileFull(targets, raw.length, dedupKeys, env.messageId) : undefined;
+    if (held?.shuttingDown) return { accepted: false, reason: 'Router service is shutting down' };
+    if (held) now = this.clock.now();
     const expiresAt = env.ttlMs > 0n ? now + Number(env.ttlMs) : 0;
     const created: MemRow[] = [];
     const full: string[] = [];
     for (const target of targets) {
-      const agent = this.agents.get(target)!;
+      const agent = this.agents.get(target);
+      if (!agent) continue; // forgotten while the send was held
       if (agent.rows.size < this.config.maxQueue) created.push(this.newRow(agent, raw, env, 'msg', expiresAt, now));
       else full.push(target);
     }
+    if (held) this.passOn(targets);
     const nMsg = created.length;
     for (const target of full) {
       const nack = this.nackRow(env, 'buffer_full', target, now);
@@ -302,6 +311,7 @@ export class Sw4rmRouter {
     }
     const commit = this.commitRows(ops, created);
     for (const key of recorded) this.dedup.get(key)!.durable = commit;
+    held?.settle(nMsg > 0 ? commit : undefined);
     try {
       await commit;
     } catch (err) {
@@ -313,9 +323,64 @@ export class Sw4rmRouter {
       if (rec?.durable === commit) delete rec.durable;
     }
     if (full.length) this.logger.warn('recipient queue full', { messageId: env.messageId, full });
+    if (created.length + full.length === 0) return { accepted: false, reason: 'No recipients available' };
     const fullNote = full.length ? `buffer_full: ${full.join(',')}` : '';
     if (nMsg === 0) return { accepted: false, reason: fullNote };
     return { accepted: true, reason: `Message delivered to ${nMsg} recipients${fullNote ? `; ${fullNote}` : ''}` };
+  }
+
+  /** Some target is full, or (for a send not yet held) has earlier sends waiting for it. */
+  private isFull(targets: readonly string[], fresh: boolean): boolean {
+    return targets.some((t) => {
+      const agent = this.agents.get(t);
+      return agent !== undefined && (agent.rows.size >= this.config.maxQueue || (fresh && this.admission.waitingFor(t) > 0));
+    });
+  }
+
+  /**
+   * Holds a send until every target has room, `fullWaitMs` pass or the router drains. Its dedup keys are reserved
+   * meanwhile, so a retry of the held send waits for its outcome instead of being stored twice; `settle` hands
+   * them the commit (rows created) or releases them (nothing stored: a retry is new).
+   */
+  private async holdWhileFull(targets: readonly string[], bytes: number, dedupKeys: readonly string[], messageId: string): Promise<{ shuttingDown: boolean; settle(commit: Promise<void> | undefined): void }> {
+    let outcome!: { resolve: (commit: Promise<void>) => void; reject: (reason: Error) => void };
+    const durable = new Promise<void>((resolve, reject) => (outcome = { resolve, reject }));
+    durable.catch(() => undefined);
+    const reserved: DedupEntry[] = [];
+    if (this.config.dedupWindowMs > 0) {
+      for (const key of dedupKeys) {
+        const rec: DedupEntry = { original: messageId, acceptedAt: this.clock.now(), durable };
+        this.dedup.delete(key);
+        this.dedup.set(key, rec);
+        reserved.push(rec);
+      }
+    }
+    const settle = (commit: Promise<void> | undefined): void => {
+      for (const [i, key] of dedupKeys.entries()) if (this.dedup.get(key) === reserved[i]) this.dedup.delete(key);
+      if (commit) outcome.resolve(commit);
+      else outcome.reject(new Error('not stored'));
+    };
+    const deadline = this.clock.now() + this.config.fullWaitMs;
+    let blocked = targets.filter((t) => this.isFull([t], true));
+    for (let first = false; blocked.length; first = true) {
+      if (!(await this.admission.wait(blocked, bytes, deadline, first))) break;
+      if (this.draining || this.closed) {
+        settle(undefined);
+        return { shuttingDown: true, settle };
+      }
+      blocked = targets.filter((t) => this.isFull([t], false));
+      // still blocked elsewhere: the rooms it found are not kept from sends queued behind it
+      if (blocked.length) this.passOn(targets.filter((t) => !blocked.includes(t)));
+    }
+    return { shuttingDown: false, settle };
+  }
+
+  /** Targets with room and held sends: the oldest of those re-checks (a held send that took no row passes its turn). */
+  private passOn(targets: readonly string[]): void {
+    for (const t of targets) {
+      const agent = this.agents.get(t);
+      if (agent && agent.rows.size < this.config.maxQueue && this.admission.waitingFor(t) > 0) this.admission.freed(t);
+    }
   }
 
   /**
@@ -412,6 +477,7 @@ export class Sw4rmRouter {
   /** Drain: refuse SendMessage, keep AckDelivery, end streams with UNAVAILABLE after `graceMs`, close the store. */
   async drain(graceMs = this.config.drainGraceMs): Promise<void> {
     this.draining = true;
+    this.admission.releaseAll();
     if (graceMs > 0) await new Promise<void>((r) => this.clock.setTimeout(r, graceMs));
     await this.close();
   }
@@ -497,6 +563,7 @@ export class Sw4rmRouter {
   private stopEverything(): void {
     this.closed = true;
     this.draining = true;
+    this.admission.releaseAll();
     if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
   }
@@ -721,8 +788,20 @@ export class Sw4rmRouter {
     }
   }
 
+  /**
+   * Sends held for `agent` are let in once there is room for all of them or for a quarter of its queue, as many as
+   * fit: sends admitted together share a commit and a stream write, where one send per ack would pay each alone.
+   */
+  private admitHeld(agent: AgentState): void {
+    const waiting = this.admission.waitingFor(agent.id);
+    const room = this.config.maxQueue - agent.rows.size;
+    if (waiting === 0 || room < Math.min(waiting, Math.max(1, this.config.maxQueue >> 2))) return;
+    for (let i = 0; i < room && this.admission.waitingFor(agent.id) > 0; i++) this.admission.freed(agent.id);
+  }
+
   private remove(row: MemRow): void {
     if (!row.agent.rows.delete(row.seq)) return;
+    this.admitHeld(row.agent);
     if (row.kind === 'nack') row.agent.nacks--;
     this.ttlRows.delete(row);
     if (row.state === 'IN_FLIGHT') {

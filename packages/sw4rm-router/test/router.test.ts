@@ -179,7 +179,7 @@ describe('redelivery, TTL, full queues, dedup (checklist 7, 9)', () => {
   });
 
   it('full queue: synchronous report and a BUFFER_FULL NACK to the producer', async () => {
-    const r = await Sw4rmRouter.open({ dbPath: tmpDb(), maxQueue: 2 });
+    const r = await Sw4rmRouter.open({ dbPath: tmpDb(), maxQueue: 2, fullWaitMs: 0 });
     for (const a of ['p', 'full', 'free']) await r.addKnownAgent(a);
     await r.sendMessage(Envelope.encode(data('p')).finish());
     await r.sendMessage(Envelope.encode(data('p')).finish());
