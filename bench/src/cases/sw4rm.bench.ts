@@ -2,8 +2,8 @@
 // SW4RM router with its default settings (dedup on, queue capacity, in-flight window) and delivery acks (durable
 // LevelDB rows, fsync'd group commits) for 1 KiB envelopes, against a raw grpc-js server that forwards the same
 // bytes from a unary SendMessage to an open server stream, in memory, with the same unary ack per delivery.
-// Throughput (10,000 messages, 16 sends in flight; a second row with a queue that never fills) and one-at-a-time
-// latency. The raw side stores nothing, so a latency row against it includes one fdatasync that the raw side never
+// Throughput (10,000 messages, 16 sends in flight; the consumer's queue fills, so sends are held by the router or
+// refused and retried by the producer) and one-at-a-time latency. The raw side stores nothing, so a latency row against it includes one fdatasync that the raw side never
 // pays; the last row compares with a raw side that appends each send to a file and fdatasyncs it before answering
 // (and appends each ack unsynced), as the router's store does.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -45,11 +45,10 @@ let onRaw: ((bytes: Buffer) => void) | undefined;
 let rawLog: FileHandle | undefined;
 const pass = (b: Buffer) => b;
 
-/** `maxQueue` overrides the router's per-recipient capacity (default: the spec's 100). */
-async function setupAll(maxQueue?: number): Promise<void> {
+async function setupAll(): Promise<void> {
   dir = mkdtempSync(join(tmpdir(), 'bench-sw4rm-'));
   store = await LevelKvStore.open(join(dir, 'router.db'));
-  running = await startRouter({ store, port: 0, drainGraceMs: 0, ...(maxQueue === undefined ? {} : { maxQueue }) });
+  running = await startRouter({ store, port: 0, drainGraceMs: 0 });
   client = createClient('router', `127.0.0.1:${running.port}`);
   await running.router.addKnownAgent('p');
   ourStream = client.streamIncoming({ agentId: 'c' }, { timeoutMs: 3_600_000 });
@@ -192,22 +191,6 @@ const cases: BenchCase[] = [
           `${fullRetries - retriesAtStart} sends retried after buffer_full`,
       ],
     }),
-  },
-  {
-    // the raw stream buffers without bound, while at the default capacity of 100 rows a third of the sends find the
-    // consumer's queue full and are retried: this row shows what the router costs without that back-pressure
-    name: `SW4RM router, queue capacity ${N * 10} (never full, as the raw stream), delivery acks, 1 KiB envelopes, durable, ${N} messages (vs raw grpc-js server stream)`,
-    unit: 'msg/s',
-    higherIsBetter: true,
-    repetitions: 5,
-    setup: async () => {
-      await setupAll(N * 10);
-      retriesAtStart = fullRetries;
-    },
-    teardown: teardownAll,
-    ours: () => throughput(ourSend, setOurs),
-    baseline: () => throughput(rawSendEnv, setRaw),
-    details: () => ({ notes: [`ours: ${fullRetries - retriesAtStart} sends retried after buffer_full`] }),
   },
   {
     name: 'SW4RM router send→delivery latency with delivery ack, 1 KiB (vs raw grpc-js server stream)',
