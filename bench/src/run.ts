@@ -2,6 +2,7 @@
 // `pnpm bench [filter]`: runs every case in ./cases (or those whose name contains a filter), then writes
 // results/latest.json and results/latest.md (medians and ratios). With `--update`, the cases run now replace their
 // rows in the existing results/latest.json and the other rows are kept, each with the time and load it was measured at.
+// A filtered run without `--update` writes results/filtered.json and .md instead, never replacing the full report.
 // Each case file runs in a process of its own (this script with `--file`), so no case inherits the heap, the JIT
 // state or the native memory earlier cases left behind.
 import { spawn } from 'node:child_process';
@@ -150,12 +151,13 @@ async function main(): Promise<void> {
   const outDir = join(here, '..', 'results');
   mkdirSync(outDir, { recursive: true });
   const report: Report = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, results: update ? mergeInto(join(outDir, 'latest.json'), results) : results };
-  writeFileSync(join(outDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(join(outDir, 'latest.md'), markdown(report));
+  const base = filters.length > 0 && !update ? 'filtered' : 'latest';
+  writeFileSync(join(outDir, `${base}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(outDir, `${base}.md`), markdown(report));
   // the Peat scale plot, next to docs/benchmarks.md (where latest.md is copied), when the report holds its cases
-  const plot = writePeatScalePlot(report);
+  const plot = base === 'latest' ? writePeatScalePlot(report) : undefined;
   if (plot) console.log(`wrote ${plot}`);
-  console.log(`\nwrote bench/results/latest.json and bench/results/latest.md (${results.length} cases run, ${report.results.length} reported)`);
+  console.log(`\nwrote bench/results/${base}.json and bench/results/${base}.md (${results.length} cases run, ${report.results.length} reported)`);
 }
 
 /** The rows of the previous report with the ones just measured replaced; cases it did not have are appended. */
