@@ -3,6 +3,7 @@
 // StreamItem is hand-encoded around those bytes (spec §2.4, §3.1).
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { encodeToBuffer } from '@ecps/sw4rm';
 import { DeliveryAckRequest, DeliveryAckResponse, SendMessageResponse, StreamRequest } from '@ecps/sw4rm/proto';
 
 /** SendMessageRequest as the router sees it: the raw envelope bytes, or undefined when `msg` is absent. */
@@ -52,7 +53,7 @@ export const RAW_ROUTER_SERVICE: ServiceDefinition = {
     responseStream: false,
     requestSerialize: (v: Uint8Array) => Buffer.from(v),
     requestDeserialize: (b: Buffer) => decodeRawSendRequest(b),
-    responseSerialize: (v: SendMessageResponse) => Buffer.from(SendMessageResponse.encode(v).finish()),
+    responseSerialize: (v: SendMessageResponse) => encodeToBuffer(SendMessageResponse, v),
     responseDeserialize: (b: Buffer) => SendMessageResponse.decode(b),
   },
   StreamIncoming: {
@@ -68,9 +69,9 @@ export const RAW_ROUTER_SERVICE: ServiceDefinition = {
     path: '/sw4rm.router.RouterService/AckDelivery',
     requestStream: false,
     responseStream: false,
-    requestSerialize: (v: DeliveryAckRequest) => Buffer.from(DeliveryAckRequest.encode(v).finish()),
+    requestSerialize: (v: DeliveryAckRequest) => encodeToBuffer(DeliveryAckRequest, v),
     requestDeserialize: (b: Buffer) => DeliveryAckRequest.decode(b),
-    responseSerialize: (v: DeliveryAckResponse) => Buffer.from(DeliveryAckResponse.encode(v).finish()),
+    responseSerialize: (v: DeliveryAckResponse) => encodeToBuffer(DeliveryAckResponse, v),
     responseDeserialize: (b: Buffer) => DeliveryAckResponse.decode(b),
   },
 };

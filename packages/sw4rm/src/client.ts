@@ -6,6 +6,8 @@ import { Client, Metadata, credentials as grpcCredentials, status as Status } fr
 import type { EcpsErrorCode } from '@ecps/core';
 import { EcpsError, ValidationError } from '@ecps/core';
 import type { ErrorCode } from './gen/common';
+import { encodeToBuffer } from './encode';
+import type { MessageEncoder } from './encode';
 import { errorCodeFromGrpcStatus } from './grpc-errors';
 import { toInt64 } from './int64';
 import type { Sw4rmServiceName } from './services';
@@ -157,12 +159,9 @@ export function createClient<N extends Sw4rmServiceName>(name: N, address: strin
     close: () => client.close(),
   };
   for (const [key, def] of Object.entries(grpc) as [string, AnyMethod][]) {
-    const type = (generic.methods as unknown as Record<string, { requestType: MessageFns & Encoder }>)[key]!.requestType;
-    // the same bytes as def.requestSerialize, handed to grpc-js without copying them into a second Buffer
-    const serialize = (v: unknown): Buffer => {
-      const bytes = type.encode(v as never).finish();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    };
+    const type = (generic.methods as unknown as Record<string, { requestType: MessageFns & MessageEncoder<unknown> }>)[key]!.requestType;
+    // the same bytes as def.requestSerialize, through the shared writer and without a second copy
+    const serialize = (v: unknown): Buffer => encodeToBuffer(type, v as never);
     result[key] = (request: Record<string, unknown>, call: CallOptions = {}) => {
       const prepared = prepareRequest(type, request);
       const correlation = (prepared['msg'] as { correlationId?: string } | undefined)?.correlationId;
@@ -182,10 +181,6 @@ export function createClient<N extends Sw4rmServiceName>(name: N, address: strin
     };
   }
   return result as ClientOf<N>;
-}
-
-interface Encoder {
-  encode(message: never): { finish(): Uint8Array };
 }
 
 /** One promise and one callback per attempt: the common case (first attempt answers) allocates nothing else. */

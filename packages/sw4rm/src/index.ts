@@ -22,6 +22,7 @@ export { WORKTREE_TRANSITIONS, WorktreeManager, jsonFileWorktreeStore } from './
 export { SW4RM_SERVICES, rpcInventory } from './services';
 export { validateWorkflowDag } from './workflow-dag';
 export { createClient, prepareRequest, resolveAddress, Sw4rmRpcError } from './client';
+export { encodeToBuffer } from './encode';
 export { IncomingStream } from './incoming-stream';
 export { Sw4rmServer, HEALTH_SERVICE, HEALTH_STATUS, adaptUnary, grpcStatusOf, hostServices } from './server';
 export { serverCredentials, clientCredentials, createAuthenticator, NO_AUTH } from './security';
@@ -38,6 +39,7 @@ export type { ActivityRecord, ActivitySnapshot, ActivityStorage, JsonFileStorage
 export type { FileLock } from './json-file';
 export type { WorktreeState, WorktreeEvent, WorktreeBinding, WorktreeHooks, WorktreeStore, WorktreeManagerOptions, WorktreeResult, BindFailure, BindRetryOptions } from './worktree';
 export type { Sw4rmServiceName, RpcInfo } from './services';
+export type { MessageEncoder } from './encode';
 export type { CallOptions, ClientOptions, Sw4rmClient, ClientOf, RequestInput } from './client';
 export type { DeliveryVerdict, IncomingStreamOptions } from './incoming-stream';
 export type { AsyncUnaryImpl, CallContext, Sw4rmServerOptions, HostingOptions, Hosted } from './server';
