@@ -163,12 +163,10 @@ export class LocalMemory {
     const ranked = this.options.approximate
       ? requests.map((r) => this.rankApproximate(r.query, r.k, r.minSim))
       : this.exact.searchMany(requests);
-    return ranked.map((list) =>
-      list.map((r) => {
-        this.recency.touch(r.value);
-        return { entry: r.value.value, similarity: r.sim };
-      }),
-    );
+    return ranked.map((list) => {
+      this.recency.touchAll(list, (r) => r.value);
+      return list.map((r) => ({ entry: r.value.value, similarity: r.sim }));
+    });
   }
 
   /** Accelerates exact search with a native candidate scanner (same results), or returns to pure JS. */
