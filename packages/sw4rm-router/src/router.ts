@@ -283,50 +283,54 @@ export class Sw4rmRouter {
     const held = this.isFull(targets, true) ? await this.holdWhileFull(targets, raw.length, dedupKeys, env.messageId) : undefined;
     if (held?.shuttingDown) return { accepted: false, reason: 'Router service is shutting down' };
     if (held) now = this.clock.now();
-    const expiresAt = env.ttlMs > 0n ? now + Number(env.ttlMs) : 0;
-    const created: MemRow[] = [];
-    const full: string[] = [];
-    for (const target of targets) {
-      const agent = this.agents.get(target);
-      if (!agent) continue; // forgotten while the send was held
-      if (agent.rows.size < this.config.maxQueue) created.push(this.newRow(agent, raw, env, 'msg', expiresAt, now));
-      else full.push(target);
-    }
-    if (held) this.passOn(targets);
-    const nMsg = created.length;
-    for (const target of full) {
-      const nack = this.nackRow(env, 'buffer_full', target, now);
-      if (nack) created.push(nack);
-    }
-    const ops: KvOp[] = [];
-    const recorded: string[] = [];
-    if (nMsg > 0 && this.config.dedupWindowMs > 0) {
-      for (const key of dedupKeys) {
-        const rec: DedupEntry = { original: env.messageId, acceptedAt: now };
-        this.dedup.delete(key); // re-insert at the back: the map stays in accept order
-        this.dedup.set(key, rec);
-        recorded.push(key);
-        ops.push({ type: 'put', key: keys.dedup(key), value: encodeDedup(rec) });
-      }
-    }
-    const commit = this.commitRows(ops, created);
-    for (const key of recorded) this.dedup.get(key)!.durable = commit;
-    held?.settle(nMsg > 0 ? commit : undefined);
     try {
-      await commit;
-    } catch (err) {
-      for (const key of recorded) if (this.dedup.get(key)?.durable === commit) this.dedup.delete(key);
-      throw err;
+      const expiresAt = env.ttlMs > 0n ? now + Number(env.ttlMs) : 0;
+      const created: MemRow[] = [];
+      const full: string[] = [];
+      for (const target of targets) {
+        const agent = this.agents.get(target);
+        if (!agent) continue; // forgotten while the send was held
+        if (agent.rows.size < this.config.maxQueue) created.push(this.newRow(agent, raw, env, 'msg', expiresAt, now));
+        else full.push(target);
+      }
+      if (held) this.passOn(targets);
+      const nMsg = created.length;
+      for (const target of full) {
+        const nack = this.nackRow(env, 'buffer_full', target, now);
+        if (nack) created.push(nack);
+      }
+      const ops: KvOp[] = [];
+      const recorded: string[] = [];
+      if (nMsg > 0 && this.config.dedupWindowMs > 0) {
+        for (const key of dedupKeys) {
+          const rec: DedupEntry = { original: env.messageId, acceptedAt: now };
+          this.dedup.delete(key); // re-insert at the back: the map stays in accept order
+          this.dedup.set(key, rec);
+          recorded.push(key);
+          ops.push({ type: 'put', key: keys.dedup(key), value: encodeDedup(rec) });
+        }
+      }
+      const commit = this.commitRows(ops, created);
+      for (const key of recorded) this.dedup.get(key)!.durable = commit;
+      held?.settle(nMsg > 0 ? commit : undefined);
+      try {
+        await commit;
+      } catch (err) {
+        for (const key of recorded) if (this.dedup.get(key)?.durable === commit) this.dedup.delete(key);
+        throw err;
+      }
+      for (const key of recorded) {
+        const rec = this.dedup.get(key);
+        if (rec?.durable === commit) delete rec.durable;
+      }
+      if (full.length) this.logger.warn('recipient queue full', { messageId: env.messageId, full });
+      if (created.length + full.length === 0) return { accepted: false, reason: 'No recipients available' };
+      const fullNote = full.length ? `buffer_full: ${full.join(',')}` : '';
+      if (nMsg === 0) return { accepted: false, reason: fullNote };
+      return { accepted: true, reason: `Message delivered to ${nMsg} recipients${fullNote ? `; ${fullNote}` : ''}` };
+    } finally {
+      held?.settle(undefined); // a throw before the rows were handed over: the reserved keys must not wait forever
     }
-    for (const key of recorded) {
-      const rec = this.dedup.get(key);
-      if (rec?.durable === commit) delete rec.durable;
-    }
-    if (full.length) this.logger.warn('recipient queue full', { messageId: env.messageId, full });
-    if (created.length + full.length === 0) return { accepted: false, reason: 'No recipients available' };
-    const fullNote = full.length ? `buffer_full: ${full.join(',')}` : '';
-    if (nMsg === 0) return { accepted: false, reason: fullNote };
-    return { accepted: true, reason: `Message delivered to ${nMsg} recipients${fullNote ? `; ${fullNote}` : ''}` };
   }
 
   /** Some target is full, or (for a send not yet held) has earlier sends waiting for it. */
@@ -340,7 +344,7 @@ export class Sw4rmRouter {
   /**
    * Holds a send until every target has room, `fullWaitMs` pass or the router drains. Its dedup keys are reserved
    * meanwhile, so a retry of the held send waits for its outcome instead of being stored twice; `settle` hands
-   * them the commit (rows created) or releases them (nothing stored: a retry is new).
+   * them the commit (rows created) or releases them (nothing stored: a retry is new). Only its first call counts.
    */
   private async holdWhileFull(targets: readonly string[], bytes: number, dedupKeys: readonly string[], messageId: string): Promise<{ shuttingDown: boolean; settle(commit: Promise<void> | undefined): void }> {
     let outcome!: { resolve: (commit: Promise<void>) => void; reject: (reason: Error) => void };
@@ -355,7 +359,10 @@ export class Sw4rmRouter {
         reserved.push(rec);
       }
     }
+    let settled = false;
     const settle = (commit: Promise<void> | undefined): void => {
+      if (settled) return;
+      settled = true;
       for (const [i, key] of dedupKeys.entries()) if (this.dedup.get(key) === reserved[i]) this.dedup.delete(key);
       if (commit) outcome.resolve(commit);
       else outcome.reject(new Error('not stored'));
