@@ -3,9 +3,9 @@
 // LevelDB rows, fsync'd group commits) for 1 KiB envelopes, against a raw grpc-js server that forwards the same
 // bytes from a unary SendMessage to an open server stream, in memory, with the same unary ack per delivery.
 // Throughput (10,000 messages, 16 sends in flight; the consumer's queue fills, so sends are held by the router or
-// refused and retried by the producer) and one-at-a-time latency. The raw side stores nothing, so a latency row against it includes one fdatasync that the raw side never
-// pays; the last row compares with a raw side that appends each send to a file and fdatasyncs it before answering
-// (and appends each ack unsynced), as the router's store does.
+// refused and retried by the producer) and one-at-a-time latency. The raw side stores nothing, so a latency row
+// against it includes one fdatasync that the raw side never pays; the last row compares with a raw side that appends
+// each send to a file and fdatasyncs it before answering (and appends each ack unsynced), as the router's store does.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
