@@ -75,6 +75,26 @@ function num(env: Record<string, string | undefined>, name: string): number | un
   return v;
 }
 
+type NumericField = { [K in keyof RouterConfig]: RouterConfig[K] extends number ? K : never }[keyof RouterConfig];
+
+/** The numeric variables: which field each sets, and what one unit of it is in that field's unit. */
+const NUMERIC_VARIABLES: readonly [name: string, field: NumericField, scale: number][] = [
+  ['SW4RM_DELIVERY_LEASE_SECONDS', 'leaseMs', 1000],
+  ['SW4RM_ROUTER_MAX_QUEUE', 'maxQueue', 1],
+  ['SW4RM_ROUTER_FULL_WAIT_MS', 'fullWaitMs', 1],
+  ['SW4RM_ROUTER_MAX_HELD_SENDS', 'maxHeldSends', 1],
+  ['SW4RM_ROUTER_MAX_HELD_BYTES', 'maxHeldBytes', 1],
+  ['SW4RM_DEDUP_WINDOW_SECONDS', 'dedupWindowMs', 1000],
+  ['SW4RM_DELIVERY_MAX_ATTEMPTS', 'maxDeliveryAttempts', 1],
+  ['SW4RM_MAX_PAYLOAD_BYTES', 'maxPayloadBytes', 1],
+  ['SW4RM_ROUTER_DRAIN_SECONDS', 'drainGraceMs', 1000],
+  ['SW4RM_ROUTER_MAX_IN_FLIGHT', 'maxInFlight', 1],
+  ['SW4RM_ROUTER_AGENT_RETENTION_SECONDS', 'agentRetentionMs', 1000],
+  ['SW4RM_ROUTER_MAX_AGENTS', 'maxKnownAgents', 1],
+  ['SW4RM_ROUTER_MAX_FANOUT', 'maxFanout', 1],
+  ['SW4RM_ROUTER_MAX_DEDUP_RECORDS', 'maxDedupRecords', 1],
+];
+
 /**
  * Reads `SW4RM_*` router variables over the defaults.
  * @throws ValidationError CONFIG_INVALID for malformed values.
@@ -83,16 +103,10 @@ export function routerConfigFromEnv(env: Record<string, string | undefined> = pr
   const out: Partial<RouterConfig> = {};
   if (env['SW4RM_ROUTER_DB']) out.dbPath = env['SW4RM_ROUTER_DB'];
   if (env['SW4RM_ROUTER_ID']) out.routerId = env['SW4RM_ROUTER_ID'];
-  const lease = num(env, 'SW4RM_DELIVERY_LEASE_SECONDS');
-  if (lease !== undefined) out.leaseMs = lease * 1000;
-  const maxQueue = num(env, 'SW4RM_ROUTER_MAX_QUEUE');
-  if (maxQueue !== undefined) out.maxQueue = maxQueue;
-  const fullWait = num(env, 'SW4RM_ROUTER_FULL_WAIT_MS');
-  if (fullWait !== undefined) out.fullWaitMs = fullWait;
-  const held = num(env, 'SW4RM_ROUTER_MAX_HELD_SENDS');
-  if (held !== undefined) out.maxHeldSends = held;
-  const heldBytes = num(env, 'SW4RM_ROUTER_MAX_HELD_BYTES');
-  if (heldBytes !== undefined) out.maxHeldBytes = heldBytes;
+  for (const [name, field, scale] of NUMERIC_VARIABLES) {
+    const value = num(env, name);
+    if (value !== undefined) out[field] = value * scale;
+  }
   const mode = env['SW4RM_ROUTER_ACK_MODE'];
   if (mode) {
     if (mode !== 'forward' && mode !== 'swallow') throw new ValidationError('CONFIG_INVALID', `SW4RM_ROUTER_ACK_MODE=${mode} (forward|swallow)`);
@@ -100,25 +114,7 @@ export function routerConfigFromEnv(env: Record<string, string | undefined> = pr
   }
   const nack = env['SW4RM_ROUTER_NACK_ON_FULL'];
   if (nack) out.nackOnFull = !/^(0|false|off|no)$/i.test(nack);
-  const dedup = num(env, 'SW4RM_DEDUP_WINDOW_SECONDS');
-  if (dedup !== undefined) out.dedupWindowMs = dedup * 1000;
-  const attempts = num(env, 'SW4RM_DELIVERY_MAX_ATTEMPTS');
-  if (attempts !== undefined) out.maxDeliveryAttempts = attempts;
   const release = env['SW4RM_DELIVERY_AUTO_RELEASE_AGENTS'];
   if (release) out.autoReleaseAgents = release.split(',').map((s) => s.trim()).filter(Boolean);
-  const payload = num(env, 'SW4RM_MAX_PAYLOAD_BYTES');
-  if (payload !== undefined) out.maxPayloadBytes = payload;
-  const drain = num(env, 'SW4RM_ROUTER_DRAIN_SECONDS');
-  if (drain !== undefined) out.drainGraceMs = drain * 1000;
-  const inFlight = num(env, 'SW4RM_ROUTER_MAX_IN_FLIGHT');
-  if (inFlight !== undefined) out.maxInFlight = inFlight;
-  const retention = num(env, 'SW4RM_ROUTER_AGENT_RETENTION_SECONDS');
-  if (retention !== undefined) out.agentRetentionMs = retention * 1000;
-  const agents = num(env, 'SW4RM_ROUTER_MAX_AGENTS');
-  if (agents !== undefined) out.maxKnownAgents = agents;
-  const fanout = num(env, 'SW4RM_ROUTER_MAX_FANOUT');
-  if (fanout !== undefined) out.maxFanout = fanout;
-  const dedupMax = num(env, 'SW4RM_ROUTER_MAX_DEDUP_RECORDS');
-  if (dedupMax !== undefined) out.maxDedupRecords = dedupMax;
   return out;
 }
