@@ -280,7 +280,7 @@ export class Sw4rmRouter {
       return { accepted: false, reason: `overloaded: ${targets.length} recipients exceed the fan-out limit ${this.config.maxFanout}` };
     }
 
-    const held = this.isFull(targets, true) ? await this.holdWhileFull(targets, raw.length, dedupKeys, env.messageId) : undefined;
+    const held = targets.some((t) => this.blocks(t, true)) ? await this.holdWhileFull(targets, raw.length, dedupKeys, env.messageId) : undefined;
     if (held?.shuttingDown) return { accepted: false, reason: 'Router service is shutting down' };
     if (held) now = this.clock.now();
     try {
@@ -293,7 +293,7 @@ export class Sw4rmRouter {
         if (agent.rows.size < this.config.maxQueue) created.push(this.newRow(agent, raw, env, 'msg', expiresAt, now));
         else full.push(target);
       }
-      if (held) this.passOn(targets);
+      if (held) this.admitHeldFor(targets); // rooms this send did not take go to the sends behind it
       const nMsg = created.length;
       for (const target of full) {
         const nack = this.nackRow(env, 'buffer_full', target, now);
@@ -333,12 +333,10 @@ export class Sw4rmRouter {
     }
   }
 
-  /** Some target is full, or (for a send not yet held) has earlier sends waiting for it. */
-  private isFull(targets: readonly string[], fresh: boolean): boolean {
-    return targets.some((t) => {
-      const agent = this.agents.get(t);
-      return agent !== undefined && (agent.rows.size >= this.config.maxQueue || (fresh && this.admission.waitingFor(t) > 0));
-    });
+  /** `target`'s queue is full, or (for a send not yet held) earlier sends wait for it. */
+  private blocks(target: string, fresh: boolean): boolean {
+    const agent = this.agents.get(target);
+    return agent !== undefined && (agent.rows.size >= this.config.maxQueue || (fresh && this.admission.waitingFor(target) > 0));
   }
 
   /**
@@ -368,25 +366,24 @@ export class Sw4rmRouter {
       else outcome.reject(new Error('not stored'));
     };
     const deadline = this.clock.now() + this.config.fullWaitMs;
-    let blocked = targets.filter((t) => this.isFull([t], true));
+    let blocked = targets.filter((t) => this.blocks(t, true));
     for (let first = false; blocked.length; first = true) {
       if (!(await this.admission.wait(blocked, bytes, deadline, first))) break;
       if (this.draining || this.closed) {
         settle(undefined);
         return { shuttingDown: true, settle };
       }
-      blocked = targets.filter((t) => this.isFull([t], false));
+      blocked = targets.filter((t) => this.blocks(t, false));
       // still blocked elsewhere: the rooms it found are not kept from sends queued behind it
-      if (blocked.length) this.passOn(targets.filter((t) => !blocked.includes(t)));
+      if (blocked.length) this.admitHeldFor(targets);
     }
     return { shuttingDown: false, settle };
   }
 
-  /** Targets with room and held sends: the oldest of those re-checks (a held send that took no row passes its turn). */
-  private passOn(targets: readonly string[]): void {
+  private admitHeldFor(targets: readonly string[]): void {
     for (const t of targets) {
       const agent = this.agents.get(t);
-      if (agent && agent.rows.size < this.config.maxQueue && this.admission.waitingFor(t) > 0) this.admission.freed(t);
+      if (agent) this.admitHeld(agent);
     }
   }
 
