@@ -37,9 +37,18 @@ export async function cluster({ tls, authorize }: ClusterOptions = {}) {
   const drops: Record<string, unknown>[] = [];
   const members = new Map<string, RaftNode>();
   const start = async (id: string) => {
+    // each part is released by stop() as soon as it exists, so a start that fails half-way (a port taken) leaks nothing
+    const parts: { close(): Promise<unknown> }[] = [];
+    let node: RaftNode | undefined;
+    const stop = async () => {
+      if (node && members.get(id) === node) members.delete(id);
+      for (const part of parts.splice(0).reverse()) await part.close();
+    };
+    cleanup.push(stop);
     const transport = memoryTransport({ nodeId: id, bus });
+    parts.push(transport);
     const store = new KvStateMachine();
-    const node = await RaftNode.start({
+    node = await RaftNode.start({
       id,
       peers: { voters: ids, learners: [] },
       storage: new FileStorage({ dir: join(dir, id) }),
@@ -48,18 +57,11 @@ export async function cluster({ tls, authorize }: ClusterOptions = {}) {
       tickMs: 20,
       snapshotEvery: 50,
     });
+    parts.push(node);
     const kv = await serveKv({ transport, clusterId: 'tcp', node, store });
-    const kvTcp = await serveKvTcp({ node, store, listen: { host: '127.0.0.1', port: kvPorts[id] as number }, ...(tls ? { tls: tls(id) } : {}), ...(authorize ? { authorize } : {}) });
+    parts.push({ close: () => kv.unsubscribe() });
+    parts.push(await serveKvTcp({ node, store, listen: { host: '127.0.0.1', port: kvPorts[id] as number }, ...(tls ? { tls: tls(id) } : {}), ...(authorize ? { authorize } : {}) }));
     members.set(id, node);
-    const stop = async () => {
-      if (members.get(id) !== node) return;
-      members.delete(id);
-      await kvTcp.close();
-      await kv.unsubscribe();
-      await node.close();
-      await transport.close();
-    };
-    cleanup.push(stop);
     return stop;
   };
   const stops = new Map<string, () => Promise<void>>();
