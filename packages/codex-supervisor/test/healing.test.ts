@@ -78,7 +78,8 @@ describe('restart policy (checklist 15)', () => {
 describe('resources (checklist 14)', () => {
   it('RSS over 500 MB: killed, incident memory_limit_exceeded, status failed, counted as a failure', async () => {
     h = await createHarness();
-    const bot = await h.addBot('hog.js', `const b = Buffer.alloc(560 * 1024 * 1024, 1); console.log('allocated', b.length); setInterval(() => {}, 1000);`, {
+    // the timer keeps the buffer in use: left unreferenced, a GC may free it before the supervisor samples the RSS
+    const bot = await h.addBot('hog.js', `const b = Buffer.alloc(560 * 1024 * 1024, 1); console.log('allocated', b.length); setInterval(() => b[0]++, 1000);`, {
       deployment_config: { restart_policy: 'never' },
     });
     await h.supervisor.start(bot.id);
