@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { describe, expect, it } from '@jest/globals';
-import { frameLabel, profileSummary, summariseProfile, type CpuProfile } from './profile';
+import { describeRequiredWork, frameLabel, profileSummary, summariseProfile, type CpuProfile } from './profile';
 
 const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber });
 const LTP = 'file:///repo/packages/ltp/dist/index.js';
@@ -52,6 +52,19 @@ describe('summariseProfile', () => {
 
   it("totals our packages' functions, each once per sample however deep it recurses, and leaves out others' code", () => {
     expect(summary.total).toEqual(['83% encodeTensorFrame ltp/index.js:696', '50% copyWithCrc32 ltp/index.js:130']);
+  });
+
+  it("measures the share of the busy time spent in the case's required work, wherever it sits on the stack", () => {
+    // crc32 under copyWithCrc32: 300 of 600 busy; the bench's own `run` frame is not ours and never matches
+    expect(summariseProfile(profile, { from: 1600, to: 2600 }, 8, /^copyWithCrc32$/).required).toBeCloseTo(0.5);
+    expect(summariseProfile(profile, { from: 1600, to: 2600 }, 8, /^run$/).required).toBe(0);
+    expect(summary.required).toBeUndefined();
+  });
+
+  it('estimates the ratio without the required work from its share of the busy time', () => {
+    const line = describeRequiredWork({ ...summary, required: 0.5 }, 0.8, { functions: 'copyWithCrc32', why: 'the checksum' });
+    // idle 0.2: the work is 0.5 × 0.8 of each operation's time, so 0.8 / 0.6
+    expect(line).toBe('work the spec requires and the baseline does not do (the checksum; functions /copyWithCrc32/): 50% of busy time; without it the ratio would be about 1.33');
   });
 
   it('keeps the top n', () => {

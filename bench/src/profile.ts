@@ -48,7 +48,18 @@ export interface ProfileSummary {
   self: string[];
   /** Our own packages' functions by total (inclusive) time, shares of the busy time: `80% encodeTensorFrame ltp/index.js:696`. */
   total: string[];
+  /** Share of the busy time with one of the case's {@link RequiredWork} functions on the stack, when it names some. */
+  required?: number;
   cpu?: CpuDuringRun;
+}
+
+/**
+ * Work of ours that the spec requires and the raw baseline does not do (exact rescoring, a frame's checksums): the
+ * functions of our packages that do it, matched by name anywhere on a sample's stack, and why it is required.
+ */
+export interface RequiredWork {
+  readonly functions: RegExp;
+  readonly why: string;
 }
 
 const IDLE = '(idle)';
@@ -81,7 +92,7 @@ const percent = ([label, share]: [string, number]) => `${Math.round(share * 100)
  * Native frames (no script) are named by V8 after the entry point it saw, which for Node-API addons is shared by every
  * method of the addon: their label carries the JavaScript frame that called them, which tells which call it was.
  */
-export function summariseProfile(profile: CpuProfile, window: { from: number; to: number }, top = 8): Omit<ProfileSummary, 'cpu'> {
+export function summariseProfile(profile: CpuProfile, window: { from: number; to: number }, top = 8, required?: RegExp): Omit<ProfileSummary, 'cpu'> {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parentOf = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
@@ -95,6 +106,7 @@ export function summariseProfile(profile: CpuProfile, window: { from: number; to
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   let busy = 0;
+  let requiredTime = 0;
   let idle = 0;
   let samples = 0;
   let t = profile.startTime;
@@ -118,10 +130,14 @@ export function summariseProfile(profile: CpuProfile, window: { from: number; to
     self.set(label, (self.get(label) ?? 0) + dt);
     // inclusive time: each of our functions once per sample, however deep it recurses
     const onStack = new Set<string>();
+    let inRequired = false;
     for (let n: ProfileNode | undefined = node; n; n = byId.get(parentOf.get(n.id) ?? -1)) {
-      if (isOwnCode(n.callFrame)) onStack.add(frameLabel(n.callFrame));
+      if (!isOwnCode(n.callFrame)) continue;
+      onStack.add(frameLabel(n.callFrame));
+      inRequired ||= required?.test(n.callFrame.functionName) ?? false;
     }
     for (const l of onStack) total.set(l, (total.get(l) ?? 0) + dt);
+    if (inRequired) requiredTime += dt;
   }
   const ranked = (m: Map<string, number>) =>
     [...m]
@@ -130,7 +146,14 @@ export function summariseProfile(profile: CpuProfile, window: { from: number; to
       .slice(0, top)
       .map(percent);
   const windowTime = window.to - window.from;
-  return { ms: windowTime / 1000, samples, idle: windowTime > 0 ? idle / windowTime : 0, self: ranked(self), total: ranked(total) };
+  return {
+    ms: windowTime / 1000,
+    samples,
+    idle: windowTime > 0 ? idle / windowTime : 0,
+    self: ranked(self),
+    total: ranked(total),
+    ...(required ? { required: busy > 0 ? requiredTime / busy : 0 } : {}),
+  };
 }
 
 /** One line per part, e.g. for the console and the report. */
@@ -143,6 +166,17 @@ export function describeProfile(p: ProfileSummary): { run: string; self: string;
     self: `self time (share of busy time): ${p.self.join(', ') || '-'}`,
     total: `total time in our packages (share of busy time): ${p.total.join(', ') || '-'}`,
   };
+}
+
+/**
+ * The line on a case's {@link RequiredWork}: its share of the busy time, and the ratio ours would reach without it.
+ * The estimate takes that work off the critical path of each operation (true of work on the main thread of a case
+ * that awaits each operation in turn): the time per operation shrinks by share × busy fraction.
+ */
+export function describeRequiredWork(p: ProfileSummary, ratio: number, work: { functions: string; why: string }): string {
+  const share = p.required ?? 0;
+  const without = ratio / (1 - share * (1 - p.idle));
+  return `work the spec requires and the baseline does not do (${work.why}; functions /${work.functions}/): ${Math.round(share * 100)}% of busy time; without it the ratio would be about ${without.toFixed(2)}`;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -206,7 +240,10 @@ const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
  * inspector's reply it would run inside the session's native `dispatch` frame, and the profiler's start-up (it walks
  * every compiled function) is left outside the window. Rethrows what `work` throws.
  */
-export async function profileSummary(work: () => Promise<unknown>, { top = 8, minMs = 1000 } = {}): Promise<ProfileSummary> {
+export async function profileSummary(
+  work: () => Promise<unknown>,
+  { top = 8, minMs = 1000, required }: { top?: number; minMs?: number; required?: RegExp } = {},
+): Promise<ProfileSummary> {
   const session = new Session();
   session.connect();
   try {
@@ -227,7 +264,7 @@ export async function profileSummary(work: () => Promise<unknown>, { top = 8, mi
     const cpu = cpuBetween(before, cpuSnapshot());
     const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
     if (failure) throw failure.error;
-    return { ...summariseProfile(profile, { from, to }, top), ...(cpu ? { cpu } : {}) };
+    return { ...summariseProfile(profile, { from, to }, top, required), ...(cpu ? { cpu } : {}) };
   } finally {
     session.disconnect();
   }

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median, type BenchCase, type CaseDetails } from './harness';
 import { peatScalePoints, writePeatScalePlot } from './plot-peat-scale';
-import { describeProfile, profileSummary, type ProfileSummary } from './profile';
+import { describeProfile, describeRequiredWork, profileSummary, type ProfileSummary } from './profile';
 import { fmt, missesTarget, targetOf } from './targets';
 
 interface CaseResult {
@@ -30,6 +30,8 @@ interface CaseResult {
    * Reports written before summaries had parts hold the top self-time functions only.
    */
   profile?: ProfileSummary | string[];
+  /** The case's {@link RequiredWork}, kept with its profile for the report. */
+  requiredWork?: { functions: string; why: string };
   details?: CaseDetails;
   /** When the case ran, and the machine's 1-minute load average then (timings on a loaded machine are noisy). */
   measuredAt: string;
@@ -95,7 +97,8 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
       ratio,
       ...(c.target === undefined ? {} : { target: c.target }),
       ...(c.targetValue === undefined ? {} : { targetValue: c.targetValue }),
-      ...(belowTarget ? { profile: await profileSummary(() => c.ours()) } : {}),
+      ...(belowTarget ? { profile: await profileSummary(() => c.ours(), c.requiredWork ? { required: c.requiredWork.functions } : {}) } : {}),
+      ...(belowTarget && c.requiredWork ? { requiredWork: { functions: c.requiredWork.functions.source, why: c.requiredWork.why } } : {}),
       ...(details ? { details } : {}),
       measuredAt,
       load,
@@ -115,7 +118,7 @@ async function runFile(file: string): Promise<CaseResult[]> {
       const r = await runCase(c);
       results.push(r);
       console.log(`ours ${fmt(r.ours.median)} ${r.unit}, baseline ${fmt(r.baseline.median)} ${r.unit}, ratio ${r.ratio.toFixed(2)}`);
-      if (r.profile) console.log(`  below target ${targetOf(r)}; ours, profiled:\n${profileLines(r.profile).map((l) => `    ${l}`).join('\n')}`);
+      if (r.profile) console.log(`  below target ${targetOf(r)}; ours, profiled:\n${profileLines(r).map((l) => `    ${l}`).join('\n')}`);
       for (const note of r.details?.notes ?? []) console.log(`  ${note}`);
     } catch (error) {
       console.log(`skipped: ${error instanceof Error ? error.message : String(error)}`);
@@ -171,11 +174,12 @@ function mergeInto(previousFile: string, fresh: CaseResult[]): CaseResult[] {
   return [...merged, ...fresh.filter((r) => !kept.has(r.name))];
 }
 
-/** A profile as lines (a report written before summaries had parts lists self time only). */
-function profileLines(profile: ProfileSummary | string[]): string[] {
+/** A case's profile as lines (a report written before summaries had parts lists self time only). */
+function profileLines({ profile, ratio, requiredWork }: CaseResult): string[] {
+  if (!profile) return [];
   if (Array.isArray(profile)) return [`self time: ${profile.join(', ')}`];
   const { run, self, total } = describeProfile(profile);
-  return [run, self, total];
+  return [run, self, total, ...(requiredWork && profile.required !== undefined ? [describeRequiredWork(profile, ratio, requiredWork)] : [])];
 }
 
 function markdown(report: Report): string {
@@ -200,7 +204,7 @@ function markdown(report: Report): string {
         ``,
         ...profiled.flatMap((r) => [
           `- ${r.name} (ratio ${r.ratio.toFixed(2)}, ours ${fmt(r.ours.median)} ${r.unit}, target ${targetOf(r)}):`,
-          ...profileLines(r.profile!).map((l) => `  - ${l}`),
+          ...profileLines(r).map((l) => `  - ${l}`),
         ]),
         ``,
       ];
