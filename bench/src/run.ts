@@ -200,7 +200,9 @@ function markdown(report: Report): string {
         `long the main thread sat idle (waiting on I/O, the threadpool or another process) and the CPU other threads and child`,
         `processes used meanwhile; the functions with the most self time, and our packages' functions with the most total`,
         `(inclusive) time, as shares of the main thread's busy time. A native frame is shown with its JavaScript caller: V8`,
-        `names an addon's methods after one shared entry point, so the caller tells which call it was.`,
+        `names an addon's methods after one shared entry point, so the caller tells which call it was. Where a case names`,
+        `work the spec requires of ours that the baseline does not do, a last line gives that work's share of the busy time`,
+        `and the ratio ours would have without it.`,
         ``,
         ...profiled.flatMap((r) => [
           `- ${r.name} (ratio ${r.ratio.toFixed(2)}, ours ${fmt(r.ours.median)} ${r.unit}, target ${targetOf(r)}):`,
