@@ -99,6 +99,33 @@ CREATE TRIGGER incidents_notify AFTER INSERT ON incidents FOR EACH ROW EXECUTE F
     // Where a kubernetes_pod bot runs: its Deployment and (while running) one of its pods.
     sql: 'ALTER TABLE bots ADD COLUMN k8s_deployment_name text, ADD COLUMN k8s_pod_name text;',
   },
+  {
+    version: 4,
+    name: 'change notifications carry the row',
+    // A listener that reads the row when the notification arrives finds it as it is by then: changed again, or gone
+    // (a bot created and deleted in quick succession was announced to the other servers as deleted only). So the row
+    // as the change left it travels in the notification, unless that would pass pg_notify's 8000-byte limit.
+    sql: `
+CREATE OR REPLACE FUNCTION codex_notify_bot() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  payload jsonb;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    payload := jsonb_build_object('op', TG_OP, 'id', OLD.id);
+  ELSIF TG_OP = 'INSERT' THEN
+    payload := jsonb_build_object('op', TG_OP, 'id', NEW.id, 'revision', NEW.revision, 'to', NEW.status, 'row', to_jsonb(NEW));
+  ELSE
+    payload := jsonb_build_object('op', TG_OP, 'id', NEW.id, 'revision', NEW.revision, 'from', OLD.status, 'to', NEW.status, 'row', to_jsonb(NEW));
+  END IF;
+  payload := payload || jsonb_build_object('origin', current_setting('application_name'));
+  IF octet_length(payload::text) >= 7900 THEN
+    payload := payload - 'row';
+  END IF;
+  PERFORM pg_notify('codex_bots', payload::text);
+  RETURN NULL;
+END $$;
+`,
+  },
 ];
 
 /** An arbitrary constant for `pg_advisory_lock`, so two servers starting together migrate one after the other. */

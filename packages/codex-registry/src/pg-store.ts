@@ -241,7 +241,7 @@ export class PostgresStore implements BotStore {
 
   private async onNotification(notification: Notification): Promise<void> {
     if (this.closed || !notification.payload) return;
-    const payload = JSON.parse(notification.payload) as { op?: string; id: string; from?: BotStatus; to?: BotStatus; origin: string };
+    const payload = JSON.parse(notification.payload) as { op?: string; id: string; from?: BotStatus; to?: BotStatus; row?: QueryResultRow; origin: string };
     if (payload.origin === this.origin) return;
     if (notification.channel === 'codex_incidents') {
       const row = (await this.query('SELECT * FROM incidents WHERE incident_id = $1', [payload.id])).rows[0];
@@ -252,7 +252,8 @@ export class PostgresStore implements BotStore {
       this.events.publish('bot.deleted', { bot_id: payload.id }, { remote: true });
       return;
     }
-    const bot = await this.get(payload.id);
+    // the row as this change left it; read now only when it was too large to travel with the notification
+    const bot = payload.row ? botFromRow(payload.row) : await this.get(payload.id);
     if (!bot) return;
     const after = payload.to ? { ...bot, status: payload.to } : bot;
     publishBotChange(this.events, payload.op === 'INSERT' ? null : { ...after, status: payload.from ?? after.status }, after, { remote: true });
@@ -308,7 +309,8 @@ function botFromRow(row: QueryResultRow): Bot {
   const bot: Record<string, unknown> = {};
   for (const c of COLUMNS) {
     const value: unknown = row[c];
-    if (TIME_COLUMNS.has(c)) bot[c] = value === null ? null : (value as Date).toISOString();
+    // a Date from a query, an ISO string from a notification's to_jsonb row
+    if (TIME_COLUMNS.has(c)) bot[c] = value === null || value === undefined ? null : new Date(value as Date | string).toISOString();
     else if (c === 'process_started_at') bot[c] = value === null ? null : Number(value);
     else bot[c] = value;
   }

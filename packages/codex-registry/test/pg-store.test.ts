@@ -70,6 +70,48 @@ describe('PostgresStore', () => {
     }
   });
 
+  it('a bot changed and deleted before another server reads it is still announced change by change, from the rows the notifications carry', async () => {
+    const url = await server.createDatabase('notify_rows');
+    const a = await openRegistry({ backend: 'postgres', databaseUrl: url, poolSize: 3 });
+    const b = await openRegistry({ backend: 'postgres', databaseUrl: url, poolSize: 3 });
+    const onB: CodexEvent[] = [];
+    b.events.subscribe((e) => onB.push(e));
+    const writer = new pg.Client({ connectionString: url, application_name: 'another-server' });
+    await writer.connect();
+    try {
+      await a.bots.create(bot('template'));
+      // a row too large for pg_notify's payload (8000 bytes) travels without it and is read by the listener
+      await a.bots.create(bot('large', { description: 'x'.repeat(9000) }));
+      await waitFor(() => onB.length >= 2, 'the two creations');
+      expect((onB[1]!.data as { bot: { description: string } }).bot.description).toHaveLength(9000);
+      // one transaction: its three notifications arrive together at commit, when the row is already gone
+      const { rows } = await writer.query<{ columns: string }>(
+        `SELECT string_agg(column_name, ', ') AS columns FROM information_schema.columns WHERE table_name = 'bots' AND is_generated = 'NEVER'`,
+      );
+      const columns = rows[0]!.columns;
+      await writer.query('BEGIN');
+      await writer.query(
+        `INSERT INTO bots (${columns}) SELECT ${columns} FROM jsonb_populate_record(NULL::bots, (SELECT to_jsonb(t) || '{"id": "brief", "name": "Bot brief"}' FROM bots t WHERE id = 'template'))`,
+      );
+      await writer.query(`UPDATE bots SET status = 'deploying', revision = revision + 1 WHERE id = 'brief'`);
+      await writer.query(`DELETE FROM bots WHERE id = 'brief'`);
+      await writer.query('COMMIT');
+      await waitFor(() => onB.some((e) => e.type === 'bot.deleted'), 'the deletion');
+      await waitFor(() => onB.length >= 6, 'every change of the brief bot');
+      expect(onB.slice(2).map((e) => [e.type, e.remote])).toEqual([
+        ['bot.created', true],
+        ['bot.updated', true],
+        ['bot.status', true],
+        ['bot.deleted', true],
+      ]);
+      expect((onB[2]!.data as { bot: { id: string; created_at: string } }).bot).toMatchObject({ id: 'brief', created_at: (await a.bots.get('template'))!.created_at });
+      expect(onB[4]!.data).toEqual({ bot_id: 'brief', from: 'created', to: 'deploying' });
+    } finally {
+      await writer.end();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('migrates once, records every version in schema_migrations, and tolerates two servers starting together', async () => {
     const url = await server.createDatabase('migrations');
     const stores = await Promise.all([PostgresStore.open({ connectionString: url, poolSize: 2 }), PostgresStore.open({ connectionString: url, poolSize: 2 })]);
