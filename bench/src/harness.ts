@@ -34,7 +34,7 @@ export interface BenchCase {
   ours(): Promise<number>;
   baseline(): Promise<number>;
   /** Called after the runs: figures beyond the two medians, listed under the table and kept in the results JSON. */
-  details?(): CaseDetails | undefined;
+  details?(medians: { ours: number; baseline: number }): CaseDetails | undefined;
 }
 
 /** What a case reports besides its medians. */

@@ -86,7 +86,7 @@ async function runCase(c: BenchCase): Promise<CaseResult> {
     const b = median(baseline);
     const ratio = c.higherIsBetter ? o / b : b / o;
     const belowTarget = missesTarget({ ...c, ours: { median: o }, ratio });
-    const details = c.details?.();
+    const details = c.details?.({ ours: o, baseline: b });
     return {
       name: c.name,
       unit: c.unit,
