@@ -380,6 +380,7 @@ export class Sw4rmRouter {
     return { shuttingDown: false, settle };
   }
 
+  /** Offers the room left in each of `targets`' queues to the sends held for it. */
   private admitHeldFor(targets: readonly string[]): void {
     for (const t of targets) {
       const agent = this.agents.get(t);
